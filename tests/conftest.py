@@ -176,7 +176,10 @@ def engine_url(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> URL
 
 
 def _engine_params(names: tuple[str, ...]) -> list[Any]:
-    return [pytest.param(name, id=name, marks=[getattr(pytest.mark, backends.ENGINE_MARKS[name]), pytest.mark.integration]) for name in names]
+    return [
+        pytest.param(name, id=name, marks=[getattr(pytest.mark, backends.ENGINE_MARKS[name]), pytest.mark.integration])
+        for name in names
+    ]
 
 
 @pytest.fixture(params=_engine_params(backends.ASYNC_ENGINES))
@@ -288,7 +291,10 @@ async def _db_backend(root: Path) -> StoreBackend:
 
 
 @pytest.fixture(
-    params=[pytest.param(name, id=name, marks=[getattr(pytest.mark, name), pytest.mark.integration]) for name in backends.STORES]
+    params=[
+        pytest.param(name, id=name, marks=[getattr(pytest.mark, name), pytest.mark.integration])
+        for name in backends.STORES
+    ]
 )
 async def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBackend]:
     name: str = request.param

@@ -1,7 +1,6 @@
 """Models shared by the matrix fixtures."""
 
 import datetime
-from typing import Optional
 
 from advanced_alchemy.extensions.litestar.store import StoreModelMixin
 from advanced_alchemy.types import DateTimeUTC
@@ -18,5 +17,5 @@ class StoreItem(StoreModelMixin):
     __tablename__ = "lak_test_store_item"
 
     @declared_attr
-    def expires_at(cls) -> Mapped[Optional[datetime.datetime]]:  # type: ignore[override]  # noqa: N805
+    def expires_at(cls) -> Mapped[datetime.datetime | None]:  # type: ignore[override]  # noqa: N805
         return mapped_column(DateTimeUTC(timezone=True), nullable=True, index=True)

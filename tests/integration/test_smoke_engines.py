@@ -50,5 +50,7 @@ def test_sync_duplicate_key(request: pytest.FixtureRequest, sync_session: Sessio
         # AA 1.12 has no duplicate-key pattern for DuckDB (DUPLICATE_KEY_REGEXES["duckdb"] == []),
         # so a unique violation arrives as its generic IntegrityError. Strict: fixing it upstream
         # (or here) turns this into a failure that asks for the marker to go.
-        request.applymarker(pytest.mark.xfail(reason="AA 1.12 maps DuckDB unique violations to IntegrityError", strict=True))
+        request.applymarker(
+            pytest.mark.xfail(reason="AA 1.12 maps DuckDB unique violations to IntegrityError", strict=True)
+        )
     _sync.duplicate_is_reported(sync_session)

@@ -1,0 +1,80 @@
+"""Every workflow of the project: ``python -m nox -l`` lists them.
+
+Each session installs what it needs from the dependency groups in ``pyproject.toml``, so a
+machine with only Python and pip can run any of them after ``python -m pip install nox``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _install(session: nox.Session, *groups: str, editable: bool = True) -> None:
+    packages = [package for group in groups for package in nox.project.dependency_groups(PYPROJECT, group)]
+    session.install("-e", ".", *packages) if editable else session.install(*packages)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test matrix: every engine and every store, in parallel on all cores."""
+    _install(session, "test")
+    # A later "-n" in posargs wins, e.g. ``nox -s tests -- -n 0 -m sqlite``.
+    session.run("pytest", "-n", os.environ.get("LAK_TEST_WORKERS", "auto"), *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    _install(session, "lint", editable=False)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy strict and pyright strict on ``src/``."""
+    _install(session, "typecheck")
+    session.run("mypy")
+    session.run("pyright", "--pythonpath", session.virtualenv.location + "/bin/python")
+
+
+@nox.session
+def unasyncd(session: nox.Session) -> None:
+    """Fail when a generated ``_sync.py`` is stale; ``-- --write`` regenerates instead."""
+    _install(session, "lint", editable=False)
+    mode = session.posargs or ["--check"]
+    session.run("unasyncd", "--force", *mode)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site; warnings are errors."""
+    _install(session, "docs")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo application on SQLite and an in-memory store (http://127.0.0.1:8000)."""
+    _install(session, "demo")
+    session.run(
+        "litestar", "--app", "examples.demo.app:app", "run", "--host", "127.0.0.1", "--port", "8000", *session.posargs
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every ``benchmarks/bench_*.py`` against its anchors, in one run each."""
+    _install(session, "test")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
