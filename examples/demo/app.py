@@ -14,6 +14,7 @@ from advanced_alchemy.extensions.litestar import (
 )
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from litestar import Litestar, get, post
+from litestar.params import JSONBody
 from litestar.stores.memory import MemoryStore
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +54,7 @@ async def get_item(db_session: AsyncSession, item_id: UUID) -> ItemOut:
 
 
 @post("/items")
-async def create_item(db_session: AsyncSession, data: ItemIn) -> ItemOut:
+async def create_item(db_session: AsyncSession, data: JSONBody[ItemIn]) -> ItemOut:
     item = await ItemRepository(session=db_session).add(Item(name=data.name, price_cents=data.price_cents))
     return _out(item)
 
