@@ -1,0 +1,36 @@
+"""The store-backed cache core: deterministic keys, version tags, fail-open reads, stampede control."""
+
+from litestar_alchemy_kit.cache._async import AsyncCache
+from litestar_alchemy_kit.cache._sync import SyncCache
+from litestar_alchemy_kit.cache.backends import (
+    AsyncCacheBackend,
+    AsyncMemoryBackend,
+    AsyncRedisBackend,
+    StoreBackend,
+    SyncCacheBackend,
+    SyncMemoryBackend,
+    SyncRedisBackend,
+)
+from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
+from litestar_alchemy_kit.cache.options import CacheOptions
+from litestar_alchemy_kit.cache.plugin import CacheConfig, CachePlugin
+from litestar_alchemy_kit.cache.types import MISS, TagVersions
+
+__all__ = (
+    "MISS",
+    "AsyncCache",
+    "AsyncCacheBackend",
+    "AsyncMemoryBackend",
+    "AsyncRedisBackend",
+    "CacheConfig",
+    "CacheOptions",
+    "CachePlugin",
+    "Codec",
+    "MsgspecCodec",
+    "StoreBackend",
+    "SyncCache",
+    "SyncCacheBackend",
+    "SyncMemoryBackend",
+    "SyncRedisBackend",
+    "TagVersions",
+)

@@ -1,0 +1,457 @@
+"""The cache: versioned entries over a store, failing open.
+
+Every entry is labelled with the versions of the tags it depends on (and of the namespace),
+read *before* the value was computed; a hit requires every label to equal the current version,
+read in the same store round trip as the entry. Bumping a tag writes a new random token, so any
+entry computed before the bump can never hit again, in any process sharing the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight, async_timeout
+from litestar_alchemy_kit.cache.backends.store import as_async_backend
+from litestar_alchemy_kit.cache.breaker import CircuitBreaker
+from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
+from litestar_alchemy_kit.cache.keys import KeyBuilder
+from litestar_alchemy_kit.cache.options import CacheOptions
+from litestar_alchemy_kit.cache.telemetry import Telemetry
+from litestar_alchemy_kit.cache.types import MISS, TagVersions, new_token
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+    from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend
+
+
+T = TypeVar("T")
+logger = logging.getLogger("litestar_alchemy_kit.cache")
+
+
+def _unique(tags: Iterable[str]) -> list[str]:
+    if isinstance(tags, str):
+        msg = f"cache tags must be a collection of str, not the str {tags!r}"
+        raise TypeError(msg)
+    return list(dict.fromkeys(tags))
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("ascii", "replace")
+
+
+class AsyncCache:
+    """A versioned, fail-open cache over a store backend.
+
+    On Redis/Valkey a hit, validation included, is one ``MGET`` and bumping the tags of a commit
+    is one ``MSET``. No method raises because of the store: errors and timeouts are misses, and
+    undelivered bumps are retried while the affected tags are served uncached.
+
+    Args:
+        store: anything :func:`as_async_backend` accepts (for the async cache: any Litestar store,
+            whose Redis/Valkey client is used directly, or an :class:`AsyncCacheBackend`).
+        namespace: prefix of every key (1-64 of ``A-Z a-z 0-9 _ . -``); caches with different
+            namespaces on one store never see or delete each other's entries.
+        options: tunables; defaults to :class:`CacheOptions`.
+    """
+
+    def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
+        self.options = options if options is not None else CacheOptions()
+        self._keys = KeyBuilder(namespace)
+        self._backend: AsyncCacheBackend = as_async_backend(store)
+        self._codec = self.options.codec
+        self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
+        self._telemetry = Telemetry(namespace, self.options.telemetry)
+        self._flight = AsyncSingleFlight()
+        self._background = AsyncBackground()
+        self._pending: set[str] = set()
+        self._pending_namespace = False
+        self._retrying = False
+        self._closed = False
+
+    # --- introspection -------------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        """The key namespace."""
+        return self._keys.namespace
+
+    @property
+    def backend(self) -> AsyncCacheBackend:
+        """The backend the cache talks to."""
+        return self._backend
+
+    @property
+    def stats(self) -> Mapping[str, int]:
+        """Counts of hit / miss / bypass / error / stale_served since creation."""
+        return self._telemetry.stats
+
+    @property
+    def pending_tags(self) -> frozenset[str]:
+        """Tags whose invalidation has not reached the store yet (served uncached meanwhile)."""
+        return frozenset(self._pending)
+
+    @property
+    def breaker_open(self) -> bool:
+        """Whether the circuit breaker currently refuses store calls."""
+        return self._breaker.is_open
+
+    def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
+        """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
+
+        Raises:
+            ValueError: if ``kind`` is not 1-64 of ``A-Z a-z 0-9 _ . -``.
+            TypeError: if ``scope`` holds a value with no canonical form.
+        """
+        return self._keys.entry(kind, fingerprint, scope)
+
+    def tag_key(self, tag: str) -> str:
+        """The store key holding ``tag``'s current version."""
+        return self._keys.tag(tag)
+
+    def record_bypass(self, amount: int = 1) -> None:
+        """Count a read that skipped the cache (e.g. a query that cannot be fingerprinted)."""
+        self._telemetry.count("bypass", amount)
+
+    # --- store calls: each bounded by the timeout, each failure a miss -----------------------
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        was_open = self._breaker.is_open
+        self._breaker.failure()
+        self._telemetry.count("error")
+        if self._breaker.is_open and not was_open:
+            logger.warning("cache store failing, circuit opened (namespace=%s, %s: %r)", self.namespace, operation, exc)
+        else:
+            logger.debug("cache %s failed (namespace=%s): %r", operation, self.namespace, exc)
+
+    async def _fetch(self, keys: Sequence[str]) -> list[bytes | None] | None:
+        if not self._breaker.allow():
+            return None
+        try:
+            async with async_timeout(self.options.timeout):
+                values = await self._backend.get_many(keys)
+        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
+            self._failed("get", exc)
+            return None
+        self._breaker.success()
+        return values
+
+    async def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
+        if not self._breaker.allow():
+            return False
+        try:
+            async with async_timeout(self.options.timeout):
+                await self._backend.set(key, value, ttl)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("set", exc)
+            return False
+        self._breaker.success()
+        return True
+
+    async def _write_many(self, items: Mapping[str, bytes]) -> bool:
+        if not self._breaker.allow():
+            return False
+        try:
+            async with async_timeout(self.options.timeout):
+                await self._backend.set_many(items)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("bump", exc)
+            return False
+        self._breaker.success()
+        return True
+
+    async def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
+        if not self._breaker.allow():
+            return None
+        try:
+            async with async_timeout(self.options.timeout):
+                values = await self._backend.init_many(items)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("init", exc)
+            return None
+        self._breaker.success()
+        return values
+
+    async def _add(self, key: str, value: bytes, ttl: float) -> bool | None:
+        if not self._breaker.allow():
+            return None
+        try:
+            async with async_timeout(self.options.timeout):
+                added = await self._backend.add(key, value, ttl)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("add", exc)
+            return None
+        self._breaker.success()
+        return added
+
+    async def _remove(self, key: str) -> bool:
+        if not self._breaker.allow():
+            return False
+        try:
+            async with async_timeout(self.options.timeout):
+                await self._backend.delete(key)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("delete", exc)
+            return False
+        self._breaker.success()
+        return True
+
+    # --- pending invalidations ----------------------------------------------------------------
+
+    def _blocked(self, tags: Iterable[str]) -> bool:
+        if not self._pending and not self._pending_namespace:
+            return False
+        if not self._retrying:
+            self._schedule_retry()
+        return self._pending_namespace or not self._pending.isdisjoint(tags)
+
+    def _schedule_retry(self) -> None:
+        if not self._retrying and not self._closed:
+            self._retrying = True
+            if not self._background.spawn(self._retry_pending):
+                self._retrying = False
+
+    async def _retry_pending(self) -> None:
+        delay = self.options.retry_initial
+        try:
+            while (self._pending or self._pending_namespace) and not self._closed:
+                await asyncio.sleep(delay)
+                if self._pending_namespace and await self._write_many({self._keys.namespace_key: new_token().encode()}):
+                    self._pending_namespace = False
+                if self._pending:
+                    await self._deliver(list(self._pending))
+                delay = min(delay * 2, self.options.retry_max)
+        finally:
+            self._retrying = False
+
+    async def _deliver(self, tags: Sequence[str]) -> bool:
+        delivered = await self._write_many({self._keys.tag(tag): new_token().encode() for tag in tags})
+        if delivered:
+            self._pending.difference_update(tags)
+        return delivered
+
+    # --- the API --------------------------------------------------------------------------------
+
+    async def versions(self, tags: Iterable[str]) -> TagVersions | None:
+        """The current versions of ``tags``; read them *before* computing the value to cache.
+
+        Returns ``None`` when the result must not be cached: the store is failing, or a tag has an
+        invalidation this process could not deliver yet. Missing versions are initialised with
+        fresh random tokens (never an old value).
+        """
+        names = _unique(tags)
+        if self._blocked(names):
+            self._telemetry.count("bypass")
+            return None
+        keys = [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]
+        raw = await self._fetch(keys)
+        if raw is None:
+            self._telemetry.count("bypass")
+            return None
+        if None in raw:
+            missing = {key: new_token().encode() for key, value in zip(keys, raw, strict=True) if value is None}
+            initialised = await self._init(missing)
+            if initialised is None:
+                self._telemetry.count("bypass")
+                return None
+            filled = dict(zip(missing, initialised, strict=True))
+            raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
+        tokens = [_text(value) or "" for value in raw]
+        return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
+
+    async def _lookup(self, key: str, tags: list[str], schema: str, *, record: bool = True) -> tuple[Any, bool]:  # noqa: C901
+        """``(value, stale)``, or ``(MISS, False)``; ``stale`` means valid versions but past its ttl."""
+        if self._blocked(tags):
+            if record:
+                self._telemetry.count("bypass")
+            return MISS, False
+        raw = await self._fetch([key, self._keys.namespace_key, *[self._keys.tag(tag) for tag in tags]])
+        blob = None if raw is None else raw[0]
+        if raw is None or blob is None:
+            if record:
+                self._telemetry.count("miss")
+            return MISS, False
+        entry = decode_entry(blob)
+        if entry is None or entry.codec != self._codec.name:
+            # Foreign or corrupted bytes: a miss, which the next set replaces.
+            self._telemetry.count("error")
+            if record:
+                self._telemetry.count("miss")
+            return MISS, False
+        if (
+            entry.schema != schema
+            or entry.namespace_version != _text(raw[1])
+            or len(entry.tags) != len(tags)
+            or any(entry.tags.get(tag) != _text(current) for tag, current in zip(tags, raw[2:], strict=True))
+        ):
+            if record:
+                self._telemetry.count("miss")
+            return MISS, False
+        try:
+            value = self._codec.decode(entry.payload)
+        except Exception:  # noqa: BLE001 - an undecodable payload is a miss
+            self._telemetry.count("error")
+            if record:
+                self._telemetry.count("miss")
+            return MISS, False
+        stale = entry.fresh_until is not None and entry.fresh_until <= time.time()
+        if record and not stale:
+            self._telemetry.count("hit")
+        return value, stale
+
+    async def get(self, key: str, tags: Iterable[str] = (), schema: str = "") -> Any:
+        """The cached value, or :data:`MISS`.
+
+        A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` at their
+        current versions (checked in the same round trip as the read). Never raises for store errors.
+        """
+        with self._telemetry.span("cache.get"):
+            value, stale = await self._lookup(key, _unique(tags), schema)
+            if stale:
+                self._telemetry.count("miss")
+                return MISS
+            return value
+
+    async def set(
+        self, key: str, value: Any, versions: TagVersions | None, schema: str = "", ttl: float | None = None
+    ) -> bool:
+        """Store ``value`` labelled with ``versions`` (from :meth:`versions`, read before computing it).
+
+        Does nothing when ``versions`` is ``None`` or a labelled tag has an undelivered invalidation.
+        Returns whether the entry was written; never raises for store or encoding errors.
+        """
+        if versions is None or self._blocked(versions.tags):
+            return False
+        with self._telemetry.span("cache.set"):
+            ttl = self.options.default_ttl if ttl is None else ttl
+            stale_ttl = self.options.stale_ttl
+            try:
+                payload = self._codec.encode(value)
+            except Exception as exc:  # noqa: BLE001 - an unencodable value is simply not cached
+                self._telemetry.count("error")
+                logger.debug("cache value not encodable (namespace=%s): %r", self.namespace, exc)
+                return False
+            entry = Entry(
+                FORMAT,
+                self._codec.name,
+                schema,
+                versions.namespace,
+                versions.tags,
+                None if ttl is None else time.time() + ttl,
+                payload,
+            )
+            keep = None if ttl is None else ttl + (stale_ttl or 0.0)
+            return await self._write(key, encode_entry(entry), keep)
+
+    async def bump(self, tags: Iterable[str]) -> bool:
+        """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
+
+        One round trip on Redis/Valkey. If the store cannot be reached the tags are retried in the
+        background and, until delivered, this process neither serves nor stores entries for them.
+        Returns whether the bump was delivered now; never raises for store errors.
+        """
+        names = _unique(tags)
+        if not names:
+            return True
+        with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
+            if await self._deliver(names):
+                return True
+            self._pending.update(names)
+            self._schedule_retry()
+            return False
+
+    async def delete(self, key: str) -> bool:
+        """Remove one entry; returns whether the store confirmed it."""
+        return await self._remove(key)
+
+    async def clear(self) -> bool:
+        """Invalidate every entry of this namespace, and only of this namespace.
+
+        Bumps the namespace version (one write, on every store); where the store can enumerate
+        keys (memory, Redis, Valkey) the namespace's keys are also deleted, matched by
+        ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
+        """
+        if not await self._write_many({self._keys.namespace_key: new_token().encode()}):
+            self._pending_namespace = True
+            self._schedule_retry()
+            return False
+        if self._breaker.allow():
+            try:
+                async with async_timeout(self.options.timeout * 20):
+                    await self._backend.delete_prefix(self._keys.prefix)
+            except Exception as exc:  # noqa: BLE001 - the version bump already invalidated everything
+                self._failed("clear", exc)
+        return True
+
+    async def get_or_load(
+        self,
+        key: str,
+        tags: Iterable[str],
+        loader: Callable[[], Awaitable[T]],
+        schema: str = "",
+        ttl: float | None = None,
+    ) -> T:
+        """The cached value, or ``loader()``'s result, cached under the versions read before it ran.
+
+        Concurrent misses on ``key`` in this process run ``loader`` once. With ``lease_ttl`` set, one
+        process at a time loads (others wait up to ``lease_wait``); with ``stale_ttl`` set, callers
+        arriving while a refresh runs get the expired value; with ``negative_ttl`` set, ``None``
+        results are cached that long. Exceptions from ``loader`` propagate; store errors never do.
+        """
+        names = _unique(tags)
+        with self._telemetry.span("cache.get"):
+            value, stale = await self._lookup(key, names, schema)
+        if value is not MISS:
+            if not stale:
+                result: T = value
+                return result
+            if self.options.stale_ttl is not None and self._flight.is_loading(key):
+                self._telemetry.count("stale_served")
+                stale_value: T = value
+                return stale_value
+            self._telemetry.count("miss")
+        loaded: T = await self._flight.run(key, lambda: self._load(key, names, loader, schema, ttl))
+        return loaded
+
+    async def _load(
+        self, key: str, tags: list[str], loader: Callable[[], Awaitable[T]], schema: str, ttl: float | None
+    ) -> T:
+        lease_ttl = self.options.lease_ttl
+        lease_key: str | None = None
+        if lease_ttl is not None:
+            lease_key = self._keys.lease(key)
+            if await self._add(lease_key, new_token().encode(), lease_ttl) is False:
+                lease_key = None
+                value = await self._wait_for_holder(key, tags, schema)
+                if value is not MISS:
+                    found: T = value
+                    return found
+        try:
+            versions = await self.versions(tags)
+            result = await loader()
+            if versions is not None:
+                if result is not None:
+                    await self.set(key, result, versions, schema, ttl)
+                elif self.options.negative_ttl is not None:
+                    await self.set(key, None, versions, schema, self.options.negative_ttl)
+            return result
+        finally:
+            if lease_key is not None:
+                await self._remove(lease_key)
+
+    async def _wait_for_holder(self, key: str, tags: list[str], schema: str) -> Any:
+        deadline = time.monotonic() + self.options.lease_wait
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self.options.lease_poll)
+            value, stale = await self._lookup(key, tags, schema, record=False)
+            if value is not MISS and not stale:
+                return value
+        return MISS
+
+    async def close(self) -> None:
+        """Stop background retries and refreshes (undelivered bumps are then dropped)."""
+        self._closed = True
+        await self._background.close()

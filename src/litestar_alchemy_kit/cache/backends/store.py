@@ -1,0 +1,100 @@
+"""The async cache on any Litestar :class:`~litestar.stores.base.Store`."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Any
+
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+
+from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend, AsyncRedisBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = ("StoreBackend", "as_async_backend")
+
+
+def _expires_in(ttl: float | None) -> int | None:
+    # Litestar stores take whole seconds; rounding up never expires an entry early.
+    return None if ttl is None else max(1, math.ceil(ttl))
+
+
+class StoreBackend:
+    """Any Litestar store, through its public API: a read of ``n`` keys is ``n`` store calls.
+
+    ``add`` is best effort (check, set, read back): Litestar stores have no atomic set-if-absent.
+    ``delete_prefix`` is unsupported; the cache clears such stores by bumping its namespace version.
+    """
+
+    __slots__ = ("_concurrent", "store")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        # In-process stores answer at once: awaiting in turn beats scheduling a gather.
+        self._concurrent = not isinstance(store, MemoryStore)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key through ``store.get``."""
+        if self._concurrent and len(keys) > 1:
+            return list(await asyncio.gather(*(self.store.get(key) for key in keys)))
+        return [await self.store.get(key) for key in keys]
+
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """``store.set`` with the ttl rounded up to whole seconds."""
+        await self.store.set(key, value, expires_in=_expires_in(ttl))
+
+    async def set_many(self, items: Mapping[str, bytes]) -> None:
+        """``store.set`` for each item, without expiry."""
+        if self._concurrent:
+            await asyncio.gather(*(self.store.set(key, value) for key, value in items.items()))
+        else:
+            for key, value in items.items():
+                await self.store.set(key, value)
+
+    async def init_many(self, items: Mapping[str, bytes]) -> list[bytes]:
+        """Read each key, setting it first when absent."""
+        out: list[bytes] = []
+        for key, value in items.items():
+            current = await self.store.get(key)
+            if current is None:
+                await self.store.set(key, value)
+                current = value
+            out.append(current)
+        return out
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Best effort: set when absent, then read back to see who won."""
+        if await self.store.exists(key):
+            return False
+        await self.store.set(key, value, expires_in=_expires_in(ttl))
+        return await self.store.get(key) == value
+
+    async def delete(self, key: str) -> None:
+        """``store.delete``."""
+        await self.store.delete(key)
+
+    async def delete_prefix(self, prefix: str) -> bool:  # noqa: ARG002
+        """Unsupported: Litestar stores cannot enumerate keys."""
+        return False
+
+
+def as_async_backend(store: object) -> AsyncCacheBackend:
+    """The fastest backend for ``store``: the raw client inside ``RedisStore``/``ValkeyStore``, else the store API.
+
+    Raises:
+        TypeError: if ``store`` is neither a Litestar store nor a cache backend.
+    """
+    if isinstance(store, Store):
+        client: Any = getattr(store, "_redis", None) or getattr(store, "_valkey", None)
+        namespace = getattr(store, "namespace", None)
+        if client is not None and type(store).__name__ in {"RedisStore", "ValkeyStore"}:
+            # Same key layout as the store's own _make_key, so both see the same keys.
+            return AsyncRedisBackend(client, f"{namespace}:" if namespace else "")
+        return StoreBackend(store)
+    if isinstance(store, AsyncCacheBackend):
+        return store
+    msg = f"cannot build a cache on {type(store).__qualname__!r}: pass a litestar Store or an AsyncCacheBackend"
+    raise TypeError(msg)

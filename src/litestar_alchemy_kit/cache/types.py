@@ -1,0 +1,57 @@
+"""Values the cache API hands out: the miss marker and tag versions."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Final, final
+
+__all__ = ("MISS", "TagVersions", "new_token")
+
+
+@final
+class _Miss:
+    """The type of :data:`MISS`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISS"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISS"
+
+
+MISS: Final = _Miss()
+"""Returned by ``get`` when there is no valid entry (``None`` is a value that can be cached)."""
+
+
+def new_token() -> str:
+    """A fresh version token: random, so a tag key lost to eviction never comes back with an old value."""
+    return secrets.token_hex(8)
+
+
+@final
+class TagVersions:
+    """The versions of a set of tags (and of the cache namespace), read before a query runs.
+
+    Pass it unchanged to ``set``: the entry is labelled with these versions and hits only while
+    they are all still current.
+    """
+
+    __slots__ = ("namespace", "tags")
+
+    def __init__(self, namespace: str, tags: dict[str, str]) -> None:
+        self.namespace = namespace
+        self.tags = tags
+
+    def __repr__(self) -> str:
+        return f"TagVersions(namespace={self.namespace!r}, tags={self.tags!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TagVersions) and (self.namespace, self.tags) == (other.namespace, other.tags)
+
+    def __hash__(self) -> int:
+        return hash((self.namespace, tuple(sorted(self.tags.items()))))
