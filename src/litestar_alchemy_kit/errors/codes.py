@@ -1,0 +1,89 @@
+"""Problem types: the stable ``code``, status and title of each kind of failure."""
+
+from dataclasses import dataclass
+from http import HTTPStatus
+
+__all__ = (
+    "CHECK_VIOLATION",
+    "DUPLICATE",
+    "FOREIGN_KEY",
+    "INTEGRITY",
+    "INTERNAL",
+    "INVALID_DATA",
+    "NOT_FOUND",
+    "NOT_NULL",
+    "REPOSITORY",
+    "VALIDATION",
+    "ProblemType",
+    "http_problem_type",
+)
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """A kind of failure, as clients see it.
+
+    Map exceptions to problem types with :attr:`ErrorsConfig.exception_problems
+    <litestar_alchemy_kit.errors.ErrorsConfig.exception_problems>`.
+    """
+
+    status: int
+    """The HTTP status code of the response."""
+    code: str
+    """The stable machine-readable code, e.g. ``payment.declined``; also the last segment of ``type``."""
+    title: str
+    """A short, stable summary; used as ``title`` when a type base URI is configured (RFC 9457 asks for the
+    status phrase when ``type`` is ``about:blank``)."""
+    detail: str | None = None
+    """The ``detail`` of every occurrence; ``None`` uses the exception's message if ``expose_message``, else the
+    title."""
+    expose_message: bool = False
+    """Send ``str(exc)`` as ``detail``. Only for exceptions whose messages are written for clients."""
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.status <= 599:  # noqa: PLR2004
+            msg = f"problem type {self.code!r} has status {self.status}, which is not an error status (400-599)"
+            raise ValueError(msg)
+        if not self.code:
+            msg = f"problem type with status {self.status} has an empty code"
+            raise ValueError(msg)
+
+
+NOT_FOUND = ProblemType(404, "not_found", "Resource not found", "The requested resource was not found.")
+DUPLICATE = ProblemType(
+    409, "conflict.duplicate", "Duplicate resource", "A resource with the same unique value exists."
+)
+FOREIGN_KEY = ProblemType(
+    409,
+    "conflict.foreign_key",
+    "Related resource conflict",
+    "The change refers to, or is referred to by, another resource.",
+)
+INTEGRITY = ProblemType(
+    409, "conflict.integrity", "Data integrity conflict", "The change conflicts with existing data."
+)
+CHECK_VIOLATION = ProblemType(422, "integrity.check", "Value not allowed", "A value does not satisfy a data rule.")
+NOT_NULL = ProblemType(422, "integrity.not_null", "Required value missing", "A required value is missing.")
+INVALID_DATA = ProblemType(422, "invalid_data", "Invalid data", "A value cannot be stored as given.")
+VALIDATION = ProblemType(400, "validation", "Request validation failed")
+REPOSITORY = ProblemType(500, "repository_error", "Repository error", "The request could not be completed.")
+INTERNAL = ProblemType(500, "internal_error", "Internal server error", "An unexpected error occurred.")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+def http_problem_type(status: int) -> ProblemType:
+    """The problem type of an HTTP status with no more specific mapping: ``code`` is the status name."""
+    try:
+        phrase, name = HTTPStatus(status).phrase, HTTPStatus(status).name.lower()
+    except ValueError:
+        phrase, name = "Error", f"http_{status}"
+    return ProblemType(status, _HTTP_CODES.get(status, name), phrase)

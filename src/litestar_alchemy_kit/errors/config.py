@@ -1,0 +1,48 @@
+"""Configuration of the error contract."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from litestar_alchemy_kit.errors.codes import ProblemType
+
+if TYPE_CHECKING:
+    from litestar.connection import Request
+
+__all__ = ("ErrorsConfig",)
+
+
+@dataclass
+class ErrorsConfig:
+    """Configuration for :class:`ErrorsPlugin <litestar_alchemy_kit.errors.ErrorsPlugin>`."""
+
+    type_base_uri: str | None = None
+    """Base URI of problem ``type`` members: ``{base}/{code}``. ``None`` sends ``about:blank`` (and the HTTP status
+    phrase as ``title``, as RFC 9457 asks)."""
+    exception_problems: Mapping[type[Exception], ProblemType] = field(
+        default_factory=dict[type[Exception], ProblemType]
+    )
+    """Your exceptions mapped to problem types. A mapping applies to subclasses too; the most specific class wins, and
+    on the same class yours win over the built-in ones. Exception handlers registered on the app win over both."""
+    instance_builder: "Callable[[Request[Any, Any, Any]], str] | None" = None
+    """Builds the ``instance`` member from the request; ``None`` uses the request path."""
+    request_id_header: str | None = "x-request-id"
+    """Request header whose value becomes ``trace_id`` when no OpenTelemetry span is active (only if it is 1-128
+    characters of ``[A-Za-z0-9._:-]``; otherwise a random id is used). ``None`` never reads a header."""
+    commit_before_response: bool = True
+    """For Advanced Alchemy configs using the ``autocommit`` before-send handler, commit just before the response
+    starts, so that a failing commit becomes a problem response instead of being dropped by that handler."""
+    document_responses: bool = True
+    """Document problem responses on every operation of the OpenAPI schema (validation, internal errors, the
+    operation's ``raises`` and the exceptions listed under ``opt["problems"]``)."""
+
+    def __post_init__(self) -> None:
+        # Checked at runtime too: the mapping is often built from untyped settings.
+        entries = cast("Mapping[object, object]", self.exception_problems)
+        for exc_type, problem_type in entries.items():
+            if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
+                msg = f"exception_problems keys must be exception classes, got {exc_type!r}"
+                raise TypeError(msg)
+            if not isinstance(problem_type, ProblemType):
+                msg = f"exception_problems[{exc_type.__name__}] must be a ProblemType, got {problem_type!r}"
+                raise TypeError(msg)

@@ -1,0 +1,101 @@
+"""The exception handler: any exception in, an RFC 9457 response out, the full error logged."""
+
+import logging
+import re
+import traceback
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from litestar.exceptions import HTTPException
+from litestar.response import Response
+from opentelemetry import trace
+
+from litestar_alchemy_kit.errors.mapping import resolve
+from litestar_alchemy_kit.errors.problem import PROBLEM_MEDIA_TYPE, ExceptionDetail, ProblemDetails
+
+if TYPE_CHECKING:
+    from litestar.connection import Request
+
+    from litestar_alchemy_kit.errors.config import ErrorsConfig
+
+__all__ = ("create_exception_handler", "current_trace_id")
+
+logger = logging.getLogger("litestar_alchemy_kit.errors")
+
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def current_trace_id(request: "Request[Any, Any, Any]", header: str | None) -> str:
+    """The active OpenTelemetry trace id, else a well-formed request id header, else a new random id."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return trace.format_trace_id(context.trace_id)
+    if header and (value := request.headers.get(header)) and _SAFE_REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def create_exception_handler(
+    config: "ErrorsConfig",
+) -> "Callable[[Request[Any, Any, Any], Exception], Response[ProblemDetails]]":
+    """The handler the plugin registers; one for every exception type, so mappings live in one place."""
+    base = config.type_base_uri.rstrip("/") + "/" if config.type_base_uri else None
+
+    def handle(request: "Request[Any, Any, Any]", exc: Exception) -> "Response[ProblemDetails]":
+        resolution = resolve(exc, config.exception_problems)
+        problem_type = resolution.problem_type
+        trace_id = current_trace_id(request, config.request_id_header)
+        instance = config.instance_builder(request) if config.instance_builder else quote(request.url.path, safe="/")
+        debug = request.app.debug
+        _log(request, exc, problem_type.code, problem_type.status, trace_id)
+        body = ProblemDetails(
+            type=base + problem_type.code if base else "about:blank",
+            # RFC 9457 4.2.1: with about:blank the title should be the HTTP status phrase.
+            title=problem_type.title if base else _phrase(problem_type.status, problem_type.title),
+            status=problem_type.status,
+            detail=resolution.detail,
+            instance=instance,
+            code=problem_type.code,
+            trace_id=trace_id,
+            errors=resolution.errors,
+            exception=_exception_detail(exc) if debug else None,
+        )
+        return Response(
+            body, status_code=problem_type.status, headers=resolution.headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+
+    return handle
+
+
+def _phrase(status: int, fallback: str) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return fallback
+
+
+def _log(request: "Request[Any, Any, Any]", exc: Exception, code: str, status: int, trace_id: str) -> None:
+    # Client errors Litestar raised on purpose are routine; anything else (database errors, 5xx) is logged in full.
+    routine = isinstance(exc, HTTPException) and status < 500  # noqa: PLR2004
+    logger.log(
+        logging.INFO if routine else logging.ERROR if status >= 500 else logging.WARNING,  # noqa: PLR2004
+        "%s %s -> %s %s (trace_id=%s)",
+        request.method,
+        request.url.path,
+        status,
+        code,
+        trace_id,
+        exc_info=None if routine else exc,
+        extra={"trace_id": trace_id, "problem_code": code},
+    )
+
+
+def _exception_detail(exc: BaseException) -> ExceptionDetail:
+    return ExceptionDetail(
+        type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        message=str(exc),
+        traceback=traceback.format_exception(type(exc), exc, exc.__traceback__),
+    )

@@ -1,0 +1,72 @@
+"""Classify a database constraint violation from the driver's exception, on every supported driver.
+
+Advanced Alchemy recognises violations with per-dialect regexes and has none for some dialects (a
+DuckDB unique violation arrives as a plain ``IntegrityError``), and commit-time failures reach us as
+raw SQLAlchemy errors. So we look at the driver exception itself: its SQLSTATE (PostgreSQL), its
+error number (MySQL/MariaDB) or its message (SQLite, DuckDB). The message is only inspected here,
+never sent to a client.
+"""
+
+from typing import Literal
+
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ("Violation", "classify_violation", "driver_error")
+
+Violation = Literal["unique", "foreign_key", "not_null", "check"]
+
+_SQLSTATES: dict[str, Violation] = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "23514": "check"}
+# MySQL/MariaDB server error numbers.
+_MYSQL_ERRNOS: dict[int, Violation] = {
+    1062: "unique",
+    1586: "unique",
+    1216: "foreign_key",
+    1217: "foreign_key",
+    1451: "foreign_key",
+    1452: "foreign_key",
+    1048: "not_null",
+    1364: "not_null",
+    3819: "check",  # MySQL 8
+    4025: "check",  # MariaDB
+}
+# How lower-cased SQLite and DuckDB messages begin. Matching the start only, because the rest of a
+# message can quote the offending values, which the client chose.
+_MESSAGE_PREFIXES: tuple[tuple[str, Violation], ...] = (
+    ("unique constraint failed", "unique"),
+    ("primary key must be unique", "unique"),
+    ("duplicate key", "unique"),
+    ("primary key or unique constraint", "unique"),
+    ("foreign key constraint failed", "foreign_key"),
+    ("violates foreign key", "foreign_key"),
+    ("not null constraint failed", "not_null"),
+    ("check constraint failed", "check"),
+)
+_DUCKDB_PREFIX = "constraint error:"
+
+
+def driver_error(exc: BaseException) -> BaseException | None:
+    """The DBAPI driver exception behind ``exc``, following ``__cause__``/``__context__`` chains."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and isinstance(current.orig, BaseException):
+            return current.orig
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def classify_violation(exc: BaseException) -> Violation | None:
+    """Which constraint ``exc`` (or the driver error behind it) violated, or ``None`` if unknown."""
+    orig = driver_error(exc)
+    if orig is None:
+        return None
+    for attr in ("sqlstate", "pgcode"):
+        state = getattr(orig, attr, None)
+        if isinstance(state, str) and state in _SQLSTATES:
+            return _SQLSTATES[state]
+    if orig.args and isinstance(orig.args[0], int) and orig.args[0] in _MYSQL_ERRNOS:
+        return _MYSQL_ERRNOS[orig.args[0]]
+    message = str(orig).lower().strip()
+    message = message.removeprefix(_DUCKDB_PREFIX).lstrip()
+    return next((violation for prefix, violation in _MESSAGE_PREFIXES if message.startswith(prefix)), None)

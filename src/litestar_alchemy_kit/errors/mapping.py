@@ -1,0 +1,159 @@
+"""Map any exception to a problem type, a client-safe detail, headers to keep and field errors."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, cast
+
+from advanced_alchemy.exceptions import (
+    DuplicateKeyError,
+    ForeignKeyError,
+    NotFoundError,
+    RepositoryError,
+)
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
+
+from litestar_alchemy_kit.errors.codes import (
+    CHECK_VIOLATION,
+    DUPLICATE,
+    FOREIGN_KEY,
+    INTEGRITY,
+    INTERNAL,
+    INVALID_DATA,
+    NOT_FOUND,
+    NOT_NULL,
+    REPOSITORY,
+    VALIDATION,
+    ProblemType,
+    http_problem_type,
+)
+from litestar_alchemy_kit.errors.integrity import classify_violation
+from litestar_alchemy_kit.errors.problem import FieldError
+
+__all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resolve")
+
+ExceptionProblems = Mapping[type[Exception], ProblemType]
+"""User mappings of exception classes (and their subclasses) to problem types."""
+
+_VIOLATIONS = {"unique": DUPLICATE, "foreign_key": FOREIGN_KEY, "not_null": NOT_NULL, "check": CHECK_VIOLATION}
+_DATABASE_TYPES = (DUPLICATE, FOREIGN_KEY, CHECK_VIOLATION, NOT_NULL, INTEGRITY, INVALID_DATA)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the client is told about one exception."""
+
+    problem_type: ProblemType
+    detail: str
+    headers: dict[str, str]
+    errors: list[FieldError] | None = None
+
+
+def _database_problem(exc: BaseException, default: ProblemType) -> ProblemType:
+    """Classify by the SQLAlchemy/driver error behind ``exc`` (AA wraps data and even connection errors)."""
+    wrapped = next((e for e in _chain(exc) if isinstance(e, DBAPIError)), None)
+    if isinstance(wrapped, DatabaseIntegrityError):
+        violation = classify_violation(wrapped)
+        return _VIOLATIONS[violation] if violation else INTEGRITY
+    if isinstance(wrapped, DataError):
+        return INVALID_DATA
+    if wrapped is None and isinstance(exc, RepositoryIntegrityError):
+        return INTEGRITY
+    return default
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _http_problem(exc: BaseException) -> ProblemType:
+    status = getattr(exc, "status_code", 500)
+    return http_problem_type(status) if isinstance(status, int) and 400 <= status <= 599 else INTERNAL  # noqa: PLR2004
+
+
+_BUILTIN: dict[type[BaseException], ProblemType | Callable[[BaseException], ProblemType]] = {
+    NotFoundError: NOT_FOUND,
+    DuplicateKeyError: DUPLICATE,
+    ForeignKeyError: FOREIGN_KEY,
+    RepositoryIntegrityError: lambda exc: _database_problem(exc, INTEGRITY),
+    RepositoryError: lambda exc: _database_problem(exc, REPOSITORY),
+    SQLAlchemyError: lambda exc: _database_problem(exc, INTERNAL),
+    ValidationException: VALIDATION,
+    HTTPException: _http_problem,
+}
+# What the classifying entries above can produce, for the OpenAPI document.
+_POSSIBLE: dict[type[BaseException], tuple[ProblemType, ...]] = {
+    RepositoryIntegrityError: _DATABASE_TYPES,
+    RepositoryError: (*_DATABASE_TYPES, REPOSITORY),
+    SQLAlchemyError: (*_DATABASE_TYPES, INTERNAL),
+}
+
+
+def _lookup(exc_type: type[BaseException], user: ExceptionProblems) -> tuple[type[BaseException], Any]:
+    """The most specific mapped class of ``exc_type`` and its entry; user entries win on the same class."""
+    for cls in exc_type.__mro__:
+        if cls in user:
+            return cls, user[cls]
+        if cls in _BUILTIN:
+            return cls, _BUILTIN[cls]
+    return BaseException, INTERNAL
+
+
+def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
+    """Everything the error response says about ``exc``."""
+    _, entry = _lookup(type(exc), user)
+    problem_type: ProblemType = entry if isinstance(entry, ProblemType) else entry(exc)
+    headers: dict[str, str] = {}
+    detail = problem_type.detail or problem_type.title
+    if problem_type.expose_message:
+        detail = str(exc) or detail
+    elif isinstance(exc, HTTPException) and problem_type.detail is None:
+        headers = dict(exc.headers or {})
+        # A 500's text may describe internals (Litestar raises some itself), so it is never passed on.
+        if problem_type.status != 500 and exc.detail:  # noqa: PLR2004
+            detail = exc.detail
+    errors = _field_errors(exc.extra) if isinstance(exc, ValidationException) else None
+    return Resolution(problem_type, detail, headers, errors)
+
+
+def _field_errors(extra: Any) -> list[FieldError]:
+    """Litestar's validation messages (``{"message", "key", "source"}`` dicts) as field errors."""
+    items = cast("list[object]", extra if isinstance(extra, list) else [extra])
+    errors: list[FieldError] = []
+    for item in items:
+        entry = cast("dict[str, Any]", item) if isinstance(item, dict) else {}
+        if isinstance(message := entry.get("message"), str):
+            source, key = entry.get("source"), entry.get("key")
+            errors.append(
+                FieldError(
+                    message=message,
+                    source=_text(source),
+                    field=_text(key),
+                )
+            )
+    return errors
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def documented_problem_types(exc_type: type[BaseException], user: ExceptionProblems) -> tuple[ProblemType, ...]:
+    """Every problem type ``exc_type`` can map to (several for errors classified by their database cause)."""
+    cls, entry = _lookup(exc_type, user)
+    if isinstance(entry, ProblemType):
+        return (entry,)
+    if cls in _POSSIBLE:
+        return _POSSIBLE[cls]
+    status = getattr(exc_type, "status_code", 500)
+    return (http_problem_type(status) if isinstance(status, int) and 400 <= status <= 599 else INTERNAL,)  # noqa: PLR2004
