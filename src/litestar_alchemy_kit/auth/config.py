@@ -79,7 +79,7 @@ class AuthConfig(Generic[UserT, TokenT]):
     """Dependency key of the :class:`AuthContext` (anonymous on routes without a user)."""
     user_dependency_key: str = "current_user"
     """Dependency key of the current user; a route using it answers 401 to anonymous callers."""
-    tenant_dependency_key: str = "tenant_id"
+    tenant_dependency_key: str = "current_tenant"
     """Dependency key of the caller's tenant id (``str``); 401 when anonymous, 403 without a tenant."""
     scope_dependency_key: str = "tenant_scope"
     """Dependency key of the caller's :class:`TenantScope`, to pass as ``scope=`` to scoped repositories."""

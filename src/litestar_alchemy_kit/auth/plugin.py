@@ -28,7 +28,7 @@ class AuthPlugin(InitPlugin):
     Register it after the security backend (``Litestar(on_app_init=[jwt_auth.on_app_init],
     plugins=[AuthPlugin(AuthConfig(...))])``). It adds, unless the app already defines them:
 
-    - the dependencies named by :class:`AuthConfig` (``auth``, ``current_user``, ``tenant_id``,
+    - the dependencies named by :class:`AuthConfig` (``auth``, ``current_user``, ``current_tenant``,
       ``tenant_scope`` by default);
     - ``AuthContext`` and ``TenantScope`` in the signature namespace;
     - optional authentication on the app's authentication middleware (see
