@@ -1,38 +1,97 @@
 """Statement fingerprinting, cache-bypass detection and table dependency analysis.
 
-This is the ONE place that decides whether a SQLAlchemy statement may be cached, which
-tables it reads (its invalidation tags) and under which deterministic fingerprint.
+This is the one place that decides whether a SQLAlchemy statement may be cached, which tables
+it reads (its invalidation tags) and under which deterministic fingerprint.
+
+The fingerprint derives from SQLAlchemy's own statement cache key (the structure SQLAlchemy
+trusts for its compiled cache) plus the bound parameter values. The structural part (stable
+encoding of the cache key, SQL compiled for the dialect, tags, bypass verdict) is computed once
+per process per (dialect, cache key) and memoized; per call only the bound values are encoded.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import BuiltinFunctionType, FunctionType
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import Table
-from sqlalchemy.sql import TableClause
+from sqlalchemy import inspect
+from sqlalchemy.orm import Mapper, RelationshipProperty
+from sqlalchemy.sql import TableClause, visitors
+from sqlalchemy.sql.elements import BindParameter, ColumnClause, TextClause
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.operators import custom_op
+from sqlalchemy.sql.schema import Table
+from sqlalchemy.sql.selectable import Select
+from sqlalchemy.util import LRUCache
+
+from litestar_alchemy_kit.repository._dependencies import mapper_tags, relationship_tags, table_tag
+from litestar_alchemy_kit.repository._encoding import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.repository._schema import model_schema_fingerprint
+from litestar_alchemy_kit.repository._typesafety import unkeyed_state
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy.engine import Dialect
     from sqlalchemy.sql.base import Executable
+    from sqlalchemy.sql.cache_key import CacheKey
+    from sqlalchemy.sql.elements import ClauseElement
+    from sqlalchemy.sql.type_api import TypeEngine
 
-__all__ = ("Bypass", "StatementInfo", "analyze", "model_schema_fingerprint", "table_tag")
+__all__ = (
+    "IGNORED_EXECUTION_OPTIONS",
+    "Bypass",
+    "StatementInfo",
+    "analyze",
+    "model_schema_fingerprint",
+    "table_tag",
+)
 
+_FORMAT: Final = b"lak-statement-v1"
 
-def table_tag(table: Table | TableClause) -> str:
-    """Return the invalidation tag of a table: ``"t:"`` plus its schema-qualified name.
+IGNORED_EXECUTION_OPTIONS: Final = frozenset(
+    {
+        "compiled_cache",
+        "logging_token",
+        "yield_per",
+        "stream_results",
+        "max_row_buffer",
+        "preserve_rowcount",
+        "insertmanyvalues_page_size",
+        "autoflush",
+        "populate_existing",
+        "prebuffer_rows",
+    }
+)
+"""Execution options that never change which rows or values a query returns (left out of the fingerprint)."""
 
-    Args:
-        table: The table (or lightweight table clause).
-
-    Returns:
-        The tag string.
-    """
-    schema = getattr(table, "schema", None)
-    return f"t:{schema}.{table.name}" if schema else f"t:{table.name}"
+_NONDETERMINISTIC_CALLS: Final = (
+    "now|random|rand|random_uuid|gen_random_uuid|uuid|uuid_generate_v1|uuid_generate_v1mc|uuid_generate_v4|"
+    "uuidv4|uuidv7|uuid_short|newid|newsequentialid|sysdate|systimestamp|getdate|getutcdate|sysdatetime|"
+    "utc_timestamp|utc_date|utc_time|unix_timestamp|clock_timestamp|statement_timestamp|transaction_timestamp|"
+    "timeofday|current_timestamp|current_date|current_time|localtime|localtimestamp|curdate|curtime|"
+    "nextval|currval|lastval|setval|next_value|last_insert_id|last_insert_rowid|changes|setseed|txid_current|"
+    "pg_backend_pid|connection_id|found_rows|row_count|sleep|pg_sleep|random_normal|user|current_user|"
+    "session_user|current_role|system_user|database|schema|current_schema|version"
+)
+_NONDETERMINISTIC_SQL: Final = re.compile(
+    rf"\b(?:{_NONDETERMINISTIC_CALLS})\s*\(|"
+    r"\b(?:current_timestamp|current_date|current_time|localtime|localtimestamp|current_user|session_user|"
+    r"current_role|sysdate|systimestamp)\b",
+    re.IGNORECASE,
+)
+_NONDETERMINISTIC_NAMES: Final = frozenset(_NONDETERMINISTIC_CALLS.split("|"))
+_LOCKING_SQL: Final = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b|\bLOCK\s+IN\s+SHARE\s+MODE\b", re.IGNORECASE
+)
+# a raw SQL fragment that may pull rows from tables we cannot see
+_READS_TABLES_SQL: Final = re.compile(
+    r"\b(?:select|from|join|union|intersect|except|with|into|exists|table)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -40,17 +99,262 @@ class StatementInfo:
     """What the cache needs to know about a cacheable statement."""
 
     fingerprint: str
-    """Deterministic digest of the statement structure and its bound values, stable across processes."""
+    """Digest of the statement structure, loader and execution options, and bound values; stable across processes."""
     tags: frozenset[str]
-    """:func:`table_tag` of every table the statement reads, including eager loads."""
+    """:func:`table_tag` of every table the statement reads, including eagerly loaded relationships."""
 
 
 @dataclass(frozen=True)
 class Bypass:
-    """A statement that must not be cached."""
+    """A statement that must not be cached; the reason is meant for telemetry and logs."""
 
     reason: str
     """Why the statement cannot be fingerprinted safely."""
+
+
+class _Walk:
+    """Accumulator for one pass over a cache key."""
+
+    __slots__ = ("mappers", "out", "reasons", "relationships", "tags", "wildcard")
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.tags: set[str] = set()
+        self.mappers: set[Mapper[Any]] = set()
+        self.relationships: set[tuple[Mapper[Any], str]] = set()
+        self.reasons: list[str] = []
+        self.wildcard = False
+
+
+def _attr(node: tuple[Any, ...], name: str) -> Any:
+    for index in range(2, len(node) - 1, 2):
+        if node[index] == name and type(node[index]) is str:
+            return node[index + 1]
+    return None
+
+
+def _check_raw_sql(text: str, walk: _Walk) -> None:
+    if _NONDETERMINISTIC_SQL.search(text):
+        walk.reasons.append(f"non-deterministic sql in text fragment {text[:60]!r}")
+    if _READS_TABLES_SQL.search(text):
+        walk.reasons.append(f"text fragment {text[:60]!r} may read tables that cannot be tracked")
+
+
+def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:
+    cls: type[Any] = node[1]
+    if issubclass(cls, FunctionElement):
+        name = _attr(node, "name")
+        if isinstance(name, str) and name.lower() in _NONDETERMINISTIC_NAMES:
+            walk.reasons.append(f"non-deterministic function {name}()")
+    elif issubclass(cls, (TextClause, ColumnClause)):
+        text = _attr(node, "text") if issubclass(cls, TextClause) else _attr(node, "name")
+        if issubclass(cls, TextClause) or _attr(node, "is_literal") is True:
+            _check_raw_sql(str(text), walk)
+    elif issubclass(cls, TableClause):
+        name, schema = _attr(node, "name"), _attr(node, "schema")
+        if isinstance(name, str):  # later mentions of the same table are bare back-references
+            walk.tags.add(f"t:{schema}.{name}" if schema else f"t:{name}")
+    elif issubclass(cls, RelationshipProperty):
+        parent, key = _attr(node, "parent"), _attr(node, "key")
+        if isinstance(parent, tuple) and parent and isinstance(parent[0], Mapper) and isinstance(key, str):
+            walk.relationships.add((parent[0], key))  # pyright: ignore[reportUnknownArgumentType]
+    if "_for_update_arg" in node[2::2]:
+        walk.reasons.append("locking read (with_for_update)")
+
+
+def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
+    out = walk.out
+    cls: type[Any] = node.__class__
+    if cls is tuple:
+        out.append(f"({len(node)}:")
+        if len(node) >= 2 and type(node[0]) is str and isinstance(node[1], type):  # noqa: PLR2004
+            _inspect_node(node, walk)
+        for item in node:
+            _walk(item, walk)
+        out.append(")")
+    elif cls is str:
+        if node.endswith(":*"):  # "relationship:*" loader wildcard: any relationship may load
+            walk.wildcard = True
+        encode_value(node, out)
+    elif cls is int or cls is bool or cls is float or node is None:
+        encode_value(node, out)
+    elif isinstance(node, type):
+        out.append(f"c{qualified_name(node)};")
+    elif isinstance(node, str):  # quoted_name, labels
+        encode_value(str(node), out)
+    elif isinstance(node, TableClause):
+        tag = table_tag(node)
+        walk.tags.add(tag)
+        out.append(f"T{tag};")
+    elif isinstance(node, Mapper):
+        walk.mappers.add(node)  # pyright: ignore[reportUnknownArgumentType]
+        out.append(f"M{qualified_name(node.class_)};")  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+    elif isinstance(node, (FunctionType, BuiltinFunctionType)):
+        name = qualified_name(node)
+        if "<lambda>" in name or "<locals>" in name:
+            msg = f"cache key holds an anonymous function {name}"
+            raise Unencodable(msg)
+        out.append(f"g{name};")
+    elif isinstance(node, custom_op):
+        out.append("o")
+        _walk(node._hash_key(), walk)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    elif isinstance(node, enum.Enum):
+        out.append(f"E{qualified_name(cls)}|{node.name};")  # enums: label styles, join flags
+    else:
+        msg = f"cache key holds a {qualified_name(cls)} with no deterministic encoding"
+        raise Unencodable(msg)
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """Memoized per-process analysis of one statement structure."""
+
+    digest: bytes
+    info: StatementInfo
+    # (bind position, type instance the bind must carry) for types whose state is not in the cache key
+    guarded_binds: tuple[tuple[int, TypeEngine[Any]], ...]
+
+
+_MEMO: LRUCache[Any, _Structure | Bypass] = LRUCache(2000)
+
+
+def _entity_mappers(statement: ClauseElement, walk: _Walk) -> set[Mapper[Any]]:
+    """Mappers whose full entities the statement loads (their eager relationships load too)."""
+    if not isinstance(statement, Select):
+        return set(walk.mappers)  # compound / textual / ORM-from-statement: assume every mapper is an entity
+    mappers: set[Mapper[Any]] = set()
+    for description in statement.column_descriptions:
+        expr = description.get("expr")
+        if description.get("entity") is None or expr is None:
+            continue
+        insp: Any = inspect(expr, raiseerr=False)
+        mapper = getattr(insp, "mapper", None)
+        if isinstance(mapper, Mapper) and (insp is mapper or getattr(insp, "is_aliased_class", False)):
+            mappers.add(mapper)  # pyright: ignore[reportUnknownArgumentType]
+    return mappers
+
+
+def _guarded_binds(
+    statement: ClauseElement, bindparams: Sequence[BindParameter[Any]]
+) -> tuple[tuple[int, TypeEngine[Any]], ...] | Bypass:
+    """Find binds whose type keeps state outside its cache key; allow them only when tied to a table column."""
+    anchored: set[int] = set()
+    loose: list[TypeEngine[Any]] = []
+    for element in visitors.iterate(statement):
+        type_: Any = getattr(element, "type", None)
+        if type_ is None or not unkeyed_state(type_):
+            continue
+        if isinstance(element, ColumnClause) and isinstance(element.table, Table):
+            anchored.add(id(type_))
+        elif not isinstance(element, BindParameter):
+            loose.append(type_)
+    guarded: list[tuple[int, TypeEngine[Any]]] = []
+    for position, bind in enumerate(bindparams):
+        if unkeyed_state(bind.type):
+            if id(bind.type) not in anchored:
+                loose.append(bind.type)
+            guarded.append((position, bind.type))
+    for type_ in loose:
+        if id(type_) not in anchored:
+            return Bypass(
+                f"type {qualified_name(type(type_))} keeps state {', '.join(unkeyed_state(type_))} "
+                "outside sqlalchemy's cache key"
+            )
+    return tuple(guarded)
+
+
+def _structure_tags(statement: ClauseElement, walk: _Walk) -> frozenset[str]:
+    tags = set(walk.tags)
+    entities = _entity_mappers(statement, walk)
+    for mapper in walk.mappers:
+        tags.update(mapper_tags(mapper, eager=mapper in entities, all_relationships=walk.wildcard))
+    for parent, rel_key in walk.relationships:
+        prop = parent.relationships.get(rel_key)
+        if prop is None:
+            msg = f"unknown relationship {rel_key} on {parent}"
+            raise Unencodable(msg)
+        tags.update(relationship_tags(prop))
+    if not tags:
+        msg = "statement reads no table that can be tracked"
+        raise Unencodable(msg)
+    return frozenset(tags)
+
+
+def _compiled_sql(statement: ClauseElement, dialect: Dialect) -> str:
+    try:
+        sql = str(statement.compile(dialect=dialect))
+    except Exception as exc:
+        msg = f"statement does not compile for {dialect.name}: {exc}"
+        raise Unencodable(msg) from exc
+    if _NONDETERMINISTIC_SQL.search(sql):
+        msg = "non-deterministic sql function"
+        raise Unencodable(msg)
+    if _LOCKING_SQL.search(sql):
+        msg = "locking read (with_for_update)"
+        raise Unencodable(msg)
+    return sql
+
+
+def _analyze_structure(
+    statement: ClauseElement, key: tuple[Any, ...], bindparams: Sequence[BindParameter[Any]], dialect: Dialect
+) -> _Structure | Bypass:
+    walk = _Walk()
+    try:
+        _walk(key, walk)
+        if walk.reasons:
+            return Bypass(walk.reasons[0])
+        guarded = _guarded_binds(statement, bindparams)
+        if isinstance(guarded, Bypass):
+            return guarded
+        sql = _compiled_sql(statement, dialect)
+        tags = _structure_tags(statement, walk)
+    except Unencodable as exc:
+        return Bypass(str(exc))
+    hasher = hashlib.blake2b(_FORMAT, digest_size=20)
+    hasher.update(f"{dialect.name}\x00{len(sql)}:{sql}\x00".encode("utf-8", "surrogatepass"))
+    hasher.update("".join(walk.out).encode("utf-8", "surrogatepass"))
+    digest = hasher.digest()
+    return _Structure(digest, StatementInfo(digest.hex(), tags), guarded)
+
+
+def _structure(statement: Executable, dialect: Dialect) -> tuple[_Structure | Bypass, Sequence[BindParameter[Any]]]:
+    if not getattr(statement, "is_select", False):
+        return Bypass(f"{type(statement).__name__.lower()} is not a select"), ()
+    element = cast("ClauseElement", statement)
+    cache_key: CacheKey | None = element._generate_cache_key()  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    if cache_key is None:
+        return Bypass("statement has no sqlalchemy cache key (an element or type is not cache_ok)"), ()
+    memo_key = (dialect, cache_key.key)
+    try:
+        structure = _MEMO.get(memo_key)
+    except TypeError:
+        return Bypass("sqlalchemy cache key is not hashable"), ()
+    if structure is None:
+        structure = _analyze_structure(element, cache_key.key, cache_key.bindparams, dialect)
+        _MEMO[memo_key] = structure
+    return structure, cache_key.bindparams
+
+
+def _encode_call(
+    statement: Executable,
+    bindparams: Sequence[BindParameter[Any]],
+    execution_options: Mapping[str, Any] | None,
+    params: Mapping[str, Any] | None,
+) -> str:
+    out: list[str] = []
+    for bind in bindparams:
+        encode_value(bind.effective_value, out)
+    if params:
+        out.append("P")
+        encode_value(dict(params), out)
+    options: dict[str, Any] = dict(getattr(statement, "_execution_options", None) or ())
+    if execution_options:
+        options.update(execution_options)
+    relevant = {k: v for k, v in options.items() if k not in IGNORED_EXECUTION_OPTIONS}
+    if relevant:
+        out.append("X")
+        encode_value(relevant, out)
+    return "".join(out)
 
 
 def analyze(
@@ -58,42 +362,32 @@ def analyze(
     *,
     dialect: Dialect,
     execution_options: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> StatementInfo | Bypass:
-    """Fingerprint ``statement`` and collect the tables it reads, or explain why it cannot be cached.
+    """Fingerprint a SELECT and collect the tables it reads, or explain why it must not be cached.
 
     Args:
         statement: The statement about to be executed.
         dialect: The dialect it will be compiled for.
-        execution_options: Execution options passed along with the statement.
+        execution_options: Execution options passed along with the statement (merged over the
+            statement's own; options in :data:`IGNORED_EXECUTION_OPTIONS` are left out).
+        params: Parameters passed to ``execute()`` separately from the statement, if any.
 
     Returns:
-        A :class:`StatementInfo` or a :class:`Bypass`.
+        A :class:`StatementInfo`, or a :class:`Bypass` carrying a lowercase reason.
     """
-    # naive placeholder implementation; replaced behind the same signature
-    cache_key = statement._generate_cache_key()  # pyright: ignore[reportPrivateUsage]
-    if cache_key is None:
-        return Bypass("statement has no sqlalchemy cache key")
-    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-    digest = hashlib.sha256(str(compiled).encode())
-    for bind in cache_key.bindparams:
-        digest.update(repr(bind.effective_value).encode())
-    digest.update(repr(sorted((execution_options or {}).items())).encode())
-    tags = frozenset(table_tag(t) for t in getattr(statement, "get_final_froms", list)() if isinstance(t, TableClause))
-    return StatementInfo(fingerprint=digest.hexdigest(), tags=tags)
-
-
-def model_schema_fingerprint(model: type) -> str:
-    """Digest of a mapped class's columns (name, type, nullability) and relationship names.
-
-    Args:
-        model: A mapped class.
-
-    Returns:
-        A hex digest that changes whenever the mapped schema changes.
-    """
-    from sqlalchemy import inspect
-
-    mapper = inspect(model)
-    parts = [f"{c.key}:{c.type!r}:{c.nullable}" for c in mapper.columns]
-    parts.extend(sorted(mapper.relationships.keys()))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    structure, bindparams = _structure(statement, dialect)
+    if isinstance(structure, Bypass):
+        return structure
+    for position, expected in structure.guarded_binds:
+        if bindparams[position].type is not expected:
+            return Bypass("bound parameter type differs from the one sqlalchemy cached for this statement")
+    try:
+        encoded = _encode_call(statement, bindparams, execution_options, params)
+    except Unencodable as exc:
+        return Bypass(str(exc))
+    if not encoded:
+        return structure.info
+    hasher = hashlib.blake2b(structure.digest, digest_size=20)
+    hasher.update(encoded.encode("utf-8", "surrogatepass"))
+    return StatementInfo(hasher.hexdigest(), structure.info.tags)

@@ -1,0 +1,124 @@
+"""Which tables a query reads through the ORM: inheritance, column properties and eager loads.
+
+Everything here over-approximates on purpose: a spurious tag only costs an extra invalidation,
+a missing one serves stale data.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table
+from sqlalchemy.sql import TableClause
+from sqlalchemy.sql.util import find_tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapper, RelationshipProperty
+    from sqlalchemy.sql.elements import ClauseElement
+
+__all__ = ("EAGER_STRATEGIES", "expression_tags", "mapper_tags", "relationship_tags", "table_tag")
+
+EAGER_STRATEGIES = frozenset({"joined", "selectin", "subquery", "immediate", False})
+"""``relationship(lazy=...)`` values that load the related rows together with the parent."""
+
+
+def table_tag(table: Table | TableClause) -> str:
+    """Return the invalidation tag of a table: ``"t:"`` plus its schema-qualified name.
+
+    This is the only place tags are named; writes and reads must agree on it.
+
+    Args:
+        table: The table (or lightweight ``table()`` clause).
+
+    Returns:
+        The tag string.
+    """
+    schema = table.schema
+    return f"t:{schema}.{table.name}" if schema else f"t:{table.name}"
+
+
+def expression_tags(element: ClauseElement | None) -> frozenset[str]:
+    """Tags of every table referenced anywhere inside a SQL expression.
+
+    Args:
+        element: Any clause (join condition, column property, selectable) or None.
+
+    Returns:
+        The table tags.
+    """
+    if element is None:
+        return frozenset()
+    return frozenset(
+        table_tag(t) for t in find_tables(element, check_columns=True, include_joins=True, include_selects=True)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _own_tags(mapper: Mapper[Any]) -> frozenset[str]:
+    """Tables the mapper's rows come from: inheritance chain, subclasses, column property expressions."""
+    tags: set[str] = set()
+    for sub in mapper.self_and_descendants:
+        tags.update(table_tag(t) for t in sub.tables)
+        tags.update(expression_tags(sub.persist_selectable))
+        for prop in sub.column_attrs:
+            for column in prop.columns:
+                tags.update(expression_tags(column))
+    return frozenset(tags)
+
+
+@lru_cache(maxsize=4096)
+def relationship_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
+    """Tables read to load one relationship, plus the eager defaults of its target, recursively.
+
+    Args:
+        prop: The relationship.
+
+    Returns:
+        The table tags.
+    """
+    return _relationship_closure(prop, set())
+
+
+def _relationship_closure(prop: RelationshipProperty[Any], seen: set[Mapper[Any]]) -> frozenset[str]:
+    tags: set[str] = set()
+    if prop.secondary is not None:
+        tags.update(expression_tags(prop.secondary))
+    tags.update(expression_tags(prop.primaryjoin))
+    tags.update(expression_tags(prop.secondaryjoin))
+    tags.update(_closure(prop.mapper, seen))
+    return frozenset(tags)
+
+
+def _closure(mapper: Mapper[Any], seen: set[Mapper[Any]]) -> frozenset[str]:
+    if mapper in seen:
+        return frozenset()
+    seen.add(mapper)
+    tags = set(_own_tags(mapper))
+    for sub in mapper.self_and_descendants:
+        for prop in sub.relationships:
+            if prop.lazy in EAGER_STRATEGIES:
+                tags.update(_relationship_closure(prop, seen))
+    return frozenset(tags)
+
+
+@lru_cache(maxsize=4096)
+def mapper_tags(mapper: Mapper[Any], *, eager: bool = True, all_relationships: bool = False) -> frozenset[str]:
+    """Tables read when loading entities of ``mapper``.
+
+    Args:
+        mapper: The mapper.
+        eager: Follow relationships whose ``lazy=`` default loads eagerly (recursively).
+        all_relationships: Follow every relationship (a ``"*"`` loader option may load any).
+
+    Returns:
+        The table tags.
+    """
+    if not eager:
+        return _own_tags(mapper)
+    tags = set(_closure(mapper, set()))
+    if all_relationships:
+        for sub in mapper.self_and_descendants:
+            for prop in sub.relationships:
+                tags.update(relationship_tags(prop))
+    return frozenset(tags)
