@@ -1,0 +1,317 @@
+"""Rows of ORM instances to msgpack-friendly data and back, through the mapper.
+
+Encoding reads each instance's loaded state (columns and loaded relationships, recursively);
+decoding builds detached instances with ``ClassManager.new_instance`` and their identity key,
+writing committed values straight into the instance dict, as SQLAlchemy's loader does. That is
+several times cheaper than calling model constructors and gives objects that
+``session.merge(obj, load=False)`` accepts.
+
+Anything whose round trip through the cache codec is not exact (an unknown Python type, a
+locally modified instance, a missing primary key) raises :class:`Uncacheable`: the result is
+then simply not cached.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import hashlib
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+from sqlalchemy import inspect
+from sqlalchemy.orm import ColumnProperty, Mapper, registry
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
+
+from litestar_alchemy_kit.repository._statement import model_schema_fingerprint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ("CODEC_VERSION", "RowCodec", "Uncacheable", "registry_schema")
+
+CODEC_VERSION: Final = "lak-rows-1"
+"""Part of every entry's schema string: a change of this wire format is a miss, never a misread."""
+
+_NATIVE: Final = frozenset({str, int, float, bool, type(None), bytes})
+_ENTITY: Final = "e"
+_SCALAR: Final = "s"
+
+
+class Uncacheable(Exception):  # noqa: N818 - a signal, not an error the caller sees
+    """The rows cannot be stored without loss; the caller skips the cache set."""
+
+
+def _iso_datetime(value: Any) -> Any:
+    # msgspec keeps aware datetimes as msgpack timestamps but writes naive ones as RFC 3339 text
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _converter(python_type: type) -> Callable[[Any], Any] | None:
+    """How to turn the untyped msgpack form of a ``python_type`` value back into one."""
+    if python_type is uuid.UUID:
+        return uuid.UUID
+    if python_type is decimal.Decimal:
+        return decimal.Decimal
+    if python_type is datetime.datetime:
+        return _iso_datetime
+    if python_type is datetime.date:
+        return datetime.date.fromisoformat
+    if python_type is datetime.time:
+        return datetime.time.fromisoformat
+    if issubclass(python_type, enum.Enum):
+        return python_type
+    return None
+
+
+def _column_python_type(prop: ColumnProperty[Any]) -> type | None:
+    try:
+        python_type: type = prop.columns[0].type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def _json_exact(value: Any) -> bool:
+    """``value`` (a dict/list) survives a msgpack round trip unchanged."""
+    try:
+        return bool(msgspec.msgpack.decode(msgspec.msgpack.encode(value)) == value)
+    except (TypeError, ValueError, msgspec.MsgspecError):
+        return False
+
+
+class _MapperCodec:
+    """Encodes and builds instances of one mapped class."""
+
+    __slots__ = (
+        "cls_key",
+        "columns",
+        "converters",
+        "expected",
+        "full_mask",
+        "keys",
+        "manager",
+        "mapper",
+        "pk_converters",
+        "pk_keys",
+        "relationships",
+    )
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        self.mapper = mapper
+        self.manager = mapper.class_manager
+        self.cls_key = class_key(mapper.class_)
+        props = [p for p in mapper.column_attrs if len(p.columns) == 1]
+        self.keys: tuple[str, ...] = tuple(p.key for p in props)
+        types = [_column_python_type(p) for p in props]
+        self.expected: tuple[type | None, ...] = tuple(types)
+        self.converters: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            None if t is None else _converter(t) for t in types
+        )
+        self.full_mask = (1 << len(self.keys)) - 1
+        pk_cols = set(mapper.primary_key)
+        self.pk_keys: tuple[str, ...] = tuple(p.key for p in props if p.columns[0] in pk_cols)
+        if len(self.pk_keys) != len(mapper.primary_key):
+            self.pk_keys = ()  # primary key not mapped one column per attribute: never cached
+        self.pk_converters = tuple(self.converters[self.keys.index(key)] for key in self.pk_keys)
+        self.relationships: tuple[tuple[str, bool], ...] = tuple(
+            (rel.key, bool(rel.uselist)) for rel in mapper.relationships
+        )
+
+    def check(self, index: int, value: Any) -> None:
+        if value is None:
+            return
+        expected = self.expected[index]
+        kind = type(value)
+        if expected is not None and expected not in _NATIVE:
+            if isinstance(value, expected):
+                if expected is datetime.datetime or self.converters[index] is not None:
+                    return
+                if kind in {dict, list} and _json_exact(value):
+                    return
+            msg = f"{self.cls_key}.{self.keys[index]}: {kind.__name__} value is not stored exactly"
+            raise Uncacheable(msg)
+        if kind in _NATIVE:
+            if expected is None or isinstance(value, expected) or (expected is float and kind is int):
+                return
+        elif kind in {dict, list} and _json_exact(value):
+            return
+        msg = f"{self.cls_key}.{self.keys[index]}: {kind.__name__} value is not stored exactly"
+        raise Uncacheable(msg)
+
+
+def class_key(cls: type) -> str:
+    """A process-independent name for a mapped class."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def registry_schema(model: type) -> str:
+    """Schema string for entries about ``model``: every mapper of its registry, plus the wire format.
+
+    Results carry related instances of other classes (eager loads, polymorphic rows), so a deploy
+    that changes any class of the registry must not decode old entries.
+    """
+    mappers: list[Mapper[Any]] = sorted(inspect(model).registry.mappers, key=lambda m: class_key(m.class_))
+    digest = hashlib.sha256(CODEC_VERSION.encode())
+    for mapper in mappers:
+        digest.update(class_key(mapper.class_).encode())
+        digest.update(model_schema_fingerprint(mapper.class_).encode())
+    return digest.hexdigest()[:32]
+
+
+class RowCodec:
+    """Encodes result rows (ORM entities and plain scalars) and builds fresh rows from them.
+
+    One instance serves one registry of mapped classes; it is safe to share between threads
+    (it only caches per-class codecs, built idempotently).
+
+    Args:
+        model: any mapped class of the registry whose instances are encoded.
+    """
+
+    __slots__ = ("_by_key", "_registry")
+
+    def __init__(self, model: type) -> None:
+        self._registry: registry = inspect(model).registry
+        self._by_key: dict[str, _MapperCodec] = {}
+
+    def _codec_for_class(self, cls: type) -> _MapperCodec:
+        key = class_key(cls)
+        codec = self._by_key.get(key)
+        if codec is None:
+            codec = self._by_key[key] = _MapperCodec(inspect(cls))
+        return codec
+
+    def _codec_for_key(self, key: str) -> _MapperCodec:
+        codec = self._by_key.get(key)
+        if codec is None:
+            for mapper in self._registry.mappers:
+                if class_key(mapper.class_) == key:
+                    codec = self._by_key[key] = _MapperCodec(mapper)
+                    break
+            else:
+                msg = f"no mapped class {key!r} in this registry"
+                raise Uncacheable(msg)
+        return codec
+
+    # --- encoding ---------------------------------------------------------------------------
+
+    def encode_rows(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """``[kinds, rows]`` for the cache; raises :class:`Uncacheable` when not exact."""
+        kinds: list[str] | None = None
+        seen: set[int] = set()
+        out: list[list[Any]] = []
+        for row in rows:
+            if kinds is None:
+                kinds = [_ENTITY if hasattr(cell, "_sa_instance_state") else _SCALAR for cell in row]
+            encoded: list[Any] = []
+            for kind, cell in zip(kinds, row, strict=True):
+                if kind == _ENTITY:
+                    encoded.append(None if cell is None else self._encode_instance(cell, seen))
+                elif type(cell) in _NATIVE:
+                    encoded.append(cell)
+                else:
+                    msg = f"result column value of type {type(cell).__name__} is not stored exactly"
+                    raise Uncacheable(msg)
+            out.append(encoded)
+        return [kinds or [], out]
+
+    def _encode_instance(self, obj: Any, seen: set[int]) -> list[Any]:
+        state = instance_state(obj)
+        if state.key is None or state.modified:
+            msg = f"{type(obj).__name__} instance is not a clean persistent row"
+            raise Uncacheable(msg)
+        codec = self._codec_for_class(type(obj))
+        if not codec.pk_keys:
+            msg = f"{codec.cls_key} has no single-column primary key attributes"
+            raise Uncacheable(msg)
+        data = state.dict
+        if id(obj) in seen:
+            # Already encoded in this result (a cycle or a shared related row): a reference suffices.
+            return [codec.cls_key, [data[key] for key in codec.pk_keys]]
+        seen.add(id(obj))
+        mask = 0
+        values: list[Any] = []
+        for index, key in enumerate(codec.keys):
+            if key in data:
+                value = data[key]
+                codec.check(index, value)
+                values.append(value)
+                mask |= 1 << index
+        if any(key not in data for key in codec.pk_keys):
+            msg = f"{codec.cls_key} row without its primary key loaded"
+            raise Uncacheable(msg)
+        relations: list[Any] = []
+        for index, (key, uselist) in enumerate(codec.relationships):
+            if key not in data:
+                continue
+            related = data[key]
+            if related is None:
+                relations.append([index, None])
+            elif uselist:
+                if not isinstance(related, list):
+                    msg = f"{codec.cls_key}.{key}: only list collections are cached"
+                    raise Uncacheable(msg)
+                relations.append([index, [self._encode_instance(item, seen) for item in related]])
+            else:
+                relations.append([index, self._encode_instance(related, seen)])
+        return [codec.cls_key, mask, values, relations]
+
+    # --- decoding ---------------------------------------------------------------------------
+
+    def decode_rows(self, payload: Any) -> list[tuple[Any, ...]]:
+        """Fresh rows (new detached instances every call) from :meth:`encode_rows` output."""
+        kinds, rows = payload
+        memo: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        if kinds == [_ENTITY]:
+            build = self._build
+            return [(None if cell is None else build(cell, memo),) for (cell,) in rows]
+        out: list[tuple[Any, ...]] = []
+        for row in rows:
+            out.append(
+                tuple(
+                    self._build(cell, memo) if kind == _ENTITY and cell is not None else cell
+                    for kind, cell in zip(kinds, row, strict=True)
+                )
+            )
+        return out
+
+    def _build(self, encoded: list[Any], memo: dict[tuple[str, tuple[Any, ...]], Any]) -> Any:
+        codec = self._codec_for_key(encoded[0])
+        if len(encoded) == 2:  # a reference to an instance built earlier in this result
+            pk_ref = tuple(
+                value if convert is None or value is None else convert(value)
+                for convert, value in zip(codec.pk_converters, encoded[1], strict=True)
+            )
+            return memo[codec.cls_key, pk_ref]
+        _, mask, values, relations = encoded
+        obj = codec.manager.new_instance()
+        state = instance_state(obj)
+        data = state.dict
+        converters = codec.converters
+        if mask == codec.full_mask:
+            for key, convert, value in zip(codec.keys, converters, values, strict=True):
+                data[key] = value if convert is None or value is None else convert(value)
+        else:
+            position = 0
+            for index, key in enumerate(codec.keys):
+                if mask >> index & 1:
+                    value = values[position]
+                    position += 1
+                    convert = converters[index]
+                    data[key] = value if convert is None or value is None else convert(value)
+        pk = tuple(data[key] for key in codec.pk_keys)
+        state.key = codec.mapper.identity_key_from_primary_key(pk)
+        memo[codec.cls_key, pk] = obj
+        for index, related in relations:
+            key, uselist = codec.relationships[index]
+            if related is None:
+                value = None
+            elif uselist:
+                value = [self._build(item, memo) for item in related]
+            else:
+                value = self._build(related, memo)
+            set_committed_value(obj, key, value)
+        return obj

@@ -1,0 +1,89 @@
+"""Models of the repository tests, on a registry of their own (no other test's tables leak in)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import uuid
+from typing import Optional
+
+from advanced_alchemy.base import CommonTableAttributes, create_registry
+from advanced_alchemy.mixins import UUIDPrimaryKey
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Column, ForeignKey, Numeric, String, Table
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class RepoBase(CommonTableAttributes, DeclarativeBase):
+    registry = create_registry()
+    metadata = registry.metadata
+    __abstract__ = True
+
+
+class Genre(enum.Enum):
+    FICTION = "fiction"
+    SCIENCE = "science"
+
+
+book_label = Table(
+    "lak_repo_book_label",
+    RepoBase.metadata,
+    Column("book_id", ForeignKey("lak_repo_book.id", ondelete="CASCADE"), primary_key=True),
+    Column("label_id", ForeignKey("lak_repo_label.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Author(UUIDPrimaryKey, RepoBase):
+    __tablename__ = "lak_repo_author"
+
+    name: Mapped[str] = mapped_column(String(50))
+    tenant: Mapped[str] = mapped_column(String(20), default="a")
+    books: Mapped[list[Book]] = relationship(back_populates="author", lazy="selectin", order_by="Book.title")
+
+
+class Book(UUIDPrimaryKey, RepoBase):
+    __tablename__ = "lak_repo_book"
+
+    title: Mapped[str] = mapped_column(String(80))
+    price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2), default=decimal.Decimal("0.00"))
+    genre: Mapped[Genre] = mapped_column(default=Genre.FICTION)
+    published: Mapped[Optional[datetime.datetime]] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    tenant: Mapped[str] = mapped_column(String(20), default="a")
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_author.id", ondelete="CASCADE"))
+    author: Mapped[Author] = relationship(back_populates="books", lazy="noload")
+    labels: Mapped[list[Label]] = relationship(secondary=book_label, lazy="noload", order_by="Label.name")
+
+
+class Label(UUIDPrimaryKey, RepoBase):
+    __tablename__ = "lak_repo_label"
+
+    name: Mapped[str] = mapped_column(String(40))
+
+
+class Item(UUIDPrimaryKey, RepoBase):
+    """A model without relationships: the plain case."""
+
+    __tablename__ = "lak_repo_item"
+
+    name: Mapped[str] = mapped_column(String(50))
+    quantity: Mapped[int] = mapped_column(default=0)
+    tenant: Mapped[str] = mapped_column(String(20), default="a")
+
+
+class Vehicle(UUIDPrimaryKey, RepoBase):
+    """Joined-table inheritance: a Car row lives in two tables."""
+
+    __tablename__ = "lak_repo_vehicle"
+
+    kind: Mapped[str] = mapped_column(String(20))
+    wheels: Mapped[int] = mapped_column(default=4)
+    __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "vehicle"}  # noqa: RUF012
+
+
+class Car(Vehicle):
+    __tablename__ = "lak_repo_car"
+
+    id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_vehicle.id", ondelete="CASCADE"), primary_key=True)
+    doors: Mapped[int] = mapped_column(default=4)
+    __mapper_args__ = {"polymorphic_identity": "car"}  # noqa: RUF012
