@@ -55,9 +55,11 @@ class Resolution:
 def _database_problem(exc: BaseException, default: ProblemType) -> ProblemType:
     """Classify by the SQLAlchemy/driver error behind ``exc`` (AA wraps data and even connection errors)."""
     wrapped = next((e for e in _chain(exc) if isinstance(e, DBAPIError)), None)
+    # Classified whatever the DBAPI class: MariaDB reports CHECK violations as OperationalError.
+    if wrapped is not None and (violation := classify_violation(wrapped)):
+        return _VIOLATIONS[violation]
     if isinstance(wrapped, DatabaseIntegrityError):
-        violation = classify_violation(wrapped)
-        return _VIOLATIONS[violation] if violation else INTEGRITY
+        return INTEGRITY
     if isinstance(wrapped, DataError):
         return INVALID_DATA
     if wrapped is None and isinstance(exc, RepositoryIntegrityError):
