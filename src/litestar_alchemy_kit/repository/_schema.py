@@ -12,11 +12,12 @@ from sqlalchemy.sql.type_api import TypeEngine
 
 from litestar_alchemy_kit.repository._dependencies import EAGER_STRATEGIES
 from litestar_alchemy_kit.repository._encoding import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.repository._typesafety import is_descriptor
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.schema import Column
 
-__all__ = ("model_schema_fingerprint",)
+__all__ = ("model_schema_fingerprint", "type_state")
 
 _FORMAT = "lak-schema-v1"
 
@@ -30,8 +31,8 @@ def _type_repr(type_: Any, out: list[str], depth: int = 0) -> None:
     state = cast("dict[str, Any]", vars(type_))
     for name in sorted(state):
         value = state[name]
-        if name.startswith("_") and name != "_variant_mapping":
-            continue
+        if (name.startswith("_") and name != "_variant_mapping") or is_descriptor(cast("type[Any]", type(type_)), name):
+            continue  # private caches and memoized properties differ between processes
         out.append(f"|{name}=")
         _value_repr(value, out, depth)
     out.append(">")
@@ -79,6 +80,20 @@ def _mapper_repr(mapper: Mapper[Any], out: list[str]) -> None:
         f"rel:{rel.key}->{qualified_name(rel.mapper.class_)}|list={rel.uselist}|lazy={rel.lazy};"
         for rel in sorted(mapper.relationships, key=lambda r: r.key)
     )
+
+
+def type_state(type_: TypeEngine[Any]) -> str:
+    """Deterministic text of a type's class and public state (nested types included).
+
+    Args:
+        type_: A type instance.
+
+    Returns:
+        The rendering; equal for identically configured instances, in any process.
+    """
+    out: list[str] = []
+    _type_repr(type_, out)
+    return "".join(out)
 
 
 @lru_cache(maxsize=1024)

@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy.sql.type_api import ExternalType, TypeDecorator, TypeEngine
 from sqlalchemy.util import NoneType
 
-__all__ = ("cache_ok_flag", "keyed_attribute_names", "unkeyed_state")
+__all__ = (
+    "cache_ok_flag",
+    "impl_differs_from_default",
+    "instance_unkeyed_state",
+    "is_descriptor",
+    "keyed_attribute_names",
+    "unkeyed_state",
+)
 
 _UNKEYED_BY_CLASS: dict[type[Any], tuple[str, ...]] = {}
 
@@ -53,14 +60,44 @@ def keyed_attribute_names(type_: TypeEngine[Any]) -> frozenset[str]:
     )
 
 
-def _instance_unkeyed(type_: TypeEngine[Any]) -> tuple[str, ...]:
+def is_descriptor(cls: type[Any], name: str) -> bool:
+    """Whether ``name`` is a descriptor on the class (memoized property, event dispatcher), not constructor state.
+
+    Args:
+        cls: The class.
+        name: Attribute name.
+
+    Returns:
+        True for descriptors.
+    """
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return hasattr(klass.__dict__[name], "__get__")
+    return False
+
+
+def instance_unkeyed_state(type_: TypeEngine[Any]) -> tuple[str, ...]:
+    """Public attributes of this instance missing from its cache key (no memo; see :func:`unkeyed_state`).
+
+    Args:
+        type_: A type instance whose class declares ``cache_ok = True``.
+
+    Returns:
+        Sorted attribute names.
+    """
     keyed = keyed_attribute_names(type_)
+    cls = type(type_)
     return tuple(
         sorted(
             name
             for name, value in vars(type_).items()
-            # ``impl`` is the decorated type, compared separately by the audit; None means "unset"
-            if not name.startswith("_") and name != "impl" and name not in keyed and not isinstance(value, NoneType)
+            # ``impl`` is the decorated type, compared separately by the audit; None means "unset";
+            # names the class defines as descriptors are memoized caches (impl_instance, dispatch), not state
+            if not name.startswith("_")
+            and name != "impl"
+            and name not in keyed
+            and not isinstance(value, NoneType)
+            and not is_descriptor(cls, name)
         )
     )
 
@@ -85,7 +122,7 @@ def unkeyed_state(type_: TypeEngine[Any]) -> tuple[str, ...]:
         return cached
     result: tuple[str, ...] = ()
     if isinstance(type_, ExternalType) and cache_ok_flag(cls):
-        result = _instance_unkeyed(type_)
+        result = instance_unkeyed_state(type_)
     _UNKEYED_BY_CLASS[cls] = result
     return result
 
