@@ -42,7 +42,6 @@ class _OptionalAuthenticationMixin(AbstractAuthenticationMiddleware):
 
     lak_opt_key: ClassVar[str]
     lak_has_credentials: ClassVar["CredentialCheck | None"]
-    lak_session_cookie: ClassVar["str | None"]
 
     async def __call__(self, scope: "Scope", receive: "Receive", send: "Send") -> None:
         if scope["type"] in self.scopes and self._is_optional(scope) and not self._carries_credentials(scope):
@@ -82,11 +81,9 @@ class _OptionalAuthenticationMixin(AbstractAuthenticationMiddleware):
         if jwt is not None and isinstance(self, jwt.JWTAuthenticationMiddleware):
             return bool(connection.headers.get(cast("JWTAuthenticationMiddleware", self).auth_header))
         if isinstance(self, SessionAuthMiddleware):
-            cookie = self.lak_session_cookie
-            if cookie is None:
-                return bool(cast("dict[str, Any]", scope).get("session"))
-            # Client-side sessions may be chunked into "<key>-0", "<key>-1", ...
-            return any(name == cookie or name.startswith(f"{cookie}-") for name in connection.cookies)
+            # The session middleware has loaded the session by now. Its cookie is no credential:
+            # Litestar hands every visitor one, for an empty session; the session's data is.
+            return bool(cast("dict[str, Any]", scope).get("session"))
         msg = (
             f"optional authentication cannot tell whether a request carries a credential for "
             f"{type(self).__mro__[2].__name__}; set AuthConfig.has_credentials"
@@ -102,7 +99,6 @@ def _derive(
     cls: type[AbstractAuthenticationMiddleware],
     opt_key: str,
     has_credentials: "CredentialCheck | None",
-    session_cookie: "str | None" = None,
 ) -> type[AbstractAuthenticationMiddleware]:
     if issubclass(cls, _OptionalAuthenticationMixin):
         return cls
@@ -111,7 +107,6 @@ def _derive(
         "__module__": __name__,
         "lak_opt_key": opt_key,
         "lak_has_credentials": staticmethod(has_credentials) if has_credentials else None,
-        "lak_session_cookie": session_cookie,
     }
     return type(f"Optional{cls.__name__}", (_OptionalAuthenticationMixin, cls), namespace)
 
@@ -149,7 +144,6 @@ def optional_authentication(
                     session_auth.authentication_middleware_class,
                     opt_key,
                     has_credentials,
-                    session_cookie=session_auth.session_backend_config.key,
                 ),
             )
             return DefineMiddleware(
