@@ -29,9 +29,10 @@ def _type_repr(type_: Any, out: list[str], depth: int = 0) -> None:
         out.append(">")
         return
     state = cast("dict[str, Any]", vars(type_))
+    cls: type[Any] = type_.__class__
     for name in sorted(state):
         value = state[name]
-        if (name.startswith("_") and name != "_variant_mapping") or is_descriptor(cast("type[Any]", type(type_)), name):
+        if (name.startswith("_") and name != "_variant_mapping") or is_descriptor(cls, name):
             continue  # private caches and memoized properties differ between processes
         out.append(f"|{name}=")
         _value_repr(value, out, depth)
