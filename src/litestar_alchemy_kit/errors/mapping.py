@@ -78,7 +78,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _http_problem(exc: BaseException) -> ProblemType:
     status = getattr(exc, "status_code", 500)
-    return http_problem_type(status) if isinstance(status, int) and 400 <= status <= 599 else INTERNAL  # noqa: PLR2004
+    return http_problem_type(status) if isinstance(status, int) and 400 <= status <= 599 and status != 500 else INTERNAL  # noqa: PLR2004
 
 
 _BUILTIN: dict[type[BaseException], ProblemType | Callable[[BaseException], ProblemType]] = {

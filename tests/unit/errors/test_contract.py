@@ -1,0 +1,309 @@
+"""Each mapping, through a real Litestar app: the full RFC 9457 body and the headers that must survive."""
+
+import logging
+import re
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from advanced_alchemy.exceptions import (
+    DuplicateKeyError,
+    ForeignKeyError,
+    IntegrityError,
+    MultipleResultsFoundError,
+    NotFoundError,
+    RepositoryError,
+)
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from litestar import Litestar, Request, Response, get, post
+from litestar.config.app import AppConfig
+from litestar.exceptions import (
+    HTTPException,
+    InternalServerException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+    TooManyRequestsException,
+)
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import JSONBody
+from litestar.testing import TestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin, ProblemType
+
+SECRET = "password=hunter2 SELECT * FROM secret_table"
+KEYS = {"type", "title", "status", "detail", "instance", "code", "trace_id"}
+
+
+class Item(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    quantity: int
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+class CardExpired(PaymentDeclined):
+    pass
+
+
+def _raiser(path: str, exc: BaseException) -> Any:
+    @get(path, name=path, sync_to_thread=False)
+    def handler() -> None:
+        raise exc
+
+    return handler
+
+
+@post("/items", sync_to_thread=False)
+def create_item(data: JSONBody[Item]) -> Item:
+    return data
+
+
+ROUTES = [
+    _raiser("/aa/not-found", NotFoundError(SECRET)),
+    _raiser("/aa/duplicate", DuplicateKeyError(SECRET)),
+    _raiser("/aa/foreign-key", ForeignKeyError(SECRET)),
+    _raiser("/aa/integrity", IntegrityError(SECRET)),
+    _raiser("/aa/multiple", MultipleResultsFoundError(SECRET)),
+    _raiser("/aa/repository", RepositoryError(SECRET)),
+    _raiser("/auth", NotAuthorizedException(headers={"WWW-Authenticate": 'Bearer realm="api"'})),
+    _raiser("/forbidden", PermissionDeniedException("you may not do that")),
+    _raiser("/limited", TooManyRequestsException(headers={"Retry-After": "30"})),
+    _raiser("/teapot", HTTPException(status_code=418, detail="short and stout")),
+    _raiser("/unavailable", ServiceUnavailableException("down for maintenance")),
+    _raiser("/internal-http", InternalServerException(SECRET)),
+    _raiser("/boom", RuntimeError(SECRET)),
+    _raiser("/pay", CardExpired("the card expired")),
+    create_item,
+]
+
+
+def make_app(config: ErrorsConfig | None = None, **kwargs: Any) -> Litestar:
+    return Litestar(route_handlers=ROUTES, plugins=[ErrorsPlugin(config)], **kwargs)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient[Litestar]]:
+    with TestClient(make_app()) as client:
+        yield client
+
+
+# path, status, code, detail, headers that must be kept
+CASES = [
+    ("/aa/not-found", 404, "not_found", "The requested resource was not found.", {}),
+    ("/aa/duplicate", 409, "conflict.duplicate", "A resource with the same unique value exists.", {}),
+    (
+        "/aa/foreign-key",
+        409,
+        "conflict.foreign_key",
+        "The change refers to, or is referred to by, another resource.",
+        {},
+    ),
+    ("/aa/integrity", 409, "conflict.integrity", "The change conflicts with existing data.", {}),
+    ("/aa/multiple", 500, "repository_error", "The request could not be completed.", {}),
+    ("/aa/repository", 500, "repository_error", "The request could not be completed.", {}),
+    ("/auth", 401, "unauthorized", "Unauthorized", {"www-authenticate": 'Bearer realm="api"'}),
+    ("/forbidden", 403, "forbidden", "you may not do that", {}),
+    ("/limited", 429, "rate_limited", "Too Many Requests", {"retry-after": "30"}),
+    ("/teapot", 418, "im_a_teapot", "short and stout", {}),
+    ("/unavailable", 503, "service_unavailable", "down for maintenance", {}),
+    ("/internal-http", 500, "internal_error", "An unexpected error occurred.", {}),
+    ("/boom", 500, "internal_error", "An unexpected error occurred.", {}),
+    ("/nowhere", 404, "not_found", "Not Found", {}),
+]
+PHRASES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 418: "I'm a Teapot"}
+
+
+def assert_problem(response: Any, status: int, code: str, detail: str, instance: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body.keys() >= KEYS, body
+    assert body["type"] == "about:blank"
+    assert (body["status"], body["code"], body["detail"], body["instance"]) == (status, code, detail, instance)
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert re.fullmatch(r"[0-9a-f]{32}", body["trace_id"])
+    assert "hunter2" not in response.text
+    assert "secret_table" not in response.text
+    return body
+
+
+@pytest.mark.parametrize(("path", "status", "code", "detail", "headers"), CASES)
+def test_mapping(
+    client: TestClient[Litestar], path: str, status: int, code: str, detail: str, headers: dict[str, str]
+) -> None:
+    body = assert_problem(client.get(path), status, code, detail, path)
+    assert body.keys() == KEYS
+    if status in PHRASES:
+        assert body["title"] == PHRASES[status]
+    response = client.get(path)
+    for name, value in headers.items():
+        assert response.headers[name] == value
+
+
+def test_method_not_allowed_keeps_allow(client: TestClient[Litestar]) -> None:
+    response = client.delete("/auth")
+    body = assert_problem(response, 405, "method_not_allowed", "Method Not Allowed", "/auth")
+    assert body["title"] == "Method Not Allowed"
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS"}
+
+
+def test_validation_lists_field_errors(client: TestClient[Litestar]) -> None:
+    response = client.post("/items", json={"name": 5, "quantity": 1})
+    body = assert_problem(response, 400, "validation", "Validation failed for POST /items", "/items")
+    assert body["errors"] == [{"message": "Expected `str`, got `int`", "source": "body", "field": "name"}]
+    unknown = client.post("/items", json={"name": "a", "quantity": 1, "extra": True}).json()
+    assert unknown["code"] == "validation"
+    assert unknown["errors"][0]["source"] == "body"
+    assert "extra" in unknown["errors"][0]["message"]
+
+
+def test_real_rate_limit_keeps_its_headers() -> None:
+    limit = RateLimitConfig(rate_limit=("minute", 1))
+    with TestClient(make_app(middleware=[limit.middleware])) as client:
+        assert client.post("/items", json={"name": "a", "quantity": 1}).status_code == 201
+        response = client.post("/items", json={"name": "a", "quantity": 1})
+    assert_problem(response, 429, "rate_limited", "Too Many Requests", "/items")
+    assert response.headers["ratelimit-limit"] == "1"
+    assert response.headers["ratelimit-remaining"] == "0"
+    assert int(response.headers["ratelimit-reset"]) > 0
+
+
+def test_debug_mode_keeps_the_contract_and_adds_the_exception() -> None:
+    with TestClient(make_app(debug=True)) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert body.keys() == {*KEYS, "exception"}
+    assert (body["code"], body["detail"]) == ("internal_error", "An unexpected error occurred.")
+    assert body["exception"]["type"] == "builtins.RuntimeError"
+    assert body["exception"]["message"] == SECRET
+    assert any("raise exc" in line for line in body["exception"]["traceback"])
+
+
+def test_type_base_uri_and_titles() -> None:
+    config = ErrorsConfig(type_base_uri="https://errors.example.com/problems/")
+    with TestClient(make_app(config)) as client:
+        body = client.get("/aa/duplicate").json()
+    assert body["type"] == "https://errors.example.com/problems/conflict.duplicate"
+    assert body["title"] == "Duplicate resource"
+
+
+def test_instance_builder_and_request_id_header() -> None:
+    config = ErrorsConfig(
+        instance_builder=lambda request: f"urn:req:{request.headers['x-correlation']}",
+        request_id_header="x-correlation",
+    )
+    with TestClient(make_app(config)) as client:
+        body = client.get("/forbidden", headers={"x-correlation": "abc-123"}).json()
+        hostile = client.get("/forbidden", headers={"x-correlation": "<script>" * 40}).json()
+    assert (body["instance"], body["trace_id"]) == ("urn:req:abc-123", "abc-123")
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile["trace_id"])
+
+
+def test_trace_id_from_the_active_span_is_logged_with_the_full_error() -> None:
+    trace_id = 0x0AF7651916CD43DD8448EB211C80319C
+    span = NonRecordingSpan(
+        SpanContext(trace_id=trace_id, span_id=0xB7AD6B7169203331, is_remote=False, trace_flags=TraceFlags(1))
+    )
+
+    def tracing(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            with trace.use_span(span):
+                await app(scope, receive, send)
+
+        return middleware
+
+    # Litestar's logging config replaces the root handlers (and so pytest's caplog): listen on the logger itself.
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("litestar_alchemy_kit.errors")
+    logger.addHandler(listener)
+    try:
+        with TestClient(make_app(middleware=[tracing])) as client:
+            body = client.get("/aa/duplicate", headers={"x-request-id": "ignored"}).json()
+    finally:
+        logger.removeHandler(listener)
+    assert body["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    [record] = records
+    assert record.trace_id == body["trace_id"]  # type: ignore[attr-defined]
+    assert body["trace_id"] in record.getMessage()
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is not None
+    assert SECRET in "".join(traceback.format_exception(*record.exc_info))  # the full error stays on the server
+
+
+def test_registry_maps_user_exceptions_and_subclasses() -> None:
+    declined = ProblemType(402, "payment.declined", "Payment declined", expose_message=True)
+    gone = ProblemType(410, "gone", "Gone for good")
+    config = ErrorsConfig(
+        exception_problems={PaymentDeclined: declined, NotFoundError: gone}, type_base_uri="https://e.x/"
+    )
+    with TestClient(make_app(config)) as client:
+        paid = client.get("/pay").json()
+        missing = client.get("/aa/not-found").json()
+    assert (paid["status"], paid["code"], paid["title"], paid["detail"], paid["type"]) == (
+        402,
+        "payment.declined",
+        "Payment declined",
+        "the card expired",
+        "https://e.x/payment.declined",
+    )
+    assert (missing["status"], missing["code"], missing["detail"]) == (410, "gone", "Gone for good")
+
+
+def test_explicit_user_handlers_win() -> None:
+    def mine(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+        return Response({"mine": type(exc).__name__}, status_code=599)
+
+    config = ErrorsConfig(
+        exception_problems={PaymentDeclined: ProblemType(402, "payment.declined", "Payment declined")}
+    )
+    app = make_app(config, exception_handlers={PaymentDeclined: mine, 500: mine, 403: mine})
+    with TestClient(app) as client:
+        assert client.get("/pay").json() == {"mine": "CardExpired"}
+        assert client.get("/boom").json() == {"mine": "RuntimeError"}
+        assert client.get("/forbidden").json() == {"mine": "PermissionDeniedException"}
+        assert client.get("/aa/not-found").json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("errors_first", [True, False])
+def test_replaces_advanced_alchemys_default_handler_in_any_plugin_order(errors_first: bool) -> None:
+    aa = SQLAlchemyPlugin(config=SQLAlchemyAsyncConfig(connection_string="sqlite+aiosqlite://", create_all=False))
+    plugins = [ErrorsPlugin(), aa] if errors_first else [aa, ErrorsPlugin()]
+    with TestClient(Litestar(route_handlers=ROUTES, plugins=plugins)) as client:
+        assert_problem(
+            client.get("/aa/duplicate"),
+            409,
+            "conflict.duplicate",
+            "A resource with the same unique value exists.",
+            "/aa/duplicate",
+        )
+
+
+def test_user_repository_error_handler_is_kept() -> None:
+    def mine(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+        return Response("mine", status_code=418)
+
+    config = AppConfig(route_handlers=ROUTES, exception_handlers={RepositoryError: mine})
+    app = Litestar(**{**config.__dict__, "plugins": [ErrorsPlugin()]})
+    with TestClient(app) as client:
+        assert client.get("/aa/not-found").status_code == 418
+
+
+def test_config_rejects_bad_registry_entries() -> None:
+    with pytest.raises(TypeError, match="must be exception classes"):
+        ErrorsConfig(exception_problems={"PaymentDeclined": ProblemType(402, "x", "y")})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="must be a ProblemType"):
+        ErrorsConfig(exception_problems={PaymentDeclined: (402, "x")})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="not an error status"):
+        ProblemType(200, "ok", "OK")
