@@ -45,11 +45,11 @@ class Item(msgspec.Struct, forbid_unknown_fields=True):
     quantity: int
 
 
-class PaymentDeclined(Exception):
+class PaymentDeclinedError(Exception):
     pass
 
 
-class CardExpired(PaymentDeclined):
+class CardExpiredError(PaymentDeclinedError):
     pass
 
 
@@ -80,7 +80,7 @@ ROUTES = [
     _raiser("/unavailable", ServiceUnavailableException("down for maintenance")),
     _raiser("/internal-http", InternalServerException(SECRET)),
     _raiser("/boom", RuntimeError(SECRET)),
-    _raiser("/pay", CardExpired("the card expired")),
+    _raiser("/pay", CardExpiredError("the card expired")),
     create_item,
 ]
 
@@ -246,7 +246,7 @@ def test_registry_maps_user_exceptions_and_subclasses() -> None:
     declined = ProblemType(402, "payment.declined", "Payment declined", expose_message=True)
     gone = ProblemType(410, "gone", "Gone for good")
     config = ErrorsConfig(
-        exception_problems={PaymentDeclined: declined, NotFoundError: gone}, type_base_uri="https://e.x/"
+        exception_problems={PaymentDeclinedError: declined, NotFoundError: gone}, type_base_uri="https://e.x/"
     )
     with TestClient(make_app(config)) as client:
         paid = client.get("/pay").json()
@@ -266,11 +266,11 @@ def test_explicit_user_handlers_win() -> None:
         return Response({"mine": type(exc).__name__}, status_code=599)
 
     config = ErrorsConfig(
-        exception_problems={PaymentDeclined: ProblemType(402, "payment.declined", "Payment declined")}
+        exception_problems={PaymentDeclinedError: ProblemType(402, "payment.declined", "Payment declined")}
     )
-    app = make_app(config, exception_handlers={PaymentDeclined: mine, 500: mine, 403: mine})
+    app = make_app(config, exception_handlers={PaymentDeclinedError: mine, 500: mine, 403: mine})
     with TestClient(app) as client:
-        assert client.get("/pay").json() == {"mine": "CardExpired"}
+        assert client.get("/pay").json() == {"mine": "CardExpiredError"}
         assert client.get("/boom").json() == {"mine": "RuntimeError"}
         assert client.get("/forbidden").json() == {"mine": "PermissionDeniedException"}
         assert client.get("/aa/not-found").json()["code"] == "not_found"
@@ -302,8 +302,8 @@ def test_user_repository_error_handler_is_kept() -> None:
 
 def test_config_rejects_bad_registry_entries() -> None:
     with pytest.raises(TypeError, match="must be exception classes"):
-        ErrorsConfig(exception_problems={"PaymentDeclined": ProblemType(402, "x", "y")})  # type: ignore[dict-item]
+        ErrorsConfig(exception_problems={"PaymentDeclinedError": ProblemType(402, "x", "y")})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="must be a ProblemType"):
-        ErrorsConfig(exception_problems={PaymentDeclined: (402, "x")})  # type: ignore[dict-item]
+        ErrorsConfig(exception_problems={PaymentDeclinedError: (402, "x")})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="not an error status"):
         ProblemType(200, "ok", "OK")
