@@ -136,10 +136,9 @@ def assert_problem(response: Any, status: int, code: str, detail: str, instance:
     return body
 
 
-@pytest.mark.parametrize(("path", "status", "code", "detail", "headers"), CASES)
-def test_mapping(
-    client: TestClient[Litestar], path: str, status: int, code: str, detail: str, headers: dict[str, str]
-) -> None:
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_mapping(client: TestClient[Litestar], case: tuple[str, int, str, str, dict[str, str]]) -> None:
+    path, status, code, detail, headers = case
     body = assert_problem(client.get(path), status, code, detail, path)
     assert body.keys() == KEYS
     if status in PHRASES:
