@@ -1,7 +1,7 @@
 """The typed "who is calling" value and the tenant scope derived from it."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -20,13 +20,13 @@ def _encode(value: "str | None") -> str:
     return "*" if value is None else quote(value, safe="")
 
 
-@dataclass(frozen=True, slots=True)
-class TenantScope:
+class TenantScope(NamedTuple):
     """The scope repositories, services and cache keys are partitioned by.
 
-    Hashable, and its ``str()`` is a stable, injective string form (the same in every process and
-    under every hash seed), so it can be passed as ``scope=`` to scoped repositories and used as
-    part of a cache key. Two scopes are equal exactly when their string forms are equal.
+    An immutable, hashable tuple ``(tenant_id, subject)``, so it can be passed as is wherever a
+    plain scope value is taken (``CachedAsyncRepository(..., scope=auth.scope)``: the cache key
+    builder encodes tuples canonically). Its ``str()`` is a stable, injective string form, the
+    same in every process and under every hash seed, for keys built by hand.
     """
 
     tenant_id: "str | None" = None
