@@ -48,6 +48,9 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("ascii", "replace")
 
 
+_Found = tuple[Any, bool, TagVersions | None]
+
+
 class SyncCache:
     """A versioned, fail-open cache over a store backend.
 
@@ -63,6 +66,8 @@ class SyncCache:
         options: tunables; defaults to :class:`CacheOptions`.
     """
 
+    _RECENT_MAX = 1024
+
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
         self._keys = KeyBuilder(namespace)
@@ -76,6 +81,9 @@ class SyncCache:
         self._pending_namespace = False
         self._retrying = False
         self._closed = False
+        self._bumps = 0
+        self._refreshing: dict[str, int] = {}
+        self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
 
     # --- introspection -------------------------------------------------------------------
 
@@ -267,45 +275,50 @@ class SyncCache:
         tokens = [_text(value) or "" for value in raw]
         return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
 
-    def _lookup(self, key: str, tags: list[str], schema: str, *, record: bool = True) -> tuple[Any, bool]:  # noqa: C901
-        """``(value, stale)``, or ``(MISS, False)``; ``stale`` means valid versions but past its ttl."""
+    def _lookup(self, key: str, tags: list[str], schema: str, *, record: bool = True) -> _Found:
+        """The entry's value (or :data:`MISS`), whether it is past its ttl, and the versions observed."""
         if self._blocked(tags):
             if record:
                 self._telemetry.count("bypass")
-            return MISS, False
+            return MISS, False, None
         raw = self._fetch([key, self._keys.namespace_key, *[self._keys.tag(tag) for tag in tags]])
-        blob = None if raw is None else raw[0]
-        if raw is None or blob is None:
+        if raw is None:
             if record:
                 self._telemetry.count("miss")
+            return MISS, False, None
+        observed = (
+            None
+            if None in raw[1:]
+            else TagVersions(_text(raw[1]) or "", dict(zip(tags, [_text(v) or "" for v in raw[2:]], strict=True)))
+        )
+        value, stale = self._validate(raw[0], tags, schema, observed)
+        if record:
+            self._telemetry.count("miss" if value is MISS else "hit" if not stale else "miss")
+        return value, stale, observed
+
+    def _validate(
+        self, blob: bytes | None, tags: list[str], schema: str, observed: TagVersions | None
+    ) -> tuple[Any, bool]:
+        if blob is None or observed is None:
             return MISS, False
         entry = decode_entry(blob)
         if entry is None or entry.codec != self._codec.name:
             # Foreign or corrupted bytes: a miss, which the next set replaces.
             self._telemetry.count("error")
-            if record:
-                self._telemetry.count("miss")
             return MISS, False
         if (
             entry.schema != schema
-            or entry.namespace_version != _text(raw[1])
+            or entry.namespace_version != observed.namespace
             or len(entry.tags) != len(tags)
-            or any(entry.tags.get(tag) != _text(current) for tag, current in zip(tags, raw[2:], strict=True))
+            or entry.tags != observed.tags
         ):
-            if record:
-                self._telemetry.count("miss")
             return MISS, False
         try:
             value = self._codec.decode(entry.payload)
         except Exception:  # noqa: BLE001 - an undecodable payload is a miss
             self._telemetry.count("error")
-            if record:
-                self._telemetry.count("miss")
             return MISS, False
-        stale = entry.fresh_until is not None and entry.fresh_until <= time.time()
-        if record and not stale:
-            self._telemetry.count("hit")
-        return value, stale
+        return value, entry.fresh_until is not None and entry.fresh_until <= time.time()
 
     def get(self, key: str, tags: Iterable[str] = (), schema: str = "") -> Any:
         """The cached value, or :data:`MISS`.
@@ -314,11 +327,8 @@ class SyncCache:
         current versions (checked in the same round trip as the read). Never raises for store errors.
         """
         with self._telemetry.span("cache.get"):
-            value, stale = self._lookup(key, _unique(tags), schema)
-            if stale:
-                self._telemetry.count("miss")
-                return MISS
-            return value
+            value, stale, _ = self._lookup(key, _unique(tags), schema)
+            return MISS if stale else value
 
     def set(
         self, key: str, value: Any, versions: TagVersions | None, schema: str = "", ttl: float | None = None
@@ -361,6 +371,8 @@ class SyncCache:
         names = _unique(tags)
         if not names:
             return True
+        self._bumps += 1
+        self._recent.clear()
         with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
             if self._deliver(names):
                 return True
@@ -379,6 +391,8 @@ class SyncCache:
         keys (memory, Redis, Valkey) the namespace's keys are also deleted, matched by
         ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
         """
+        self._bumps += 1
+        self._recent.clear()
         if not self._write_many({self._keys.namespace_key: new_token().encode()}):
             self._pending_namespace = True
             self._schedule_retry()
@@ -401,27 +415,51 @@ class SyncCache:
     ) -> T:
         """The cached value, or ``loader()``'s result, cached under the versions read before it ran.
 
-        Concurrent misses on ``key`` in this process run ``loader`` once. With ``lease_ttl`` set, one
-        process at a time loads (others wait up to ``lease_wait``); with ``stale_ttl`` set, callers
-        arriving while a refresh runs get the expired value; with ``negative_ttl`` set, ``None``
-        results are cached that long. Exceptions from ``loader`` propagate; store errors never do.
+        Concurrent misses on ``key`` in this process run ``loader`` once. A caller only shares a load
+        whose versions equal the ones it observed itself, so a load that began before a commit is
+        never handed to a caller that started after that commit returned. With ``lease_ttl`` set,
+        one process at a time loads (others wait up to ``lease_wait``); with ``stale_ttl`` set,
+        callers arriving while a refresh runs get the expired value; with ``negative_ttl`` set,
+        ``None`` results are cached that long. Exceptions from ``loader`` propagate; store errors never do.
         """
         names = _unique(tags)
         with self._telemetry.span("cache.get"):
-            value, stale = self._lookup(key, names, schema)
+            value, stale, observed = self._lookup(key, names, schema)
         if value is not MISS:
             if not stale:
                 result: T = value
                 return result
-            if self.options.stale_ttl is not None and self._flight.is_loading(key):
+            if self.options.stale_ttl is not None and key in self._refreshing:
                 self._telemetry.count("stale_served")
                 stale_value: T = value
                 return stale_value
-            self._telemetry.count("miss")
-        loaded: T = self._flight.run(key, lambda: self._load(key, names, loader, schema, ttl))
+        signature = self._signature(schema, observed)
+        recent = self._recent.get((key, signature))
+        if recent is not None and recent[0] > time.monotonic():
+            # A load under the very versions this caller observed finished a moment ago.
+            shared: T = recent[1]
+            return shared
+        loaded: T = self._flight.run(
+            f"{key}|{signature}", lambda: self._load(key, names, loader, schema, ttl, observed, signature)
+        )
         return loaded
 
-    def _load(self, key: str, tags: list[str], loader: Callable[[], T], schema: str, ttl: float | None) -> T:
+    def _signature(self, schema: str, observed: TagVersions | None) -> str:
+        if observed is None:
+            # No versions seen (store failing): only share loads started since this process's last bump.
+            return f"{schema}|-|{self._bumps}"
+        return f"{schema}|{observed.namespace}|{'|'.join(observed.tags.values())}"
+
+    def _load(  # noqa: C901, PLR0917
+        self,
+        key: str,
+        tags: list[str],
+        loader: Callable[[], T],
+        schema: str,
+        ttl: float | None,
+        observed: TagVersions | None,
+        signature: str,
+    ) -> T:
         lease_ttl = self.options.lease_ttl
         lease_key: str | None = None
         if lease_ttl is not None:
@@ -432,24 +470,45 @@ class SyncCache:
                 if value is not MISS:
                     found: T = value
                     return found
+        self._refreshing[key] = self._refreshing.get(key, 0) + 1
         try:
-            versions = self.versions(tags)
+            # The versions observed by the lookup were read before the loader runs: they label the value.
+            versions = observed if observed is not None else self.versions(tags)
+            if versions is not observed:
+                # Callers that observe the versions just initialised may join this load too.
+                self._flight.alias(f"{key}|{signature}", f"{key}|{self._signature(schema, versions)}")
             result = loader()
             if versions is not None:
                 if result is not None:
                     self.set(key, result, versions, schema, ttl)
                 elif self.options.negative_ttl is not None:
                     self.set(key, None, versions, schema, self.options.negative_ttl)
+                if result is not None or self.options.negative_ttl is not None:
+                    lifetime = ttl if result is not None else self.options.negative_ttl
+                    self._remember(key, (signature, self._signature(schema, versions)), result, lifetime)
             return result
         finally:
+            remaining = self._refreshing.pop(key) - 1
+            if remaining:
+                self._refreshing[key] = remaining
             if lease_key is not None:
                 self._remove(lease_key)
+
+    def _remember(self, key: str, signatures: tuple[str, str], value: Any, ttl: float | None) -> None:
+        # Callers whose lookup raced the load (read before the set landed) share its result, for at
+        # most the store timeout: they observed the same versions, so it is as fresh as joining.
+        if len(self._recent) >= self._RECENT_MAX:
+            self._recent.clear()
+        lifetime = self.options.timeout if ttl is None else min(ttl, self.options.timeout)
+        until = time.monotonic() + lifetime
+        for signature in signatures:
+            self._recent[key, signature] = (until, value)
 
     def _wait_for_holder(self, key: str, tags: list[str], schema: str) -> Any:
         deadline = time.monotonic() + self.options.lease_wait
         while time.monotonic() < deadline:
             time.sleep(self.options.lease_poll)
-            value, stale = self._lookup(key, tags, schema, record=False)
+            value, stale, _ = self._lookup(key, tags, schema, record=False)
             if value is not MISS and not stale:
                 return value
         return MISS
