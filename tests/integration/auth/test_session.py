@@ -51,7 +51,7 @@ def client_for(app: Litestar) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
 
 
-def make_app(store: Store) -> Litestar:
+def make_app(store: Store, *plugins: Any) -> Litestar:
     session_auth = SessionAuth[User, ServerSideSessionBackend](
         retrieve_user_handler=retrieve_user,
         session_backend_config=ServerSideSessionConfig(store="sessions"),
@@ -60,7 +60,7 @@ def make_app(store: Store) -> Litestar:
     return Litestar(
         [login, me, maybe, admin],
         on_app_init=[session_auth.on_app_init],
-        plugins=[AuthPlugin(config)],
+        plugins=[AuthPlugin(config), *plugins],
         stores={"sessions": store},
     )
 
@@ -105,3 +105,21 @@ async def test_session_of_a_deleted_user_is_401_on_optional_route(store: Store) 
         assert (await client.get("/maybe")).status_code == 401
         # Litestar then clears the session, and the caller is anonymous again.
         assert (await client.get("/maybe")).json() == {"user": None}
+
+
+async def test_session_failures_are_problem_responses(store: Store) -> None:
+    from litestar_alchemy_kit.errors import PROBLEM_MEDIA_TYPE, ErrorsPlugin
+
+    async with client_for(make_app(store, ErrorsPlugin())) as client:
+        anonymous = await client.get("/me")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+        assert anonymous.json()["code"] == "unauthorized"
+        await client.post("/login", json={"user": "bob"})
+        forbidden = await client.get("/admin")
+        assert forbidden.status_code == 403
+        assert forbidden.json()["code"] == "forbidden"
+        await client.post("/login", json={"user": "mallory"})
+        invalid = await client.get("/maybe")
+        assert invalid.status_code == 401
+        assert invalid.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
