@@ -49,9 +49,7 @@ def expression_tags(element: ClauseElement | None) -> frozenset[str]:
     """
     if element is None:
         return frozenset()
-    return frozenset(
-        table_tag(t) for t in find_tables(element, check_columns=True, include_joins=True, include_selects=True)
-    )
+    return frozenset(table_tag(t) for t in find_tables(element, check_columns=True))
 
 
 @lru_cache(maxsize=4096)

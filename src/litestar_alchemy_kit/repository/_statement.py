@@ -26,6 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.sql.schema import Table
 from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.util import LRUCache
 
 from litestar_alchemy_kit.repository._dependencies import mapper_tags, relationship_tags, table_tag
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.base import Executable
     from sqlalchemy.sql.cache_key import CacheKey
     from sqlalchemy.sql.elements import ClauseElement
-    from sqlalchemy.sql.type_api import TypeEngine
 
 __all__ = (
     "IGNORED_EXECUTION_OPTIONS",
@@ -162,6 +162,10 @@ def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:
         walk.reasons.append("locking read (with_for_update)")
 
 
+def _attribute_name(item: Any) -> str:
+    return item[0] if isinstance(item, tuple) and item and isinstance(item[0], str) else ""
+
+
 def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
     out = walk.out
     cls: type[Any] = node.__class__
@@ -169,6 +173,9 @@ def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
         out.append(f"({len(node)}:")
         if len(node) >= 2 and type(node[0]) is str and isinstance(node[1], type):  # noqa: PLR2004
             _inspect_node(node, walk)
+        elif node and isinstance(node[0], type) and issubclass(node[0], TypeEngine):
+            # a type's static key lists its attributes in set order, which follows the hash seed
+            node = (node[0], *sorted(node[1:], key=_attribute_name))
         for item in node:
             _walk(item, walk)
         out.append(")")
