@@ -86,12 +86,12 @@ class AuthConfig(Generic[UserT, TokenT]):
     opt_key: "str | None" = "auth"
     """Route ``opt`` key selecting optional authentication: ``opt={"auth": "optional"}`` on an app,
     router, controller or handler lets callers without a credential through as anonymous (a
-    present but invalid credential is still a 401); ``"required"`` restores the default below.
+    present but invalid credential is still a 401); ``"required"`` restores the default on an inner layer.
     ``None`` disables optional authentication (the plugin then leaves middleware untouched)."""
     has_credentials: "Callable[[ASGIConnection[Any, Any, Any, Any]], bool] | None" = None
     """Whether a request carries a credential, for optional routes. Needed only for custom
-    authentication middleware; the JWT backends (header or cookie) and ``SessionAuth`` (session
-    cookie) are detected without it."""
+    authentication middleware; the JWT backends (header or cookie) and ``SessionAuth`` (non-empty
+    session data) are detected without it."""
 
     def __post_init__(self) -> None:
         keys = (
