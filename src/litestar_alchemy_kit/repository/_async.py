@@ -180,7 +180,9 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         with self._read_state.scope(self._allows(use_cache, auto_expunge)):
             return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
-    async def get_one(self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any) -> ModelT:
+    async def get_one(
+        self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
+    ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
         with self._read_state.scope(self._allows(use_cache, auto_expunge)):
             return await super().get_one(*filters, auto_expunge=auto_expunge, **kwargs)

@@ -103,7 +103,7 @@ class _MapperCodec:
         self.mapper = mapper
         self.manager = mapper.class_manager
         self.cls_key = class_key(mapper.class_)
-        props = [p for p in mapper.column_attrs if len(p.columns) == 1]
+        props = list(mapper.column_attrs)
         self.keys: tuple[str, ...] = tuple(p.key for p in props)
         types = [_column_python_type(p) for p in props]
         self.expected: tuple[type | None, ...] = tuple(types)
@@ -112,7 +112,7 @@ class _MapperCodec:
         )
         self.full_mask = (1 << len(self.keys)) - 1
         pk_cols = set(mapper.primary_key)
-        self.pk_keys: tuple[str, ...] = tuple(p.key for p in props if p.columns[0] in pk_cols)
+        self.pk_keys: tuple[str, ...] = tuple(p.key for p in props if any(c in pk_cols for c in p.columns))
         if len(self.pk_keys) != len(mapper.primary_key):
             self.pk_keys = ()  # primary key not mapped one column per attribute: never cached
         self.pk_converters = tuple(self.converters[self.keys.index(key)] for key in self.pk_keys)

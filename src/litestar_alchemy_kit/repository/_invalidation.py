@@ -114,7 +114,10 @@ def _table_tags(table: Table) -> frozenset[str]:
             if other in seen:
                 continue
             for fk in other.foreign_keys:
-                if fk.column.table is current and ((fk.ondelete or "").upper() not in {"", "RESTRICT", "NO ACTION"} or (fk.onupdate or "").upper() not in {"", "RESTRICT", "NO ACTION"}):
+                if fk.column.table is current and (
+                    (fk.ondelete or "").upper() not in {"", "RESTRICT", "NO ACTION"}
+                    or (fk.onupdate or "").upper() not in {"", "RESTRICT", "NO ACTION"}
+                ):
                     seen.add(other)
                     tags.add(table_tag(other))
                     todo.append(other)

@@ -106,4 +106,3 @@ class ReadState:
             yield
         finally:
             self.current = previous
-

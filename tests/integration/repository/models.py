@@ -29,8 +29,8 @@ class Genre(enum.Enum):
 book_label = Table(
     "lak_repo_book_label",
     RepoBase.metadata,
-    Column("book_id", ForeignKey("lak_repo_book.id", ondelete="CASCADE"), primary_key=True),
-    Column("label_id", ForeignKey("lak_repo_label.id", ondelete="CASCADE"), primary_key=True),
+    Column("book_id", ForeignKey("lak_repo_book.id"), primary_key=True),
+    Column("label_id", ForeignKey("lak_repo_label.id"), primary_key=True),
 )
 
 
@@ -50,7 +50,7 @@ class Book(UUIDPrimaryKey, RepoBase):
     genre: Mapped[Genre] = mapped_column(default=Genre.FICTION)
     published: Mapped[Optional[datetime.datetime]] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     tenant: Mapped[str] = mapped_column(String(20), default="a")
-    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_author.id", ondelete="CASCADE"))
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_author.id"))
     author: Mapped[Author] = relationship(back_populates="books", lazy="noload")
     labels: Mapped[list[Label]] = relationship(secondary=book_label, lazy="noload", order_by="Label.name")
 
@@ -84,6 +84,6 @@ class Vehicle(UUIDPrimaryKey, RepoBase):
 class Car(Vehicle):
     __tablename__ = "lak_repo_car"
 
-    id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_vehicle.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_vehicle.id"), primary_key=True)
     doors: Mapped[int] = mapped_column(default=4)
     __mapper_args__ = {"polymorphic_identity": "car"}  # noqa: RUF012

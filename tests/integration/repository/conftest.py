@@ -1,0 +1,136 @@
+"""Fixtures of the repository tests: a database with the test tables, and caches on one store.
+
+``cache_store`` is parametrized over an in-process store and Redis (the network store whose
+invariants differ: separate clients, one round trip per hit). Every scenario runs on every
+engine of the matrix with both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import sessionmaker
+
+from tests.integration.repository.models import RepoBase
+
+CACHE_STORES = ("memory_store", "redis_store")
+
+
+@dataclasses.dataclass
+class Env:
+    """What a scenario needs: sessions on the test database and caches sharing one store.
+
+    Attributes:
+        sessionmaker: makes sessions (``expire_on_commit=False``) on the test database.
+        make_cache: a new cache with a client of its own, on the same store and namespace.
+        engine: the matrix name of the engine.
+        engine_object: the engine itself.
+    """
+
+    sessionmaker: Any
+    make_cache: Callable[[], Any]
+    engine: str
+    engine_object: Any
+
+    def bound(self, cache: Any) -> Any:
+        """A session factory whose sessions invalidate ``cache`` on commit (as an application binds it)."""
+        from litestar_alchemy_kit.repository import bind_cache
+
+        factory = type(self.sessionmaker)(self.engine_object, expire_on_commit=False)
+        bind_cache(factory, cache)
+        return factory
+
+
+@pytest.fixture(params=[pytest.param(name, id=name, marks=[getattr(pytest.mark, name), pytest.mark.integration]) for name in CACHE_STORES])
+def cache_store(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis_store":
+        request.getfixturevalue("redis_url")
+    return str(request.param)
+
+
+def _namespace() -> str:
+    return f"lakrepo{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    from litestar.stores.memory import MemoryStore
+
+    from litestar_alchemy_kit.cache import AsyncCache
+
+    async with async_engine.begin() as conn:
+        await conn.run_sync(RepoBase.metadata.drop_all)
+        await conn.run_sync(RepoBase.metadata.create_all)
+    namespace = _namespace()
+    clients: list[Any] = []
+    caches: list[Any] = []
+    if cache_store == "memory_store":
+        shared = MemoryStore()
+
+        def make_cache() -> Any:
+            caches.append(AsyncCache(shared, namespace=namespace))
+            return caches[-1]
+    else:
+        from litestar.stores.redis import RedisStore
+        from redis.asyncio import Redis
+
+        url = request.getfixturevalue("redis_url")
+
+        def make_cache() -> Any:
+            client = Redis.from_url(url)
+            clients.append(client)
+            caches.append(AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace))
+            return caches[-1]
+
+    yield Env(async_sessionmaker(async_engine, expire_on_commit=False), make_cache, request.node.callspec.params["async_engine"], async_engine)
+    for cache in caches:
+        with contextlib.suppress(Exception):
+            await cache.close()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            await client.aclose()
+    async with async_engine.begin() as conn:
+        await conn.run_sync(RepoBase.metadata.drop_all)
+
+
+@pytest.fixture
+def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureRequest) -> Iterator[Env]:
+    from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
+
+    RepoBase.metadata.drop_all(sync_engine)
+    RepoBase.metadata.create_all(sync_engine)
+    namespace = _namespace()
+    clients: list[Any] = []
+    caches: list[Any] = []
+    if cache_store == "memory_store":
+        shared = SyncMemoryBackend()
+
+        def make_cache() -> Any:
+            caches.append(SyncCache(shared, namespace=namespace))
+            return caches[-1]
+    else:
+        from redis import Redis
+
+        url = request.getfixturevalue("redis_url")
+
+        def make_cache() -> Any:
+            client = Redis.from_url(url)
+            clients.append(client)
+            caches.append(SyncCache(client, namespace=namespace))
+            return caches[-1]
+
+    yield Env(sessionmaker(sync_engine, expire_on_commit=False), make_cache, request.node.callspec.params["sync_engine"], sync_engine)
+    for cache in caches:
+        with contextlib.suppress(Exception):
+            cache.close()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+    RepoBase.metadata.drop_all(sync_engine)

@@ -1,0 +1,50 @@
+"""DESIGN.md's cache invariants over every sync engine, with an in-process store and Redis."""
+
+from __future__ import annotations
+
+from tests.integration.repository import _sync as scenarios
+from tests.integration.repository.conftest import Env
+
+
+def test_read_after_commit_across_caches(sync_env: Env) -> None:
+    scenarios.read_after_commit_across_caches(sync_env, iterations=15)
+
+
+def test_every_write_counts(sync_env: Env) -> None:
+    scenarios.every_write_counts(sync_env)
+
+
+def test_rollback_changes_nothing(sync_env: Env) -> None:
+    scenarios.rollback_changes_nothing(sync_env)
+
+
+def test_uncommitted_changes_bypass(sync_env: Env) -> None:
+    scenarios.uncommitted_changes_bypass(sync_env)
+
+
+def test_slow_reader_never_installs_stale(sync_env: Env) -> None:
+    scenarios.slow_reader_never_installs_stale(sync_env, iterations=5)
+
+
+def test_old_snapshot_never_installs_stale(sync_env: Env) -> None:
+    scenarios.old_snapshot_never_installs_stale(sync_env)
+
+
+def test_dependencies_count(sync_env: Env) -> None:
+    scenarios.dependencies_count(sync_env)
+
+
+def test_inheritance_counts(sync_env: Env) -> None:
+    scenarios.inheritance_counts(sync_env)
+
+
+def test_scopes_never_collide(sync_env: Env) -> None:
+    scenarios.scopes_never_collide(sync_env)
+
+
+def test_results_behave(sync_env: Env) -> None:
+    scenarios.results_behave(sync_env)
+
+
+def test_reads_through_every_method(sync_env: Env) -> None:
+    scenarios.reads_through_every_method(sync_env)
