@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ("Violation", "classify_violation", "driver_error")
+__all__ = ("Violation", "classify_violation", "driver_error", "is_invalid_data")
 
 Violation = Literal["unique", "foreign_key", "not_null", "check"]
 
@@ -29,6 +29,10 @@ _MYSQL_ERRNOS: dict[int, Violation] = {
     3819: "check",  # MySQL 8
     4025: "check",  # MariaDB
 }
+# MySQL/MariaDB: out of range, division by zero, incorrect value, data too long, truncated.
+_MYSQL_DATA_ERRNOS = frozenset({1264, 1365, 1366, 1406, 1292})
+_DATA_EXCEPTION_CLASS = "22"  # SQLSTATE class "data exception"
+
 # How lower-cased SQLite and DuckDB messages begin. Matching the start only, because the rest of a
 # message can quote the offending values, which the client chose.
 _MESSAGE_PREFIXES: tuple[tuple[str, Violation], ...] = (
@@ -70,3 +74,17 @@ def classify_violation(exc: BaseException) -> Violation | None:
     message = str(orig).lower().strip()
     message = message.removeprefix(_DUCKDB_PREFIX).lstrip()
     return next((violation for prefix, violation in _MESSAGE_PREFIXES if message.startswith(prefix)), None)
+
+
+def is_invalid_data(exc: BaseException) -> bool:
+    """Whether the driver error behind ``exc`` says a value cannot be stored (SQLSTATE class 22 and MySQL's kin).
+
+    SQLAlchemy does not always say so itself: asyncpg's data errors arrive as a generic ``DBAPIError``.
+    """
+    orig = driver_error(exc)
+    if orig is None:
+        return False
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str) and state.startswith(_DATA_EXCEPTION_CLASS):
+        return True
+    return bool(orig.args) and isinstance(orig.args[0], int) and orig.args[0] in _MYSQL_DATA_ERRNOS

@@ -30,7 +30,7 @@ from litestar_alchemy_kit.errors.codes import (
     ProblemType,
     http_problem_type,
 )
-from litestar_alchemy_kit.errors.integrity import classify_violation
+from litestar_alchemy_kit.errors.integrity import classify_violation, is_invalid_data
 from litestar_alchemy_kit.errors.problem import FieldError
 
 __all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resolve")
@@ -60,7 +60,7 @@ def _database_problem(exc: BaseException, default: ProblemType) -> ProblemType:
         return _VIOLATIONS[violation]
     if isinstance(wrapped, DatabaseIntegrityError):
         return INTEGRITY
-    if isinstance(wrapped, DataError):
+    if isinstance(wrapped, DataError) or (wrapped is not None and is_invalid_data(wrapped)):
         return INVALID_DATA
     if wrapped is None and isinstance(exc, RepositoryIntegrityError):
         return INTEGRITY

@@ -42,6 +42,8 @@ async def violate(kind: FromPath[str], db_session: NamedDependency[AsyncSession]
         await children.add(Child(id=2, parent_id=1, name=None, qty=1))
     elif kind == "check":
         await children.add(Child(id=3, parent_id=1, name="negative", qty=-1))
+    elif kind == "too_long":
+        await ParentRepository(session=db_session).add(Parent(id=4, name="x" * 60))
 
 
 @post("/commit-time/unique", status_code=201)

@@ -85,6 +85,16 @@ async def test_violation_through_http(engine: AsyncEngine, kind: str) -> None:
     assert response.json()["instance"] == f"/violations/{kind}"
 
 
+async def test_data_error_is_invalid_data(engine: AsyncEngine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    captured: list[BaseException] = []
+    async with AsyncTestClient(build_app(engine, captured)) as client:
+        response = await client.post("/violations/too_long")
+    assert response.status_code == 422, response.text
+    assert_contract(response.json(), 422, "invalid_data", captured)
+
+
 async def test_commit_time_unique_violation_returns_the_contract(engine: AsyncEngine) -> None:
     captured: list[BaseException] = []
     async with AsyncTestClient(build_app(engine, captured)) as client:
