@@ -557,3 +557,23 @@ def _same_rows(first: Any, second: Any) -> bool:
         return getattr(value, "id", value)
 
     return bool(ident(first) == ident(second))
+
+
+async def identity_map_never_installs_stale(env: Env) -> None:
+    """A session holding an instance loaded before a concurrent commit must not publish that old state.
+
+    A plain query returns the identity-mapped object without refreshing it; a populating read
+    therefore refreshes (``populate_existing``) before labelling the rows with the new versions.
+    """
+    cache, writer_cache = env.make_cache(), env.make_cache()
+    (item,) = await seed_items(env, ["before"])
+    async with env.sessionmaker() as reader_session:
+        held = (await reader_session.execute(select(Item).where(Item.id == item.id))).scalar_one()
+        await _commit_rename(env, writer_cache, "before", "after")
+        reader = ItemRepository(session=reader_session, cache=cache)
+        await reader.get_many(Item.quantity >= 0)
+        assert held.name in {"before", "after"}
+        await reader_session.rollback()
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        assert [i.name for i in await repo.get_many(Item.quantity >= 0)] == ["after"]

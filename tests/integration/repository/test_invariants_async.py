@@ -48,3 +48,7 @@ async def test_results_behave(async_env: Env) -> None:
 
 async def test_reads_through_every_method(async_env: Env) -> None:
     await scenarios.reads_through_every_method(async_env)
+
+
+async def test_identity_map_never_installs_stale(async_env: Env) -> None:
+    await scenarios.identity_map_never_installs_stale(async_env)

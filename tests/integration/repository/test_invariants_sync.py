@@ -48,3 +48,7 @@ def test_results_behave(sync_env: Env) -> None:
 
 def test_reads_through_every_method(sync_env: Env) -> None:
     scenarios.reads_through_every_method(sync_env)
+
+
+def test_identity_map_never_installs_stale(sync_env: Env) -> None:
+    scenarios.identity_map_never_installs_stale(sync_env)
