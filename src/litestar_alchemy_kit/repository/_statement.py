@@ -19,7 +19,8 @@ from types import BuiltinFunctionType, FunctionType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import Mapper, RelationshipProperty
+from sqlalchemy.orm import Mapper, QueryableAttribute, RelationshipProperty
+from sqlalchemy.orm.util import AliasedInsp
 from sqlalchemy.sql import TableClause, visitors
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, TextClause
 from sqlalchemy.sql.functions import FunctionElement
@@ -115,7 +116,7 @@ class Bypass:
 class _Walk:
     """Accumulator for one pass over a cache key."""
 
-    __slots__ = ("mappers", "out", "reasons", "relationships", "tags", "wildcard")
+    __slots__ = ("aliases", "mappers", "out", "reasons", "relationships", "tags", "wildcard")
 
     def __init__(self) -> None:
         self.out: list[str] = []
@@ -124,6 +125,7 @@ class _Walk:
         self.relationships: set[tuple[Mapper[Any], str]] = set()
         self.reasons: list[str] = []
         self.wildcard = False
+        self.aliases: dict[str, Mapper[Any]] = {}
 
 
 def _attr(node: tuple[Any, ...], name: str) -> Any:
@@ -140,10 +142,25 @@ def _check_raw_sql(text: str, walk: _Walk) -> None:
         walk.reasons.append(f"text fragment {text[:60]!r} may read tables that cannot be tracked")
 
 
-def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:
+def _note_attribute(node: tuple[Any, ...], walk: _Walk, parent_attr: str) -> None:
+    """Relationships in loader paths, and attributes used as join targets: ``join(Book.author)``."""
+    parent: Any = _attr(node, parent_attr)
+    key: Any = _attr(node, "key")
+    if not (isinstance(parent, tuple) and parent and isinstance(key, str)):
+        return
+    head: Any = parent[0]  # pyright: ignore[reportUnknownVariableType]
+    # an aliased entity is a node defined earlier in the key; later mentions are bare ("3", AliasedInsp)
+    mapper: Any = walk.aliases.get(head) if isinstance(head, str) else getattr(head, "mapper", None)
+    if isinstance(mapper, Mapper):
+        walk.relationships.add((mapper, key))  # pyright: ignore[reportUnknownArgumentType]
+    else:
+        walk.reasons.append(f"cannot resolve the entity of attribute {key}")
+
+
+def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:  # noqa: C901 - one branch per element kind
     cls: type[Any] = node[1]
     if issubclass(cls, FunctionElement):
-        name = _attr(node, "name")
+        name: Any = _attr(node, "name") or cls.__dict__.get("name")
         if isinstance(name, str) and name.lower() in _NONDETERMINISTIC_NAMES:
             walk.reasons.append(f"non-deterministic function {name}()")
     elif issubclass(cls, (TextClause, ColumnClause)):
@@ -154,10 +171,12 @@ def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:
         name, schema = _attr(node, "name"), _attr(node, "schema")
         if isinstance(name, str):  # later mentions of the same table are bare back-references
             walk.tags.add(f"t:{schema}.{name}" if schema else f"t:{name}")
-    elif issubclass(cls, RelationshipProperty):
-        parent, key = _attr(node, "parent"), _attr(node, "key")
-        if isinstance(parent, tuple) and parent and isinstance(parent[0], Mapper) and isinstance(key, str):
-            walk.relationships.add((parent[0], key))  # pyright: ignore[reportUnknownArgumentType]
+    elif issubclass(cls, AliasedInsp):
+        target = _attr(node, "_target")
+        if isinstance(target, tuple) and target and isinstance(target[0], Mapper):
+            walk.aliases[node[0]] = target[0]
+    elif issubclass(cls, (RelationshipProperty, QueryableAttribute)):
+        _note_attribute(node, walk, "parent" if issubclass(cls, RelationshipProperty) else "_parententity")
     if "_for_update_arg" in node[2::2]:
         walk.reasons.append("locking read (with_for_update)")
 
@@ -180,7 +199,7 @@ def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
             _walk(item, walk)
         out.append(")")
     elif cls is str:
-        if node.endswith(":*"):  # "relationship:*" loader wildcard: any relationship may load
+        if node.startswith("relationship:"):  # loader wildcard ("*" / default token): any relationship may load
             walk.wildcard = True
         encode_value(node, out)
     elif cls is int or cls is bool or cls is float or node is None:
@@ -275,12 +294,13 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> frozenset[str]:
     entities = _entity_mappers(statement, walk)
     for mapper in walk.mappers:
         tags.update(mapper_tags(mapper, eager=mapper in entities, all_relationships=walk.wildcard))
-    for parent, rel_key in walk.relationships:
-        prop = parent.relationships.get(rel_key)
+    for parent, attr_key in walk.relationships:
+        prop = parent.attrs.get(attr_key)
         if prop is None:
-            msg = f"unknown relationship {rel_key} on {parent}"
+            msg = f"unknown attribute {attr_key} on {parent}"
             raise Unencodable(msg)
-        tags.update(relationship_tags(prop))
+        if isinstance(prop, RelationshipProperty):
+            tags.update(relationship_tags(prop))  # pyright: ignore[reportUnknownArgumentType]
     if not tags:
         msg = "statement reads no table that can be tracked"
         raise Unencodable(msg)

@@ -98,7 +98,7 @@ class Shelf(Base):
     __tablename__ = "st_shelf"
     id: Mapped[int] = mapped_column(primary_key=True)
     book_count: Mapped[int] = column_property(
-        select(func.count(Chapter.id)).where(Chapter.book_id == id).correlate_except(Chapter).scalar_subquery()
+        select(func.count(Chapter.id)).where(Chapter.book_id == id).correlate_except(Chapter).scalar_subquery()  # noqa: A003
     )
 
 
