@@ -69,18 +69,10 @@ def sync_timeout(seconds: float) -> contextlib.AbstractContextManager[None]:  # 
 class AsyncSingleFlight:
     """Concurrent calls for one key share one run of the work."""
 
-    __slots__ = ("_aliases", "_flights")
+    __slots__ = ("_flights",)
 
     def __init__(self) -> None:
         self._flights: dict[str, asyncio.Future[Any]] = {}
-        self._aliases: dict[str, list[str]] = {}
-
-    def alias(self, key: str, alias: str) -> None:
-        """Let callers asking for ``alias`` join the run under way for ``key``."""
-        flight = self._flights.get(key)
-        if flight is not None and alias not in self._flights:
-            self._flights[alias] = flight
-            self._aliases.setdefault(key, []).append(alias)
 
     @property
     def in_flight(self) -> int:
@@ -111,27 +103,16 @@ class AsyncSingleFlight:
             return value
         finally:
             del self._flights[key]
-            for alias in self._aliases.pop(key, ()):
-                del self._flights[alias]
 
 
 class SyncSingleFlight:
     """Concurrent calls (threads) for one key share one run of the work."""
 
-    __slots__ = ("_aliases", "_flights", "_lock")
+    __slots__ = ("_flights", "_lock")
 
     def __init__(self) -> None:
         self._flights: dict[str, _SyncFlight] = {}
-        self._aliases: dict[str, list[str]] = {}
         self._lock = threading.Lock()
-
-    def alias(self, key: str, alias: str) -> None:
-        """Let callers asking for ``alias`` join the run under way for ``key``."""
-        with self._lock:
-            flight = self._flights.get(key)
-            if flight is not None and alias not in self._flights:
-                self._flights[alias] = flight
-                self._aliases.setdefault(key, []).append(alias)
 
     @property
     def in_flight(self) -> int:
@@ -166,8 +147,6 @@ class SyncSingleFlight:
         finally:
             with self._lock:
                 del self._flights[key]
-                for alias in self._aliases.pop(key, ()):
-                    del self._flights[alias]
             flight.done.set()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar_alchemy_kit.cache._runtime import (
@@ -265,12 +266,16 @@ class SyncCache:
             self._telemetry.count("bypass")
             return None
         if None in raw:
-            missing = {key: new_token().encode() for key, value in zip(keys, raw, strict=True) if value is None}
-            initialised = self._init(missing)
-            if initialised is None:
-                self._telemetry.count("bypass")
-                return None
-            filled = dict(zip(missing, initialised, strict=True))
+            filled: dict[str, bytes] = {}
+            for key, value in zip(keys, raw, strict=True):
+                if value is None:
+                    # One initialisation per tag key at a time in this process, so concurrent first
+                    # readers agree on the version even on stores with no atomic set-if-absent.
+                    initialised = self._flight.run(f"\x00init|{key}", partial(self._init, {key: new_token().encode()}))
+                    if initialised is None:
+                        self._telemetry.count("bypass")
+                        return None
+                    filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
         tokens = [_text(value) or "" for value in raw]
         return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
@@ -433,6 +438,10 @@ class SyncCache:
                 self._telemetry.count("stale_served")
                 stale_value: T = value
                 return stale_value
+        if observed is None and value is MISS:
+            # Some versions are missing (first use, or evicted): initialise them now, so that every
+            # concurrent caller converges on the same versions and so on the same load.
+            observed = self.versions(names)
         signature = self._signature(schema, observed)
         recent = self._recent.get((key, signature))
         if recent is not None and recent[0] > time.monotonic():
@@ -450,7 +459,7 @@ class SyncCache:
             return f"{schema}|-|{self._bumps}"
         return f"{schema}|{observed.namespace}|{'|'.join(observed.tags.values())}"
 
-    def _load(  # noqa: C901, PLR0917
+    def _load(  # noqa: PLR0917
         self,
         key: str,
         tags: list[str],
@@ -474,9 +483,6 @@ class SyncCache:
         try:
             # The versions observed by the lookup were read before the loader runs: they label the value.
             versions = observed if observed is not None else self.versions(tags)
-            if versions is not observed:
-                # Callers that observe the versions just initialised may join this load too.
-                self._flight.alias(f"{key}|{signature}", f"{key}|{self._signature(schema, versions)}")
             result = loader()
             if versions is not None:
                 if result is not None:

@@ -1,0 +1,87 @@
+"""Round trips per hit and per bump on Redis and Valkey, counted by the server (INFO commandstats).
+
+Each test runs its own server, so no other client's commands are counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.stores.redis import RedisStore
+from litestar.stores.valkey import ValkeyStore
+
+from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+from tests.integration.cache._servers import OwnServer
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    changed = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    for name in ("info", "hello", "client|setinfo", "select"):  # the measuring connection itself
+        changed.pop(name, None)
+    return changed
+
+
+def _async_client(server: OwnServer) -> Any:
+    if server.kind == "valkey":
+        from valkey.asyncio import Valkey
+
+        return Valkey.from_url(server.url)
+    from redis.asyncio import Redis
+
+    return Redis.from_url(server.url)
+
+
+async def test_hit_and_bump_are_one_command_each(own_server: OwnServer) -> None:
+    client = _async_client(own_server)
+    store = ValkeyStore(client, namespace="rt") if own_server.kind == "valkey" else RedisStore(client, namespace="rt")
+    cache = AsyncCache(store, namespace="rt")
+    tags = ["users", "teams", "orders"]
+    key = cache.key("row", "q")
+    await cache.set(key, {"id": 1}, await cache.versions(tags))
+    assert await cache.get(key, tags) == {"id": 1}  # warm: connection open
+
+    before = own_server.command_calls()
+    for _ in range(10):
+        assert await cache.get(key, tags) == {"id": 1}
+    assert _delta(before, own_server.command_calls()) == {"mget": 10}
+
+    before = own_server.command_calls()
+    assert await cache.bump(tags)
+    assert _delta(before, own_server.command_calls()) == {"mset": 1}
+    assert await cache.get(key, tags) is not None  # a miss now
+
+    before = own_server.command_calls()
+    await cache.versions(tags)
+    assert _delta(before, own_server.command_calls()) == {"mget": 1}
+
+    before = own_server.command_calls()
+    calls = 0
+
+    async def loader() -> int:
+        nonlocal calls
+        calls += 1
+        return 2
+
+    assert await cache.get_or_load(key, tags, loader) == 2  # miss: read + write, versions reused
+    assert _delta(before, own_server.command_calls()) == {"mget": 1, "set": 1}
+    await client.aclose()
+
+
+def test_sync_hit_and_bump_are_one_command_each(own_server: OwnServer) -> None:
+    if own_server.kind == "valkey":
+        import valkey
+
+        client: Any = valkey.Valkey.from_url(own_server.url)
+    else:
+        import redis
+
+        client = redis.Redis.from_url(own_server.url)
+    cache = SyncCache(client, namespace="rt")
+    key = cache.key("row", "q")
+    cache.set(key, [1], cache.versions(["a", "b"]))
+    assert cache.get(key, ["a", "b"]) == [1]
+    before = own_server.command_calls()
+    assert cache.get(key, ["a", "b"]) == [1]
+    assert cache.bump(["a", "b"])
+    assert _delta(before, own_server.command_calls()) == {"mget": 1, "mset": 1}
+    client.close()
