@@ -81,8 +81,8 @@ def bind_cache(target: Any, cache: Any) -> None:
         info[CACHES_KEY] = (*caches, cache)
 
 
-def bound_caches(session: Session) -> tuple[Any, ...]:
-    """The caches ``session`` invalidates when it commits."""
+def bound_caches(session: Any) -> tuple[Any, ...]:
+    """The caches ``session`` (a session of any flavour, or a scoped session) invalidates when it commits."""
     caches: tuple[Any, ...] = session.info.get(CACHES_KEY, ())
     return caches
 

@@ -22,7 +22,7 @@ from advanced_alchemy.repository.typing import ModelT
 
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.repository._codec import Uncacheable
-from litestar_alchemy_kit.repository._invalidation import bind_cache, pending_tags
+from litestar_alchemy_kit.repository._invalidation import bind_cache, bound_caches, pending_tags
 from litestar_alchemy_kit.repository._statement import Bypass, analyze
 from litestar_alchemy_kit.repository._support import (
     POPULATE_OPTIONS,
@@ -86,8 +86,10 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
 
         Args:
             session: the session, as for AA's repository.
-            cache: the cache to read from and invalidate; ``None`` disables caching. The session is
-                bound to it (see :func:`bind_cache`), so its commits invalidate it.
+            cache: the cache to read from and invalidate; the session is bound to it (see
+                :func:`bind_cache`), so its commits invalidate it. ``None``: the cache the session
+                is already bound to, when there is exactly one (e.g. a bound ``sessionmaker``), so
+                services built by providers that know nothing of caches are still cached.
             scope: who the data is for (tenant id, user id, or a tuple of them); part of every key,
                 so entries of different scopes never meet. Must have a canonical form (str, int,
                 UUID, tuples of them...).
@@ -99,6 +101,9 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
         # invalidate after commit returns; this repository replaces it.
         self._cache_manager = None
+        if cache is None:
+            bound = bound_caches(session)
+            cache = bound[0] if len(bound) == 1 else None
         self.cache = cache
         self.cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache

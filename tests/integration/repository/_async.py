@@ -14,6 +14,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository
+from litestar_alchemy_kit.service import CachedAsyncRepositoryService
 from tests.integration.repository._bridge import run_inline, sync_session_of
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Author, Book, Car, Item, Label, Vehicle
@@ -577,3 +578,50 @@ async def identity_map_never_installs_stale(env: Env) -> None:
     async with env.sessionmaker() as session:
         repo = ItemRepository(session=session, cache=cache)
         assert [i.name for i in await repo.get_many(Item.quantity >= 0)] == ["after"]
+
+
+class ItemService(CachedAsyncRepositoryService[Item, ItemRepository]):
+    repository_type = ItemRepository
+
+
+async def services_cache_and_invalidate(env: Env) -> None:
+    """The service API on a cached repository: reads hit, every write it makes is seen at once."""
+    cache = env.make_cache()
+    await seed_items(env, ["a", "b"])
+
+    async def names(service: ItemService) -> list[str]:
+        return sorted(i.name for i in await service.list())
+
+    async with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert await names(service) == ["a", "b"]
+    async with env.sessionmaker() as session:
+        hits = cache.stats["hit"]
+        service = ItemService(session, cache=cache)
+        assert await names(service) == ["a", "b"]
+        assert cache.stats["hit"] == hits + 1
+        created = await service.create({"name": "c", "quantity": 3, "tenant": "a"}, auto_commit=True)
+    async with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert await names(service) == ["a", "b", "c"]
+        assert (await service.get(created.id)).quantity == 3
+        await service.update({"quantity": 4}, item_id=created.id, auto_commit=True)
+    async with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert (await service.get(created.id)).quantity == 4
+        assert (await service.get(created.id, use_cache=False)).quantity == 4
+        total = await service.count()
+        await service.delete(created.id, auto_commit=True)
+    async with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert await service.count() == total - 1
+        assert await service.get_one_or_none(name="c") is None
+        assert await service.exists(name="a")
+        rows, count = await service.list_and_count()
+        assert count == 2 and sorted(r.name for r in rows) == ["a", "b"]
+    # built by code that knows nothing of caches (AA's new(), a provider) on a bound session: still cached
+    async with env.bound(cache)() as session, ItemService.new(session=session) as service:
+        await names(service)
+        hits = cache.stats["hit"]
+        assert await names(service) == ["a", "b"]
+        assert cache.stats["hit"] == hits + 1

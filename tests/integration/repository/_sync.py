@@ -16,6 +16,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.repository import CachedSyncRepository
+from litestar_alchemy_kit.service import CachedSyncRepositoryService
 from tests.integration.repository._bridge import run_inline, sync_session_of
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Author, Book, Car, Item, Label, Vehicle
@@ -579,3 +580,50 @@ def identity_map_never_installs_stale(env: Env) -> None:
     with env.sessionmaker() as session:
         repo = ItemRepository(session=session, cache=cache)
         assert [i.name for i in repo.get_many(Item.quantity >= 0)] == ["after"]
+
+
+class ItemService(CachedSyncRepositoryService[Item, ItemRepository]):
+    repository_type = ItemRepository
+
+
+def services_cache_and_invalidate(env: Env) -> None:
+    """The service API on a cached repository: reads hit, every write it makes is seen at once."""
+    cache = env.make_cache()
+    seed_items(env, ["a", "b"])
+
+    def names(service: ItemService) -> list[str]:
+        return sorted(i.name for i in service.list())
+
+    with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert names(service) == ["a", "b"]
+    with env.sessionmaker() as session:
+        hits = cache.stats["hit"]
+        service = ItemService(session, cache=cache)
+        assert names(service) == ["a", "b"]
+        assert cache.stats["hit"] == hits + 1
+        created = service.create({"name": "c", "quantity": 3, "tenant": "a"}, auto_commit=True)
+    with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert names(service) == ["a", "b", "c"]
+        assert (service.get(created.id)).quantity == 3
+        service.update({"quantity": 4}, item_id=created.id, auto_commit=True)
+    with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert (service.get(created.id)).quantity == 4
+        assert (service.get(created.id, use_cache=False)).quantity == 4
+        total = service.count()
+        service.delete(created.id, auto_commit=True)
+    with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        assert service.count() == total - 1
+        assert service.get_one_or_none(name="c") is None
+        assert service.exists(name="a")
+        rows, count = service.list_and_count()
+        assert count == 2 and sorted(r.name for r in rows) == ["a", "b"]
+    # built by code that knows nothing of caches (AA's new(), a provider) on a bound session: still cached
+    with env.bound(cache)() as session, ItemService.new(session=session) as service:
+        names(service)
+        hits = cache.stats["hit"]
+        assert names(service) == ["a", "b"]
+        assert cache.stats["hit"] == hits + 1

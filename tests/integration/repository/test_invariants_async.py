@@ -52,3 +52,7 @@ async def test_reads_through_every_method(async_env: Env) -> None:
 
 async def test_identity_map_never_installs_stale(async_env: Env) -> None:
     await scenarios.identity_map_never_installs_stale(async_env)
+
+
+async def test_services_cache_and_invalidate(async_env: Env) -> None:
+    await scenarios.services_cache_and_invalidate(async_env)

@@ -52,3 +52,7 @@ def test_reads_through_every_method(sync_env: Env) -> None:
 
 def test_identity_map_never_installs_stale(sync_env: Env) -> None:
     scenarios.identity_map_never_installs_stale(sync_env)
+
+
+def test_services_cache_and_invalidate(sync_env: Env) -> None:
+    scenarios.services_cache_and_invalidate(sync_env)
