@@ -148,7 +148,8 @@ def _note_attribute(node: tuple[Any, ...], walk: _Walk, parent_attr: str) -> Non
     key: Any = _attr(node, "key")
     if not (isinstance(parent, tuple) and parent and isinstance(key, str)):
         return
-    head: Any = parent[0]  # pyright: ignore[reportUnknownVariableType]
+    parts: tuple[Any, ...] = parent  # pyright: ignore[reportUnknownVariableType]
+    head: Any = parts[0]
     # an aliased entity is a node defined earlier in the key; later mentions are bare ("3", AliasedInsp)
     mapper: Any = walk.aliases.get(head) if isinstance(head, str) else getattr(head, "mapper", None)
     if isinstance(mapper, Mapper):
