@@ -8,7 +8,6 @@ invariant holds; each would fail if the behaviour it names broke.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from advanced_alchemy.filters import StatementFilter
@@ -404,11 +403,11 @@ def inheritance_counts(env: Env) -> None:
 # --- 6. scope isolation ----------------------------------------------------------------------
 
 
-@dataclasses.dataclass
 class NameIs(StatementFilter):
     """A custom AA filter whose repr() hides its value: AA's own cache keys collide on it."""
 
-    value: str
+    def __init__(self, value: str) -> None:
+        self.value = value
 
     def __repr__(self) -> str:
         return "NameIs(...)"
