@@ -25,7 +25,6 @@ from sqlalchemy.sql import TableClause, visitors
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, TextClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.operators import custom_op
-from sqlalchemy.sql.schema import Table
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.util import LRUCache
@@ -116,7 +115,7 @@ class Bypass:
 class _Walk:
     """Accumulator for one pass over a cache key."""
 
-    __slots__ = ("aliases", "mappers", "out", "reasons", "relationships", "tags", "wildcard")
+    __slots__ = ("aliases", "mappers", "out", "reasons", "relationships", "tables", "tags", "wildcard")
 
     def __init__(self) -> None:
         self.out: list[str] = []
@@ -126,6 +125,7 @@ class _Walk:
         self.reasons: list[str] = []
         self.wildcard = False
         self.aliases: dict[str, Mapper[Any]] = {}
+        self.tables: set[TableClause] = set()
 
 
 def _attr(node: tuple[Any, ...], name: str) -> Any:
@@ -212,6 +212,7 @@ def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
     elif isinstance(node, TableClause):
         tag = table_tag(node)
         walk.tags.add(tag)
+        walk.tables.add(node)
         out.append(f"T{tag};")
     elif isinstance(node, Mapper):
         walk.mappers.add(node)  # pyright: ignore[reportUnknownArgumentType]
@@ -238,8 +239,10 @@ class _Structure:
 
     digest: bytes
     info: StatementInfo
-    # (bind position, type instance the bind must carry) for types whose state is not in the cache key
-    guarded_binds: tuple[tuple[int, TypeEngine[Any]], ...]
+    # positions of binds whose type keeps state outside its cache key, and the ids of the table column
+    # types such binds may carry (the tables, held by the memo key, keep those ids alive)
+    guarded_binds: tuple[int, ...]
+    anchored_types: frozenset[int]
 
 
 _MEMO: LRUCache[Any, _Structure | Bypass] = LRUCache(2000)
@@ -262,32 +265,32 @@ def _entity_mappers(statement: ClauseElement, walk: _Walk) -> set[Mapper[Any]]:
 
 
 def _guarded_binds(
-    statement: ClauseElement, bindparams: Sequence[BindParameter[Any]]
-) -> tuple[tuple[int, TypeEngine[Any]], ...] | Bypass:
-    """Find binds whose type keeps state outside its cache key; allow them only when tied to a table column."""
-    anchored: set[int] = set()
-    loose: list[TypeEngine[Any]] = []
+    statement: ClauseElement, bindparams: Sequence[BindParameter[Any]], walk: _Walk
+) -> tuple[tuple[int, ...], frozenset[int]] | Bypass:
+    """Find binds whose type keeps state outside its cache key.
+
+    Such a bind is unambiguous only when its type is the very type object of a column of a table in
+    the statement (``Token.id == value``): tables are identified by identity in the cache key, so that
+    type is fixed for the key. Anything else (``literal(value, GUID(binary=True))``) may share the key
+    with a differently configured type, so it is checked on every call against the anchored types.
+    """
+    anchored = frozenset(
+        id(column.type) for table in walk.tables for column in table.columns if unkeyed_state(column.type)
+    )
     for element in visitors.iterate(statement):
         type_: Any = getattr(element, "type", None)
-        if type_ is None or not unkeyed_state(type_):
-            continue
-        if isinstance(element, ColumnClause) and isinstance(element.table, Table):
-            anchored.add(id(type_))
-        elif not isinstance(element, BindParameter):
-            loose.append(type_)
-    guarded: list[tuple[int, TypeEngine[Any]]] = []
-    for position, bind in enumerate(bindparams):
-        if unkeyed_state(bind.type):
-            if id(bind.type) not in anchored:
-                loose.append(bind.type)
-            guarded.append((position, bind.type))
-    for type_ in loose:
-        if id(type_) not in anchored:
+        if (
+            type_ is not None
+            and not isinstance(element, (BindParameter, ColumnClause))
+            and unkeyed_state(type_)
+            and id(type_) not in anchored
+        ):
             return Bypass(
                 f"type {qualified_name(type(type_))} keeps state {', '.join(unkeyed_state(type_))} "
                 "outside sqlalchemy's cache key"
             )
-    return tuple(guarded)
+    guarded = tuple(position for position, bind in enumerate(bindparams) if unkeyed_state(bind.type))
+    return guarded, anchored
 
 
 def _structure_tags(statement: ClauseElement, walk: _Walk) -> frozenset[str]:
@@ -331,7 +334,7 @@ def _analyze_structure(
         _walk(key, walk)
         if walk.reasons:
             return Bypass(walk.reasons[0])
-        guarded = _guarded_binds(statement, bindparams)
+        guarded = _guarded_binds(statement, bindparams, walk)
         if isinstance(guarded, Bypass):
             return guarded
         sql = _compiled_sql(statement, dialect)
@@ -342,7 +345,7 @@ def _analyze_structure(
     hasher.update(f"{dialect.name}\x00{len(sql)}:{sql}\x00".encode("utf-8", "surrogatepass"))
     hasher.update("".join(walk.out).encode("utf-8", "surrogatepass"))
     digest = hasher.digest()
-    return _Structure(digest, StatementInfo(digest.hex(), tags), guarded)
+    return _Structure(digest, StatementInfo(digest.hex(), tags), *guarded)
 
 
 def _structure(statement: Executable, dialect: Dialect) -> tuple[_Structure | Bypass, Sequence[BindParameter[Any]]]:
@@ -407,9 +410,13 @@ def analyze(
     structure, bindparams = _structure(statement, dialect)
     if isinstance(structure, Bypass):
         return structure
-    for position, expected in structure.guarded_binds:
-        if bindparams[position].type is not expected:
-            return Bypass("bound parameter type differs from the one sqlalchemy cached for this statement")
+    for position in structure.guarded_binds:
+        if id(bindparams[position].type) not in structure.anchored_types:
+            type_ = bindparams[position].type
+            return Bypass(
+                f"bound parameter of type {qualified_name(type(type_))} keeps state "
+                f"{', '.join(unkeyed_state(type_))} outside sqlalchemy's cache key"
+            )
     try:
         encoded = _encode_call(statement, bindparams, execution_options, params)
     except Unencodable as exc:
