@@ -69,6 +69,8 @@ class AsyncCache:
         self._keys = KeyBuilder(namespace)
         self._backend: AsyncCacheBackend = as_async_backend(store)
         self._codec = self.options.codec
+        # In-process backends never block: a timeout around their reads is pure overhead.
+        self._in_process = bool(getattr(self._backend, "in_process", False))
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         self._flight = AsyncSingleFlight()
@@ -140,8 +142,11 @@ class AsyncCache:
         if not self._breaker.allow():
             return None
         try:
-            async with async_timeout(self.options.timeout):
+            if self._in_process:
                 values = await self._backend.get_many(keys)
+            else:
+                async with async_timeout(self.options.timeout):
+                    values = await self._backend.get_many(keys)
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
             self._failed("get", exc)
             return None

@@ -74,6 +74,8 @@ class SyncCache:
         self._keys = KeyBuilder(namespace)
         self._backend: SyncCacheBackend = as_sync_backend(store)
         self._codec = self.options.codec
+        # In-process backends never block: a timeout around their reads is pure overhead.
+        self._in_process = bool(getattr(self._backend, "in_process", False))
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         self._flight = SyncSingleFlight()
@@ -145,8 +147,11 @@ class SyncCache:
         if not self._breaker.allow():
             return None
         try:
-            with sync_timeout(self.options.timeout):
+            if self._in_process:
                 values = self._backend.get_many(keys)
+            else:
+                with sync_timeout(self.options.timeout):
+                    values = self._backend.get_many(keys)
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
             self._failed("get", exc)
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
@@ -14,6 +15,7 @@ __all__ = ("OUTCOMES", "Telemetry")
 
 OUTCOMES = ("hit", "miss", "bypass", "error", "stale_served")
 _SCOPE = "litestar_alchemy_kit.cache"
+_RECHECK = 1.0  # seconds between looks for a newly installed SDK provider
 
 
 def _is_noop(provider: object) -> bool:
@@ -30,7 +32,17 @@ class Telemetry:
     after the cache was created is picked up, and with no SDK each call costs one global lookup.
     """
 
-    __slots__ = ("_counters", "_enabled", "_meter_provider", "_namespace", "_tracer", "_tracer_provider", "stats")
+    __slots__ = (
+        "_counters",
+        "_enabled",
+        "_meter_checked",
+        "_meter_provider",
+        "_namespace",
+        "_tracer",
+        "_tracer_checked",
+        "_tracer_provider",
+        "stats",
+    )
 
     def __init__(self, namespace: str, enabled: bool = True) -> None:
         self._namespace = namespace
@@ -39,9 +51,16 @@ class Telemetry:
         self._tracer: trace.Tracer | None = None
         self._meter_provider: object = None
         self._counters: dict[str, Any] = {}
+        self._tracer_checked = 0.0
+        self._meter_checked = 0.0
         self.stats: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
 
     def _current_tracer(self) -> trace.Tracer | None:
+        now = time.monotonic()
+        if now < self._tracer_checked:
+            return self._tracer
+        # Looking up the global provider reads os.environ: do it at most every _RECHECK seconds.
+        self._tracer_checked = now + _RECHECK
         provider = trace.get_tracer_provider()
         if provider is not self._tracer_provider:
             self._tracer_provider = provider
@@ -49,6 +68,10 @@ class Telemetry:
         return self._tracer
 
     def _current_counters(self) -> dict[str, Any]:
+        now = time.monotonic()
+        if now < self._meter_checked:
+            return self._counters
+        self._meter_checked = now + _RECHECK
         provider = metrics.get_meter_provider()
         if provider is not self._meter_provider:
             self._meter_provider = provider
