@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, cast
 
 from advanced_alchemy.exceptions import RepositoryError
 from advanced_alchemy.extensions.litestar.exception_handler import exception_to_http_response
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 
@@ -38,7 +39,10 @@ class ErrorsPlugin(InitPlugin, ReceiveRoutePlugin):
         # Only AA's default RepositoryError handler is ours to replace; AA skips adding it if we were first.
         if handlers.get(RepositoryError) is exception_to_http_response:
             del handlers[RepositoryError]
-        owned: list[type[Exception]] = [RepositoryError, *self.config.exception_problems]
+        # HTTPException is always ours: Litestar looks up status-code handlers first, so a user's handler for a
+        # status keeps winning, and without this entry a user's 500 handler would leave HTTP errors to Litestar's
+        # default handler.
+        owned: list[type[Exception]] = [RepositoryError, HTTPException, *self.config.exception_problems]
         # A user's 500 handler is Litestar's fallback for non-HTTP exceptions: an Exception handler would shadow it.
         if 500 not in handlers:  # noqa: PLR2004
             owned.append(Exception)

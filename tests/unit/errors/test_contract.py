@@ -306,3 +306,17 @@ def test_config_rejects_bad_registry_entries() -> None:
         ErrorsConfig(exception_problems={PaymentDeclinedError: (402, "x")})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="not an error status"):
         ProblemType(200, "ok", "OK")
+
+
+def test_a_user_500_handler_leaves_http_errors_on_the_contract() -> None:
+    """Litestar sends HTTP errors without a handler of their own to its default handler, not to the 500 handler."""
+
+    def mine(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+        return Response({"mine": type(exc).__name__}, status_code=500)
+
+    with TestClient(make_app(exception_handlers={500: mine})) as client:
+        assert client.get("/boom").json() == {"mine": "RuntimeError"}
+        assert_problem(client.get("/teapot"), 418, "im_a_teapot", "short and stout", "/teapot")
+        assert_problem(client.get("/nowhere"), 404, "not_found", "Not Found", "/nowhere")
+        validation = client.post("/items", json={"name": 5, "quantity": 1})
+        assert_problem(validation, 400, "validation", "Validation failed for POST /items", "/items")
