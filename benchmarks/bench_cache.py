@@ -59,7 +59,8 @@ async def bench_ours(store: Any, payload: Any, n: int) -> float:
 
     async def hit() -> None:
         if await cache.get(key, tags) is MISS:
-            raise AssertionError("expected a hit")
+            msg = "expected a hit"
+            raise AssertionError(msg)
 
     result = await _time_async(hit, n)
     await cache.clear()
