@@ -70,17 +70,21 @@ class _OptionalAuthenticationMixin(AbstractAuthenticationMiddleware):
         check = type(self).lak_has_credentials
         if check is not None:
             return check(connection)
+        # Only Litestar's own ``authenticate_request`` is known to read nothing but the places
+        # checked below; a subclass that overrides it may look elsewhere, where a broken credential
+        # must not pass for none.
+        reader: object = getattr(type(self), "authenticate_request")  # noqa: B009 (its type is partly unknown to pyright)
         # Litestar's JWT middleware needs PyJWT (an extra); a middleware of it exists only once imported.
         jwt = sys.modules.get("litestar.security.jwt.middleware")
-        if jwt is not None and isinstance(self, jwt.JWTCookieAuthenticationMiddleware):
+        if jwt is not None and reader is jwt.JWTCookieAuthenticationMiddleware.authenticate_request:
             cookie_middleware = cast("JWTCookieAuthenticationMiddleware", self)
             return bool(
                 connection.headers.get(cookie_middleware.auth_header)
                 or connection.cookies.get(cookie_middleware.auth_cookie_key)
             )
-        if jwt is not None and isinstance(self, jwt.JWTAuthenticationMiddleware):
+        if jwt is not None and reader is jwt.JWTAuthenticationMiddleware.authenticate_request:
             return bool(connection.headers.get(cast("JWTAuthenticationMiddleware", self).auth_header))
-        if isinstance(self, SessionAuthMiddleware):
+        if reader is SessionAuthMiddleware.authenticate_request:
             # The session middleware has loaded the session by now. Its cookie is no credential:
             # Litestar hands every visitor one, for an empty session; the session's data is.
             return bool(cast("dict[str, Any]", scope).get("session"))
