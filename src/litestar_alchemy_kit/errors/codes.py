@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 __all__ = (
+    "BUILTIN_TYPES",
     "CHECK_VIOLATION",
     "DUPLICATE",
     "FOREIGN_KEY",
@@ -35,8 +36,8 @@ class ProblemType:
     """A short, stable summary; used as ``title`` when a type base URI is configured (RFC 9457 asks for the
     status phrase when ``type`` is ``about:blank``)."""
     detail: str | None = None
-    """The ``detail`` of every occurrence; ``None`` uses the exception's message if ``expose_message``, else the
-    title."""
+    """The ``detail`` of every occurrence. ``None`` uses the exception's message if ``expose_message``, else an
+    ``HTTPException``'s own ``detail`` (never a 500's), else the title."""
     expose_message: bool = False
     """Send ``str(exc)`` as ``detail``. Only for exceptions whose messages are written for clients."""
 
@@ -69,6 +70,20 @@ VALIDATION = ProblemType(400, "validation", "Request validation failed")
 REPOSITORY = ProblemType(500, "repository_error", "Repository error", "The request could not be completed.")
 INTERNAL = ProblemType(500, "internal_error", "Internal server error", "An unexpected error occurred.")
 
+BUILTIN_TYPES = (
+    NOT_FOUND,
+    DUPLICATE,
+    FOREIGN_KEY,
+    INTEGRITY,
+    CHECK_VIOLATION,
+    NOT_NULL,
+    INVALID_DATA,
+    VALIDATION,
+    REPOSITORY,
+    INTERNAL,
+)
+"""The problem types this library maps to; a code keeps one status and title wherever it appears."""
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -86,4 +101,7 @@ def http_problem_type(status: int) -> ProblemType:
         phrase, name = HTTPStatus(status).phrase, HTTPStatus(status).name.lower()
     except ValueError:
         phrase, name = "Error", f"http_{status}"
-    return ProblemType(status, _HTTP_CODES.get(status, name), phrase)
+    code = _HTTP_CODES.get(status, name)
+    # A code shared with a built-in type (404's not_found) keeps that type's title: one type, one title.
+    title = next((t.title for t in BUILTIN_TYPES if t.code == code and t.status == status), phrase)
+    return ProblemType(status, code, title)

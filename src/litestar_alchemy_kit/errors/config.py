@@ -4,7 +4,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from litestar_alchemy_kit.errors.codes import ProblemType
+from litestar_alchemy_kit.errors.codes import BUILTIN_TYPES, ProblemType
 
 if TYPE_CHECKING:
     from litestar.connection import Request
@@ -39,6 +39,7 @@ class ErrorsConfig:
     def __post_init__(self) -> None:
         # Checked at runtime too: the mapping is often built from untyped settings.
         entries = cast("Mapping[object, object]", self.exception_problems)
+        by_code = {problem_type.code: problem_type for problem_type in BUILTIN_TYPES}
         for exc_type, problem_type in entries.items():
             if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
                 msg = f"exception_problems keys must be exception classes, got {exc_type!r}"
@@ -46,3 +47,11 @@ class ErrorsConfig:
             if not isinstance(problem_type, ProblemType):
                 msg = f"exception_problems[{exc_type.__name__}] must be a ProblemType, got {problem_type!r}"
                 raise TypeError(msg)
+            known = by_code.setdefault(problem_type.code, problem_type)
+            if (known.status, known.title) != (problem_type.status, problem_type.title):
+                msg = (
+                    f"exception_problems[{exc_type.__name__}] uses code {problem_type.code!r} with status"
+                    f" {problem_type.status} and title {problem_type.title!r}, but the code already means status"
+                    f" {known.status} and title {known.title!r}; a code names one problem type"
+                )
+                raise ValueError(msg)

@@ -113,15 +113,15 @@ def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
     """Everything the error response says about ``exc``."""
     _, entry = _lookup(type(exc), user)
     problem_type: ProblemType = entry if isinstance(entry, ProblemType) else entry(exc)
-    headers: dict[str, str] = {}
-    detail = problem_type.detail or problem_type.title
-    if problem_type.expose_message:
-        detail = str(exc) or detail
-    elif isinstance(exc, HTTPException) and problem_type.detail is None:
-        headers = dict(exc.headers or {})
-        # A 500's text may describe internals (Litestar raises some itself), so it is never passed on.
-        if problem_type.status != 500 and exc.detail:  # noqa: PLR2004
-            detail = exc.detail
+    # Headers of HTTP errors are part of the answer (WWW-Authenticate, Allow, Retry-After), whatever the mapping.
+    headers: dict[str, str] = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    detail = problem_type.detail
+    if detail is None and problem_type.expose_message:
+        detail = str(exc) or None
+    # A 500's text may describe internals (Litestar raises some itself), so it is never passed on.
+    if detail is None and isinstance(exc, HTTPException) and problem_type.status != 500:  # noqa: PLR2004
+        detail = exc.detail or None
+    detail = detail or problem_type.title
     errors = _field_errors(exc.extra) if isinstance(exc, ValidationException) else None
     return Resolution(problem_type, detail, headers, errors)
 

@@ -320,3 +320,41 @@ def test_a_user_500_handler_leaves_http_errors_on_the_contract() -> None:
         assert_problem(client.get("/nowhere"), 404, "not_found", "Not Found", "/nowhere")
         validation = client.post("/items", json={"name": 5, "quantity": 1})
         assert_problem(validation, 400, "validation", "Validation failed for POST /items", "/items")
+
+
+def test_every_type_has_one_title() -> None:
+    """RFC 9457: the title summarises the problem type, so one ``type`` URI never comes with two titles."""
+    with TestClient(make_app(ErrorsConfig(type_base_uri="https://e.x/"))) as client:
+        bodies = [client.get(path).json() for path, *_ in CASES]
+    titles: dict[str, set[str]] = {}
+    for body in bodies:
+        titles.setdefault(body["type"], set()).add(body["title"])
+    assert {type_: found for type_, found in titles.items() if len(found) > 1} == {}
+    assert titles["https://e.x/not_found"] == {"Resource not found"}
+
+
+def test_a_mapped_http_exception_keeps_its_headers() -> None:
+    config = ErrorsConfig(
+        exception_problems={
+            NotAuthorizedException: ProblemType(401, "auth.required", "Authentication required", "Sign in first."),
+            TooManyRequestsException: ProblemType(429, "quota", "Quota exceeded"),
+        }
+    )
+    with TestClient(make_app(config)) as client:
+        auth, limited = client.get("/auth"), client.get("/limited")
+    assert_problem(auth, 401, "auth.required", "Sign in first.", "/auth")
+    assert auth.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert_problem(limited, 429, "quota", "Too Many Requests", "/limited")
+    assert limited.headers["retry-after"] == "30"
+
+
+def test_config_rejects_one_code_with_two_meanings() -> None:
+    with pytest.raises(ValueError, match=r"code 'payment\.declined'"):
+        ErrorsConfig(
+            exception_problems={
+                PaymentDeclinedError: ProblemType(402, "payment.declined", "Payment declined"),
+                CardExpiredError: ProblemType(402, "payment.declined", "Card expired"),
+            }
+        )
+    with pytest.raises(ValueError, match="code 'not_found'"):
+        ErrorsConfig(exception_problems={PaymentDeclinedError: ProblemType(410, "not_found", "Gone")})
