@@ -1,8 +1,18 @@
 """Guards and dependencies: 401 without an identity, 403 without the right, never a 500."""
 
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from litestar import Litestar, get
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.params import FromPath
 from litestar.testing import TestClient
 
+from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin, same_tenant
 from tests.unit.auth._app import BACKENDS, credentials, issue, make_app, make_backend
 
 
@@ -89,3 +99,86 @@ def test_app_level_optional() -> None:
         assert client.get("/optional-router/inner").json() == {"anonymous": True}
         assert client.get("/admin").status_code == 401
         assert client.get("/admin", **credentials("jwt", issue(backend, "bob"))).status_code == 403
+
+
+TENANT_UUID = uuid.UUID("6f1c1d4e-8f5a-4c57-9d4e-2b7f3f0a9c11")
+TYPED_USERS: dict[str, dict[str, Any]] = {
+    "int7": {"tenant": 7},
+    "uuid": {"tenant": TENANT_UUID},
+    "acme": {"tenant": "acme"},
+    "none": {"tenant": None},
+}
+
+
+class HeaderUserMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        user = TYPED_USERS.get(connection.headers.get("x-user", ""))
+        if user is None:
+            raise NotAuthorizedException("unknown user")
+        return AuthenticationResult(user=user, auth=None)
+
+
+@get("/int/{tenant_id:int}", guards=[same_tenant()])
+async def int_tenant(tenant_id: FromPath[int]) -> int:
+    return tenant_id
+
+
+@get("/uuid/{tenant_id:uuid}", guards=[same_tenant()])
+async def uuid_tenant(tenant_id: FromPath[uuid.UUID]) -> str:
+    return str(tenant_id)
+
+
+@get("/str/{tenant_id:str}", guards=[same_tenant()])
+async def str_tenant(tenant_id: FromPath[str]) -> str:
+    return tenant_id
+
+
+@get("/other/{org:str}", guards=[same_tenant()])
+async def misnamed(org: FromPath[str]) -> str:
+    return org
+
+
+@pytest.fixture
+def typed_client() -> Iterator[TestClient[Litestar]]:
+    config = AuthConfig[dict[str, Any], None](tenant_of=lambda user, _: user["tenant"])
+    app = Litestar(
+        [int_tenant, uuid_tenant, str_tenant, misnamed],
+        middleware=[DefineMiddleware(HeaderUserMiddleware)],
+        plugins=[AuthPlugin(config)],
+        debug=True,
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("user", "path", "status"),
+    [
+        ("int7", "/int/7", 200),
+        ("int7", "/int/007", 200),  # the handler sees 7: the same tenant
+        ("int7", "/int/8", 403),
+        ("int7", "/str/7", 200),
+        ("int7", "/str/07", 403),  # as a string, "07" is another tenant
+        ("uuid", f"/uuid/{TENANT_UUID}", 200),
+        ("uuid", f"/uuid/{str(TENANT_UUID).upper()}", 200),  # one UUID, two spellings
+        ("uuid", f"/uuid/{uuid.UUID(int=TENANT_UUID.int + 1)}", 403),
+        ("uuid", f"/str/{str(TENANT_UUID).upper()}", 403),  # str ids are compared exactly
+        ("acme", "/str/acme", 200),
+        ("acme", "/str/ACME", 403),
+        ("acme", "/str/acme%20", 403),
+        ("none", "/str/None", 403),  # no tenant never matches, not even the text "None"
+    ],
+)
+def test_same_tenant_compares_converted_values_and_fails_closed(
+    typed_client: TestClient[Litestar], user: str, path: str, status: int
+) -> None:
+    response = typed_client.get(path, headers={"x-user": user})
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert "tenant" in response.text
+
+
+def test_same_tenant_without_the_path_parameter_is_a_configuration_error(typed_client: TestClient[Litestar]) -> None:
+    response = typed_client.get("/other/acme", headers={"x-user": "acme"})
+    assert response.status_code == 500
+    assert "no parameter 'tenant_id'" in response.text
