@@ -38,6 +38,10 @@ __all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resol
 ExceptionProblems = Mapping[type[Exception], ProblemType]
 """User mappings of exception classes (and their subclasses) to problem types."""
 
+# Litestar modules whose 4xx details name files on the server's disk ("no file or directory match the path
+# /srv/app/static/x was found", "failed to read /srv/... due to missing permissions").
+_PATH_REVEALING_MODULES = ("litestar.static_files", "litestar.file_system")
+
 _VIOLATIONS = {"unique": DUPLICATE, "foreign_key": FOREIGN_KEY, "not_null": NOT_NULL, "check": CHECK_VIOLATION}
 _DATABASE_TYPES = (DUPLICATE, FOREIGN_KEY, CHECK_VIOLATION, NOT_NULL, INTEGRITY, INVALID_DATA)
 
@@ -119,11 +123,25 @@ def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
     if detail is None and problem_type.expose_message:
         detail = str(exc) or None
     # A 500's text may describe internals (Litestar raises some itself), so it is never passed on.
-    if detail is None and isinstance(exc, HTTPException) and problem_type.status != 500:  # noqa: PLR2004
+    if (
+        detail is None
+        and isinstance(exc, HTTPException)
+        and problem_type.status != 500  # noqa: PLR2004
+        and not _raised_in(exc, _PATH_REVEALING_MODULES)
+    ):
         detail = exc.detail or None
     detail = detail or problem_type.title
     errors = _field_errors(exc.extra) if isinstance(exc, ValidationException) else None
     return Resolution(problem_type, detail, headers, errors)
+
+
+def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback belongs to one of ``modules`` (or their submodules)."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    name = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+    return isinstance(name, str) and any(name == module or name.startswith(f"{module}.") for module in modules)
 
 
 def _field_errors(extra: Any) -> list[FieldError]:

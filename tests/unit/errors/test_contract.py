@@ -4,6 +4,7 @@ import logging
 import re
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,6 +30,7 @@ from litestar.exceptions import (
 )
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
+from litestar.static_files import create_static_files_router
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry import trace
@@ -358,3 +360,16 @@ def test_config_rejects_one_code_with_two_meanings() -> None:
         )
     with pytest.raises(ValueError, match="code 'not_found'"):
         ErrorsConfig(exception_problems={PaymentDeclinedError: ProblemType(410, "not_found", "Gone")})
+
+
+def test_static_file_errors_do_not_reveal_server_paths(tmp_path: Path) -> None:
+    """Litestar's static files 404 names the resolved path on the server's disk; the contract must not."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "hello.txt").write_text("hi")
+    static = create_static_files_router("/static", directories=[tmp_path])
+    with TestClient(Litestar([static], plugins=[ErrorsPlugin()])) as client:
+        assert client.get("/static/hello.txt").text == "hi"
+        responses = [client.get("/static/docs"), client.get("/static/missing.txt")]
+    for response in responses:
+        body = assert_problem(response, 404, "not_found", "Resource not found", response.url.path)
+        assert str(tmp_path) not in response.text, body
