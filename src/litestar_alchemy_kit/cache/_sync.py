@@ -276,7 +276,8 @@ class SyncCache:
                 if value is None:
                     # One initialisation per tag key at a time in this process, so concurrent first
                     # readers agree on the version even on stores with no atomic set-if-absent.
-                    initialised = self._flight.run(f"\x00init|{key}", partial(self._init, {key: new_token().encode()}))
+                    init = partial(self._init, {key: new_token().encode()})
+                    initialised = self._flight.run(f"\x00init|{key}", init)
                     if initialised is None:
                         self._telemetry.count("bypass")
                         return None
