@@ -74,6 +74,18 @@ def _column_python_type(prop: ColumnProperty[Any]) -> type | None:
     return python_type
 
 
+def _wire_type(expected: type | None) -> Any:
+    """The type msgspec decodes a column into: its Python type, or ``Any`` for JSON-like / unknown ones."""
+    if expected is None or expected in {dict, list}:
+        return Any
+    return expected
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_FLAT: Final = "F"
+_GENERIC: Final = "G"
+
+
 def _json_exact(value: Any) -> bool:
     """``value`` (a dict/list) survives a msgpack round trip unchanged."""
     try:
@@ -87,7 +99,9 @@ class _MapperCodec:
 
     __slots__ = (
         "cls_key",
-        "columns",
+        "converted",
+        "decoders",
+        "identity_class",
         "converters",
         "expected",
         "full_mask",
@@ -110,7 +124,14 @@ class _MapperCodec:
         self.converters: tuple[Callable[[Any], Any] | None, ...] = tuple(
             None if t is None else _converter(t) for t in types
         )
+        self.converted: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+            (key, convert) for key, convert in zip(self.keys, self.converters, strict=True) if convert is not None
+        )
+        # What Mapper.identity_key_from_primary_key puts first (the base class of an inheritance tree);
+        # identity token None: no horizontal sharding.
+        self.identity_class: type = mapper.identity_key_from_primary_key([None] * len(mapper.primary_key))[0]
         self.full_mask = (1 << len(self.keys)) - 1
+        self.decoders: dict[int, tuple[msgspec.msgpack.Decoder[Any], tuple[str, ...], tuple[int, ...]]] = {}
         pk_cols = set(mapper.primary_key)
         self.pk_keys: tuple[str, ...] = tuple(p.key for p in props if any(c in pk_cols for c in p.columns))
         if len(self.pk_keys) != len(mapper.primary_key):
@@ -119,6 +140,18 @@ class _MapperCodec:
         self.relationships: tuple[tuple[str, bool], ...] = tuple(
             (rel.key, bool(rel.uselist)) for rel in mapper.relationships
         )
+
+    def typed(self, mask: int) -> tuple[msgspec.msgpack.Decoder[Any], tuple[str, ...], tuple[int, ...]]:
+        """Decoder of a list of rows of the columns in ``mask``, their keys, and the pk positions."""
+        found = self.decoders.get(mask)
+        if found is None:
+            indexes = [i for i in range(len(self.keys)) if mask >> i & 1]
+            types = tuple(_wire_type(self.expected[i]) for i in indexes)
+            keys = tuple(self.keys[i] for i in indexes)
+            pk_positions = tuple(keys.index(key) for key in self.pk_keys)
+            decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(list[tuple[types]])  # type: ignore[valid-type]
+            found = self.decoders[mask] = (decoder, keys, pk_positions)
+        return found
 
     def check(self, index: int, value: Any) -> None:
         if value is None:
@@ -198,8 +231,34 @@ class RowCodec:
 
     # --- encoding ---------------------------------------------------------------------------
 
-    def encode_rows(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        """``[kinds, rows]`` for the cache; raises :class:`Uncacheable` when not exact."""
+    def encode_rows(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The cache payload for a result; raises :class:`Uncacheable` when it would not be exact.
+
+        Rows of one fully loaded entity class with no loaded relationships (most reads) use a flat
+        layout decoded in one typed msgspec pass; anything else the generic nested layout.
+        """
+        generic = self._encode_generic(rows)
+        flat = self._flatten(generic)
+        if flat is not None:
+            return [_FLAT, list(keys), *flat]
+        return [_GENERIC, list(keys), *generic]
+
+    def _flatten(self, generic: list[Any]) -> tuple[str, int, bytes] | None:
+        kinds, rows = generic
+        if kinds != [_ENTITY] or not rows:
+            return None
+        first = rows[0][0]
+        if first is None or len(first) != 4:  # noqa: PLR2004 - [cls, mask, values, relations]
+            return None
+        cls_key, mask = first[0], first[1]
+        values: list[Any] = []
+        for (cell,) in rows:
+            if cell is None or len(cell) != 4 or cell[0] != cls_key or cell[1] != mask or cell[3]:  # noqa: PLR2004
+                return None
+            values.append(cell[2])
+        return cls_key, mask, _ENCODER.encode(values)
+
+    def _encode_generic(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
         kinds: list[str] | None = None
         seen: set[int] = set()
         out: list[list[Any]] = []
@@ -261,9 +320,29 @@ class RowCodec:
 
     # --- decoding ---------------------------------------------------------------------------
 
-    def decode_rows(self, payload: Any) -> list[tuple[Any, ...]]:
-        """Fresh rows (new detached instances every call) from :meth:`encode_rows` output."""
-        kinds, rows = payload
+    def decode_rows(self, payload: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Result keys and fresh rows (new detached instances every call) from :meth:`encode_rows` output."""
+        if payload[0] == _FLAT:
+            _, keys, cls_key, mask, blob = payload
+            return keys, self._decode_flat(cls_key, mask, blob)
+        _, keys, kinds, rows = payload
+        return keys, self._decode_generic(kinds, rows)
+
+    def _decode_flat(self, cls_key: str, mask: int, blob: bytes) -> list[tuple[Any, ...]]:
+        codec = self._by_key.get(cls_key) or self._codec_for_key(cls_key)
+        decoder, keys, pk_positions = codec.typed(mask)
+        new_instance = codec.manager.new_instance
+        identity_class = codec.identity_class
+        out: list[tuple[Any, ...]] = []
+        for values in decoder.decode(blob):
+            obj = new_instance()
+            state = instance_state(obj)
+            state.dict.update(zip(keys, values))
+            state.key = (identity_class, tuple([values[i] for i in pk_positions]), None)
+            out.append((obj,))
+        return out
+
+    def _decode_generic(self, kinds: list[str], rows: list[Any]) -> list[tuple[Any, ...]]:
         memo: dict[tuple[str, tuple[Any, ...]], Any] = {}
         if kinds == [_ENTITY]:
             build = self._build
@@ -279,7 +358,7 @@ class RowCodec:
         return out
 
     def _build(self, encoded: list[Any], memo: dict[tuple[str, tuple[Any, ...]], Any]) -> Any:
-        codec = self._codec_for_key(encoded[0])
+        codec = self._by_key.get(encoded[0]) or self._codec_for_key(encoded[0])
         if len(encoded) == 2:  # a reference to an instance built earlier in this result
             pk_ref = tuple(
                 value if convert is None or value is None else convert(value)
@@ -292,8 +371,12 @@ class RowCodec:
         data = state.dict
         converters = codec.converters
         if mask == codec.full_mask:
-            for key, convert, value in zip(codec.keys, converters, values, strict=True):
-                data[key] = value if convert is None or value is None else convert(value)
+            # Bulk-assign in C, then convert the few columns msgpack cannot carry natively.
+            data.update(zip(codec.keys, values))
+            for key, convert in codec.converted:
+                value = data[key]
+                if value is not None:
+                    data[key] = convert(value)
         else:
             position = 0
             for index, key in enumerate(codec.keys):
@@ -302,8 +385,8 @@ class RowCodec:
                     position += 1
                     convert = converters[index]
                     data[key] = value if convert is None or value is None else convert(value)
-        pk = tuple(data[key] for key in codec.pk_keys)
-        state.key = codec.mapper.identity_key_from_primary_key(pk)
+        pk = tuple([data[key] for key in codec.pk_keys])
+        state.key = (codec.identity_class, pk, None)
         memo[codec.cls_key, pk] = obj
         for index, related in relations:
             key, uselist = codec.relationships[index]

