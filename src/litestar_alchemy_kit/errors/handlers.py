@@ -13,7 +13,8 @@ from litestar.exceptions import HTTPException
 from litestar.response import Response
 from opentelemetry import trace
 
-from litestar_alchemy_kit.errors.mapping import resolve
+from litestar_alchemy_kit.errors.codes import INTERNAL, ProblemType
+from litestar_alchemy_kit.errors.mapping import resolve, safe_str
 from litestar_alchemy_kit.errors.problem import PROBLEM_MEDIA_TYPE, ExceptionDetail, ProblemDetails
 
 if TYPE_CHECKING:
@@ -44,30 +45,49 @@ def create_exception_handler(
     """The handler the plugin registers; one for every exception type, so mappings live in one place."""
     base = config.type_base_uri.rstrip("/") + "/" if config.type_base_uri else None
 
-    def handle(request: "Request[Any, Any, Any]", exc: Exception) -> "Response[ProblemDetails]":
-        resolution = resolve(exc, config.exception_problems)
-        problem_type = resolution.problem_type
-        trace_id = current_trace_id(request, config.request_id_header)
-        instance = config.instance_builder(request) if config.instance_builder else quote(request.url.path, safe="/")
-        debug = request.app.debug
-        _log(request, exc, problem_type.code, problem_type.status, trace_id)
+    def respond(problem_type: ProblemType, trace_id: str, **members: Any) -> "Response[ProblemDetails]":
         body = ProblemDetails(
             type=base + problem_type.code if base else "about:blank",
             # RFC 9457 4.2.1: with about:blank the title should be the HTTP status phrase.
             title=problem_type.title if base else _phrase(problem_type.status, problem_type.title),
             status=problem_type.status,
-            detail=resolution.detail,
-            instance=instance,
             code=problem_type.code,
             trace_id=trace_id,
-            errors=resolution.errors,
-            exception=_exception_detail(exc) if debug else None,
+            **members,
         )
-        return Response(
-            body, status_code=problem_type.status, headers=resolution.headers, media_type=PROBLEM_MEDIA_TYPE
-        )
+        return Response(body, status_code=problem_type.status, media_type=PROBLEM_MEDIA_TYPE)
+
+    def handle(request: "Request[Any, Any, Any]", exc: Exception) -> "Response[ProblemDetails]":
+        trace_id = current_trace_id(request, config.request_id_header)
+        try:
+            resolution = resolve(exc, config.exception_problems)
+            _log(request, exc, resolution.problem_type.code, resolution.problem_type.status, trace_id)
+            response = respond(
+                resolution.problem_type,
+                trace_id,
+                detail=resolution.detail,
+                instance=config.instance_builder(request) if config.instance_builder else _path(request),
+                errors=resolution.errors,
+                exception=_exception_detail(exc) if request.app.debug else None,
+            )
+        except Exception:  # an exception escaping an exception handler reaches the client as a bare 500
+            logger.exception(
+                "%s %s: the problem response for %s could not be built (trace_id=%s)",
+                request.method,
+                request.url.path,
+                type(exc).__qualname__,
+                trace_id,
+                extra={"trace_id": trace_id, "problem_code": INTERNAL.code},
+            )
+            return respond(INTERNAL, trace_id, detail=INTERNAL.detail or INTERNAL.title, instance=_path(request))
+        response.headers.update(resolution.headers)
+        return response
 
     return handle
+
+
+def _path(request: "Request[Any, Any, Any]") -> str:
+    return quote(request.url.path, safe="/")
 
 
 def _phrase(status: int, fallback: str) -> str:
@@ -96,6 +116,6 @@ def _log(request: "Request[Any, Any, Any]", exc: Exception, code: str, status: i
 def _exception_detail(exc: BaseException) -> ExceptionDetail:
     return ExceptionDetail(
         type=f"{type(exc).__module__}.{type(exc).__qualname__}",
-        message=str(exc),
+        message=safe_str(exc),
         traceback=traceback.format_exception(type(exc), exc, exc.__traceback__),
     )

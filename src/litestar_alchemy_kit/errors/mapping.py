@@ -33,7 +33,7 @@ from litestar_alchemy_kit.errors.codes import (
 from litestar_alchemy_kit.errors.integrity import classify_violation, is_invalid_data
 from litestar_alchemy_kit.errors.problem import FieldError
 
-__all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resolve")
+__all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resolve", "safe_str")
 
 ExceptionProblems = Mapping[type[Exception], ProblemType]
 """User mappings of exception classes (and their subclasses) to problem types."""
@@ -121,7 +121,7 @@ def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
     headers: dict[str, str] = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
     detail = problem_type.detail
     if detail is None and problem_type.expose_message:
-        detail = str(exc) or None
+        detail = safe_str(exc) or None
     # A 500's text may describe internals (Litestar raises some itself), so it is never passed on.
     if (
         detail is None
@@ -133,6 +133,14 @@ def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
     detail = detail or problem_type.title
     errors = _field_errors(exc.extra) if isinstance(exc, ValidationException) else None
     return Resolution(problem_type, detail, headers, errors)
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception cannot render itself."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return f"<unprintable {type(exc).__qualname__}>"
 
 
 def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:

@@ -373,3 +373,47 @@ def test_static_file_errors_do_not_reveal_server_paths(tmp_path: Path) -> None:
     for response in responses:
         body = assert_problem(response, 404, "not_found", "Resource not found", response.url.path)
         assert str(tmp_path) not in response.text, body
+
+
+class UnprintableError(NotFoundError):
+    def __str__(self) -> str:
+        raise RuntimeError(SECRET)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unprintable_exception_still_gets_the_contract(debug: bool) -> None:
+    app = Litestar([_raiser("/odd", UnprintableError())], plugins=[ErrorsPlugin()], debug=debug)
+    with TestClient(app) as client:
+        body = assert_problem(client.get("/odd"), 404, "not_found", "The requested resource was not found.", "/odd")
+    assert body.keys() == ({*KEYS, "exception"} if debug else KEYS)
+    if debug:
+        assert body["exception"]["message"] == "<unprintable UnprintableError>"
+
+
+def test_a_failing_instance_builder_is_logged_and_answered_with_the_contract() -> None:
+    def instance(request: Request[Any, Any, Any]) -> str:
+        raise ValueError(SECRET)
+
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("litestar_alchemy_kit.errors")
+    logger.addHandler(listener)
+    try:
+        with TestClient(make_app(ErrorsConfig(instance_builder=instance))) as client:
+            response = client.get("/forbidden", headers={"x-request-id": "req-1"})
+    finally:
+        logger.removeHandler(listener)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "An unexpected error occurred.",
+        "instance": "/forbidden",
+        "code": "internal_error",
+        "trace_id": "req-1",
+    }
+    failures = [record for record in records if record.exc_info and record.exc_info[0] is ValueError]
+    assert [record.trace_id for record in failures] == ["req-1"]  # type: ignore[attr-defined]
