@@ -2,9 +2,76 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from litestar_alchemy_kit.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.auth import (
+    AuthConfig,
+    AuthContext,
+    AuthPlugin,
+    TenantScope,
+    get_auth_context,
+    has_any_role,
+    has_any_scope,
+    has_role,
+    has_scope,
+    optional_authentication,
+    requires_authentication,
+    same_tenant,
+)
+from litestar_alchemy_kit.cache import (
+    MISS,
+    AsyncCache,
+    CacheConfig,
+    CacheOptions,
+    CachePlugin,
+    Codec,
+    MsgspecCodec,
+    SyncCache,
+    TagVersions,
+)
+from litestar_alchemy_kit.errors import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEMS_OPT_KEY,
+    ErrorsConfig,
+    ErrorsPlugin,
+    ProblemDetails,
+    ProblemType,
+)
+
 try:
     __version__ = version("litestar-alchemy-kit")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
     __version__ = "0.0.0"
 
-__all__ = ("__version__",)
+__all__ = (
+    "MISS",
+    "PROBLEMS_OPT_KEY",
+    "PROBLEM_MEDIA_TYPE",
+    "AsyncCache",
+    "AuditFinding",
+    "AuditProblem",
+    "AuthConfig",
+    "AuthContext",
+    "AuthPlugin",
+    "CacheConfig",
+    "CacheOptions",
+    "CachePlugin",
+    "Codec",
+    "ErrorsConfig",
+    "ErrorsPlugin",
+    "MsgspecCodec",
+    "ProblemDetails",
+    "ProblemType",
+    "SyncCache",
+    "TagVersions",
+    "TenantScope",
+    "__version__",
+    "audit_statement_cache",
+    "get_auth_context",
+    "has_any_role",
+    "has_any_scope",
+    "has_role",
+    "has_scope",
+    "optional_authentication",
+    "requires_authentication",
+    "same_tenant",
+)
