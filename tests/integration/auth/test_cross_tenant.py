@@ -10,40 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
-from advanced_alchemy.base import CommonTableAttributes, create_registry
-from advanced_alchemy.mixins import UUIDPrimaryKey
 from litestar import Litestar, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 from litestar.stores.memory import MemoryStore
-from sqlalchemy import String, event, select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from litestar_alchemy_kit.auth import AuthContext, TenantScope, same_tenant
 from litestar_alchemy_kit.cache import AsyncCache
-from litestar_alchemy_kit.repository import CachedAsyncRepository
+from tests.integration.auth._models import AuthTestBase, Note, NoteRepository
 from tests.unit.auth._app import AUTH_CONFIG, User, issue, make_backend
 
 pytestmark = pytest.mark.integration
-
-
-class AuthTestBase(CommonTableAttributes, DeclarativeBase):
-    registry = create_registry()
-    metadata = registry.metadata
-    __abstract__ = True
-
-
-class Note(UUIDPrimaryKey, AuthTestBase):
-    __tablename__ = "lak_auth_note"
-
-    tenant_id: Mapped[str] = mapped_column(String(50), index=True)
-    title: Mapped[str] = mapped_column(String(100))
-
-
-class NoteRepository(CachedAsyncRepository[Note]):
-    model_type = Note
 
 
 def scoped_repository(session: AsyncSession, cache: AsyncCache, scope: TenantScope) -> NoteRepository:
