@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
 
+import msgspec
 from advanced_alchemy.exceptions import (
     DuplicateKeyError,
     ForeignKeyError,
@@ -12,7 +13,7 @@ from advanced_alchemy.exceptions import (
     RepositoryError,
 )
 from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 
@@ -80,6 +81,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def _client_problem(exc: BaseException) -> ProblemType:
+    return VALIDATION if _body_decoding_error(exc) is not None else _http_problem(exc)
+
+
 def _http_problem(exc: BaseException) -> ProblemType:
     status = getattr(exc, "status_code", 500)
     return http_problem_type(status) if isinstance(status, int) and 400 <= status <= 599 and status != 500 else INTERNAL  # noqa: PLR2004
@@ -93,6 +98,7 @@ _BUILTIN: dict[type[BaseException], ProblemType | Callable[[BaseException], Prob
     RepositoryError: lambda exc: _database_problem(exc, REPOSITORY),
     SQLAlchemyError: lambda exc: _database_problem(exc, INTERNAL),
     ValidationException: VALIDATION,
+    ClientException: _client_problem,
     HTTPException: _http_problem,
 }
 # What the classifying entries above can produce, for the OpenAPI document.
@@ -132,6 +138,8 @@ def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
         detail = exc.detail or None
     detail = detail or problem_type.title
     errors = _field_errors(exc.extra) if isinstance(exc, ValidationException) else None
+    if (decoding := _body_decoding_error(exc)) is not None:
+        errors = _body_field_errors(decoding)
     return Resolution(problem_type, detail, headers, errors)
 
 
@@ -153,21 +161,38 @@ def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:
 
 
 def _field_errors(extra: Any) -> list[FieldError]:
-    """Litestar's validation messages (``{"message", "key", "source"}`` dicts) as field errors."""
+    """Validation messages as field errors.
+
+    Litestar's own are ``{"message", "key", "source"}`` dicts; its PydanticDTO passes pydantic's ``{"msg", "loc"}``
+    dicts on (whose ``input`` member, the client's value, is not repeated).
+    """
     items = cast("list[object]", extra if isinstance(extra, list) else [extra])
     errors: list[FieldError] = []
     for item in items:
         entry = cast("dict[str, Any]", item) if isinstance(item, dict) else {}
-        if isinstance(message := entry.get("message"), str):
-            source, key = entry.get("source"), entry.get("key")
-            errors.append(
-                FieldError(
-                    message=message,
-                    source=_text(source),
-                    field=_text(key),
-                )
-            )
+        message, key, location = entry.get("message", entry.get("msg")), entry.get("key"), entry.get("loc")
+        if key is None and isinstance(location, (list, tuple)):
+            key = ".".join(str(part) for part in cast("list[object]", location)) or None
+        if isinstance(message, str):
+            errors.append(FieldError(message=message, source=_text(entry.get("source")), field=_text(key)))
     return errors
+
+
+def _body_decoding_error(exc: BaseException) -> msgspec.ValidationError | None:
+    """The msgspec error behind a 400 from decoding a body with a schema (DTOs, msgspec bodies).
+
+    Litestar reports these as a plain ``ClientException`` carrying msgspec's text (``... - at `$.a[0].b` ``);
+    malformed input is a ``DecodeError`` instead, and stays a bad request.
+    """
+    if type(exc) is not ClientException or exc.status_code != 400:  # noqa: PLR2004
+        return None
+    return next((e for e in _chain(exc) if isinstance(e, msgspec.ValidationError)), None)
+
+
+def _body_field_errors(error: msgspec.ValidationError) -> list[FieldError]:
+    message, _, path = str(error).partition(" - at `")
+    field = path.removesuffix("`").removeprefix("$").removeprefix(".")
+    return [FieldError(message=message, source="body", field=field or None)]
 
 
 def _text(value: Any) -> str | None:

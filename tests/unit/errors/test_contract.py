@@ -4,6 +4,7 @@ import logging
 import re
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from advanced_alchemy.exceptions import (
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar, Request, Response, get, post
 from litestar.config.app import AppConfig
+from litestar.dto import DataclassDTO
 from litestar.exceptions import (
     HTTPException,
     InternalServerException,
@@ -226,7 +228,7 @@ def test_trace_id_from_the_active_span_is_logged_with_the_full_error() -> None:
     # Litestar's logging config replaces the root handlers (and so pytest's caplog): listen on the logger itself.
     records: list[logging.LogRecord] = []
     listener = logging.Handler()
-    listener.emit = records.append  # type: ignore[method-assign]
+    listener.emit = records.append  # type: ignore[method-assign,assignment]
     logger = logging.getLogger("litestar_alchemy_kit.errors")
     logger.addHandler(listener)
     try:
@@ -396,7 +398,7 @@ def test_a_failing_instance_builder_is_logged_and_answered_with_the_contract() -
 
     records: list[logging.LogRecord] = []
     listener = logging.Handler()
-    listener.emit = records.append  # type: ignore[method-assign]
+    listener.emit = records.append  # type: ignore[method-assign,assignment]
     logger = logging.getLogger("litestar_alchemy_kit.errors")
     logger.addHandler(listener)
     try:
@@ -417,3 +419,55 @@ def test_a_failing_instance_builder_is_logged_and_answered_with_the_contract() -
     }
     failures = [record for record in records if record.exc_info and record.exc_info[0] is ValueError]
     assert [record.trace_id for record in failures] == ["req-1"]  # type: ignore[attr-defined]
+
+
+def test_dto_decoding_errors_are_validation_errors_with_the_field() -> None:
+    """DTOs decode bodies with msgspec; Litestar reports its errors as a bare ClientException."""
+
+    @dataclass
+    class Line:
+        quantity: int
+
+    @dataclass
+    class Order:
+        name: str
+        lines: list[Line]
+
+    @post("/orders", dto=DataclassDTO[Order], signature_namespace={"Order": Order}, sync_to_thread=False)
+    def create_order(data: JSONBody[Order]) -> None:
+        return None
+
+    with TestClient(Litestar([create_order], plugins=[ErrorsPlugin()])) as client:
+        wrong = client.post("/orders", json={"name": "a", "lines": [{"quantity": "many"}]})
+        broken = client.post("/orders", content=b'{"name": ', headers={"content-type": "application/json"})
+    body = assert_problem(wrong, 400, "validation", "Expected `int`, got `str` - at `$.lines[0].quantity`", "/orders")
+    assert body["errors"] == [{"message": "Expected `int`, got `str`", "source": "body", "field": "lines[0].quantity"}]
+    assert broken.json()["code"] == "bad_request"  # not JSON at all: no field to point at
+    assert "errors" not in broken.json()
+
+
+def test_pydantic_validation_errors_are_listed() -> None:
+    """Litestar's PydanticDTO reports pydantic's own error dicts (``loc``/``msg``), not ``key``/``message``."""
+    pydantic = pytest.importorskip("pydantic")
+    from litestar.plugins.pydantic import PydanticDTO
+
+    class Order(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+        name: str
+        quantity: int
+
+        @pydantic.field_validator("quantity")  # type: ignore[untyped-decorator]
+        @classmethod
+        def positive(cls, value: int) -> int:
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+
+    @post("/orders", dto=PydanticDTO[Order], signature_namespace={"Order": Order}, sync_to_thread=False)
+    def create_order(data: JSONBody[Order]) -> None:
+        return None
+
+    with TestClient(Litestar([create_order], plugins=[ErrorsPlugin()])) as client:
+        response = client.post("/orders", json={"name": SECRET, "quantity": -1})
+    body = assert_problem(response, 400, "validation", "Bad Request", "/orders")
+    # Litestar does not say where pydantic's errors come from, so no source is claimed.
+    assert body["errors"] == [{"message": "Value error, must be positive", "field": "quantity"}]
