@@ -13,9 +13,8 @@ Public methods only open the cache for the duration of the call: reads made insi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
-
 import uuid
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
@@ -206,7 +205,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         allowed = self._allows(use_cache, auto_expunge)
         if allowed and not kwargs and self._bind_group is None and type(item_id) in _FAST_PK_TYPES:
             return await self._get_by_primary_key(item_id, auto_expunge)
-        with self._read_state.scope(allowed):
+        with self._read_state.scope(allowed=allowed):
             return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def _get_by_primary_key(self, item_id: Any, auto_expunge: bool | None) -> ModelT:
@@ -224,7 +223,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         uncommitted = pending_tags(self.session) if not isinstance(base, Bypass) else None
         if isinstance(base, Bypass) or (uncommitted and not uncommitted.isdisjoint(base.tags)):
             cache.record_bypass()
-            with self._read_state.scope(False):
+            with self._read_state.scope(allowed=False):
                 return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False)
         tags = sorted_tags(base.tags)
         key = cache.key(_GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self.cache_scope)
@@ -253,93 +252,93 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(self._allows(use_cache, auto_expunge)):
+        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_one(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_one_or_none(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT | None:
         """AA's ``get_one_or_none``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(self._allows(use_cache, auto_expunge)):
+        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_one_or_none(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_many(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> list[ModelT]:
         """AA's ``get_many`` (and ``list``), cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(self._allows(use_cache, auto_expunge)):
+        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def get_many_and_count(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> tuple[list[ModelT], int]:
         """AA's ``get_many_and_count`` (and ``list_and_count``), cached; same shape as AA's."""
-        with self._read_state.scope(self._allows(use_cache, auto_expunge)):
+        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def count(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> int:
         """AA's ``count``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(self._allows(use_cache, detached=False)):
+        with self._read_state.scope(allowed=self._allows(use_cache, detached=False)):
             return await super().count(*filters, **kwargs)
 
     async def exists(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> bool:
         """AA's ``exists``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(self._allows(use_cache, detached=False)):
+        with self._read_state.scope(allowed=self._allows(use_cache, detached=False)):
             return await super().exists(*filters, **kwargs)
 
     # --- writes: their internal reads never use the cache -----------------------------------
 
     async def add(self, *args: Any, **kwargs: Any) -> ModelT:
         """AA's ``add``; the commit invalidates through session events."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().add(*args, **kwargs)
 
     async def add_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
         """AA's ``add_many``; the commit invalidates through session events."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().add_many(*args, **kwargs)
 
     async def delete(self, *args: Any, **kwargs: Any) -> ModelT:
         """AA's ``delete``; the commit invalidates through session events."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().delete(*args, **kwargs)
 
     async def delete_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
         """AA's ``delete_many``; the commit invalidates through session events."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().delete_many(*args, **kwargs)
 
     async def delete_where(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
         """AA's ``delete_where``; the commit invalidates through session events."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().delete_where(*args, **kwargs)
 
     async def get_or_upsert(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
         """AA's ``get_or_upsert``, reading from the database."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().get_or_upsert(*args, **kwargs)
 
     async def get_and_update(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
         """AA's ``get_and_update``, reading from the database."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().get_and_update(*args, **kwargs)
 
     async def update(self, *args: Any, **kwargs: Any) -> ModelT:
         """AA's ``update``; the row it updates is read from the database."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().update(*args, **kwargs)
 
     async def update_many(self, *args: Any, **kwargs: Any) -> list[ModelT]:
         """AA's ``update_many``; the commit invalidates through session events."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().update_many(*args, **kwargs)
 
     async def upsert(self, *args: Any, **kwargs: Any) -> ModelT:
         """AA's ``upsert``, reading from the database."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().upsert(*args, **kwargs)
 
     async def upsert_many(self, *args: Any, **kwargs: Any) -> list[ModelT]:
         """AA's ``upsert_many``, reading from the database."""
-        with self._read_state.scope(False):
+        with self._read_state.scope(allowed=False):
             return await super().upsert_many(*args, **kwargs)

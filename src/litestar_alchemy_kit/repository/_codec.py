@@ -18,7 +18,7 @@ import decimal
 import enum
 import hashlib
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 from sqlalchemy import inspect
@@ -49,21 +49,20 @@ def _iso_datetime(value: Any) -> Any:
     return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _converter(python_type: type) -> Callable[[Any], Any] | None:
+_CONVERTERS: Final[dict[type, Callable[[Any], Any]]] = {
+    uuid.UUID: uuid.UUID,
+    decimal.Decimal: decimal.Decimal,
+    datetime.datetime: _iso_datetime,
+    datetime.date: datetime.date.fromisoformat,
+    datetime.time: datetime.time.fromisoformat,
+}
+
+
+def _converter(python_type: type[Any]) -> Callable[[Any], Any] | None:
     """How to turn the untyped msgpack form of a ``python_type`` value back into one."""
-    if python_type is uuid.UUID:
-        return uuid.UUID
-    if python_type is decimal.Decimal:
-        return decimal.Decimal
-    if python_type is datetime.datetime:
-        return _iso_datetime
-    if python_type is datetime.date:
-        return datetime.date.fromisoformat
-    if python_type is datetime.time:
-        return datetime.time.fromisoformat
     if issubclass(python_type, enum.Enum):
         return python_type
-    return None
+    return _CONVERTERS.get(python_type)
 
 
 def _column_python_type(prop: ColumnProperty[Any]) -> type | None:
@@ -82,6 +81,7 @@ def _wire_type(expected: type | None) -> Any:
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
+_REF_LEN: Final = 2
 _FLAT: Final = "F"
 _GENERIC: Final = "G"
 
@@ -100,11 +100,11 @@ class _MapperCodec:
     __slots__ = (
         "cls_key",
         "converted",
-        "decoders",
-        "identity_class",
         "converters",
+        "decoders",
         "expected",
         "full_mask",
+        "identity_class",
         "keys",
         "manager",
         "mapper",
@@ -129,7 +129,7 @@ class _MapperCodec:
         )
         # What Mapper.identity_key_from_primary_key puts first (the base class of an inheritance tree);
         # identity token None: no horizontal sharding.
-        self.identity_class: type = mapper.identity_key_from_primary_key([None] * len(mapper.primary_key))[0]
+        self.identity_class: type = mapper.identity_key_from_primary_key(tuple([None] * len(mapper.primary_key)))[0]
         self.full_mask = (1 << len(self.keys)) - 1
         self.decoders: dict[int, tuple[msgspec.msgpack.Decoder[Any], tuple[str, ...], tuple[int, ...]]] = {}
         pk_cols = set(mapper.primary_key)
@@ -157,7 +157,7 @@ class _MapperCodec:
         if value is None:
             return
         expected = self.expected[index]
-        kind = type(value)
+        kind: type[Any] = type(cast("object", value))
         if expected is not None and expected not in _NATIVE:
             if isinstance(value, expected):
                 if expected is datetime.datetime or self.converters[index] is not None:
@@ -186,11 +186,12 @@ def registry_schema(model: type) -> str:
     Results carry related instances of other classes (eager loads, polymorphic rows), so a deploy
     that changes any class of the registry must not decode old entries.
     """
-    mappers: list[Mapper[Any]] = sorted(inspect(model).registry.mappers, key=lambda m: class_key(m.class_))
+    model_mapper: Mapper[Any] = inspect(model)
+    mappers = sorted(model_mapper.registry.mappers, key=lambda m: class_key(m.class_))
     digest = hashlib.sha256(CODEC_VERSION.encode())
     for mapper in mappers:
         digest.update(class_key(mapper.class_).encode())
-        digest.update(model_schema_fingerprint(mapper.class_).encode())
+        digest.update(model_schema_fingerprint(cast("Any", mapper.class_)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -207,7 +208,8 @@ class RowCodec:
     __slots__ = ("_by_key", "_registry")
 
     def __init__(self, model: type) -> None:
-        self._registry: registry = inspect(model).registry
+        model_mapper: Mapper[Any] = inspect(model)
+        self._registry: registry = model_mapper.registry
         self._by_key: dict[str, _MapperCodec] = {}
 
     def _codec_for_class(self, cls: type) -> _MapperCodec:
@@ -282,7 +284,7 @@ class RowCodec:
         if state.key is None or state.modified:
             msg = f"{type(obj).__name__} instance is not a clean persistent row"
             raise Uncacheable(msg)
-        codec = self._codec_for_class(type(obj))
+        codec = self._codec_for_class(type(cast("object", obj)))
         if not codec.pk_keys:
             msg = f"{codec.cls_key} has no single-column primary key attributes"
             raise Uncacheable(msg)
@@ -302,6 +304,10 @@ class RowCodec:
         if any(key not in data for key in codec.pk_keys):
             msg = f"{codec.cls_key} row without its primary key loaded"
             raise Uncacheable(msg)
+        return [codec.cls_key, mask, values, self._encode_relations(codec, data, seen)]
+
+    def _encode_relations(self, codec: _MapperCodec, data: dict[str, Any], seen: set[int]) -> list[Any]:
+        """The loaded relationships of one instance (unloaded ones stay unloaded when rebuilt)."""
         relations: list[Any] = []
         for index, (key, uselist) in enumerate(codec.relationships):
             if key not in data:
@@ -313,10 +319,10 @@ class RowCodec:
                 if not isinstance(related, list):
                     msg = f"{codec.cls_key}.{key}: only list collections are cached"
                     raise Uncacheable(msg)
-                relations.append([index, [self._encode_instance(item, seen) for item in related]])
+                relations.append([index, [self._encode_instance(item, seen) for item in related]])  # pyright: ignore[reportUnknownVariableType]
             else:
                 relations.append([index, self._encode_instance(related, seen)])
-        return [codec.cls_key, mask, values, relations]
+        return relations
 
     # --- decoding ---------------------------------------------------------------------------
 
@@ -337,7 +343,7 @@ class RowCodec:
         for values in decoder.decode(blob):
             obj = new_instance()
             state = instance_state(obj)
-            state.dict.update(zip(keys, values))
+            state.dict.update(zip(keys, values, strict=True))
             state.key = (identity_class, tuple([values[i] for i in pk_positions]), None)
             out.append((obj,))
         return out
@@ -347,19 +353,17 @@ class RowCodec:
         if kinds == [_ENTITY]:
             build = self._build
             return [(None if cell is None else build(cell, memo),) for (cell,) in rows]
-        out: list[tuple[Any, ...]] = []
-        for row in rows:
-            out.append(
-                tuple(
-                    self._build(cell, memo) if kind == _ENTITY and cell is not None else cell
-                    for kind, cell in zip(kinds, row, strict=True)
-                )
+        return [
+            tuple(
+                self._build(cell, memo) if kind == _ENTITY and cell is not None else cell
+                for kind, cell in zip(kinds, row, strict=True)
             )
-        return out
+            for row in rows
+        ]
 
     def _build(self, encoded: list[Any], memo: dict[tuple[str, tuple[Any, ...]], Any]) -> Any:
         codec = self._by_key.get(encoded[0]) or self._codec_for_key(encoded[0])
-        if len(encoded) == 2:  # a reference to an instance built earlier in this result
+        if len(encoded) == _REF_LEN:  # a reference to an instance built earlier in this result
             pk_ref = tuple(
                 value if convert is None or value is None else convert(value)
                 for convert, value in zip(codec.pk_converters, encoded[1], strict=True)
@@ -372,7 +376,7 @@ class RowCodec:
         converters = codec.converters
         if mask == codec.full_mask:
             # Bulk-assign in C, then convert the few columns msgpack cannot carry natively.
-            data.update(zip(codec.keys, values))
+            data.update(zip(codec.keys, values, strict=True))
             for key, convert in codec.converted:
                 value = data[key]
                 if value is not None:
@@ -383,13 +387,14 @@ class RowCodec:
                 if mask >> index & 1:
                     value = values[position]
                     position += 1
-                    convert = converters[index]
-                    data[key] = value if convert is None or value is None else convert(value)
+                    convert_one = converters[index]
+                    data[key] = value if convert_one is None or value is None else convert_one(value)
         pk = tuple([data[key] for key in codec.pk_keys])
         state.key = (codec.identity_class, pk, None)
         memo[codec.cls_key, pk] = obj
         for index, related in relations:
-            key, uselist = codec.relationships[index]
+            relation = codec.relationships[cast("int", index)]
+            key, uselist = relation
             if related is None:
                 value = None
             elif uselist:

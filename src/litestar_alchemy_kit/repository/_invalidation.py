@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect as _inspect
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
@@ -70,7 +70,7 @@ def bind_cache(target: Any, cache: Any) -> None:
         raise TypeError(msg)
     if is_async != _is_async_cache(cache):
         wanted = "an async cache (AsyncCache)" if is_async else "a sync cache (SyncCache)"
-        msg = f"{type(target).__name__} needs {wanted}, got {type(cache).__name__}"
+        msg = f"{type(cast('object', target)).__name__} needs {wanted}, got {type(cast('object', cache)).__name__}"
         raise TypeError(msg)
     if isinstance(target, (sessionmaker, async_sessionmaker)):
         info: dict[Any, Any] = target.kw.setdefault("info", {})  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]

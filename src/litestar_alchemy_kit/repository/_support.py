@@ -10,7 +10,7 @@ from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from litestar_alchemy_kit.repository._codec import RowCodec, registry_schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Generator, Sequence
 
     from sqlalchemy.engine import Result
 
@@ -99,7 +99,7 @@ class ReadState:
         self.current: bool | None = None
 
     @contextlib.contextmanager
-    def scope(self, allowed: bool) -> Iterator[None]:
+    def scope(self, *, allowed: bool) -> Generator[None]:
         previous = self.current
         self.current = allowed if previous is None else previous and allowed
         try:

@@ -8,7 +8,7 @@ invalidates through the repository's session, with the same guarantees.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.exceptions import AdvancedAlchemyError
 from advanced_alchemy.repository.typing import ModelT
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from litestar_alchemy_kit.cache import AsyncCache
+
 
 class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, CachedAsyncRepositoryT]):
     """AA's repository service over a :class:`CachedAsyncRepository`.
@@ -68,11 +69,11 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
 
     async def get(self, item_id: PrimaryKeyType, *, use_cache: bool = True, **kwargs: Any) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
-        return await self.repository.get(item_id, use_cache=use_cache, **kwargs)
+        return cast("ModelT", await self.repository.get(item_id, use_cache=use_cache, **kwargs))
 
     @classmethod
     @asynccontextmanager
-    async def new(  # type: ignore[override]
+    async def new(  # noqa: PLR0917 - AA's positional signature, kept
         cls,
         session: AsyncSession | async_scoped_session[AsyncSession] | None = None,
         statement: Select[tuple[ModelT]] | None = None,

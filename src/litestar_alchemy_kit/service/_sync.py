@@ -10,7 +10,7 @@ invalidates through the repository's session, with the same guarantees.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.exceptions import AdvancedAlchemyError
 from advanced_alchemy.repository.typing import ModelT
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from litestar_alchemy_kit.cache import SyncCache
+
 
 class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, CachedSyncRepositoryT]):
     """AA's repository service over a :class:`CachedSyncRepository`.
@@ -69,11 +70,11 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
 
     def get(self, item_id: PrimaryKeyType, *, use_cache: bool = True, **kwargs: Any) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
-        return self.repository.get(item_id, use_cache=use_cache, **kwargs)
+        return cast("ModelT", self.repository.get(item_id, use_cache=use_cache, **kwargs))
 
     @classmethod
     @contextmanager
-    def new(  # type: ignore[override]
+    def new(  # noqa: PLR0917 - AA's positional signature, kept
         cls,
         session: Session | scoped_session[Session] | None = None,
         statement: Select[tuple[ModelT]] | None = None,
