@@ -10,6 +10,7 @@ handlers, which send a problem response. AA's hook then sees an error status and
 """
 
 import inspect
+import warnings
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -42,15 +43,16 @@ class AutocommitPolicy:
 
 
 def _policy(handler: object, session_scope_key: str) -> AutocommitPolicy | None:
-    """Read the policy out of a handler made by AA's ``autocommit_handler_maker`` (sync or async)."""
-    code, closure = getattr(handler, "__code__", None), getattr(handler, "__closure__", None)
-    if (
-        code is None
-        or closure is None
-        or getattr(handler, "__qualname__", "") != "autocommit_handler_maker.<locals>.handler"
-    ):
+    """Read the policy out of a handler made by AA's ``autocommit_handler_maker`` (sync or async).
+
+    AA keeps the policy in the handler's closure only; ``"autocommit"`` leaves nothing else to read it from.
+    """
+    module, name = getattr(handler, "__module__", None) or "", getattr(handler, "__qualname__", "")
+    if not module.startswith("advanced_alchemy.") or name != "autocommit_handler_maker.<locals>.handler":
         return None
-    cells: dict[str, Any] = {name: cell.cell_contents for name, cell in zip(code.co_freevars, closure, strict=True)}
+    code, closure = getattr(handler, "__code__", None), getattr(handler, "__closure__", None)
+    names: tuple[str, ...] = getattr(code, "co_freevars", ())
+    cells: dict[str, Any] = {name: cell.cell_contents for name, cell in zip(names, closure or (), strict=False)}
     try:
         return AutocommitPolicy(
             session_scope_key=cells.get("session_scope_key", session_scope_key),
@@ -58,7 +60,14 @@ def _policy(handler: object, session_scope_key: str) -> AutocommitPolicy | None:
             extra_commit_statuses=cells["extra_commit_statuses"],
             extra_rollback_statuses=cells["extra_rollback_statuses"],
         )
-    except KeyError:  # a different AA version: leave its handler alone
+    except KeyError as missing:
+        warnings.warn(
+            f"cannot read advanced alchemy's autocommit handler for session scope key {session_scope_key!r} (no"
+            f" {missing} in its closure: another advanced-alchemy version?); commit_before_response is off for it,"
+            " so a failing commit there is dropped as advanced alchemy drops it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
 
 
