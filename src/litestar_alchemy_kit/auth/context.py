@@ -23,19 +23,23 @@ def _encode(value: "str | None") -> str:
 class TenantScope(NamedTuple):
     """The scope repositories, services and cache keys are partitioned by.
 
-    An immutable, hashable tuple ``(tenant_id, subject)``, so it can be passed as is wherever a
-    plain scope value is taken (``CachedAsyncRepository(..., scope=auth.scope)``: the cache key
-    builder encodes tuples canonically). Its ``str()`` is a stable, injective string form, the
-    same in every process and under every hash seed, for keys built by hand.
+    An immutable, hashable tuple ``(tenant_id, subject, anonymous)``, so it can be passed as is
+    wherever a plain scope value is taken (``CachedAsyncRepository(..., scope=auth.scope)``: the
+    cache key builder encodes tuples canonically). Its ``str()`` is a stable, injective string
+    form, the same in every process and under every hash seed, for keys built by hand.
     """
 
     tenant_id: "str | None" = None
     """The tenant, or ``None`` for a caller that belongs to no tenant (e.g. anonymous)."""
     subject: "str | None" = None
     """The user within the tenant, for per-user scopes; ``None`` for tenant-wide scopes."""
+    anonymous: bool = False
+    """Whether the caller is unauthenticated: a tenant is then required with a 401, not a 403."""
 
     def __str__(self) -> str:
-        return f"tenant={_encode(self.tenant_id)};subject={_encode(self.subject)}"
+        # Encoded values never contain ";", so the suffix cannot be forged by a tenant or subject.
+        suffix = ";anonymous" if self.anonymous else ""
+        return f"tenant={_encode(self.tenant_id)};subject={_encode(self.subject)}{suffix}"
 
     @property
     def key(self) -> str:
@@ -46,9 +50,13 @@ class TenantScope(NamedTuple):
         """Return the tenant id.
 
         Raises:
-            PermissionDeniedException: The scope names no tenant.
+            NotAuthorizedException: The scope is an anonymous caller's (a 401).
+            PermissionDeniedException: The scope names no tenant (a 403).
         """
         if self.tenant_id is None:
+            if self.anonymous:
+                msg = "authentication required: tenant-scoped data needs an authenticated caller"
+                raise NotAuthorizedException(msg)
             msg = "tenant scope required: the caller belongs to no tenant"
             raise PermissionDeniedException(msg)
         return self.tenant_id
@@ -57,10 +65,11 @@ class TenantScope(NamedTuple):
         """A SQL filter restricting ``column`` (the model's tenant column) to this scope's tenant.
 
         Pass it to a repository (``repo.list(scope.tenant_filter(Item.tenant_id))``) or build the
-        repository's base ``statement=`` with it. A scope without a tenant never matches all rows:
+        repository's base ``statement=`` with it. A scope without a tenant never matches all rows.
 
         Raises:
-            PermissionDeniedException: The scope names no tenant.
+            NotAuthorizedException: The scope is an anonymous caller's (a 401).
+            PermissionDeniedException: The scope names no tenant (a 403).
         """
         return column == self.require_tenant()
 
@@ -105,12 +114,12 @@ class AuthContext(Generic[UserT_co, TokenT_co]):
     @property
     def scope(self) -> TenantScope:
         """The tenant-wide scope: what tenant-shared data is partitioned by."""
-        return TenantScope(tenant_id=self.tenant_id)
+        return TenantScope(tenant_id=self.tenant_id, anonymous=self.user is None)
 
     @property
     def user_scope(self) -> TenantScope:
         """The per-user scope (tenant and subject): for data private to one user."""
-        return TenantScope(tenant_id=self.tenant_id, subject=self.subject)
+        return TenantScope(tenant_id=self.tenant_id, subject=self.subject, anonymous=self.user is None)
 
     def require_user(self) -> UserT_co:
         """Return the user.

@@ -31,7 +31,7 @@ ISSUER = "lak-issuer"
 @dataclasses.dataclass(frozen=True)
 class User:
     id: str
-    tenant: str
+    tenant: str | None
     roles: tuple[str, ...] = ()
 
 
@@ -39,6 +39,7 @@ USERS = {
     "alice": User("alice", "acme", ("admin",)),
     "bob": User("bob", "globex"),
     "carol": User("carol", "acme", ("editor",)),
+    "dave": User("dave", None),  # authenticated, in no tenant
 }
 
 
@@ -84,6 +85,12 @@ async def maybe_tenant(
     return {"tenant": current_tenant, "scope": str(tenant_scope)}
 
 
+@get("/maybe/scoped", opt={"auth": "optional"})
+async def maybe_scoped(tenant_scope: NamedDependency[TenantScope]) -> str:
+    # What a tenant-filtered repository does with the scope (TenantScope.tenant_filter).
+    return tenant_scope.require_tenant()
+
+
 @get("/public", opt={"exclude_from_auth": True})
 async def public(
     auth: NamedDependency[AuthContext[User, Token]], tenant_scope: NamedDependency[TenantScope]
@@ -127,6 +134,7 @@ HANDLERS = [
     maybe_user,
     maybe_guarded,
     maybe_tenant,
+    maybe_scoped,
     public,
     admin,
     staff,

@@ -18,7 +18,8 @@ def test_anonymous_context() -> None:
     assert anonymous.is_anonymous
     assert not anonymous.is_authenticated
     assert anonymous == AuthContext()
-    assert anonymous.scope == TenantScope()
+    assert anonymous.scope == TenantScope(anonymous=True)
+    assert anonymous.user_scope == TenantScope(anonymous=True)
     with pytest.raises(NotAuthorizedException, match="authentication required"):
         anonymous.require_user()
     with pytest.raises(NotAuthorizedException):
@@ -64,9 +65,11 @@ def test_config_builds_context_with_str_tenant_and_subject() -> None:
     assert config.build_context(None, None) == AuthContext.anonymous()
 
 
-@given(optional_text, optional_text, optional_text, optional_text)
-def test_scope_string_form_is_injective(t1: str | None, s1: str | None, t2: str | None, s2: str | None) -> None:
-    a, b = TenantScope(t1, s1), TenantScope(t2, s2)
+@given(optional_text, optional_text, st.booleans(), optional_text, optional_text, st.booleans())
+def test_scope_string_form_is_injective(  # noqa: PLR0917
+    t1: str | None, s1: str | None, a1: bool, t2: str | None, s2: str | None, a2: bool
+) -> None:
+    a, b = TenantScope(t1, s1, a1), TenantScope(t2, s2, a2)
     assert (str(a) == str(b)) == (a == b)
     assert (hash(a) == hash(b)) or a != b
 
@@ -79,6 +82,8 @@ def test_scope_string_form_is_injective(t1: str | None, s1: str | None, t2: str 
         (TenantScope(""), TenantScope(None)),
         (TenantScope("a", ""), TenantScope("a")),
         (TenantScope("%2A"), TenantScope("*")),
+        (TenantScope(anonymous=True), TenantScope()),
+        (TenantScope("a", "b;anonymous"), TenantScope("a", "b", anonymous=True)),
     ],
 )
 def test_adversarial_scopes_do_not_collide(a: TenantScope, b: TenantScope) -> None:
@@ -90,6 +95,7 @@ def test_scope_string_is_stable() -> None:
     # Literal: the form must not change between releases or processes (it is part of cache keys).
     assert str(TenantScope("acme corp", "u/1")) == "tenant=acme%20corp;subject=u%2F1"
     assert TenantScope("acme").key == "tenant=acme;subject=*"
+    assert TenantScope(anonymous=True).key == "tenant=*;subject=*;anonymous"
 
 
 def test_tenant_filter() -> None:
@@ -99,3 +105,5 @@ def test_tenant_filter() -> None:
     assert str(compiled) == "t.tenant_id = 'acme'"
     with pytest.raises(PermissionDeniedException):
         TenantScope().tenant_filter(table.c.tenant_id)
+    with pytest.raises(NotAuthorizedException):
+        AuthContext[str, str].anonymous().scope.tenant_filter(table.c.tenant_id)

@@ -73,12 +73,26 @@ def test_tenant_dependencies() -> None:
         assert response.json() == {"tenant": "globex", "scope": "tenant=globex;subject=*"}
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_tenant_scope_on_optional_route_401_anonymous_403_no_tenant(kind: str) -> None:
+    # Authenticating can help an anonymous caller (401); it cannot give dave a tenant (403).
+    backend = make_backend(kind)
+    with TestClient(make_app(backend)) as client:
+        anonymous = client.get("/maybe/scoped")
+        assert anonymous.status_code == 401, anonymous.text
+        assert "authentication required" in anonymous.text
+        no_tenant = client.get("/maybe/scoped", **credentials(kind, issue(backend, "dave")))
+        assert no_tenant.status_code == 403, no_tenant.text
+        assert "no tenant" in no_tenant.text
+        assert client.get("/maybe/scoped", **credentials(kind, issue(backend, "bob"))).text == "globex"
+
+
 def test_excluded_route_is_anonymous_even_with_a_credential() -> None:
     backend = make_backend("jwt")
     with TestClient(make_app(backend)) as client:
-        assert client.get("/public").json() == {"anonymous": True, "scope": "tenant=*;subject=*"}
+        assert client.get("/public").json() == {"anonymous": True, "scope": "tenant=*;subject=*;anonymous"}
         with_token = client.get("/public", **credentials("jwt", issue(backend, "alice")))
-        assert with_token.json() == {"anonymous": True, "scope": "tenant=*;subject=*"}
+        assert with_token.json() == {"anonymous": True, "scope": "tenant=*;subject=*;anonymous"}
 
 
 def test_router_level_optional_and_handler_override() -> None:

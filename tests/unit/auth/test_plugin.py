@@ -66,7 +66,7 @@ def test_custom_middleware_optional_flow() -> None:
             "anonymous": True,
             "tenant": None,
             "roles": [],
-            "user_scope": "tenant=*;subject=*",
+            "user_scope": "tenant=*;subject=*;anonymous",
             "token": None,
         }
         assert client.get("/who", headers={"x-api-key": "key-acme"}).json() == {
