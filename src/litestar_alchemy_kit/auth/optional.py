@@ -57,7 +57,7 @@ class _OptionalAuthenticationMixin(AbstractAuthenticationMiddleware):
         if route_handler is None:
             return False
         value = cast("BaseRouteHandler", route_handler).opt.get(self.lak_opt_key, REQUIRED)
-        if value not in {OPTIONAL, REQUIRED}:
+        if value not in (OPTIONAL, REQUIRED):  # a tuple: an unhashable value is an error message too
             msg = (
                 f"route opt {self.lak_opt_key!r} must be {OPTIONAL!r} or {REQUIRED!r}, "
                 f"got {value!r} on {route_handler.handler_name}"

@@ -115,16 +115,17 @@ def test_opt_key_none_leaves_middleware_untouched() -> None:
         assert client.get("/who").status_code == 401
 
 
-def test_bad_opt_value_is_a_clear_error() -> None:
-    @get("/typo", opt={"auth": "optinal"})
+@pytest.mark.parametrize("value", ["optinal", ["optional"], True])
+def test_bad_opt_value_is_a_clear_error(value: object) -> None:
+    @get("/typo", opt={"auth": value})
     async def typo() -> str:
         return "never"
 
     app = Litestar([typo], middleware=[DefineMiddleware(ApiKeyMiddleware)], plugins=[AuthPlugin(CONFIG)], debug=True)
     with TestClient(app) as client:
-        response = client.get("/typo")
+        response = client.get("/typo", headers={"x-api-key": "key-acme"})
         assert response.status_code == 500
-        assert "'optinal'" in response.text
+        assert f"got {value!r} on typo" in response.text
 
 
 def test_user_dependencies_and_signature_namespace_win() -> None:
