@@ -51,14 +51,26 @@ def client_for(app: Litestar) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
 
 
-def make_app(store: Store, *plugins: Any) -> Litestar:
+@post("/cart", opt={"exclude_from_auth": True})
+async def add_to_cart(request: Request[Any, Any, Any], data: JSONBody[dict[str, str]]) -> None:
+    request.set_session({**request.session, "cart": [*request.session.get("cart", []), data["item"]]})
+
+
+@get("/cart", opt={"exclude_from_auth": True})
+async def cart(request: Request[Any, Any, Any]) -> list[str]:
+    return list(request.session.get("cart", []))
+
+
+def make_app(store: Store, *plugins: Any, config: "AuthConfig[User, SessionData] | None" = None) -> Litestar:
     session_auth = SessionAuth[User, ServerSideSessionBackend](
         retrieve_user_handler=retrieve_user,
         session_backend_config=ServerSideSessionConfig(store="sessions"),
     )
-    config = AuthConfig[User, SessionData](tenant_of=lambda user, _: user.tenant, roles_of=lambda user, _: user.roles)
+    config = config or AuthConfig[User, SessionData](
+        tenant_of=lambda user, _: user.tenant, roles_of=lambda user, _: user.roles
+    )
     return Litestar(
-        [login, me, maybe, admin],
+        [login, me, maybe, admin, add_to_cart, cart],
         on_app_init=[session_auth.on_app_init],
         plugins=[AuthPlugin(config), *plugins],
         stores={"sessions": store},
@@ -123,3 +135,23 @@ async def test_session_failures_are_problem_responses(store: Store) -> None:
         invalid = await client.get("/maybe")
         assert invalid.status_code == 401
         assert invalid.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+
+
+async def test_anonymous_session_data_is_no_credential_when_told(store: Store) -> None:
+    # By default any session data counts as a credential (the safe guess): an anonymous visitor's
+    # cart makes optional routes 401. has_credentials says which key is the login.
+    async with client_for(make_app(store)) as client:
+        await client.post("/cart", json={"item": "book"})
+        assert (await client.get("/maybe")).status_code == 401
+
+    config = AuthConfig[User, SessionData](
+        tenant_of=lambda user, _: user.tenant, has_credentials=lambda connection: "user_id" in connection.session
+    )
+    async with client_for(make_app(store, config=config)) as client:
+        await client.post("/cart", json={"item": "book"})
+        assert (await client.get("/maybe")).json() == {"user": None}
+        assert (await client.get("/cart")).json() == ["book"]  # the visitor's session survives
+        await client.post("/login", json={"user": "mallory"})
+        assert (await client.get("/maybe")).status_code == 401  # a login naming no user is still refused
+        await client.post("/login", json={"user": "alice"})
+        assert (await client.get("/maybe")).json() == {"user": "alice"}
