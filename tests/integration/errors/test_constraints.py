@@ -1,20 +1,19 @@
 """Real constraint violations on every engine of the matrix become the error contract, and leak nothing."""
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from advanced_alchemy.exceptions import RepositoryError
-from advanced_alchemy.repository import SQLAlchemySyncRepository
-from litestar.testing import AsyncTestClient
+from litestar.testing import AsyncTestClient, TestClient
 from sqlalchemy import Engine, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from litestar_alchemy_kit.errors import resolve
 from litestar_alchemy_kit.errors.integrity import driver_error
 from tests.integration.errors.app import VIOLATIONS, build_app
-from tests.integration.errors.models import SECRETS, Child, DeferredBase, ErrorsBase, Parent
+from tests.integration.errors.models import SECRETS, DeferredBase, ErrorsBase, Parent
+from tests.integration.errors.sync_app import build_sync_app
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +58,22 @@ async def engine(async_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
         await conn.run_sync(ErrorsBase.metadata.drop_all)
 
 
+# The client-facing text per code: fixed, whatever the database said.
+DETAILS = {
+    "conflict.duplicate": ("Conflict", "A resource with the same unique value exists."),
+    "conflict.foreign_key": ("Conflict", "The change refers to, or is referred to by, another resource."),
+    "integrity.not_null": ("Unprocessable Entity", "A required value is missing."),
+    "integrity.check": ("Unprocessable Entity", "A value does not satisfy a data rule."),
+    "invalid_data": ("Unprocessable Entity", "A value cannot be stored as given."),
+}
+
+
 def assert_contract(body: dict[str, Any], status: int, code: str, captured: list[BaseException]) -> None:
     """The body is the contract and says nothing the database said."""
-    assert PROBLEM_KEYS <= body.keys() <= PROBLEM_KEYS | {"errors"}, body
+    assert body.keys() == PROBLEM_KEYS, body
     assert (body["status"], body["code"], body["type"]) == (status, code, "about:blank")
+    assert (body["title"], body["detail"]) == DETAILS[code]
+    assert re.fullmatch(r"[0-9a-f]{32}", body["trace_id"])
     orig = driver_error(captured[-1])
     assert orig is not None, f"no driver error behind {captured[-1]!r}"
     text = repr(body)
@@ -132,52 +143,38 @@ async def test_without_the_plugin_aa_drops_the_failed_commit(engine: AsyncEngine
         assert (await session.scalars(select(Parent.name))).all() == ["taken"]
 
 
-# --- sync engines: the mapping applied to the exception each engine really raises ----------------
+# --- sync engines: the same, through Advanced Alchemy's sync config -----------------------------
 
 
 @pytest.fixture
-def sync_session(sync_engine: Engine) -> Iterator[Session]:
+def seeded_sync_engine(sync_engine: Engine) -> Iterator[Engine]:
     _enforce_sqlite_foreign_keys(sync_engine)
     ErrorsBase.metadata.drop_all(sync_engine)
     ErrorsBase.metadata.create_all(sync_engine)
     with sessionmaker(sync_engine)() as session:
         session.add(Parent(id=1, name="taken"))
         session.commit()
-        yield session
+    yield sync_engine
+    sync_engine.dispose()
     ErrorsBase.metadata.drop_all(sync_engine)
 
 
-class ParentSyncRepository(SQLAlchemySyncRepository[Parent]):
-    model_type = Parent
-
-
-class ChildSyncRepository(SQLAlchemySyncRepository[Child]):
-    model_type = Child
-
-
-def _violate_sync(session: Session, kind: str) -> None:
-    parents, children = ParentSyncRepository(session=session), ChildSyncRepository(session=session)
-    rows = {
-        "unique": (parents, Parent(id=2, name="taken")),
-        "foreign_key": (children, Child(id=1, parent_id=999, name="orphan", qty=1)),
-        "not_null": (children, Child(id=2, parent_id=1, name=None, qty=1)),
-        "check": (children, Child(id=3, parent_id=1, name="negative", qty=-1)),
-    }
-    repository, row = rows[kind]
-    repository.add(row)
-
-
 @pytest.mark.parametrize("kind", list(VIOLATIONS))
-def test_violation_mapping_on_sync_engines(sync_session: Session, kind: str) -> None:
-    with pytest.raises(RepositoryError) as raised:
-        _violate_sync(sync_session, kind)
-    sync_session.rollback()
-    resolution = resolve(raised.value, {})
+def test_violation_through_http_on_sync_engines(seeded_sync_engine: Engine, kind: str) -> None:
+    captured: list[BaseException] = []
+    with TestClient(build_sync_app(seeded_sync_engine, captured)) as client:
+        response = client.post(f"/violations/{kind}")
     status, code = VIOLATIONS[kind]
-    assert (resolution.problem_type.status, resolution.problem_type.code) == (status, code)
-    orig = driver_error(raised.value)
-    assert orig is not None
-    said = f"{resolution.detail} {resolution.problem_type.title} {resolution.headers} {resolution.errors}"
-    assert str(orig) not in said
-    for secret in SECRETS:
-        assert secret.lower() not in said.lower()
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert_contract(response.json(), status, code, captured)
+
+
+def test_commit_time_unique_violation_on_sync_engines(seeded_sync_engine: Engine) -> None:
+    captured: list[BaseException] = []
+    with TestClient(build_sync_app(seeded_sync_engine, captured)) as client:
+        response = client.post("/commit-time/unique")
+    assert response.status_code == 409, response.text
+    assert_contract(response.json(), 409, "conflict.duplicate", captured)
+    with sessionmaker(seeded_sync_engine)() as session:
+        assert session.scalars(select(Parent.name)).all() == ["taken"]
