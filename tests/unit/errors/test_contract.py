@@ -5,6 +5,7 @@ import re
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,6 @@ CASES = [
     ("/boom", 500, "internal_error", "An unexpected error occurred.", {}),
     ("/nowhere", 404, "not_found", "Not Found", {}),
 ]
-PHRASES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 418: "I'm a Teapot"}
 
 
 def assert_problem(response: Any, status: int, code: str, detail: str, instance: str) -> dict[str, Any]:
@@ -132,8 +132,7 @@ def assert_problem(response: Any, status: int, code: str, detail: str, instance:
     assert body.keys() >= KEYS, body
     assert body["type"] == "about:blank"
     assert (body["status"], body["code"], body["detail"], body["instance"]) == (status, code, detail, instance)
-    assert isinstance(body["title"], str)
-    assert body["title"]
+    assert body["title"] == HTTPStatus(status).phrase  # RFC 9457 4.2.1, for about:blank
     assert re.fullmatch(r"[0-9a-f]{32}", body["trace_id"])
     assert "hunter2" not in response.text
     assert "secret_table" not in response.text
@@ -145,8 +144,6 @@ def test_mapping(client: TestClient[Litestar], case: tuple[str, int, str, str, d
     path, status, code, detail, headers = case
     body = assert_problem(client.get(path), status, code, detail, path)
     assert body.keys() == KEYS
-    if status in PHRASES:
-        assert body["title"] == PHRASES[status]
     response = client.get(path)
     for name, value in headers.items():
         assert response.headers[name] == value
