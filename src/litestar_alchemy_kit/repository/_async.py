@@ -249,7 +249,11 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             return instance
 
     async def get_one(
-        self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
+        self,
+        *filters: Any,
+        auto_expunge: bool | None = None,
+        use_cache: bool = True,
+        **kwargs: Any,
     ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
         with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):

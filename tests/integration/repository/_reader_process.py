@@ -24,7 +24,7 @@ async def main(db_url: str, redis_url: str, namespace: str, item_id: str) -> Non
     cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     loop = asyncio.get_running_loop()
-    while (line := await loop.run_in_executor(None, sys.stdin.readline)).strip() == "read":
+    while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "read":
         async with sessions() as session:
             item = await ItemRepository(session=session, cache=cache).get(uuid.UUID(item_id))
         sys.stdout.write(f"{item.quantity} {cache.stats['hit']}\n")

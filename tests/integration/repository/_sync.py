@@ -48,7 +48,9 @@ class CarRepository(CachedSyncRepository[Car]):
 def seed_items(env: Env, names: list[str], tenant: str = "a") -> list[Item]:
     with env.sessionmaker() as session:
         repo = ItemRepository(session=session)
-        items = repo.add_many([Item(name=name, quantity=i, tenant=tenant) for i, name in enumerate(names)], auto_commit=True)
+        items = repo.add_many(
+            [Item(name=name, quantity=i, tenant=tenant) for i, name in enumerate(names)], auto_commit=True
+        )
         return list(items)
 
 
@@ -168,7 +170,9 @@ def every_write_counts(env: Env) -> None:
         session.commit()
 
     def bulk_insert(repo: Any, session: Any) -> None:
-        session.execute(insert(Item), [{"name": "e0", "quantity": 0, "tenant": "a"}, {"name": "e1", "quantity": 0, "tenant": "a"}])
+        session.execute(
+            insert(Item), [{"name": "e0", "quantity": 0, "tenant": "a"}, {"name": "e1", "quantity": 0, "tenant": "a"}]
+        )
         session.commit()
 
     def bulk_update(repo: Any, session: Any) -> None:
@@ -238,12 +242,14 @@ def uncommitted_changes_bypass(env: Env) -> None:
         assert writer.count(Item.name == "a-pending") == 1
         # Another session never sees uncommitted data through the cache.
         with env.sessionmaker() as other:
-            assert sorted(item.name for item in ItemRepository(session=other, cache=cache).get_many()) == committed
+            others = ItemRepository(session=other, cache=cache).get_many()
+            assert sorted(item.name for item in others) == committed
         writer_session.rollback()
     # Nothing the writer read was published: the never-before-cached query is computed afresh.
     with env.sessionmaker() as session:
         repo = ItemRepository(session=session, cache=cache)
-        assert [item.name for item in repo.get_many(order_by=(Item.name, True))] == sorted(committed, reverse=True)
+        descending = repo.get_many(order_by=(Item.name, True))
+        assert [item.name for item in descending] == sorted(committed, reverse=True)
         assert repo.count(Item.name == "a-pending") == 0
 
 
@@ -284,7 +290,9 @@ def slow_reader_never_installs_stale(env: Env, iterations: int) -> None:
             assert fired, "the interleaving did not happen"
         with env.sessionmaker() as session:
             repo = ItemRepository(session=session, cache=cache)
-            assert [item.name for item in repo.get_many(Item.quantity > -1 - i)] == [new], "a stale result was installed"
+            assert [item.name for item in repo.get_many(Item.quantity > -1 - i)] == [new], (
+                "a stale result was installed"
+            )
 
 
 def old_snapshot_never_installs_stale(env: Env) -> None:
@@ -324,19 +332,26 @@ def dependencies_count(env: Env) -> None:
             return value
 
     def authors_with_books(session: Any) -> Any:
-        return [(a.name, [b.title for b in a.books]) for a in AuthorRepository(session=session, cache=cache).get_many(order_by=(Author.name, False))]
+        return [
+            (a.name, [b.title for b in a.books])
+            for a in AuthorRepository(session=session, cache=cache).get_many(order_by=(Author.name, False))
+        ]
 
     def books_joined(session: Any) -> Any:
-        repo = BookRepository(session=session, cache=cache, statement=select(Book).join(Author).where(Author.name == "ann"))
+        repo = BookRepository(
+            session=session, cache=cache, statement=select(Book).join(Author).where(Author.name == "ann")
+        )
         return sorted(b.title for b in repo.get_many())
 
     def books_subquery(session: Any) -> Any:
         repo = BookRepository(session=session, cache=cache)
-        return sorted(b.title for b in repo.get_many(Book.author_id.in_(select(Author.id).where(Author.name == "ann"))))
+        books = repo.get_many(Book.author_id.in_(select(Author.id).where(Author.name == "ann")))
+        return sorted(b.title for b in books)
 
     def books_with_labels(session: Any) -> Any:
         repo = BookRepository(session=session, cache=cache)
-        return sorted((b.title, [lb.name for lb in b.labels]) for b in repo.get_many(load=[selectinload(Book.labels)]))
+        books = repo.get_many(load=[selectinload(Book.labels)])
+        return sorted((b.title, [lb.name for lb in b.labels]) for b in books)
 
     # selectin relationship declared on the model (lazy="selectin"): a book change invalidates authors
     assert warm(authors_with_books) == [("ann", ["t1", "t2"]), ("bob", [])]
@@ -357,7 +372,9 @@ def dependencies_count(env: Env) -> None:
     # many-to-many through a secondary table, loaded with load=
     assert warm(books_with_labels) == [("t1", ["red"]), ("t2-new", [])]
     with writes() as session:
-        book = (session.execute(select(Book).where(Book.title == "t2-new").options(selectinload(Book.labels)))).scalar_one()
+        book = (
+            session.execute(select(Book).where(Book.title == "t2-new").options(selectinload(Book.labels)))
+        ).scalar_one()
         blue = (session.execute(select(Label).where(Label.name == "blue"))).scalar_one()
         book.labels.append(blue)
         session.commit()
@@ -421,8 +438,12 @@ def scopes_never_collide(env: Env) -> None:
     seed_items(env, ["a1", "a2"], tenant="a")
     seed_items(env, ["b1"], tenant="b")
     with env.sessionmaker() as session:
-        tenant_a = ItemRepository(session=session, cache=cache, scope="a", statement=select(Item).where(Item.tenant == "a"))
-        tenant_b = ItemRepository(session=session, cache=cache, scope="b", statement=select(Item).where(Item.tenant == "b"))
+        tenant_a = ItemRepository(
+            session=session, cache=cache, scope="a", statement=select(Item).where(Item.tenant == "a")
+        )
+        tenant_b = ItemRepository(
+            session=session, cache=cache, scope="b", statement=select(Item).where(Item.tenant == "b")
+        )
         for _ in range(2):
             assert sorted(i.name for i in tenant_a.get_many()) == ["a1", "a2"]
             assert sorted(i.name for i in tenant_b.get_many()) == ["b1"]
@@ -477,18 +498,22 @@ def results_behave(env: Env) -> None:
         assert cache.stats["hit"] == hits + 2
     from sqlalchemy import inspect
 
-    assert first is not second and first.books[0] is not second.books[0]
+    assert first is not second
+    assert first.books[0] is not second.books[0]
     state = inspect(first)
-    assert state.detached and state.key == inspect(fresh).key
+    assert state.detached
+    assert state.key == inspect(fresh).key
     assert [b.title for b in first.books] == ["t1", "t2"] == [b.title for b in second.books]
     assert all(inspect(b).detached and inspect(b).key is not None for b in first.books)
     first.name = "mutated"
     first.books.append(Book(title="local"))
-    assert second.name == "ann" and len(second.books) == 2
+    assert second.name == "ann"
+    assert len(second.books) == 2
     with env.sessionmaker() as session:
         repo = AuthorRepository(session=session, cache=cache)
         third = repo.get_one(name="ann")
-        assert third.name == "ann" and [b.title for b in third.books] == ["t1", "t2"]
+        assert third.name == "ann"
+        assert [b.title for b in third.books] == ["t1", "t2"]
         merged = session.merge(third, load=False)
         assert merged in session
         merged.name = "renamed"
@@ -504,7 +529,9 @@ def results_behave(env: Env) -> None:
         cached = repo.get_many_and_count()
         cached = repo.get_many_and_count()
         direct = repo.get_many_and_count(use_cache=False)
-        assert isinstance(cached, tuple) and isinstance(cached[0], list) and cached[1] == direct[1] == 1
+        assert isinstance(cached, tuple)
+        assert isinstance(cached[0], list)
+        assert cached[1] == direct[1] == 1
         assert [a.id for a in cached[0]] == [a.id for a in direct[0]]
     with env.sessionmaker() as session:
         # a hit added back to a session is a persistent row, not a new one to insert
@@ -619,7 +646,8 @@ def services_cache_and_invalidate(env: Env) -> None:
         assert service.get_one_or_none(name="c") is None
         assert service.exists(name="a")
         rows, count = service.list_and_count()
-        assert count == 2 and sorted(r.name for r in rows) == ["a", "b"]
+        assert count == 2
+        assert sorted(r.name for r in rows) == ["a", "b"]
     # built by code that knows nothing of caches (AA's new(), a provider) on a bound session: still cached
     with env.bound(cache)() as session, ItemService.new(session=session) as service:
         names(service)

@@ -48,7 +48,12 @@ class Env:
         return factory
 
 
-@pytest.fixture(params=[pytest.param(name, id=name, marks=[getattr(pytest.mark, name), pytest.mark.integration]) for name in CACHE_STORES])
+@pytest.fixture(
+    params=[
+        pytest.param(name, id=name, marks=[getattr(pytest.mark, name), pytest.mark.integration])
+        for name in CACHE_STORES
+    ]
+)
 def cache_store(request: pytest.FixtureRequest) -> str:
     if request.param == "redis_store":
         request.getfixturevalue("redis_url")
@@ -89,7 +94,12 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
             caches.append(AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace))
             return caches[-1]
 
-    yield Env(async_sessionmaker(async_engine, expire_on_commit=False), make_cache, request.node.callspec.params["async_engine"], async_engine)
+    yield Env(
+        async_sessionmaker(async_engine, expire_on_commit=False),
+        make_cache,
+        request.node.callspec.params["async_engine"],
+        async_engine,
+    )
     for cache in caches:
         with contextlib.suppress(Exception):
             await cache.close()
@@ -126,7 +136,12 @@ def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureReque
             caches.append(SyncCache(client, namespace=namespace))
             return caches[-1]
 
-    yield Env(sessionmaker(sync_engine, expire_on_commit=False), make_cache, request.node.callspec.params["sync_engine"], sync_engine)
+    yield Env(
+        sessionmaker(sync_engine, expire_on_commit=False),
+        make_cache,
+        request.node.callspec.params["sync_engine"],
+        sync_engine,
+    )
     for cache in caches:
         with contextlib.suppress(Exception):
             cache.close()

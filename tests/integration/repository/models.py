@@ -6,7 +6,6 @@ import datetime
 import decimal
 import enum
 import uuid
-from typing import Optional
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import UUIDPrimaryKey
@@ -48,7 +47,7 @@ class Book(UUIDPrimaryKey, RepoBase):
     title: Mapped[str] = mapped_column(String(80))
     price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2), default=decimal.Decimal("0.00"))
     genre: Mapped[Genre] = mapped_column(default=Genre.FICTION)
-    published: Mapped[Optional[datetime.datetime]] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    published: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     tenant: Mapped[str] = mapped_column(String(20), default="a")
     author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_author.id"))
     author: Mapped[Author] = relationship(back_populates="books", lazy="noload")

@@ -86,7 +86,9 @@ async def impl(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 
 async def _names(impl: Impl, *filters: Any, **kwargs: Any) -> list[str]:
     async with impl.sessions() as session:
-        return sorted(item.name for item in await impl.repo(session, **kwargs.pop("repo", {})).get_many(*filters, **kwargs))
+        return sorted(
+            item.name for item in await impl.repo(session, **kwargs.pop("repo", {})).get_many(*filters, **kwargs)
+        )
 
 
 async def test_add_and_add_many_invalidate_lists(impl: Impl) -> None:

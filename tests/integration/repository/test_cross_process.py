@@ -34,14 +34,23 @@ async def test_commit_in_one_process_is_seen_by_the_next_read_in_another(redis_u
     async with sessions() as session:
         item = await ItemRepository(session=session, cache=cache).add(Item(name="shared", quantity=0), auto_commit=True)
     reader = subprocess.Popen(  # noqa: ASYNC220 - a line protocol with a child process is the point
-        [sys.executable, "-m", "tests.integration.repository._reader_process", db_url, redis_url, namespace, str(item.id)],
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.repository._reader_process",
+            db_url,
+            redis_url,
+            namespace,
+            str(item.id),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert reader.stdin is not None and reader.stdout is not None
+    assert reader.stdin is not None
+    assert reader.stdout is not None
 
     def read() -> tuple[int, int]:
         reader.stdin.write("read\n")  # type: ignore[union-attr]
@@ -55,7 +64,9 @@ async def test_commit_in_one_process_is_seen_by_the_next_read_in_another(redis_u
             assert read()[0] == i - 1
             assert read()[0] == i - 1  # served from the shared cache
             async with sessions() as session:
-                await ItemRepository(session=session, cache=cache).update(Item(id=item.id, quantity=i), auto_commit=True)
+                await ItemRepository(session=session, cache=cache).update(
+                    Item(id=item.id, quantity=i), auto_commit=True
+                )
             assert read()[0] == i, f"iteration {i}: the other process read a value from before the commit"
         assert read()[1] >= iterations, "the reader process must have been served from the cache"
     finally:

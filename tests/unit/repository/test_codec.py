@@ -1,0 +1,167 @@
+"""The instance codec: exact round trips through msgpack, refusal of anything inexact."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import uuid
+from typing import Any
+
+import msgspec
+import pytest
+from sqlalchemy import JSON, ForeignKey, Numeric, PickleType, String, create_engine, inspect, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
+
+from litestar_alchemy_kit.repository._codec import RowCodec, Uncacheable, registry_schema
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Parent(Base):
+    __tablename__ = "codec_parent"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(20))
+    price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2))
+    color: Mapped[Color]
+    born: Mapped[datetime.date]
+    at: Mapped[datetime.datetime]
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    blob: Mapped[bytes | None]
+    children: Mapped[list[Child]] = relationship(back_populates="parent", lazy="selectin", order_by="Child.id")
+
+
+class Child(Base):
+    __tablename__ = "codec_child"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("codec_parent.id"))
+    parent: Mapped[Parent] = relationship(back_populates="children", lazy="joined")
+
+
+class Pickled(Base):
+    __tablename__ = "codec_pickled"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[Any] = mapped_column(PickleType)
+
+
+def _wire(payload: Any) -> Any:
+    """What the cache hands back: the payload after a msgpack round trip, untyped."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(payload))
+
+
+@pytest.fixture
+def session() -> Any:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        parent = Parent(
+            name="p",
+            price=decimal.Decimal("1.50"),
+            color=Color.BLUE,
+            born=datetime.date(2020, 1, 2),
+            at=datetime.datetime(2020, 1, 2, 3, 4, 5),  # noqa: DTZ001 - a naive value must come back naive
+            data={"a": [1, 2]},
+            blob=b"\x00\x01",
+            children=[Child(id=1), Child(id=2)],
+        )
+        session.add_all([parent, Pickled(id=1, value={1, 2})])
+        session.commit()
+        session.expunge_all()
+        yield session
+
+
+def test_round_trip_is_exact_and_fresh(session: Session) -> None:
+    codec = RowCodec(Parent)
+    rows = [tuple(row) for row in session.execute(select(Parent)).all()]
+    payload = _wire(codec.encode_rows(["Parent"], rows))
+    keys, first = codec.decode_rows(payload)
+    _, second = codec.decode_rows(payload)
+    original, built = rows[0][0], first[0][0]
+    assert keys == ["Parent"]
+    for column in ("id", "name", "price", "color", "born", "at", "data", "blob"):
+        assert getattr(built, column) == getattr(original, column)
+        assert type(getattr(built, column)) is type(getattr(original, column))
+    state = inspect(built)
+    assert state.detached
+    assert state.key == inspect(original).key
+    assert built is not second[0][0]
+    assert built.children[0] is not second[0][0].children[0]
+    # eager relationships come back, with their own identity, and the many-to-one cycle resolved
+    assert [c.id for c in built.children] == [1, 2]
+    assert built.children[0].parent is built
+
+
+def test_rebuilt_instances_merge_without_loading(session: Session) -> None:
+    codec = RowCodec(Parent)
+    payload = _wire(codec.encode_rows(["Parent"], [tuple(r) for r in session.execute(select(Parent)).all()]))
+    built = codec.decode_rows(payload)[1][0][0]
+    merged = session.merge(built, load=False)
+    assert merged in session
+    assert not session.dirty
+
+
+def test_unloaded_attributes_stay_unloaded(session: Session) -> None:
+    codec = RowCodec(Parent)
+    rows = [
+        tuple(r)
+        for r in session.execute(select(Child).options(selectinload(Child.parent).lazyload(Parent.children))).all()
+    ]
+    built = codec.decode_rows(_wire(codec.encode_rows(["Child"], rows)))[1]
+    assert built[0][0].parent.name == "p"
+    assert "children" not in inspect(built[0][0].parent).dict
+
+
+def test_modified_instances_are_not_cached(session: Session) -> None:
+    parent = session.execute(select(Parent)).scalar_one()
+    parent.name = "changed"
+    with pytest.raises(Uncacheable):
+        RowCodec(Parent).encode_rows(["Parent"], [(parent,)])
+
+
+def test_values_without_an_exact_wire_form_are_not_cached(session: Session) -> None:
+    pickled = session.execute(select(Pickled)).scalar_one()
+    with pytest.raises(Uncacheable):
+        RowCodec(Pickled).encode_rows(["Pickled"], [(pickled,)])
+    with pytest.raises(Uncacheable):
+        RowCodec(Pickled).encode_rows(["x"], [(datetime.timedelta(seconds=1),)])
+
+
+def test_scalar_rows(session: Session) -> None:
+    codec = RowCodec(Parent)
+    assert codec.decode_rows(_wire(codec.encode_rows(["count"], [(3,)]))) == (["count"], [(3,)])
+    assert codec.decode_rows(_wire(codec.encode_rows(["x"], []))) == (["x"], [])
+
+
+def test_unknown_class_in_an_entry_is_refused() -> None:
+    codec = RowCodec(Parent)
+    with pytest.raises(Uncacheable):
+        codec.decode_rows(["G", ["x"], ["e"], [[["nowhere:Nothing", 1, [1], []]]]])
+
+
+def test_schema_string_changes_with_the_registry() -> None:
+    class Other(DeclarativeBase):
+        pass
+
+    class Thing(Other):
+        __tablename__ = "codec_thing"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    before = registry_schema(Thing)
+
+    class Another(Other):
+        __tablename__ = "codec_another"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        extra: Mapped[str]
+
+    assert registry_schema(Thing) != before
+    assert registry_schema(Parent) == registry_schema(Child)

@@ -1,0 +1,59 @@
+"""Session binding and the tables a write invalidates."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.stores.memory import MemoryStore
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, create_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from litestar_alchemy_kit.cache import AsyncCache, SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.repository import bind_cache
+from litestar_alchemy_kit.repository._invalidation import CACHES_KEY, _table_tags, bound_caches
+
+
+def test_bind_cache_rejects_the_wrong_flavour() -> None:
+    engine = create_engine("sqlite://")
+    with pytest.raises(TypeError, match="needs a sync cache"):
+        bind_cache(Session(engine), AsyncCache(MemoryStore()))
+    with pytest.raises(TypeError, match="needs an async cache"):
+        bind_cache(AsyncSession(create_async_engine("sqlite+aiosqlite://")), SyncCache(SyncMemoryBackend()))
+    with pytest.raises(TypeError, match="expected a session or a session factory"):
+        bind_cache(object(), SyncCache(SyncMemoryBackend()))
+
+
+def test_binding_a_factory_binds_every_session_once() -> None:
+    cache = SyncCache(SyncMemoryBackend())
+    factory = sessionmaker(create_engine("sqlite://"))
+    bind_cache(factory, cache)
+    bind_cache(factory, cache)
+    first, second = factory(), factory()
+    assert bound_caches(first) == (cache,) == bound_caches(second)
+    other = SyncCache(SyncMemoryBackend())
+    bind_cache(first, other)
+    assert bound_caches(first) == (cache, other)
+    assert bound_caches(second) == (cache,), "binding one session must not touch its siblings"
+    async_factory = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+    bind_cache(async_factory, AsyncCache(MemoryStore()))
+    assert len(async_factory().info[CACHES_KEY]) == 1
+
+
+def test_cascading_foreign_keys_extend_the_tags() -> None:
+    metadata = MetaData()
+    parent = Table("inv_parent", metadata, Column("id", Integer, primary_key=True))
+    child = Table(
+        "inv_child",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("p", ForeignKey("inv_parent.id", ondelete="CASCADE")),
+    )
+    Table(
+        "inv_grandchild",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("c", ForeignKey("inv_child.id", onupdate="CASCADE")),
+    )
+    Table("inv_plain", metadata, Column("id", Integer, primary_key=True), Column("p", ForeignKey("inv_parent.id")))
+    assert _table_tags(parent) == {"t:inv_parent", "t:inv_child", "t:inv_grandchild"}
+    assert _table_tags(child) == {"t:inv_child", "t:inv_grandchild"}
