@@ -3,7 +3,7 @@
 import logging
 import re
 import traceback
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -22,6 +22,7 @@ from advanced_alchemy.exceptions import (
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar, Request, Response, get, post
 from litestar.config.app import AppConfig
+from litestar.di import NamedDependency, Provide
 from litestar.dto import DataclassDTO
 from litestar.exceptions import (
     HTTPException,
@@ -468,3 +469,54 @@ def test_pydantic_validation_errors_are_listed() -> None:
     body = assert_problem(response, 400, "validation", "Bad Request", "/orders")
     # Litestar does not say where pydantic's errors come from, so no source is claimed.
     assert body["errors"] == [{"message": "Value error, must be positive", "field": "quantity"}]
+
+
+async def _failing_dependency() -> int:
+    raise RuntimeError(SECRET)
+
+
+async def _failing_cleanup() -> AsyncGenerator[int, None]:
+    yield 1
+    raise RuntimeError(SECRET)
+
+
+def _failing_guard(connection: Any, handler: Any) -> None:
+    raise RuntimeError(SECRET)
+
+
+def _failing_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError(SECRET)
+
+    return middleware
+
+
+@get("/guarded", guards=[_failing_guard], sync_to_thread=False)
+def guarded() -> None:
+    return None
+
+
+@get("/dependency", dependencies={"value": Provide(_failing_dependency)}, sync_to_thread=False)
+def with_dependency(value: NamedDependency[int]) -> None:
+    return None
+
+
+@get("/cleanup", dependencies={"value": Provide(_failing_cleanup)}, sync_to_thread=False)
+def with_cleanup(value: NamedDependency[int]) -> dict[str, int]:
+    return {"value": value}
+
+
+@get("/unserializable", sync_to_thread=False)
+def unserializable() -> dict[str, object]:
+    return {"value": object()}
+
+
+@pytest.mark.parametrize("path", ["/guarded", "/dependency", "/cleanup", "/unserializable", "/middleware"])
+def test_failures_around_the_handler_get_the_contract(path: str) -> None:
+    routes = [guarded, with_dependency, with_cleanup, unserializable]
+    app = Litestar(routes, plugins=[ErrorsPlugin()])
+    if path == "/middleware":
+        app = Litestar([guarded], plugins=[ErrorsPlugin()], middleware=[_failing_middleware])
+        path = "/guarded"
+    with TestClient(app) as client:
+        assert_problem(client.get(path), 500, "internal_error", "An unexpected error occurred.", path)
