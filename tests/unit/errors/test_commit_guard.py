@@ -1,13 +1,22 @@
 """How the commit guard finds Advanced Alchemy's autocommit policy, and what it says when it cannot."""
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
-from litestar import Litestar
+from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import autocommit_handler_maker
+from litestar import Litestar, post
+from litestar.config.compression import CompressionConfig
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.testing import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
 from litestar_alchemy_kit.errors.commit import CommitBeforeResponseMiddleware
+from tests.unit.errors._fixture_app import FuzzBase, Widget
 
 
 def _guards(app: Litestar) -> list[Any]:
@@ -52,3 +61,45 @@ def test_warns_when_aas_autocommit_handler_cannot_be_read() -> None:
     with pytest.warns(RuntimeWarning, match="cannot read advanced alchemy's autocommit handler"):
         app = Litestar(plugins=[SQLAlchemyPlugin(config=config), ErrorsPlugin()])
     assert _guards(app) == []
+
+
+@post("/widgets/{name:str}")
+async def create_widget(name: FromPath[str], db_session: NamedDependency[AsyncSession]) -> dict[str, str]:
+    db_session.add(Widget(name=name, quantity=1))  # flushed only when the session commits
+    return {"name": name}
+
+
+def _app(database: Path, handler: Any, **kwargs: Any) -> tuple[Litestar, SQLAlchemyAsyncConfig]:
+    config = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{database}",
+        before_send_handler=handler,
+        create_all=True,
+        metadata=FuzzBase.metadata,
+    )
+    return Litestar([create_widget], plugins=[SQLAlchemyPlugin(config=config), ErrorsPlugin()], **kwargs), config
+
+
+def _names(database: Path) -> list[str]:
+    with sqlite3.connect(database) as connection:
+        return [row[0] for row in connection.execute("SELECT name FROM lak_err_widget ORDER BY name")]
+
+
+def test_the_guard_keeps_aas_rollback_statuses(tmp_path: Path) -> None:
+    """A 201 that AA is told to roll back must not be committed by the guard."""
+    app, _ = _app(tmp_path / "w.db", autocommit_handler_maker(extra_rollback_statuses={201}))
+    with TestClient(app) as client:
+        assert client.post("/widgets/alpha").status_code == 201
+    assert _names(tmp_path / "w.db") == []
+
+
+def test_commit_failure_with_compression_is_a_problem_response(tmp_path: Path) -> None:
+    app, _ = _app(tmp_path / "c.db", "autocommit", compression_config=CompressionConfig("gzip", minimum_size=1))
+    with TestClient(app) as client:
+        assert client.post("/widgets/alpha", headers={"accept-encoding": "gzip"}).status_code == 201
+        response = client.post("/widgets/alpha", headers={"accept-encoding": "gzip"})
+        again = client.post("/widgets/beta", headers={"accept-encoding": "gzip"})
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "conflict.duplicate"
+    assert again.status_code == 201
+    assert _names(tmp_path / "c.db") == ["alpha", "beta"]
