@@ -29,9 +29,12 @@ def _problem_responses(document: dict[str, Any], path: str, method: str) -> dict
     }
 
 
-def test_default_config_round_trips_and_validates(document: dict[str, Any]) -> None:
-    assert json.loads(json.dumps(document)) == document
-    validate(document)  # raises on an invalid OpenAPI document
+def test_default_config_round_trips_and_validates(tmp_path: Path, document: dict[str, Any]) -> None:
+    with TestClient(build_app(tmp_path / "served.db")) as client:
+        served = client.get("/schema/openapi.json")
+    assert served.status_code == 200
+    assert served.json() == json.loads(json.dumps(document)) == document  # what is served is what was built
+    validate(served.json())  # raises on an invalid OpenAPI document
     schema = document["components"]["schemas"]["ProblemDetails"]
     assert set(schema["required"]) == {"type", "title", "status", "detail", "instance", "code", "trace_id"}
     assert {"errors", "exception"} <= schema["properties"].keys()
