@@ -1,5 +1,6 @@
 """Problem types: the stable ``code``, status and title of each kind of failure."""
 
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -18,6 +19,8 @@ __all__ = (
     "ProblemType",
     "http_problem_type",
 )
+
+_CODE = re.compile(r"[A-Za-z0-9._~-]+")  # RFC 3986 unreserved characters
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,11 @@ class ProblemType:
         if not 400 <= self.status <= 599:  # noqa: PLR2004
             msg = f"problem type {self.code!r} has status {self.status}, which is not an error status (400-599)"
             raise ValueError(msg)
-        if not self.code:
-            msg = f"problem type with status {self.status} has an empty code"
+        if not _CODE.fullmatch(self.code):
+            msg = (
+                f"problem type with status {self.status} has code {self.code!r}; a code is the last segment of the"
+                " type URI, so it takes only letters, digits and '.', '_', '-', '~'"
+            )
             raise ValueError(msg)
 
 

@@ -308,6 +308,10 @@ def test_config_rejects_bad_registry_entries() -> None:
         ErrorsConfig(exception_problems={PaymentDeclinedError: (402, "x")})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="not an error status"):
         ProblemType(200, "ok", "OK")
+    # The code is the last segment of the type URI: only characters a URI path segment takes as they are.
+    for code in ("", "payment declined", "a/b", "é"):
+        with pytest.raises(ValueError, match="code"):
+            ProblemType(402, code, "Payment declined")
 
 
 def test_a_user_500_handler_leaves_http_errors_on_the_contract() -> None:
