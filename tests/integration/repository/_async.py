@@ -13,6 +13,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository
+from litestar_alchemy_kit.repository._statement import StatementInfo
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
 from tests.integration.repository._bridge import run_inline, sync_session_of
 from tests.integration.repository.conftest import Env
@@ -652,3 +653,31 @@ async def services_cache_and_invalidate(env: Env) -> None:
         hits = cache.stats["hit"]
         assert await names(service) == ["a", "b"]
         assert cache.stats["hit"] == hits + 1
+
+
+# --- 7. fail open, never fail wrong --------------------------------------------------------------
+
+
+async def fail_open(env: Env, dead_cache: Any) -> None:
+    """A store that cannot be reached is a miss, never an error; a corrupted entry is a miss."""
+    (item,) = await seed_items(env, ["kept"])
+    async with env.bound(dead_cache)() as session:
+        repo = ItemRepository(session=session, cache=dead_cache)
+        assert (await repo.get(item.id)).name == "kept"
+        assert [i.name for i in await repo.get_many()] == ["kept"]
+        await repo.update(Item(id=item.id, name="renamed"), auto_commit=True)  # the bump cannot be delivered
+        assert (await repo.get(item.id)).name == "renamed"
+        assert await repo.count() == 1
+    assert dead_cache.stats["hit"] == 0
+    cache = env.make_cache()
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        await repo.get(item.id)
+    base = repo._get_base
+    assert isinstance(base, StatementInfo)
+    key = cache.key("get", f"{base.fingerprint}:u{item.id.hex}", ())
+    await cache.backend.set(key, b"\x00not an entry", None)
+    errors = cache.stats["error"]
+    async with env.sessionmaker() as session:
+        assert (await ItemRepository(session=session, cache=cache).get(item.id)).name == "renamed"
+    assert cache.stats["error"] == errors + 1, "the corrupted entry must have been read and refused"

@@ -15,6 +15,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.repository import CachedSyncRepository
+from litestar_alchemy_kit.repository._statement import StatementInfo
 from litestar_alchemy_kit.service import CachedSyncRepositoryService
 from tests.integration.repository._bridge import run_inline, sync_session_of
 from tests.integration.repository.conftest import Env
@@ -654,3 +655,31 @@ def services_cache_and_invalidate(env: Env) -> None:
         hits = cache.stats["hit"]
         assert names(service) == ["a", "b"]
         assert cache.stats["hit"] == hits + 1
+
+
+# --- 7. fail open, never fail wrong --------------------------------------------------------------
+
+
+def fail_open(env: Env, dead_cache: Any) -> None:
+    """A store that cannot be reached is a miss, never an error; a corrupted entry is a miss."""
+    (item,) = seed_items(env, ["kept"])
+    with env.bound(dead_cache)() as session:
+        repo = ItemRepository(session=session, cache=dead_cache)
+        assert (repo.get(item.id)).name == "kept"
+        assert [i.name for i in repo.get_many()] == ["kept"]
+        repo.update(Item(id=item.id, name="renamed"), auto_commit=True)  # the bump cannot be delivered
+        assert (repo.get(item.id)).name == "renamed"
+        assert repo.count() == 1
+    assert dead_cache.stats["hit"] == 0
+    cache = env.make_cache()
+    with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        repo.get(item.id)
+    base = repo._get_base
+    assert isinstance(base, StatementInfo)
+    key = cache.key("get", f"{base.fingerprint}:u{item.id.hex}", ())
+    cache.backend.set(key, b"\x00not an entry", None)
+    errors = cache.stats["error"]
+    with env.sessionmaker() as session:
+        assert (ItemRepository(session=session, cache=cache).get(item.id)).name == "renamed"
+    assert cache.stats["error"] == errors + 1, "the corrupted entry must have been read and refused"

@@ -56,3 +56,21 @@ async def test_identity_map_never_installs_stale(async_env: Env) -> None:
 
 async def test_services_cache_and_invalidate(async_env: Env) -> None:
     await scenarios.services_cache_and_invalidate(async_env)
+
+
+async def test_fail_open(async_env: Env) -> None:
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from litestar_alchemy_kit.cache import AsyncCache, CacheOptions
+
+    # Nothing listens on port 1; no client-side retries, so each failure is immediate.
+    client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0))
+    dead = AsyncCache(RedisStore(client, namespace="dead"), namespace="dead", options=CacheOptions(timeout=0.2))
+    try:
+        await scenarios.fail_open(async_env, dead)
+    finally:
+        await dead.close()
+        await client.aclose()

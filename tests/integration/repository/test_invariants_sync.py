@@ -56,3 +56,22 @@ def test_identity_map_never_installs_stale(sync_env: Env) -> None:
 
 def test_services_cache_and_invalidate(sync_env: Env) -> None:
     scenarios.services_cache_and_invalidate(sync_env)
+
+
+def test_fail_open(sync_env: Env) -> None:
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from litestar_alchemy_kit.cache import CacheOptions, SyncCache
+
+    # Nothing listens on port 1; no client-side retries, so each failure is immediate.
+    client = Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.1, socket_timeout=0.1, retry=Retry(NoBackoff(), 0)
+    )
+    dead = SyncCache(client, namespace="dead", options=CacheOptions(timeout=0.2))
+    try:
+        scenarios.fail_open(sync_env, dead)
+    finally:
+        dead.close()
+        client.close()
