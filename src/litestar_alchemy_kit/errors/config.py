@@ -2,9 +2,10 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
-from litestar_alchemy_kit.errors.codes import BUILTIN_TYPES, ProblemType
+from litestar_alchemy_kit.errors.codes import BUILTIN_TYPES, ProblemType, http_problem_type
 
 if TYPE_CHECKING:
     from litestar.connection import Request
@@ -39,7 +40,8 @@ class ErrorsConfig:
     def __post_init__(self) -> None:
         # Checked at runtime too: the mapping is often built from untyped settings.
         entries = cast("Mapping[object, object]", self.exception_problems)
-        by_code = {problem_type.code: problem_type for problem_type in BUILTIN_TYPES}
+        http_types = (http_problem_type(status) for status in HTTPStatus if 400 <= status <= 599)  # noqa: PLR2004
+        by_code = {problem_type.code: problem_type for problem_type in (*http_types, *BUILTIN_TYPES)}
         for exc_type, problem_type in entries.items():
             if not (isinstance(exc_type, type) and issubclass(exc_type, Exception)):
                 msg = f"exception_problems keys must be exception classes, got {exc_type!r}"

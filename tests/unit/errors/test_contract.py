@@ -245,7 +245,7 @@ def test_trace_id_from_the_active_span_is_logged_with_the_full_error() -> None:
 
 def test_registry_maps_user_exceptions_and_subclasses() -> None:
     declined = ProblemType(402, "payment.declined", "Payment declined", expose_message=True)
-    gone = ProblemType(410, "gone", "Gone for good")
+    gone = ProblemType(410, "widget.gone", "Gone for good")
     config = ErrorsConfig(
         exception_problems={PaymentDeclinedError: declined, NotFoundError: gone}, type_base_uri="https://e.x/"
     )
@@ -259,7 +259,7 @@ def test_registry_maps_user_exceptions_and_subclasses() -> None:
         "the card expired",
         "https://e.x/payment.declined",
     )
-    assert (missing["status"], missing["code"], missing["detail"]) == (410, "gone", "Gone for good")
+    assert (missing["status"], missing["code"], missing["detail"]) == (410, "widget.gone", "Gone for good")
 
 
 def test_explicit_user_handlers_win() -> None:
@@ -364,6 +364,10 @@ def test_config_rejects_one_code_with_two_meanings() -> None:
         )
     with pytest.raises(ValueError, match="code 'not_found'"):
         ErrorsConfig(exception_problems={PaymentDeclinedError: ProblemType(410, "not_found", "Gone")})
+    with pytest.raises(ValueError, match="code 'forbidden'"):  # Litestar's 403s already use it
+        ErrorsConfig(exception_problems={PaymentDeclinedError: ProblemType(403, "forbidden", "No access")})
+    # The same meaning again is fine.
+    ErrorsConfig(exception_problems={PaymentDeclinedError: ProblemType(403, "forbidden", "Forbidden")})
 
 
 def test_static_file_errors_do_not_reveal_server_paths(tmp_path: Path) -> None:
