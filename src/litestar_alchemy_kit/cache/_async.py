@@ -521,6 +521,9 @@ class AsyncCache:
         return MISS
 
     async def close(self) -> None:
-        """Stop background retries and refreshes (undelivered bumps are then dropped)."""
+        """Stop background retries and refreshes (undelivered bumps are then dropped); close the backend's own connections."""
         self._closed = True
         await self._background.close()
+        closer = getattr(self._backend, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -526,6 +526,9 @@ class SyncCache:
         return MISS
 
     def close(self) -> None:
-        """Stop background retries and refreshes (undelivered bumps are then dropped)."""
+        """Stop background retries and refreshes (undelivered bumps are then dropped); close the backend's own connections."""
         self._closed = True
         self._background.close()
+        closer = getattr(self._backend, "aclose", None)
+        if closer is not None:
+            closer()

@@ -2,6 +2,7 @@
 
 from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend, AsyncMemoryBackend, AsyncRedisBackend
 from litestar_alchemy_kit.cache.backends._sync import SyncCacheBackend, SyncMemoryBackend, SyncRedisBackend
+from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 from litestar_alchemy_kit.cache.backends.store import StoreBackend, as_async_backend
 from litestar_alchemy_kit.cache.backends.sync import as_sync_backend
 
@@ -9,6 +10,7 @@ __all__ = (
     "AsyncCacheBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "PipelinedRedisBackend",
     "StoreBackend",
     "SyncCacheBackend",
     "SyncMemoryBackend",

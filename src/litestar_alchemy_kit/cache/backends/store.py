@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
-from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend, AsyncRedisBackend
+from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend
+from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -103,7 +104,10 @@ class MemoryStoreBackend(StoreBackend):
 
 
 def as_async_backend(store: object) -> AsyncCacheBackend:
-    """The fastest backend for ``store``: the raw client inside ``RedisStore``/``ValkeyStore``, else the store API.
+    """The fastest backend for ``store``.
+
+    ``RedisStore``/``ValkeyStore``: their raw client for writes and a pipelined connection for reads
+    (:class:`PipelinedRedisBackend`); ``MemoryStore``: its dict; any other store: its public API.
 
     Raises:
         TypeError: if ``store`` is neither a Litestar store nor a cache backend.
@@ -113,7 +117,7 @@ def as_async_backend(store: object) -> AsyncCacheBackend:
         namespace = getattr(store, "namespace", None)
         if client is not None and type(store).__name__ in {"RedisStore", "ValkeyStore"}:
             # Same key layout as the store's own _make_key, so both see the same keys.
-            return AsyncRedisBackend(client, f"{namespace}:" if namespace else "")
+            return PipelinedRedisBackend(client, f"{namespace}:" if namespace else "")
         if type(store) is MemoryStore and isinstance(getattr(store, "_store", None), dict):
             return MemoryStoreBackend(store)
         return StoreBackend(store)

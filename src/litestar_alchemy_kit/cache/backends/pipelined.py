@@ -1,0 +1,302 @@
+"""A pipelined read connection to Redis/Valkey for the cache's hot path (async only).
+
+redis-py/valkey-py spend most of a one-key hit in their own Python layers (pool checkout, command
+packing, a stream-based reply parser): ~3x a bare loopback round trip. The cache reads through one
+dedicated connection per event loop instead: each ``MGET`` is written at once and answered in
+order (RESP replies are FIFO per connection), so concurrent callers pipeline on it without a lock.
+
+Correctness rests on three rules:
+
+* a caller that stops waiting (timeout, cancellation) only abandons its reply: the reply is still
+  consumed in order and dropped, so the stream never desynchronises;
+* a lost connection fails every waiting caller (they become misses) and the next call reconnects;
+* a connection with replies outstanding for longer than ``stall_after`` is dropped and replaced,
+  so a paused server cannot grow a backlog forever.
+
+Writes keep going through the client (its retries and pool). A read sent after a write returned
+is ordered after it by the server, whichever connection carried it, so version checks stay exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, cast
+
+from litestar_alchemy_kit.cache.backends._async import AsyncRedisBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ("PipelinedRedisBackend", "RespError", "connection_target")
+
+_CRLF = b"\r\n"
+
+
+class RespError(Exception):
+    """An error reply from the server (``-ERR ...``), or a reply the parser does not accept."""
+
+
+class _Incomplete(Exception):  # noqa: N818 - control flow, never escapes the parser
+    __slots__ = ("need",)
+
+    def __init__(self, need: int) -> None:
+        self.need = need
+
+
+def _parse(buf: bytes, pos: int) -> tuple[Any, int]:  # noqa: C901, PLR0911
+    """One RESP2 reply starting at ``pos``: (value, next position); raises :class:`_Incomplete`."""
+    end = buf.find(_CRLF, pos)
+    if end < 0:
+        raise _Incomplete(len(buf) + 1)
+    kind = buf[pos]
+    if kind == 36:  # "$" bulk string  # noqa: PLR2004
+        size = int(buf[pos + 1 : end])
+        if size < 0:
+            return None, end + 2
+        start = end + 2
+        stop = start + size
+        if stop + 2 > len(buf):
+            raise _Incomplete(stop + 2)
+        return buf[start:stop], stop + 2
+    if kind == 42:  # "*" array  # noqa: PLR2004
+        count = int(buf[pos + 1 : end])
+        if count < 0:
+            return None, end + 2
+        items: list[Any] = []
+        pos = end + 2
+        for _ in range(count):
+            item, pos = _parse(buf, pos)
+            items.append(item)
+        return items, pos
+    if kind == 43:  # "+" simple string  # noqa: PLR2004
+        return buf[pos + 1 : end], end + 2
+    if kind == 58:  # ":" integer  # noqa: PLR2004
+        return int(buf[pos + 1 : end]), end + 2
+    if kind == 45:  # "-" error  # noqa: PLR2004
+        return RespError(buf[pos + 1 : end].decode("utf-8", "replace")), end + 2
+    msg = f"unexpected redis reply type byte {kind!r}"
+    raise RespError(msg)
+
+
+def pack(*parts: bytes) -> bytes:
+    """A RESP2 command."""
+    out = [b"*%d\r\n" % len(parts)]
+    out.extend([b"$%d\r\n%s\r\n" % (len(part), part) for part in parts])
+    return b"".join(out)
+
+
+class _Protocol(asyncio.Protocol):
+    """Replies resolve waiting futures in the order their commands were written."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.lost: BaseException | None = None
+        self.progress = 0.0  # monotonic time of the last reply (or of the first command after idling)
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._need = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionError("redis connection closed")
+        self.transport = None
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(f"redis connection lost: {self.lost!r}"))
+
+    def data_received(self, data: bytes) -> None:
+        if self._chunks:
+            self._chunks.append(data)
+            self._size += len(data)
+            if self._size < self._need:
+                return
+            buf = b"".join(self._chunks)
+            self._chunks = []
+        else:
+            buf = data
+        pos = 0
+        waiters = self.waiters
+        try:
+            while pos < len(buf):
+                value, pos = _parse(buf, pos)
+                if not waiters:
+                    msg = "reply with no command waiting for it"
+                    raise RespError(msg)  # noqa: TRY301
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    if isinstance(value, RespError):
+                        waiter.set_exception(value)
+                    else:
+                        waiter.set_result(value)
+        except _Incomplete as incomplete:
+            rest = buf[pos:]
+            self._chunks = [rest]
+            self._size = len(rest)
+            self._need = incomplete.need - pos
+        except (RespError, ValueError) as exc:
+            # A reply we cannot frame: nothing after it can be trusted.
+            self.abort(exc)
+            return
+        self.progress = time.monotonic()
+
+    def send(self, command: bytes) -> asyncio.Future[Any]:
+        transport = self.transport
+        if transport is None:
+            msg = "redis connection closed"
+            raise ConnectionError(msg)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self.waiters:
+            self.progress = time.monotonic()
+        self.waiters.append(waiter)
+        transport.write(command)
+        return waiter
+
+    def abort(self, exc: BaseException) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
+        self.connection_lost(exc if isinstance(exc, Exception) else None)
+
+
+def connection_target(client: Any) -> dict[str, Any] | None:
+    """Where and how to connect like ``client``'s pool does, or ``None`` when only the client can.
+
+    Plain TCP and unix-socket connections with a password and a database number are supported;
+    TLS, credential providers, Sentinel, cluster and custom connection classes are not.
+    """
+    pool = getattr(client, "connection_pool", None)
+    connection_class = getattr(pool, "connection_class", None)
+    found: object = getattr(pool, "connection_kwargs", None)
+    if connection_class is None or not isinstance(found, dict):
+        return None
+    kwargs = cast("dict[str, Any]", found)
+    module = getattr(connection_class, "__module__", "")
+    name = getattr(connection_class, "__name__", "")
+    if module not in {"redis.asyncio.connection", "valkey.asyncio.connection"}:
+        return None
+    if name not in {"Connection", "UnixDomainSocketConnection"} or kwargs.get("credential_provider") is not None:
+        return None
+    target: dict[str, Any] = {
+        "db": int(kwargs.get("db") or 0),
+        "username": kwargs.get("username"),
+        "password": kwargs.get("password"),
+        "encoding": kwargs.get("encoding") or "utf-8",
+        "connect_timeout": kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout"),
+    }
+    if name == "UnixDomainSocketConnection":
+        target["path"] = kwargs.get("path")
+    else:
+        target["host"] = kwargs.get("host") or "localhost"
+        target["port"] = int(kwargs.get("port") or 6379)
+    return target
+
+
+class PipelinedRedisBackend(AsyncRedisBackend):
+    """:class:`AsyncRedisBackend` whose reads use one pipelined connection per event loop.
+
+    Args:
+        client: an asyncio ``Redis``/``Valkey`` client; writes go through it, and reads too when its
+            connection settings are not ones :func:`connection_target` can reproduce.
+        prefix: prepended to every key.
+        stall_after: seconds a connection may leave replies outstanding before it is replaced.
+    """
+
+    __slots__ = ("_connecting", "_loop", "_protocol", "_target", "stall_after")
+
+    def __init__(self, client: Any, prefix: str = "", stall_after: float = 2.0) -> None:
+        super().__init__(client, prefix)
+        self._target = connection_target(client)
+        self.stall_after = stall_after
+        self._protocol: _Protocol | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether reads bypass the client (``False``: its settings need the client's own connections)."""
+        return self._target is not None
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``MGET`` of ``keys`` on the pipelined connection (the client's ``mget`` if it cannot be used)."""
+        target = self._target
+        if target is None:
+            return await super().get_many(keys)
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None or self._loop is not asyncio.get_running_loop():
+            protocol = await self._connect()
+        elif protocol.waiters and time.monotonic() - protocol.progress > self.stall_after:
+            protocol.abort(TimeoutError("redis replies stalled"))
+            protocol = await self._connect()
+        prefix = self.prefix
+        encoding = target["encoding"]
+        values: list[bytes | None] = await protocol.send(
+            pack(b"MGET", *[(prefix + key).encode(encoding) for key in keys])
+        )
+        return values
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        connecting = self._connecting
+        if connecting is not None and self._loop is loop and not connecting.done():
+            # Concurrent first callers share one connection attempt.
+            return await asyncio.shield(connecting)
+        self._drop()
+        self._loop = loop
+        connecting = self._connecting = loop.create_future()
+        try:
+            protocol = await self._open(loop)
+        except BaseException as exc:
+            if not connecting.done():
+                connecting.set_exception(exc if isinstance(exc, Exception) else ConnectionError("connect cancelled"))
+                connecting.exception()  # retrieved: nobody else may be waiting
+            raise
+        self._protocol = protocol
+        connecting.set_result(protocol)
+        return protocol
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        target = self._target
+        assert target is not None  # noqa: S101 - only called for pipelined backends
+        if "path" in target:
+            opening = loop.create_unix_connection(_Protocol, target["path"])
+        else:
+            opening = loop.create_connection(_Protocol, target["host"], target["port"])
+        if target["connect_timeout"]:
+            _, protocol = await asyncio.wait_for(opening, target["connect_timeout"])
+        else:
+            _, protocol = await opening
+        try:
+            handshake: list[asyncio.Future[Any]] = []
+            if target["password"] is not None:
+                credentials = [str(target["password"]).encode()]
+                if target["username"]:
+                    credentials.insert(0, str(target["username"]).encode())
+                handshake.append(protocol.send(pack(b"AUTH", *credentials)))
+            if target["db"]:
+                handshake.append(protocol.send(pack(b"SELECT", str(target["db"]).encode())))
+            for reply in handshake:
+                await reply
+        except BaseException:
+            protocol.abort(ConnectionError("redis handshake failed"))
+            raise
+        return protocol
+
+    def _drop(self) -> None:
+        protocol, loop = self._protocol, self._loop
+        self._protocol = None
+        if protocol is None or protocol.transport is None:
+            return
+        if loop is None or loop is asyncio.get_running_loop():
+            protocol.abort(ConnectionError("redis connection replaced"))
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(protocol.abort, ConnectionError("redis connection replaced"))
+
+    async def aclose(self) -> None:
+        """Close the pipelined connection (the client is the caller's to close)."""
+        self._drop()

