@@ -100,23 +100,28 @@ class CommitBeforeResponseMiddleware:
             await self.app(scope, receive, send)
             return
         failures: list[Exception] = []
+        started = False
 
         async def send_after_commit(message: "Message") -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
                 try:
                     await self._commit(scope, message["status"])
                 except Exception as exc:
                     failures.append(exc)
                     raise
+                started = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_after_commit)
         except Exception:
-            if not failures:
+            if not failures or started:
                 raise
         else:
-            return
+            # Also when something downstream swallowed the failure: the client must still get an answer.
+            if not failures or started:
+                return
         # Nothing went out: the start message never passed this point, so the outer exception
         # middleware may still answer. Litestar marked the response started before calling us.
         # Raised outside the except block so the commit error keeps its own cause and context.

@@ -1,5 +1,6 @@
 """How the commit guard finds Advanced Alchemy's autocommit policy, and what it says when it cannot."""
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.testing import TestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
@@ -103,3 +105,23 @@ def test_commit_failure_with_compression_is_a_problem_response(tmp_path: Path) -
     assert response.json()["code"] == "conflict.duplicate"
     assert again.status_code == 201
     assert _names(tmp_path / "c.db") == ["alpha", "beta"]
+
+
+def _swallowing_middleware(app: ASGIApp) -> ASGIApp:
+    """A careless user middleware: swallows whatever the app raised, and sends nothing."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(Exception):
+            await app(scope, receive, send)
+
+    return middleware
+
+
+def test_a_commit_failure_swallowed_downstream_still_gets_an_answer(tmp_path: Path) -> None:
+    app, _ = _app(tmp_path / "s.db", "autocommit", middleware=[_swallowing_middleware])
+    with TestClient(app) as client:
+        assert client.post("/widgets/alpha").status_code == 201
+        response = client.post("/widgets/alpha")
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "conflict.duplicate"
+    assert _names(tmp_path / "s.db") == ["alpha"]
