@@ -52,7 +52,12 @@ if TYPE_CHECKING:
 
 _KIND: Final = "orm"
 _GET_KIND: Final = "get"
-_FAST_PK_TYPES: Final = frozenset({int, str, uuid.UUID})
+_FAST_PK_TYPES: Final = frozenset({int, str})
+
+
+def _fast_pk(item_id: Any) -> bool:
+    """A scalar key with one canonical rendering (UUID subclasses such as asyncpg's included; bool not)."""
+    return type(item_id) in _FAST_PK_TYPES or isinstance(item_id, uuid.UUID)
 
 
 def _pk_token(item_id: Any) -> str:
@@ -204,7 +209,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
     ) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
         allowed = self._allows(use_cache, auto_expunge)
-        if allowed and not kwargs and self._bind_group is None and type(item_id) in _FAST_PK_TYPES:
+        if allowed and not kwargs and self._bind_group is None and _fast_pk(item_id):
             return self._get_by_primary_key(item_id, auto_expunge)
         with self._read_state.scope(allowed=allowed):
             return super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
