@@ -683,3 +683,17 @@ def fail_open(env: Env, dead_cache: Any) -> None:
     with env.sessionmaker() as session:
         assert (ItemRepository(session=session, cache=cache).get(item.id)).name == "renamed"
     assert cache.stats["error"] == errors + 1, "the corrupted entry must have been read and refused"
+
+
+def unfingerprintable_reads_bypass(env: Env) -> None:
+    """A non-deterministic statement is never cached under a guessed key: read each time, counted."""
+    cache = env.make_cache()
+    seed_items(env, ["a", "b"])
+    for _ in range(2):
+        with env.sessionmaker() as session:
+            repo = ItemRepository(session=session, cache=cache)
+            hits, bypass = cache.stats["hit"], cache.stats["bypass"]
+            assert repo.count(func.current_timestamp().is_not(None)) == 2
+            assert len(repo.get_many(func.current_timestamp().is_not(None))) == 2
+            assert cache.stats["hit"] == hits
+            assert cache.stats["bypass"] == bypass + 2

@@ -74,3 +74,7 @@ async def test_fail_open(async_env: Env) -> None:
     finally:
         await dead.close()
         await client.aclose()
+
+
+async def test_unfingerprintable_reads_bypass(async_env: Env) -> None:
+    await scenarios.unfingerprintable_reads_bypass(async_env)

@@ -75,3 +75,7 @@ def test_fail_open(sync_env: Env) -> None:
     finally:
         dead.close()
         client.close()
+
+
+def test_unfingerprintable_reads_bypass(sync_env: Env) -> None:
+    scenarios.unfingerprintable_reads_bypass(sync_env)
