@@ -695,3 +695,18 @@ async def unfingerprintable_reads_bypass(env: Env) -> None:
             assert len(await repo.get_many(func.current_timestamp().is_not(None))) == 2
             assert cache.stats["hit"] == hits
             assert cache.stats["bypass"] == bypass + 2
+
+
+async def savepoint_release_is_not_a_commit(env: Env) -> None:
+    """Releasing a SAVEPOINT publishes nothing: the tags are bumped when the outer transaction commits."""
+    cache = env.make_cache()
+    (item,) = await seed_items(env, ["before"])
+    async with env.bound(cache)() as writer:
+        async with writer.begin_nested():
+            await writer.execute(update(Item).where(Item.id == item.id).values(name="after"))
+        # Between the release and the commit, another session reads and populates (the old row).
+        async with env.sessionmaker() as session:
+            assert [i.name for i in await ItemRepository(session=session, cache=cache).get_many()] == ["before"]
+        await writer.commit()
+    async with env.sessionmaker() as session:
+        assert [i.name for i in await ItemRepository(session=session, cache=cache).get_many()] == ["after"]

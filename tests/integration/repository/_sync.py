@@ -697,3 +697,18 @@ def unfingerprintable_reads_bypass(env: Env) -> None:
             assert len(repo.get_many(func.current_timestamp().is_not(None))) == 2
             assert cache.stats["hit"] == hits
             assert cache.stats["bypass"] == bypass + 2
+
+
+def savepoint_release_is_not_a_commit(env: Env) -> None:
+    """Releasing a SAVEPOINT publishes nothing: the tags are bumped when the outer transaction commits."""
+    cache = env.make_cache()
+    (item,) = seed_items(env, ["before"])
+    with env.bound(cache)() as writer:
+        with writer.begin_nested():
+            writer.execute(update(Item).where(Item.id == item.id).values(name="after"))
+        # Between the release and the commit, another session reads and populates (the old row).
+        with env.sessionmaker() as session:
+            assert [i.name for i in ItemRepository(session=session, cache=cache).get_many()] == ["before"]
+        writer.commit()
+    with env.sessionmaker() as session:
+        assert [i.name for i in ItemRepository(session=session, cache=cache).get_many()] == ["after"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.repository import _async as scenarios
 from tests.integration.repository.conftest import Env
 
@@ -78,3 +80,9 @@ async def test_fail_open(async_env: Env) -> None:
 
 async def test_unfingerprintable_reads_bypass(async_env: Env) -> None:
     await scenarios.unfingerprintable_reads_bypass(async_env)
+
+
+async def test_savepoint_release_is_not_a_commit(async_env: Env) -> None:
+    if async_env.engine == "aiosqlite":
+        pytest.skip("pysqlite's legacy transaction control makes RELEASE SAVEPOINT a real commit")
+    await scenarios.savepoint_release_is_not_a_commit(async_env)

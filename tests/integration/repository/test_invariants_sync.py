@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.repository import _sync as scenarios
 from tests.integration.repository.conftest import Env
 
@@ -79,3 +81,11 @@ def test_fail_open(sync_env: Env) -> None:
 
 def test_unfingerprintable_reads_bypass(sync_env: Env) -> None:
     scenarios.unfingerprintable_reads_bypass(sync_env)
+
+
+def test_savepoint_release_is_not_a_commit(sync_env: Env) -> None:
+    if sync_env.engine in {"sqlite", "duckdb"}:
+        pytest.skip(
+            f"{sync_env.engine}: RELEASE SAVEPOINT is not a nested commit with this driver's default transaction control"
+        )
+    scenarios.savepoint_release_is_not_a_commit(sync_env)
