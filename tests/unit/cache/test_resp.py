@@ -16,6 +16,7 @@ STREAM = (
     b"*2\r\n$12\r\nline\r\nbreaks\r\n*1\r\n:7\r\n"  # CRLF inside a value; a nested array
     b"*-1\r\n"
 )
+INF = float("inf")
 EXPECTED = [[b"hello", None, b""], b"OK", 42, RespError, [b"line\r\nbreaks", [7]], None]
 
 
@@ -38,7 +39,7 @@ async def _resolved(chunks: list[bytes]) -> list[object]:
     loop = asyncio.get_running_loop()
     protocol = _Protocol()
     waiters = [loop.create_future() for _ in EXPECTED]
-    protocol.waiters.extend(waiters)
+    protocol.waiters.extend((w, INF) for w in waiters)
     for chunk in chunks:
         protocol.data_received(chunk)
     assert not protocol.waiters
@@ -61,7 +62,7 @@ async def test_large_reply_in_many_chunks() -> None:
     loop = asyncio.get_running_loop()
     protocol = _Protocol()
     waiter = loop.create_future()
-    protocol.waiters.append(waiter)
+    protocol.waiters.append((waiter, INF))
     value = bytes(range(256)) * 8192  # 2 MiB, with CR and LF bytes inside
     reply = b"*2\r\n$%d\r\n%s\r\n$-1\r\n" % (len(value), value)
     for i in range(0, len(reply), 1460):
@@ -73,7 +74,7 @@ async def test_reply_of_an_abandoned_command_is_dropped_not_shifted() -> None:
     loop = asyncio.get_running_loop()
     protocol = _Protocol()
     abandoned, kept = loop.create_future(), loop.create_future()
-    protocol.waiters.extend([abandoned, kept])
+    protocol.waiters.extend([(abandoned, INF), (kept, INF)])
     abandoned.cancel()  # the caller timed out
     protocol.data_received(b"$5\r\nfirst\r\n$6\r\nsecond\r\n")
     assert kept.result() == b"second"
@@ -83,7 +84,7 @@ async def test_unframeable_reply_fails_every_waiter() -> None:
     loop = asyncio.get_running_loop()
     protocol = _Protocol()
     waiters = [loop.create_future() for _ in range(3)]
-    protocol.waiters.extend(waiters)
+    protocol.waiters.extend((w, INF) for w in waiters)
     protocol.data_received(b"$1\r\na\r\n!bogus\r\n")
     assert waiters[0].result() == b"a"
     for waiter in waiters[1:]:
@@ -104,7 +105,21 @@ async def test_connection_lost_fails_waiters() -> None:
     loop = asyncio.get_running_loop()
     protocol = _Protocol()
     waiter = loop.create_future()
-    protocol.waiters.append(waiter)
+    protocol.waiters.append((waiter, INF))
     protocol.connection_lost(None)
     with pytest.raises(ConnectionError):
         waiter.result()
+
+
+async def test_deadline_timer_fails_only_overdue_waiters_and_their_replies_are_dropped() -> None:
+    loop = asyncio.get_running_loop()
+    protocol = _Protocol()
+    overdue, patient = loop.create_future(), loop.create_future()
+    protocol.waiters.extend([(overdue, loop.time() - 0.001), (patient, loop.time() + 60)])
+    protocol._expire(loop)
+    with pytest.raises(TimeoutError):
+        overdue.result()
+    assert not patient.done()
+    protocol.data_received(b"$4\r\nlate\r\n$7\r\npatient\r\n")
+    assert patient.result() == b"patient"
+    protocol.connection_lost(None)  # cancels the re-armed timer
