@@ -39,6 +39,7 @@ from litestar_alchemy_kit.repository._support import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from contextlib import AbstractContextManager
 
     from advanced_alchemy.repository.typing import PrimaryKeyType
     from sqlalchemy import Select
@@ -188,6 +189,10 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 return None
         return await cache.versions(tags)
 
+    def bypass_cache(self) -> AbstractContextManager[None]:
+        """Within this block every read of this repository goes to the database (writes use it)."""
+        return self._read_state.scope(allowed=False)
+
     def _expunge(self, instance: ModelT, auto_expunge: bool | None) -> None:
         # Cached results are already detached: skip AA's inspect()-based checks, once per row.
         if instance_state(instance).session_id is not None:
@@ -208,7 +213,9 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     ) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
         allowed = self._allows(use_cache, auto_expunge)
-        if allowed and not kwargs and self._bind_group is None and _fast_pk(item_id):
+        # The shortcut only for a top-level call: inside a write method reads go to the database.
+        top_level = self._read_state.current is None
+        if allowed and top_level and not kwargs and self._bind_group is None and _fast_pk(item_id):
             return await self._get_by_primary_key(item_id, auto_expunge)
         with self._read_state.scope(allowed=allowed):
             return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)

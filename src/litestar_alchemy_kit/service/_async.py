@@ -18,7 +18,7 @@ from advanced_alchemy.utils.dataclass import Empty, EmptyType
 from litestar_alchemy_kit.service._typing import CachedAsyncRepositoryT
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
+    from collections.abc import AsyncGenerator, Sequence
 
     from advanced_alchemy.config.asyncio import SQLAlchemyAsyncConfig
     from advanced_alchemy.exceptions import ErrorMessages
@@ -70,6 +70,63 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
     async def get(self, item_id: PrimaryKeyType, *, use_cache: bool = True, **kwargs: Any) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
         return cast("ModelT", await self.repository.get(item_id, use_cache=use_cache, **kwargs))
+
+    # --- writes: the rows they read and change come from the database -------------------------
+
+    async def create(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``create``."""
+        with self.repository.bypass_cache():
+            return await super().create(*args, **kwargs)
+
+    async def create_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``create_many``."""
+        with self.repository.bypass_cache():
+            return await super().create_many(*args, **kwargs)
+
+    async def update(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``update``: the row it changes is read from the database, not the cache."""
+        with self.repository.bypass_cache():
+            return await super().update(*args, **kwargs)
+
+    async def update_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``update_many``."""
+        with self.repository.bypass_cache():
+            return await super().update_many(*args, **kwargs)
+
+    async def upsert(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``upsert``: the row it matches is read from the database."""
+        with self.repository.bypass_cache():
+            return await super().upsert(*args, **kwargs)
+
+    async def upsert_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``upsert_many``."""
+        with self.repository.bypass_cache():
+            return await super().upsert_many(*args, **kwargs)
+
+    async def get_or_upsert(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
+        """AA's ``get_or_upsert``, reading from the database."""
+        with self.repository.bypass_cache():
+            return await super().get_or_upsert(*args, **kwargs)
+
+    async def get_and_update(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
+        """AA's ``get_and_update``, reading from the database."""
+        with self.repository.bypass_cache():
+            return await super().get_and_update(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``delete``."""
+        with self.repository.bypass_cache():
+            return await super().delete(*args, **kwargs)
+
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``delete_many``."""
+        with self.repository.bypass_cache():
+            return await super().delete_many(*args, **kwargs)
+
+    async def delete_where(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``delete_where``."""
+        with self.repository.bypass_cache():
+            return await super().delete_where(*args, **kwargs)
 
     @classmethod
     @asynccontextmanager

@@ -20,7 +20,7 @@ from advanced_alchemy.utils.dataclass import Empty, EmptyType
 from litestar_alchemy_kit.service._typing import CachedSyncRepositoryT
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Sequence
 
     from advanced_alchemy.config.sync import SQLAlchemySyncConfig
     from advanced_alchemy.exceptions import ErrorMessages
@@ -71,6 +71,63 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
     def get(self, item_id: PrimaryKeyType, *, use_cache: bool = True, **kwargs: Any) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
         return cast("ModelT", self.repository.get(item_id, use_cache=use_cache, **kwargs))
+
+    # --- writes: the rows they read and change come from the database -------------------------
+
+    def create(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``create``."""
+        with self.repository.bypass_cache():
+            return super().create(*args, **kwargs)
+
+    def create_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``create_many``."""
+        with self.repository.bypass_cache():
+            return super().create_many(*args, **kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``update``: the row it changes is read from the database, not the cache."""
+        with self.repository.bypass_cache():
+            return super().update(*args, **kwargs)
+
+    def update_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``update_many``."""
+        with self.repository.bypass_cache():
+            return super().update_many(*args, **kwargs)
+
+    def upsert(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``upsert``: the row it matches is read from the database."""
+        with self.repository.bypass_cache():
+            return super().upsert(*args, **kwargs)
+
+    def upsert_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``upsert_many``."""
+        with self.repository.bypass_cache():
+            return super().upsert_many(*args, **kwargs)
+
+    def get_or_upsert(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
+        """AA's ``get_or_upsert``, reading from the database."""
+        with self.repository.bypass_cache():
+            return super().get_or_upsert(*args, **kwargs)
+
+    def get_and_update(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
+        """AA's ``get_and_update``, reading from the database."""
+        with self.repository.bypass_cache():
+            return super().get_and_update(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> ModelT:
+        """AA's ``delete``."""
+        with self.repository.bypass_cache():
+            return super().delete(*args, **kwargs)
+
+    def delete_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``delete_many``."""
+        with self.repository.bypass_cache():
+            return super().delete_many(*args, **kwargs)
+
+    def delete_where(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+        """AA's ``delete_where``."""
+        with self.repository.bypass_cache():
+            return super().delete_where(*args, **kwargs)
 
     @classmethod
     @contextmanager

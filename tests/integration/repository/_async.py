@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from advanced_alchemy.filters import StatementFilter
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository
@@ -710,3 +710,28 @@ async def savepoint_release_is_not_a_commit(env: Env) -> None:
         await writer.commit()
     async with env.sessionmaker() as session:
         assert [i.name for i in await ItemRepository(session=session, cache=cache).get_many()] == ["after"]
+
+
+async def service_writes_read_the_database(env: Env) -> None:
+    """A service update changes the row as stored, never a cached copy of it.
+
+    The row is changed behind the cache's back (``text()`` is not seen by the session events), so
+    the cached copy is out of date; an update that started from it would write old values back.
+    """
+    cache = env.make_cache()
+    (item,) = await seed_items(env, ["original"])
+    async with env.sessionmaker() as session:
+        service = ItemService(session, cache=cache)
+        for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
+            assert (await service.get(item.id)).name == "original"
+            assert (await service.get(item.id, load=None)).name == "original"
+    async with env.sessionmaker() as session:
+        await session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
+        await session.commit()
+    hits = cache.stats["hit"]
+    async with env.sessionmaker() as session:
+        await ItemService(session, cache=cache).update({"quantity": 9}, item_id=item.id, auto_commit=True)
+    assert cache.stats["hit"] == hits, "the update must have read the row from the database"
+    async with env.sessionmaker() as session:
+        row = (await session.execute(select(Item.name, Item.quantity))).one()
+        assert tuple(row) == ("changed elsewhere", 9)

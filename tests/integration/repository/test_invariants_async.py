@@ -86,3 +86,7 @@ async def test_savepoint_release_is_not_a_commit(async_env: Env) -> None:
     if async_env.engine == "aiosqlite":
         pytest.skip("pysqlite's legacy transaction control makes RELEASE SAVEPOINT a real commit")
     await scenarios.savepoint_release_is_not_a_commit(async_env)
+
+
+async def test_service_writes_read_the_database(async_env: Env) -> None:
+    await scenarios.service_writes_read_the_database(async_env)

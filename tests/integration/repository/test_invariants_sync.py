@@ -89,3 +89,7 @@ def test_savepoint_release_is_not_a_commit(sync_env: Env) -> None:
             f"{sync_env.engine}: RELEASE SAVEPOINT is not a nested commit with this driver's default transaction control"
         )
     scenarios.savepoint_release_is_not_a_commit(sync_env)
+
+
+def test_service_writes_read_the_database(sync_env: Env) -> None:
+    scenarios.service_writes_read_the_database(sync_env)
