@@ -30,6 +30,7 @@ from litestar_alchemy_kit.repository._support import (
     POPULATE_OPTIONS,
     ReadState,
     codec_for,
+    entry_key,
     in_transaction,
     isolation_allows_populate,
     result_from_rows,
@@ -125,15 +126,21 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             bound = bound_caches(session)
             cache = bound[0] if len(bound) == 1 else None
         self.cache = cache
-        self.cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
+        self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
         self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
         self._schema = schema_for(self.model_type)
         self._codec = codec_for(self.model_type)
+        # Also fails now, with context, for a scope with no canonical form.
+        self._scope_token = "" if cache is None else cache.key(_KIND, "", self._cache_scope)
         if cache is not None:
-            cache.key(_KIND, "", self.cache_scope)  # fails now, with context, for a scope with no canonical form
             bind_cache(session, cache)
+
+    @property
+    def cache_scope(self) -> tuple[object, ...]:
+        """The scope every key of this repository includes (fixed at construction)."""
+        return self._cache_scope
 
     # --- the one execution point ------------------------------------------------------------
 
@@ -152,8 +159,10 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             cache.record_bypass()
             return await super()._execute(statement, uniquify=uniquify)
         bind_group = statement.get_execution_options().get("bind_group")
-        scope = self.cache_scope if bind_group is None else (*self.cache_scope, ("bind_group", bind_group))
-        key = cache.key(_KIND, info.fingerprint, scope)
+        if bind_group is None:
+            key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
+        else:
+            key = cache.key(_KIND, info.fingerprint, (*self._cache_scope, ("bind_group", bind_group)))
         cached = await cache.get(key, tags, self._schema)
         if cached is not MISS:
             try:
@@ -238,7 +247,8 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             with self._read_state.scope(allowed=False):
                 return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False)
         tags = sorted_tags(base.tags)
-        key = cache.key(_GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self.cache_scope)
+        fingerprint = f"{base.fingerprint}:{_pk_token(item_id)}"
+        key = entry_key(cache, _GET_KIND, fingerprint, self._cache_scope, self._scope_token)
         cached = await cache.get(key, tags, self._schema)
         if cached is not MISS:
             try:

@@ -18,6 +18,7 @@ __all__ = (
     "POPULATE_OPTIONS",
     "ReadState",
     "codec_for",
+    "entry_key",
     "in_transaction",
     "isolation_allows_populate",
     "result_from_rows",
@@ -32,6 +33,8 @@ state may predate the versions just read, and must not be published under them."
 _SNAPSHOT_PER_STATEMENT: Final = frozenset({"READ COMMITTED", "READ UNCOMMITTED", "AUTOCOMMIT"})
 
 _codecs: dict[type, RowCodec] = {}
+_entry_keys: dict[tuple[str, str, str, str], str] = {}
+_MAX_KEYS: Final = 8192
 _schemas: dict[type, str] = {}
 _tag_order: dict[frozenset[str], tuple[str, ...]] = {}
 
@@ -60,6 +63,21 @@ def sorted_tags(tags: frozenset[str]) -> tuple[str, ...]:
             _tag_order.clear()
         ordered = _tag_order[tags] = tuple(sorted(tags))
     return ordered
+
+
+def entry_key(cache: Any, kind: str, fingerprint: str, scope: tuple[object, ...], scope_token: str) -> str:
+    """``cache.key(kind, fingerprint, scope)``, memoized: hot entries are looked up over and over.
+
+    The memo is keyed by strings only (``scope_token`` is the cache's own hashed key of the
+    scope), so values that compare equal across types (``1``, ``True``, ``1.0``) never share a key.
+    """
+    memo_key = (cache.namespace, kind, fingerprint, scope_token)
+    key = _entry_keys.get(memo_key)
+    if key is None:
+        if len(_entry_keys) >= _MAX_KEYS:
+            _entry_keys.clear()
+        key = _entry_keys[memo_key] = cache.key(kind, fingerprint, scope)
+    return key
 
 
 def isolation_allows_populate(connection: Any) -> bool:

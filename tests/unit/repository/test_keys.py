@@ -26,3 +26,23 @@ def test_only_scalars_with_one_rendering_take_the_shortcut() -> None:
     assert not _fast_pk((1, 2))
     assert not _fast_pk({"id": 1})
     assert not _fast_pk(1.5)
+
+
+def test_memoized_entry_keys_never_merge_equal_looking_scopes() -> None:
+    from litestar.stores.memory import MemoryStore
+
+    from litestar_alchemy_kit.cache import AsyncCache
+    from litestar_alchemy_kit.repository._support import entry_key
+
+    cache = AsyncCache(MemoryStore(), namespace="memo")
+    keys = set()
+    for scope in [(1,), (True,), (1.0,), ("1",), ()]:
+        token = cache.key("orm", "", scope)
+        first = entry_key(cache, "orm", "fp", scope, token)
+        assert entry_key(cache, "orm", "fp", scope, token) == first == cache.key("orm", "fp", scope)
+        keys.add(first)
+    assert len(keys) == 5
+    other = AsyncCache(MemoryStore(), namespace="other")
+    assert entry_key(other, "orm", "fp", (), other.key("orm", "", ())) != entry_key(
+        cache, "orm", "fp", (), cache.key("orm", "", ())
+    )
