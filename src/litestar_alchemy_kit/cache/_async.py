@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight, async_timeout
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
@@ -63,6 +63,7 @@ class AsyncCache:
     """
 
     _RECENT_MAX = 1024
+    _PLANS_MAX = 1024
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
@@ -86,6 +87,7 @@ class AsyncCache:
         self._bumps = 0
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._plans: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
 
     # --- introspection -------------------------------------------------------------------
 
@@ -262,11 +264,10 @@ class AsyncCache:
         invalidation this process could not deliver yet. Missing versions are initialised with
         fresh random tokens (never an old value).
         """
-        names = _unique(tags)
+        names, keys = self._plan(tags)
         if self._blocked(names):
             self._telemetry.count("bypass")
             return None
-        keys = [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]
         raw = await self._fetch(keys)
         if raw is None:
             self._telemetry.count("bypass")
@@ -287,44 +288,62 @@ class AsyncCache:
         tokens = [_text(value) or "" for value in raw]
         return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
 
-    async def _lookup(self, key: str, tags: list[str], schema: str, *, record: bool = True) -> _Found:
-        """The entry's value (or :data:`MISS`), whether it is past its ttl, and the versions observed."""
-        if self._blocked(tags):
+    def _plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
+        """The unique tag names and the version keys a read of them needs (namespace first), memoized.
+
+        Callers pass the same few tag sets over and over; this saves deduplicating and formatting
+        them on every read.
+        """
+        wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(_unique(tags))
+        plan = self._plans.get(wanted)
+        if plan is None:
+            names = _unique(wanted)
+            plan = (names, [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]])
+            if len(self._plans) >= self._PLANS_MAX:
+                self._plans.clear()
+            self._plans[wanted] = plan
+        return plan
+
+    async def _lookup(
+        self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
+    ) -> _Found:
+        """The entry's value (or :data:`MISS`), whether it is past its ttl, and (if ``observe``) the versions read."""
+        names, version_keys = plan
+        if (self._pending or self._pending_namespace) and self._blocked(names):
             if record:
                 self._telemetry.count("bypass")
             return MISS, False, None
-        raw = await self._fetch([key, self._keys.namespace_key, *[self._keys.tag(tag) for tag in tags]])
+        raw = await self._fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
             return MISS, False, None
         observed = (
             None
-            if None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(tags, [_text(v) or "" for v in raw[2:]], strict=True)))
+            if not observe or None in raw[1:]
+            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
         )
-        value, stale = self._validate(raw[0], tags, schema, observed)
+        value, stale = self._validate(raw, names, schema)
         if record:
-            self._telemetry.count("miss" if value is MISS else "hit" if not stale else "miss")
+            self._telemetry.count("hit" if value is not MISS and not stale else "miss")
         return value, stale, observed
 
-    def _validate(
-        self, blob: bytes | None, tags: list[str], schema: str, observed: TagVersions | None
-    ) -> tuple[Any, bool]:
-        if blob is None or observed is None:
+    def _validate(self, raw: list[bytes | None], tags: list[str], schema: str) -> tuple[Any, bool]:
+        """Check the entry ``raw[0]`` against the versions read with it (``raw[1:]``: namespace, then ``tags``)."""
+        blob = raw[0]
+        if blob is None or None in raw:
             return MISS, False
         entry = decode_entry(blob)
         if entry is None or entry.codec != self._codec.name:
             # Foreign or corrupted bytes: a miss, which the next set replaces.
             self._telemetry.count("error")
             return MISS, False
-        if (
-            entry.schema != schema
-            or entry.namespace_version != observed.namespace
-            or len(entry.tags) != len(tags)
-            or entry.tags != observed.tags
-        ):
+        labels = entry.tags
+        if entry.schema != schema or entry.namespace_version != _text(raw[1]) or len(labels) != len(tags):
             return MISS, False
+        for index, tag in enumerate(tags, 2):
+            if labels.get(tag) != _text(raw[index]):
+                return MISS, False
         try:
             value = self._codec.decode(entry.payload)
         except Exception:  # noqa: BLE001 - an undecodable payload is a miss
@@ -339,7 +358,7 @@ class AsyncCache:
         current versions (checked in the same round trip as the read). Never raises for store errors.
         """
         with self._telemetry.span("cache.get"):
-            value, stale, _ = await self._lookup(key, _unique(tags), schema)
+            value, stale, _ = await self._lookup(key, self._plan(tags), schema, observe=False)
             return MISS if stale else value
 
     async def set(
@@ -434,9 +453,10 @@ class AsyncCache:
         callers arriving while a refresh runs get the expired value; with ``negative_ttl`` set,
         ``None`` results are cached that long. Exceptions from ``loader`` propagate; store errors never do.
         """
-        names = _unique(tags)
+        plan = self._plan(tags)
+        names = plan[0]
         with self._telemetry.span("cache.get"):
-            value, stale, observed = await self._lookup(key, names, schema)
+            value, stale, observed = await self._lookup(key, plan, schema)
         if value is not MISS:
             if not stale:
                 result: T = value
@@ -521,7 +541,7 @@ class AsyncCache:
         deadline = time.monotonic() + self.options.lease_wait
         while time.monotonic() < deadline:
             await asyncio.sleep(self.options.lease_poll)
-            value, stale, _ = await self._lookup(key, tags, schema, record=False)
+            value, stale, _ = await self._lookup(key, self._plan(tags), schema, record=False, observe=False)
             if value is not MISS and not stale:
                 return value
         return MISS
