@@ -1,8 +1,8 @@
 """Fixtures of the repository tests: a database with the test tables, and caches on one store.
 
-``cache_store`` is parametrized over an in-process store and Redis (the network store whose
-invariants differ: separate clients, one round trip per hit). Every scenario runs on every
-engine of the matrix with both.
+``cache_store`` is parametrized over an in-process store, Redis and Valkey (network stores:
+separate clients, one round trip per hit). Every scenario runs on every engine of the matrix
+with each.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from tests.integration.repository.models import RepoBase
 
-CACHE_STORES = ("memory_store", "redis_store")
+CACHE_STORES = ("memory_store", "redis_store", "valkey_store")
 
 
 @dataclasses.dataclass
@@ -55,8 +55,8 @@ class Env:
     ]
 )
 def cache_store(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis_store":
-        request.getfixturevalue("redis_url")
+    if request.param != "memory_store":
+        request.getfixturevalue("redis_url" if request.param == "redis_store" else "valkey_url")
     return str(request.param)
 
 
@@ -82,7 +82,7 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
         def make_cache() -> Any:
             caches.append(AsyncCache(shared, namespace=namespace))
             return caches[-1]
-    else:
+    elif cache_store == "redis_store":
         from litestar.stores.redis import RedisStore
         from redis.asyncio import Redis
 
@@ -92,6 +92,17 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
             client = Redis.from_url(url)
             clients.append(client)
             caches.append(AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace))
+            return caches[-1]
+    else:
+        from litestar.stores.valkey import ValkeyStore
+        from valkey.asyncio import Valkey
+
+        url = request.getfixturevalue("valkey_url")
+
+        def make_cache() -> Any:
+            client = Valkey.from_url(url)
+            clients.append(client)
+            caches.append(AsyncCache(ValkeyStore(client, namespace=namespace), namespace=namespace))
             return caches[-1]
 
     yield Env(
@@ -126,12 +137,15 @@ def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureReque
             caches.append(SyncCache(shared, namespace=namespace))
             return caches[-1]
     else:
-        from redis import Redis
+        if cache_store == "redis_store":
+            from redis import Redis as Client
+        else:
+            from valkey import Valkey as Client
 
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url" if cache_store == "redis_store" else "valkey_url")
 
         def make_cache() -> Any:
-            client = Redis.from_url(url)
+            client = Client.from_url(url)
             clients.append(client)
             caches.append(SyncCache(client, namespace=namespace))
             return caches[-1]
