@@ -1,0 +1,60 @@
+"""Regression: caching through AA's own Litestar plugin and service providers is on, and invalidates.
+
+AA 1.12's providers build services with ``Service.new(session=...)``, passing no cache: its own
+cache is silently off there. A cached service takes the cache its session is bound to, so binding
+AA's session maker once is enough.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar.providers import create_service_provider
+from litestar import Litestar, get, post
+from litestar.di import Provide
+from litestar.stores.memory import MemoryStore
+from litestar.testing import AsyncTestClient
+
+from litestar_alchemy_kit.cache import AsyncCache
+from litestar_alchemy_kit.repository import bind_cache
+from tests.integration.repository._async import ItemService
+from tests.integration.repository.models import RepoBase
+
+pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory_store]
+
+
+@get("/items")
+async def list_items(items_service: ItemService) -> list[str]:
+    return sorted(item.name for item in await items_service.list())
+
+
+@post("/items")
+async def add_item(items_service: ItemService, data: dict[str, Any]) -> str:
+    created = await items_service.create({"name": data["name"], "quantity": 0, "tenant": "a"})
+    return created.name
+
+
+async def test_services_from_aa_providers_are_cached_and_invalidated(tmp_path: Path) -> None:
+    config = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'providers.db'}",
+        metadata=RepoBase.metadata,
+        create_all=True,
+        before_send_handler="autocommit",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+    )
+    cache = AsyncCache(MemoryStore(), namespace="providers")
+    bind_cache(config.create_session_maker(), cache)
+    app = Litestar(
+        [list_items, add_item],
+        plugins=[SQLAlchemyPlugin(config)],
+        dependencies={"items_service": Provide(create_service_provider(ItemService))},
+    )
+    async with AsyncTestClient(app) as client:
+        assert (await client.post("/items", json={"name": "a"})).status_code == 201
+        assert (await client.get("/items")).json() == ["a"]
+        hits = cache.stats["hit"]
+        assert (await client.get("/items")).json() == ["a"]
+        assert cache.stats["hit"] == hits + 1, "the provider-built service must read through the cache"
+        assert (await client.post("/items", json={"name": "b"})).status_code == 201
+        assert (await client.get("/items")).json() == ["a", "b"], "the autocommit of the request must invalidate"
