@@ -36,6 +36,8 @@ from litestar_alchemy_kit.errors import (
     ProblemDetails,
     ProblemType,
 )
+from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache
+from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
 try:
     __version__ = version("litestar-alchemy-kit")
@@ -55,6 +57,10 @@ __all__ = (
     "CacheConfig",
     "CacheOptions",
     "CachePlugin",
+    "CachedAsyncRepository",
+    "CachedAsyncRepositoryService",
+    "CachedSyncRepository",
+    "CachedSyncRepositoryService",
     "Codec",
     "ErrorsConfig",
     "ErrorsPlugin",
@@ -66,6 +72,7 @@ __all__ = (
     "TenantScope",
     "__version__",
     "audit_statement_cache",
+    "bind_cache",
     "get_auth_context",
     "has_any_role",
     "has_any_scope",
