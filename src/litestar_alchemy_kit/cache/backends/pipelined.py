@@ -93,6 +93,8 @@ def pack(*parts: bytes) -> bytes:
 class _Protocol(asyncio.Protocol):
     """Replies resolve waiting futures in the order their commands were written."""
 
+    __slots__ = ("_chunks", "_need", "_size", "_timer", "_timer_at", "lost", "progress", "transport", "waiters")
+
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         # (waiter, deadline in loop time or inf), in the order the commands were written
