@@ -248,32 +248,23 @@ def _file_backend(root: Path) -> StoreBackend:
     return StoreBackend("file_store", factory)
 
 
-def _redis_backend(url: str) -> StoreBackend:
-    from litestar.stores.redis import RedisStore
-    from redis.asyncio import Redis
+def _server_backend(name: str, url: str) -> StoreBackend:
+    """RedisStore or ValkeyStore; every store gets a client of its own."""
+    if name == "redis_store":
+        from litestar.stores.redis import RedisStore as StoreType
+        from redis.asyncio import Redis as ClientType
+    else:
+        from litestar.stores.valkey import ValkeyStore as StoreType  # type: ignore[assignment]
+        from valkey.asyncio import Valkey as ClientType  # type: ignore[assignment]
 
     closers: list[Callable[[], Awaitable[Any]]] = []
 
     def factory(ns: str) -> Store:
-        client = Redis.from_url(url)
+        client = ClientType.from_url(url)
         closers.append(client.aclose)
-        return RedisStore(client, namespace=ns)
+        return StoreType(client, namespace=ns)
 
-    return StoreBackend("redis_store", factory, closers, url)
-
-
-def _valkey_backend(url: str) -> StoreBackend:
-    from litestar.stores.valkey import ValkeyStore
-    from valkey.asyncio import Valkey
-
-    closers: list[Callable[[], Awaitable[Any]]] = []
-
-    def factory(ns: str) -> Store:
-        client = Valkey.from_url(url)
-        closers.append(client.aclose)
-        return ValkeyStore(client, namespace=ns)
-
-    return StoreBackend("valkey_store", factory, closers, url)
+    return StoreBackend(name, factory, closers, url)
 
 
 async def _db_backend(root: Path) -> StoreBackend:
@@ -302,10 +293,8 @@ async def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         backend = _memory_backend()
     elif name == "file_store":
         backend = _file_backend(tmp_path / "file-store")
-    elif name == "redis_store":
-        backend = _redis_backend(request.getfixturevalue("redis_url"))
-    elif name == "valkey_store":
-        backend = _valkey_backend(request.getfixturevalue("valkey_url"))
+    elif name in {"redis_store", "valkey_store"}:
+        backend = _server_backend(name, request.getfixturevalue(name.replace("_store", "_url")))
     else:
         backend = await _db_backend(tmp_path)
     try:
