@@ -49,13 +49,31 @@ def _iso_datetime(value: Any) -> Any:
     return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+def _duration(value: Any) -> datetime.timedelta:
+    return msgspec.convert(value, datetime.timedelta)
+
+
 _CONVERTERS: Final[dict[type, Callable[[Any], Any]]] = {
     uuid.UUID: uuid.UUID,
     decimal.Decimal: decimal.Decimal,
     datetime.datetime: _iso_datetime,
     datetime.date: datetime.date.fromisoformat,
     datetime.time: datetime.time.fromisoformat,
+    datetime.timedelta: _duration,
 }
+_JSON_LIKE: Final = frozenset({dict, list})
+# Zones that are UTC by definition: msgpack keeps the instant and the offset, not the tzinfo object,
+# so such values come back with ``datetime.timezone.utc`` (same instant, same wall clock, same offset).
+_UTC_ZONES: Final = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
+
+
+def _exact_clock(value: Any) -> bool:
+    """``value`` keeps its wall clock and offset through msgpack: naive, or in UTC."""
+    tz = value.tzinfo
+    if tz is None or tz is datetime.timezone.utc:
+        return True
+    # an aware time's zone is dropped by msgpack; an aware datetime comes back in UTC
+    return isinstance(value, datetime.datetime) and getattr(tz, "key", None) in _UTC_ZONES
 
 
 def _converter(python_type: type[Any]) -> Callable[[Any], Any] | None:
@@ -74,10 +92,14 @@ def _column_python_type(prop: ColumnProperty[Any]) -> type | None:
 
 
 def _wire_type(expected: type | None) -> Any:
-    """The type msgspec decodes a column into: its Python type, or ``Any`` for JSON-like / unknown ones."""
-    if expected is None or expected in {dict, list}:
+    """The type msgspec decodes a column into: its Python type (or NULL), ``Any`` for JSON-like / unknown ones.
+
+    Every column accepts NULL: a value is checked against its column's type when encoded, and NULL
+    appears even in columns declared ``NOT NULL`` (outer-joined rows, defaults filled in later).
+    """
+    if expected is None or expected in _JSON_LIKE:
         return Any
-    return expected
+    return expected | None
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
@@ -154,23 +176,23 @@ class _MapperCodec:
         return found
 
     def check(self, index: int, value: Any) -> None:
+        """Raise :class:`Uncacheable` unless ``value`` comes back from the wire with its exact type and value."""
         if value is None:
             return
         expected = self.expected[index]
         kind: type[Any] = type(cast("object", value))
-        if expected is not None and expected not in _NATIVE:
-            if isinstance(value, expected):
-                if expected is datetime.datetime or self.converters[index] is not None:
-                    return
-                if kind in {dict, list} and _json_exact(value):
-                    return
-            msg = f"{self.cls_key}.{self.keys[index]}: {kind.__name__} value is not stored exactly"
-            raise Uncacheable(msg)
-        if kind in _NATIVE:
-            if expected is None or isinstance(value, expected) or (expected is float and kind is int):
+        if expected is None or expected in _JSON_LIKE:
+            # decoded untyped: scalars come back as they are, containers only if they compare equal
+            if kind in _NATIVE or (kind in _JSON_LIKE and _json_exact(value)):
                 return
-        elif kind in {dict, list} and _json_exact(value):
-            return
+        elif kind is expected or (expected is uuid.UUID and isinstance(value, uuid.UUID)):
+            # exact type: a subclass (a datetime in a Date column, a bool in an Integer one) would not
+            # come back as itself; UUID subclasses (asyncpg's) are the one exception, equal as UUIDs
+            if expected is datetime.datetime or expected is datetime.time:
+                if _exact_clock(value):
+                    return
+            elif expected in _NATIVE or self.converters[index] is not None:
+                return
         msg = f"{self.cls_key}.{self.keys[index]}: {kind.__name__} value is not stored exactly"
         raise Uncacheable(msg)
 
@@ -258,7 +280,11 @@ class RowCodec:
             if cell is None or len(cell) != 4 or cell[0] != cls_key or cell[1] != mask or cell[3]:  # noqa: PLR2004
                 return None
             values.append(cell[2])
-        return cls_key, mask, _ENCODER.encode(values)
+        try:
+            return cls_key, mask, _ENCODER.encode(values)
+        except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:  # e.g. ints beyond 64 bits
+            msg = f"{cls_key} values have no msgpack form: {exc}"
+            raise Uncacheable(msg) from exc
 
     def _encode_generic(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
         kinds: list[str] | None = None

@@ -6,11 +6,12 @@ import datetime
 import decimal
 import enum
 import uuid
+from typing import Any
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import UUIDPrimaryKey
-from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Column, ForeignKey, Numeric, String, Table
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
+from sqlalchemy import JSON, Column, Date, DateTime, ForeignKey, Interval, LargeBinary, Numeric, String, Table, Time
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -86,3 +87,41 @@ class Car(Vehicle):
     id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_vehicle.id"), primary_key=True)
     doors: Mapped[int] = mapped_column(default=4)
     __mapper_args__ = {"polymorphic_identity": "car"}  # noqa: RUF012
+
+
+class Typed(UUIDPrimaryKey, RepoBase):
+    """One nullable column of each type the cache stores typed; AA's mixin adds ``sa_orm_sentinel``."""
+
+    __tablename__ = "lak_repo_typed"
+
+    number: Mapped[int | None]
+    ratio: Mapped[float | None]
+    flag: Mapped[bool | None]
+    text: Mapped[str | None] = mapped_column(String(20))
+    price: Mapped[decimal.Decimal | None] = mapped_column(Numeric(10, 2))
+    at_naive: Mapped[datetime.datetime | None] = mapped_column(DateTime())
+    at_utc: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    day: Mapped[datetime.date | None] = mapped_column(Date)
+    clock: Mapped[datetime.time | None] = mapped_column(Time)
+    span: Mapped[datetime.timedelta | None] = mapped_column(Interval)
+    token: Mapped[uuid.UUID | None] = mapped_column(GUID)
+    genre: Mapped[Genre | None]
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    doc: Mapped[list[Any] | None] = mapped_column(JsonB)
+
+
+class Shelf(UUIDPrimaryKey, RepoBase):
+    """A one-to-many relationship with no back reference: moving a note changes only the note's row."""
+
+    __tablename__ = "lak_repo_shelf"
+
+    name: Mapped[str] = mapped_column(String(20))
+    notes: Mapped[list[Note]] = relationship(lazy="noload", cascade="all, delete-orphan")
+
+
+class Note(UUIDPrimaryKey, RepoBase):
+    __tablename__ = "lak_repo_note"
+
+    text: Mapped[str] = mapped_column(String(20))
+    shelf_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lak_repo_shelf.id"))

@@ -165,3 +165,104 @@ def test_schema_string_changes_with_the_registry() -> None:
 
     assert registry_schema(Thing) != before
     assert registry_schema(Parent) == registry_schema(Child)
+
+
+class Sparse(Base):
+    """Every typed column nullable, as AA's ``sa_orm_sentinel`` is after a single-row insert."""
+
+    __tablename__ = "codec_sparse"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int | None]
+    ratio: Mapped[float | None]
+    flag: Mapped[bool | None]
+    text: Mapped[str | None]
+    price: Mapped[decimal.Decimal | None] = mapped_column(Numeric(10, 2))
+    at: Mapped[datetime.datetime | None]
+    day: Mapped[datetime.date | None]
+    clock: Mapped[datetime.time | None]
+    span: Mapped[datetime.timedelta | None]
+    token: Mapped[uuid.UUID | None]
+    color: Mapped[Color | None]
+    blob: Mapped[bytes | None]
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+_SPARSE_VALUES: dict[str, Any] = {
+    "number": 7,
+    "ratio": 0.5,
+    "flag": False,
+    "text": "t",
+    "price": decimal.Decimal("2.50"),
+    "at": datetime.datetime(2021, 5, 6, 7, 8, 9, 10, tzinfo=datetime.timezone.utc),
+    "day": datetime.date(2021, 5, 6),
+    "clock": datetime.time(7, 8, 9, 10),
+    "span": datetime.timedelta(days=-2, seconds=5, microseconds=3),
+    "token": uuid.UUID(int=5),
+    "color": Color.RED,
+    "blob": b"\x00",
+    "data": {"a": [1, 2.5, True, None]},
+}
+
+
+def _sparse(**values: Any) -> Sparse:
+    obj = Sparse(id=values.pop("id", 1), **values)
+    state = inspect(obj)
+    # a clean persistent-like row, as a query would have produced it
+    state.key = inspect(Sparse).identity_key_from_primary_key((obj.id,))
+    state._commit_all(state.dict)
+    for key in _SPARSE_VALUES:
+        state.dict.setdefault(key, None)
+    return obj
+
+
+@pytest.mark.parametrize("values", [{}, _SPARSE_VALUES], ids=["all-null", "all-set"])
+def test_nullable_columns_round_trip_exactly(values: dict[str, Any]) -> None:
+    codec = RowCodec(Sparse)
+    rows = [(_sparse(id=1, **values),), (_sparse(id=2, **values),)]
+    payload = codec.encode_rows(["Sparse"], rows)
+    assert payload[0] == "F", "one fully loaded class: the typed flat layout"
+    _, built = codec.decode_rows(_wire(payload))
+    for (original,), (copy,) in zip(rows, built, strict=True):
+        for column in ("id", *_SPARSE_VALUES):
+            assert getattr(copy, column) == getattr(original, column), column
+            assert type(getattr(copy, column)) is type(getattr(original, column)), column
+
+
+def test_nullable_columns_round_trip_in_the_generic_layout() -> None:
+    codec = RowCodec(Sparse)
+    rows = [(_sparse(id=1, **_SPARSE_VALUES), 3), (_sparse(id=2), None)]
+    _, built = codec.decode_rows(_wire(codec.encode_rows(["Sparse", "n"], rows)))
+    for original, copy in zip(rows, built, strict=True):
+        assert copy[1] == original[1]
+        for column in ("id", *_SPARSE_VALUES):
+            assert getattr(copy[0], column) == getattr(original[0], column), column
+            assert type(getattr(copy[0], column)) is type(getattr(original[0], column)), column
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("day", datetime.datetime(2021, 5, 6, 7, 8)),  # noqa: DTZ001 - a datetime where a date is expected
+        ("number", True),  # a bool in an integer column would come back as an int
+        ("ratio", 1),  # an int in a float column would come back as a float
+        ("at", datetime.datetime(2021, 5, 6, 7, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))),
+        ("clock", datetime.time(7, 8, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))),
+        ("number", 2**70),  # no msgpack form
+        ("data", {"a": decimal.Decimal("1.5")}),  # would come back as a string
+        ("text", b"x"),
+    ],
+)
+def test_values_that_would_change_are_refused(column: str, value: Any) -> None:
+    with pytest.raises(Uncacheable):
+        RowCodec(Sparse).encode_rows(["Sparse"], [(_sparse(**{column: value}),)])
+
+
+def test_utc_zones_keep_their_instant_and_offset() -> None:
+    zoneinfo = pytest.importorskip("zoneinfo")
+    at = datetime.datetime(2021, 5, 6, 7, 8, tzinfo=zoneinfo.ZoneInfo("Etc/UTC"))  # what psycopg returns
+    codec = RowCodec(Sparse)
+    (copy,) = codec.decode_rows(_wire(codec.encode_rows(["Sparse"], [(_sparse(at=at),)])))[1][0]
+    assert copy.at == at
+    assert copy.at.utcoffset() == datetime.timedelta(0)
+    assert copy.at.replace(tzinfo=None) == at.replace(tzinfo=None)
