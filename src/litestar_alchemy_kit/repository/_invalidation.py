@@ -156,9 +156,14 @@ def _add_pending(session: Session, tags: Iterable[str]) -> None:
         pending.update(tags)
 
 
-def _after_flush(session: Session, _flush_context: UOWTransaction) -> None:
-    # ``new`` / ``dirty`` / ``deleted`` still show the pre-flush state here.
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    # ``new`` / ``dirty`` / ``deleted`` still show the pre-flush state here. The unit of work also
+    # writes rows that were never modified in Python: a child moved between parents through a
+    # one-to-many collection with no back reference, delete-orphans. Every mapper it registered a
+    # state of counts (states registered only for reference too: over-invalidation is harmless).
     tags = _instance_tags(session.new, session.dirty, session.deleted)
+    for mapper in flush_context.mappers:
+        tags |= _mapper_tags(mapper)
     if tags:
         _add_pending(session, tags)
 
