@@ -58,3 +58,60 @@ async def test_services_from_aa_providers_are_cached_and_invalidated(tmp_path: P
         assert cache.stats["hit"] == hits + 1, "the provider-built service must read through the cache"
         assert (await client.post("/items", json={"name": "b"})).status_code == 201
         assert (await client.get("/items")).json() == ["a", "b"], "the autocommit of the request must invalidate"
+
+
+async def test_commit_guard_and_autocommit_invalidate_once(tmp_path: Path) -> None:
+    """The errors package's commit guard commits, then AA's autocommit handler commits again.
+
+    The second ``after_commit`` has nothing pending: it must neither bump nor fail, and the
+    request's write must have been invalidated by the first.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
+
+    config = SQLAlchemyAsyncConfig(
+        connection_string=f"sqlite+aiosqlite:///{tmp_path / 'guard.db'}",
+        metadata=RepoBase.metadata,
+        create_all=True,
+        before_send_handler="autocommit",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+    )
+    cache = AsyncCache(MemoryStore(), namespace="guard")
+    bumped: list[list[str]] = []
+    deliver = cache.bump
+
+    async def recording_bump(tags: Any) -> bool:
+        tags = sorted(tags)
+        bumped.append(tags)
+        return await deliver(tags)
+
+    cache.bump = recording_bump  # type: ignore[method-assign]
+    bind_cache(config.create_session_maker(), cache)
+    commits: list[int] = []
+
+    def count_commit(session: Session) -> None:
+        commits.append(id(session))
+
+    app = Litestar(
+        [list_items, add_item],
+        plugins=[SQLAlchemyPlugin(config), ErrorsPlugin(ErrorsConfig(commit_before_response=True))],
+        dependencies={"items_service": Provide(create_service_provider(ItemService))},
+    )
+    event.listen(Session, "after_commit", count_commit)
+    try:
+        async with AsyncTestClient(app) as client:
+            assert (await client.get("/items")).json() == []
+            assert (await client.get("/items")).json() == []  # warm
+            commits.clear()
+            response = await client.post("/items", json={"name": "a"})
+            assert response.status_code == 201, response.text
+            assert len(commits) == 2, "the guard and AA's handler should both have committed"
+            assert bumped == [["t:lak_repo_item"]], "one bump, by the commit that had the write"
+            assert (await client.get("/items")).json() == ["a"]
+            assert (await client.post("/items", json={"name": "b"})).status_code == 201
+            assert bumped == [["t:lak_repo_item"], ["t:lak_repo_item"]]
+            assert (await client.get("/items")).json() == ["a", "b"]
+    finally:
+        event.remove(Session, "after_commit", count_commit)
