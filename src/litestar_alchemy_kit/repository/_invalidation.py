@@ -32,11 +32,11 @@ from sqlalchemy.util import await_only
 from litestar_alchemy_kit.repository._statement import table_tag
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from sqlalchemy.orm import Mapper, ORMExecuteState, UOWTransaction
 
-__all__ = ("bind_cache", "bound_caches", "install", "pending_tags")
+__all__ = ("LISTENERS", "bind_cache", "bound_caches", "install", "pending_tags")
 
 CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
@@ -157,11 +157,11 @@ def _add_pending(session: Session, tags: Iterable[str]) -> None:
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
-    # ``new`` / ``dirty`` / ``deleted`` still show the pre-flush state here. The unit of work also
-    # writes rows that were never modified in Python: a child moved between parents through a
-    # one-to-many collection with no back reference, delete-orphans. Every mapper it registered a
-    # state of counts (states registered only for reference too: over-invalidation is harmless).
-    tags = _instance_tags(session.new, session.dirty, session.deleted)
+    # Every state the unit of work registered: the new, dirty and deleted instances it flushed, and
+    # rows never modified in Python (a child moved between parents through a one-to-many collection
+    # with no back reference, delete-orphans). States registered only for reference count too:
+    # over-invalidation is harmless. One lookup per mapper, not per instance.
+    tags: set[str] = set()
     for mapper in flush_context.mappers:
         tags |= _mapper_tags(mapper)
     if tags:
@@ -201,13 +201,20 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_PENDING_KEY, None)
 
 
+LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
+    ("after_flush", _after_flush),
+    ("do_orm_execute", _do_orm_execute),
+    ("after_commit", _after_commit),
+    ("after_transaction_end", _after_transaction_end),
+)
+"""The ``Session`` events :func:`install` listens to, and their handlers."""
+
+
 def install() -> None:
     """Install the process-wide session listeners (idempotent)."""
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
     if _installed:
         return
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "do_orm_execute", _do_orm_execute)
-    event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_transaction_end", _after_transaction_end)
+    for name, handler in LISTENERS:
+        event.listen(Session, name, handler)
     _installed = True
