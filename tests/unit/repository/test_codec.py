@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import JSON, ForeignKey, Numeric, PickleType, String, create_engine, inspect, select
+from sqlalchemy import ARRAY, JSON, ForeignKey, Integer, Numeric, PickleType, String, create_engine, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from litestar_alchemy_kit.repository._codec import RowCodec, Uncacheable, registry_schema
@@ -266,3 +266,34 @@ def test_utc_zones_keep_their_instant_and_offset() -> None:
     assert copy.at == at
     assert copy.at.utcoffset() == datetime.timedelta(0)
     assert copy.at.replace(tzinfo=None) == at.replace(tzinfo=None)
+
+
+class _PgBase(DeclarativeBase):
+    pass
+
+
+class Arrayed(_PgBase):
+    __tablename__ = "codec_arrayed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    numbers: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    prices: Mapped[list[decimal.Decimal] | None] = mapped_column(ARRAY(Numeric(10, 2)))
+
+
+def _arrayed(**values: Any) -> Arrayed:
+    obj = Arrayed(id=1, **values)
+    state = inspect(obj)
+    state.key = inspect(Arrayed).identity_key_from_primary_key((1,))
+    state._commit_all(state.dict)
+    for key in ("numbers", "prices"):
+        state.dict.setdefault(key, None)
+    return obj
+
+
+def test_postgresql_arrays_round_trip_or_are_refused() -> None:
+    codec = RowCodec(Arrayed)
+    (copy,) = codec.decode_rows(_wire(codec.encode_rows(["Arrayed"], [(_arrayed(numbers=[[1, 2], [3, 4]]),)])))[1][0]
+    assert copy.numbers == [[1, 2], [3, 4]]
+    assert copy.prices is None
+    with pytest.raises(Uncacheable):  # Decimals would come back as strings
+        codec.encode_rows(["Arrayed"], [(_arrayed(prices=[decimal.Decimal("1.50")]),)])
