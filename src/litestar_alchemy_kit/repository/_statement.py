@@ -22,6 +22,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, QueryableAttribute, RelationshipProperty
 from sqlalchemy.orm.util import AliasedInsp
 from sqlalchemy.sql import TableClause, visitors
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, TextClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.operators import custom_op
@@ -160,7 +161,10 @@ def _note_attribute(node: tuple[Any, ...], walk: _Walk, parent_attr: str) -> Non
 
 def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:  # noqa: C901 - one branch per element kind
     cls: type[Any] = node[1]
-    if issubclass(cls, FunctionElement):
+    if issubclass(cls, UpdateBase):
+        # a data-modifying CTE: answering from the cache would skip the write
+        walk.reasons.append(f"select writes ({cls.__name__.lower()} inside it)")
+    elif issubclass(cls, FunctionElement):
         name: Any = _attr(node, "name") or cls.__dict__.get("name")
         if isinstance(name, str) and name.lower() in _NONDETERMINISTIC_NAMES:
             walk.reasons.append(f"non-deterministic function {name}()")

@@ -168,3 +168,15 @@ def test_guid_anchoring_does_not_depend_on_which_statement_came_first(dialect: A
     assert isinstance(analyze(swapped, dialect=dialect), Bypass)
     assert isinstance(analyze(anchored, dialect=dialect), StatementInfo)
     assert isinstance(analyze(swapped, dialect=dialect), Bypass)
+
+
+def test_selects_that_write_bypass(dialect: Any) -> None:
+    """A data-modifying CTE (PostgreSQL's ``WITH ... UPDATE ... RETURNING``) in a SELECT: caching it would skip the write."""
+    moved = update(Book).values(title="x").returning(Book.author_id).cte("moved")
+    added = insert(Author).values(name="x").returning(Author.id).cte("added")
+    for statement in (select(Author).where(Author.id.in_(select(moved.c.author_id))), select(added.c.id)):
+        result = analyze(statement, dialect=dialect)
+        assert isinstance(result, Bypass), statement
+        assert "writes" in result.reason
+    gone = delete(Book).where(Book.title == "y").returning(Book.id).cte("gone")
+    assert isinstance(analyze(select(Author).add_cte(gone), dialect=dialect), Bypass)
