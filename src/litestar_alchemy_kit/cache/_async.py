@@ -80,11 +80,11 @@ class AsyncCache:
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         self._flight = AsyncSingleFlight()
         self._background = AsyncBackground()
-        self._pending: set[str] = set()
-        self._pending_namespace = False
-        self._retrying = False
+        # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
+        self._pending: dict[str, int] = {}
+        self._pending_namespace = 0
+        self._generation = 0
         self._closed = False
-        self._bumps = 0
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
         self._plans: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
@@ -158,102 +158,95 @@ class AsyncCache:
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
             self._failed("get", exc)
             return None
+        except BaseException:
+            self._breaker.abandon()
+            raise
         self._breaker.success()
         return values
+
+    async def _guard(self, operation: str, call: Callable[[], Awaitable[Any]], timeout: float) -> tuple[bool, Any]:
+        """``(True, result)`` of ``call()`` within ``timeout``, or ``(False, None)`` if refused or failed."""
+        if not self._breaker.allow():
+            return False, None
+        try:
+            async with async_timeout(timeout):
+                result = await call()
+        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
+            self._failed(operation, exc)
+            return False, None
+        except BaseException:
+            self._breaker.abandon()  # a cancelled probe must not keep the breaker shut forever
+            raise
+        self._breaker.success()
+        return True, result
 
     async def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
-        if not self._breaker.allow():
-            return False
-        try:
-            async with async_timeout(self.options.timeout):
-                await self._backend.set(key, value, ttl)
-        except Exception as exc:  # noqa: BLE001
-            self._failed("set", exc)
-            return False
-        self._breaker.success()
-        return True
+        return (await self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
 
     async def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        if not self._breaker.allow():
-            return False
-        try:
-            async with async_timeout(self.options.timeout):
-                await self._backend.set_many(items)
-        except Exception as exc:  # noqa: BLE001
-            self._failed("bump", exc)
-            return False
-        self._breaker.success()
-        return True
+        return (await self._guard("bump", partial(self._backend.set_many, items), self.options.timeout))[0]
 
     async def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
-        if not self._breaker.allow():
-            return None
-        try:
-            async with async_timeout(self.options.timeout):
-                values = await self._backend.init_many(items)
-        except Exception as exc:  # noqa: BLE001
-            self._failed("init", exc)
-            return None
-        self._breaker.success()
-        return values
+        done, values = await self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
+        return values if done else None
 
     async def _add(self, key: str, value: bytes, ttl: float) -> bool | None:
-        if not self._breaker.allow():
-            return None
-        try:
-            async with async_timeout(self.options.timeout):
-                added = await self._backend.add(key, value, ttl)
-        except Exception as exc:  # noqa: BLE001
-            self._failed("add", exc)
-            return None
-        self._breaker.success()
-        return added
+        done, added = await self._guard("add", partial(self._backend.add, key, value, ttl), self.options.timeout)
+        return bool(added) if done else None
 
     async def _remove(self, key: str) -> bool:
-        if not self._breaker.allow():
-            return False
-        try:
-            async with async_timeout(self.options.timeout):
-                await self._backend.delete(key)
-        except Exception as exc:  # noqa: BLE001
-            self._failed("delete", exc)
-            return False
-        self._breaker.success()
-        return True
+        return (await self._guard("delete", partial(self._backend.delete, key), self.options.timeout))[0]
 
     # --- pending invalidations ----------------------------------------------------------------
 
     def _blocked(self, tags: Iterable[str]) -> bool:
         if not self._pending and not self._pending_namespace:
             return False
-        if not self._retrying:
-            self._schedule_retry()
-        return self._pending_namespace or not self._pending.isdisjoint(tags)
+        self._schedule_retry()
+        return bool(self._pending_namespace) or not self._pending.keys().isdisjoint(tags)
 
     def _schedule_retry(self) -> None:
-        if not self._retrying and not self._closed:
-            self._retrying = True
-            if not self._background.spawn(self._retry_pending):
-                self._retrying = False
+        # A retry task gone with its event loop (closed, or never run again) is replaced.
+        if not self._closed:
+            self._background.spawn_once("retry", self._retry_pending)
 
     async def _retry_pending(self) -> None:
         delay = self.options.retry_initial
-        try:
-            while (self._pending or self._pending_namespace) and not self._closed:
-                await asyncio.sleep(delay)
-                if self._pending_namespace and await self._write_many({self._keys.namespace_key: new_token().encode()}):
-                    self._pending_namespace = False
-                if self._pending:
-                    await self._deliver(list(self._pending))
-                delay = min(delay * 2, self.options.retry_max)
-        finally:
-            self._retrying = False
+        while (self._pending or self._pending_namespace) and not self._closed:
+            await asyncio.sleep(delay)
+            await self._deliver(list(self._pending), namespace=bool(self._pending_namespace))
+            delay = min(delay * 2, self.options.retry_max)
 
-    async def _deliver(self, tags: Sequence[str]) -> bool:
-        delivered = await self._write_many({self._keys.tag(tag): new_token().encode() for tag in tags})
-        if delivered:
-            self._pending.difference_update(tags)
-        return delivered
+    async def _deliver(self, tags: Sequence[str], namespace: bool = False) -> bool:
+        """Write new tokens for ``tags`` (and the namespace); on success, clear what was pending before the write.
+
+        A bump that fails while this write is in flight keeps its tags pending: the write may have landed
+        before that bump's commit, so it does not deliver it.
+        """
+        items = {self._keys.tag(tag): new_token().encode() for tag in tags}
+        if namespace:
+            items[self._keys.namespace_key] = new_token().encode()
+        if not items:
+            return True
+        pending = self._pending
+        before = [(tag, pending.get(tag)) for tag in tags]
+        namespace_before = self._pending_namespace
+        if not await self._write_many(items):
+            return False
+        for tag, generation in before:
+            if generation is not None and pending.get(tag) == generation:
+                del pending[tag]
+        if namespace and self._pending_namespace == namespace_before:
+            self._pending_namespace = 0
+        return True
+
+    def _undelivered(self, tags: Iterable[str], namespace: bool = False) -> None:
+        self._generation += 1
+        for tag in tags:
+            self._pending[tag] = self._generation
+        if namespace:
+            self._pending_namespace = self._generation
+        self._schedule_retry()
 
     # --- the API --------------------------------------------------------------------------------
 
@@ -402,13 +395,11 @@ class AsyncCache:
         names = _unique(tags)
         if not names:
             return True
-        self._bumps += 1
         self._recent.clear()
         with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
             if await self._deliver(names):
                 return True
-            self._pending.update(names)
-            self._schedule_retry()
+            self._undelivered(names)
             return False
 
     async def delete(self, key: str) -> bool:
@@ -422,11 +413,9 @@ class AsyncCache:
         keys (memory, Redis, Valkey) the namespace's keys are also deleted, matched by
         ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
         """
-        self._bumps += 1
         self._recent.clear()
-        if not await self._write_many({self._keys.namespace_key: new_token().encode()}):
-            self._pending_namespace = True
-            self._schedule_retry()
+        if not await self._deliver((), namespace=True):
+            self._undelivered((), namespace=True)
             return False
         if self._breaker.allow():
             try:
@@ -469,6 +458,10 @@ class AsyncCache:
             # Some versions are missing (first use, or evicted): initialise them now, so that every
             # concurrent caller converges on the same versions and so on the same load.
             observed = await self.versions(names)
+        if observed is None:
+            # No versions (store failing, or a bump of ours undelivered): this caller cannot tell whether a
+            # load under way began before a commit it must see, so it shares none.
+            return await self._load(key, names, loader, schema, ttl, None)
         signature = self._signature(schema, observed)
         recent = self._recent.get((key, signature))
         if recent is not None and recent[0] > time.monotonic():
@@ -476,14 +469,11 @@ class AsyncCache:
             shared: T = recent[1]
             return shared
         loaded: T = await self._flight.run(
-            f"{key}|{signature}", lambda: self._load(key, names, loader, schema, ttl, observed, signature)
+            f"{key}|{signature}", lambda: self._load(key, names, loader, schema, ttl, observed)
         )
         return loaded
 
-    def _signature(self, schema: str, observed: TagVersions | None) -> str:
-        if observed is None:
-            # No versions seen (store failing): only share loads started since this process's last bump.
-            return f"{schema}|-|{self._bumps}"
+    def _signature(self, schema: str, observed: TagVersions) -> str:
         return f"{schema}|{observed.namespace}|{'|'.join(observed.tags.values())}"
 
     async def _load(  # noqa: PLR0917
@@ -494,7 +484,6 @@ class AsyncCache:
         schema: str,
         ttl: float | None,
         observed: TagVersions | None,
-        signature: str,
     ) -> T:
         lease_ttl = self.options.lease_ttl
         lease_key: str | None = None
@@ -518,7 +507,7 @@ class AsyncCache:
                     await self.set(key, None, versions, schema, self.options.negative_ttl)
                 if result is not None or self.options.negative_ttl is not None:
                     lifetime = ttl if result is not None else self.options.negative_ttl
-                    self._remember(key, (signature, self._signature(schema, versions)), result, lifetime)
+                    self._remember(key, self._signature(schema, versions), result, lifetime)
             return result
         finally:
             remaining = self._refreshing.pop(key) - 1
@@ -527,15 +516,13 @@ class AsyncCache:
             if lease_key is not None:
                 await self._remove(lease_key)
 
-    def _remember(self, key: str, signatures: tuple[str, str], value: Any, ttl: float | None) -> None:
+    def _remember(self, key: str, signature: str, value: Any, ttl: float | None) -> None:
         # Callers whose lookup raced the load (read before the set landed) share its result, for at
         # most the store timeout: they observed the same versions, so it is as fresh as joining.
         if len(self._recent) >= self._RECENT_MAX:
             self._recent.clear()
         lifetime = self.options.timeout if ttl is None else min(ttl, self.options.timeout)
-        until = time.monotonic() + lifetime
-        for signature in signatures:
-            self._recent[key, signature] = (until, value)
+        self._recent[key, signature] = (time.monotonic() + lifetime, value)
 
     async def _wait_for_holder(self, key: str, tags: list[str], schema: str) -> Any:
         deadline = time.monotonic() + self.options.lease_wait
@@ -547,9 +534,22 @@ class AsyncCache:
         return MISS
 
     async def close(self) -> None:
-        """Stop background retries and refreshes (undelivered bumps are then dropped); close the backend's own connections."""
+        """Stop background retries, try once more to deliver pending bumps, close the backend's own connections.
+
+        A bump still undelivered then is lost to other processes (they serve entries it should have
+        invalidated until those expire): it is logged as an error.
+        """
         self._closed = True
         await self._background.close()
+        if (self._pending or self._pending_namespace) and not await self._deliver(
+            list(self._pending), namespace=bool(self._pending_namespace)
+        ):
+            logger.error(
+                "cache closed with undelivered invalidations (namespace=%s, tags=%s, namespace bump=%s)",
+                self.namespace,
+                sorted(self._pending),
+                bool(self._pending_namespace),
+            )
         closer = getattr(self._backend, "aclose", None)
         if closer is not None:
             await closer()

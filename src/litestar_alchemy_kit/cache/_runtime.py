@@ -27,6 +27,15 @@ __all__ = (
 T = TypeVar("T")
 
 
+class _Abandoned:
+    """What a flight's leader leaves when it stops without an outcome (cancelled): its followers run the work."""
+
+    __slots__ = ()
+
+
+_ABANDONED = _Abandoned()
+
+
 if sys.version_info >= (3, 11):
 
     def async_timeout(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -84,19 +93,28 @@ class AsyncSingleFlight:
         return key in self._flights
 
     async def run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
-        """Run ``work`` unless a run for ``key`` is under way, in which case wait for its result."""
+        """Run ``work`` unless a run for ``key`` is under way, in which case wait for its result.
+
+        A leader that is cancelled does not pass its cancellation on: a waiting caller runs the work itself.
+        """
         flight = self._flights.get(key)
-        if flight is not None:
-            result: T = await asyncio.shield(flight)
-            return result
+        while flight is not None:
+            shared = await asyncio.shield(flight)
+            if shared is not _ABANDONED:
+                result: T = shared
+                return result
+            flight = self._flights.get(key)
         flight = asyncio.get_running_loop().create_future()
         # Retrieve the exception even when nobody else waited, so asyncio does not log it.
         flight.add_done_callback(lambda f: None if f.cancelled() else f.exception())
         self._flights[key] = flight
         try:
             value = await work()
-        except BaseException as exc:
+        except Exception as exc:
             flight.set_exception(exc)
+            raise
+        except BaseException:
+            flight.set_result(_ABANDONED)
             raise
         else:
             flight.set_result(value)
@@ -125,21 +143,27 @@ class SyncSingleFlight:
 
     def run(self, key: str, work: Callable[[], T]) -> T:
         """Run ``work`` unless a run for ``key`` is under way, in which case wait for its result."""
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _SyncFlight()
-        if not leader:
+        while True:
+            with self._lock:
+                flight = self._flights.get(key)
+                leader = flight is None
+                if flight is None:
+                    flight = self._flights[key] = _SyncFlight()
+            if leader:
+                break
             flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            result: T = flight.value
-            return result
+            if flight.value is not _ABANDONED:
+                result: T = flight.value
+                return result
         try:
             value = work()
-        except BaseException as exc:
+        except Exception as exc:
             flight.error = exc
+            raise
+        except BaseException:
+            flight.value = _ABANDONED
             raise
         else:
             flight.value = value
@@ -162,25 +186,36 @@ class _SyncFlight:
 class AsyncBackground:
     """Tasks the cache runs on its own (retries, refreshes); cancelled by :meth:`close`."""
 
-    __slots__ = ("_tasks",)
+    __slots__ = ("_named", "_tasks")
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._named: dict[str, asyncio.Task[Any]] = {}
 
-    def spawn(self, work: Callable[[], Awaitable[Any]]) -> bool:
-        """Start ``work`` in the background; ``False`` when there is no running loop."""
+    def spawn_once(self, name: str, work: Callable[[], Awaitable[Any]]) -> bool:
+        """Start ``work`` unless the task last started under ``name`` is alive; ``True`` if one is.
+
+        A task whose event loop was closed, or is not running any more, will never finish: it counts
+        as dead, so the work moves to the current loop.
+        """
+        task = self._named.get(name)
+        if task is not None and not task.done() and task.get_loop().is_running():
+            return True
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return False
-        task = loop.create_task(_swallow(work))
+        task = self._named[name] = loop.create_task(_swallow(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
     async def close(self) -> None:
-        """Cancel and await every background task."""
-        tasks = list(self._tasks)
+        """Cancel and await every background task of the running loop (others are dropped)."""
+        loop = asyncio.get_running_loop()
+        tasks = [task for task in self._tasks if task.get_loop() is loop]
+        self._tasks.clear()
+        self._named.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -197,17 +232,26 @@ async def _swallow(work: Callable[[], Awaitable[Any]]) -> None:
 class SyncBackground:
     """Daemon threads the cache runs on its own (retries, refreshes); told to stop by :meth:`close`."""
 
-    __slots__ = ("_closed", "_threads")
+    __slots__ = ("_closed", "_lock", "_named", "_threads")
 
     def __init__(self) -> None:
         self._threads: set[threading.Thread] = set()
+        self._named: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
         self._closed = False
 
-    def spawn(self, work: Callable[[], Any]) -> bool:
-        """Start ``work`` in a daemon thread; ``False`` after :meth:`close`."""
-        if self._closed:
-            return False
+    def spawn_once(self, name: str, work: Callable[[], Any]) -> bool:
+        """Start ``work`` unless the thread last started under ``name`` is alive; ``False`` after :meth:`close`."""
+        with self._lock:
+            thread = self._named.get(name)
+            if thread is not None and thread.is_alive():
+                return True
+            if self._closed:
+                return False
+            self._named[name] = self._start(work)
+            return True
 
+    def _start(self, work: Callable[[], Any]) -> threading.Thread:
         def target() -> None:
             try:
                 with contextlib.suppress(Exception):
@@ -218,7 +262,7 @@ class SyncBackground:
         thread = threading.Thread(target=target, name="lak-cache-background", daemon=True)
         self._threads.add(thread)
         thread.start()
-        return True
+        return thread
 
     def close(self) -> None:
         """Stop starting new work and wait briefly for running work."""

@@ -51,6 +51,12 @@ class CircuitBreaker:
             self._opened_at = None
             self._probing = False
 
+    def abandon(self) -> None:
+        """Record a call that ended with neither outcome (cancelled): a probe slot it held is freed."""
+        if self._probing:
+            with self._lock:
+                self._probing = False
+
     def failure(self) -> None:
         """Record a failed or timed-out call."""
         with self._lock:
