@@ -11,6 +11,7 @@ import decimal
 import uuid
 from typing import Any
 
+from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import selectinload
@@ -390,3 +391,32 @@ class FlakyBackend(AsyncMemoryBackend):
 def flaky_cache() -> tuple[AsyncCache, FlakyBackend]:
     backend = FlakyBackend()
     return AsyncCache(backend, namespace="flaky", options=CacheOptions(retry_initial=0.05, retry_max=0.1)), backend
+
+
+async def tenants_never_share_a_primary_key_read(env: Env) -> None:
+    """Two tenants' repositories (scope + tenant-filtered base statement) reading the same pk."""
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session)
+        own, other = await repo.add_many(
+            [Item(name="a-row", tenant="a"), Item(name="b-row", tenant="b")], auto_commit=True
+        )
+    cache = env.make_cache()
+
+    def tenant_repo(session: Any, tenant: str) -> ItemRepository:
+        return ItemRepository(
+            session=session, cache=cache, scope=tenant, statement=select(Item).where(Item.tenant == tenant)
+        )
+
+    for _ in range(2):  # the second round reads warm entries
+        async with env.sessionmaker() as session:
+            assert (await tenant_repo(session, "a").get(own.id)).name == "a-row"
+            assert (await tenant_repo(session, "b").get(other.id)).name == "b-row"
+            for tenant, foreign in (("a", other.id), ("b", own.id)):
+                try:
+                    found = await tenant_repo(session, tenant).get(foreign)
+                except NotFoundError:
+                    pass
+                else:
+                    raise AssertionError(f"tenant {tenant} read another tenant's row {found.name}")
+                assert await tenant_repo(session, tenant).get_one_or_none(id=foreign) is None
+                assert not await tenant_repo(session, tenant).exists(id=foreign)

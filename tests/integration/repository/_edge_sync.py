@@ -13,6 +13,7 @@ import decimal
 import uuid
 from typing import Any
 
+from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import selectinload
@@ -388,3 +389,30 @@ class FlakyBackend(SyncMemoryBackend):
 def flaky_cache() -> tuple[SyncCache, FlakyBackend]:
     backend = FlakyBackend()
     return SyncCache(backend, namespace="flaky", options=CacheOptions(retry_initial=0.05, retry_max=0.1)), backend
+
+
+def tenants_never_share_a_primary_key_read(env: Env) -> None:
+    """Two tenants' repositories (scope + tenant-filtered base statement) reading the same pk."""
+    with env.sessionmaker() as session:
+        repo = ItemRepository(session=session)
+        own, other = repo.add_many([Item(name="a-row", tenant="a"), Item(name="b-row", tenant="b")], auto_commit=True)
+    cache = env.make_cache()
+
+    def tenant_repo(session: Any, tenant: str) -> ItemRepository:
+        return ItemRepository(
+            session=session, cache=cache, scope=tenant, statement=select(Item).where(Item.tenant == tenant)
+        )
+
+    for _ in range(2):  # the second round reads warm entries
+        with env.sessionmaker() as session:
+            assert (tenant_repo(session, "a").get(own.id)).name == "a-row"
+            assert (tenant_repo(session, "b").get(other.id)).name == "b-row"
+            for tenant, foreign in (("a", other.id), ("b", own.id)):
+                try:
+                    found = tenant_repo(session, tenant).get(foreign)
+                except NotFoundError:
+                    pass
+                else:
+                    raise AssertionError(f"tenant {tenant} read another tenant's row {found.name}")
+                assert tenant_repo(session, tenant).get_one_or_none(id=foreign) is None
+                assert not tenant_repo(session, tenant).exists(id=foreign)

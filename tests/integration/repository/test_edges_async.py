@@ -62,3 +62,7 @@ async def test_engine_level_isolation_never_installs_stale(async_env: Env) -> No
         await invariants.old_snapshot_never_installs_stale(env)
     finally:
         await engine.dispose()
+
+
+async def test_tenants_never_share_a_primary_key_read(async_env: Env) -> None:
+    await scenarios.tenants_never_share_a_primary_key_read(async_env)

@@ -68,3 +68,7 @@ def test_engine_level_isolation_never_installs_stale(sync_env: Env) -> None:
         invariants.old_snapshot_never_installs_stale(env)
     finally:
         engine.dispose()
+
+
+def test_tenants_never_share_a_primary_key_read(sync_env: Env) -> None:
+    scenarios.tenants_never_share_a_primary_key_read(sync_env)
