@@ -270,3 +270,157 @@ def _const(value: Any) -> Any:
         return value
 
     return load
+
+
+def test_event_loops_in_two_threads_each_keep_their_own_connection(library: str, shared_url: str) -> None:
+    import threading
+
+    client = _client(library, shared_url)  # writes only; each loop's reads use its own connection
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}", options=OPTIONS)
+    keys = [cache.key("row", str(i)) for i in range(20)]
+
+    async def populate() -> None:
+        versions = await cache.versions(["t"])
+        for i, key in enumerate(keys):
+            assert await cache.set(key, i, versions)
+
+    asyncio.run(populate())
+    results: dict[str, list[Any]] = {}
+
+    def reader(name: str) -> None:
+        async def read() -> list[Any]:
+            out: list[Any] = []
+            for _ in range(30):
+                out.extend(await asyncio.gather(*(cache.get(key, ["t"]) for key in keys)))
+                await asyncio.sleep(0.001)  # let the other thread's loop run in between
+            return out
+
+        results[name] = asyncio.run(read())
+
+    threads = [threading.Thread(target=reader, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for name in ("a", "b"):
+        assert results[name] == list(range(20)) * 30, name  # every read a hit, none a miss
+    assert cache.stats["error"] == 0
+
+    async def done() -> None:
+        await cache.clear()
+        await cache.close()
+        await client.aclose()
+
+    asyncio.run(done())
+
+
+async def test_error_replies_fail_only_their_own_read(library: str, valkey_auth_server: Any) -> None:
+    import valkey
+
+    server, _ = valkey_auth_server
+    admin = valkey.Valkey(host="127.0.0.1", port=server.port, password="s3cret")
+    client = _client(library, f"redis://bob:bobpw@127.0.0.1:{server.port}/0")
+    cache = AsyncCache(_store(library, client), namespace="pl", options=OPTIONS)
+    keys = [cache.key("row", str(i)) for i in range(20)]
+    versions = await cache.versions(["t"])
+    for i, key in enumerate(keys):
+        assert await cache.set(key, i, versions)
+    assert await asyncio.gather(*(cache.get(key, ["t"]) for key in keys)) == list(range(20))
+    connection = _protocol(cache)
+
+    admin.execute_command("ACL", "SETUSER", "bob", "-mget")  # every read now gets "-NOPERM ..."
+    assert await asyncio.gather(*(cache.get(key, ["t"]) for key in keys)) == [MISS] * 20
+    assert cache.stats["error"] == 20
+    admin.execute_command("ACL", "SETUSER", "bob", "+mget")
+    # error replies are framed like any other: the stream is still aligned, on the same connection
+    assert await asyncio.gather(*(cache.get(key, ["t"]) for key in reversed(keys))) == list(range(19, -1, -1))
+    assert _protocol(cache) is connection
+    admin.close()
+    await cache.close()
+    await client.aclose()
+
+
+async def test_a_user_key_of_another_type_on_a_tag_key_is_a_miss_not_an_error(library: str, shared_url: str) -> None:
+    client = _client(library, shared_url)
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}", options=OPTIONS)
+    key = cache.key("row", "a")
+    assert await cache.set(key, "a", await cache.versions(["t"]))
+    await client.delete(f"pl:{cache.tag_key('t')}")
+    await client.hset(f"pl:{cache.tag_key('t')}", "field", "value")  # WRONGTYPE for GET, nil for MGET
+    assert await cache.get(key, ["t"]) is MISS
+    assert await cache.versions(["t"]) is None  # cannot be initialised: nothing is cached under it
+    assert await cache.get_or_load(key, ["t"], _const("db")) == "db"
+    assert await cache.get(key, ["t"]) is MISS
+    assert await cache.bump(["t"])  # a bump overwrites it with a token
+    assert await cache.get_or_load(key, ["t"], _const("b")) == "b"
+    assert await cache.get(key, ["t"]) == "b"
+    await cache.clear()
+    await cache.close()
+    await client.aclose()
+
+
+async def test_huge_values_arrive_whole_and_in_order(library: str, shared_url: str) -> None:
+    client = _client(library, shared_url)
+    cache = AsyncCache(
+        _store(library, client), namespace=f"pl{random.randrange(10**9)}", options=CacheOptions(timeout=10)
+    )
+    versions = await cache.versions(["t"])
+    big = [cache.key("row", f"big{i}") for i in range(3)]
+    small = [cache.key("row", f"small{i}") for i in range(20)]
+    values = {key: bytes([i]) * (8 * 1024 * 1024 + i) for i, key in enumerate(big)}
+    values.update({key: f"small {i}".encode() for i, key in enumerate(small)})
+    for key, value in values.items():
+        assert await cache.set(key, value, versions)
+    order = random.sample([*big, *small], len(values))
+    assert await asyncio.gather(*(cache.get(key, ["t"]) for key in order)) == [values[key] for key in order]
+    await cache.clear()
+    await cache.close()
+    await client.aclose()
+
+
+def test_a_forked_child_opens_its_own_connection(library: str, shared_url: str) -> None:
+    import os
+
+    client = _client(library, shared_url)
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}", options=OPTIONS)
+    keys = [cache.key("row", str(i)) for i in range(50)]
+    loop = asyncio.new_event_loop()
+
+    async def populate() -> None:
+        versions = await cache.versions(["t"])
+        for i, key in enumerate(keys):
+            assert await cache.set(key, i, versions)
+        assert await cache.get(keys[0], ["t"]) == 0  # the parent's read connection is open
+
+    async def read_all() -> list[Any]:
+        out: list[Any] = []
+        for _ in range(20):
+            out.extend(await asyncio.gather(*(cache.get(key, ["t"]) for key in keys)))
+        return out
+
+    loop.run_until_complete(populate())
+    parent_connection = loop.run_until_complete(_running_protocol(cache))
+    pid = os.fork()
+    if pid == 0:  # the child: a new event loop, as every forked worker has
+        ok = False
+        try:
+            ok = asyncio.run(read_all()) == list(range(50)) * 20
+        finally:
+            os._exit(0 if ok else 1)
+    parent_reads = loop.run_until_complete(read_all())  # at the same time, on the parent's connection
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert parent_reads == list(range(50)) * 20
+    assert loop.run_until_complete(_running_protocol(cache)) is parent_connection
+
+    async def done() -> None:
+        await cache.clear()
+        await cache.close()
+        await client.aclose()
+
+    loop.run_until_complete(done())
+    loop.close()
+
+
+async def _running_protocol(cache: AsyncCache) -> Any:
+    return _protocol(cache)

@@ -20,6 +20,7 @@ is ordered after it by the server, whichever connection carried it, so version c
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
@@ -123,6 +124,8 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_exception(ConnectionError(f"redis connection lost: {self.lost!r}"))
 
     def data_received(self, data: bytes) -> None:
+        # Any bytes are progress: a large reply arriving slowly is not a stall.
+        self.progress = time.monotonic()
         if self._chunks:
             self._chunks.append(data)
             self._size += len(data)
@@ -154,8 +157,6 @@ class _Protocol(asyncio.Protocol):
         except (RespError, ValueError) as exc:
             # A reply we cannot frame: nothing after it can be trusted.
             self.abort(exc)
-            return
-        self.progress = time.monotonic()
 
     def send(self, command: bytes, timeout: float | None = None) -> asyncio.Future[Any]:
         """Write ``command``; the future gets its reply, or ``TimeoutError`` after ``timeout`` seconds."""
@@ -249,16 +250,25 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         stall_after: seconds a connection may leave replies outstanding before it is replaced.
     """
 
-    __slots__ = ("_connecting", "_encoding", "_loop", "_protocol", "_target", "stall_after")
+    __slots__ = ("_connecting", "_encoding", "_pid", "_protocols", "_target", "stall_after")
 
     def __init__(self, client: Any, prefix: str = "", stall_after: float = 2.0) -> None:
         super().__init__(client, prefix)
         self._target = connection_target(client)
         self._encoding: str = "utf-8" if self._target is None else self._target["encoding"]
         self.stall_after = stall_after
-        self._protocol: _Protocol | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._connecting: asyncio.Future[_Protocol] | None = None
+        # One connection per event loop: a transport belongs to the loop that opened it.
+        self._protocols: dict[asyncio.AbstractEventLoop, _Protocol] = {}
+        self._connecting: dict[asyncio.AbstractEventLoop, asyncio.Future[_Protocol]] = {}
+        self._pid = os.getpid()
+
+    @property
+    def _protocol(self) -> _Protocol | None:
+        """The connection of the running loop, if any (for tests and introspection)."""
+        try:
+            return self._protocols.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return next(iter(self._protocols.values()), None)
 
     @property
     def pipelined(self) -> bool:
@@ -284,8 +294,8 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         return await self._mget(keys, timeout)
 
     async def _mget(self, keys: Sequence[str], timeout: float | None) -> list[bytes | None]:
-        protocol = self._protocol
-        if protocol is None or protocol.transport is None or self._loop is not asyncio.get_running_loop():
+        protocol = self._protocols.get(asyncio.get_running_loop())
+        if protocol is None or protocol.transport is None:
             protocol = await self._connect_within(timeout)
         elif protocol.waiters and time.monotonic() - protocol.progress > self.stall_after:
             protocol.abort(TimeoutError("redis replies stalled"))
@@ -305,13 +315,13 @@ class PipelinedRedisBackend(AsyncRedisBackend):
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        connecting = self._connecting
-        if connecting is not None and self._loop is loop and not connecting.done():
+        connecting = self._connecting.get(loop)
+        if connecting is not None and not connecting.done():
             # Concurrent first callers share one connection attempt.
             return await asyncio.shield(connecting)
-        self._drop()
-        self._loop = loop
-        connecting = self._connecting = loop.create_future()
+        self._forget_dead()
+        self._drop(loop)
+        connecting = self._connecting[loop] = loop.create_future()
         try:
             protocol = await self._open(loop)
         except BaseException as exc:
@@ -319,9 +329,22 @@ class PipelinedRedisBackend(AsyncRedisBackend):
                 connecting.set_exception(exc if isinstance(exc, Exception) else ConnectionError("connect cancelled"))
                 connecting.exception()  # retrieved: nobody else may be waiting
             raise
-        self._protocol = protocol
+        finally:
+            if self._connecting.get(loop) is connecting:
+                del self._connecting[loop]
+        self._protocols[loop] = protocol
         connecting.set_result(protocol)
         return protocol
+
+    def _forget_dead(self) -> None:
+        """Forget connections of closed loops, and every inherited one in a forked child (the parent owns them)."""
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._protocols.clear()
+            self._connecting.clear()
+            return
+        for loop in [loop for loop in self._protocols if loop.is_closed()]:
+            del self._protocols[loop]
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         target = self._target
@@ -350,16 +373,17 @@ class PipelinedRedisBackend(AsyncRedisBackend):
             raise
         return protocol
 
-    def _drop(self) -> None:
-        protocol, loop = self._protocol, self._loop
-        self._protocol = None
+    def _drop(self, loop: asyncio.AbstractEventLoop) -> None:
+        protocol = self._protocols.pop(loop, None)
         if protocol is None or protocol.transport is None:
             return
-        if loop is None or loop is asyncio.get_running_loop():
-            protocol.abort(ConnectionError("redis connection replaced"))
+        if loop is asyncio.get_running_loop():
+            protocol.abort(ConnectionError("redis connection closed"))
         elif not loop.is_closed():
-            loop.call_soon_threadsafe(protocol.abort, ConnectionError("redis connection replaced"))
+            loop.call_soon_threadsafe(protocol.abort, ConnectionError("redis connection closed"))
 
     async def aclose(self) -> None:
-        """Close the pipelined connection (the client is the caller's to close)."""
-        self._drop()
+        """Close the pipelined connections, of every event loop (the client is the caller's to close)."""
+        self._forget_dead()
+        for loop in list(self._protocols):
+            self._drop(loop)
