@@ -142,8 +142,8 @@ class KeyBuilder:
         return key
 
     def lease(self, entry_key: str) -> str:
-        """The key of the cross-process load lease for ``entry_key``."""
-        return f"{self.namespace}:l:{entry_key.rpartition(':')[2]}"
+        """The key of the cross-process load lease for ``entry_key`` (kind and digest kept: one lease per entry)."""
+        return f"{self.namespace}:l:{entry_key[len(self.namespace) + 3 :]}"
 
     @property
     def prefix(self) -> str:

@@ -136,3 +136,27 @@ def test_keys_are_stable_across_processes_and_hash_seeds() -> None:
     }
     assert len(outputs) == 1
     assert outputs.pop().startswith("app:e:list:")
+
+
+names = st.text(alphabet="abcXYZ019_.-", min_size=1, max_size=64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(names, names, st.lists(values, max_size=3), st.text() | st.binary())
+def test_every_key_is_bounded_whatever_the_names_and_inputs(
+    namespace: str, kind: str, scope: list[object], fingerprint: str | bytes
+) -> None:
+    keys = KeyBuilder(namespace)
+    entry = keys.entry(kind, fingerprint, scope)
+    # namespace (64) + ":e:" + kind (64) + ":" + 40 hex digits
+    assert len(entry) <= 172
+    assert entry.startswith(f"{namespace}:e:{kind}:")
+    assert len(keys.tag(str(fingerprint))) <= 64 + 3 + 40
+    assert len(keys.lease(entry)) <= 172
+
+
+def test_lease_keys_keep_the_kind() -> None:
+    keys = KeyBuilder("ns")
+    row, rows = keys.entry("row", "q"), keys.entry("rows", "q")  # one fingerprint, two kinds
+    assert keys.lease(row) != keys.lease(rows)
+    assert keys.lease(row).startswith("ns:l:")
