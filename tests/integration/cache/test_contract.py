@@ -365,3 +365,30 @@ async def test_lease_wait_is_bounded(store_backend: StoreBackend) -> None:
     assert await asyncio.wait_for(waiter.get_or_load(key, ["t"], fast), timeout=5) == "loaded-anyway"
     first.cancel()
     await holder.clear()
+
+
+async def test_concurrent_first_readers_on_independent_clients_agree(store_backend: StoreBackend) -> None:
+    ns = _ns()
+    caches = [AsyncCache(store_backend.make(ns), namespace="init") for _ in range(8)]
+    found = await asyncio.gather(*(cache.versions(["fresh"]) for cache in caches))
+    tokens = [versions.tags["fresh"] for versions in found if versions is not None]
+    assert len(tokens) == len(caches)
+    if store_backend.name in {"redis_store", "valkey_store"}:
+        assert len(set(tokens)) == 1  # SET NX: one initial token, whoever came first
+        assert len({versions.namespace for versions in found if versions is not None}) == 1
+    # On stores with no set-if-absent a loser's token is simply never current: its entries miss, never hit wrongly.
+    current = await caches[0].versions(["fresh"])
+    assert current is not None
+    for i, (cache, versions) in enumerate(zip(caches, found, strict=True)):
+        key = cache.key("row", str(i))
+        assert await cache.set(key, i, versions)
+        hit = await caches[0].get(key, ["fresh"])
+        assert hit == (i if versions == current else MISS)  # namespace version included
+    if store_backend.name in {"redis_store", "valkey_store"}:
+        # tag versions never expire (an entry cannot outlive them by ttl); entries do
+        store = store_backend.make(ns)
+        client = getattr(store, "_redis", None) or store._valkey  # type: ignore[attr-defined]
+        assert await client.pttl(f"{ns}:{caches[0].tag_key('fresh')}") == -1
+        assert await client.pttl(f"{ns}:init:n") == -1
+        assert 0 < await client.pttl(f"{ns}:{caches[0].key('row', '0')}") <= 300_000
+    await caches[0].clear()
