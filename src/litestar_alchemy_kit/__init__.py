@@ -36,7 +36,7 @@ from litestar_alchemy_kit.errors import (
     ProblemDetails,
     ProblemType,
 )
-from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache
+from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
 try:
@@ -81,4 +81,5 @@ __all__ = (
     "optional_authentication",
     "requires_authentication",
     "same_tenant",
+    "table_tag",
 )
