@@ -11,6 +11,7 @@ entry computed before the bump can never hit again, in any process sharing the s
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -89,6 +90,7 @@ class SyncCache:
         self._pending: dict[str, int] = {}
         self._pending_namespace = 0
         self._generation = 0
+        self._pending_lock = threading.Lock()  # the sync twin bumps from many threads
         self._closed = False
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
@@ -238,19 +240,21 @@ class SyncCache:
         namespace_before = self._pending_namespace
         if not self._write_many(items):
             return False
-        for tag, generation in before:
-            if generation is not None and pending.get(tag) == generation:
-                del pending[tag]
-        if namespace and self._pending_namespace == namespace_before:
-            self._pending_namespace = 0
+        with self._pending_lock:
+            for tag, generation in before:
+                if generation is not None and pending.get(tag) == generation:
+                    del pending[tag]
+            if namespace and self._pending_namespace == namespace_before:
+                self._pending_namespace = 0
         return True
 
     def _undelivered(self, tags: Iterable[str], namespace: bool = False) -> None:
-        self._generation += 1
-        for tag in tags:
-            self._pending[tag] = self._generation
-        if namespace:
-            self._pending_namespace = self._generation
+        with self._pending_lock:
+            self._generation += 1
+            for tag in tags:
+                self._pending[tag] = self._generation
+            if namespace:
+                self._pending_namespace = self._generation
         self._schedule_retry()
 
     # --- the API --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ its reply held back after the write was applied (a write that "timed out client-
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -244,15 +245,45 @@ async def test_pending_tags_are_served_by_no_path() -> None:
 
 
 class SyncFaulty(SyncMemoryBackend):
-    """The sync memory backend, whose next ``fail_writes`` multi-key writes fail."""
+    """The sync memory backend, whose next ``fail_writes`` multi-key writes fail, or whose next write returns late."""
 
     fail_writes = 0
+    hold_write: threading.Event | None = None
+    holding = threading.Event()
 
     def set_many(self, items: Mapping[str, bytes]) -> None:
         if self.fail_writes:
             self.fail_writes -= 1
             raise ConnectionError("write lost")
         super().set_many(items)
+        hold, self.hold_write = self.hold_write, None
+        if hold is not None:
+            self.holding.set()
+            hold.wait(10)
+
+
+def test_sync_a_bump_failing_while_the_retry_thread_writes_stays_pending() -> None:
+    backend = SyncFaulty()
+    backend.holding = threading.Event()
+    mine = SyncCache(backend, namespace="fo", options=CacheOptions(retry_initial=0.01, retry_max=0.02))
+    other = SyncCache(backend, namespace="fo")
+    key = mine.key("row", "q")
+    late_reply = backend.hold_write = threading.Event()
+    backend.fail_writes = 1
+    assert not mine.bump(["t"])  # commit 1: undelivered; the retry thread's write will land, its reply late
+    assert backend.holding.wait(5)
+    backend.fail_writes = 1
+    assert not mine.bump(["t"])  # commit 2: undelivered
+    assert other.set(key, "before commit 2", other.versions(["t"]))
+    late_reply.set()
+    time.sleep(0.005)
+    assert mine.get(key, ["t"]) is MISS
+    deadline = time.monotonic() + 5
+    while mine.pending_tags:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert other.get(key, ["t"]) is MISS
+    mine.close()
 
 
 def test_sync_pending_tags_are_served_by_no_path() -> None:
