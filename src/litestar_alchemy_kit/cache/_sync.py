@@ -422,8 +422,8 @@ class SyncCache:
         """Invalidate every entry of this namespace, and only of this namespace.
 
         Bumps the namespace version (one write, on every store); where the store can enumerate
-        keys (memory, Redis, Valkey) the namespace's keys are also deleted, matched by
-        ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
+        keys (memory; Redis/Valkey under a store prefix) the namespace's keys are also deleted, matched
+        by ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
         """
         self._recent.clear()
         if not self._deliver((), namespace=True):

@@ -424,3 +424,23 @@ def test_a_forked_child_opens_its_own_connection(library: str, shared_url: str) 
 
 async def _running_protocol(cache: AsyncCache) -> Any:
     return _protocol(cache)
+
+
+async def test_clear_on_an_unprefixed_store_spares_a_store_namespaced_like_the_cache(
+    library: str, shared_url: str
+) -> None:
+    namespace = f"pl{random.randrange(10**9)}"
+    client = _client(library, shared_url)
+    store_cls: Any = ValkeyStore if library == "valkey" else RedisStore
+    cache = AsyncCache(store_cls(client, namespace=None), namespace=namespace)  # keys "<namespace>:..."
+    sessions = store_cls(client, namespace=namespace)  # another store: keys "<namespace>:<key>" too
+    await sessions.set("e:session", b"alice", expires_in=60)
+    key = cache.key("row", "a")
+    assert await cache.set(key, "a", await cache.versions(["t"]))
+    assert await cache.clear()
+    assert await cache.get(key, ["t"]) is MISS  # invalidated by the namespace version ...
+    assert await sessions.get("e:session") == b"alice"  # ... without deleting another store's keys
+    await sessions.delete("e:session")
+    await client.delete(cache.tag_key("t"), f"{namespace}:n", key)
+    await cache.close()
+    await client.aclose()

@@ -133,6 +133,7 @@ class AsyncRedisBackend:
     Args:
         client: a ``Redis``/``Valkey`` client (the asyncio one for the async cache).
         prefix: prepended to every key, e.g. ``"LITESTAR:"`` to share keys with a ``RedisStore``.
+            Without one, ``clear()`` invalidates but deletes nothing (see :meth:`delete_prefix`).
     """
 
     __slots__ = ("client", "prefix")
@@ -170,6 +171,10 @@ class AsyncRedisBackend:
         await self.client.delete(self.prefix + key)
 
     async def delete_prefix(self, prefix: str) -> bool:
+        if not self.prefix:
+            # Unprefixed keys share the keyspace with every store: "ns:*" also matches the keys of a
+            # store whose own namespace is "ns". Invalidation by namespace version is enough.
+            return False
         batch: list[Any] = []
         async for key in self.client.scan_iter(match=_glob_escape(self.prefix + prefix) + "*", count=1000):
             batch.append(key)
