@@ -43,38 +43,17 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse
 
-from advanced_alchemy.base import CommonTableAttributes, create_registry
-from advanced_alchemy.mixins import UUIDPrimaryKey
-from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Numeric, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
+from _models import Product
+from sqlalchemy.orm import make_transient_to_detached
+
+from litestar_alchemy_kit.repository import table_tag
 
 REPS = int(os.environ.get("BENCH_REPS", "15"))
 BATCH_SECONDS = 0.04
 REDIS_URL = os.environ.get("LAK_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-class BenchBase(CommonTableAttributes, DeclarativeBase):
-    registry = create_registry()
-    metadata = registry.metadata
-    __abstract__ = True
-
-
-class Product(UUIDPrimaryKey, BenchBase):
-    __tablename__ = "lak_bench_cache_product"
-
-    name: Mapped[str] = mapped_column(String(60))
-    sku: Mapped[str] = mapped_column(String(20))
-    description: Mapped[str] = mapped_column(String(200))
-    quantity: Mapped[int]
-    price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2))
-    weight: Mapped[float]
-    active: Mapped[bool]
-    category: Mapped[str] = mapped_column(String(30))
-    created: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
-
-
-TAGS = ("t:lak_bench_cache_product",)
+TAGS = (table_tag(Product.__table__),)
 
 
 def _products(count: int) -> list[Product]:

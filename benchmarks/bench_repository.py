@@ -26,13 +26,10 @@ import time
 import uuid
 from typing import Any
 
-from advanced_alchemy.base import CommonTableAttributes, create_registry
-from advanced_alchemy.mixins import UUIDPrimaryKey
+from _models import BenchBase, Product
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Numeric, String, event, select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository
 
@@ -40,26 +37,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 N = {"get": 1000, "list": 100}
 REDIS_URL = os.environ.get("LAK_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-class BenchBase(CommonTableAttributes, DeclarativeBase):
-    registry = create_registry()
-    metadata = registry.metadata
-    __abstract__ = True
-
-
-class Product(UUIDPrimaryKey, BenchBase):
-    __tablename__ = "lak_bench_product"
-
-    name: Mapped[str] = mapped_column(String(60))
-    sku: Mapped[str] = mapped_column(String(20))
-    description: Mapped[str] = mapped_column(String(200))
-    quantity: Mapped[int]
-    price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2))
-    weight: Mapped[float]
-    active: Mapped[bool]
-    category: Mapped[str] = mapped_column(String(30))
-    created: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class PlainRepo(SQLAlchemyAsyncRepository[Product]):
