@@ -25,6 +25,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import ColumnProperty, Mapper, registry
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
+from litestar_alchemy_kit.repository._encoding import qualified_name
 from litestar_alchemy_kit.repository._statement import model_schema_fingerprint
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class _MapperCodec:
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper
         self.manager = mapper.class_manager
-        self.cls_key = class_key(mapper.class_)
+        self.cls_key = qualified_name(mapper.class_)
         props = list(mapper.column_attrs)
         self.keys: tuple[str, ...] = tuple(p.key for p in props)
         types = [_column_python_type(p) for p in props]
@@ -197,11 +198,6 @@ class _MapperCodec:
         raise Uncacheable(msg)
 
 
-def class_key(cls: type) -> str:
-    """A process-independent name for a mapped class."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def registry_schema(model: type) -> str:
     """Schema string for entries about ``model``: every mapper of its registry, plus the wire format.
 
@@ -209,10 +205,10 @@ def registry_schema(model: type) -> str:
     that changes any class of the registry must not decode old entries.
     """
     model_mapper: Mapper[Any] = inspect(model)
-    mappers = sorted(model_mapper.registry.mappers, key=lambda m: class_key(m.class_))
+    mappers = sorted(model_mapper.registry.mappers, key=lambda m: qualified_name(m.class_))
     digest = hashlib.sha256(CODEC_VERSION.encode())
     for mapper in mappers:
-        digest.update(class_key(mapper.class_).encode())
+        digest.update(qualified_name(mapper.class_).encode())
         digest.update(model_schema_fingerprint(cast("Any", mapper.class_)).encode())
     return digest.hexdigest()[:32]
 
@@ -235,7 +231,7 @@ class RowCodec:
         self._by_key: dict[str, _MapperCodec] = {}
 
     def _codec_for_class(self, cls: type) -> _MapperCodec:
-        key = class_key(cls)
+        key = qualified_name(cls)
         codec = self._by_key.get(key)
         if codec is None:
             codec = self._by_key[key] = _MapperCodec(inspect(cls))
@@ -245,7 +241,7 @@ class RowCodec:
         codec = self._by_key.get(key)
         if codec is None:
             for mapper in self._registry.mappers:
-                if class_key(mapper.class_) == key:
+                if qualified_name(mapper.class_) == key:
                     codec = self._by_key[key] = _MapperCodec(mapper)
                     break
             else:
