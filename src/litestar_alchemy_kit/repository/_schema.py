@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,6 +9,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.type_api import TypeEngine
 
+from litestar_alchemy_kit.cache.keys import digest
 from litestar_alchemy_kit.repository._dependencies import EAGER_STRATEGIES
 from litestar_alchemy_kit.repository._encoding import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.repository._typesafety import is_descriptor
@@ -123,4 +123,4 @@ def model_schema_fingerprint(model: type[Any]) -> str:
         seen.add(mapper)
         _mapper_repr(mapper, out)
         pending.extend(rel.mapper for rel in mapper.relationships if rel.lazy in EAGER_STRATEGIES)
-    return hashlib.blake2b("".join(out).encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+    return digest("".join(out).encode("utf-8", "surrogatepass"))
