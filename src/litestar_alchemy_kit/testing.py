@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar_alchemy_kit.audit import audit_statement_cache
+from litestar_alchemy_kit.repository._encoding import qualified_name
 
 __all__ = ("assert_statement_cache_safe",)
 
@@ -28,7 +29,7 @@ def assert_statement_cache_safe(target: Any, *, ignore: tuple[type[Any], ...] = 
     Raises:
         AssertionError: Listing every finding, one per line.
     """
-    ignored = {f"{cls.__module__}:{cls.__qualname__}" for cls in ignore}
+    ignored = {qualified_name(cls) for cls in ignore}
     findings = [f for f in audit_statement_cache(target) if f.type_name not in ignored]
     if findings:
         lines = "\n".join(f"  - {finding}" for finding in findings)
