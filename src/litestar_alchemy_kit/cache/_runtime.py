@@ -83,15 +83,6 @@ class AsyncSingleFlight:
     def __init__(self) -> None:
         self._flights: dict[str, asyncio.Future[Any]] = {}
 
-    @property
-    def in_flight(self) -> int:
-        """How many keys are being loaded right now."""
-        return len(self._flights)
-
-    def is_loading(self, key: str) -> bool:
-        """Whether a run for ``key`` is under way."""
-        return key in self._flights
-
     async def run(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
         """Run ``work`` unless a run for ``key`` is under way, in which case wait for its result.
 
@@ -131,15 +122,6 @@ class SyncSingleFlight:
     def __init__(self) -> None:
         self._flights: dict[str, _SyncFlight] = {}
         self._lock = threading.Lock()
-
-    @property
-    def in_flight(self) -> int:
-        """How many keys are being loaded right now."""
-        return len(self._flights)
-
-    def is_loading(self, key: str) -> bool:
-        """Whether a run for ``key`` is under way."""
-        return key in self._flights
 
     def run(self, key: str, work: Callable[[], T]) -> T:
         """Run ``work`` unless a run for ``key`` is under way, in which case wait for its result."""
