@@ -6,9 +6,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-__all__ = ("Codec", "Entry", "MsgspecCodec", "decode_entry", "encode_entry")
+__all__ = ("FORMAT", "Codec", "Entry", "MsgspecCodec", "decode_entry", "encode_entry")
 
-_FORMAT = 1
+FORMAT = 1
 
 
 @runtime_checkable
@@ -87,7 +87,4 @@ def decode_entry(raw: bytes) -> Entry | None:
         entry = _entry_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    return entry if entry.format == _FORMAT else None
-
-
-FORMAT = _FORMAT
+    return entry if entry.format == FORMAT else None
