@@ -22,6 +22,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, QueryableAttribute, RelationshipProperty
 from sqlalchemy.orm.util import AliasedInsp
 from sqlalchemy.sql import TableClause, visitors
+from sqlalchemy.sql.base import CacheableOptions
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, TextClause
 from sqlalchemy.sql.functions import FunctionElement
@@ -190,10 +191,42 @@ def _attribute_name(item: Any) -> str:
     return item[0] if isinstance(item, tuple) and item and isinstance(item[0], str) else ""
 
 
+def _is_default_options(node: tuple[Any, ...]) -> bool:
+    """Whether ``node`` is the key of compile options that all hold their class defaults.
+
+    Copying an ORM select after it was compiled swaps ``SelectState``'s default options for an
+    ``ORMCompileState`` options object carrying the same default values, which changes the cache
+    key but not the statement; both must encode alike.
+    """
+    items = node[1:] if node and type(node[0]) is str else node
+    if not items or not (isinstance(items[0], type) and issubclass(items[0], CacheableOptions)):
+        return False
+    options, pairs = items[0], items[1:]
+    if pairs in {(), ((),)}:
+        return True
+    if len(pairs) % 2:
+        return False
+    for attr, value in zip(pairs[::2], pairs[1::2], strict=True):
+        default = getattr(options, attr, _NO_DEFAULT)
+        if value == default:
+            continue
+        # a default registry object appears in the key as (anon id, its class)
+        parts: tuple[Any, ...] = value if isinstance(value, tuple) else ()  # pyright: ignore[reportUnknownVariableType]
+        if tuple(part for part in parts if type(part) is not str) != (type(default),):
+            return False
+    return True
+
+
+_NO_DEFAULT: Final = object()
+
+
 def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
     out = walk.out
     cls: type[Any] = node.__class__
     if cls is tuple:
+        if _is_default_options(node):
+            out.append("d;")
+            return
         out.append(f"({len(node)}:")
         if len(node) >= 2 and type(node[0]) is str and isinstance(node[1], type):  # noqa: PLR2004
             _inspect_node(node, walk)

@@ -239,3 +239,28 @@ def test_uuid_model_fingerprint(dialect: Any) -> None:
     assert fingerprint(select(Token).where(Token.id == uuid.UUID(int=1)), dialect) != fingerprint(
         select(Token).where(Token.id == uuid.UUID(int=2)), dialect
     )
+
+
+_FIRST_COMPILE_SCENARIO = """
+from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
+from litestar_alchemy_kit.repository._statement import analyze
+from tests.unit.statement.models import Author
+
+dialect = sqlite.dialect()
+base = select(Author).where(Author.id == 7)
+plain = analyze(base, dialect=dialect).fingerprint  # the first compile of the process
+copy = base.execution_options(populate_existing=True)
+changed = copy._generate_cache_key().key != base._generate_cache_key().key
+print(changed, analyze(copy, dialect=dialect).fingerprint == plain)
+"""
+
+
+def test_copy_made_after_the_first_compile_keeps_the_fingerprint() -> None:
+    # In a fresh process the first compile of an ORM select makes later copies of it carry
+    # ORM compile options (with default values), so SQLAlchemy's cache key changes.
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_COMPILE_SCENARIO], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert result.stdout.split() == ["True", "True"], result.stdout + result.stderr
