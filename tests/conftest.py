@@ -99,6 +99,7 @@ def valkey_url(request: pytest.FixtureRequest) -> Iterator[str]:
         lambda: backends.from_env("LAK_VALKEY_URL"),
         lambda: backends.from_docker(request, "valkey_service", "redis"),
         backends.EmbeddedValkey.url,
+        backends.local_valkey,
     ]
     for resolve in candidates:
         try:

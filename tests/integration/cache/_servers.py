@@ -9,7 +9,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,11 +16,7 @@ from typing import Any
 
 from tests import _backends as backends
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = backends.free_port
 
 
 def _wait_ready(port: int, timeout: float = 10.0) -> None:
