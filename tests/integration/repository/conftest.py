@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
+from tests.conftest import _memory_backend, _server_backend
 from tests.integration.repository.models import RepoBase
 
 CACHE_STORES = ("memory_store", "redis_store", "valkey_store")
@@ -66,44 +67,22 @@ def _namespace() -> str:
 
 @pytest.fixture
 async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
-    from litestar.stores.memory import MemoryStore
-
     from litestar_alchemy_kit.cache import AsyncCache
 
     async with async_engine.begin() as conn:
         await conn.run_sync(RepoBase.metadata.drop_all)
         await conn.run_sync(RepoBase.metadata.create_all)
     namespace = _namespace()
-    clients: list[Any] = []
     caches: list[Any] = []
+    # the matrix's own store factories: one MemoryStore per namespace, a new client per Redis/Valkey store
     if cache_store == "memory_store":
-        shared = MemoryStore()
-
-        def make_cache() -> Any:
-            caches.append(AsyncCache(shared, namespace=namespace))
-            return caches[-1]
-    elif cache_store == "redis_store":
-        from litestar.stores.redis import RedisStore
-        from redis.asyncio import Redis
-
-        url = request.getfixturevalue("redis_url")
-
-        def make_cache() -> Any:
-            client = Redis.from_url(url)
-            clients.append(client)
-            caches.append(AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace))
-            return caches[-1]
+        backend = _memory_backend()
     else:
-        from litestar.stores.valkey import ValkeyStore
-        from valkey.asyncio import Valkey
+        backend = _server_backend(cache_store, request.getfixturevalue(cache_store.replace("_store", "_url")))
 
-        url = request.getfixturevalue("valkey_url")
-
-        def make_cache() -> Any:
-            client = Valkey.from_url(url)
-            clients.append(client)
-            caches.append(AsyncCache(ValkeyStore(client, namespace=namespace), namespace=namespace))
-            return caches[-1]
+    def make_cache() -> Any:
+        caches.append(AsyncCache(backend.make(namespace), namespace=namespace))
+        return caches[-1]
 
     yield Env(
         async_sessionmaker(async_engine, expire_on_commit=False),
@@ -114,9 +93,7 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
     for cache in caches:
         with contextlib.suppress(Exception):
             await cache.close()
-    for client in clients:
-        with contextlib.suppress(Exception):
-            await client.aclose()
+    await backend.aclose()
     async with async_engine.begin() as conn:
         await conn.run_sync(RepoBase.metadata.drop_all)
 
