@@ -87,7 +87,7 @@ ENTRIES = {"small": 1, "100 rows": 100}
 async def ours(store: Any, count: int) -> tuple[Any, Any, Any, list[str]]:
     """(full hit, cache-only hit, close, the store keys one hit reads) for our cache on ``store``."""
     from litestar_alchemy_kit.cache import MISS, AsyncCache
-    from litestar_alchemy_kit.repository._codec import RowCodec, registry_schema
+    from litestar_alchemy_kit.orm.codec import RowCodec, registry_schema
 
     cache = AsyncCache(store, namespace=f"bench{uuid.uuid4().hex[:6]}")
     codec = RowCodec(Product)

@@ -265,8 +265,9 @@ def _listener_overhead() -> None:  # noqa: C901 - three interleaved variants per
     from sqlalchemy import create_engine, update
     from sqlalchemy.orm import Session
 
-    from litestar_alchemy_kit.repository import _invalidation as listeners
+    from litestar_alchemy_kit.orm import invalidation as listeners
 
+    listeners.install_listeners()
     hooks = listeners.LISTENERS
     engine = create_engine("sqlite://")
     BenchBase.metadata.create_all(engine)

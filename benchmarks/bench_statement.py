@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
 
-from litestar_alchemy_kit.repository._statement import analyze
-from tests.unit.statement.models import Author, aa_filtered
+from litestar_alchemy_kit.orm.statement import analyze
+from tests.unit.orm.models import Author, aa_filtered
 
 DIALECT = postgresql.dialect()
 N = 2000

@@ -2,7 +2,6 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from litestar_alchemy_kit.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.auth import (
     AuthConfig,
     AuthContext,
@@ -36,6 +35,7 @@ from litestar_alchemy_kit.errors import (
     ProblemDetails,
     ProblemType,
 )
+from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar_alchemy_kit.audit import audit_statement_cache
-from litestar_alchemy_kit.repository._encoding import qualified_name
+from litestar_alchemy_kit.orm import audit_statement_cache, qualified_name
 
 __all__ = ("assert_statement_cache_safe",)
 

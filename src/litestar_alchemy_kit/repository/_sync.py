@@ -25,20 +25,19 @@ from advanced_alchemy.repository.typing import ModelT
 from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit.cache import MISS
-from litestar_alchemy_kit.repository._codec import Uncacheable
-from litestar_alchemy_kit.repository._invalidation import bind_cache, bound_caches, pending_tags
-from litestar_alchemy_kit.repository._statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.repository._support import (
+from litestar_alchemy_kit.orm.codec import Uncacheable
+from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, pending_tags
+from litestar_alchemy_kit.orm.populate import (
     POPULATE_OPTIONS,
-    ReadState,
     codec_for,
-    entry_key,
     in_transaction,
     isolation_allows_populate,
     result_from_rows,
     schema_for,
     sorted_tags,
 )
+from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
+from litestar_alchemy_kit.repository._support import ReadState, entry_key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -12,8 +12,8 @@ from advanced_alchemy.filters import StatementFilter
 from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.orm import selectinload
 
+from litestar_alchemy_kit.orm.statement import StatementInfo
 from litestar_alchemy_kit.repository import CachedAsyncRepository
-from litestar_alchemy_kit.repository._statement import StatementInfo
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
 from tests.integration.repository._bridge import run_inline, sync_session_of
 from tests.integration.repository.conftest import Env

@@ -15,8 +15,8 @@ from advanced_alchemy.types import GUID
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from litestar_alchemy_kit.audit import audit_statement_cache
-from litestar_alchemy_kit.repository._statement import Bypass, StatementInfo, analyze
+from litestar_alchemy_kit.orm.audit import audit_statement_cache
+from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 
 metadata = MetaData()
 codes = Table(

@@ -11,9 +11,9 @@ from sqlalchemy import ARRAY, Column, Integer, MetaData, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
-from litestar_alchemy_kit.audit import AuditFinding, audit_statement_cache
+from litestar_alchemy_kit.orm.audit import AuditFinding, audit_statement_cache
 from litestar_alchemy_kit.testing import assert_statement_cache_safe
-from tests.unit.statement import models
+from tests.unit.orm import models
 
 
 class NoFlag(TypeDecorator[str]):
@@ -144,7 +144,7 @@ def test_helper_lists_every_finding_and_honours_ignore() -> None:
 def test_finding_renders_context() -> None:
     finding = audit_statement_cache(_table(Hidden(upper=True)))[0]
     assert isinstance(finding, AuditFinding)
-    assert str(finding).startswith("audited.c0 (tests.unit.statement.test_audit:Hidden): state_not_in_cache_key")
+    assert str(finding).startswith("audited.c0 (tests.unit.orm.test_audit:Hidden): state_not_in_cache_key")
 
 
 def test_bad_input_is_a_clear_error() -> None:

@@ -18,9 +18,9 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import joinedload, lazyload, selectinload, subqueryload
 from sqlalchemy.sql import Executable
 
-from litestar_alchemy_kit.repository import _statement
-from litestar_alchemy_kit.repository._statement import Bypass, StatementInfo, analyze
-from tests.unit.statement.models import Author, Book, Status, Token, aa_filtered, statements
+from litestar_alchemy_kit.orm import statement as _statement
+from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
+from tests.unit.orm.models import Author, Book, Status, Token, aa_filtered, statements
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -159,7 +159,7 @@ def test_base_statements_differ(dialect: Any) -> None:
 
 
 def test_dialects_do_not_share_fingerprints() -> None:
-    from tests.unit.statement.conftest import DIALECTS
+    from tests.unit.orm.conftest import DIALECTS
 
     statement = select(Author).where(Author.id == 1)
     assert len({fingerprint(statement, d) for d in DIALECTS.values()}) == len(DIALECTS)
@@ -196,10 +196,10 @@ def test_text_fragment_without_table_reads_is_fingerprinted(dialect: Any) -> Non
 
 _SUBPROCESS = """
 import json, sys
-from tests.unit.statement.conftest import DIALECTS
-from tests.unit.statement.models import statements
-from litestar_alchemy_kit.repository._statement import analyze, model_schema_fingerprint
-from tests.unit.statement import models
+from tests.unit.orm.conftest import DIALECTS
+from tests.unit.orm.models import statements
+from litestar_alchemy_kit.orm.statement import analyze, model_schema_fingerprint
+from tests.unit.orm import models
 out = {}
 for dname, dialect in DIALECTS.items():
     for name, stmt in statements().items():
@@ -224,7 +224,7 @@ def test_fingerprints_are_stable_across_processes_and_hash_seeds() -> None:
     first, second = _run("1"), _run("4242")
     assert first == second
     assert len(first) > 80
-    from tests.unit.statement.conftest import DIALECTS
+    from tests.unit.orm.conftest import DIALECTS
 
     here = {}
     for dname, dialect in DIALECTS.items():
@@ -244,8 +244,8 @@ def test_uuid_model_fingerprint(dialect: Any) -> None:
 _FIRST_COMPILE_SCENARIO = """
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
-from litestar_alchemy_kit.repository._statement import analyze
-from tests.unit.statement.models import Author
+from litestar_alchemy_kit.orm.statement import analyze
+from tests.unit.orm.models import Author
 
 dialect = sqlite.dialect()
 base = select(Author).where(Author.id == 7)

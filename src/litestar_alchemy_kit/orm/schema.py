@@ -10,9 +10,9 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.type_api import TypeEngine
 
 from litestar_alchemy_kit.cache.keys import digest
-from litestar_alchemy_kit.repository._dependencies import EAGER_STRATEGIES
-from litestar_alchemy_kit.repository._encoding import Unencodable, encode_value, qualified_name
-from litestar_alchemy_kit.repository._typesafety import is_descriptor
+from litestar_alchemy_kit.orm.dependencies import EAGER_STRATEGIES
+from litestar_alchemy_kit.orm.encoding import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.orm.typesafety import is_descriptor
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.schema import Column

@@ -1,7 +1,11 @@
 """Invalidation driven by SQLAlchemy session events.
 
-Every session in the process is tracked (the listeners are installed when this package is
-imported), so writes made before a repository or cache is attached to a session still count:
+The listeners are class-level ``Session`` listeners, so they see every session of the process.
+They are installed explicitly, by :func:`install_listeners`, which :func:`bind_cache` calls: a
+session's writes only matter to caches bound to it, and binding (of a session factory, by the
+plugin or by hand, or of a session, by a cached repository) happens before such a session
+commits. Importing the package installs nothing. Once installed, writes made before a
+repository or cache is attached to a session still count:
 
 - ``after_flush`` records the tables of new, dirty and deleted instances: every table of their
   mapper (joined inheritance), many-to-many secondary tables, and tables whose foreign keys
@@ -29,14 +33,14 @@ from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionm
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 
-from litestar_alchemy_kit.repository._statement import table_tag
+from litestar_alchemy_kit.orm.dependencies import table_tag
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from sqlalchemy.orm import Mapper, ORMExecuteState, UOWTransaction
 
-__all__ = ("LISTENERS", "bind_cache", "bound_caches", "install", "pending_tags")
+__all__ = ("LISTENERS", "bind_cache", "bound_caches", "install_listeners", "pending_tags")
 
 CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
@@ -63,7 +67,7 @@ def bind_cache(target: Any, cache: Any) -> None:
     Raises:
         TypeError: a sync cache with an async session (or the reverse), or an unknown target.
     """
-    install()
+    install_listeners()
     is_async = isinstance(target, (AsyncSession, async_sessionmaker, async_scoped_session))
     if not is_async and not isinstance(target, (Session, sessionmaker, scoped_session)):
         msg = f"cannot bind a cache to {type(target).__name__}: expected a session or a session factory"
@@ -207,11 +211,15 @@ LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
     ("after_commit", _after_commit),
     ("after_transaction_end", _after_transaction_end),
 )
-"""The ``Session`` events :func:`install` listens to, and their handlers."""
+"""The ``Session`` events :func:`install_listeners` listens to, and their handlers."""
 
 
-def install() -> None:
-    """Install the process-wide session listeners (idempotent)."""
+def install_listeners() -> None:
+    """Install the process-wide ``Session`` listeners that drive invalidation (idempotent).
+
+    :func:`bind_cache` calls it, so users only need it to track sessions before any cache is
+    bound (for instance at the start of a worker whose sessions bind caches later).
+    """
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
     if _installed:
         return

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import ARRAY, JSON, ForeignKey, Integer, Numeric, PickleType, String, create_engine, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
-from litestar_alchemy_kit.repository._codec import RowCodec, Uncacheable, registry_schema
+from litestar_alchemy_kit.orm.codec import RowCodec, Uncacheable, registry_schema
 
 
 class Color(enum.Enum):

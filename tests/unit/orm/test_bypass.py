@@ -26,8 +26,8 @@ from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
-from litestar_alchemy_kit.repository._statement import Bypass, StatementInfo, analyze
-from tests.unit.statement.models import Author, Book, Token
+from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
+from tests.unit.orm.models import Author, Book, Token
 
 
 class NoCacheOk(TypeDecorator[str]):

@@ -9,8 +9,8 @@ from advanced_alchemy.types import GUID
 from sqlalchemy import ForeignKey, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from litestar_alchemy_kit.repository._statement import model_schema_fingerprint
-from tests.unit.statement import models
+from litestar_alchemy_kit.orm.statement import model_schema_fingerprint
+from tests.unit.orm import models
 
 
 def _model(**overrides: Any) -> type[Any]:

@@ -31,10 +31,10 @@ from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.util import LRUCache
 
-from litestar_alchemy_kit.repository._dependencies import mapper_tags, relationship_tags, table_tag
-from litestar_alchemy_kit.repository._encoding import Unencodable, encode_value, qualified_name
-from litestar_alchemy_kit.repository._schema import model_schema_fingerprint
-from litestar_alchemy_kit.repository._typesafety import unkeyed_state
+from litestar_alchemy_kit.orm.dependencies import mapper_tags, relationship_tags, table_tag
+from litestar_alchemy_kit.orm.encoding import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.orm.schema import model_schema_fingerprint
+from litestar_alchemy_kit.orm.typesafety import unkeyed_state
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -25,8 +25,8 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import ColumnProperty, Mapper, registry
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from litestar_alchemy_kit.repository._encoding import qualified_name
-from litestar_alchemy_kit.repository._statement import model_schema_fingerprint
+from litestar_alchemy_kit.orm.encoding import qualified_name
+from litestar_alchemy_kit.orm.statement import model_schema_fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

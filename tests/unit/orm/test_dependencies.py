@@ -17,8 +17,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.sql import Executable, column, table
 
-from litestar_alchemy_kit.repository._statement import StatementInfo, analyze, table_tag
-from tests.unit.statement.models import (
+from litestar_alchemy_kit.orm.statement import StatementInfo, analyze, table_tag
+from tests.unit.orm.models import (
     Archived,
     Author,
     Book,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from litestar.stores.memory import MemoryStore
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, create_engine
@@ -9,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.orm.invalidation import CACHES_KEY, _table_tags, bound_caches
 from litestar_alchemy_kit.repository import bind_cache
-from litestar_alchemy_kit.repository._invalidation import CACHES_KEY, _table_tags, bound_caches
 
 
 def test_bind_cache_rejects_the_wrong_flavour() -> None:
@@ -57,3 +60,20 @@ def test_cascading_foreign_keys_extend_the_tags() -> None:
     Table("inv_plain", metadata, Column("id", Integer, primary_key=True), Column("p", ForeignKey("inv_parent.id")))
     assert _table_tags(parent) == {"t:inv_parent", "t:inv_child", "t:inv_grandchild"}
     assert _table_tags(child) == {"t:inv_child", "t:inv_grandchild"}
+
+
+def test_importing_installs_no_listener_and_binding_does() -> None:
+    code = (
+        "import litestar_alchemy_kit, litestar_alchemy_kit.repository, litestar_alchemy_kit.service\n"
+        "from sqlalchemy import event, create_engine\n"
+        "from sqlalchemy.orm import Session, sessionmaker\n"
+        "from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend\n"
+        "from litestar_alchemy_kit.orm import bind_cache\n"
+        "from litestar_alchemy_kit.orm.invalidation import LISTENERS\n"
+        "before = [event.contains(Session, name, fn) for name, fn in LISTENERS]\n"
+        "bind_cache(sessionmaker(create_engine('sqlite://')), SyncCache(SyncMemoryBackend()))\n"
+        "after = [event.contains(Session, name, fn) for name, fn in LISTENERS]\n"
+        "print(any(before), all(after))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]

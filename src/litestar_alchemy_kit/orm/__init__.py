@@ -1,0 +1,34 @@
+"""The SQLAlchemy -> cache layer: what a statement reads, under which key, and what a write invalidates.
+
+- :mod:`~litestar_alchemy_kit.orm.statement`: statement fingerprints and cache bypass;
+- :mod:`~litestar_alchemy_kit.orm.dependencies`: the tables (tags) a statement or mapper depends on;
+- :mod:`~litestar_alchemy_kit.orm.schema` and :mod:`~litestar_alchemy_kit.orm.typesafety`: the
+  model schema fingerprint and column types SQLAlchemy's cache key cannot see;
+- :mod:`~litestar_alchemy_kit.orm.codec`: rows to cache entries and back;
+- :mod:`~litestar_alchemy_kit.orm.populate`: when a read may populate the cache;
+- :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that bump tags at commit;
+- :mod:`~litestar_alchemy_kit.orm.audit`: the statement-cache audit of a model's column types.
+
+It knows nothing of repositories, services, auth or errors; the cache core knows nothing of it.
+"""
+
+from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.orm.dependencies import table_tag
+from litestar_alchemy_kit.orm.encoding import qualified_name
+from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
+from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
+
+__all__ = (
+    "AuditFinding",
+    "AuditProblem",
+    "Bypass",
+    "StatementInfo",
+    "analyze",
+    "audit_statement_cache",
+    "bind_cache",
+    "bound_caches",
+    "install_listeners",
+    "pending_tags",
+    "qualified_name",
+    "table_tag",
+)
