@@ -17,6 +17,12 @@ repository or cache is attached to a session still count:
   invalidation is complete when ``commit()`` returns;
 - the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched.
 
+A session whose transaction began before the listeners were installed may hold flushed writes
+no listener saw. When :func:`bind_cache` binds such a session it marks it *untracked*: until that
+transaction ends its cached reads go to the database, and its commit clears the bound caches'
+namespaces (an extra invalidation, never a missing one). Installing the listeners at startup
+(binding the session factory, or :func:`install_listeners`) avoids it.
+
 Statements run with ``text()`` or on a connection obtained from the session are not seen.
 """
 
@@ -45,8 +51,21 @@ __all__ = ("LISTENERS", "bind_cache", "bound_caches", "install_listeners", "pend
 CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
 _PENDING_KEY: Final = "litestar_alchemy_kit.uncommitted_tags"
+_TRACKED_KEY: Final = "litestar_alchemy_kit.tracked_transaction"
+_UNTRACKED_KEY: Final = "litestar_alchemy_kit.untracked_writes"
 _EMPTY: Final[frozenset[str]] = frozenset()
 _installed = False
+
+
+class _AllTags(frozenset[str]):
+    """Every tag: what a session with untracked writes may have changed."""
+
+    def isdisjoint(self, other: Iterable[object], /) -> bool:
+        del other
+        return False
+
+
+_EVERYTHING: Final = _AllTags(("*",))
 
 
 def _is_async_cache(cache: Any) -> bool:
@@ -83,6 +102,18 @@ def bind_cache(target: Any, cache: Any) -> None:
     caches: tuple[Any, ...] = info.get(CACHES_KEY, ())  # pyright: ignore[reportUnknownMemberType]
     if not any(bound is cache for bound in caches):
         info[CACHES_KEY] = (*caches, cache)
+    if not isinstance(target, (sessionmaker, async_sessionmaker)):
+        _mark_if_untracked(target)
+
+
+def _mark_if_untracked(target: Any) -> None:
+    """Mark a session whose transaction began before the listeners were installed (see the module doc)."""
+    session = target.registry() if isinstance(target, (scoped_session, async_scoped_session)) else target
+    if isinstance(session, AsyncSession):
+        session = session.sync_session
+    root = session.get_transaction()
+    if root is not None and session.info.get(_TRACKED_KEY) is not root:
+        session.info[_UNTRACKED_KEY] = True
 
 
 def bound_caches(session: Any) -> tuple[Any, ...]:
@@ -97,6 +128,8 @@ def pending_tags(session: Any) -> frozenset[str] | set[str]:
     Cached reads of these tables neither hit nor populate: the session must see its own writes
     and must not publish them before commit.
     """
+    if _UNTRACKED_KEY in session.info:
+        return _EVERYTHING
     flushed: set[str] | None = session.info.get(_PENDING_KEY)
     if not (session.new or session.dirty or session.deleted):
         return flushed or _EMPTY
@@ -191,24 +224,36 @@ def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
     tags: set[str] | None = session.info.pop(_PENDING_KEY, None)
-    if not tags:
+    untracked = session.info.pop(_UNTRACKED_KEY, False)
+    if not (tags or untracked):
         return
     for cache_ in bound_caches(session):
-        outcome = cache_.bump(sorted(tags))
-        if _inspect.isawaitable(outcome):
-            # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
-            await_only(outcome)  # pyright: ignore[reportUnknownArgumentType]
+        outcomes = [cache_.clear()] if untracked else []
+        if tags:
+            outcomes.append(cache_.bump(sorted(tags)))
+        for outcome in outcomes:
+            if _inspect.isawaitable(outcome):
+                # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
+                await_only(outcome)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info[_TRACKED_KEY] = transaction
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_UNTRACKED_KEY, None)
+        session.info.pop(_TRACKED_KEY, None)
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
     ("after_flush", _after_flush),
     ("do_orm_execute", _do_orm_execute),
     ("after_commit", _after_commit),
+    ("after_transaction_create", _after_transaction_create),
     ("after_transaction_end", _after_transaction_end),
 )
 """The ``Session`` events :func:`install_listeners` listens to, and their handlers."""
