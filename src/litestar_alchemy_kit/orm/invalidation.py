@@ -103,14 +103,15 @@ def bind_cache(target: Any, cache: Any) -> None:
     if not any(bound is cache for bound in caches):
         info[CACHES_KEY] = (*caches, cache)
     if not isinstance(target, (sessionmaker, async_sessionmaker)):
-        _mark_if_untracked(target)
+        _mark_if_untracked(cast("Session", target))
 
 
-def _mark_if_untracked(target: Any) -> None:
+def _mark_if_untracked(
+    target: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> None:
     """Mark a session whose transaction began before the listeners were installed (see the module doc)."""
-    session = target.registry() if isinstance(target, (scoped_session, async_scoped_session)) else target
-    if isinstance(session, AsyncSession):
-        session = session.sync_session
+    current = target() if isinstance(target, (scoped_session, async_scoped_session)) else target
+    session = current.sync_session if isinstance(current, AsyncSession) else current
     root = session.get_transaction()
     if root is not None and session.info.get(_TRACKED_KEY) is not root:
         session.info[_UNTRACKED_KEY] = True
