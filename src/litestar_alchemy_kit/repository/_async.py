@@ -14,6 +14,8 @@ Public methods only open the cache for the duration of the call: reads made insi
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -38,7 +40,7 @@ from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import ReadState, entry_key
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
     from advanced_alchemy.repository.typing import PrimaryKeyType
@@ -151,43 +153,59 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         if isinstance(info, Bypass):
             cache.record_bypass()
             return await super()._execute(statement, uniquify=uniquify)
-        tags = sorted_tags(info.tags)
-        uncommitted = pending_tags(self.session)
-        if uncommitted and not uncommitted.isdisjoint(tags):
-            # This session's own writes are not committed: neither read nor publish these tables.
-            cache.record_bypass()
-            return await super()._execute(statement, uniquify=uniquify)
         bind_group = statement.get_execution_options().get("bind_group")
         if bind_group is None:
             key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
         else:
             key = cache.key(_KIND, info.fingerprint, (*self._cache_scope, ("bind_group", bind_group)))
+        rows = await self._read_through(cache, sorted_tags(info.tags), key, lambda: (statement, uniquify))
+        if rows is None:
+            return await super()._execute(statement, uniquify=uniquify)
+        return result_from_rows(*rows)
+
+    async def _read_through(
+        self,
+        cache: AsyncCache,
+        tags: Sequence[str],
+        key: str,
+        build: Callable[[], tuple[Select[Any], bool]],
+        *,
+        wrap_errors: bool = False,
+    ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+        """The cached read of ``_execute`` and ``get(pk)``: the entry at ``key``, else ``build()``'s statement, stored.
+
+        ``build`` runs on a miss only (a hit builds no statement). Returns result keys and rows, or
+        ``None`` when the read must go to the database uncached: the session has uncommitted
+        writes to ``tags``, or its isolation level forbids populating.
+        """
+        uncommitted = pending_tags(self.session)
+        if uncommitted and not uncommitted.isdisjoint(tags):
+            # This session's own writes are not committed: neither read nor publish these tables.
+            cache.record_bypass()
+            return None
         cached = await cache.get(key, tags, self._schema)
         if cached is not MISS:
             try:
-                return result_from_rows(*self._codec.decode_rows(cached))
+                return self._codec.decode_rows(cached)
             except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
                 pass  # an entry this process cannot build is a miss
-        return await self._populate(statement, uniquify, key, tags, cache)
-
-    async def _populate(
-        self, statement: Select[Any], uniquify: bool, key: str, tags: Sequence[str], cache: AsyncCache
-    ) -> Result[Any]:
-        versions = await self._versions_for_populate(tags, cache)
-        if versions is None:
-            return await super()._execute(statement, uniquify=uniquify)
-        result = await self.session.execute(statement, execution_options=POPULATE_OPTIONS)
-        if uniquify or self._uniquify:
-            result = result.unique()
-        keys = list(result.keys())
-        rows = [tuple(row) for row in result.all()]
+        statement, uniquify = build()
+        with self._errors() if wrap_errors else nullcontext():
+            versions = await self._versions_for_populate(tags, cache)
+            if versions is None:
+                return None
+            result = await self.session.execute(statement, execution_options=POPULATE_OPTIONS)
+            if uniquify or self._uniquify:
+                result = result.unique()
+            keys = list(result.keys())
+            rows = [tuple(row) for row in result.all()]
         try:
             payload = self._codec.encode_rows(keys, rows)
         except Uncacheable:
             cache.record_bypass()
         else:
             await cache.set(key, payload, versions, self._schema, self.cache_ttl)
-        return result_from_rows(keys, rows)
+        return keys, rows
 
     async def _versions_for_populate(self, tags: Sequence[str], cache: AsyncCache) -> TagVersions | None:
         """Tag versions to label the result with, read before the query; ``None``: do not populate."""
@@ -240,34 +258,38 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 execution_options=self._default_execution_options,
             )
             base = self._get_base = analyze(statement, dialect=self._dialect)
-        uncommitted = pending_tags(self.session) if not isinstance(base, Bypass) else None
-        if isinstance(base, Bypass) or (uncommitted and not uncommitted.isdisjoint(base.tags)):
+        rows = None
+        if isinstance(base, Bypass):
             cache.record_bypass()
+        else:
+            key = entry_key(
+                cache, _GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self._cache_scope, self._scope_token
+            )
+            rows = await self._read_through(
+                cache, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
+            )
+        if rows is None:
             with self._read_state.scope(allowed=False):
                 return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False)
-        tags = sorted_tags(base.tags)
-        fingerprint = f"{base.fingerprint}:{_pk_token(item_id)}"
-        key = entry_key(cache, _GET_KIND, fingerprint, self._cache_scope, self._scope_token)
-        cached = await cache.get(key, tags, self._schema)
-        if cached is not MISS:
-            try:
-                rows = self._codec.decode_rows(cached)[1]
-            except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
-                pass  # an entry this process cannot build is a miss
-            else:
-                return self.check_not_found(rows[0][0] if rows else None)
-        # The same statement AA's get() runs, populated under the (base, pk) key.
+        if not rows[1]:
+            with self._errors():  # AA's not-found error, with the repository's messages
+                self.check_not_found(None)
+        instance: ModelT = rows[1][0][0]
+        self._expunge(instance, auto_expunge=auto_expunge)
+        return instance
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return wrap_sqlalchemy_exception(
+            error_messages=self.error_messages, dialect_name=self._dialect.name, wrap_exceptions=self.wrap_exceptions
+        )
+
+    def _pk_statement(self, item_id: Any) -> tuple[Select[Any], bool]:
+        """The statement AA's ``get()`` runs, and whether to uniquify its rows."""
         loader_options, wildcards = self._get_loader_options(None)
         statement = self._get_base_stmt(
             statement=self.statement, loader_options=loader_options, execution_options=self._get_execution_options(None)
-        ).where(self._build_pk_filter(item_id))
-        with wrap_sqlalchemy_exception(
-            error_messages=self.error_messages, dialect_name=self._dialect.name, wrap_exceptions=self.wrap_exceptions
-        ):
-            result = await self._populate(statement, wildcards, key, tags, cache)
-            instance = self.check_not_found(result.scalar_one_or_none())
-            self._expunge(instance, auto_expunge=auto_expunge)
-            return instance
+        )
+        return statement.where(self._build_pk_filter(item_id)), wildcards
 
     async def get_one(
         self,
