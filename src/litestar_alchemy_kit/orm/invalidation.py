@@ -28,9 +28,8 @@ Statements run with ``text()`` or on a connection obtained from the session are 
 
 from __future__ import annotations
 
-import inspect as _inspect
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, overload
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionm
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 
+from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm.dependencies import table_tag
 
 if TYPE_CHECKING:
@@ -46,7 +46,17 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Mapper, ORMExecuteState, UOWTransaction
 
-__all__ = ("LISTENERS", "bind_cache", "bound_caches", "install_listeners", "pending_tags")
+__all__ = (
+    "LISTENERS",
+    "AsyncTarget",
+    "SyncTarget",
+    "bind_cache",
+    "bound_async_caches",
+    "bound_caches",
+    "bound_sync_caches",
+    "install_listeners",
+    "pending_tags",
+)
 
 CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
@@ -68,11 +78,19 @@ class _AllTags(frozenset[str]):
 _EVERYTHING: Final = _AllTags(("*",))
 
 
-def _is_async_cache(cache: Any) -> bool:
-    return _inspect.iscoroutinefunction(getattr(cache, "bump", None))
+AsyncTarget: TypeAlias = "AsyncSession | async_scoped_session[AsyncSession] | async_sessionmaker[AsyncSession]"
+"""What an :class:`AsyncCache` binds to: an async session, scoped session or session factory."""
+SyncTarget: TypeAlias = "Session | scoped_session[Session] | sessionmaker[Session]"
+"""What a :class:`SyncCache` binds to: a session, scoped session or session factory."""
+_ASYNC_TARGETS: Final = (AsyncSession, async_sessionmaker, async_scoped_session)
+_SYNC_TARGETS: Final = (Session, sessionmaker, scoped_session)
 
 
-def bind_cache(target: Any, cache: Any) -> None:
+@overload
+def bind_cache(target: AsyncTarget, cache: AsyncCache) -> None: ...
+@overload
+def bind_cache(target: SyncTarget, cache: SyncCache) -> None: ...
+def bind_cache(target: AsyncTarget | SyncTarget, cache: AsyncCache | SyncCache) -> None:
     """Make commits of ``target`` invalidate ``cache`` (idempotent; a session may have several caches).
 
     Bind the session factory once (``sessionmaker`` / ``async_sessionmaker``) so every session it
@@ -87,23 +105,25 @@ def bind_cache(target: Any, cache: Any) -> None:
         TypeError: a sync cache with an async session (or the reverse), or an unknown target.
     """
     install_listeners()
-    is_async = isinstance(target, (AsyncSession, async_sessionmaker, async_scoped_session))
-    if not is_async and not isinstance(target, (Session, sessionmaker, scoped_session)):
-        msg = f"cannot bind a cache to {type(target).__name__}: expected a session or a session factory"
+    target_object = cast("object", target)  # checked at runtime: callers may not be type-checked
+    target_name = type(target_object).__name__
+    is_async = isinstance(target_object, _ASYNC_TARGETS)
+    if not (is_async or isinstance(target_object, _SYNC_TARGETS)):
+        msg = f"cannot bind a cache to {target_name}: expected a session or a session factory"
         raise TypeError(msg)
-    if is_async != _is_async_cache(cache):
+    cache_object = cast("object", cache)
+    if is_async != isinstance(cache_object, AsyncCache) or not isinstance(cache_object, (AsyncCache, SyncCache)):
         wanted = "an async cache (AsyncCache)" if is_async else "a sync cache (SyncCache)"
-        msg = f"{type(cast('object', target)).__name__} needs {wanted}, got {type(cast('object', cache)).__name__}"
+        msg = f"{target_name} needs {wanted}, got {type(cache_object).__name__}"
         raise TypeError(msg)
     if isinstance(target, (sessionmaker, async_sessionmaker)):
-        info: dict[Any, Any] = target.kw.setdefault("info", {})  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+        info: dict[Any, Any] = target.kw.setdefault("info", {})
     else:
-        info = target.info  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-    caches: tuple[Any, ...] = info.get(CACHES_KEY, ())  # pyright: ignore[reportUnknownMemberType]
+        info = target.info
+        _mark_if_untracked(target)
+    caches: tuple[AsyncCache | SyncCache, ...] = info.get(CACHES_KEY, ())
     if not any(bound is cache for bound in caches):
         info[CACHES_KEY] = (*caches, cache)
-    if not isinstance(target, (sessionmaker, async_sessionmaker)):
-        _mark_if_untracked(cast("Session", target))
 
 
 def _mark_if_untracked(
@@ -117,13 +137,27 @@ def _mark_if_untracked(
         session.info[_UNTRACKED_KEY] = True
 
 
-def bound_caches(session: Any) -> tuple[Any, ...]:
+def bound_caches(
+    session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> tuple[AsyncCache | SyncCache, ...]:
     """The caches ``session`` (a session of any flavour, or a scoped session) invalidates when it commits."""
-    caches: tuple[Any, ...] = session.info.get(CACHES_KEY, ())
+    caches: tuple[AsyncCache | SyncCache, ...] = session.info.get(CACHES_KEY, ())
     return caches
 
 
-def pending_tags(session: Any) -> frozenset[str] | set[str]:
+def bound_async_caches(session: AsyncSession | async_scoped_session[AsyncSession]) -> tuple[AsyncCache, ...]:
+    """The async caches ``session`` invalidates when it commits (:func:`bind_cache` binds no other kind)."""
+    return tuple(cache for cache in bound_caches(session) if isinstance(cache, AsyncCache))
+
+
+def bound_sync_caches(session: Session | scoped_session[Session]) -> tuple[SyncCache, ...]:
+    """The sync caches ``session`` invalidates when it commits (:func:`bind_cache` binds no other kind)."""
+    return tuple(cache for cache in bound_caches(session) if isinstance(cache, SyncCache))
+
+
+def pending_tags(
+    session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> frozenset[str] | set[str]:
     """Tags of tables with uncommitted changes in ``session``: flushed, or still pending in memory.
 
     Cached reads of these tables neither hit nor populate: the session must see its own writes
@@ -229,13 +263,17 @@ def _after_commit(session: Session) -> None:
     if not (tags or untracked):
         return
     for cache_ in bound_caches(session):
-        outcomes = [cache_.clear()] if untracked else []
-        if tags:
-            outcomes.append(cache_.bump(sorted(tags)))
-        for outcome in outcomes:
-            if _inspect.isawaitable(outcome):
-                # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
-                await_only(outcome)  # pyright: ignore[reportUnknownArgumentType]
+        if isinstance(cache_, AsyncCache):
+            # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
+            if untracked:
+                await_only(cache_.clear())
+            if tags:
+                await_only(cache_.bump(sorted(tags)))
+        else:
+            if untracked:
+                cache_.clear()
+            if tags:
+                cache_.bump(sorted(tags))
 
 
 def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
