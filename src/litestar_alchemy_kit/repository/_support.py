@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Sequence
 
-__all__ = ("ReadState", "entry_key", "passthrough")
+__all__ = ("KeyedCache", "ReadState", "entry_key", "passthrough")
 
 _entry_keys: dict[tuple[str, str, str, str], str] = {}
 _MAX_KEYS: Final = 8192
 
 
-def entry_key(cache: Any, kind: str, fingerprint: str, scope: tuple[object, ...], scope_token: str) -> str:
+class KeyedCache(Protocol):
+    """What :func:`entry_key` needs of a cache (``AsyncCache`` and ``SyncCache`` both are)."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str: ...
+
+
+def entry_key(cache: KeyedCache, kind: str, fingerprint: str, scope: tuple[object, ...], scope_token: str) -> str:
     """``cache.key(kind, fingerprint, scope)``, memoized: hot entries are looked up over and over.
 
     The memo is keyed by strings only (``scope_token`` is the cache's own hashed key of the
