@@ -16,8 +16,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight, async_timeout
-from litestar_alchemy_kit.cache.backends._async import AsyncBoundedReadBackend, AsyncClosingBackend
-from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
+from litestar_alchemy_kit.cache.backends import (
+    AsyncBoundedReadBackend,
+    AsyncCacheBackend,
+    AsyncClosingBackend,
+    InProcessBackend,
+)
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
@@ -28,8 +32,6 @@ from litestar_alchemy_kit.cache.types import MISS, TagVersions, new_token
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-
-    from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend
 
 
 T = TypeVar("T")

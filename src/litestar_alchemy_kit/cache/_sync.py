@@ -21,8 +21,12 @@ from litestar_alchemy_kit.cache._runtime import (
     SyncSingleFlight,
     sync_timeout,
 )
-from litestar_alchemy_kit.cache.backends._sync import SyncBoundedReadBackend, SyncClosingBackend
-from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
+from litestar_alchemy_kit.cache.backends import (
+    InProcessBackend,
+    SyncBoundedReadBackend,
+    SyncCacheBackend,
+    SyncClosingBackend,
+)
 from litestar_alchemy_kit.cache.backends.sync import as_sync_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
@@ -33,8 +37,6 @@ from litestar_alchemy_kit.cache.types import MISS, TagVersions, new_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-
-    from litestar_alchemy_kit.cache.backends._sync import SyncCacheBackend
 
 
 T = TypeVar("T")
