@@ -83,17 +83,15 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
 
         repo = ItemRepository(session=session, cache=cache, scope=tenant_id)
 
-    Results of cached reads are detached instances (``auto_expunge`` defaults to ``True`` here):
-    change them through the repository (``update`` merges) or ``session.merge``. A repository
-    built with ``auto_expunge=False`` reads from the database, since a cached copy could not be
-    the session's own object.
+    Results are detached instances (``auto_expunge`` defaults to ``True``): change them through the
+    repository (``update`` merges) or ``session.merge``. With ``auto_expunge=False`` it reads from
+    the database: a cached copy could not be the session's own object.
     """
 
     use_cache: bool = True
     """Class-wide switch; the ``use_cache`` constructor argument and per-call ``use_cache=`` narrow it."""
     cache_ttl: float | None = None
-    """Seconds entries stay fresh; ``None`` uses the cache's ``default_ttl``. Freshness is guaranteed
-    by invalidation, the ttl only bounds memory."""
+    """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
 
     def __init__(
         self,

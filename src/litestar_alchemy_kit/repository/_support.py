@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    from collections.abc import Generator
 
-__all__ = ("KeyedCache", "ReadState", "entry_key", "passthrough")
+    from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+
+__all__ = ("ReadState", "entry_key", "passthrough")
 
 _entry_keys: dict[tuple[str, str, str, str], str] = {}
 _MAX_KEYS: Final = 8192
 
 
-class KeyedCache(Protocol):
-    """What :func:`entry_key` needs of a cache (``AsyncCache`` and ``SyncCache`` both are)."""
-
-    @property
-    def namespace(self) -> str: ...
-
-    def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str: ...
-
-
-def entry_key(cache: KeyedCache, kind: str, fingerprint: str, scope: tuple[object, ...], scope_token: str) -> str:
+def entry_key(
+    cache: AsyncCache | SyncCache, kind: str, fingerprint: str, scope: tuple[object, ...], scope_token: str
+) -> str:
     """``cache.key(kind, fingerprint, scope)``, memoized: hot entries are looked up over and over.
 
     The memo is keyed by strings only (``scope_token`` is the cache's own hashed key of the
@@ -39,11 +34,7 @@ def entry_key(cache: KeyedCache, kind: str, fingerprint: str, scope: tuple[objec
 
 
 def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:
-    """A wrapper's keyword arguments to its parent method, from its ``locals()`` taken first thing.
-
-    Drops ``self``, the ``__class__`` cell of ``super()`` and the ``*star`` parameter (passed
-    positionally by the caller), and spreads ``**kwargs``.
-    """
+    """A wrapper's ``locals()`` as keywords for its parent: no ``self``/``__class__``/``*star``, ``**kwargs`` spread."""
     extra: dict[str, Any] = arguments.get("kwargs", {})
     named = {name: value for name, value in arguments.items() if name not in {"self", "__class__", "kwargs", star}}
     return {**named, **extra}
