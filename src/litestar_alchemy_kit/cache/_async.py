@@ -16,6 +16,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight, async_timeout
+from litestar_alchemy_kit.cache.backends._async import AsyncBoundedReadBackend, AsyncClosingBackend
+from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
@@ -72,10 +74,10 @@ class AsyncCache:
         self._backend: AsyncCacheBackend = as_async_backend(store)
         self._codec = self.options.codec
         # In-process backends never block: a timeout around their reads is pure overhead.
-        self._in_process = bool(getattr(self._backend, "in_process", False))
+        self._in_process = isinstance(self._backend, InProcessBackend) and self._backend.in_process
         # Backends that bound their own reads do it cheaper than a timeout scope around the call.
-        self._get_within: Callable[[Sequence[str], float], Awaitable[list[bytes | None]]] | None = getattr(
-            self._backend, "get_many_within", None
+        self._get_within: Callable[[Sequence[str], float], Awaitable[list[bytes | None]]] | None = (
+            self._backend.get_many_within if isinstance(self._backend, AsyncBoundedReadBackend) else None
         )
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
@@ -557,6 +559,5 @@ class AsyncCache:
                 sorted(self._pending),
                 bool(self._pending_namespace),
             )
-        closer = getattr(self._backend, "aclose", None)
-        if closer is not None:
-            await closer()
+        if isinstance(self._backend, AsyncClosingBackend):
+            await self._backend.aclose()

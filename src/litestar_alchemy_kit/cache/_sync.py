@@ -21,6 +21,8 @@ from litestar_alchemy_kit.cache._runtime import (
     SyncSingleFlight,
     sync_timeout,
 )
+from litestar_alchemy_kit.cache.backends._sync import SyncBoundedReadBackend, SyncClosingBackend
+from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
 from litestar_alchemy_kit.cache.backends.sync import as_sync_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
@@ -77,10 +79,10 @@ class SyncCache:
         self._backend: SyncCacheBackend = as_sync_backend(store)
         self._codec = self.options.codec
         # In-process backends never block: a timeout around their reads is pure overhead.
-        self._in_process = bool(getattr(self._backend, "in_process", False))
+        self._in_process = isinstance(self._backend, InProcessBackend) and self._backend.in_process
         # Backends that bound their own reads do it cheaper than a timeout scope around the call.
-        self._get_within: Callable[[Sequence[str], float], list[bytes | None]] | None = getattr(
-            self._backend, "get_many_within", None
+        self._get_within: Callable[[Sequence[str], float], list[bytes | None]] | None = (
+            self._backend.get_many_within if isinstance(self._backend, SyncBoundedReadBackend) else None
         )
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
@@ -562,6 +564,5 @@ class SyncCache:
                 sorted(self._pending),
                 bool(self._pending_namespace),
             )
-        closer = getattr(self._backend, "aclose", None)
-        if closer is not None:
-            closer()
+        if isinstance(self._backend, SyncClosingBackend):
+            self._backend.close()

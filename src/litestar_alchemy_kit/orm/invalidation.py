@@ -17,14 +17,19 @@ repository or cache is attached to a session still count:
   invalidation is complete when ``commit()`` returns;
 - the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched.
 
+A session whose transaction began before the listeners were installed may hold flushed writes
+no listener saw. When :func:`bind_cache` binds such a session it marks it *untracked*: until that
+transaction ends its cached reads go to the database, and its commit clears the bound caches'
+namespaces (an extra invalidation, never a missing one). Installing the listeners at startup
+(binding the session factory, or :func:`install_listeners`) avoids it.
+
 Statements run with ``text()`` or on a connection obtained from the session are not seen.
 """
 
 from __future__ import annotations
 
-import inspect as _inspect
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, overload
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
@@ -33,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionm
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 
+from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm.dependencies import table_tag
 
 if TYPE_CHECKING:
@@ -40,20 +46,51 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Mapper, ORMExecuteState, UOWTransaction
 
-__all__ = ("LISTENERS", "bind_cache", "bound_caches", "install_listeners", "pending_tags")
+__all__ = (
+    "LISTENERS",
+    "AsyncTarget",
+    "SyncTarget",
+    "bind_cache",
+    "bound_async_caches",
+    "bound_caches",
+    "bound_sync_caches",
+    "install_listeners",
+    "pending_tags",
+)
 
 CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
 _PENDING_KEY: Final = "litestar_alchemy_kit.uncommitted_tags"
+_TRACKED_KEY: Final = "litestar_alchemy_kit.tracked_transaction"
+_UNTRACKED_KEY: Final = "litestar_alchemy_kit.untracked_writes"
 _EMPTY: Final[frozenset[str]] = frozenset()
 _installed = False
 
 
-def _is_async_cache(cache: Any) -> bool:
-    return _inspect.iscoroutinefunction(getattr(cache, "bump", None))
+class _AllTags(frozenset[str]):
+    """Every tag: what a session with untracked writes may have changed."""
+
+    def isdisjoint(self, other: Iterable[object], /) -> bool:
+        del other
+        return False
 
 
-def bind_cache(target: Any, cache: Any) -> None:
+_EVERYTHING: Final = _AllTags(("*",))
+
+
+AsyncTarget: TypeAlias = "AsyncSession | async_scoped_session[AsyncSession] | async_sessionmaker[AsyncSession]"
+"""What an :class:`AsyncCache` binds to: an async session, scoped session or session factory."""
+SyncTarget: TypeAlias = "Session | scoped_session[Session] | sessionmaker[Session]"
+"""What a :class:`SyncCache` binds to: a session, scoped session or session factory."""
+_ASYNC_TARGETS: Final = (AsyncSession, async_sessionmaker, async_scoped_session)
+_SYNC_TARGETS: Final = (Session, sessionmaker, scoped_session)
+
+
+@overload
+def bind_cache(target: AsyncTarget, cache: AsyncCache) -> None: ...
+@overload
+def bind_cache(target: SyncTarget, cache: SyncCache) -> None: ...
+def bind_cache(target: AsyncTarget | SyncTarget, cache: AsyncCache | SyncCache) -> None:
     """Make commits of ``target`` invalidate ``cache`` (idempotent; a session may have several caches).
 
     Bind the session factory once (``sessionmaker`` / ``async_sessionmaker``) so every session it
@@ -68,35 +105,66 @@ def bind_cache(target: Any, cache: Any) -> None:
         TypeError: a sync cache with an async session (or the reverse), or an unknown target.
     """
     install_listeners()
-    is_async = isinstance(target, (AsyncSession, async_sessionmaker, async_scoped_session))
-    if not is_async and not isinstance(target, (Session, sessionmaker, scoped_session)):
-        msg = f"cannot bind a cache to {type(target).__name__}: expected a session or a session factory"
+    target_object = cast("object", target)  # checked at runtime: callers may not be type-checked
+    target_name = type(target_object).__name__
+    is_async = isinstance(target_object, _ASYNC_TARGETS)
+    if not (is_async or isinstance(target_object, _SYNC_TARGETS)):
+        msg = f"cannot bind a cache to {target_name}: expected a session or a session factory"
         raise TypeError(msg)
-    if is_async != _is_async_cache(cache):
+    cache_object = cast("object", cache)
+    if is_async != isinstance(cache_object, AsyncCache) or not isinstance(cache_object, (AsyncCache, SyncCache)):
         wanted = "an async cache (AsyncCache)" if is_async else "a sync cache (SyncCache)"
-        msg = f"{type(cast('object', target)).__name__} needs {wanted}, got {type(cast('object', cache)).__name__}"
+        msg = f"{target_name} needs {wanted}, got {type(cache_object).__name__}"
         raise TypeError(msg)
     if isinstance(target, (sessionmaker, async_sessionmaker)):
-        info: dict[Any, Any] = target.kw.setdefault("info", {})  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+        info: dict[Any, Any] = target.kw.setdefault("info", {})
     else:
-        info = target.info  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-    caches: tuple[Any, ...] = info.get(CACHES_KEY, ())  # pyright: ignore[reportUnknownMemberType]
+        info = target.info
+        _mark_if_untracked(target)
+    caches: tuple[AsyncCache | SyncCache, ...] = info.get(CACHES_KEY, ())
     if not any(bound is cache for bound in caches):
         info[CACHES_KEY] = (*caches, cache)
 
 
-def bound_caches(session: Any) -> tuple[Any, ...]:
+def _mark_if_untracked(
+    target: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> None:
+    """Mark a session whose transaction began before the listeners were installed (see the module doc)."""
+    current = target() if isinstance(target, (scoped_session, async_scoped_session)) else target
+    session = current.sync_session if isinstance(current, AsyncSession) else current
+    root = session.get_transaction()
+    if root is not None and session.info.get(_TRACKED_KEY) is not root:
+        session.info[_UNTRACKED_KEY] = True
+
+
+def bound_caches(
+    session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> tuple[AsyncCache | SyncCache, ...]:
     """The caches ``session`` (a session of any flavour, or a scoped session) invalidates when it commits."""
-    caches: tuple[Any, ...] = session.info.get(CACHES_KEY, ())
+    caches: tuple[AsyncCache | SyncCache, ...] = session.info.get(CACHES_KEY, ())
     return caches
 
 
-def pending_tags(session: Any) -> frozenset[str] | set[str]:
+def bound_async_caches(session: AsyncSession | async_scoped_session[AsyncSession]) -> tuple[AsyncCache, ...]:
+    """The async caches ``session`` invalidates when it commits (:func:`bind_cache` binds no other kind)."""
+    return tuple(cache for cache in bound_caches(session) if isinstance(cache, AsyncCache))
+
+
+def bound_sync_caches(session: Session | scoped_session[Session]) -> tuple[SyncCache, ...]:
+    """The sync caches ``session`` invalidates when it commits (:func:`bind_cache` binds no other kind)."""
+    return tuple(cache for cache in bound_caches(session) if isinstance(cache, SyncCache))
+
+
+def pending_tags(
+    session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> frozenset[str] | set[str]:
     """Tags of tables with uncommitted changes in ``session``: flushed, or still pending in memory.
 
     Cached reads of these tables neither hit nor populate: the session must see its own writes
     and must not publish them before commit.
     """
+    if _UNTRACKED_KEY in session.info:
+        return _EVERYTHING
     flushed: set[str] | None = session.info.get(_PENDING_KEY)
     if not (session.new or session.dirty or session.deleted):
         return flushed or _EMPTY
@@ -191,24 +259,40 @@ def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
     tags: set[str] | None = session.info.pop(_PENDING_KEY, None)
-    if not tags:
+    untracked = session.info.pop(_UNTRACKED_KEY, False)
+    if not (tags or untracked):
         return
     for cache_ in bound_caches(session):
-        outcome = cache_.bump(sorted(tags))
-        if _inspect.isawaitable(outcome):
+        if isinstance(cache_, AsyncCache):
             # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
-            await_only(outcome)  # pyright: ignore[reportUnknownArgumentType]
+            if untracked:
+                await_only(cache_.clear())
+            if tags:
+                await_only(cache_.bump(sorted(tags)))
+        else:
+            if untracked:
+                cache_.clear()
+            if tags:
+                cache_.bump(sorted(tags))
+
+
+def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info[_TRACKED_KEY] = transaction
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_UNTRACKED_KEY, None)
+        session.info.pop(_TRACKED_KEY, None)
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
     ("after_flush", _after_flush),
     ("do_orm_execute", _do_orm_execute),
     ("after_commit", _after_commit),
+    ("after_transaction_create", _after_transaction_create),
     ("after_transaction_end", _after_transaction_end),
 )
 """The ``Session`` events :func:`install_listeners` listens to, and their handlers."""

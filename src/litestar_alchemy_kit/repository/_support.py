@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ("ReadState", "entry_key")
+__all__ = ("ReadState", "entry_key", "passthrough")
 
 _entry_keys: dict[tuple[str, str, str, str], str] = {}
 _MAX_KEYS: Final = 8192
@@ -27,6 +27,17 @@ def entry_key(cache: Any, kind: str, fingerprint: str, scope: tuple[object, ...]
             _entry_keys.clear()
         key = _entry_keys[memo_key] = cache.key(kind, fingerprint, scope)
     return key
+
+
+def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:
+    """A wrapper's keyword arguments to its parent method, from its ``locals()`` taken first thing.
+
+    Drops ``self``, the ``__class__`` cell of ``super()`` and the ``*star`` parameter (passed
+    positionally by the caller), and spreads ``**kwargs``.
+    """
+    extra: dict[str, Any] = arguments.get("kwargs", {})
+    named = {name: value for name, value in arguments.items() if name not in {"self", "__class__", "kwargs", star}}
+    return {**named, **extra}
 
 
 class ReadState:

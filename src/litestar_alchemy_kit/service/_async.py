@@ -15,18 +15,25 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
 
+from litestar_alchemy_kit.service._support import passthrough
 from litestar_alchemy_kit.service._typing import CachedAsyncRepositoryT
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Sequence
+    from collections.abc import AsyncGenerator, Iterable, Sequence
 
     from advanced_alchemy.config.asyncio import SQLAlchemyAsyncConfig
     from advanced_alchemy.exceptions import ErrorMessages
-    from advanced_alchemy.repository._util import LoadSpec
+    from advanced_alchemy.filters import StatementFilter
+    from advanced_alchemy.repository import LoadSpec
     from advanced_alchemy.repository.typing import PrimaryKeyType
+    from advanced_alchemy.service.typing import BulkModelDictT, ModelDictT
+    from advanced_alchemy.utils.serialization import SchemaDumpConfig
     from sqlalchemy import Select
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.ext.asyncio.scoping import async_scoped_session
+    from sqlalchemy.orm import InstrumentedAttribute
+    from sqlalchemy.sql import ColumnElement
+    from sqlalchemy.sql.selectable import ForUpdateParameter
     from typing_extensions import Self
 
     from litestar_alchemy_kit.cache import AsyncCache
@@ -73,60 +80,210 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
 
     # --- writes: the rows they read and change come from the database -------------------------
 
-    async def create(self, *args: Any, **kwargs: Any) -> ModelT:
+    async def create(
+        self,
+        data: ModelDictT[ModelT],  # pyright: ignore[reportUnknownParameterType] - AA's alias includes optional libraries' types
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        auto_refresh: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+    ) -> ModelT:
         """AA's ``create``."""
         with self.repository.bypass_cache():
-            return await super().create(*args, **kwargs)
+            return await super().create(**passthrough(locals()))
 
-    async def create_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+    async def create_many(
+        self,
+        data: BulkModelDictT[ModelT],  # pyright: ignore[reportUnknownParameterType] - AA's alias includes optional libraries' types
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+    ) -> Sequence[ModelT]:
         """AA's ``create_many``."""
         with self.repository.bypass_cache():
-            return await super().create_many(*args, **kwargs)
+            return await super().create_many(**passthrough(locals()))
 
-    async def update(self, *args: Any, **kwargs: Any) -> ModelT:
+    async def update(
+        self,
+        data: ModelDictT[ModelT],  # pyright: ignore[reportUnknownParameterType] - AA's alias includes optional libraries' types
+        item_id: Any | None = None,
+        *,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdateParameter = None,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        auto_refresh: bool | None = None,
+        id_attribute: str | InstrumentedAttribute[Any] | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+    ) -> ModelT:
         """AA's ``update``: the row it changes is read from the database, not the cache."""
         with self.repository.bypass_cache():
-            return await super().update(*args, **kwargs)
+            return await super().update(**passthrough(locals()))
 
-    async def update_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+    async def update_many(
+        self,
+        data: BulkModelDictT[ModelT],  # pyright: ignore[reportUnknownParameterType] - AA's alias includes optional libraries' types
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+    ) -> Sequence[ModelT]:
         """AA's ``update_many``."""
         with self.repository.bypass_cache():
-            return await super().update_many(*args, **kwargs)
+            return await super().update_many(**passthrough(locals()))
 
-    async def upsert(self, *args: Any, **kwargs: Any) -> ModelT:
+    async def upsert(
+        self,
+        data: ModelDictT[ModelT],  # pyright: ignore[reportUnknownParameterType] - AA's alias includes optional libraries' types
+        item_id: Any | None = None,
+        *,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdateParameter = None,
+        auto_expunge: bool | None = None,
+        auto_commit: bool | None = None,
+        auto_refresh: bool | None = None,
+        match_fields: list[str] | str | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+    ) -> ModelT:
         """AA's ``upsert``: the row it matches is read from the database."""
         with self.repository.bypass_cache():
-            return await super().upsert(*args, **kwargs)
+            return await super().upsert(**passthrough(locals()))
 
-    async def upsert_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+    async def upsert_many(
+        self,
+        data: BulkModelDictT[ModelT],  # pyright: ignore[reportUnknownParameterType] - AA's alias includes optional libraries' types
+        *,
+        auto_expunge: bool | None = None,
+        auto_commit: bool | None = None,
+        no_merge: bool = False,
+        match_fields: list[str] | str | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+        chunk_size: int | None = None,
+    ) -> Sequence[ModelT]:
         """AA's ``upsert_many``."""
         with self.repository.bypass_cache():
-            return await super().upsert_many(*args, **kwargs)
+            return await super().upsert_many(**passthrough(locals()))
 
-    async def get_or_upsert(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
+    async def get_or_upsert(
+        self,
+        *filters: StatementFilter | ColumnElement[bool],
+        match_fields: list[str] | str | None = None,
+        upsert: bool = True,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdateParameter = None,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        auto_refresh: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+        **kwargs: Any,
+    ) -> tuple[ModelT, bool]:
         """AA's ``get_or_upsert``, reading from the database."""
         with self.repository.bypass_cache():
-            return await super().get_or_upsert(*args, **kwargs)
+            return await super().get_or_upsert(*filters, **passthrough(locals(), "filters"))
 
-    async def get_and_update(self, *args: Any, **kwargs: Any) -> tuple[ModelT, bool]:
+    async def get_and_update(
+        self,
+        *filters: StatementFilter | ColumnElement[bool],
+        match_fields: list[str] | str | None = None,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdateParameter = None,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        auto_refresh: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        schema_dump_config: SchemaDumpConfig | None = None,
+        **kwargs: Any,
+    ) -> tuple[ModelT, bool]:
         """AA's ``get_and_update``, reading from the database."""
         with self.repository.bypass_cache():
-            return await super().get_and_update(*args, **kwargs)
+            return await super().get_and_update(*filters, **passthrough(locals(), "filters"))
 
-    async def delete(self, *args: Any, **kwargs: Any) -> ModelT:
+    async def delete(
+        self,
+        item_id: PrimaryKeyType,
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        id_attribute: str | InstrumentedAttribute[Any] | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+    ) -> ModelT:
         """AA's ``delete``."""
         with self.repository.bypass_cache():
-            return await super().delete(*args, **kwargs)
+            return await super().delete(**passthrough(locals()))
 
-    async def delete_many(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+    async def delete_many(
+        self,
+        item_ids: list[PrimaryKeyType],
+        *,
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        id_attribute: str | InstrumentedAttribute[Any] | None = None,
+        chunk_size: int | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+    ) -> Sequence[ModelT]:
         """AA's ``delete_many``."""
         with self.repository.bypass_cache():
-            return await super().delete_many(*args, **kwargs)
+            return await super().delete_many(**passthrough(locals()))
 
-    async def delete_where(self, *args: Any, **kwargs: Any) -> Sequence[ModelT]:
+    async def delete_where(
+        self,
+        *filters: StatementFilter | ColumnElement[bool],
+        auto_commit: bool | None = None,
+        auto_expunge: bool | None = None,
+        error_messages: ErrorMessages | EmptyType | None = Empty,
+        sanity_check: bool = True,
+        load: LoadSpec | None = None,
+        execution_options: dict[str, Any] | None = None,
+        uniquify: bool | None = None,
+        bind_group: str | None = None,
+        **kwargs: Any,
+    ) -> Sequence[ModelT]:
         """AA's ``delete_where``."""
         with self.repository.bypass_cache():
-            return await super().delete_where(*args, **kwargs)
+            return await super().delete_where(*filters, **passthrough(locals(), "filters"))
 
     @classmethod
     @asynccontextmanager

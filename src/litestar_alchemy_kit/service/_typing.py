@@ -2,8 +2,7 @@
 
 from typing import Any, TypeVar
 
-from litestar_alchemy_kit.repository._async import CachedAsyncRepository
-from litestar_alchemy_kit.repository._sync import CachedSyncRepository
+from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository
 
 __all__ = ("CachedAsyncRepositoryT", "CachedSyncRepositoryT")
 

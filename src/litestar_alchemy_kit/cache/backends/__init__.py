@@ -1,18 +1,36 @@
 """Store backends of the cache: what it needs from a store, and adapters for the stores it knows."""
 
-from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend, AsyncMemoryBackend, AsyncRedisBackend
-from litestar_alchemy_kit.cache.backends._sync import SyncCacheBackend, SyncMemoryBackend, SyncRedisBackend
+from litestar_alchemy_kit.cache.backends._async import (
+    AsyncBoundedReadBackend,
+    AsyncCacheBackend,
+    AsyncClosingBackend,
+    AsyncMemoryBackend,
+    AsyncRedisBackend,
+)
+from litestar_alchemy_kit.cache.backends._sync import (
+    SyncBoundedReadBackend,
+    SyncCacheBackend,
+    SyncClosingBackend,
+    SyncMemoryBackend,
+    SyncRedisBackend,
+)
+from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
 from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 from litestar_alchemy_kit.cache.backends.store import StoreBackend, as_async_backend
 from litestar_alchemy_kit.cache.backends.sync import as_sync_backend
 
 __all__ = (
+    "AsyncBoundedReadBackend",
     "AsyncCacheBackend",
+    "AsyncClosingBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "InProcessBackend",
     "PipelinedRedisBackend",
     "StoreBackend",
+    "SyncBoundedReadBackend",
     "SyncCacheBackend",
+    "SyncClosingBackend",
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "as_async_backend",

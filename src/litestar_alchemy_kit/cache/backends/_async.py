@@ -46,6 +46,24 @@ class AsyncCacheBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class AsyncBoundedReadBackend(Protocol):
+    """Optional capability: a backend that bounds its own reads, cheaper than a timeout around the call."""
+
+    async def get_many_within(self, keys: Sequence[str], timeout: float) -> list[bytes | None]:
+        """``get_many``, giving up (raising ``TimeoutError``) after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
+class AsyncClosingBackend(Protocol):
+    """Optional capability: a backend holding resources of its own, released by the cache's ``close()``."""
+
+    async def aclose(self) -> None:
+        """Release the backend's connections."""
+        ...
+
+
 class AsyncMemoryBackend:
     """An in-process dict with expiry and a size bound (oldest entries evicted first).
 

@@ -48,6 +48,24 @@ class SyncCacheBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class SyncBoundedReadBackend(Protocol):
+    """Optional capability: a backend that bounds its own reads, cheaper than a timeout around the call."""
+
+    def get_many_within(self, keys: Sequence[str], timeout: float) -> list[bytes | None]:
+        """``get_many``, giving up (raising ``TimeoutError``) after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
+class SyncClosingBackend(Protocol):
+    """Optional capability: a backend holding resources of its own, released by the cache's ``close()``."""
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        ...
+
+
 class SyncMemoryBackend:
     """An in-process dict with expiry and a size bound (oldest entries evicted first).
 
