@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS = Path(__file__).with_name("mutants.toml")
@@ -119,7 +120,9 @@ def run_one(mutant: Mutant) -> Outcome:
             verdict = "survived"
         else:
             verdict = "error"
-        return Outcome(mutant, verdict, time.monotonic() - started, _first_failure(output) or f"exit {result.returncode}")
+        return Outcome(
+            mutant, verdict, time.monotonic() - started, _first_failure(output) or f"exit {result.returncode}"
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -89,7 +89,9 @@ def _quoted(url: URL, name: str | None) -> str:
 def _admin(url: URL, statement: str) -> None:
     """Run ``statement`` outside a transaction, connected to the server of ``url`` (not to its database)."""
     if url.get_backend_name() == "postgresql":
-        engine = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
+        engine = create_engine(
+            url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT"
+        )
     else:
         engine = create_engine(url.set(drivername="mysql+pymysql", database=None), isolation_level="AUTOCOMMIT")
     try:

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import sessionmaker
 
-from tests.integration.repository import _sync as invariants
 from tests.integration.repository import _shortcut_sync as scenarios
+from tests.integration.repository import _sync as invariants
 from tests.integration.repository._routing import routed_session_class
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import RepoBase
