@@ -138,3 +138,15 @@ async def reads_inside_transactions_populate(env: Env) -> None:
         hits = cache.stats["hit"]
         assert sorted(i.name for i in await ItemRepository(session=session, cache=cache).get_many()) == expected
         assert cache.stats["hit"] == hits + 1, "a read inside a transaction must populate on these connections"
+
+
+async def attached_reads_come_from_the_session(env: Env) -> None:
+    """``auto_expunge=False`` asks for the session's own instances: never a cached, detached copy."""
+    cache = env.make_cache()
+    item = await seed_item(env, "row")
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
+        for _ in range(2):
+            assert await repo.get(item.id) in session
+            assert all(found in session for found in await repo.get_many())
+    assert cache.stats["hit"] == 0

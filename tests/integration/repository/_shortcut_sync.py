@@ -140,3 +140,15 @@ def reads_inside_transactions_populate(env: Env) -> None:
         hits = cache.stats["hit"]
         assert sorted(i.name for i in ItemRepository(session=session, cache=cache).get_many()) == expected
         assert cache.stats["hit"] == hits + 1, "a read inside a transaction must populate on these connections"
+
+
+def attached_reads_come_from_the_session(env: Env) -> None:
+    """``auto_expunge=False`` asks for the session's own instances: never a cached, detached copy."""
+    cache = env.make_cache()
+    item = seed_item(env, "row")
+    with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
+        for _ in range(2):
+            assert repo.get(item.id) in session
+            assert all(found in session for found in repo.get_many())
+    assert cache.stats["hit"] == 0

@@ -52,3 +52,7 @@ async def test_slow_reader_never_installs_stale_inside_transactions(async_env: E
     env = scenarios.populating_env(async_env, scenarios.populating_level(async_env.engine))
     await invariants.slow_reader_never_installs_stale(env, iterations=3)
     await scenarios.reads_inside_transactions_populate(env)
+
+
+async def test_attached_reads_come_from_the_session(async_env: Env) -> None:
+    await scenarios.attached_reads_come_from_the_session(async_env)

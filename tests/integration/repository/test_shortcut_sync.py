@@ -55,3 +55,7 @@ def test_slow_reader_never_installs_stale_inside_transactions(sync_env: Env) -> 
     env = scenarios.populating_env(sync_env, scenarios.populating_level(sync_env.engine))
     invariants.slow_reader_never_installs_stale(env, iterations=3)
     scenarios.reads_inside_transactions_populate(env)
+
+
+def test_attached_reads_come_from_the_session(sync_env: Env) -> None:
+    scenarios.attached_reads_come_from_the_session(sync_env)
