@@ -109,7 +109,8 @@ def run_one(mutant: Mutant) -> Outcome:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix=f"lak-mutant-{mutant.id}-"))
     try:
-        shutil.copytree(ROOT / "src", workdir / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        # bytecode is copied too (copytree keeps mtimes): only the mutated module recompiles
+        shutil.copytree(ROOT / "src", workdir / "src")
         target = workdir / mutant.file
         target.write_text(target.read_text().replace(mutant.original, mutant.replacement, 1))
         try:
