@@ -97,3 +97,13 @@ def bench(session: nox.Session) -> None:
     _install(session, "test")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Curated mutants of the invariant-enforcing code (``tests/mutation/mutants.toml``): every one must be killed.
+
+    ``-- ID ...`` runs only those mutants; ``-- --workers N`` runs N at once (default 2).
+    """
+    _install(session, "test")
+    session.run("python", "tests/mutation/run.py", *session.posargs)

@@ -115,6 +115,74 @@ def test_sync_cache_paused_server(own_server: OwnServer) -> None:
     client.close()
 
 
+def _refuse_writes(server: OwnServer, refuse: bool) -> None:
+    """Make the server reject every write with OOM (``maxmemory`` 1 byte, no eviction) while reads still work."""
+    import redis
+
+    admin = redis.Redis.from_url(server.url)
+    try:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1 if refuse else 0)
+    finally:
+        admin.close()
+
+
+# retries far apart: the one delivery attempt that counts is close()'s, after writes are accepted again
+NO_RETRY = CacheOptions(timeout=0.5, breaker_threshold=1000, retry_initial=60, retry_max=60)
+
+
+async def test_an_undelivered_clear_serves_nothing_older_than_it(own_server: OwnServer) -> None:
+    """The server refuses the namespace bump of ``clear()`` but still answers reads: this process
+    must not serve the entries the clear was meant to drop; others do until it is delivered."""
+    cache = AsyncCache(_store(own_server), namespace="f", options=NO_RETRY)
+    other = AsyncCache(_store(own_server), namespace="f", options=NO_RETRY)  # another process, in effect
+    key = cache.key("row", "q")
+    assert await cache.set(key, "before the clear", await cache.versions(["users"]))
+    assert await cache.get(key, ["users"]) == "before the clear"
+    _refuse_writes(own_server, True)
+    try:
+        assert not await cache.clear()
+        assert await other.get(key, ["users"]) == "before the clear"  # the entry is still readable
+        assert await cache.get(key, ["users"]) is MISS
+        assert await cache.get_or_load(key, ["users"], _const("db")) == "db"
+        assert await cache.versions(["users"]) is None
+    finally:
+        _refuse_writes(own_server, False)
+    await cache.close()  # its last attempt delivers the clear
+    assert await other.get(key, ["users"]) is MISS
+    await other.close()
+
+
+def test_sync_an_undelivered_clear_serves_nothing_older_than_it(own_server: OwnServer) -> None:
+    if own_server.kind == "valkey":
+        import valkey
+
+        clients: list[Any] = [valkey.Valkey.from_url(own_server.url) for _ in range(2)]
+    else:
+        import redis
+
+        clients = [redis.Redis.from_url(own_server.url) for _ in range(2)]
+    cache = SyncCache(clients[0], namespace="f", options=NO_RETRY)
+    other = SyncCache(clients[1], namespace="f", options=NO_RETRY)
+    key = cache.key("row", "q")
+    assert cache.set(key, "before the clear", cache.versions(["users"]))
+    assert cache.get(key, ["users"]) == "before the clear"
+    _refuse_writes(own_server, True)
+    try:
+        assert not cache.clear()
+        assert other.get(key, ["users"]) == "before the clear"
+        assert cache.get(key, ["users"]) is MISS
+        assert cache.get_or_load(key, ["users"], lambda: "db") == "db"
+        assert cache.versions(["users"]) is None
+    finally:
+        _refuse_writes(own_server, False)
+    cache.close()
+    assert other.get(key, ["users"]) is MISS
+    other.close()
+    for client in clients:
+        client.close()
+
+
 def _const(value: str) -> Any:
     async def loader() -> str:
         return value

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
@@ -59,6 +60,45 @@ def cache_store(request: pytest.FixtureRequest) -> str:
     if request.param != "memory_store":
         request.getfixturevalue("redis_url" if request.param == "redis_store" else "valkey_url")
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def second_database() -> Iterator[Callable[[URL], URL]]:
+    """``make(url)``: the URL of another database next to ``url``'s, with no tables (created once per process)."""
+    created: dict[tuple[str, str | None], URL] = {}  # one per server and database, whatever the driver
+
+    def make(url: URL) -> URL:
+        if url.get_backend_name() in {"sqlite", "duckdb"}:
+            return url.set(database=f"{url.database}.b")
+        other = url.set(database=f"{url.database}b")
+        if (url.get_backend_name(), other.database) not in created:
+            _admin(url, f"CREATE DATABASE {_quoted(url, other.database)}")
+            created[url.get_backend_name(), other.database] = other
+        return other
+
+    yield make
+    for url in created.values():
+        with contextlib.suppress(Exception):
+            _admin(url, f"DROP DATABASE IF EXISTS {_quoted(url, url.database)}")
+
+
+def _quoted(url: URL, name: str | None) -> str:
+    return f'"{name}"' if url.get_backend_name() == "postgresql" else f"`{name}`"
+
+
+def _admin(url: URL, statement: str) -> None:
+    """Run ``statement`` outside a transaction, connected to the server of ``url`` (not to its database)."""
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(
+            url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT"
+        )
+    else:
+        engine = create_engine(url.set(drivername="mysql+pymysql", database=None), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def _namespace() -> str:

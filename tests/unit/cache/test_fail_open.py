@@ -244,6 +244,21 @@ async def test_pending_tags_are_served_by_no_path() -> None:
     await mine.close()
 
 
+async def test_an_undelivered_clear_serves_nothing_older_than_it() -> None:
+    faulty, mine, other = _pair(CacheOptions(timeout=5, retry_initial=60, retry_max=60))
+    key = mine.key("row", "q")
+    assert await mine.set(key, "before the clear", await mine.versions(["t"]))
+    faulty.fail_writes = 1
+    assert not await mine.clear()
+    assert await other.get(key, ["t"]) == "before the clear"  # the namespace bump has not reached the store
+    assert await mine.get(key, ["t"]) is MISS
+    assert await mine.get_or_load(key, ["t"], _const("db")) == "db"
+    assert await mine.versions(["t"]) is None
+    assert await mine.set(key, "computed meanwhile", await other.versions(["t"])) is False
+    await mine.close()  # the last attempt delivers it
+    assert await other.get(key, ["t"]) is MISS
+
+
 class SyncFaulty(SyncMemoryBackend):
     """The sync memory backend, whose next ``fail_writes`` multi-key writes fail, or whose next write returns late."""
 
@@ -301,6 +316,22 @@ def test_sync_pending_tags_are_served_by_no_path() -> None:
     assert other.get(key, ["t"]) == "cached"  # the bump has not reached the store
     mine.close()  # the last attempt delivers it
     assert not mine.pending_tags
+    assert other.get(key, ["t"]) is MISS
+
+
+def test_sync_an_undelivered_clear_serves_nothing_older_than_it() -> None:
+    backend = SyncFaulty()
+    mine = SyncCache(backend, namespace="fo", options=CacheOptions(retry_initial=60, retry_max=60))
+    other = SyncCache(backend, namespace="fo")
+    key = mine.key("row", "q")
+    assert mine.set(key, "before the clear", mine.versions(["t"]))
+    backend.fail_writes = 1
+    assert not mine.clear()
+    assert other.get(key, ["t"]) == "before the clear"
+    assert mine.get(key, ["t"]) is MISS
+    assert mine.get_or_load(key, ["t"], lambda: "db") == "db"
+    assert mine.versions(["t"]) is None
+    mine.close()
     assert other.get(key, ["t"]) is MISS
 
 

@@ -86,6 +86,8 @@ def test_adversarial_pairs_differ() -> None:
         ((decimal.Decimal("1.0"),), (decimal.Decimal("1.00"),)),
         ((datetime.datetime(2024, 1, 1),), (datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),)),  # noqa: DTZ001 - naive on purpose
         ((["a", "b"],), (["ab"],)),
+        (("a", "b"), ("asb",)),  # frames carry their length: "s" + "a" + "s" + "b" is not one string "asb"
+        ((["x"], "y"), (["xsy"],)),
         (("é",), ("e\u0301",)),
     ]
     for left, right in pairs:

@@ -1,0 +1,152 @@
+"""The ``get(pk)`` shortcut and populating reads inside transactions (async source; sync generated).
+
+``get(pk)`` with the repository's defaults skips building a statement on a hit: it has its own
+uncommitted-writes check and its own key, so these scenarios exercise it on purpose (invariants
+2 and 6). The slow-reader interleaving of invariant 3 runs again on sessions whose connections
+take a snapshot per statement, the one setting under which a read inside an open transaction may
+populate on every engine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from litestar_alchemy_kit.repository import CachedAsyncRepository
+from tests.integration.repository.conftest import Env
+from tests.integration.repository.models import Item
+
+
+class ItemRepository(CachedAsyncRepository[Item]):
+    model_type = Item
+
+
+def populating_level(engine: str) -> str | None:
+    """An isolation level under which each statement sees commits made before it (``None``: the default does)."""
+    if engine in {"sqlite", "aiosqlite"}:
+        return "AUTOCOMMIT"  # SQLite has no READ COMMITTED; each statement is its own transaction
+    if engine in {"asyncmy", "pymysql"}:
+        return "READ COMMITTED"
+    return None  # PostgreSQL: READ COMMITTED is the default (DuckDB has no levels to choose from)
+
+
+def populating_env(env: Env, level: str | None) -> Env:
+    """``env`` on connections at ``level`` (as an execution option: what each connection reports)."""
+    if level is None:
+        return env
+    engine = env.engine_object.execution_options(isolation_level=level)
+    return Env(type(env.sessionmaker)(engine, expire_on_commit=False), env.make_cache, env.engine, engine)
+
+
+async def seed_item(env: Env, name: str) -> Item:
+    async with env.sessionmaker() as session:
+        item = Item(name=name, quantity=0)
+        session.add(item)
+        await session.commit()
+        return item
+
+
+async def _get_name(env: Env, cache: Any, item_id: Any) -> str:
+    async with env.sessionmaker() as session:
+        return (await ItemRepository(session=session, cache=cache).get(item_id)).name
+
+
+async def primary_key_read_sees_own_uncommitted_update(env: Env) -> None:
+    """A warm ``get(pk)`` entry is not served to a session holding a flushed, uncommitted update of the row."""
+    cache = env.make_cache()
+    item = await seed_item(env, "committed")
+    assert await _get_name(env, cache, item.id) == "committed"
+    hits = cache.stats["hit"]
+    assert await _get_name(env, cache, item.id) == "committed"
+    assert cache.stats["hit"] == hits + 1, "the entry must be warm"
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        await repo.update(Item(id=item.id, name="mine, uncommitted"))  # flushed, not committed
+        hits = cache.stats["hit"]
+        assert (await repo.get(item.id)).name == "mine, uncommitted"
+        assert cache.stats["hit"] == hits
+        await session.rollback()
+    assert await _get_name(env, cache, item.id) == "committed"
+
+
+async def primary_key_read_never_publishes_uncommitted(env: Env) -> None:
+    """A cold ``get(pk)`` in a session with a flushed update must not populate: after a rollback others
+    would read a value that was never committed. Run on connections that let a read inside a
+    transaction populate, so only the uncommitted-writes check stands in the way."""
+    cache = env.make_cache()
+    item = await seed_item(env, "committed")
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        await repo.update(Item(id=item.id, name="rolled back"))  # flushed, not committed
+        assert (await repo.get(item.id)).name == "rolled back"
+        await session.rollback()
+    assert await _get_name(env, cache, item.id) == "committed"
+    # the same read in a transaction with no writes does populate here (so the check above can fail)
+    other = env.make_cache()
+    async with env.sessionmaker() as session:
+        await session.execute(select(Item.id))  # the transaction is open
+        await ItemRepository(session=session, cache=other).get(item.id)
+    hits = other.stats["hit"]
+    assert await _get_name(env, other, item.id) == "committed"
+    assert other.stats["hit"] == hits + 1, "a read inside a transaction must populate on these connections"
+
+
+async def primary_key_read_follows_bind_group(env: Env, routed: Any, other_engine: Any) -> None:
+    """``get(pk)`` on a repository with ``bind_group`` reads that group's database, under keys of its own.
+
+    ``routed`` makes sessions sending ``bind_group="other"`` statements to ``other_engine``, a second
+    database holding the same primary key with another value.
+    """
+    cache = env.make_cache()
+    item_id = uuid.uuid4()
+    async with env.sessionmaker() as session:
+        session.add(Item(id=item_id, name="default bind", quantity=1))
+        await session.commit()
+    async with type(env.sessionmaker)(other_engine)() as session:
+        session.add(Item(id=item_id, name="other bind", quantity=2))
+        await session.commit()
+
+    async def read(bind_group: str | None) -> str:
+        async with routed() as session:
+            repo = ItemRepository(session=session, cache=cache, bind_group=bind_group)
+            return (await repo.get(item_id)).name
+
+    for first, second in ((None, "other"), ("other", None)):
+        for _ in range(2):  # cold, then warm
+            assert await read(first) == ("other bind" if first else "default bind")
+            assert await read(second) == ("other bind" if second else "default bind")
+        await cache.clear()
+    hits = cache.stats["hit"]
+    await read("other")
+    assert await read("other") == "other bind"
+    assert cache.stats["hit"] == hits + 1, "the bind group's entry must be cached"
+
+
+async def reads_inside_transactions_populate(env: Env) -> None:
+    """On these connections a read inside an open transaction populates the cache.
+
+    Otherwise labelling entries with versions read after the query, instead of before, would go
+    unnoticed by the slow-reader interleaving run on them.
+    """
+    cache = env.make_cache()
+    async with env.sessionmaker() as session:
+        await session.execute(select(Item.id))  # the transaction is open
+        expected = sorted(i.name for i in await ItemRepository(session=session, cache=cache).get_many())
+    async with env.sessionmaker() as session:
+        hits = cache.stats["hit"]
+        assert sorted(i.name for i in await ItemRepository(session=session, cache=cache).get_many()) == expected
+        assert cache.stats["hit"] == hits + 1, "a read inside a transaction must populate on these connections"
+
+
+async def attached_reads_come_from_the_session(env: Env) -> None:
+    """``auto_expunge=False`` asks for the session's own instances: never a cached, detached copy."""
+    cache = env.make_cache()
+    item = await seed_item(env, "row")
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
+        for _ in range(2):
+            assert await repo.get(item.id) in session
+            assert all(found in session for found in await repo.get_many())
+    assert cache.stats["hit"] == 0
