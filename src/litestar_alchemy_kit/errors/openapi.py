@@ -3,7 +3,7 @@
 import inspect
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol, get_args, get_origin, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, get_args, get_origin, runtime_checkable
 
 from advanced_alchemy.exceptions import NotFoundError, RepositoryError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
@@ -21,6 +21,9 @@ from litestar_alchemy_kit.errors.mapping import ExceptionProblems, documented_pr
 from litestar_alchemy_kit.errors.problem import PROBLEM_MEDIA_TYPE, ProblemDetails
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from litestar.di import Provide
     from litestar.handlers import HTTPRouteHandler
     from litestar.routes.base import BaseRoute
 
@@ -83,11 +86,12 @@ def document_route(route: "BaseRoute", problems: ExceptionProblems) -> None:
 
 def _problem_types(route: HTTPRoute, handler: "HTTPRouteHandler", problems: ExceptionProblems) -> list[ProblemType]:
     """What the handler can answer: input errors, its guards', its dependencies', what it declares, a 500."""
-    dependencies = handler.resolve_dependencies()
+    available = handler.resolve_dependencies()
     parameters = handler.parsed_fn_signature.parameters
     takes_input = bool(route.path_parameters) or any(
-        name not in _NOT_INPUT and name not in dependencies for name in parameters
+        name not in _NOT_INPUT and name not in available for name in parameters
     )
+    dependencies = _used(list(parameters), available)
     types: list[ProblemType] = [VALIDATION] if takes_input else []
     if _BODY in parameters:
         types.append(BAD_REQUEST)  # malformed or too deeply nested JSON
@@ -95,11 +99,10 @@ def _problem_types(route: HTTPRoute, handler: "HTTPRouteHandler", problems: Exce
     if _secured(handler):
         raised.append(NotAuthorizedException)  # a security requirement is enforced by refusing the request
     # The layers' own guards: resolve_guards() returns them wrapped for async calls.
-    guards = [guard for layer in handler.ownership_layers for guard in layer.guards or ()]
-    providers = [provider.dependency for provider in dependencies.values()]
-    raised.extend(
-        exc for source in (*guards, *providers) if isinstance(source, DeclaresProblems) for exc in source.raises
-    )
+    sources: list[object] = [provider.dependency for provider in dependencies.values()]
+    for layer in handler.ownership_layers:
+        sources.extend(cast("Sequence[object]", layer.guards or ()))  # pyright: ignore[reportUnknownMemberType]
+    raised.extend(exc for source in sources if isinstance(source, DeclaresProblems) for exc in source.raises)
     annotations = [parameters[name].annotation for name in parameters if name in dependencies]
     annotations.extend(_return_annotation(provider.dependency) for provider in dependencies.values())
     if any(_is_subclass(annotation, _REPOSITORY_TYPES) for annotation in annotations):
@@ -110,6 +113,24 @@ def _problem_types(route: HTTPRoute, handler: "HTTPRouteHandler", problems: Exce
         types.extend(documented_problem_types(exc_type, problems))
     types.append(INTERNAL)
     return types
+
+
+def _used(names: list[str], available: "Mapping[str, Provide]") -> "dict[str, Provide]":
+    """The providers the handler uses, directly or through other providers (every layer's are available to it)."""
+    used: dict[str, Provide] = {}
+    while names:
+        name = names.pop()
+        if name in available and name not in used:
+            used[name] = available[name]
+            names.extend(_parameter_names(available[name].dependency))
+    return used
+
+
+def _parameter_names(provider: object) -> list[str]:
+    try:
+        return list(inspect.signature(provider).parameters)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return []
 
 
 def _secured(handler: "HTTPRouteHandler") -> bool:
