@@ -35,7 +35,7 @@ class ErrorsConfig:
     """For Advanced Alchemy configs using the ``autocommit`` before-send handler, commit just before the response
     starts, so that a failing commit becomes a problem response instead of being dropped by that handler."""
     client_error_log_level: int = logging.INFO
-    """Level of the one line logged per 4xx response (no traceback: the client's mistake is not the server's). 5xx
+    """Level of the one line logged per 4xx response, without a traceback (the mistake is the client's). 5xx
     responses are logged at ``ERROR`` with the traceback and the trace id."""
     retry_after: int = 1
     """Seconds sent as ``Retry-After`` with a 503 ``database.unavailable`` (lost connection, unreachable database,
