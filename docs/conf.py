@@ -33,9 +33,11 @@ nitpick_ignore_regex = [
     # Other projects' names written short in docstrings and annotations (resolvable only through intersphinx).
     (
         r"py:.*",
-        r"(NotAuthorizedException|PermissionDeniedException|ImproperlyConfiguredException|AppConfig|PrimaryKeyType"
-        r"|Middleware|scoped_session|async_scoped_session|AdvancedAlchemyError|LoadSpec|ErrorMessages|EmptyType"
-        r"|BaseRoute|AbstractContextManager|SQLAlchemyAsyncConfig|SQLAlchemySyncConfig|Response|Dialect)",
+        (
+            r"(NotAuthorizedException|PermissionDeniedException|ImproperlyConfiguredException|AppConfig|PrimaryKeyType"
+            r"|Middleware|scoped_session|async_scoped_session|AdvancedAlchemyError|LoadSpec|ErrorMessages|EmptyType"
+            r"|BaseRoute|AbstractContextManager|SQLAlchemyAsyncConfig|SQLAlchemySyncConfig|Response|Dialect)"
+        ),
     ),
     # Type variables and internal helpers that docstrings mention: not public (in no __all__), so not in the reference.
     (r"py:.*", r"litestar_alchemy_kit\..*\.\w*T(_co|_contra)?"),
