@@ -66,12 +66,28 @@ def render_plot(data: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def render_results(sources: list[Path]) -> str:
+    """The page section the benchmarks page includes: every recorded table and its plot."""
+    if not sources:
+        return "No benchmark run is recorded yet: run ``python -m nox -s bench`` and commit the results.\n"
+    parts: list[str] = []
+    for source in sources:
+        data = json.loads(source.read_text())
+        parts += [data["title"], "-" * len(data["title"]), "", f".. include:: {source.stem}.rst", ""]
+        if data.get("plot"):
+            parts += [f".. image:: {source.stem}.svg", f"   :alt: {data['plot']} per row of the table above", ""]
+    return "\n".join(parts)
+
+
 def main() -> int:
-    for source in sorted(OUT.glob("*.json")):
+    OUT.mkdir(parents=True, exist_ok=True)
+    sources = sorted(OUT.glob("*.json"))
+    for source in sources:
         data = json.loads(source.read_text())
         source.with_suffix(".rst").write_text(render_table(data))
         if data.get("plot"):
             render_plot(data, source.with_suffix(".svg"))
+    (OUT / "results.rst").write_text(render_results(sources))
     return 0
 
 

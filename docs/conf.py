@@ -50,4 +50,4 @@ suppress_warnings = ["ref.python"]
 
 html_theme = "shibuya"
 html_title = "litestar-alchemy-kit"
-exclude_patterns = ["_build", "_scripts", "benchmarks/_generated/*.md"]
+exclude_patterns = ["_build", "_scripts", "benchmarks/_generated"]  # included by benchmarks/index.rst
