@@ -11,6 +11,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from litestar import Litestar, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.params import FromPath
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
@@ -124,7 +125,7 @@ class _Guard:
 
 
 @get("/by-repository/{item_id:int}", guards=[_Guard()], sync_to_thread=False)
-def by_repository(item_id: int, widgets: NamedDependency[WidgetRepository]) -> None:
+def by_repository(item_id: FromPath[int], widgets: NamedDependency[WidgetRepository]) -> None:
     return None
 
 
