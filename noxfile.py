@@ -79,7 +79,10 @@ def unasyncd(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site; warnings are errors."""
     _install(session, "docs")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("python", "docs/_scripts/api_reference.py", "--check")
+    session.run("sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html")
+    # Every name of every __all__ is in the built reference (objects.inv), not only in the .rst sources.
+    session.run("python", "docs/_scripts/api_reference.py", "--inventory", "docs/_build/html/objects.inv")
 
 
 @nox.session
@@ -93,10 +96,15 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every ``benchmarks/bench_*.py`` against its anchors, in one run each."""
-    _install(session, "test")
+    """Run every ``benchmarks/bench_*.py`` against its anchors, in one run each, and regenerate the benchmarks page.
+
+    Each script records its table in ``docs/benchmarks/_generated/``; ``benchmarks/_report.py`` then renders the
+    tables and SVG plots the page includes (commit them with the page).
+    """
+    _install(session, "test", "bench")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+    session.run("python", str(ROOT / "benchmarks" / "_report.py"))
 
 
 @nox.session

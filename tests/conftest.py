@@ -38,6 +38,11 @@ pytest_plugins = [
 ]
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Where each backend of the matrix comes from (looked up, nothing started)."""
+    return ["backends: " + "; ".join(f"{name}: {source}" for name, source in backends.planned_sources().items())]
+
+
 def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 

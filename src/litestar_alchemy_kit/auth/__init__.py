@@ -3,6 +3,7 @@
 from litestar_alchemy_kit.auth.config import AuthConfig
 from litestar_alchemy_kit.auth.context import AuthContext, TenantScope
 from litestar_alchemy_kit.auth.guards import (
+    DeclaredGuard,
     has_any_role,
     has_any_scope,
     has_role,
@@ -19,6 +20,7 @@ __all__ = (
     "AuthConfig",
     "AuthContext",
     "AuthPlugin",
+    "DeclaredGuard",
     "TenantScope",
     "get_auth_context",
     "has_any_role",

@@ -34,7 +34,7 @@ class TenantScope(NamedTuple):
     subject: "str | None" = None
     """The user within the tenant, for per-user scopes; ``None`` for tenant-wide scopes."""
     anonymous: bool = False
-    """Whether the caller is unauthenticated: a tenant is then required with a 401, not a 403."""
+    """Whether the caller is unauthenticated; a tenant is then required with a 401, not a 403."""
 
     def __str__(self) -> str:
         # Encoded values never contain ";", so the suffix cannot be forged by a tenant or subject.
@@ -113,12 +113,12 @@ class AuthContext(Generic[UserT_co, TokenT_co]):
 
     @property
     def scope(self) -> TenantScope:
-        """The tenant-wide scope: what tenant-shared data is partitioned by."""
+        """The tenant-wide scope, what tenant-shared data is partitioned by."""
         return TenantScope(tenant_id=self.tenant_id, anonymous=self.user is None)
 
     @property
     def user_scope(self) -> TenantScope:
-        """The per-user scope (tenant and subject): for data private to one user."""
+        """The per-user scope (tenant and subject), for data private to one user."""
         return TenantScope(tenant_id=self.tenant_id, subject=self.subject, anonymous=self.user is None)
 
     def require_user(self) -> UserT_co:

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.exceptions import ImproperlyConfiguredException
+from litestar.exceptions import ImproperlyConfiguredException, NotAuthorizedException, PermissionDeniedException
 from litestar.plugins import InitPlugin
 from litestar.types import Scope
 
@@ -61,6 +61,9 @@ class AuthPlugin(InitPlugin):
         def provide_tenant_scope(scope: Scope) -> TenantScope:
             return config.context_for(ASGIConnection(scope)).scope
 
+        # What the refusing providers raise, as guards declare it (``raises``), for the OpenAPI document.
+        provide_current_user.__dict__["raises"] = (NotAuthorizedException,)
+        provide_tenant_id.__dict__["raises"] = (NotAuthorizedException, PermissionDeniedException)
         providers = {
             config.auth_dependency_key: provide_auth,
             config.user_dependency_key: provide_current_user,

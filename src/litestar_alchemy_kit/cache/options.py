@@ -35,7 +35,7 @@ class CacheOptions:
     """Upper bound of the delay between retries of an undelivered invalidation."""
 
     stale_ttl: float | None = None
-    """Stale-while-revalidate window in seconds: after an entry's ``ttl`` ends, ``get_or_load`` may serve it
+    """Stale-while-revalidate window in seconds; after an entry's ``ttl`` ends, ``get_or_load`` may serve it
     for this long while one caller refreshes it. Only time-expired entries qualify: an entry invalidated by a
     tag bump is never served. ``None`` disables it."""
 
@@ -43,7 +43,7 @@ class CacheOptions:
     """Seconds ``get_or_load`` caches a ``None`` result; ``None`` (the default) never caches ``None``."""
 
     lease_ttl: float | None = None
-    """Enables the cross-process load lease: on a miss, one caller across processes takes a store-side lock for
+    """Enables the cross-process load lease; on a miss, one caller across processes takes a store-side lock for
     at most this many seconds and loads; the others wait for its value. ``None`` disables it."""
 
     lease_wait: float = 1.0

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 __all__ = (
+    "BAD_REQUEST",
     "BUILTIN_TYPES",
     "CHECK_VIOLATION",
     "DUPLICATE",
@@ -14,7 +15,9 @@ __all__ = (
     "INVALID_DATA",
     "NOT_FOUND",
     "NOT_NULL",
+    "OUT_OF_RANGE",
     "REPOSITORY",
+    "UNAVAILABLE",
     "VALIDATION",
     "ProblemType",
     "http_problem_type",
@@ -72,7 +75,19 @@ INTEGRITY = ProblemType(
 CHECK_VIOLATION = ProblemType(422, "integrity.check", "Value not allowed", "A value does not satisfy a data rule.")
 NOT_NULL = ProblemType(422, "integrity.not_null", "Required value missing", "A required value is missing.")
 INVALID_DATA = ProblemType(422, "invalid_data", "Invalid data", "A value cannot be stored as given.")
+OUT_OF_RANGE = ProblemType(
+    422, "validation.out_of_range", "Value out of range", "A value is outside the range the database can store."
+)
 VALIDATION = ProblemType(400, "validation", "Request validation failed")
+BAD_REQUEST = ProblemType(400, "bad_request", "Bad Request")
+"""Malformed input: bodies that are not JSON, or nested deeper than the decoder follows."""
+UNAVAILABLE = ProblemType(
+    503,
+    "database.unavailable",
+    "Database unavailable",
+    "The database cannot be reached right now; retry later.",
+)
+"""The database connection was lost, cannot be opened, or the pool has none free; sent with ``Retry-After``."""
 REPOSITORY = ProblemType(500, "repository_error", "Repository error", "The request could not be completed.")
 INTERNAL = ProblemType(500, "internal_error", "Internal server error", "An unexpected error occurred.")
 
@@ -84,8 +99,11 @@ BUILTIN_TYPES = (
     CHECK_VIOLATION,
     NOT_NULL,
     INVALID_DATA,
+    OUT_OF_RANGE,
     VALIDATION,
+    BAD_REQUEST,
     REPOSITORY,
+    UNAVAILABLE,
     INTERNAL,
 )
 """The problem types this library maps to; a code keeps one status and title wherever it appears."""

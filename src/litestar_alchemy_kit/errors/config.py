@@ -1,5 +1,6 @@
 """Configuration of the error contract."""
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -33,11 +34,20 @@ class ErrorsConfig:
     commit_before_response: bool = True
     """For Advanced Alchemy configs using the ``autocommit`` before-send handler, commit just before the response
     starts, so that a failing commit becomes a problem response instead of being dropped by that handler."""
+    client_error_log_level: int = logging.INFO
+    """Level of the one line logged per 4xx response, without a traceback (the mistake is the client's). 5xx
+    responses are logged at ``ERROR`` with the traceback and the trace id."""
+    retry_after: int = 1
+    """Seconds sent as ``Retry-After`` with a 503 ``database.unavailable`` (lost connection, unreachable database,
+    exhausted pool) when the exception carries no ``Retry-After`` of its own."""
     document_responses: bool = True
     """Document problem responses on every operation of the OpenAPI schema (validation, internal errors, the
     operation's ``raises`` and the exceptions listed under ``opt["problems"]``)."""
 
     def __post_init__(self) -> None:
+        if self.retry_after < 0:
+            msg = f"retry_after must be a number of seconds >= 0, got {self.retry_after}"
+            raise ValueError(msg)
         # Checked at runtime too: the mapping is often built from untyped settings.
         entries = cast("Mapping[object, object]", self.exception_problems)
         http_types = (http_problem_type(status) for status in HTTPStatus if 400 <= status <= 599)  # noqa: PLR2004

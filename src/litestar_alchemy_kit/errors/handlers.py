@@ -9,11 +9,10 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from litestar.exceptions import HTTPException
 from litestar.response import Response
 from opentelemetry import trace
 
-from litestar_alchemy_kit.errors.codes import INTERNAL, ProblemType
+from litestar_alchemy_kit.errors.codes import INTERNAL, UNAVAILABLE, ProblemType
 from litestar_alchemy_kit.errors.mapping import resolve, safe_str
 from litestar_alchemy_kit.errors.problem import PROBLEM_MEDIA_TYPE, ExceptionDetail, ProblemDetails
 
@@ -61,7 +60,7 @@ def create_exception_handler(
         trace_id = current_trace_id(request, config.request_id_header)
         try:
             resolution = resolve(exc, config.exception_problems)
-            _log(request, exc, resolution.problem_type.code, resolution.problem_type.status, trace_id)
+            _log(request, exc, resolution.problem_type, trace_id, config.client_error_log_level)
             response = respond(
                 resolution.problem_type,
                 trace_id,
@@ -81,6 +80,8 @@ def create_exception_handler(
             )
             return respond(INTERNAL, trace_id, detail=INTERNAL.detail or INTERNAL.title, instance=_path(request))
         response.headers.update(resolution.headers)
+        if resolution.problem_type is UNAVAILABLE and "retry-after" not in response.headers:
+            response.headers["Retry-After"] = str(config.retry_after)
         return response
 
     return handle
@@ -97,19 +98,22 @@ def _phrase(status: int, fallback: str) -> str:
         return fallback
 
 
-def _log(request: "Request[Any, Any, Any]", exc: Exception, code: str, status: int, trace_id: str) -> None:
-    # Client errors Litestar raised on purpose are routine; anything else (database errors, 5xx) is logged in full.
-    routine = isinstance(exc, HTTPException) and status < 500  # noqa: PLR2004
+def _log(
+    request: "Request[Any, Any, Any]", exc: Exception, problem_type: ProblemType, trace_id: str, client_level: int
+) -> None:
+    """One line for a client error; the traceback, with the trace id, for a server error."""
+    server_error = problem_type.status >= 500  # noqa: PLR2004
     logger.log(
-        logging.INFO if routine else logging.ERROR if status >= 500 else logging.WARNING,  # noqa: PLR2004
-        "%s %s -> %s %s (trace_id=%s)",
+        logging.ERROR if server_error else client_level,
+        "%s %s -> %s %s (%s, trace_id=%s)",
         request.method,
         request.url.path,
-        status,
-        code,
+        problem_type.status,
+        problem_type.code,
+        type(exc).__qualname__,
         trace_id,
-        exc_info=None if routine else exc,
-        extra={"trace_id": trace_id, "problem_code": code},
+        exc_info=exc if server_error else None,
+        extra={"trace_id": trace_id, "problem_code": problem_type.code},
     )
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ("Violation", "classify_violation", "driver_error", "is_invalid_data")
+__all__ = ("Violation", "classify_violation", "driver_error", "is_invalid_data", "is_out_of_range", "raised_through")
 
 Violation = Literal["unique", "foreign_key", "not_null", "check"]
 
@@ -32,6 +32,11 @@ _MYSQL_ERRNOS: dict[int, Violation] = {
 # MySQL/MariaDB: out of range, division by zero, incorrect value, data too long, truncated.
 _MYSQL_DATA_ERRNOS = frozenset({1264, 1365, 1366, 1406, 1292})
 _DATA_EXCEPTION_CLASS = "22"  # SQLSTATE class "data exception"
+_OUT_OF_RANGE_SQLSTATE = "22003"  # numeric value out of range (PostgreSQL, MySQL/MariaDB)
+_MYSQL_OUT_OF_RANGE = 1264
+# DuckDB's ConversionException: "Conversion Error: Type INT64 with value 2147483648 can't be cast because the
+# value is out of range for the destination type INT32".
+_DUCKDB_OUT_OF_RANGE = ("conversion error:", "out of range")
 
 # How lower-cased SQLite and DuckDB messages begin. Matching the start only, because the rest of a
 # message can quote the offending values, which the client chose.
@@ -88,3 +93,46 @@ def is_invalid_data(exc: BaseException) -> bool:
     if isinstance(state, str) and state.startswith(_DATA_EXCEPTION_CLASS):
         return True
     return bool(orig.args) and isinstance(orig.args[0], int) and orig.args[0] in _MYSQL_DATA_ERRNOS
+
+
+def is_out_of_range(exc: BaseException) -> bool:
+    """Whether ``exc`` says a number does not fit the column or the driver's wire type.
+
+    PostgreSQL and MySQL/MariaDB say so with SQLSTATE 22003 (MySQL errno 1264); asyncpg, sqlite3 and aiosqlite
+    raise ``OverflowError`` while encoding the parameter (asyncpg wraps it in its ``DataError``; the SQLite drivers
+    let it through unwrapped, so it counts when raised while SQLAlchemy executed a statement); DuckDB raises a
+    ``ConversionException``.
+    """
+    chain = _chain(exc)
+    if any(isinstance(e, OverflowError) for e in chain) and any(
+        isinstance(e, DBAPIError) or raised_through(e, ("sqlalchemy.engine",)) for e in chain
+    ):
+        return True
+    orig = driver_error(exc)
+    if orig is None:
+        return False
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state == _OUT_OF_RANGE_SQLSTATE or (bool(orig.args) and orig.args[0] == _MYSQL_OUT_OF_RANGE):
+        return True
+    message = str(orig).lower()
+    return message.startswith(_DUCKDB_OUT_OF_RANGE[0]) and _DUCKDB_OUT_OF_RANGE[1] in message
+
+
+def raised_through(exc: BaseException, modules: tuple[str, ...]) -> bool:
+    """Whether any frame of ``exc``'s traceback belongs to one of ``modules`` (or their submodules)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        name = frame.tb_frame.f_globals.get("__name__", "")
+        if isinstance(name, str) and any(name == module or name.startswith(f"{module}.") for module in modules):
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain

@@ -1,5 +1,6 @@
 """Map any exception to a problem type, a client-safe detail, headers to keep and field errors."""
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -16,8 +17,11 @@ from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityErr
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from litestar_alchemy_kit.errors.availability import is_unavailable
 from litestar_alchemy_kit.errors.codes import (
+    BAD_REQUEST,
     CHECK_VIOLATION,
     DUPLICATE,
     FOREIGN_KEY,
@@ -26,12 +30,14 @@ from litestar_alchemy_kit.errors.codes import (
     INVALID_DATA,
     NOT_FOUND,
     NOT_NULL,
+    OUT_OF_RANGE,
     REPOSITORY,
+    UNAVAILABLE,
     VALIDATION,
     ProblemType,
     http_problem_type,
 )
-from litestar_alchemy_kit.errors.integrity import classify_violation, is_invalid_data
+from litestar_alchemy_kit.errors.integrity import classify_violation, is_invalid_data, is_out_of_range
 from litestar_alchemy_kit.errors.problem import FieldError
 
 __all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resolve", "safe_str")
@@ -44,7 +50,21 @@ ExceptionProblems = Mapping[type[Exception], ProblemType]
 _PATH_REVEALING_MODULES = ("litestar.static_files", "litestar.file_system")
 
 _VIOLATIONS = {"unique": DUPLICATE, "foreign_key": FOREIGN_KEY, "not_null": NOT_NULL, "check": CHECK_VIOLATION}
-_DATABASE_TYPES = (DUPLICATE, FOREIGN_KEY, CHECK_VIOLATION, NOT_NULL, INTEGRITY, INVALID_DATA)
+_DATABASE_TYPES = (
+    DUPLICATE,
+    FOREIGN_KEY,
+    CHECK_VIOLATION,
+    NOT_NULL,
+    INTEGRITY,
+    INVALID_DATA,
+    OUT_OF_RANGE,
+    UNAVAILABLE,
+)
+_TOO_DEEP = "The request body is nested too deeply."
+_BODY_MISSING = "The request body is missing."
+# msgspec names a missing member in the message, and the path it gives is the object holding it.
+_MISSING_FIELD = re.compile(r"Object missing required field `([^`]+)`")
+_BODY_PARAMETER = "data"  # Litestar's name for the body; it is not a field the client sent
 
 
 @dataclass(frozen=True)
@@ -63,13 +83,15 @@ def _database_problem(exc: BaseException, default: ProblemType) -> ProblemType:
     # Classified whatever the DBAPI class: MariaDB reports CHECK violations as OperationalError.
     if wrapped is not None and (violation := classify_violation(wrapped)):
         return _VIOLATIONS[violation]
-    if isinstance(wrapped, DatabaseIntegrityError):
-        return INTEGRITY
-    if isinstance(wrapped, DataError) or (wrapped is not None and is_invalid_data(wrapped)):
-        return INVALID_DATA
-    if wrapped is None and isinstance(exc, RepositoryIntegrityError):
-        return INTEGRITY
-    return default
+    # Most specific first: an out-of-range number is also a data error; a lost connection may be any DBAPI class.
+    checks: tuple[tuple[bool, ProblemType], ...] = (
+        (is_out_of_range(exc), OUT_OF_RANGE),
+        (is_unavailable(exc), UNAVAILABLE),
+        (isinstance(wrapped, DatabaseIntegrityError), INTEGRITY),
+        (isinstance(wrapped, DataError) or (wrapped is not None and is_invalid_data(wrapped)), INVALID_DATA),
+        (wrapped is None and isinstance(exc, RepositoryIntegrityError), INTEGRITY),
+    )
+    return next((problem_type for matches, problem_type in checks if matches), default)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -79,6 +101,34 @@ def _chain(exc: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
+
+
+def _overflow_problem(exc: BaseException) -> ProblemType:
+    return OUT_OF_RANGE if is_out_of_range(exc) else INTERNAL
+
+
+def _os_problem(exc: BaseException) -> ProblemType:
+    return UNAVAILABLE if is_unavailable(exc) else INTERNAL
+
+
+def _recursion_problem(exc: BaseException) -> ProblemType:
+    """A document nested deeper than msgspec follows is the client's error; any other recursion is a bug."""
+    return BAD_REQUEST if _raised_decoding(exc) else INTERNAL
+
+
+def _raised_decoding(exc: BaseException) -> bool:
+    """Whether the innermost Python frame of ``exc`` is one of Litestar's ``decode_*`` serialization functions.
+
+    msgspec is C code, so the frame calling it is the innermost one; encoding a cyclic response also recurses,
+    from ``encode_*``, and stays a server error.
+    """
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return False
+    module = frame.tb_frame.f_globals.get("__name__", "")
+    return module == "litestar.serialization.msgspec_hooks" and frame.tb_frame.f_code.co_name.startswith("decode")
 
 
 def _client_problem(exc: BaseException) -> ProblemType:
@@ -96,7 +146,12 @@ _BUILTIN: dict[type[BaseException], ProblemType | Callable[[BaseException], Prob
     ForeignKeyError: FOREIGN_KEY,
     RepositoryIntegrityError: lambda exc: _database_problem(exc, INTEGRITY),
     RepositoryError: lambda exc: _database_problem(exc, REPOSITORY),
+    PoolTimeoutError: UNAVAILABLE,
     SQLAlchemyError: lambda exc: _database_problem(exc, INTERNAL),
+    # Raised unwrapped by drivers: SQLite's parameter encoding, asyncpg's connect.
+    OverflowError: _overflow_problem,
+    OSError: _os_problem,
+    RecursionError: _recursion_problem,
     ValidationException: VALIDATION,
     ClientException: _client_problem,
     HTTPException: _http_problem,
@@ -106,6 +161,9 @@ _POSSIBLE: dict[type[BaseException], tuple[ProblemType, ...]] = {
     RepositoryIntegrityError: _DATABASE_TYPES,
     RepositoryError: (*_DATABASE_TYPES, REPOSITORY),
     SQLAlchemyError: (*_DATABASE_TYPES, INTERNAL),
+    OverflowError: (OUT_OF_RANGE, INTERNAL),
+    OSError: (UNAVAILABLE, INTERNAL),
+    RecursionError: (BAD_REQUEST, INTERNAL),
 }
 
 
@@ -136,6 +194,8 @@ def resolve(exc: BaseException, user: ExceptionProblems) -> Resolution:
         and not _raised_in(exc, _PATH_REVEALING_MODULES)
     ):
         detail = exc.detail or None
+    if detail is None and problem_type is BAD_REQUEST and isinstance(exc, RecursionError):
+        detail = _TOO_DEEP
     detail = detail or problem_type.title
     errors = _field_errors(exc.extra) if isinstance(exc, ValidationException) else None
     if (decoding := _body_decoding_error(exc)) is not None:
@@ -174,8 +234,19 @@ def _field_errors(extra: Any) -> list[FieldError]:
         if key is None and isinstance(location, (list, tuple)):
             key = ".".join(str(part) for part in cast("list[object]", location)) or None
         if isinstance(message, str):
-            errors.append(FieldError(message=message, source=_text(entry.get("source")), field=_text(key)))
+            errors.append(_field_error(message, _text(entry.get("source")), _text(key)))
     return errors
+
+
+def _field_error(message: str, source: str | None, key: str | None) -> FieldError:
+    """One field error, naming the field the client got wrong rather than Litestar's parameter for the body."""
+    if source == "body" and key == _BODY_PARAMETER:
+        if message == repr(_BODY_PARAMETER):  # Litestar's KeyError text when there is no body at all
+            return FieldError(message=_BODY_MISSING, source=source)
+        key = None  # the body as a whole
+    if missing := _MISSING_FIELD.match(message):
+        key = f"{key}.{missing.group(1)}" if key else missing.group(1)
+    return FieldError(message=message, source=source, field=key)
 
 
 def _body_decoding_error(exc: BaseException) -> msgspec.ValidationError | None:
@@ -192,7 +263,7 @@ def _body_decoding_error(exc: BaseException) -> msgspec.ValidationError | None:
 def _body_field_errors(error: msgspec.ValidationError) -> list[FieldError]:
     message, _, path = str(error).partition(" - at `")
     field = path.removesuffix("`").removeprefix("$").removeprefix(".")
-    return [FieldError(message=message, source="body", field=field or None)]
+    return [_field_error(message, "body", field or None)]
 
 
 def _text(value: Any) -> str | None:

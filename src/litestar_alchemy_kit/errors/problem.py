@@ -14,9 +14,9 @@ class FieldError(msgspec.Struct, omit_defaults=True, frozen=True):
     message: str
     """What is wrong with the value."""
     source: str | None = None
-    """Where the value came from: ``body``, ``query``, ``path``, ``header`` or ``cookie``."""
+    """Where the value came from, one of ``body``, ``query``, ``path``, ``header`` or ``cookie``."""
     field: str | None = None
-    """Which field: a dotted key such as ``address.city``, absent when the input as a whole is invalid."""
+    """Which field, as a dotted key such as ``address.city``, absent when the input as a whole is invalid."""
 
 
 class ExceptionDetail(msgspec.Struct, frozen=True):

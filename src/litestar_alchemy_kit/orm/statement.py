@@ -208,7 +208,8 @@ def _is_default_options(node: tuple[Any, ...]) -> bool:
         return False
     for attr, value in zip(pairs[::2], pairs[1::2], strict=True):
         default = getattr(options, attr, _NO_DEFAULT)
-        if value == default:
+        # Same type first: a PathRegistry default compared with a tuple emits an SAWarning (and is never equal).
+        if type(value) is type(default) and value == default:
             continue
         # a default registry object appears in the key as (anon id, its class)
         parts: tuple[Any, ...] = value if isinstance(value, tuple) else ()  # pyright: ignore[reportUnknownVariableType]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, CachedAsyncRepositoryT]):
-    """AA's repository service over a :class:`CachedAsyncRepository`.
+    """AA's repository service over a :class:`~litestar_alchemy_kit.repository.CachedAsyncRepository`.
 
     Subclass it like AA's service, with a cached repository::
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, CachedSyncRepositoryT]):
-    """AA's repository service over a :class:`CachedSyncRepository`.
+    """AA's repository service over a :class:`~litestar_alchemy_kit.repository.CachedSyncRepository`.
 
     Subclass it like AA's service, with a cached repository::
 

@@ -1,7 +1,7 @@
 """Tables with every kind of constraint, on metadata of their own (no other test's tables leak in)."""
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,6 +26,16 @@ class Parent(ErrorsBase):
     name: Mapped[str] = mapped_column(String(50), unique=True)
 
 
+class Numbers(ErrorsBase):
+    """Integer columns of each width, for values beyond their range."""
+
+    __tablename__ = "lak_err_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    small: Mapped[int | None] = mapped_column(SmallInteger)
+    big: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class Child(ErrorsBase):
     __tablename__ = "lak_err_child"
     __table_args__ = (CheckConstraint("qty >= 0", name="ck_lak_err_child_qty"),)
@@ -43,6 +53,10 @@ class DeferredChild(DeferredBase):
     parent_id: Mapped[int] = mapped_column(
         ForeignKey(Parent.id, name="fk_lak_err_deferred_parent", deferrable=True, initially="DEFERRED")
     )
+
+
+def has_deferrable(dialect: str) -> bool:
+    return dialect in {"postgresql", "sqlite"}
 
 
 SECRETS = (

@@ -1,61 +1,22 @@
 """Real constraint violations on every engine of the matrix become the error contract, and leak nothing."""
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient, TestClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
 from litestar_alchemy_kit.errors.integrity import driver_error
 from tests.integration.errors.app import VIOLATIONS, build_app
-from tests.integration.errors.models import SECRETS, DeferredBase, ErrorsBase, Parent
+from tests.integration.errors.models import SECRETS, Parent, has_deferrable
 from tests.integration.errors.sync_app import build_sync_app
 
 pytestmark = pytest.mark.integration
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "trace_id"}
-
-
-def _enforce_sqlite_foreign_keys(engine: Engine) -> None:
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-
-def _has_deferrable(dialect: str) -> bool:
-    return dialect in {"postgresql", "sqlite"}
-
-
-@pytest.fixture
-async def engine(async_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    _enforce_sqlite_foreign_keys(async_engine.sync_engine)
-    deferred = _has_deferrable(async_engine.dialect.name)
-    async with async_engine.begin() as conn:
-        if deferred:
-            await conn.run_sync(DeferredBase.metadata.drop_all)
-        await conn.run_sync(ErrorsBase.metadata.drop_all)
-        await conn.run_sync(ErrorsBase.metadata.create_all)
-        if deferred:
-            await conn.run_sync(DeferredBase.metadata.create_all)
-    async with async_sessionmaker(async_engine)() as session:
-        session.add(Parent(id=1, name="taken"))
-        await session.commit()
-    # The test client runs the app on an event loop of its own: pooled connections must not cross loops.
-    await async_engine.dispose()
-    yield async_engine
-    await async_engine.dispose()
-    async with async_engine.begin() as conn:
-        if deferred:
-            await conn.run_sync(DeferredBase.metadata.drop_all)
-        await conn.run_sync(ErrorsBase.metadata.drop_all)
 
 
 # The client-facing text per code: fixed, whatever the database said.
@@ -121,7 +82,7 @@ async def test_commit_time_unique_violation_returns_the_contract(engine: AsyncEn
 
 
 async def test_commit_time_deferred_foreign_key_returns_the_contract(engine: AsyncEngine) -> None:
-    if not _has_deferrable(engine.dialect.name):
+    if not has_deferrable(engine.dialect.name):
         pytest.skip(f"{engine.dialect.name} has no deferrable constraints")
     captured: list[BaseException] = []
     async with AsyncTestClient(build_app(engine, captured)) as client:
@@ -144,19 +105,6 @@ async def test_without_the_plugin_aa_drops_the_failed_commit(engine: AsyncEngine
 
 
 # --- sync engines: the same, through Advanced Alchemy's sync config -----------------------------
-
-
-@pytest.fixture
-def seeded_sync_engine(sync_engine: Engine) -> Iterator[Engine]:
-    _enforce_sqlite_foreign_keys(sync_engine)
-    ErrorsBase.metadata.drop_all(sync_engine)
-    ErrorsBase.metadata.create_all(sync_engine)
-    with sessionmaker(sync_engine)() as session:
-        session.add(Parent(id=1, name="taken"))
-        session.commit()
-    yield sync_engine
-    sync_engine.dispose()
-    ErrorsBase.metadata.drop_all(sync_engine)
 
 
 @pytest.mark.parametrize("kind", list(VIOLATIONS))

@@ -8,6 +8,7 @@ import jwt
 from litestar import Litestar, Router, get
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.security.jwt import JWTAuth, JWTCookieAuth, OAuth2PasswordBearerAuth, Token
 
@@ -85,7 +86,8 @@ async def maybe_tenant(
     return {"tenant": current_tenant, "scope": str(tenant_scope)}
 
 
-@get("/maybe/scoped", opt={"auth": "optional"})
+# The handler itself refuses callers outside a tenant: it declares so, as any handler declares what it raises.
+@get("/maybe/scoped", opt={"auth": "optional"}, raises=[NotAuthorizedException, PermissionDeniedException])
 async def maybe_scoped(tenant_scope: NamedDependency[TenantScope]) -> str:
     # What a tenant-filtered repository does with the scope (TenantScope.tenant_filter).
     return tenant_scope.require_tenant()

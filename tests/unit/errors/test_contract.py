@@ -210,7 +210,26 @@ def test_instance_builder_and_request_id_header() -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", hostile["trace_id"])
 
 
-def test_trace_id_from_the_active_span_is_logged_with_the_full_error() -> None:
+def _records(app: Litestar, *paths: str, headers: dict[str, str] | None = None) -> tuple[list[Any], list[Any]]:
+    """The bodies of GET ``paths`` and the records the errors logger wrote meanwhile."""
+    # Litestar's logging config replaces the root handlers (and so pytest's caplog): listen on the logger itself.
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append  # type: ignore[method-assign,assignment]
+    logger = logging.getLogger("litestar_alchemy_kit.errors")
+    logger.addHandler(listener)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with TestClient(app) as client:
+            bodies = [client.get(path, headers=headers).json() for path in paths]
+    finally:
+        logger.removeHandler(listener)
+        logger.setLevel(level)
+    return bodies, records
+
+
+def test_a_server_error_is_logged_with_its_traceback_and_the_active_spans_trace_id() -> None:
     trace_id = 0x0AF7651916CD43DD8448EB211C80319C
     span = NonRecordingSpan(
         SpanContext(trace_id=trace_id, span_id=0xB7AD6B7169203331, is_remote=False, trace_flags=TraceFlags(1))
@@ -223,24 +242,34 @@ def test_trace_id_from_the_active_span_is_logged_with_the_full_error() -> None:
 
         return middleware
 
-    # Litestar's logging config replaces the root handlers (and so pytest's caplog): listen on the logger itself.
-    records: list[logging.LogRecord] = []
-    listener = logging.Handler()
-    listener.emit = records.append  # type: ignore[method-assign,assignment]
-    logger = logging.getLogger("litestar_alchemy_kit.errors")
-    logger.addHandler(listener)
-    try:
-        with TestClient(make_app(middleware=[tracing])) as client:
-            body = client.get("/aa/duplicate", headers={"x-request-id": "ignored"}).json()
-    finally:
-        logger.removeHandler(listener)
+    [body], [record] = _records(make_app(middleware=[tracing]), "/boom", headers={"x-request-id": "ignored"})
     assert body["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
-    [record] = records
-    assert record.trace_id == body["trace_id"]  # type: ignore[attr-defined]
+    assert record.trace_id == body["trace_id"]
     assert body["trace_id"] in record.getMessage()
-    assert record.levelno == logging.WARNING
+    assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert SECRET in "".join(traceback.format_exception(*record.exc_info))  # the full error stays on the server
+
+
+def test_without_a_span_the_server_error_is_logged_with_the_problems_trace_id() -> None:
+    [body], [record] = _records(make_app(), "/aa/repository")
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert f"trace_id={body['trace_id']}" in record.getMessage()
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG, logging.WARNING])
+def test_a_client_error_is_one_line_at_the_configured_level(level: int) -> None:
+    paths = ("/aa/duplicate", "/aa/not-found", "/forbidden", "/nowhere")
+    bodies, records = _records(make_app(ErrorsConfig(client_error_log_level=level)), *paths)
+    assert [record.levelno for record in records] == [level] * len(paths)
+    assert [record.exc_info for record in records] == [None] * len(paths)  # no traceback
+    for record, body, path in zip(records, bodies, paths, strict=True):
+        message = record.getMessage()
+        assert "\n" not in message
+        assert message.startswith(f"GET {path} -> {body['status']} {body['code']} (")
+        assert f"trace_id={body['trace_id']}" in message
+        assert SECRET not in message
 
 
 def test_registry_maps_user_exceptions_and_subclasses() -> None:
@@ -528,3 +557,74 @@ def test_failures_around_the_handler_get_the_contract(path: str) -> None:
         path = "/guarded"
     with TestClient(app) as client:
         assert_problem(client.get(path), 500, "internal_error", "An unexpected error occurred.", path)
+
+
+@dataclass
+class Address:
+    city: str
+
+
+@dataclass
+class Customer:
+    name: str
+    address: Address
+
+
+@post("/customers", sync_to_thread=False)
+def create_customer(data: JSONBody[Customer]) -> None:
+    return None
+
+
+@post("/customers-dto", dto=DataclassDTO[Customer], signature_namespace={"Customer": Customer}, sync_to_thread=False)
+def create_customer_dto(data: JSONBody[Customer]) -> None:
+    return None
+
+
+@pytest.mark.parametrize("path", ["/customers", "/customers-dto"])
+def test_validation_names_the_field_the_client_got_wrong(path: str) -> None:
+    json = {"content-type": "application/json"}
+    with TestClient(Litestar([create_customer, create_customer_dto], plugins=[ErrorsPlugin()])) as client:
+        no_body = client.post(path, headers=json)
+        missing = client.post(path, json={"address": {"city": "Oslo"}})
+        nested = client.post(path, json={"name": "a", "address": {}})
+    assert no_body.status_code == missing.status_code == nested.status_code == 400
+    # Not Litestar's name for the body ('data'): there is no body, so no field.
+    assert no_body.json()["errors"] == [{"message": "The request body is missing.", "source": "body"}]
+    [error] = missing.json()["errors"]
+    assert (error["field"], error["source"]) == ("name", "body")
+    [error] = nested.json()["errors"]
+    assert error["field"] == "address.city"
+
+
+@post("/anything", sync_to_thread=False)
+def accept_anything(data: JSONBody[Any]) -> None:
+    return None
+
+
+@get("/cyclic", sync_to_thread=False)
+def cyclic() -> list[Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+def test_a_too_deeply_nested_body_is_a_bad_request_logged_as_one_line() -> None:
+    path = "/anything"  # typed bodies fail validation at the first level instead of recursing
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append  # type: ignore[method-assign,assignment]
+    logger = logging.getLogger("litestar_alchemy_kit.errors")
+    logger.addHandler(listener)
+    app = Litestar([accept_anything, create_item, create_customer_dto, cyclic], plugins=[ErrorsPlugin()])
+    try:
+        with TestClient(app) as client:
+            deep = client.post(path, content="[" * 50_000 + "]" * 50_000, headers={"content-type": "application/json"})
+            deep_object = client.post(path, content='{"a":' * 50_000 + "1" + "}" * 50_000)
+            cycle = client.get("/cyclic")
+    finally:
+        logger.removeHandler(listener)
+    for response in (deep, deep_object):
+        assert_problem(response, 400, "bad_request", "The request body is nested too deeply.", path)
+    # Recursion anywhere else (here: encoding a cyclic response) is still the server's bug.
+    assert cycle.status_code == 500
+    assert [(r.levelno, r.exc_info is None) for r in records] == [(logging.INFO, True)] * 2 + [(logging.ERROR, False)]

@@ -74,7 +74,7 @@ class AsyncMemoryBackend:
     __slots__ = ("_data", "_lock", "max_entries")
 
     in_process = True
-    """Answers at once: the cache skips the per-operation timeout on reads."""
+    """Answers at once, so the cache skips the per-operation timeout on reads."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
