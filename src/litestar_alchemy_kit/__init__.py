@@ -36,6 +36,7 @@ from litestar_alchemy_kit.errors import (
     ProblemType,
 )
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.orm.partition import tenant_column
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
@@ -82,4 +83,5 @@ __all__ = (
     "requires_authentication",
     "same_tenant",
     "table_tag",
+    "tenant_column",
 )
