@@ -53,7 +53,7 @@ class ReadState:
         self.current: bool | None = None
 
     @contextlib.contextmanager
-    def scope(self, *, allowed: bool) -> Generator[None]:
+    def narrow(self, *, allowed: bool) -> Generator[None]:
         previous = self.current
         self.current = allowed if previous is None else previous and allowed
         try:
