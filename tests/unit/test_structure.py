@@ -28,7 +28,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "auth": frozenset(),
     "errors": frozenset(),
 }
-BASE = frozenset({f"{ROOT_PACKAGE}._deprecation", f"{ROOT_PACKAGE}.canonical", f"{ROOT_PACKAGE}.formats"})
+BASE = frozenset(
+    {
+        f"{ROOT_PACKAGE}._deprecation",
+        f"{ROOT_PACKAGE}._passthrough",
+        f"{ROOT_PACKAGE}.canonical",
+        f"{ROOT_PACKAGE}.formats",
+    }
+)
 # Third-party packages a layer must not touch.
 FORBIDDEN_THIRD_PARTY: dict[str, tuple[str, ...]] = {"cache": ("sqlalchemy", "advanced_alchemy")}
 

@@ -45,7 +45,7 @@ class TenantScope(NamedTuple):
 
     @property
     def key(self) -> str:
-        """The kit's canonical encoding of the tuple: injective, the same in every process and hash seed."""
+        """The kit's canonical encoding of the tuple (injective, the same in every process and hash seed)."""
         return canonical_text(tuple(self))
 
     def require_tenant(self) -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
-__all__ = ("ReadState", "entry_key", "passthrough")
+__all__ = ("ReadState", "entry_key")
 
 _entry_keys: dict[tuple[str, str, str, str], str] = {}
 _MAX_KEYS: Final = 8192
@@ -31,13 +31,6 @@ def entry_key(
             _entry_keys.clear()
         key = _entry_keys[memo_key] = cache.key(kind, fingerprint, scope)
     return key
-
-
-def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:
-    """A wrapper's ``locals()`` as keywords for its parent: no ``self``/``__class__``/``*star``, ``**kwargs`` spread."""
-    extra: dict[str, Any] = arguments.get("kwargs", {})
-    named = {name: value for name, value in arguments.items() if name not in {"self", "__class__", "kwargs", star}}
-    return {**named, **extra}
 
 
 class ReadState:

@@ -21,6 +21,7 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy.orm.attributes import instance_state
 
+from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
@@ -34,7 +35,7 @@ from litestar_alchemy_kit.orm.populate import (
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.repository._support import ReadState, entry_key, passthrough
+from litestar_alchemy_kit.repository._support import ReadState, entry_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
