@@ -66,7 +66,7 @@ class TenantScope(NamedTuple):
     def tenant_filter(self, column: "ColumnElement[Any]") -> "ColumnElement[bool]":
         """A SQL filter restricting ``column`` (the model's tenant column) to this scope's tenant.
 
-        Pass it to a repository (``repo.list(scope.tenant_filter(Item.tenant_id))``) or build the
+        Pass it to a repository (``repo.get_many(scope.tenant_filter(Item.tenant_id))``) or build the
         repository's base ``statement=`` with it. A scope without a tenant never matches all rows.
 
         Raises:

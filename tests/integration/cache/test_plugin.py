@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
 
@@ -11,7 +11,7 @@ from litestar_alchemy_kit.cache import MISS, AsyncCache, CachePlugin, CachePlugi
 
 
 @get("/hit")
-async def hit(cache: AsyncCache) -> dict[str, object]:
+async def hit(cache: NamedDependency[AsyncCache]) -> dict[str, object]:
     key = cache.key("answer", "v1")
     calls = []
 
