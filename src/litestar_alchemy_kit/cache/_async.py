@@ -20,7 +20,9 @@ from litestar_alchemy_kit.cache.backends import (
     AsyncBoundedReadBackend,
     AsyncCacheBackend,
     AsyncClosingBackend,
+    FullStoreBackend,
     InProcessBackend,
+    StoreFullError,
 )
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
@@ -51,6 +53,7 @@ def _text(raw: bytes | None) -> str | None:
 
 
 _Found = tuple[Any, bool, TagVersions | None]
+_FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
 
@@ -85,6 +88,8 @@ class AsyncCache:
             self._backend.get_many_within if isinstance(self._backend, AsyncBoundedReadBackend) else None
         )
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
+        full_errors = self._backend.full_errors if isinstance(self._backend, FullStoreBackend) else ()
+        self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         self._flight = AsyncSingleFlight()
         self._background = AsyncBackground()
@@ -192,6 +197,13 @@ class AsyncCache:
             async with async_timeout(timeout):
                 result = await call()
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
+            if isinstance(exc, self._full_errors):
+                # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
+                # breaker would stop the bumps that keep other processes from serving stale entries.
+                self._breaker.success()
+                self._telemetry.count("error")
+                logger.debug("cache %s refused, store full (namespace=%s): %r", operation, self.namespace, exc)
+                return False, _FULL
             self._failed(operation, exc)
             return False, None
         except BaseException:
@@ -204,7 +216,16 @@ class AsyncCache:
         return (await self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
 
     async def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        return (await self._guard("bump", partial(self._backend.set_many, items), self.options.timeout))[0]
+        done, result = await self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
+        if result is _FULL:
+            # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
+            # next reader initialises a new random token. The bump is delivered all the same.
+            done = (await self._guard("bump", partial(self._remove_each, list(items)), self.options.timeout))[0]
+        return done
+
+    async def _remove_each(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            await self._backend.delete(key)
 
     async def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         done, values = await self._guard("init", partial(self._backend.init_many, items), self.options.timeout)

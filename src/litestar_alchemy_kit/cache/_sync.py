@@ -22,7 +22,9 @@ from litestar_alchemy_kit.cache._runtime import (
     sync_timeout,
 )
 from litestar_alchemy_kit.cache.backends import (
+    FullStoreBackend,
     InProcessBackend,
+    StoreFullError,
     SyncBoundedReadBackend,
     SyncCacheBackend,
     SyncClosingBackend,
@@ -56,6 +58,7 @@ def _text(raw: bytes | None) -> str | None:
 
 
 _Found = tuple[Any, bool, TagVersions | None]
+_FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
 
@@ -90,6 +93,8 @@ class SyncCache:
             self._backend.get_many_within if isinstance(self._backend, SyncBoundedReadBackend) else None
         )
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
+        full_errors = self._backend.full_errors if isinstance(self._backend, FullStoreBackend) else ()
+        self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         self._flight = SyncSingleFlight()
         self._background = SyncBackground()
@@ -197,6 +202,13 @@ class SyncCache:
             with sync_timeout(timeout):
                 result = call()
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
+            if isinstance(exc, self._full_errors):
+                # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
+                # breaker would stop the bumps that keep other processes from serving stale entries.
+                self._breaker.success()
+                self._telemetry.count("error")
+                logger.debug("cache %s refused, store full (namespace=%s): %r", operation, self.namespace, exc)
+                return False, _FULL
             self._failed(operation, exc)
             return False, None
         except BaseException:
@@ -209,7 +221,16 @@ class SyncCache:
         return (self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
 
     def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        return (self._guard("bump", partial(self._backend.set_many, items), self.options.timeout))[0]
+        done, result = self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
+        if result is _FULL:
+            # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
+            # next reader initialises a new random token. The bump is delivered all the same.
+            done = (self._guard("bump", partial(self._remove_each, list(items)), self.options.timeout))[0]
+        return done
+
+    def _remove_each(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._backend.delete(key)
 
     def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         done, values = self._guard("init", partial(self._backend.init_many, items), self.options.timeout)

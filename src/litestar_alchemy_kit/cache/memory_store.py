@@ -96,7 +96,10 @@ class BoundedMemoryStore(Store):
 
     # --- introspection -----------------------------------------------------------------------
 
-    def __len__(self) -> int:
+    # No __len__: Litestar's StoreRegistry tests a registered store's truth value, and an empty store
+    # would count as missing and be replaced by the registry's default.
+    @property
+    def entries(self) -> int:
         """Entries held, expired ones not yet reclaimed included."""
         return len(self._data)
 
