@@ -10,6 +10,22 @@ if TYPE_CHECKING:
 
 __all__ = ("ExpiryWheel",)
 
+_SHRINK_FROM = 64  # a slot's set is rebuilt once it holds under a quarter of its peak (and the peak is at least this)
+
+
+class _Slot:
+    """The keys of one slot, and the most it held.
+
+    Sets never shrink on ``discard``: a slot whose keys are mostly evicted is copied into a right-sized
+    set (amortized O(1) per discard).
+    """
+
+    __slots__ = ("keys", "peak")
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.peak = 0
+
 
 class ExpiryWheel:
     """Keys grouped into slots of ``resolution`` seconds by the time they expire.
@@ -30,29 +46,33 @@ class ExpiryWheel:
             msg = f"expiry wheel resolution must be positive, got {resolution!r}"
             raise ValueError(msg)
         self.resolution = resolution
-        self._slots: dict[int, set[str]] = {}
+        self._slots: dict[int, _Slot] = {}
         self._heap: list[int] = []  # slot numbers that have (or had) keys, earliest first
 
     def __len__(self) -> int:
         """Keys on the wheel (O(slots))."""
-        return sum(len(keys) for keys in self._slots.values())
+        return sum(len(slot.keys) for slot in self._slots.values())
 
     def add(self, key: str, expires_at: float) -> None:
         """Put ``key`` in the slot of ``expires_at``."""
         # The slot ends at the first multiple of ``resolution`` after expires_at: once it has ended,
         # every key in it has expired.
-        slot = int(expires_at // self.resolution) + 1
-        keys = self._slots.get(slot)
-        if keys is None:
-            keys = self._slots[slot] = set()
-            heapq.heappush(self._heap, slot)
-        keys.add(key)
+        number = int(expires_at // self.resolution) + 1
+        slot = self._slots.get(number)
+        if slot is None:
+            slot = self._slots[number] = _Slot()
+            heapq.heappush(self._heap, number)
+        slot.keys.add(key)
+        slot.peak = max(slot.peak, len(slot.keys))
 
     def discard(self, key: str, expires_at: float) -> None:
         """Take ``key``, added with ``expires_at``, off the wheel (it was deleted, evicted, or set again)."""
-        keys = self._slots.get(int(expires_at // self.resolution) + 1)
-        if keys is not None:
-            keys.discard(key)
+        slot = self._slots.get(int(expires_at // self.resolution) + 1)
+        if slot is not None:
+            slot.keys.discard(key)
+            if slot.peak >= _SHRINK_FROM and len(slot.keys) * 4 < slot.peak:
+                slot.keys = set(slot.keys)
+                slot.peak = len(slot.keys)
 
     def due(self, now: float, limit: int) -> list[str]:
         """Up to ``limit`` keys, removed from the wheel, whose slot ended at or before ``now``."""
@@ -61,7 +81,7 @@ class ExpiryWheel:
         slots = self._slots
         end = now / self.resolution
         while heap and heap[0] <= end and len(out) < limit:
-            keys = slots[heap[0]]
+            keys = slots[heap[0]].keys
             while keys and len(out) < limit:
                 out.append(keys.pop())
             if not keys:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import sys
 import tracemalloc
 
 import pytest
@@ -124,21 +125,25 @@ def test_bad_caps_are_refused(kwargs: dict[str, object], message: str) -> None:
         BoundedMemoryStore(**kwargs)  # type: ignore[arg-type]
 
 
-async def test_accounted_bytes_bound_the_memory_really_held() -> None:
-    """The per-entry overheads are not guesses: 20,000 entries hold no more than they account for."""
-    keys = [f"lak:orm:{i:056d}" for i in range(20_000)]
-    for ttl in (None, 300):
-        tracemalloc.start()
-        store = BoundedMemoryStore(max_bytes=1 << 34)
-        before = tracemalloc.get_traced_memory()[0]
-        for key in keys:
-            store.write(key, bytes(bytearray(200)), ttl)
-        held = tracemalloc.get_traced_memory()[0] - before
-        tracemalloc.stop()
-        # keys were allocated before tracing: add the str objects the store keeps alive
-        held += sum(49 + len(key) for key in keys)
-        assert held <= store.size_bytes, (ttl, held / len(keys), store.size_bytes / len(keys))
-        assert held >= 0.8 * store.size_bytes, "the accounting should not overstate by much either"
+@pytest.mark.parametrize("ttl", [None, 300])
+@pytest.mark.parametrize("distinct", [20_000, 80_000])
+async def test_accounted_bytes_bound_the_memory_really_held(ttl: int | None, distinct: int) -> None:
+    """The per-entry overheads are not guesses: what the store holds is no more than it accounts for.
+
+    20,000 keys fill a store that never evicts; 80,000 go through one capped at 20,000 entries'
+    worth, which evicts (and takes keys off the expiry wheel) all the time.
+    """
+    per_entry = 64 + 200 + ENTRY_OVERHEAD + (0 if ttl is None else EXPIRY_OVERHEAD)
+    tracemalloc.start()
+    store = BoundedMemoryStore(max_bytes=20_000 * per_entry)
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(distinct):
+        store.write(f"lak:orm:{i:056d}", bytes(bytearray(200)), ttl)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert store.entries == 20_000
+    assert held <= store.size_bytes, (held / store.entries, store.size_bytes / store.entries)
+    assert held >= 0.8 * store.size_bytes, "the accounting should not overstate by much either"
 
 
 def test_the_wheel_hands_out_due_keys_a_bounded_number_at_a_time() -> None:
@@ -157,6 +162,14 @@ def test_the_wheel_hands_out_due_keys_a_bounded_number_at_a_time() -> None:
     assert wheel.due(105.5, 50) == []
     assert wheel.due(106.0, 50) == ["later"]
     assert len(wheel) == 0
+    # a slot whose keys are mostly taken off (evicted) gives its memory back
+    for i in range(1000):
+        wheel.add(_key(i), 200.5)
+    full = sys.getsizeof(wheel._slots[201].keys)
+    for i in range(900):
+        wheel.discard(_key(i), 200.5)
+    assert sys.getsizeof(wheel._slots[201].keys) < full / 3
+    assert sorted(wheel.due(202.0, 1000)) == [_key(i) for i in range(900, 1000)]
     with pytest.raises(ValueError, match="resolution must be positive"):
         ExpiryWheel(resolution=0)
 
