@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from litestar_alchemy_kit._deprecation import deprecated_aliases as _deprecated_aliases
 from litestar_alchemy_kit.auth import (
     AuthConfig,
     AuthContext,
@@ -20,10 +21,10 @@ from litestar_alchemy_kit.cache import (
     MISS,
     AsyncCache,
     BoundedMemoryStore,
-    CacheConfig,
     CacheLimits,
     CacheOptions,
     CachePlugin,
+    CachePluginConfig,
     Codec,
     MsgspecCodec,
     SyncCache,
@@ -58,10 +59,10 @@ __all__ = (
     "AuthContext",
     "AuthPlugin",
     "BoundedMemoryStore",
-    "CacheConfig",
     "CacheLimits",
     "CacheOptions",
     "CachePlugin",
+    "CachePluginConfig",
     "CachedAsyncRepository",
     "CachedAsyncRepositoryService",
     "CachedSyncRepository",
@@ -88,4 +89,10 @@ __all__ = (
     "same_tenant",
     "table_tag",
     "tenant_column",
+)
+
+
+__getattr__ = _deprecated_aliases(
+    __name__,
+    {"CacheConfig": ("CachePluginConfig", CachePluginConfig, "it clashed with advanced_alchemy.cache.CacheConfig")},
 )

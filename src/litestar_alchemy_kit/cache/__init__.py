@@ -1,5 +1,6 @@
 """The store-backed cache core: deterministic keys, version tags, fail-open reads, stampede control."""
 
+from litestar_alchemy_kit._deprecation import deprecated_aliases as _deprecated_aliases
 from litestar_alchemy_kit.cache._async import AsyncCache
 from litestar_alchemy_kit.cache._sync import SyncCache
 from litestar_alchemy_kit.cache.backends import (
@@ -17,7 +18,7 @@ from litestar_alchemy_kit.cache.expiry import ExpiryWheel
 from litestar_alchemy_kit.cache.limits import CacheLimits
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
-from litestar_alchemy_kit.cache.plugin import CacheConfig, CachePlugin
+from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
 from litestar_alchemy_kit.cache.types import MISS, TagVersions
 
 __all__ = (
@@ -27,10 +28,10 @@ __all__ = (
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
     "BoundedMemoryStore",
-    "CacheConfig",
     "CacheLimits",
     "CacheOptions",
     "CachePlugin",
+    "CachePluginConfig",
     "Codec",
     "ExpiryWheel",
     "MsgspecCodec",
@@ -41,4 +42,10 @@ __all__ = (
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "TagVersions",
+)
+
+
+__getattr__ = _deprecated_aliases(
+    __name__,
+    {"CacheConfig": ("CachePluginConfig", CachePluginConfig, "it clashed with advanced_alchemy.cache.CacheConfig")},
 )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
 
-from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheConfig, CachePlugin
+from litestar_alchemy_kit.cache import MISS, AsyncCache, CachePlugin, CachePluginConfig
 
 
 @get("/hit")
-async def hit(cache: AsyncCache) -> dict[str, object]:
+async def hit(cache: NamedDependency[AsyncCache]) -> dict[str, object]:
     key = cache.key("answer", "v1")
     calls = []
 
@@ -25,7 +25,9 @@ async def hit(cache: AsyncCache) -> dict[str, object]:
 
 def test_plugin_uses_the_named_store_and_provides_the_cache() -> None:
     store = MemoryStore()
-    app = Litestar([hit], stores={"shared": store}, plugins=[CachePlugin(CacheConfig(store="shared", namespace="web"))])
+    app = Litestar(
+        [hit], stores={"shared": store}, plugins=[CachePlugin(CachePluginConfig(store="shared", namespace="web"))]
+    )
     with TestClient(app) as client:
         assert client.get("/hit").json() == {"value": 42, "loaded": 1, "namespace": "web"}
         assert client.get("/hit").json() == {"value": 42, "loaded": 0, "namespace": "web"}
@@ -54,7 +56,7 @@ async def test_the_default_store_is_bounded_and_the_users_stores_are_kept() -> N
     from litestar_alchemy_kit.cache import BoundedMemoryStore
 
     # nothing registered: a bounded store under the cache's name
-    app = Litestar([], plugins=[CachePlugin(CacheConfig(store="kit"))])
+    app = Litestar([], plugins=[CachePlugin(CachePluginConfig(store="kit"))])
     async with app.lifespan():
         assert isinstance(app.stores.get("kit"), BoundedMemoryStore)
         assert isinstance(app.state["cache"].backend.store, BoundedMemoryStore)
@@ -62,18 +64,18 @@ async def test_the_default_store_is_bounded_and_the_users_stores_are_kept() -> N
     # other stores registered: they stay, the cache's name gets a bounded store; the user's dict is not changed
     sessions = MemoryStore()
     mine = {"sessions": sessions}
-    app = Litestar([], stores=mine, plugins=[CachePlugin(CacheConfig(store="kit"))])
+    app = Litestar([], stores=mine, plugins=[CachePlugin(CachePluginConfig(store="kit"))])
     assert mine == {"sessions": sessions}
     assert app.stores.get("sessions") is sessions
     assert isinstance(app.stores.get("kit"), BoundedMemoryStore)
 
     # the user's store under the cache's name wins, whatever its kind
     plain = MemoryStore()
-    app = Litestar([], stores={"kit": plain}, plugins=[CachePlugin(CacheConfig(store="kit"))])
+    app = Litestar([], stores={"kit": plain}, plugins=[CachePlugin(CachePluginConfig(store="kit"))])
     assert app.stores.get("kit") is plain
 
     # a StoreRegistry is the user's: its default factory decides
     registry = StoreRegistry(default_factory=lambda _name: plain)
-    app = Litestar([], stores=registry, plugins=[CachePlugin(CacheConfig(store="kit"))])
+    app = Litestar([], stores=registry, plugins=[CachePlugin(CachePluginConfig(store="kit"))])
     assert app.stores is registry
     assert app.stores.get("kit") is plain
