@@ -18,13 +18,13 @@ from advanced_alchemy.extensions.litestar import (
 from litestar import Litestar, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from litestar.stores.memory import MemoryStore
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from examples.demo.models import Base, Item
 from litestar_alchemy_kit import (
     AsyncCache,
+    BoundedMemoryStore,
     CachedAsyncRepository,
     CachedAsyncRepositoryService,
     CachePlugin,
@@ -125,5 +125,6 @@ app = Litestar(
         CachePlugin(CachePluginConfig(store="cache", namespace="demo")),
         ErrorsPlugin(ErrorsConfig()),
     ],
-    stores={"cache": MemoryStore()},
+    # Bounded: LRU eviction past 64 MiB, expired entries reclaimed as new ones are written.
+    stores={"cache": BoundedMemoryStore(max_bytes=64 * 1024 * 1024)},
 )

@@ -20,6 +20,8 @@ from litestar_alchemy_kit.auth import (
 from litestar_alchemy_kit.cache import (
     MISS,
     AsyncCache,
+    BoundedMemoryStore,
+    CacheLimits,
     CacheOptions,
     CachePlugin,
     CachePluginConfig,
@@ -56,6 +58,8 @@ __all__ = (
     "AuthConfig",
     "AuthContext",
     "AuthPlugin",
+    "BoundedMemoryStore",
+    "CacheLimits",
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",

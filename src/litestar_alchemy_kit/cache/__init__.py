@@ -14,6 +14,9 @@ from litestar_alchemy_kit.cache.backends import (
     SyncRedisBackend,
 )
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
+from litestar_alchemy_kit.cache.expiry import ExpiryWheel
+from litestar_alchemy_kit.cache.limits import CacheLimits
+from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
 from litestar_alchemy_kit.cache.types import MISS, TagVersions
@@ -24,10 +27,13 @@ __all__ = (
     "AsyncCacheBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "BoundedMemoryStore",
+    "CacheLimits",
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",
     "Codec",
+    "ExpiryWheel",
     "MsgspecCodec",
     "PipelinedRedisBackend",
     "StoreBackend",

@@ -41,6 +41,7 @@ class Telemetry:
         "_ticks",
         "_tracer",
         "_tracer_provider",
+        "bypass_reasons",
         "stats",
     )
 
@@ -53,6 +54,7 @@ class Telemetry:
         self._counters: dict[str, Any] = {}
         self._ticks = 0 if enabled else sys.maxsize
         self.stats: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.bypass_reasons: dict[str, int] = {}
 
     def _refresh(self) -> None:
         self._ticks = _RECHECK
@@ -82,6 +84,20 @@ class Telemetry:
             self._refresh()
         if self._counters:
             self._counters[outcome].add(amount, {"cache.namespace": self._namespace})
+
+    def bypass(self, reason: str, amount: int = 1) -> None:
+        """Count a bypass with its ``reason``.
+
+        Counted in :attr:`stats` (``bypass``), in :attr:`bypass_reasons`, and in OpenTelemetry as
+        ``cache.bypass`` with the attribute ``cache.bypass.reason``.
+        """
+        self.stats["bypass"] += amount
+        self.bypass_reasons[reason] = self.bypass_reasons.get(reason, 0) + amount
+        self._ticks -= 1
+        if self._ticks < 0:
+            self._refresh()
+        if self._counters:
+            self._counters["bypass"].add(amount, {"cache.namespace": self._namespace, "cache.bypass.reason": reason})
 
     @contextlib.contextmanager
     def _span(self, tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Generator[None, None, None]:

@@ -20,7 +20,8 @@ from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit._passthrough import passthrough
-from litestar_alchemy_kit.cache import MISS
+from litestar_alchemy_kit.cache import MISS, CacheLimits
+from litestar_alchemy_kit.cache.limits import TOO_LARGE
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
@@ -93,6 +94,9 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     """Class-wide switch; the ``use_cache`` constructor argument and per-call ``use_cache=`` narrow it."""
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
+    cache_limits: CacheLimits | None = None
+    """Size caps for this repository's results (``None``: the cache's ``options.limits``); a result over them
+    is read from the database and counted as a ``too_large`` bypass."""
 
     def __init__(
         self,
@@ -101,6 +105,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         cache: AsyncCache | None = None,
         scope: object = None,
         use_cache: bool | None = None,
+        cache_limits: CacheLimits | None = None,
         auto_expunge: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -116,6 +121,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 so entries of different scopes never meet. Must have a canonical form (str, int,
                 UUID, tuples of them...).
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
+            cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).
             auto_expunge: return detached instances (required for cached reads).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
@@ -129,6 +135,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         self.cache = cache
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
+        self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
         self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
         self._schema = schema_for(self.model_type)
@@ -199,12 +206,16 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 result = result.unique()
             keys = list(result.keys())
             rows = [tuple(row) for row in result.all()]
+        limits = self._cache_limits
+        if not (cache.options.limits if limits is None else limits).rows_fit(len(rows)):
+            cache.record_bypass(reason=TOO_LARGE)  # checked before encoding: an oversized result costs none
+            return keys, rows
         try:
             payload = self._codec.encode_rows(keys, rows)
         except Uncacheable:
-            cache.record_bypass()
+            cache.record_bypass(reason="uncacheable")
         else:
-            await cache.set(key, payload, versions, self._schema, self.cache_ttl)
+            await cache.set(key, payload, versions, self._schema, self.cache_ttl, limits)
         return keys, rows
 
     async def _versions_for_populate(self, tags: Sequence[str], cache: AsyncCache) -> TagVersions | None:
