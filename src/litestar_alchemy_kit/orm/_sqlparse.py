@@ -36,6 +36,8 @@ _WRITES: Final = (
     exp.Into,
 )
 _READ_ONLY_COMMANDS: Final = frozenset({"SET", "SHOW", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "USE"})
+# SQLAlchemy's dialect names where sqlglot spells them otherwise
+_DIALECTS: Final = {"postgresql": "postgres", "mariadb": "mysql"}
 _REPLACE: Final = re.compile(r"^\s*replace\b", re.IGNORECASE)
 
 TableName = tuple[str | None, str]
@@ -47,8 +49,9 @@ def _tables(node: exp.Expr) -> list[TableName]:
 
 def _parse(sql: str, dialect: str) -> list[exp.Expr] | None:
     try:
-        return [statement for statement in sqlglot.parse(sql, read=dialect) if statement is not None]
-    except SqlglotError:
+        parsed = sqlglot.parse(sql, read=_DIALECTS.get(dialect, dialect))
+        return [statement for statement in parsed if statement is not None]
+    except (SqlglotError, ValueError):  # ValueError: a dialect sqlglot does not know
         return None
 
 
@@ -57,7 +60,7 @@ def statement_writes(sql: str, dialect: str) -> list[TableName] | bool | None:
 
     Args:
         sql: one or more statements, as sent to the driver.
-        dialect: sqlglot's dialect name.
+        dialect: SQLAlchemy's dialect name.
 
     Returns:
         ``None`` when it writes nothing; ``True`` when it may write but the tables cannot be told

@@ -34,6 +34,7 @@ __all__ = (
     "VIEW_INFO_KEY",
     "declare_dependency",
     "declare_metadata",
+    "generation",
     "name_tags",
     "reflect_dependencies",
     "view_of",
@@ -100,6 +101,14 @@ def declare_metadata(metadata: MetaData) -> None:
         if not any(known is metadata for known in _metadata):
             _metadata.append(metadata)
             _generation += 1
+
+
+def generation() -> int:
+    """Changes whenever the dependency graph may have: a declaration, a reflection, a new ORM registry.
+
+    Callers memoizing tags per mapper key their memo by it (cheap: no graph is built).
+    """
+    return _generation * 1_000_003 + len(mapperlib._mapper_registries)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
 
 
 def _all_metadata(extra: MetaData | None = None) -> list[MetaData]:

@@ -30,7 +30,7 @@ legacy ``bulk_*``, data-modifying CTEs) are observed where the engine runs them,
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, overload
 
 from sqlalchemy import Table, event
@@ -43,6 +43,7 @@ from sqlalchemy.util import await_only
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm.binding import install_session_listeners
+from litestar_alchemy_kit.orm.cascades import generation as dependency_generation
 from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
@@ -205,8 +206,14 @@ def _table_tags(table: Table) -> frozenset[str]:
     return written_tags(table)
 
 
-@cache
 def _mapper_tags(mapper: Mapper[Any]) -> frozenset[str]:
+    """Tags a write through ``mapper`` changes (memoized until the dependency graph changes)."""
+    return _mapper_tags_at(mapper, dependency_generation())
+
+
+@lru_cache(maxsize=4096)
+def _mapper_tags_at(mapper: Mapper[Any], generation: int) -> frozenset[str]:
+    del generation  # part of the memo key only
     tags: set[str] = set()
     for table in mapper.tables:
         if isinstance(table, Table):

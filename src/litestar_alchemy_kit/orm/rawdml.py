@@ -195,9 +195,6 @@ def raw_sql_writes(sql: str, dialect_name: str) -> Writes:
     return writes
 
 
-_SQLGLOT_DIALECTS: Final = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
-
-
 def _parse_writes(sql: str, dialect_name: str) -> Writes:
     global _warned_no_parser  # noqa: PLW0603 - warn once per process
     try:
@@ -210,7 +207,7 @@ def _parse_writes(sql: str, dialect_name: str) -> Writes:
                 "(sqlglot) to attribute them to tables"
             )
         return EVERYTHING
-    found = statement_writes(sql, _SQLGLOT_DIALECTS.get(dialect_name, dialect_name))
+    found = statement_writes(sql, dialect_name)
     if found is None or isinstance(found, bool):
         return EVERYTHING if found else None
     tags: set[str] = set()
