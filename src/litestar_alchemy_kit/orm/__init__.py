@@ -19,7 +19,6 @@ It knows nothing of repositories, services, auth or errors; the cache core knows
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.dependencies import table_tag
-from litestar_alchemy_kit.orm.encoding import qualified_name
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
@@ -38,7 +37,6 @@ __all__ = (
     "declare_metadata",
     "install_listeners",
     "pending_tags",
-    "qualified_name",
     "reflect_dependencies",
     "table_tag",
     "tenant_column",

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
-from litestar_alchemy_kit.orm.encoding import Unencodable, encode_value
+from litestar_alchemy_kit.canonical import Unencodable, encode_value
 from litestar_alchemy_kit.orm.statement import IGNORED_EXECUTION_OPTIONS, canonical_options
 
 if TYPE_CHECKING:
