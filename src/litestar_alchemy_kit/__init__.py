@@ -39,6 +39,7 @@ from litestar_alchemy_kit.errors import (
     ProblemType,
 )
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.partition import tenant_column
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
@@ -79,16 +80,20 @@ __all__ = (
     "__version__",
     "audit_statement_cache",
     "bind_cache",
+    "declare_dependency",
+    "declare_metadata",
     "get_auth_context",
     "has_any_role",
     "has_any_scope",
     "has_role",
     "has_scope",
     "optional_authentication",
+    "reflect_dependencies",
     "requires_authentication",
     "same_tenant",
     "table_tag",
     "tenant_column",
+    "view_of",
 )
 
 

@@ -22,13 +22,12 @@ from sqlalchemy.orm.attributes import instance_state
 from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
+from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
     POPULATE_OPTIONS,
     codec_for,
-    in_transaction,
-    isolation_allows_populate,
     result_from_rows,
     schema_for,
     sorted_tags,
@@ -156,8 +155,9 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         cache = self.cache
         if cache is None or not self._read_state.current:
             return await super()._execute(statement, uniquify=uniquify)
-        info = analyze(statement, dialect=self._dialect)
-        if isinstance(info, Bypass):
+        bind = bind_state(self.session, self.model_type, statement)
+        info = analyze(statement, dialect=self._dialect, execution_options=bind.statement_options(statement))
+        if isinstance(info, Bypass) or bind.bypass is not None:
             cache.record_bypass()
             return await super()._execute(statement, uniquify=uniquify)
         bind_group = statement.get_execution_options().get("bind_group")
@@ -165,7 +165,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
         else:
             key = cache.key(_KIND, info.fingerprint, (*self._cache_scope, ("bind_group", bind_group)))
-        rows = await self._read_through(cache, sorted_tags(info.tags), key, lambda: (statement, uniquify))
+        rows = await self._read_through(cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify))
         if rows is None:
             return await super()._execute(statement, uniquify=uniquify)
         return result_from_rows(*rows)
@@ -173,6 +173,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     async def _read_through(
         self,
         cache: AsyncCache,
+        bind: BindState,
         tags: Sequence[str],
         key: str,
         build: Callable[[], tuple[Select[Any], bool]],
@@ -198,7 +199,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 pass  # an entry this process cannot build is a miss
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = await self._versions_for_populate(tags, cache)
+            versions = await self._versions_for_populate(tags, cache, bind)
             if versions is None:
                 return None
             result = await self.session.execute(statement, execution_options=POPULATE_OPTIONS)
@@ -218,13 +219,21 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             await cache.set(key, payload, versions, self._schema, self.cache_ttl, limits)
         return keys, rows
 
-    async def _versions_for_populate(self, tags: Sequence[str], cache: AsyncCache) -> TagVersions | None:
-        """Tag versions to label the result with, read before the query; ``None``: do not populate."""
-        if in_transaction(self.session):
-            connection = await self.session.connection()
-            if not isolation_allows_populate(connection):
-                return None
-        return await cache.versions(tags)
+    async def _versions_for_populate(
+        self, tags: Sequence[str], cache: AsyncCache, bind: BindState
+    ) -> TagVersions | None:
+        """Tag versions to label the result with, read before the query; ``None``: do not populate.
+
+        The rule looks at the connection the read really runs on (see :class:`BindState`): a session
+        joined to a connection whose transaction already read has an old snapshot.
+        """
+        verdict = bind.populate_verdict()
+        if verdict is None:
+            # inside a transaction this process has not asked about yet: its real isolation level
+            connection = await self.session.connection(bind_arguments={"mapper": self.model_type})
+            remember_isolation(connection, await connection.get_isolation_level())
+            verdict = bind.populate_verdict()
+        return await cache.versions(tags) if verdict else None
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""
@@ -270,14 +279,19 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             )
             base = self._get_base = analyze(statement, dialect=self._dialect)
         rows = None
-        if isinstance(base, Bypass):
+        bind = bind_state(self.session, self.model_type)
+        if isinstance(base, Bypass) or bind.bypass is not None:
             cache.record_bypass()
         else:
             key = entry_key(
-                cache, _GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self._cache_scope, self._scope_token
+                cache,
+                _GET_KIND,
+                f"{base.fingerprint}:{_pk_token(item_id)}{bind.token}",
+                self._cache_scope,
+                self._scope_token,
             )
             rows = await self._read_through(
-                cache, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
+                cache, bind, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
             )
         if rows is None:
             with self._read_state.narrow(allowed=False):
