@@ -26,6 +26,7 @@ from litestar_alchemy_kit.cache import (
     MsgspecCodec,
     SyncCache,
     TagVersions,
+    observe_outcomes,
 )
 from litestar_alchemy_kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -37,6 +38,15 @@ from litestar_alchemy_kit.errors import (
 )
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.partition import tenant_column
+from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin
+from litestar_alchemy_kit.providers import (
+    AsyncServiceContext,
+    ProviderKeys,
+    ServiceDependency,
+    SyncServiceContext,
+    create_service_dependencies,
+    create_service_provider,
+)
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
@@ -49,7 +59,10 @@ __all__ = (
     "MISS",
     "PROBLEMS_OPT_KEY",
     "PROBLEM_MEDIA_TYPE",
+    "AlchemyKitConfig",
+    "AlchemyKitPlugin",
     "AsyncCache",
+    "AsyncServiceContext",
     "AuditFinding",
     "AuditProblem",
     "AuthConfig",
@@ -68,17 +81,23 @@ __all__ = (
     "MsgspecCodec",
     "ProblemDetails",
     "ProblemType",
+    "ProviderKeys",
+    "ServiceDependency",
     "SyncCache",
+    "SyncServiceContext",
     "TagVersions",
     "TenantScope",
     "__version__",
     "audit_statement_cache",
     "bind_cache",
+    "create_service_dependencies",
+    "create_service_provider",
     "get_auth_context",
     "has_any_role",
     "has_any_scope",
     "has_role",
     "has_scope",
+    "observe_outcomes",
     "optional_authentication",
     "requires_authentication",
     "same_tenant",

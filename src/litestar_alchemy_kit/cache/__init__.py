@@ -15,6 +15,7 @@ from litestar_alchemy_kit.cache.backends import (
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CacheConfig, CachePlugin
+from litestar_alchemy_kit.cache.telemetry import observe_outcomes
 from litestar_alchemy_kit.cache.types import MISS, TagVersions
 
 __all__ = (
@@ -35,4 +36,5 @@ __all__ = (
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "TagVersions",
+    "observe_outcomes",
 )

@@ -8,8 +8,10 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.plugins import InitPlugin
+from litestar.stores.registry import StoreRegistry
 
 from litestar_alchemy_kit.cache._async import AsyncCache
+from litestar_alchemy_kit.cache._sync import SyncCache
 from litestar_alchemy_kit.cache.keys import validate_name
 from litestar_alchemy_kit.cache.options import CacheOptions
 
@@ -65,15 +67,51 @@ class CachePlugin(InitPlugin):
         app_config.on_shutdown.append(self._shutdown)
         return app_config
 
+    def create_cache(self, stores: StoreRegistry) -> AsyncCache:
+        """A new :class:`AsyncCache` on the configured store of ``stores``, with the configured namespace and options."""
+        return AsyncCache(stores.get(self.config.store), self.config.namespace, self.config.options)
+
+    def cache_for(self, app: Litestar) -> AsyncCache:
+        """The app's cache: ``app.state[state_key]``, built there now if the app has not started yet (CLI commands)."""
+        cache: object = app.state.get(self.config.state_key)
+        if not isinstance(cache, AsyncCache):
+            cache = app.state[self.config.state_key] = self.create_cache(app.stores)
+        return cache
+
+    @property
+    def sync_state_key(self) -> str:
+        """``app.state`` key of the app's :class:`SyncCache`, when it has one (sync sessions or workers)."""
+        return f"{self.config.state_key}.sync"
+
+    def create_sync_cache(self, stores: StoreRegistry) -> SyncCache:
+        """A new :class:`SyncCache` with the same keys as :meth:`create_cache`'s (a ``RedisStore``/``ValkeyStore``).
+
+        Raises:
+            TypeError: the store cannot be used from sync code (only Redis/Valkey stores can).
+        """
+        return SyncCache(stores.get(self.config.store), self.config.namespace, self.config.options)
+
+    def sync_cache_for(self, app: Litestar) -> SyncCache:
+        """The app's :class:`SyncCache` (``app.state[sync_state_key]``), built there now if absent, for sync workers.
+
+        Raises:
+            TypeError: the store cannot be used from sync code (only Redis/Valkey stores can).
+        """
+        cache: object = app.state.get(self.sync_state_key)
+        if not isinstance(cache, SyncCache):
+            cache = app.state[self.sync_state_key] = self.create_sync_cache(app.stores)
+        return cache
+
     def _startup(self, app: Litestar) -> None:
-        if self.config.state_key not in app.state:
-            store = app.stores.get(self.config.store)
-            app.state[self.config.state_key] = AsyncCache(store, self.config.namespace, self.config.options)
+        self.cache_for(app)
 
     async def _shutdown(self, app: Litestar) -> None:
         cache: Any = app.state.get(self.config.state_key)
         if isinstance(cache, AsyncCache):
             await cache.close()
+        sync_cache: Any = app.state.get(self.sync_state_key)
+        if isinstance(sync_cache, SyncCache):
+            sync_cache.close()
 
     def _provide(self, state: State) -> AsyncCache:
         cache: AsyncCache = state[self.config.state_key]

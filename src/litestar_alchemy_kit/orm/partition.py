@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import class_mapper, mapped_column
 from sqlalchemy.sql.schema import Column, Table
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ def tenant_column_of(target: type[Any] | Table) -> Column[Any] | None:
     Raises:
         TypeError: when more than one column of the table is declared (the tenant is one column).
     """
-    table = target if isinstance(target, Table) else inspect(target).local_table
+    table: object = target if isinstance(target, Table) else class_mapper(target).local_table
     if not isinstance(table, Table):  # pragma: no cover - a mapper over a select/join
         return None
     found = [column for column in table.columns if column.info.get(TENANT_INFO_KEY)]
