@@ -167,7 +167,7 @@ def create_service_dependencies(
     ``list_and_count(*filters)``, and their query parameters appear in the OpenAPI document.
     """
     provider = create_service_provider(service_type, scope=scope, keys=keys)
-    dependencies = {key: Provide(provider, sync_to_thread=False)}
+    dependencies = {key: Provide(provider)}
     if filters:
         dependencies.update(create_filter_dependencies(filters, dependency_defaults))
     return dependencies
