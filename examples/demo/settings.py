@@ -54,6 +54,6 @@ class Settings:
     def cache_store(self) -> Store:
         if self.redis_url is None:
             return MemoryStore()
-        from litestar.stores.redis import RedisStore
+        from litestar.stores.redis import RedisStore  # noqa: PLC0415 - the redis extra, only for DEMO_PROFILE=servers
 
         return RedisStore.with_client(url=self.redis_url, namespace="lakdemo")
