@@ -99,10 +99,17 @@ def bump(app: Litestar, tables: Sequence[str]) -> None:
 
 
 @cache_group.command(name="audit")  # type: ignore[untyped-decorator]  # LitestarGroup.command is unannotated
-def audit(app: Litestar) -> None:
+@click.option(
+    "--ignore",
+    "ignored",
+    multiple=True,
+    metavar="MODULE:QUALNAME",
+    help="A type you have reviewed and accept, e.g. advanced_alchemy.types.guid:GUID (repeatable).",
+)
+def audit(app: Litestar, ignored: Sequence[str]) -> None:
     """Audit the app's models for column types that make cached statements unsafe; exits 1 on a finding."""
     metadatas = _metadatas(app)
-    findings = audit_statement_cache(metadatas)
+    findings = [finding for finding in audit_statement_cache(metadatas) if finding.type_name not in set(ignored)]
     tables = sum(len(metadata.tables) for metadata in metadatas)
     for finding in findings:
         click.echo(str(finding), err=True)
