@@ -41,7 +41,7 @@ from litestar_alchemy_kit import (
     AsyncCache,
     AuthConfig,
     AuthContext,
-    CacheConfig,
+    CachePluginConfig,
     ErrorsConfig,
     ServiceDependency,
     observe_outcomes,
@@ -204,7 +204,7 @@ async def drop_data(_: Litestar) -> None:
 
 KIT = AlchemyKitConfig(
     alchemy=SETTINGS.alchemy(),
-    cache=CacheConfig(store="cache", namespace="demo"),
+    cache=CachePluginConfig(store="cache", namespace="demo"),
     auth=AuthConfig[User, Token](tenant_of=lambda user, _: user.tenant),
     errors=ErrorsConfig(),
     services={

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin
-from litestar_alchemy_kit.cache import AsyncCache, CacheConfig, CachePlugin, SyncCache
+from litestar_alchemy_kit.cache import AsyncCache, CachePluginConfig, CachePlugin, SyncCache
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
 from litestar_alchemy_kit.orm import bind_cache
 from litestar_alchemy_kit.providers import ProviderKeys, ServiceDependency
@@ -39,8 +39,8 @@ __all__ = ("AlchemyKitConfig", "AlchemyKitPlugin")
 AlchemyConfigs = SQLAlchemyAsyncConfig | SQLAlchemySyncConfig | Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
 
 
-def _default_cache() -> CacheConfig:
-    return CacheConfig()
+def _default_cache() -> CachePluginConfig:
+    return CachePluginConfig()
 
 
 def _no_services() -> dict[str, ServiceDependency]:
@@ -60,7 +60,7 @@ class AlchemyKitConfig:
     metadata: MetaData | None = None
     """Tables of the created config, created at startup (``create_all``); ``None``: AA's default
     metadata, not created."""
-    cache: CacheConfig = field(default_factory=_default_cache)
+    cache: CachePluginConfig = field(default_factory=_default_cache)
     """The cache: its store name, namespace, options and dependency key."""
     auth: AuthConfig[Any, Any] | None = None
     """Registers :class:`~litestar_alchemy_kit.auth.AuthPlugin` with this config; ``None``: not registered

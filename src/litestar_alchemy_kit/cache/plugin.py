@@ -10,12 +10,13 @@ from litestar.di import Provide
 from litestar.plugins import InitPlugin
 from litestar.stores.registry import StoreRegistry
 
+from litestar_alchemy_kit._deprecation import deprecated_aliases
 from litestar_alchemy_kit.cache._async import AsyncCache
 from litestar_alchemy_kit.cache._sync import SyncCache
 from litestar_alchemy_kit.cache.keys import validate_name
 from litestar_alchemy_kit.cache.options import CacheOptions
 
-__all__ = ("CacheConfig", "CachePlugin")
+__all__ = ("CachePlugin", "CachePluginConfig")
 
 
 def _default_options() -> CacheOptions:
@@ -23,7 +24,7 @@ def _default_options() -> CacheOptions:
 
 
 @dataclass
-class CacheConfig:
+class CachePluginConfig:
     """Where the app's cache lives and under which names handlers reach it."""
 
     store: str = "cache"
@@ -55,8 +56,8 @@ class CachePlugin(InitPlugin):
 
     __slots__ = ("config",)
 
-    def __init__(self, config: CacheConfig | None = None) -> None:
-        self.config = config if config is not None else CacheConfig()
+    def __init__(self, config: CachePluginConfig | None = None) -> None:
+        self.config = config if config is not None else CachePluginConfig()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the startup/shutdown hooks, the dependency and the signature name."""
@@ -116,3 +117,9 @@ class CachePlugin(InitPlugin):
     def _provide(self, state: State) -> AsyncCache:
         cache: AsyncCache = state[self.config.state_key]
         return cache
+
+
+__getattr__ = deprecated_aliases(
+    __name__,
+    {"CacheConfig": ("CachePluginConfig", CachePluginConfig, "it clashed with advanced_alchemy.cache.CacheConfig")},
+)

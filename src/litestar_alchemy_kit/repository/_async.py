@@ -19,6 +19,7 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy.orm.attributes import instance_state
 
+from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
@@ -32,7 +33,7 @@ from litestar_alchemy_kit.orm.populate import (
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.repository._support import ReadState, entry_key, passthrough
+from litestar_alchemy_kit.repository._support import ReadState, entry_key
 from litestar_alchemy_kit.repository.tenancy import TenantBinding
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             return
         key = self.id_attribute if id_attribute is None else id_attribute
         column = getattr(self.model_type, key) if isinstance(key, str) else key
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             found = await self.count(column.in_(wanted), use_cache=False)
         if found != len(wanted):
             with self._errors():
@@ -246,7 +247,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""
-        return self._read_state.scope(allowed=False)
+        return self._read_state.narrow(allowed=False)
 
     def _expunge(self, instance: ModelT, auto_expunge: bool | None) -> None:
         # Cached results are already detached: skip AA's inspect()-based checks, once per row.
@@ -272,7 +273,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         top_level = self._read_state.current is None
         if allowed and top_level and not kwargs and self._bind_group is None and _fast_pk(item_id):
             return await self._get_by_primary_key(item_id, auto_expunge)
-        with self._read_state.scope(allowed=allowed):
+        with self._read_state.narrow(allowed=allowed):
             return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def _get_by_primary_key(self, item_id: Any, auto_expunge: bool | None) -> ModelT:
@@ -298,7 +299,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 cache, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
             )
         if rows is None:
-            with self._read_state.scope(allowed=False):
+            with self._read_state.narrow(allowed=False):
                 return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False)
         if not rows[1]:
             with self._errors():  # AA's not-found error, with the repository's messages
@@ -328,38 +329,38 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_one(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_one_or_none(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT | None:
         """AA's ``get_one_or_none``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_one_or_none(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_many(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> list[ModelT]:
         """AA's ``get_many`` (and ``list``), cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def get_many_and_count(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> tuple[list[ModelT], int]:
         """AA's ``get_many_and_count`` (and ``list_and_count``), cached; same shape as AA's."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def count(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> int:
         """AA's ``count``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, detached=False)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, detached=False)):
             return await super().count(*filters, **kwargs)
 
     async def exists(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> bool:
         """AA's ``exists``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, detached=False)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, detached=False)):
             return await super().exists(*filters, **kwargs)
 
     # --- writes: their internal reads never use the cache -----------------------------------
@@ -377,7 +378,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``add``; the commit invalidates through session events."""
         if self._tenant is not None:
             self._tenant.stamp(data)
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().add(**passthrough(locals()))
 
     async def add_many(
@@ -392,7 +393,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``add_many``; the commit invalidates through session events."""
         if self._tenant is not None:
             self._tenant.stamp_all(data)
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().add_many(**passthrough(locals()))
 
     async def delete(
@@ -409,7 +410,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``delete``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().delete(**passthrough(locals()))
 
     async def delete_many(
@@ -429,7 +430,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``delete_many``; the commit invalidates through session events."""
         # AA's bulk DELETE matches by key alone: check every row is the tenant's first.
         await self._require_tenant_rows(item_ids, id_attribute)
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().delete_many(**passthrough(locals()))
 
     async def delete_where(
@@ -448,7 +449,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``delete_where``; the commit invalidates through session events."""
         if self._tenant is not None:
             filters = (*filters, self._tenant.condition())
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().delete_where(*filters, **passthrough(locals(), "filters"))
 
     async def get_or_upsert(
@@ -469,7 +470,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
         """AA's ``get_or_upsert``, reading from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().get_or_upsert(*filters, **passthrough(locals(), "filters"))
 
     async def get_and_update(
@@ -489,7 +490,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
         """AA's ``get_and_update``, reading from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().get_and_update(*filters, **passthrough(locals(), "filters"))
 
     async def update(
@@ -511,7 +512,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``update``; the row it updates is read from the database."""
         if self._tenant is not None:
             self._tenant.stamp(data)
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().update(**passthrough(locals()))
 
     async def update_many(
@@ -531,7 +532,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             # AA's bulk UPDATE matches by primary key alone: check every row is the tenant's first.
             self._tenant.stamp_all(data)
             await self._require_tenant_rows([self.get_id_attribute_value(item) for item in data])
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().update_many(**passthrough(locals()))
 
     async def upsert(
@@ -553,7 +554,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``upsert``, reading from the database."""
         if self._tenant is not None:
             self._tenant.stamp(data)
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().upsert(**passthrough(locals()))
 
     async def upsert_many(
@@ -593,5 +594,5 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             ]
             await self._flush_or_commit(auto_commit=auto_commit)
             return upserted
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().upsert_many(**passthrough(locals()))

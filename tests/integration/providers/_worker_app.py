@@ -16,7 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.stores.base import Store
 
-from litestar_alchemy_kit import AlchemyKitConfig, AlchemyKitPlugin, CacheConfig, ServiceDependency
+from litestar_alchemy_kit import AlchemyKitConfig, AlchemyKitPlugin, CachePluginConfig, ServiceDependency
 from litestar_alchemy_kit.auth import AuthContext, TenantScope
 from litestar_alchemy_kit.providers import AsyncServiceContext, SyncServiceContext
 from tests.integration.providers.models import NoteService, ProvidersBase, SyncNoteService
@@ -52,7 +52,7 @@ def build_app(db_path: str, store_kind: str, url: str, namespace: str) -> Litest
     )
     kit = AlchemyKitConfig(
         alchemy=alchemy,
-        cache=CacheConfig(store="cache", namespace="workers"),
+        cache=CachePluginConfig(store="cache", namespace="workers"),
         services={"notes": ServiceDependency(NoteService, scope="tenant")},
     )
     return Litestar(
