@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin
-from litestar_alchemy_kit.cache import AsyncCache, CachePluginConfig, CachePlugin, SyncCache
+from litestar_alchemy_kit.cache import AsyncCache, CachePlugin, CachePluginConfig, SyncCache
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
 from litestar_alchemy_kit.orm import bind_cache
 from litestar_alchemy_kit.providers import ProviderKeys, ServiceDependency
