@@ -61,7 +61,7 @@ class AlchemyKitConfig:
     """Tables of the created config, created at startup (``create_all``); ``None``: AA's default
     metadata, not created."""
     cache: CachePluginConfig = field(default_factory=_default_cache)
-    """The cache: its store name, namespace, options and dependency key."""
+    """Where the cache lives (its store name) and its namespace, options and dependency key."""
     auth: AuthConfig[Any, Any] | None = None
     """Registers :class:`~litestar_alchemy_kit.auth.AuthPlugin` with this config; ``None``: not registered
     (scoped providers then need an ``auth`` dependency of the app's own)."""
@@ -95,7 +95,7 @@ class AlchemyKitConfig:
 
     @property
     def provider_keys(self) -> ProviderKeys:
-        """The dependency keys the services' providers ask for: those the other features register."""
+        """The dependency keys the services' providers ask for, which are those the other features register."""
         configs = self.alchemy_configs
         return ProviderKeys(
             session=configs[0].session_dependency_key if configs else "db_session",

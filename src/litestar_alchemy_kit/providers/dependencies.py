@@ -3,7 +3,7 @@
 AA's ``create_service_provider`` hands a service the request's session and nothing else. These
 providers also give it the app's cache and the caller's scope: a tenant-owned model's repository
 is bound to the caller's tenant (every read filtered, every write stamped, the cache scope keyed),
-decided by a :data:`~litestar_alchemy_kit.providers.scope.ScopePolicy`.
+decided by a :data:`~litestar_alchemy_kit.providers.ScopePolicy`.
 """
 
 import inspect
@@ -103,7 +103,7 @@ def create_service_provider(
     Args:
         service_type: a :class:`~litestar_alchemy_kit.service.CachedAsyncRepositoryService` or
             :class:`~litestar_alchemy_kit.service.CachedSyncRepositoryService` subclass.
-        scope: whose data the service serves (see :data:`~litestar_alchemy_kit.providers.scope.ScopePolicy`).
+        scope: whose data the service serves (see :data:`~litestar_alchemy_kit.providers.ScopePolicy`).
             A tenant-scoped provider answers an anonymous caller with 401 and a caller without a
             tenant with 403; it never serves all tenants' rows.
         keys: the dependency keys to ask for (defaults: ``db_session``, ``cache``, ``auth``).
@@ -180,7 +180,7 @@ class ServiceDependency:
     service_type: type[CachedAsyncRepositoryService[Any, Any]] | type[CachedSyncRepositoryService[Any, Any]]
     """The cached service class."""
     scope: ScopePolicy = "shared"
-    """Whose data it serves (see :data:`~litestar_alchemy_kit.providers.scope.ScopePolicy`)."""
+    """Whose data it serves (see :data:`~litestar_alchemy_kit.providers.ScopePolicy`)."""
     filters: FilterConfig | None = None
     """AA's filter configuration for its list endpoints (``None``: no filter dependencies)."""
 

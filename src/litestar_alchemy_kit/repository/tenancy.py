@@ -64,7 +64,7 @@ class TenantBinding:
 
     @property
     def scope(self) -> tuple[object, ...]:
-        """The cache-scope part of the binding: entries of two tenants never share a key."""
+        """The part of the cache scope that keeps entries of two tenants apart (they never share a key)."""
         return (("tenant", self.value),)
 
     def condition(self) -> ColumnElement[bool]:
