@@ -57,6 +57,9 @@ async def test_tenant_provider_never_crosses_tenants(tables: AsyncEngine, store_
         # A client naming another tenant in the payload still writes into its own.
         theirs = await globex.create({"title": "b1", "tenant_id": "acme"}, auto_commit=True)
     assert (mine.tenant_id, theirs.tenant_id) == ("acme", "globex")
+    # The cache scope comes from the same tenant value as the filter (keys of two tenants never meet).
+    assert acme.repository.cache_scope == (("tenant", "acme"),)
+    assert globex.repository.cache_scope == (("tenant", "globex"),)
 
     for _ in range(2):  # the second round is served from the cache
         async with sessions() as session:
