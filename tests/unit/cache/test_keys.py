@@ -88,6 +88,7 @@ def test_adversarial_pairs_differ() -> None:
         ((datetime.datetime(2024, 1, 1),), (datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),)),  # noqa: DTZ001 - naive on purpose
         ((["a", "b"],), (["ab"],)),
         (("a", "b"), ("asb",)),  # frames carry their length: "s" + "a" + "s" + "b" is not one string "asb"
+        (("as", "b"), ("a", "sb")),  # the same count of parts: only the lengths tell them apart
         ((["x"], "y"), (["xsy"],)),
         (("é",), ("e\u0301",)),
     ]
