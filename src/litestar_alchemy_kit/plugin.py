@@ -76,6 +76,9 @@ class AlchemyKitConfig:
         if (self.alchemy is None) == (self.connection_string is None):
             msg = "AlchemyKitConfig needs exactly one of alchemy= (AA configs) or connection_string="
             raise ValueError(msg)
+        if self.alchemy is not None and self.metadata is not None:
+            msg = "AlchemyKitConfig.metadata applies to the config created from connection_string: set it on your AA config"
+            raise ValueError(msg)
         if self.alchemy is None and self.connection_string is not None:
             self.alchemy = SQLAlchemyAsyncConfig(
                 connection_string=self.connection_string,

@@ -112,6 +112,8 @@ def test_the_config_needs_exactly_one_database(tmp_path: Path) -> None:
         AlchemyKitConfig()
     with pytest.raises(ValueError, match="exactly one of"):
         AlchemyKitConfig(alchemy=alchemy(tmp_path), connection_string="sqlite+aiosqlite://")
+    with pytest.raises(ValueError, match="set it on your AA config"):
+        AlchemyKitConfig(alchemy=alchemy(tmp_path), metadata=ProvidersBase.metadata)
     created = AlchemyKitConfig(connection_string="sqlite+aiosqlite://", metadata=ProvidersBase.metadata)
     [config] = created.alchemy_configs
     assert isinstance(config, SQLAlchemyAsyncConfig)
