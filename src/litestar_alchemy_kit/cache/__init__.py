@@ -19,6 +19,7 @@ from litestar_alchemy_kit.cache.limits import CacheLimits
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
+from litestar_alchemy_kit.cache.telemetry import observe_outcomes
 from litestar_alchemy_kit.cache.types import MISS, TagVersions
 
 __all__ = (
@@ -42,6 +43,7 @@ __all__ = (
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "TagVersions",
+    "observe_outcomes",
 )
 
 

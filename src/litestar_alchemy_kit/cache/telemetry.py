@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Mapping
 
-__all__ = ("OUTCOMES", "Telemetry")
+__all__ = ("OUTCOMES", "Telemetry", "observe_outcomes")
 
 OUTCOMES = ("hit", "miss", "bypass", "error", "stale_served")
 _SCOPE = "litestar_alchemy_kit.cache"
 _RECHECK = 1024  # calls between looks for a newly installed SDK provider
+_observed: ContextVar[dict[str, int] | None] = ContextVar("litestar_alchemy_kit.cache.observed", default=None)
+
+
+@contextlib.contextmanager
+def observe_outcomes() -> Generator[Mapping[str, int], None, None]:
+    """Count the outcomes of every cache call made in this context (this task and what it awaits).
+
+    For per-request reporting, e.g. a response header saying whether a request was served from the
+    cache; unlike ``cache.stats`` the counts never include other requests running concurrently::
+
+        with observe_outcomes() as outcomes:
+            ...
+        served_from_cache = outcomes["hit"] > 0 and outcomes["miss"] == 0
+    """
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    token = _observed.set(counts)
+    try:
+        yield counts
+    finally:
+        _observed.reset(token)
 
 
 def _is_noop(provider: object) -> bool:
@@ -79,6 +100,9 @@ class Telemetry:
     def count(self, outcome: str, amount: int = 1) -> None:
         """Count an outcome (always in :attr:`stats`; in OpenTelemetry when an SDK is installed)."""
         self.stats[outcome] += amount
+        observed = _observed.get()
+        if observed is not None:
+            observed[outcome] += amount
         self._ticks -= 1
         if self._ticks < 0:
             self._refresh()
