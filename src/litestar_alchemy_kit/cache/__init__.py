@@ -15,7 +15,8 @@ from litestar_alchemy_kit.cache.backends import (
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CacheConfig, CachePlugin
-from litestar_alchemy_kit.cache.types import MISS, TagVersions
+from litestar_alchemy_kit.cache.recording import TagRecorder, current_recorder, record_tags
+from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions
 
 __all__ = (
     "MISS",
@@ -27,6 +28,7 @@ __all__ = (
     "CacheOptions",
     "CachePlugin",
     "Codec",
+    "Lookup",
     "MsgspecCodec",
     "PipelinedRedisBackend",
     "StoreBackend",
@@ -34,5 +36,8 @@ __all__ = (
     "SyncCacheBackend",
     "SyncMemoryBackend",
     "SyncRedisBackend",
+    "TagRecorder",
     "TagVersions",
+    "current_recorder",
+    "record_tags",
 )

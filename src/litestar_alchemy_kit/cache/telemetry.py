@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Mapping
 
 __all__ = ("OUTCOMES", "Telemetry")
 
@@ -26,7 +26,7 @@ def _is_noop(provider: object) -> bool:
 
 
 class Telemetry:
-    """Spans ``cache.get`` / ``cache.set`` / ``cache.bump`` and counters ``cache.<outcome>``.
+    """Spans ``cache.get`` / ``cache.set`` / ``cache.bump`` and counters ``<prefix>.<outcome>`` (``cache.hit``...).
 
     The global providers are looked up once every ``_RECHECK`` calls, and instruments (re)built only
     when a provider object changed: an SDK configured after the cache was created is picked up, and
@@ -38,21 +38,27 @@ class Telemetry:
         "_enabled",
         "_meter_provider",
         "_namespace",
+        "_outcomes",
+        "_prefix",
         "_ticks",
         "_tracer",
         "_tracer_provider",
         "stats",
     )
 
-    def __init__(self, namespace: str, enabled: bool = True) -> None:
+    def __init__(
+        self, namespace: str, enabled: bool = True, *, prefix: str = "cache", outcomes: tuple[str, ...] = OUTCOMES
+    ) -> None:
         self._namespace = namespace
         self._enabled = enabled
+        self._prefix = prefix
+        self._outcomes = outcomes
         self._tracer_provider: object = None
         self._tracer: trace.Tracer | None = None
         self._meter_provider: object = None
         self._counters: dict[str, Any] = {}
         self._ticks = 0 if enabled else sys.maxsize
-        self.stats: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.stats: dict[str, int] = dict.fromkeys(outcomes, 0)
 
     def _refresh(self) -> None:
         self._ticks = _RECHECK
@@ -69,19 +75,25 @@ class Telemetry:
                 meter = meter_provider.get_meter(_SCOPE)
                 self._counters = {
                     outcome: meter.create_counter(
-                        f"cache.{outcome}", description=f"cache {outcome.replace('_', ' ')} count"
+                        f"{self._prefix}.{outcome}", description=f"{self._prefix} {outcome.replace('_', ' ')} count"
                     )
-                    for outcome in OUTCOMES
+                    for outcome in self._outcomes
                 }
 
-    def count(self, outcome: str, amount: int = 1) -> None:
-        """Count an outcome (always in :attr:`stats`; in OpenTelemetry when an SDK is installed)."""
+    def count(self, outcome: str, amount: int = 1, attributes: Mapping[str, str] | None = None) -> None:
+        """Count an outcome (always in :attr:`stats`; in OpenTelemetry when an SDK is installed).
+
+        ``attributes`` are added to the counter's (e.g. the route of a response cache outcome).
+        """
         self.stats[outcome] += amount
         self._ticks -= 1
         if self._ticks < 0:
             self._refresh()
         if self._counters:
-            self._counters[outcome].add(amount, {"cache.namespace": self._namespace})
+            labels = {"cache.namespace": self._namespace}
+            if attributes:
+                labels.update(attributes)
+            self._counters[outcome].add(amount, labels)
 
     @contextlib.contextmanager
     def _span(self, tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Generator[None, None, None]:

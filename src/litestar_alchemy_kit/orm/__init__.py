@@ -7,6 +7,7 @@
 - :mod:`~litestar_alchemy_kit.orm.codec`: rows to cache entries and back;
 - :mod:`~litestar_alchemy_kit.orm.populate`: when a read may populate the cache;
 - :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that bump tags at commit;
+- :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
 - :mod:`~litestar_alchemy_kit.orm.audit`: the statement-cache audit of a model's column types.
 
@@ -17,6 +18,7 @@ from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_sta
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.encoding import qualified_name
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
+from litestar_alchemy_kit.orm.recording import install_recording, record_queries
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 
@@ -31,8 +33,10 @@ __all__ = (
     "bind_cache",
     "bound_caches",
     "install_listeners",
+    "install_recording",
     "pending_tags",
     "qualified_name",
+    "record_queries",
     "table_tag",
     "tenant_column",
     "tenant_column_of",
