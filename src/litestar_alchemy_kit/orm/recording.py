@@ -59,7 +59,8 @@ def _record(state: ORMExecuteState) -> None:
         recorder.refuse("transaction snapshot older than the recording")
         return
     dialect = connection.dialect
-    info = analyze(state.statement, dialect=dialect, execution_options=state.execution_options, params=None)
+    # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
+    info = analyze(state.statement, dialect=dialect)
     if isinstance(info, Bypass):
         recorder.refuse(f"query not tracked: {info.reason}")
         return

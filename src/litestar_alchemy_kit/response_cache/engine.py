@@ -12,7 +12,7 @@ A request on a cached route is answered in this order:
    is stored labelled with the versions read in step 3, *before* the handler ran: a commit that
    lands meanwhile leaves the entry stale at once (no stale sets).
 
-Tags a key depended on are remembered per key (and per route, for new keys): a recorded tag whose
+Tags a key depended on are remembered per key (and, united, per route, for new keys): a recorded tag whose
 version was not read before the handler ran cannot label the entry, so such a response is not
 stored, and the next miss reads that tag first.
 """
@@ -44,6 +44,7 @@ OUTCOMES: Final = ("hit", "miss", "not_modified", "stored", "bypass")
 
 _KIND: Final = "resp"
 _KEYS_MAX: Final = 10_000
+_ROUTE_TAGS_MAX: Final = 64
 _NO_VALUE: Final = b"-"
 _START: Final = "http.response.start"
 
@@ -126,11 +127,25 @@ class ResponseCacheEngine:
     def _bypass(self, route: _Route, reason: str) -> None:
         self.telemetry.count("bypass", 1, {**route.attributes, "reason": reason})
 
+    async def _pass(self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """Run ``app`` uncached (counted, and marked ``bypass`` in the hit header)."""
+        self._bypass(route, reason)
+        hit = self._hit
+        if hit is None:
+            await app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == _START:
+                message["headers"] = [*message.get("headers", ()), (hit, b"bypass")]
+            await send(message)
+
+        await app(scope, receive, marked)
+
     async def serve(self, route: _Route, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:  # noqa: C901
         """Answer one request on a cached route: from the cache, with a 304, or by running ``app`` and storing."""
         if scope["method"] != "GET":
-            self._bypass(route, "method")
-            await app(scope, receive, send)
+            await self._pass(route, "method", scope, receive, send, app)
             return
         vary = route.vary
         values: dict[bytes, list[bytes]] = {}
@@ -141,8 +156,7 @@ class ResponseCacheEngine:
             elif name == b"if-none-match":
                 if_none_match = value
             elif name == b"range":
-                self._bypass(route, "range request")
-                await app(scope, receive, send)
+                await self._pass(route, "range request", scope, receive, send, app)
                 return
         handler = route.handler
         if route.guarded:
@@ -150,8 +164,7 @@ class ResponseCacheEngine:
             await handler.authorize_connection(handler.resolve_request_class()(scope=scope, receive=receive, send=send))
         part = scope_part(route.scope, None if route.scope == "public" else self.config.identify(ASGIConnection(scope)))
         if isinstance(part, str):
-            self._bypass(route, part)
-            await app(scope, receive, send)
+            await self._pass(route, part, scope, receive, send, app)
             return
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         key = self._prefix + digest(route.keys.fingerprint(b"GET", raw_path, scope["query_string"], values, part))
@@ -339,21 +352,28 @@ class _Capture:
         engine, route, recorder, versions = self.engine, self.route, self.recorder, self.versions
         hit = engine._hit  # noqa: SLF001
         headers: list[tuple[bytes, bytes]] = list(start["headers"])
-        reason = engine.storable(route, start, more_body, recorder) if recorder is not None else "not recorded"
-        tags: frozenset[str] = frozenset()
-        if reason is None and recorder is not None:
-            tags = frozenset(recorder.tags) | route.manual
-            # The next miss of this key (and of new keys of this route) reads these versions first.
-            engine._remember(self.key, tags)  # noqa: SLF001
-            route.learned = tuple(sorted(tags))
+        if recorder is None:  # pragma: no cover - the engine sets it before the app runs
+            msg = "response captured outside a recording"
+            raise RuntimeError(msg)
+        tags = frozenset(recorder.tags) | route.manual
+        # The next miss of this key (and of new keys of this route) reads these versions first.
+        engine._remember(self.key, tags)  # noqa: SLF001
+        if not tags <= frozenset(route.learned):
+            # New keys of this route read every tag any key of it needed (bounded: fine-grained tags vary per key).
+            union = tags.union(route.learned)
+            route.learned = tuple(sorted(union if len(union) <= _ROUTE_TAGS_MAX else tags))
+        reason = engine.storable(route, start, more_body, recorder)
+        outcome = b"bypass"
+        if reason is None:
             if versions is None:
                 reason = "store unavailable"
             elif not tags <= versions.tags.keys():
-                reason = "tags not read before the handler"
+                # Labels must be versions read before the handler ran: the next miss reads these first.
+                reason, outcome = "learning tags", b"miss"
         if reason is not None or versions is None:
             engine._bypass(route, reason or "store unavailable")  # noqa: SLF001
             if hit is not None:
-                headers.append((hit, b"bypass"))
+                headers.append((hit, outcome))
             start["headers"] = headers
             return None
         labels = {tag: versions.tags[tag] for tag in tags}

@@ -7,6 +7,7 @@ scenarios show Litestar's leaks (strict xfails) and that the kit's cache has non
 
 
 import asyncio
+import threading
 import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from litestar.params import FromPath
 from litestar.middleware.base import DefineMiddleware
 from litestar.stores.base import Store
 from sqlalchemy import ForeignKey, String, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from litestar_alchemy_kit.cache import AsyncCache
@@ -34,7 +35,7 @@ from litestar_alchemy_kit.response_cache import (
 )
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
     pass
 
 
@@ -69,8 +70,9 @@ class Hooks:
     """What tests reach into: handler call counts and gates that hold a handler mid-way."""
 
     calls: Counter[str] = dataclasses.field(default_factory=Counter)
-    entered: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    release: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    # Thread events: the test client runs the app on an event loop of its own, in another thread.
+    entered: threading.Event = dataclasses.field(default_factory=threading.Event)
+    release: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
 def _caller(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
@@ -105,7 +107,7 @@ async def slow_item(item_id: FromPath[int], session: NamedDependency[AsyncSessio
     item = (await session.execute(select(Item).where(Item.id == item_id))).scalar_one()
     quantity = item.quantity
     hooks.entered.set()
-    await hooks.release.wait()
+    await asyncio.to_thread(hooks.release.wait, 30)
     return {"id": item.id, "quantity": quantity}
 
 
