@@ -18,8 +18,8 @@ from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_sta
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.encoding import qualified_name
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
-from litestar_alchemy_kit.orm.recording import install_recording, record_queries
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
+from litestar_alchemy_kit.orm.recording import install_recording, record_queries
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 
 __all__ = (

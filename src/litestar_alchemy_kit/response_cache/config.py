@@ -65,18 +65,20 @@ def _default_statuses() -> frozenset[int]:
 
 
 def _default_headers() -> frozenset[str]:
-    return frozenset({
-        "cache-control",
-        "content-disposition",
-        "content-encoding",
-        "content-language",
-        "content-location",
-        "content-type",
-        "expires",
-        "last-modified",
-        "link",
-        "location",
-    })
+    return frozenset(
+        {
+            "cache-control",
+            "content-disposition",
+            "content-encoding",
+            "content-language",
+            "content-location",
+            "content-type",
+            "expires",
+            "last-modified",
+            "link",
+            "location",
+        }
+    )
 
 
 @dataclass(frozen=True)

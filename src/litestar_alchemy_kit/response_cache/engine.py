@@ -59,7 +59,18 @@ class _Stored(NamedTuple):
 class _Route:
     """A cached handler, with everything per request work can take from it precomputed."""
 
-    __slots__ = ("attributes", "cache_control", "guarded", "handler", "keys", "learned", "manual", "scope", "ttl", "vary")
+    __slots__ = (
+        "attributes",
+        "cache_control",
+        "guarded",
+        "handler",
+        "keys",
+        "learned",
+        "manual",
+        "scope",
+        "ttl",
+        "vary",
+    )
 
     def __init__(self, handler: HTTPRouteHandler, rule: ResponseCacheRule, config: ResponseCachePluginConfig) -> None:
         self.handler = handler
@@ -96,7 +107,17 @@ class ResponseCacheEngine:
         config: the plugin's settings.
     """
 
-    __slots__ = ("_flights", "_hit", "_key_tags", "_prefix", "_routes", "_stored_headers", "cache", "config", "telemetry")
+    __slots__ = (
+        "_flights",
+        "_hit",
+        "_key_tags",
+        "_prefix",
+        "_routes",
+        "_stored_headers",
+        "cache",
+        "config",
+        "telemetry",
+    )
 
     def __init__(self, cache: AsyncCache, config: ResponseCachePluginConfig) -> None:
         self.cache = cache
@@ -120,14 +141,20 @@ class ResponseCacheEngine:
         if found is not _NO_ROUTE:
             return cast("_Route | None", found)
         value = handler.opt.get(self.config.opt_key)
-        route = None if value is None or value is False else _Route(handler, self.config.rule_of(value, handler.handler_name), self.config)
+        route = (
+            None
+            if value is None or value is False
+            else _Route(handler, self.config.rule_of(value, handler.handler_name), self.config)
+        )
         self._routes[id(handler)] = route
         return route
 
     def _bypass(self, route: _Route, reason: str) -> None:
         self.telemetry.count("bypass", 1, {**route.attributes, "reason": reason})
 
-    async def _pass(self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+    async def _pass(  # noqa: PLR0917 - the ASGI triple and the app, as everywhere here
+        self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
+    ) -> None:
         """Run ``app`` uncached (counted, and marked ``bypass`` in the hit header)."""
         self._bypass(route, reason)
         hit = self._hit
@@ -142,7 +169,9 @@ class ResponseCacheEngine:
 
         await app(scope, receive, marked)
 
-    async def serve(self, route: _Route, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:  # noqa: C901
+    async def serve(  # noqa: C901, PLR0912 - the hot path, kept in one frame on purpose
+        self, route: _Route, scope: Scope, receive: Receive, send: Send, app: ASGIApp
+    ) -> None:
         """Answer one request on a cached route: from the cache, with a 304, or by running ``app`` and storing."""
         if scope["method"] != "GET":
             await self._pass(route, "method", scope, receive, send, app)
@@ -181,7 +210,7 @@ class ResponseCacheEngine:
             tag = etag(key, versions.namespace, versions.tags).encode()
             if if_none_match is not None and _matches(if_none_match, tag):
                 self.telemetry.count("not_modified", 1, route.attributes)
-                await self._send_not_modified(send, route, tag, stored.headers)
+                await self.send_not_modified(send, route, tag, stored.headers)
                 return
             self.telemetry.count("hit", 1, route.attributes)
             await self._send_stored(send, stored, tag, b"hit")
@@ -191,7 +220,7 @@ class ResponseCacheEngine:
             tag = etag(key, versions.namespace, versions.tags).encode()
             if _matches(if_none_match, tag):
                 self.telemetry.count("not_modified", 1, route.attributes)
-                await self._send_not_modified(send, route, tag, None)
+                await self.send_not_modified(send, route, tag, None)
                 return
         self.telemetry.count("miss", 1, route.attributes)
         if versions is None:
@@ -256,9 +285,10 @@ class ResponseCacheEngine:
         await send({"type": _START, "status": stored.status, "headers": headers})
         await send({"type": "http.response.body", "body": stored.body, "more_body": False})
 
-    async def _send_not_modified(
+    async def send_not_modified(
         self, send: Send, route: _Route, tag: bytes, stored: list[tuple[bytes, bytes]] | None
     ) -> None:
+        """Answer 304 with ``tag`` and the caching headers of the stored response (the route's when it is gone)."""
         # RFC 9110 15.4.5: the headers a 200 would carry that describe caching, not the content.
         headers = [(b"etag", tag)]
         if stored is None:
@@ -270,7 +300,7 @@ class ResponseCacheEngine:
         await send({"type": _START, "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def storable(self, route: _Route, start: Message, more_body: bool, recorder: TagRecorder) -> str | None:
+    def storable(self, start: Message, more_body: bool, recorder: TagRecorder) -> str | None:  # noqa: PLR0911
         """Why the response starting with ``start`` must not be stored, or ``None`` when it may."""
         if recorder.refused is not None:
             return recorder.refused
@@ -342,7 +372,9 @@ class _Capture:
         more_body: bool = message.get("more_body", False)
         outcome = self._decide(start, body, more_body)
         if outcome is not None and self.if_none_match is not None and _matches(self.if_none_match, outcome):
-            await self.engine._send_not_modified(self.send, self.route, outcome, self.stored.headers if self.stored else None)  # noqa: SLF001
+            await self.engine.send_not_modified(
+                self.send, self.route, outcome, self.stored.headers if self.stored else None
+            )
             return
         await self.send(start)
         await self.send(message)
@@ -362,7 +394,7 @@ class _Capture:
             # New keys of this route read every tag any key of it needed (bounded: fine-grained tags vary per key).
             union = tags.union(route.learned)
             route.learned = tuple(sorted(union if len(union) <= _ROUTE_TAGS_MAX else tags))
-        reason = engine.storable(route, start, more_body, recorder)
+        reason = engine.storable(start, more_body, recorder)
         outcome = b"bypass"
         if reason is None:
             if versions is None:

@@ -38,7 +38,7 @@ def _text(value: str | None) -> bytes:
     return b"N" if value is None else frame(b"v", value.encode("utf-8", "surrogatepass"))
 
 
-def scope_part(scope: Scope | None, caller: Caller | None) -> bytes | str:
+def scope_part(scope: Scope | None, caller: Caller | None) -> bytes | str:  # noqa: PLR0911
     """The caller's share of a key, or (a ``str``) why no key may be built for it.
 
     ``None`` scope: the caller alone when authenticated, one shared entry for anonymous callers.
@@ -75,7 +75,9 @@ class RouteKeys:
         self.vary_header: bytes = ", ".join("-".join(p.capitalize() for p in n.split("-")) for n in names).encode()
         """The ``Vary`` response header value."""
 
-    def fingerprint(self, method: bytes, path: bytes, query: bytes, headers: Mapping[bytes, list[bytes]], scope: bytes) -> bytes:
+    def fingerprint(
+        self, method: bytes, path: bytes, query: bytes, headers: Mapping[bytes, list[bytes]], scope: bytes
+    ) -> bytes:
         """The injective encoding of one request's key parts (``headers``: the vary headers' values by name)."""
         out = [frame(b"m", method), frame(b"p", path), frame(b"q", query)]
         for name in self.vary:
@@ -101,6 +103,7 @@ def etag(key: str, namespace_version: str, labels: Mapping[str, str]) -> str:
     set never matches.
     """
     out = [frame(b"k", key.encode()), frame(b"n", namespace_version.encode())]
-    for tag in sorted(labels):
-        out.append(frame(b"t", tag.encode("utf-8", "surrogatepass")) + frame(b"v", labels[tag].encode()))
+    out.extend(
+        frame(b"t", tag.encode("utf-8", "surrogatepass")) + frame(b"v", labels[tag].encode()) for tag in sorted(labels)
+    )
     return f'W/"{digest(b"".join(out))}"'

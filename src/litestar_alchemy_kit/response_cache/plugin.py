@@ -79,6 +79,7 @@ class ResponseCacheMiddleware:
         self.plugin = plugin
 
     async def __call__(self, scope: "Scope", receive: "Receive", send: "Send") -> None:
+        """Serve through the engine when the route is cached and the app has started."""
         engine = self.plugin.engine
         if engine is None or scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -4,11 +4,9 @@ Built with either this kit's response cache (``kit``) or Litestar's own (``lites
 scenarios show Litestar's leaks (strict xfails) and that the kit's cache has none.
 """
 
-
-
 import asyncio
-import threading
 import dataclasses
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -17,8 +15,8 @@ from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
 from litestar.middleware.base import DefineMiddleware
+from litestar.params import FromPath
 from litestar.stores.base import Store
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession, async_sessionmaker
@@ -80,20 +78,26 @@ def _caller(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
     return (None, None) if user is None else (user.tenant, user.id)
 
 
-async def get_item(item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+async def get_item(
+    item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
     hooks.calls["item"] += 1
     item = await ItemRepository(session=session).get(item_id)
     return {"id": item.id, "name": item.name, "quantity": item.quantity}
 
 
-async def plain_item(item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+async def plain_item(
+    item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
     """A plain ``session.execute``, no cached repository."""
     hooks.calls["plain"] += 1
     item = (await session.execute(select(Item).where(Item.id == item_id))).scalar_one()
     return {"id": item.id, "quantity": item.quantity}
 
 
-async def shelf_of(item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+async def shelf_of(
+    item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
     """A relationship loaded lazily (``awaitable_attrs``): the shelf table is recorded through the lazy load."""
     hooks.calls["shelf"] += 1
     item = (await session.execute(select(Item).where(Item.id == item_id))).scalar_one()
@@ -101,7 +105,9 @@ async def shelf_of(item_id: FromPath[int], session: NamedDependency[AsyncSession
     return {"id": item.id, "shelf": None if shelf is None else shelf.name}
 
 
-async def slow_item(item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+async def slow_item(
+    item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
     """Reads, then waits for ``hooks.release``: tests commit in between (a snapshot older than a commit)."""
     hooks.calls["slow"] += 1
     item = (await session.execute(select(Item).where(Item.id == item_id))).scalar_one()
@@ -111,7 +117,9 @@ async def slow_item(item_id: FromPath[int], session: NamedDependency[AsyncSessio
     return {"id": item.id, "quantity": quantity}
 
 
-async def mine(request: Request[Any, Any, Any], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+async def mine(
+    request: Request[Any, Any, Any], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
     """The caller's own items: per user by default on an authenticated route."""
     hooks.calls["mine"] += 1
     tenant, owner = _caller(request)
@@ -119,7 +127,9 @@ async def mine(request: Request[Any, Any, Any], session: NamedDependency[AsyncSe
     return {"owner": owner, "items": list(rows.scalars())}
 
 
-async def tenant_items(request: Request[Any, Any, Any], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+async def tenant_items(
+    request: Request[Any, Any, Any], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
     hooks.calls["tenant"] += 1
     tenant, _ = _caller(request)
     rows = await session.execute(select(Item.name).where(Item.tenant == tenant).order_by(Item.id))
@@ -198,6 +208,7 @@ def make_app(
     on_app_init: list[Any] | None = None,
     identify_caller: Any = None,
     plugins: list[Any] | None = None,
+    on_shutdown: list[Any] | None = None,
 ) -> Litestar:
     """The app with ``impl``'s response cache on ``store``; sessions are bound to ``cache``."""
     bind_cache(sessions, cache)
@@ -222,12 +233,11 @@ def make_app(
         "state": State({"cache": cache}),
         "middleware": middleware or [],
         "on_app_init": on_app_init or [],
+        "on_shutdown": on_shutdown or [],
         "debug": False,
     }
     if impl == "kit":
-        config = ResponseCachePluginConfig(
-            identify=identify_caller or (lambda connection: identify(connection.scope))
-        )
+        config = ResponseCachePluginConfig(identify=identify_caller or (lambda connection: identify(connection.scope)))
         kwargs["plugins"] = [*(plugins or []), ResponseCachePlugin(config)]
     else:
         kwargs["plugins"] = plugins or []

@@ -45,11 +45,13 @@ async def seed(engine: AsyncEngine) -> None:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as session:
         session.add(Shelf(id=1, name="top"))
-        session.add_all([
-            Item(id=1, name="apple", tenant="acme", owner="alice", shelf_id=1),
-            Item(id=2, name="pear", tenant="acme", owner="carol"),
-            Item(id=3, name="plum", tenant="globex", owner="bob"),
-        ])
+        session.add_all(
+            [
+                Item(id=1, name="apple", tenant="acme", owner="alice", shelf_id=1),
+                Item(id=2, name="pear", tenant="acme", owner="carol"),
+                Item(id=3, name="plum", tenant="globex", owner="bob"),
+            ]
+        )
         await session.commit()
 
 
@@ -113,5 +115,14 @@ async def warm(client: AsyncTestClient[Litestar], hooks: Hooks) -> None:
     hooks.entered.clear()
 
 
-def app_for(impl: Impl, store: Store, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache, hooks: Hooks) -> Litestar:
-    return make_app(impl, store, sessions, cache, hooks=hooks, middleware=[DefineMiddleware(HeaderAuth)])
+def app_for(  # noqa: PLR0917
+    impl: Impl,
+    store: Store,
+    sessions: async_sessionmaker[AsyncSession],
+    cache: AsyncCache,
+    hooks: Hooks,
+    on_shutdown: list[Any] | None = None,
+) -> Litestar:
+    return make_app(
+        impl, store, sessions, cache, hooks=hooks, middleware=[DefineMiddleware(HeaderAuth)], on_shutdown=on_shutdown
+    )

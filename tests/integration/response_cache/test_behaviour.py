@@ -78,9 +78,7 @@ async def test_a_commit_makes_the_next_request_fresh(
         assert (await client.get(route)).headers["x-cache"] == "hit"
 
 
-async def test_a_plain_session_update_invalidates(
-    client: Client, sessions: async_sessionmaker[AsyncSession]
-) -> None:
+async def test_a_plain_session_update_invalidates(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
     await client.get("/plain/1")
     async with sessions() as session:
         await session.execute(update(Item).where(Item.id == 1).values(quantity=42))

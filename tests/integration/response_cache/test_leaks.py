@@ -19,7 +19,9 @@ from tests.integration.response_cache.conftest import app_for
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory_store]
 
 IMPLS = [
-    pytest.param("litestar", id="litestar", marks=pytest.mark.xfail(reason="Litestar 2.25's response cache leaks", strict=True)),
+    pytest.param(
+        "litestar", id="litestar", marks=pytest.mark.xfail(reason="Litestar 2.25's response cache leaks", strict=True)
+    ),
     pytest.param("kit", id="kit"),
 ]
 
