@@ -38,6 +38,12 @@ from litestar_alchemy_kit.errors import (
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.partition import tenant_column
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
+from litestar_alchemy_kit.response_cache import (
+    Caller,
+    ResponseCachePlugin,
+    ResponseCachePluginConfig,
+    ResponseCacheRule,
+)
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
 try:
@@ -62,12 +68,16 @@ __all__ = (
     "CachedAsyncRepositoryService",
     "CachedSyncRepository",
     "CachedSyncRepositoryService",
+    "Caller",
     "Codec",
     "ErrorsConfig",
     "ErrorsPlugin",
     "MsgspecCodec",
     "ProblemDetails",
     "ProblemType",
+    "ResponseCachePlugin",
+    "ResponseCachePluginConfig",
+    "ResponseCacheRule",
     "SyncCache",
     "TagVersions",
     "TenantScope",

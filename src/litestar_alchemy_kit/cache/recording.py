@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable
 
 __all__ = ("TagRecorder", "current_recorder", "record_tags")
 
@@ -49,7 +49,7 @@ def current_recorder() -> TagRecorder | None:
 
 
 @contextmanager
-def record_tags() -> Iterator[TagRecorder]:
+def record_tags() -> Generator[TagRecorder, None, None]:
     """Record, until the block ends, the tags of every read made in this context (and tasks it starts)."""
     recorder = TagRecorder()
     token = _CURRENT.set(recorder)

@@ -30,7 +30,7 @@ from litestar_alchemy_kit.orm.populate import isolation_allows_populate
 from litestar_alchemy_kit.orm.statement import Bypass, analyze
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator
 
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import ORMExecuteState, SessionTransaction
@@ -95,7 +95,7 @@ def install_recording() -> None:
 
 
 @contextmanager
-def record_queries() -> Iterator[TagRecorder]:
+def record_queries() -> Generator[TagRecorder, None, None]:
     """Record the tags of every query run in this context until the block ends (see the module doc)."""
     install_recording()
     with record_tags() as recorder:

@@ -31,11 +31,13 @@ from litestar_alchemy_kit.orm.recording import record_queries
 from litestar_alchemy_kit.response_cache.keys import RouteKeys, digest, etag, scope_part
 
 if TYPE_CHECKING:
+    from litestar import Request
     from litestar.handlers import HTTPRouteHandler
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 
     from litestar_alchemy_kit.cache import AsyncCache, TagRecorder
     from litestar_alchemy_kit.response_cache.config import ResponseCachePluginConfig, ResponseCacheRule
+    from litestar_alchemy_kit.response_cache.config import Scope as RouteScope
 
 __all__ = ("OUTCOMES", "ResponseCacheEngine")
 
@@ -74,13 +76,13 @@ class _Route:
 
     def __init__(self, handler: HTTPRouteHandler, rule: ResponseCacheRule, config: ResponseCachePluginConfig) -> None:
         self.handler = handler
-        self.scope = rule.scope
+        self.scope: RouteScope | None = rule.scope
         self.ttl = rule.ttl if rule.ttl is not None else config.default_ttl
         self.keys = RouteKeys((*config.vary, *rule.vary))
         self.vary = frozenset(self.keys.vary)
         self.manual = frozenset(rule.tags)
         self.learned: tuple[str, ...] = tuple(sorted(self.manual))
-        self.guarded = bool(handler.resolve_guards())
+        self.guarded = bool(handler.resolve_guards())  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
         visibility = "public" if rule.scope == "public" else "private"
         self.cache_control = f"{visibility}, {config.cache_control}".encode()
         self.attributes = {"http.route": min(handler.paths) if handler.paths else handler.handler_name}
@@ -109,13 +111,13 @@ class ResponseCacheEngine:
 
     __slots__ = (
         "_flights",
-        "_hit",
         "_key_tags",
         "_prefix",
         "_routes",
-        "_stored_headers",
         "cache",
         "config",
+        "hit_header",
+        "stored_headers",
         "telemetry",
     )
 
@@ -126,8 +128,8 @@ class ResponseCacheEngine:
         self._routes: dict[int, _Route | None] = {}
         self._key_tags: dict[str, tuple[str, ...]] = {}
         self._flights: dict[tuple[str, str], asyncio.Future[_Stored | None]] = {}
-        self._hit = config.hit_header.lower().encode("latin-1") if config.hit_header else None
-        self._stored_headers = frozenset(name.lower().encode("latin-1") for name in config.stored_headers)
+        self.hit_header = config.hit_header.lower().encode("latin-1") if config.hit_header else None
+        self.stored_headers = frozenset(name.lower().encode("latin-1") for name in config.stored_headers)
         # Every key is ``{namespace}:e:resp:{digest}``: the cache's layout, with the digest computed here.
         self._prefix = cache.key(_KIND, "")[: -len(digest(b""))]
 
@@ -137,9 +139,10 @@ class ResponseCacheEngine:
         Raises:
             ValueError: the ``opt`` value is not a valid rule.
         """
-        found = self._routes.get(id(handler), _NO_ROUTE)
-        if found is not _NO_ROUTE:
-            return cast("_Route | None", found)
+        try:
+            return self._routes[id(handler)]
+        except KeyError:
+            pass
         value = handler.opt.get(self.config.opt_key)
         route = (
             None
@@ -149,15 +152,16 @@ class ResponseCacheEngine:
         self._routes[id(handler)] = route
         return route
 
-    def _bypass(self, route: _Route, reason: str) -> None:
+    def bypass(self, route: _Route, reason: str) -> None:
+        """Count a request served uncached, and why."""
         self.telemetry.count("bypass", 1, {**route.attributes, "reason": reason})
 
     async def _pass(  # noqa: PLR0917 - the ASGI triple and the app, as everywhere here
         self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
     ) -> None:
         """Run ``app`` uncached (counted, and marked ``bypass`` in the hit header)."""
-        self._bypass(route, reason)
-        hit = self._hit
+        self.bypass(route, reason)
+        hit = self.hit_header
         if hit is None:
             await app(scope, receive, send)
             return
@@ -170,7 +174,7 @@ class ResponseCacheEngine:
         await app(scope, receive, marked)
 
     async def serve(  # noqa: C901, PLR0912 - the hot path, kept in one frame on purpose
-        self, route: _Route, scope: Scope, receive: Receive, send: Send, app: ASGIApp
+        self, route: _Route, scope: HTTPScope, receive: Receive, send: Send, app: ASGIApp
     ) -> None:
         """Answer one request on a cached route: from the cache, with a 304, or by running ``app`` and storing."""
         if scope["method"] != "GET":
@@ -190,19 +194,20 @@ class ResponseCacheEngine:
         handler = route.handler
         if route.guarded:
             # Guards first: a caller the route refuses never learns whether something is cached.
-            await handler.authorize_connection(handler.resolve_request_class()(scope=scope, receive=receive, send=send))
+            request: Request[Any, Any, Any] = handler.resolve_request_class()(scope=scope, receive=receive, send=send)  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+            await handler.authorize_connection(request)  # pyright: ignore[reportUnknownMemberType]
         part = scope_part(route.scope, None if route.scope == "public" else self.config.identify(ASGIConnection(scope)))
         if isinstance(part, str):
             await self._pass(route, part, scope, receive, send, app)
             return
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        raw_path: bytes = cast("dict[str, Any]", scope).get("raw_path") or scope["path"].encode()
         key = self._prefix + digest(route.keys.fingerprint(b"GET", raw_path, scope["query_string"], values, part))
         known = self._key_tags.get(key)
         tags = known if known is not None else route.learned
         found = await self.cache.lookup(key, tags)
         if found.value is MISS and found.labels is not None and frozenset(found.labels) != frozenset(tags):
             # Stored under other tags (by another process, or before this one learned them): look again.
-            tags = known = self._remember(key, found.labels)
+            tags = known = self.remember(key, found.labels)
             found = await self.cache.lookup(key, tags)
         versions = found.versions
         if found.value is not MISS and versions is not None:
@@ -227,7 +232,8 @@ class ResponseCacheEngine:
             versions = await self.cache.versions(tags)  # first use of a tag: initialise its version
         await self._miss(route, key, versions, if_none_match, scope, receive, send, app)
 
-    def _remember(self, key: str, tags: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
+    def remember(self, key: str, tags: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
+        """Note the tags the response at ``key`` depends on: its next lookup reads their versions."""
         ordered = tuple(sorted(tags))
         if len(self._key_tags) >= _KEYS_MAX:
             self._key_tags.clear()
@@ -280,8 +286,8 @@ class ResponseCacheEngine:
             (b"etag", tag),
             (b"age", b"%d" % max(0, int(time.time() - stored.stored_at))),
         ]
-        if self._hit is not None:
-            headers.append((self._hit, outcome))
+        if self.hit_header is not None:
+            headers.append((self.hit_header, outcome))
         await send({"type": _START, "status": stored.status, "headers": headers})
         await send({"type": "http.response.body", "body": stored.body, "more_body": False})
 
@@ -295,12 +301,12 @@ class ResponseCacheEngine:
             headers += [(b"cache-control", route.cache_control), (b"vary", route.keys.vary_header)]
         else:
             headers += [(name, value) for name, value in stored if name in {b"cache-control", b"vary", b"expires"}]
-        if self._hit is not None:
-            headers.append((self._hit, b"hit"))
+        if self.hit_header is not None:
+            headers.append((self.hit_header, b"hit"))
         await send({"type": _START, "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def storable(self, start: Message, more_body: bool, recorder: TagRecorder) -> str | None:  # noqa: PLR0911
+    def storable(self, start: HTTPResponseStartEvent, more_body: bool, recorder: TagRecorder) -> str | None:  # noqa: PLR0911
         """Why the response starting with ``start`` must not be stored, or ``None`` when it may."""
         if recorder.refused is not None:
             return recorder.refused
@@ -318,9 +324,6 @@ class ResponseCacheEngine:
             if lowered == b"content-type" and value.lower().startswith(b"application/problem+json"):
                 return "problem response"
         return None
-
-
-_NO_ROUTE: Final[Any] = object()
 
 
 class _Capture:
@@ -355,7 +358,7 @@ class _Capture:
         self.if_none_match = if_none_match
         self.send = send
         self.recorder: TagRecorder | None = None
-        self.start: Message | None = None
+        self.start: HTTPResponseStartEvent | None = None
         self.stored: _Stored | None = None
         self.labels: TagVersions | None = None
 
@@ -379,17 +382,17 @@ class _Capture:
         await self.send(start)
         await self.send(message)
 
-    def _decide(self, start: Message, body: bytes, more_body: bool) -> bytes | None:
+    def _decide(self, start: HTTPResponseStartEvent, body: bytes, more_body: bool) -> bytes | None:
         """Store or not; add the cache headers to ``start``; return the ETag of a stored response."""
         engine, route, recorder, versions = self.engine, self.route, self.recorder, self.versions
-        hit = engine._hit  # noqa: SLF001
+        hit = engine.hit_header
         headers: list[tuple[bytes, bytes]] = list(start["headers"])
         if recorder is None:  # pragma: no cover - the engine sets it before the app runs
             msg = "response captured outside a recording"
             raise RuntimeError(msg)
         tags = frozenset(recorder.tags) | route.manual
         # The next miss of this key (and of new keys of this route) reads these versions first.
-        engine._remember(self.key, tags)  # noqa: SLF001
+        engine.remember(self.key, tags)
         if not tags <= frozenset(route.learned):
             # New keys of this route read every tag any key of it needed (bounded: fine-grained tags vary per key).
             union = tags.union(route.learned)
@@ -403,14 +406,14 @@ class _Capture:
                 # Labels must be versions read before the handler ran: the next miss reads these first.
                 reason, outcome = "learning tags", b"miss"
         if reason is not None or versions is None:
-            engine._bypass(route, reason or "store unavailable")  # noqa: SLF001
+            engine.bypass(route, reason or "store unavailable")
             if hit is not None:
                 headers.append((hit, outcome))
             start["headers"] = headers
             return None
         labels = {tag: versions.tags[tag] for tag in tags}
         self.labels = TagVersions(versions.namespace, labels)
-        kept = [(n, v) for n, v in headers if n.lower() in engine._stored_headers]  # noqa: SLF001
+        kept = [(n, v) for n, v in headers if n.lower() in engine.stored_headers]
         if route.scope != "public" or not any(n.lower() == b"cache-control" for n, _ in kept):
             # A scoped response must never sit in a shared cache downstream, whatever the handler said.
             kept = [(n, v) for n, v in kept if n.lower() != b"cache-control"]

@@ -2,10 +2,12 @@
 
 from typing import TYPE_CHECKING, Any
 
+from litestar.enums import ScopeType
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.plugins import InitPlugin
+from litestar.routes import HTTPRoute
 
 from litestar_alchemy_kit.cache import AsyncCache
 from litestar_alchemy_kit.response_cache.config import ResponseCachePluginConfig
@@ -53,8 +55,10 @@ class ResponseCachePlugin(InitPlugin):
             self._created = True
         engine = ResponseCacheEngine(cache, self.config)
         for route in app.routes:
+            if not isinstance(route, HTTPRoute):
+                continue
             for handler in route.route_handlers:
-                if isinstance(handler, HTTPRouteHandler):
+                if isinstance(handler, HTTPRouteHandler):  # pyright: ignore[reportUnnecessaryIsInstance]
                     try:
                         engine.route(handler)
                     except ValueError as exc:
@@ -81,7 +85,7 @@ class ResponseCacheMiddleware:
     async def __call__(self, scope: "Scope", receive: "Receive", send: "Send") -> None:
         """Serve through the engine when the route is cached and the app has started."""
         engine = self.plugin.engine
-        if engine is None or scope["type"] != "http":
+        if engine is None or scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         route = engine.route(scope["route_handler"])  # type: ignore[arg-type]

@@ -115,7 +115,7 @@ async def test_304_costs_one_store_command_no_sql_and_no_handler_call(
     assert (await client.get("/items/1")).headers["x-cache"] == "hit"
     if body_gone:
         control = _sync_client(server, url)
-        bodies = [key for key in control.scan_iter(match=f"{store_ns}:*:e:resp:*")]
+        bodies = list(control.scan_iter(match=f"{store_ns}:*:e:resp:*"))
         assert len(bodies) >= 1  # /items/1, and routes the warm-up stored
         control.delete(*bodies)
         control.close()
