@@ -209,6 +209,7 @@ def make_app(
     identify_caller: Any = None,
     plugins: list[Any] | None = None,
     on_shutdown: list[Any] | None = None,
+    extra_handlers: list[Any] | None = None,
 ) -> Litestar:
     """The app with ``impl``'s response cache on ``store``; sessions are bound to ``cache``."""
     bind_cache(sessions, cache)
@@ -227,7 +228,7 @@ def make_app(
         for path, rule, fn in ROUTES
     ]
     kwargs: dict[str, Any] = {
-        "route_handlers": handlers,
+        "route_handlers": [*handlers, *(extra_handlers or [])],
         "dependencies": dependencies,
         "stores": {"response_cache": store},
         "state": State({"cache": cache}),
