@@ -16,7 +16,6 @@ It knows nothing of repositories, services, auth or errors; the cache core knows
 
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.dependencies import table_tag
-from litestar_alchemy_kit.orm.encoding import qualified_name
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
 from litestar_alchemy_kit.orm.recording import install_recording, record_queries
@@ -35,7 +34,6 @@ __all__ = (
     "install_listeners",
     "install_recording",
     "pending_tags",
-    "qualified_name",
     "record_queries",
     "table_tag",
     "tenant_column",

@@ -31,8 +31,9 @@ from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.util import LRUCache
 
+from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.formats import wire_format
 from litestar_alchemy_kit.orm.dependencies import mapper_tags, relationship_tags, table_tag
-from litestar_alchemy_kit.orm.encoding import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.orm.schema import model_schema_fingerprint
 from litestar_alchemy_kit.orm.typesafety import unkeyed_state
 
@@ -53,7 +54,7 @@ __all__ = (
     "table_tag",
 )
 
-_FORMAT: Final = b"lak-statement-v1"
+_FORMAT: Final = wire_format("statement").encode()
 
 IGNORED_EXECUTION_OPTIONS: Final = frozenset(
     {

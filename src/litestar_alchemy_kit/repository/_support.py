@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
-__all__ = ("ReadState", "entry_key", "passthrough")
+__all__ = ("ReadState", "entry_key")
 
 _entry_keys: dict[tuple[str, str, str, str], str] = {}
 _MAX_KEYS: Final = 8192
@@ -33,13 +33,6 @@ def entry_key(
     return key
 
 
-def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:
-    """A wrapper's ``locals()`` as keywords for its parent: no ``self``/``__class__``/``*star``, ``**kwargs`` spread."""
-    extra: dict[str, Any] = arguments.get("kwargs", {})
-    named = {name: value for name, value in arguments.items() if name not in {"self", "__class__", "kwargs", star}}
-    return {**named, **extra}
-
-
 class ReadState:
     """Whether the public method in progress may use the cache.
 
@@ -53,7 +46,7 @@ class ReadState:
         self.current: bool | None = None
 
     @contextlib.contextmanager
-    def scope(self, *, allowed: bool) -> Generator[None]:
+    def narrow(self, *, allowed: bool) -> Generator[None]:
         previous = self.current
         self.current = allowed if previous is None else previous and allowed
         try:
