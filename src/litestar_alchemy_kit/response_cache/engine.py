@@ -56,6 +56,8 @@ class _Stored(NamedTuple):
     headers: list[tuple[bytes, bytes]]
     body: bytes
     stored_at: float
+    etag: bytes
+    """Derived from the key and the labels: equal to the ETag of any lookup that finds this entry valid."""
 
 
 class _Route:
@@ -210,9 +212,9 @@ class ResponseCacheEngine:
             tags = known = self.remember(key, found.labels)
             found = await self.cache.lookup(key, tags)
         versions = found.versions
-        if found.value is not MISS and versions is not None:
+        if found.value is not MISS:
             stored = _Stored(*found.value)
-            tag = etag(key, versions.namespace, versions.tags).encode()
+            tag = stored.etag
             if if_none_match is not None and _matches(if_none_match, tag):
                 self.telemetry.count("not_modified", 1, route.attributes)
                 await self.send_not_modified(send, route, tag, stored.headers)
@@ -261,8 +263,7 @@ class ResponseCacheEngine:
                 stored = await asyncio.shield(running)
                 if stored is not None:
                     self.telemetry.count("hit", 1, route.attributes)
-                    labels = {tag: versions.tags[tag] for tag in self._key_tags.get(key, ())}
-                    await self._send_stored(send, stored, etag(key, versions.namespace, labels).encode(), b"hit")
+                    await self._send_stored(send, stored, stored.etag, b"hit")
                     return
             else:
                 flight = self._flights[flight_key] = asyncio.get_running_loop().create_future()
@@ -419,8 +420,8 @@ class _Capture:
             kept = [(n, v) for n, v in kept if n.lower() != b"cache-control"]
             kept.append((b"cache-control", route.cache_control))
         kept.append((b"vary", route.keys.vary_header))
-        self.stored = _Stored(start["status"], kept, body, time.time())
         tag = etag(self.key, versions.namespace, labels).encode()
+        self.stored = _Stored(start["status"], kept, body, time.time(), tag)
         out = [(n, v) for n, v in headers if n.lower() not in {b"cache-control", b"vary"}]
         out += [(n, v) for n, v in kept if n in {b"cache-control", b"vary"}]
         out.append((b"etag", tag))

@@ -31,6 +31,7 @@ def frame(tag: bytes, payload: bytes) -> bytes:
 
 
 _PUBLIC = frame(b"s", b"public")
+_GET = frame(b"m", b"GET")
 _ANONYMOUS = frame(b"s", b"anonymous")
 
 
@@ -79,7 +80,7 @@ class RouteKeys:
         self, method: bytes, path: bytes, query: bytes, headers: Mapping[bytes, list[bytes]], scope: bytes
     ) -> bytes:
         """The injective encoding of one request's key parts (``headers``: the vary headers' values by name)."""
-        out = [frame(b"m", method), frame(b"p", path), frame(b"q", query)]
+        out = [_GET if method == b"GET" else frame(b"m", method), frame(b"p", path), frame(b"q", query)]
         for name in self.vary:
             values = headers.get(name)
             if values is None:
