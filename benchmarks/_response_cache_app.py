@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from _models import Product
-from litestar import Litestar, Request, get
+from litestar import Litestar, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -58,7 +58,7 @@ def make_app(variant: str, db_url: str) -> Litestar:
         opt={"response_cache": ResponseCacheRule(scope="user")} if variant == "kit" else {},
         cache=variant == "litestar",
     )
-    async def product(product_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession], request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def product(product_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession]) -> dict[str, Any]:
         item = await Products(session=session, cache=cache).get(product_id)
         return {
             "id": str(item.id),

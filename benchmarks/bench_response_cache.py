@@ -108,7 +108,11 @@ class Driver:
         self._lifespan_out: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         await self._lifespan_in.put({"type": "lifespan.startup"})
         self._task = asyncio.create_task(
-            self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, self._lifespan_in.get, self._lifespan_out.put)
+            self.app(
+                {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                self._lifespan_in.get,
+                self._lifespan_out.put,
+            )
         )
         message = await self._lifespan_out.get()
         assert message["type"] == "lifespan.startup.complete", message
@@ -158,7 +162,12 @@ async def _asgi(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
         "uncached": ("uncached", 1.0),
     }
     rows = [
-        [name, round(medians[name], 1), f"{ratios[name][1]:.2f}x {ratios[name][0]}", f"{medians[name] / medians['uncached']:.2f}x"]
+        [
+            name,
+            round(medians[name], 1),
+            f"{ratios[name][1]:.2f}x {ratios[name][0]}",
+            f"{medians[name] / medians['uncached']:.2f}x",
+        ]
         for name in ("kit hit", "kit 304", "litestar hit", "uncached")
     ]
     for row in rows:
@@ -182,9 +191,10 @@ def _serve(variant: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return server, port
-        except httpx.HTTPError:
+        except httpx.HTTPError:  # noqa: PERF203 - polling until the server listens
             time.sleep(0.2)
+        else:
+            return server, port
     server.kill()
     msg = f"uvicorn did not start for {variant}"
     raise RuntimeError(msg)
@@ -192,7 +202,9 @@ def _serve(variant: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
 
 def _wrk(port: int, path: str) -> float:
     command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{HTTP_SECONDS}s", "-H", "X-User: alice"]
-    output = subprocess.run([*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if match is None or "Non-2xx" in output:
         msg = f"wrk failed: {output}"

@@ -348,7 +348,7 @@ class AsyncCache:
         recorder = current_recorder()
         if recorder is not None:
             recorder.add(names)
-        if (self._pending or self._pending_namespace) and self._blocked(names):
+        if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
         raw = await self._fetch([key, *version_keys])

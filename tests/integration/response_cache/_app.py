@@ -13,12 +13,15 @@ from typing import Any, Literal
 
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.params import FromPath
 from litestar.stores.base import Store
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -172,6 +175,27 @@ async def negotiated(request: Request[Any, Any, Any], hooks: NamedDependency[Hoo
     }
 
 
+async def touch(
+    item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
+    """Writes (never committed: the session closes) and reads the write back: must never be stored."""
+    hooks.calls["touch"] += 1
+    await session.execute(update(Item).where(Item.id == item_id).values(name="uncommitted"))
+    item = (await session.execute(select(Item).where(Item.id == item_id))).scalar_one()
+    return {"id": item.id, "name": item.name}
+
+
+def allowed_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if connection.headers.get("x-allowed") != "yes":
+        msg = "not allowed"
+        raise PermissionDeniedException(msg)
+
+
+async def guarded(hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+    hooks.calls["guarded"] += 1
+    return {"secret": "for allowed callers"}
+
+
 ROUTES: list[tuple[Any, Any, Any]] = [
     ("/items/{item_id:int}", ResponseCacheRule(scope="public"), get_item),
     ("/plain/{item_id:int}", ResponseCacheRule(scope="public"), plain_item),
@@ -185,6 +209,8 @@ ROUTES: list[tuple[Any, Any, Any]] = [
     ("/private", ResponseCacheRule(scope="public"), private),
     ("/manual", ResponseCacheRule(scope="public", tags=("manual:banner",)), manual),
     ("/negotiated", ResponseCacheRule(scope="public", vary=("X-Api-Version",)), negotiated),
+    ("/guarded", ResponseCacheRule(scope="public"), guarded),
+    ("/touch/{item_id:int}", ResponseCacheRule(scope="public"), touch),
 ]
 """(path, kit rule, handler function): decorated per app, so each app owns its handlers."""
 
@@ -224,7 +250,12 @@ def make_app(
         "hooks": Provide(lambda: hooks, sync_to_thread=False, use_cache=True),
     }
     handlers = [
-        get(path, opt={"response_cache": rule} if impl == "kit" else {}, cache=impl == "litestar")(fn)
+        get(
+            path,
+            opt={"response_cache": rule} if impl == "kit" else {},
+            cache=impl == "litestar",
+            guards=[allowed_only] if fn is guarded else None,
+        )(fn)
         for path, rule, fn in ROUTES
     ]
     kwargs: dict[str, Any] = {

@@ -201,3 +201,24 @@ async def test_a_snapshot_older_than_a_commit_is_not_installed_as_current(
     assert fresh.headers["x-cache"] == "miss"
     assert fresh.json()["quantity"] == 7
     assert (await client.get("/slow/1", headers={"if-none-match": stale.headers["etag"]})).status_code == 200
+
+
+async def test_guards_run_before_a_hit_is_served(client: Client, hooks: Hooks) -> None:
+    allowed = {"x-allowed": "yes"}
+    for _ in range(3):
+        assert (await client.get("/guarded", headers=allowed)).status_code == 200
+    assert (await client.get("/guarded", headers=allowed)).headers["x-cache"] == "hit"
+    refused = await client.get("/guarded")
+    assert refused.status_code == 403
+    assert "secret" not in refused.text
+    refused_conditional = await client.get("/guarded", headers={"if-none-match": "*"})
+    assert refused_conditional.status_code == 403  # not even a 304 tells a refused caller something is cached
+
+
+async def test_a_writing_handler_is_never_stored(client: Client, hooks: Hooks) -> None:
+    for _ in range(3):
+        answer = await client.get("/touch/1")
+        assert answer.json() == {"id": 1, "name": "uncommitted"}
+        assert answer.headers["x-cache"] == "bypass"
+    assert hooks.calls["touch"] == 3
+    assert (await client.get("/plain/1")).status_code == 200  # the write was never committed
