@@ -52,6 +52,12 @@ from litestar_alchemy_kit.providers import (
     create_service_provider,
 )
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
+from litestar_alchemy_kit.response_cache import (
+    Caller,
+    ResponseCachePlugin,
+    ResponseCachePluginConfig,
+    ResponseCacheRule,
+)
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
 try:
@@ -81,6 +87,7 @@ __all__ = (
     "CachedAsyncRepositoryService",
     "CachedSyncRepository",
     "CachedSyncRepositoryService",
+    "Caller",
     "Codec",
     "ErrorsConfig",
     "ErrorsPlugin",
@@ -88,6 +95,9 @@ __all__ = (
     "ProblemDetails",
     "ProblemType",
     "ProviderKeys",
+    "ResponseCachePlugin",
+    "ResponseCachePluginConfig",
+    "ResponseCacheRule",
     "ServiceDependency",
     "SyncCache",
     "SyncServiceContext",
