@@ -43,7 +43,7 @@ def tenant_column_of(target: type[Any] | Table) -> Column[Any] | None:
     Raises:
         TypeError: when more than one column of the table is declared (the tenant is one column).
     """
-    table = target if isinstance(target, Table) else inspect(target).local_table
+    table: Any = target if isinstance(target, Table) else inspect(target).local_table  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
     if not isinstance(table, Table):  # pragma: no cover - a mapper over a select/join
         return None
     found = [column for column in table.columns if column.info.get(TENANT_INFO_KEY)]

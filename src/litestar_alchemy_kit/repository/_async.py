@@ -264,8 +264,15 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             key = entry_key(
                 cache, _GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self._cache_scope, self._scope_token
             )
+            # one row: its row tag instead of the table's partition or ``any`` tag, where the key renders exactly
+            lookup = base.pk_lookup
+            tags = None if lookup is None else lookup.tags(item_id)
             rows = await self._read_through(
-                cache, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
+                cache,
+                sorted_tags(base.tags) if tags is None else tags,
+                key,
+                partial(self._pk_statement, item_id),
+                wrap_errors=True,
             )
         if rows is None:
             with self._read_state.scope(allowed=False):
