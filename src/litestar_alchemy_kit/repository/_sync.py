@@ -23,7 +23,12 @@ from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.orm.codec import Uncacheable
-from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
+from litestar_alchemy_kit.orm.invalidation import (
+    bind_cache,
+    bound_caches,
+    bound_sync_caches,
+    pending_tags,
+)
 from litestar_alchemy_kit.orm.populate import (
     POPULATE_OPTIONS,
     codec_for,
@@ -34,7 +39,14 @@ from litestar_alchemy_kit.orm.populate import (
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.repository._support import ReadState, entry_key, passthrough
+from litestar_alchemy_kit.repository._support import (
+    ReadState,
+    entry_key,
+    key_prefix,
+    passthrough,
+    scope_token,
+    shared_analysis,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +63,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.selectable import ForUpdateParameter
 
     from litestar_alchemy_kit.cache import SyncCache, TagVersions
+    from litestar_alchemy_kit.cache.keys import EntryPrefix
 
 
 _KIND: Final = "orm"
@@ -119,6 +132,14 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
         super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
+        cls = type(self)
+        # get(pk)'s base statement is the same for every instance built with the class defaults
+        defaults = all(kwargs.get(name) is None for name in ("statement", "load", "execution_options"))
+        self._base_key = (
+            (cls, self._dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
+            if defaults
+            else None
+        )
         # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
         # invalidate after commit returns; this repository replaces it.
         self._cache_manager = None
@@ -130,12 +151,13 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
         self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
+        self._get_prefix: EntryPrefix | None = None
         self._schema = schema_for(self.model_type)
         self._codec = codec_for(self.model_type)
         # Also fails now, with context, for a scope with no canonical form.
-        self._scope_token = "" if cache is None else cache.key(_KIND, "", self._cache_scope)
-        if cache is not None:
-            bind_cache(session, cache)
+        self._scope_token = "" if cache is None else scope_token(cache, _KIND, self._cache_scope)
+        if cache is not None and not any(bound is cache for bound in bound_caches(session)):
+            bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
 
     @property
     def cache_scope(self) -> tuple[object, ...]:
@@ -251,19 +273,20 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         assert cache is not None  # noqa: S101 - guarded by _allows()
         base = self._get_base
         if base is None:
-            statement = self._get_base_stmt(
-                statement=self.statement,
-                loader_options=self._default_loader_options,
-                execution_options=self._default_execution_options,
+            cls = type(self)
+            base = self._get_base = shared_analysis(
+                self._base_key, (cls.loader_options, cls.execution_options), self._analyze_get_base
             )
-            base = self._get_base = analyze(statement, dialect=self._dialect)
         rows = None
         if isinstance(base, Bypass):
             cache.record_bypass()
         else:
-            key = entry_key(
-                cache, _GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self._cache_scope, self._scope_token
-            )
+            prefix = self._get_prefix
+            if prefix is None:
+                prefix = self._get_prefix = key_prefix(
+                    cache, _GET_KIND, base.fingerprint, self._cache_scope, self._scope_token
+                )
+            key = prefix.key(_pk_token(item_id))
             # one row: its row tag instead of the table's partition or ``any`` tag, where the key renders exactly
             lookup = base.pk_lookup
             tags = None if lookup is None else lookup.tags(item_id)
@@ -283,6 +306,14 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         instance: ModelT = rows[1][0][0]
         self._expunge(instance, auto_expunge=auto_expunge)
         return instance
+
+    def _analyze_get_base(self) -> StatementInfo | Bypass:
+        statement = self._get_base_stmt(
+            statement=self.statement,
+            loader_options=self._default_loader_options,
+            execution_options=self._default_execution_options,
+        )
+        return analyze(statement, dialect=self._dialect)
 
     def _errors(self) -> AbstractContextManager[None]:
         return wrap_sqlalchemy_exception(
