@@ -6,6 +6,8 @@ import contextlib
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+from sqlalchemy import Select, select
+
 from litestar_alchemy_kit.cache.keys import LRU
 
 if TYPE_CHECKING:
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     from litestar_alchemy_kit.cache.keys import EntryPrefix
     from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
 
-__all__ = ("ReadState", "entry_key", "key_prefix", "passthrough", "scope_token", "shared_analysis")
+__all__ = ("ReadState", "default_select", "entry_key", "key_prefix", "passthrough", "scope_token", "shared_analysis")
 
 _MAX_KEYS: Final = 8192
 _entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
@@ -86,6 +88,17 @@ def key_prefix(
     if prefix is None:
         prefix = _prefixes.put(memo_key, cache.key_prefix(kind, fingerprint, scope))
     return prefix
+
+
+_selects: dict[type, Select[Any]] = {}
+
+
+def default_select(model: type) -> Select[Any]:
+    """``select(model)``, built once per model: AA's default statement, shared (statements are immutable)."""
+    statement = _selects.get(model)
+    if statement is None:
+        statement = _selects[model] = select(model)
+    return statement
 
 
 def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:

@@ -23,12 +23,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.orm.codec import Uncacheable
-from litestar_alchemy_kit.orm.invalidation import (
-    bind_cache,
-    bound_caches,
-    bound_sync_caches,
-    pending_tags,
-)
+from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
     POPULATE_OPTIONS,
     codec_for,
@@ -41,6 +36,7 @@ from litestar_alchemy_kit.orm.populate import (
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import (
     ReadState,
+    default_select,
     entry_key,
     key_prefix,
     passthrough,
@@ -131,21 +127,21 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             auto_expunge: return detached instances (required for cached reads).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
-        super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
-        cls = type(self)
         # get(pk)'s base statement is the same for every instance built with the class defaults
-        defaults = all(kwargs.get(name) is None for name in ("statement", "load", "execution_options"))
-        self._base_key = (
-            (cls, self._dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
-            if defaults
-            else None
-        )
+        self._defaults = kwargs.get("load") is None and kwargs.get("execution_options") is None
+        if kwargs.get("statement") is None:
+            kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
+        else:
+            self._defaults = False
+        super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
         # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
         # invalidate after commit returns; this repository replaces it.
         self._cache_manager = None
+        bound = bound_sync_caches(session)
         if cache is None:
-            bound = bound_sync_caches(session)
             cache = bound[0] if len(bound) == 1 else None
+        elif not any(known is cache for known in bound):
+            bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
         self.cache = cache
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
@@ -156,8 +152,6 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         self._codec = codec_for(self.model_type)
         # Also fails now, with context, for a scope with no canonical form.
         self._scope_token = "" if cache is None else scope_token(cache, _KIND, self._cache_scope)
-        if cache is not None and not any(bound is cache for bound in bound_caches(session)):
-            bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
 
     @property
     def cache_scope(self) -> tuple[object, ...]:
@@ -274,8 +268,13 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         base = self._get_base
         if base is None:
             cls = type(self)
+            shared = (
+                (cls, self._dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
+                if self._defaults
+                else None
+            )
             base = self._get_base = shared_analysis(
-                self._base_key, (cls.loader_options, cls.execution_options), self._analyze_get_base
+                shared, (cls.loader_options, cls.execution_options), self._analyze_get_base
             )
         rows = None
         if isinstance(base, Bypass):
