@@ -3,7 +3,7 @@
 Same run, same models, same data: a 10-column model, 100 rows. For each database (aiosqlite on a
 file, PostgreSQL through asyncpg) and each cache (AA's dogpile memory and Redis regions; our
 ``AsyncCache`` on Litestar's ``MemoryStore``, on ``RedisStore`` and on ``ValkeyStore``), time
-``repo.get(id)`` and ``repo.list()`` (100 rows) once the entry is warm, next to the uncached AA
+``repo.get(id)`` and ``repo.get_many()`` (100 rows) once the entry is warm, next to the uncached AA
 repository. Each row also reports SQL statements per call (0 on a real hit) and, for our cache on
 the private Valkey server this script starts, store commands per hit counted by the server (one
 command per hit is one round trip; the shared Redis serves other clients, so it is not counted).

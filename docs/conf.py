@@ -37,7 +37,7 @@ nitpick_ignore_regex = [
             r"(NotAuthorizedException|PermissionDeniedException|ImproperlyConfiguredException|AppConfig|PrimaryKeyType"
             r"|Middleware|scoped_session|async_scoped_session|AdvancedAlchemyError|LoadSpec|ErrorMessages|EmptyType"
             r"|BaseRoute|AbstractContextManager|SQLAlchemyAsyncConfig|SQLAlchemySyncConfig|Response|Dialect"
-            r"|InstrumentedAttribute|ForUpdateParameter|StatementFilter|ModelDictT|BulkModelDictT|SchemaDumpConfig)"
+            r"|InstrumentedAttribute|ForUpdateParameter|StatementFilter|ModelDictT|BulkModelDictT|SchemaDumpConfig|MappedColumn)"
         ),
     ),
     # Type variables and internal helpers that docstrings mention: not public (in no __all__), so not in the reference.

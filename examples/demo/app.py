@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from examples.demo.models import Base, Item
 from litestar_alchemy_kit import (
     AsyncCache,
-    CacheConfig,
     CachedAsyncRepository,
     CachedAsyncRepositoryService,
     CachePlugin,
+    CachePluginConfig,
     ErrorsConfig,
     ErrorsPlugin,
 )
@@ -122,7 +122,7 @@ app = Litestar(
     route_handlers=[list_items, get_item, create_item, update_item, delete_item, cache_stats],
     plugins=[
         SQLAlchemyPlugin(config=alchemy),
-        CachePlugin(CacheConfig(store="cache", namespace="demo")),
+        CachePlugin(CachePluginConfig(store="cache", namespace="demo")),
         ErrorsPlugin(ErrorsConfig()),
     ],
     stores={"cache": MemoryStore()},

@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from litestar_alchemy_kit._deprecation import deprecated_aliases as _deprecated_aliases
 from litestar_alchemy_kit.auth import (
     AuthConfig,
     AuthContext,
@@ -19,9 +20,9 @@ from litestar_alchemy_kit.auth import (
 from litestar_alchemy_kit.cache import (
     MISS,
     AsyncCache,
-    CacheConfig,
     CacheOptions,
     CachePlugin,
+    CachePluginConfig,
     Codec,
     MsgspecCodec,
     SyncCache,
@@ -55,9 +56,9 @@ __all__ = (
     "AuthConfig",
     "AuthContext",
     "AuthPlugin",
-    "CacheConfig",
     "CacheOptions",
     "CachePlugin",
+    "CachePluginConfig",
     "CachedAsyncRepository",
     "CachedAsyncRepositoryService",
     "CachedSyncRepository",
@@ -84,4 +85,10 @@ __all__ = (
     "same_tenant",
     "table_tag",
     "tenant_column",
+)
+
+
+__getattr__ = _deprecated_aliases(
+    __name__,
+    {"CacheConfig": ("CachePluginConfig", CachePluginConfig, "it clashed with advanced_alchemy.cache.CacheConfig")},
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar_alchemy_kit.orm import audit_statement_cache, qualified_name
+from litestar_alchemy_kit.canonical import qualified_name
+from litestar_alchemy_kit.orm import audit_statement_cache
 
 __all__ = ("assert_statement_cache_safe",)
 

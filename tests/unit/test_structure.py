@@ -14,8 +14,9 @@ PACKAGES = sorted(".".join(path.parent.relative_to(SRC).parts) for path in (SRC 
 
 # What each package of the kit may import from the others (the rest of itself is always allowed).
 # cache <- orm <- repository <- service <- providers <- plugin; auth and errors stand alone;
-# response_cache uses cache and orm. Top-level modules (the package ``__init__``, ``testing``,
-# deprecated shims) sit above everything.
+# response_cache uses cache and orm. The base modules sit below everything: every layer may
+# import them and they import nothing from the kit. Other top-level modules (the package
+# ``__init__``, ``testing``, deprecated shims) sit above everything.
 ALLOWED: dict[str, frozenset[str]] = {
     "cache": frozenset(),
     "orm": frozenset({"cache"}),
@@ -27,6 +28,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "auth": frozenset(),
     "errors": frozenset(),
 }
+BASE = frozenset(
+    {
+        f"{ROOT_PACKAGE}._deprecation",
+        f"{ROOT_PACKAGE}._passthrough",
+        f"{ROOT_PACKAGE}.canonical",
+        f"{ROOT_PACKAGE}.formats",
+    }
+)
 # Third-party packages a layer must not touch.
 FORBIDDEN_THIRD_PARTY: dict[str, tuple[str, ...]] = {"cache": ("sqlalchemy", "advanced_alchemy")}
 
@@ -63,9 +72,12 @@ def _violations() -> list[str]:
         for line, imported in _imports(path):
             where = f"{path.relative_to(SRC)}:{line} imports {imported}"
             top = imported.split(".")[0]
+            if importer in BASE and top == ROOT_PACKAGE and (line, "base") not in reported:
+                reported.add((line, "base"))
+                found.append(f"{where}: base module imports nothing from the kit")
             if layer is not None and top in FORBIDDEN_THIRD_PARTY.get(layer, ()):
                 found.append(f"{where}: {layer} imports nothing from {top}")
-            if top != ROOT_PACKAGE:
+            if top != ROOT_PACKAGE or any(imported == base or imported.startswith(f"{base}.") for base in BASE):
                 continue
             target = _layer(imported)
             forbidden = layer is not None and target is not None and target not in {layer, *ALLOWED[layer]}
@@ -99,12 +111,17 @@ def test_the_import_check_catches_violations(tmp_path: Path, monkeypatch: pytest
         "from litestar_alchemy_kit.repository._support import ReadState\n",
         encoding="utf-8",
     )
+    base = copy / ROOT_PACKAGE / "canonical.py"
+    base.write_text(
+        base.read_text(encoding="utf-8") + "\nfrom litestar_alchemy_kit.cache import MISS\n", encoding="utf-8"
+    )
     monkeypatch.setattr(f"{__name__}.SRC", copy)
     assert [v.split(": ", 1)[1] for v in _violations()] == [
         "cache imports nothing from sqlalchemy",
         "cache may not import orm",
         "cache may not import repository",
         "private module of litestar_alchemy_kit.repository",
+        "base module imports nothing from the kit",
     ]
 
 

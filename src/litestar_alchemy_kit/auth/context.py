@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from litestar_alchemy_kit.canonical import canonical_text
+
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,8 +27,8 @@ class TenantScope(NamedTuple):
 
     An immutable, hashable tuple ``(tenant_id, subject, anonymous)``, so it can be passed as is
     wherever a plain scope value is taken (``CachedAsyncRepository(..., scope=auth.scope)``: the
-    cache key builder encodes tuples canonically). Its ``str()`` is a stable, injective string
-    form, the same in every process and under every hash seed, for keys built by hand.
+    cache key builder encodes tuples canonically). :attr:`key` is its canonical encoding, for keys
+    built by hand; ``str()`` is a readable form for logs and responses.
     """
 
     tenant_id: "str | None" = None
@@ -43,8 +45,8 @@ class TenantScope(NamedTuple):
 
     @property
     def key(self) -> str:
-        """The stable string form, for cache keys (same as ``str(scope)``)."""
-        return str(self)
+        """The kit's canonical encoding of the tuple (injective, the same in every process and hash seed)."""
+        return canonical_text(tuple(self))
 
     def require_tenant(self) -> str:
         """Return the tenant id.
@@ -64,7 +66,7 @@ class TenantScope(NamedTuple):
     def tenant_filter(self, column: "ColumnElement[Any]") -> "ColumnElement[bool]":
         """A SQL filter restricting ``column`` (the model's tenant column) to this scope's tenant.
 
-        Pass it to a repository (``repo.list(scope.tenant_filter(Item.tenant_id))``) or build the
+        Pass it to a repository (``repo.get_many(scope.tenant_filter(Item.tenant_id))``) or build the
         repository's base ``statement=`` with it. A scope without a tenant never matches all rows.
 
         Raises:

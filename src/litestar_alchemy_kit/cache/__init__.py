@@ -1,5 +1,6 @@
 """The store-backed cache core: deterministic keys, version tags, fail-open reads, stampede control."""
 
+from litestar_alchemy_kit._deprecation import deprecated_aliases as _deprecated_aliases
 from litestar_alchemy_kit.cache._async import AsyncCache
 from litestar_alchemy_kit.cache._sync import SyncCache
 from litestar_alchemy_kit.cache.backends import (
@@ -14,7 +15,7 @@ from litestar_alchemy_kit.cache.backends import (
 )
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
 from litestar_alchemy_kit.cache.options import CacheOptions
-from litestar_alchemy_kit.cache.plugin import CacheConfig, CachePlugin
+from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
 from litestar_alchemy_kit.cache.types import MISS, TagVersions
 
 __all__ = (
@@ -23,9 +24,9 @@ __all__ = (
     "AsyncCacheBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
-    "CacheConfig",
     "CacheOptions",
     "CachePlugin",
+    "CachePluginConfig",
     "Codec",
     "MsgspecCodec",
     "PipelinedRedisBackend",
@@ -35,4 +36,10 @@ __all__ = (
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "TagVersions",
+)
+
+
+__getattr__ = _deprecated_aliases(
+    __name__,
+    {"CacheConfig": ("CachePluginConfig", CachePluginConfig, "it clashed with advanced_alchemy.cache.CacheConfig")},
 )

@@ -27,7 +27,7 @@ from litestar_alchemy_kit.cache.backends import (
     SyncCacheBackend,
     SyncClosingBackend,
 )
-from litestar_alchemy_kit.cache.backends.sync import as_sync_backend
+from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder

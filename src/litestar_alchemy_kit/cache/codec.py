@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
+from litestar_alchemy_kit.formats import WIRE_FORMATS
+
 __all__ = ("FORMAT", "Codec", "Entry", "MsgspecCodec", "decode_entry", "encode_entry")
 
-FORMAT = 1
+FORMAT: Final = WIRE_FORMATS["cache-entry"]
 
 
 @runtime_checkable

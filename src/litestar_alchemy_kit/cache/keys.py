@@ -1,24 +1,25 @@
 """Cache keys: namespaced, hashed where users control the input, stable across processes.
 
-A key is ``{namespace}:e:{kind}:{digest}`` where ``digest`` hashes a canonical, type-tagged,
-length-prefixed encoding of the scope and the fingerprint. The encoding is injective (no two
-distinct inputs share one), so only a hash collision could make two inputs share a key; it uses
-no ``hash()`` and no ``repr`` of arbitrary objects, so keys do not depend on the hash seed.
+A key is ``{namespace}:e:{kind}:{digest}`` where ``digest`` hashes the kit's wire-format token
+(:func:`litestar_alchemy_kit.formats.format_token`) and the canonical encoding
+(:mod:`litestar_alchemy_kit.canonical`) of the scope and the fingerprint. The encoding is
+injective (no two distinct inputs share one), so only a hash collision could make two inputs
+share a key; it uses no ``hash()`` and no ``repr`` of arbitrary objects, so keys do not depend on
+the hash seed. A wire-format change moves every entry key, so old entries simply miss.
 """
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import enum
 import hashlib
 import re
-import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Sequence
+from typing import Generic, TypeVar, cast
 
-__all__ = ("LRU", "EntryPrefix", "KeyBuilder", "canonical_bytes", "digest", "validate_name")
+from litestar_alchemy_kit.canonical import Unencodable, canonical_bytes
+from litestar_alchemy_kit.formats import format_token
+
+__all__ = ("LRU", "EntryPrefix", "KeyBuilder", "digest", "validate_name")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -80,66 +81,6 @@ def validate_name(what: str, value: str) -> str:
     return value
 
 
-def _frame(tag: bytes, payload: bytes) -> bytes:
-    return tag + str(len(payload)).encode() + b":" + payload
-
-
-def _encode(obj: Any, out: list[bytes]) -> None:  # noqa: C901, PLR0912
-    # Order matters: bool before int, Enum before its mixin types, datetime before date.
-    if obj is None:
-        out.append(b"N")
-    elif obj is True or obj is False:
-        out.append(b"T" if obj else b"F")
-    elif isinstance(obj, enum.Enum):
-        out.append(_frame(b"e", f"{type(obj).__module__}.{type(obj).__qualname__}".encode()))
-        _encode(obj.value, out)
-    elif isinstance(obj, str):
-        out.append(_frame(b"s", obj.encode("utf-8", "surrogatepass")))
-    elif isinstance(obj, (bytes, bytearray, memoryview)):
-        out.append(_frame(b"b", bytes(cast("bytes", obj))))
-    elif isinstance(obj, int):
-        out.append(_frame(b"i", str(int(obj)).encode()))
-    elif isinstance(obj, float):
-        out.append(_frame(b"f", obj.hex().encode()))
-    elif isinstance(obj, decimal.Decimal):
-        out.append(_frame(b"d", str(obj).encode()))
-    elif isinstance(obj, uuid.UUID):
-        out.append(_frame(b"u", obj.bytes))
-    elif isinstance(obj, datetime.datetime):
-        out.append(_frame(b"t", obj.isoformat().encode()))
-    elif isinstance(obj, datetime.date):
-        out.append(_frame(b"D", obj.isoformat().encode()))
-    elif isinstance(obj, datetime.time):
-        out.append(_frame(b"h", obj.isoformat().encode()))
-    elif isinstance(obj, datetime.timedelta):
-        out.append(_frame(b"r", f"{obj.days},{obj.seconds},{obj.microseconds}".encode()))
-    elif isinstance(obj, Mapping):
-        items = sorted(canonical_bytes(k) + canonical_bytes(v) for k, v in obj.items())  # pyright: ignore[reportUnknownVariableType,reportUnknownArgumentType]
-        out.append(_frame(b"m", b"".join(_frame(b"p", item) for item in items)))
-    elif isinstance(obj, (set, frozenset)):
-        members = sorted(canonical_bytes(m) for m in obj)  # pyright: ignore[reportUnknownVariableType]
-        out.append(_frame(b"S", b"".join(_frame(b"p", m) for m in members)))
-    elif isinstance(obj, (list, tuple)):
-        inner: list[bytes] = []
-        for item in obj:  # pyright: ignore[reportUnknownVariableType]
-            _encode(item, inner)
-        out.append(_frame(b"l", b"".join(inner)))
-    else:
-        msg = f"cannot build a cache key from a value of type {type(obj).__qualname__!r}: use str, bytes, numbers, UUID, dates, enums or containers of them"
-        raise TypeError(msg)
-
-
-def canonical_bytes(obj: Any) -> bytes:
-    """An injective, type-tagged byte encoding of ``obj`` (used only for hashing).
-
-    Raises:
-        TypeError: for types with no canonical form.
-    """
-    out: list[bytes] = []
-    _encode(obj, out)
-    return b"".join(out)
-
-
 def digest(data: bytes) -> str:
     """Hex BLAKE2b digest, 160 bits."""
     return hashlib.blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
@@ -174,7 +115,7 @@ class EntryPrefix:
 class KeyBuilder:
     """Builds every key a cache uses; all of them start with ``{namespace}:``."""
 
-    __slots__ = ("_tag_keys", "namespace", "namespace_key")
+    __slots__ = ("_format", "_tag_keys", "namespace", "namespace_key")
 
     _MAX_MEMO = 4096
 
@@ -182,20 +123,7 @@ class KeyBuilder:
         self.namespace = validate_name("namespace", namespace)
         self.namespace_key = f"{namespace}:n"
         self._tag_keys: LRU[str, str] = LRU(self._MAX_MEMO)
-
-    def entry_prefix(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> EntryPrefix:
-        """The fixed part of a family of entry keys (see :class:`EntryPrefix`).
-
-        Raises:
-            ValueError: if ``kind`` is not a valid name.
-            TypeError: if ``fingerprint`` is not str/bytes or ``scope`` holds an unsupported type.
-        """
-        validate_name("kind", kind)
-        if not isinstance(cast("object", fingerprint), (str, bytes)):
-            msg = f"cache fingerprint must be str or bytes, not {type(fingerprint).__qualname__!r}"
-            raise TypeError(msg)
-        state = hashlib.blake2b(canonical_bytes((tuple(scope), fingerprint)), digest_size=_DIGEST_SIZE)
-        return EntryPrefix(f"{self.namespace}:e:{kind}:", state)
+        self._format = f"{format_token()}:".encode()
 
     def entry(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
         """The key of an entry.
@@ -208,8 +136,27 @@ class KeyBuilder:
         if not isinstance(cast("object", fingerprint), (str, bytes)):
             msg = f"cache fingerprint must be str or bytes, not {type(fingerprint).__qualname__!r}"
             raise TypeError(msg)
-        body = canonical_bytes((tuple(scope), fingerprint))
-        return f"{self.namespace}:e:{kind}:{digest(body)}"
+        try:
+            body = canonical_bytes((tuple(scope), fingerprint))
+        except Unencodable as exc:
+            kind_of = exc.value_type.__qualname__ if exc.value_type is not None else "unknown"
+            msg = (
+                f"cannot build a cache key from a value of type {kind_of!r}: use str, bytes, numbers, UUID, "
+                "dates, enums, dataclasses or containers of them"
+            )
+            raise TypeError(msg) from exc
+        return f"{self.namespace}:e:{kind}:{digest(self._format + body)}"
+
+    def entry_prefix(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> EntryPrefix:
+        """The fixed part of a family of entry keys (see :class:`EntryPrefix`).
+
+        Raises:
+            ValueError: if ``kind`` is not a valid name.
+            TypeError: if ``fingerprint`` is not str/bytes or ``scope`` holds an unsupported type.
+        """
+        key = self.entry(kind, fingerprint, scope)  # validates, and names the family
+        state = hashlib.blake2b(key.encode(), digest_size=_DIGEST_SIZE)
+        return EntryPrefix(f"{self.namespace}:e:{kind}:", state)
 
     def tag(self, tag: str) -> str:
         """The key holding the current version token of ``tag`` (memoized: tags are few)."""

@@ -9,11 +9,12 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.plugins import InitPlugin
 
+from litestar_alchemy_kit._deprecation import deprecated_aliases
 from litestar_alchemy_kit.cache._async import AsyncCache
 from litestar_alchemy_kit.cache.keys import validate_name
 from litestar_alchemy_kit.cache.options import CacheOptions
 
-__all__ = ("CacheConfig", "CachePlugin")
+__all__ = ("CachePlugin", "CachePluginConfig")
 
 
 def _default_options() -> CacheOptions:
@@ -21,7 +22,7 @@ def _default_options() -> CacheOptions:
 
 
 @dataclass
-class CacheConfig:
+class CachePluginConfig:
     """Where the app's cache lives and under which names handlers reach it."""
 
     store: str = "cache"
@@ -53,8 +54,8 @@ class CachePlugin(InitPlugin):
 
     __slots__ = ("config",)
 
-    def __init__(self, config: CacheConfig | None = None) -> None:
-        self.config = config if config is not None else CacheConfig()
+    def __init__(self, config: CachePluginConfig | None = None) -> None:
+        self.config = config if config is not None else CachePluginConfig()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the startup/shutdown hooks, the dependency and the signature name."""
@@ -78,3 +79,9 @@ class CachePlugin(InitPlugin):
     def _provide(self, state: State) -> AsyncCache:
         cache: AsyncCache = state[self.config.state_key]
         return cache
+
+
+__getattr__ = deprecated_aliases(
+    __name__,
+    {"CacheConfig": ("CachePluginConfig", CachePluginConfig, "it clashed with advanced_alchemy.cache.CacheConfig")},
+)

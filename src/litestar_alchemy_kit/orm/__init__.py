@@ -15,7 +15,6 @@ It knows nothing of repositories, services, auth or errors; the cache core knows
 
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.dependencies import table_tag
-from litestar_alchemy_kit.orm.encoding import qualified_name
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
@@ -32,7 +31,6 @@ __all__ = (
     "bound_caches",
     "install_listeners",
     "pending_tags",
-    "qualified_name",
     "table_tag",
     "tenant_column",
     "tenant_column_of",

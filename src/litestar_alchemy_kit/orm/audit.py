@@ -20,7 +20,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import registry as orm_registry
 from sqlalchemy.sql.type_api import ExternalType, TypeDecorator, TypeEngine
 
-from litestar_alchemy_kit.orm.encoding import qualified_name
+from litestar_alchemy_kit.canonical import qualified_name
 from litestar_alchemy_kit.orm.schema import type_state
 from litestar_alchemy_kit.orm.typesafety import (
     cache_ok_flag,

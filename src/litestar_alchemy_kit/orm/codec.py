@@ -25,7 +25,8 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import ColumnProperty, Mapper, registry
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from litestar_alchemy_kit.orm.encoding import qualified_name
+from litestar_alchemy_kit.canonical import qualified_name
+from litestar_alchemy_kit.formats import wire_format
 from litestar_alchemy_kit.orm.statement import model_schema_fingerprint
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ("CODEC_VERSION", "RowCodec", "Uncacheable", "registry_schema")
 
-CODEC_VERSION: Final = "lak-rows-1"
+CODEC_VERSION: Final = wire_format("rows")
 """Part of every entry's schema string: a change of this wire format is a miss, never a misread."""
 
 _NATIVE: Final = frozenset({str, int, float, bool, type(None), bytes})

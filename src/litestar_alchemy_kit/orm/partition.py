@@ -14,7 +14,8 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.sql.schema import Column, Table
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import MappedColumn
+    from sqlalchemy.orm import MappedColumn, Mapper
+    from sqlalchemy.sql import FromClause
 
 __all__ = ("TENANT_INFO_KEY", "tenant_column", "tenant_column_of")
 
@@ -43,7 +44,11 @@ def tenant_column_of(target: type[Any] | Table) -> Column[Any] | None:
     Raises:
         TypeError: when more than one column of the table is declared (the tenant is one column).
     """
-    table: Any = target if isinstance(target, Table) else inspect(target).local_table  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+    if isinstance(target, Table):
+        table: FromClause = target
+    else:
+        mapper: Mapper[Any] = inspect(target)
+        table = mapper.local_table
     if not isinstance(table, Table):  # pragma: no cover - a mapper over a select/join
         return None
     found = [column for column in table.columns if column.info.get(TENANT_INFO_KEY)]

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.type_api import TypeEngine
 
 from litestar_alchemy_kit.cache.keys import digest
+from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.formats import wire_format
 from litestar_alchemy_kit.orm.dependencies import EAGER_STRATEGIES
-from litestar_alchemy_kit.orm.encoding import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.orm.typesafety import is_descriptor
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ("model_schema_fingerprint", "type_state")
 
-_FORMAT = "lak-schema-v1"
+_FORMAT = wire_format("schema")
 
 
 def _type_repr(type_: Any, out: list[str], depth: int = 0) -> None:

@@ -32,8 +32,9 @@ from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.util import LRUCache
 
+from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
+from litestar_alchemy_kit.formats import wire_format
 from litestar_alchemy_kit.orm.dependencies import indirect_tags, mapper_tags, relationship_tags, table_tag
-from litestar_alchemy_kit.orm.encoding import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.orm.finetags import any_tag, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.restriction import Restrictions, restrictions
 from litestar_alchemy_kit.orm.schema import model_schema_fingerprint
@@ -58,7 +59,7 @@ __all__ = (
     "table_tag",
 )
 
-_FORMAT: Final = b"lak-statement-v1"
+_FORMAT: Final = wire_format("statement").encode()
 
 IGNORED_EXECUTION_OPTIONS: Final = frozenset(
     {

@@ -19,6 +19,7 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy.orm.attributes import instance_state
 
+from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.cache import MISS
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
@@ -37,7 +38,6 @@ from litestar_alchemy_kit.repository._support import (
     default_select,
     entry_key,
     key_prefix,
-    passthrough,
     scope_token,
     shared_analysis,
 )
@@ -232,7 +232,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""
-        return self._read_state.scope(allowed=False)
+        return self._read_state.narrow(allowed=False)
 
     def _expunge(self, instance: ModelT, auto_expunge: bool | None) -> None:
         # Cached results are already detached: skip AA's inspect()-based checks, once per row.
@@ -258,7 +258,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         top_level = self._read_state.current is None
         if allowed and top_level and not kwargs and self._bind_group is None and _fast_pk(item_id):
             return await self._get_by_primary_key(item_id, auto_expunge)
-        with self._read_state.scope(allowed=allowed):
+        with self._read_state.narrow(allowed=allowed):
             return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def _get_by_primary_key(self, item_id: Any, auto_expunge: bool | None) -> ModelT:
@@ -297,7 +297,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 wrap_errors=True,
             )
         if rows is None:
-            with self._read_state.scope(allowed=False):
+            with self._read_state.narrow(allowed=False):
                 return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False)
         if not rows[1]:
             with self._errors():  # AA's not-found error, with the repository's messages
@@ -335,38 +335,38 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_one(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_one_or_none(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT | None:
         """AA's ``get_one_or_none``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_one_or_none(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_many(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> list[ModelT]:
         """AA's ``get_many`` (and ``list``), cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def get_many_and_count(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> tuple[list[ModelT], int]:
         """AA's ``get_many_and_count`` (and ``list_and_count``), cached; same shape as AA's."""
-        with self._read_state.scope(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
             return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
 
     async def count(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> int:
         """AA's ``count``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, detached=False)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, detached=False)):
             return await super().count(*filters, **kwargs)
 
     async def exists(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> bool:
         """AA's ``exists``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.scope(allowed=self._allows(use_cache, detached=False)):
+        with self._read_state.narrow(allowed=self._allows(use_cache, detached=False)):
             return await super().exists(*filters, **kwargs)
 
     # --- writes: their internal reads never use the cache -----------------------------------
@@ -382,7 +382,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``add``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().add(**passthrough(locals()))
 
     async def add_many(
@@ -395,7 +395,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``add_many``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().add_many(**passthrough(locals()))
 
     async def delete(
@@ -412,7 +412,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``delete``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().delete(**passthrough(locals()))
 
     async def delete_many(
@@ -430,7 +430,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``delete_many``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().delete_many(**passthrough(locals()))
 
     async def delete_where(
@@ -447,7 +447,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> Sequence[ModelT]:
         """AA's ``delete_where``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().delete_where(*filters, **passthrough(locals(), "filters"))
 
     async def get_or_upsert(
@@ -468,7 +468,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
         """AA's ``get_or_upsert``, reading from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().get_or_upsert(*filters, **passthrough(locals(), "filters"))
 
     async def get_and_update(
@@ -488,7 +488,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
         """AA's ``get_and_update``, reading from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().get_and_update(*filters, **passthrough(locals(), "filters"))
 
     async def update(
@@ -508,7 +508,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``update``; the row it updates is read from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().update(**passthrough(locals()))
 
     async def update_many(
@@ -524,7 +524,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> list[ModelT]:
         """AA's ``update_many``; the commit invalidates through session events."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().update_many(**passthrough(locals()))
 
     async def upsert(
@@ -544,7 +544,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``upsert``, reading from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().upsert(**passthrough(locals()))
 
     async def upsert_many(
@@ -563,5 +563,5 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         chunk_size: int | None = None,
     ) -> list[ModelT]:
         """AA's ``upsert_many``, reading from the database."""
-        with self._read_state.scope(allowed=False):
+        with self._read_state.narrow(allowed=False):
             return await super().upsert_many(**passthrough(locals()))

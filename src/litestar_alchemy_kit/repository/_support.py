@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from litestar_alchemy_kit.cache.keys import EntryPrefix
     from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
 
-__all__ = ("ReadState", "default_select", "entry_key", "key_prefix", "passthrough", "scope_token", "shared_analysis")
+__all__ = ("ReadState", "default_select", "entry_key", "key_prefix", "scope_token", "shared_analysis")
 
 _MAX_KEYS: Final = 8192
 _entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
@@ -101,13 +101,6 @@ def default_select(model: type) -> Select[Any]:
     return statement
 
 
-def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:
-    """A wrapper's ``locals()`` as keywords for its parent: no ``self``/``__class__``/``*star``, ``**kwargs`` spread."""
-    extra: dict[str, Any] = arguments.get("kwargs", {})
-    named = {name: value for name, value in arguments.items() if name not in {"self", "__class__", "kwargs", star}}
-    return {**named, **extra}
-
-
 class ReadState:
     """Whether the public method in progress may use the cache.
 
@@ -121,7 +114,7 @@ class ReadState:
         self.current: bool | None = None
 
     @contextlib.contextmanager
-    def scope(self, *, allowed: bool) -> Generator[None]:
+    def narrow(self, *, allowed: bool) -> Generator[None]:
         previous = self.current
         self.current = allowed if previous is None else previous and allowed
         try:

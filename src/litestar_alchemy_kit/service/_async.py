@@ -15,7 +15,7 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
 
-from litestar_alchemy_kit.service._support import passthrough
+from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.service._typing import CachedAsyncRepositoryT
 
 if TYPE_CHECKING:

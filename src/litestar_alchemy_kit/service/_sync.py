@@ -17,7 +17,7 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.service import SQLAlchemySyncRepositoryService
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
 
-from litestar_alchemy_kit.service._support import passthrough
+from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.service._typing import CachedSyncRepositoryT
 
 if TYPE_CHECKING:

@@ -317,15 +317,19 @@ async def test_stale_while_revalidate_serves_expired_but_never_invalidated_value
 
 async def test_lease_makes_another_instance_wait_for_the_holder(store_backend: StoreBackend) -> None:
     ns = _ns()
-    options = CacheOptions(lease_ttl=5, lease_wait=3, lease_poll=0.01)
+    # Generous lease and wait: the test releases the holder itself, so only a broken lease makes the
+    # waiter load (a short wait failed under load on the SQLite-backed store, not the lease).
+    options = CacheOptions(lease_ttl=60, lease_wait=30, lease_poll=0.01, timeout=30)
     holder = AsyncCache(store_backend.make(ns), namespace="lease", options=options)
     waiter = AsyncCache(store_backend.make(ns), namespace="lease", options=options)
     key = holder.key("row", "q")
     release = asyncio.Event()
+    holding = asyncio.Event()
     loads: list[str] = []
 
     async def slow() -> str:
         loads.append("holder")
+        holding.set()
         await release.wait()
         return "from-holder"
 
@@ -334,7 +338,7 @@ async def test_lease_makes_another_instance_wait_for_the_holder(store_backend: S
         return "from-waiter"
 
     first = asyncio.create_task(holder.get_or_load(key, ["t"], slow))
-    await asyncio.sleep(0.1)  # the holder has the lease
+    await asyncio.wait_for(holding.wait(), 30)  # the holder has the lease: it loads only once it holds it
     second = asyncio.create_task(waiter.get_or_load(key, ["t"], fast))
     await asyncio.sleep(0.1)
     assert not second.done()

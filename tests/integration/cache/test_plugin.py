@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
 
-from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheConfig, CachePlugin
+from litestar_alchemy_kit.cache import MISS, AsyncCache, CachePlugin, CachePluginConfig
 
 
 @get("/hit")
-async def hit(cache: AsyncCache) -> dict[str, object]:
+async def hit(cache: NamedDependency[AsyncCache]) -> dict[str, object]:
     key = cache.key("answer", "v1")
     calls = []
 
@@ -25,7 +25,9 @@ async def hit(cache: AsyncCache) -> dict[str, object]:
 
 def test_plugin_uses_the_named_store_and_provides_the_cache() -> None:
     store = MemoryStore()
-    app = Litestar([hit], stores={"shared": store}, plugins=[CachePlugin(CacheConfig(store="shared", namespace="web"))])
+    app = Litestar(
+        [hit], stores={"shared": store}, plugins=[CachePlugin(CachePluginConfig(store="shared", namespace="web"))]
+    )
     with TestClient(app) as client:
         assert client.get("/hit").json() == {"value": 42, "loaded": 1, "namespace": "web"}
         assert client.get("/hit").json() == {"value": 42, "loaded": 0, "namespace": "web"}

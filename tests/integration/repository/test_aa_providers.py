@@ -12,7 +12,8 @@ import pytest
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from advanced_alchemy.extensions.litestar.providers import create_service_provider
 from litestar import Litestar, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
 
@@ -25,12 +26,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory
 
 
 @get("/items")
-async def list_items(items_service: ItemService) -> list[str]:
-    return sorted(item.name for item in await items_service.list())
+async def list_items(items_service: NamedDependency[ItemService]) -> list[str]:
+    return sorted(item.name for item in await items_service.get_many())
 
 
 @post("/items")
-async def add_item(items_service: ItemService, data: dict[str, Any]) -> str:
+async def add_item(items_service: NamedDependency[ItemService], data: JSONBody[dict[str, Any]]) -> str:
     created = await items_service.create({"name": data["name"], "quantity": 0, "tenant": "a"})
     return created.name
 

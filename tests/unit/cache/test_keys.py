@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litestar_alchemy_kit.cache.keys import KeyBuilder, canonical_bytes
+from litestar_alchemy_kit.cache.keys import KeyBuilder
+from litestar_alchemy_kit.canonical import canonical_bytes
 
 ADVERSARIAL = ["", ":", "*", "a:b", "a", "b", "ns*", "ns:x", "\x00", "é", "e\u0301", "\ud800", "x" * 10_000, "[", "?"]
 
@@ -41,9 +42,9 @@ values = st.recursive(
 
 
 def _normal(obj: object) -> object:
-    """What must count as equal for keys: lists and tuples alike; everything else by type and value."""
+    """What must count as equal for keys: equal type and value (a list is not a tuple)."""
     if isinstance(obj, (list, tuple)):
-        return ("seq", tuple(_normal(item) for item in obj))
+        return (type(obj).__name__, tuple(_normal(item) for item in obj))
     if isinstance(obj, dict):
         return ("map", tuple(sorted((repr(_normal(k)), repr(_normal(v))) for k, v in obj.items())))
     if isinstance(obj, float):
@@ -87,6 +88,7 @@ def test_adversarial_pairs_differ() -> None:
         ((datetime.datetime(2024, 1, 1),), (datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),)),  # noqa: DTZ001 - naive on purpose
         ((["a", "b"],), (["ab"],)),
         (("a", "b"), ("asb",)),  # frames carry their length: "s" + "a" + "s" + "b" is not one string "asb"
+        (("as", "b"), ("a", "sb")),  # the same count of parts: only the lengths tell them apart
         ((["x"], "y"), (["xsy"],)),
         (("é",), ("e\u0301",)),
     ]

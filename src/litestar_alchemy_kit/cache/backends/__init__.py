@@ -15,9 +15,9 @@ from litestar_alchemy_kit.cache.backends._sync import (
     SyncRedisBackend,
 )
 from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
+from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 from litestar_alchemy_kit.cache.backends.store import StoreBackend, as_async_backend
-from litestar_alchemy_kit.cache.backends.sync import as_sync_backend
 
 __all__ = (
     "AsyncBoundedReadBackend",

@@ -1,4 +1,9 @@
-"""Argument pass-through of the cached services' write wrappers (shared by the async and sync flavours)."""
+"""Argument pass-through for wrappers that keep their parent's exact signature.
+
+The cached repository's and service's write methods repeat AA's signatures, so type checkers
+see them, and forward with ``super().method(**passthrough(locals()))``. It sits below every
+layer and imports nothing from the kit.
+"""
 
 from typing import Any
 
@@ -9,8 +14,7 @@ def passthrough(arguments: dict[str, Any], star: str = "") -> dict[str, Any]:
     """A wrapper's keyword arguments to its parent method, from its ``locals()`` taken first thing.
 
     Drops ``self``, the ``__class__`` cell of ``super()`` and the ``*star`` parameter (passed
-    positionally by the caller), and spreads ``**kwargs``. (The repository has its own copy: no
-    package imports another's private module.)
+    positionally by the caller), and spreads ``**kwargs``.
     """
     extra: dict[str, Any] = arguments.get("kwargs", {})
     named = {name: value for name, value in arguments.items() if name not in {"self", "__class__", "kwargs", star}}

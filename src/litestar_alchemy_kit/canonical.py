@@ -1,9 +1,13 @@
-"""Deterministic, injective encodings of bound values and SQLAlchemy cache keys.
+"""The one canonical encoder: deterministic, injective text for any value a key or fingerprint holds.
 
 Python's ``hash()`` and ``repr()`` are not usable for keys shared across processes: hashes are
 salted per process and reprs may embed memory addresses. Every encoder here emits a
 self-delimiting token (type tag + length where needed), so distinct inputs never produce the
-same text and the same input produces the same text in every process.
+same text and the same input produces the same text in every process. Cache keys, statement
+fingerprints, schema fingerprints and tenant scope keys all use it; its format is
+``canonical`` in :data:`litestar_alchemy_kit.formats.WIRE_FORMATS`.
+
+It sits below every layer and imports nothing from the kit.
 """
 
 from __future__ import annotations
@@ -17,11 +21,23 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ("Unencodable", "encode_value", "qualified_name")
+__all__ = ("Unencodable", "canonical_bytes", "canonical_text", "encode_value", "qualified_name")
 
 
-class Unencodable(Exception):  # noqa: N818 - control flow signal, never escapes the package
-    """A value has no deterministic encoding; the caller must bypass the cache."""
+class Unencodable(TypeError):  # noqa: N818 - reads as what it is: "this value is unencodable"
+    """A value has no deterministic encoding: a statement bypasses the cache, a key is refused.
+
+    Attributes:
+        value_type: the type that has no encoding (possibly nested inside the value given), or
+            ``None`` when the reason is not a value's type.
+    """
+
+    def __init__(self, what: type[Any] | str) -> None:
+        self.value_type = what if isinstance(what, type) else None
+        message = (
+            f"a value of type {what.__qualname__!r} has no deterministic encoding" if isinstance(what, type) else what
+        )
+        super().__init__(message)
 
 
 def qualified_name(obj: Any) -> str:
@@ -191,8 +207,7 @@ def encode_value(value: Any, out: list[str]) -> None:
             out.append(f"<{qualified_name(cls)}>")
             base_encoder(value, out)
             return
-    msg = f"bound value of type {qualified_name(cls)} has no deterministic encoding"
-    raise Unencodable(msg)
+    raise Unencodable(cls)
 
 
 _BASES: tuple[tuple[type[Any], Callable[[Any, list[str]], None]], ...] = (
@@ -211,3 +226,23 @@ _BASES: tuple[tuple[type[Any], Callable[[Any, list[str]], None]], ...] = (
     (frozenset, _set),
     (set, _set),
 )
+
+
+def canonical_text(value: Any) -> str:
+    """The canonical encoding of ``value`` as one string.
+
+    Raises:
+        Unencodable: for a value (or nested value) with no deterministic encoding.
+    """
+    out: list[str] = []
+    encode_value(value, out)
+    return "".join(out)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """:func:`canonical_text` as bytes (lone surrogates kept), for hashing.
+
+    Raises:
+        Unencodable: for a value (or nested value) with no deterministic encoding.
+    """
+    return canonical_text(value).encode("utf-8", "surrogatepass")
