@@ -1,4 +1,4 @@
-"""Where the demo keeps its data: SQLite in memory and a memory store, or PostgreSQL and Redis.
+"""Where the demo keeps its data: SQLite in memory and a bounded memory store, or PostgreSQL and Redis.
 
 ``DEMO_PROFILE=servers`` switches to PostgreSQL + Redis (``DEMO_POSTGRES_URL``, ``DEMO_REDIS_URL``
 override the local defaults). Data does not outlive the process unless ``DEMO_KEEP_DATA=1``.
@@ -10,10 +10,10 @@ from pathlib import Path
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
 from sqlalchemy.pool import StaticPool
 
 from examples.demo.models import Base
+from litestar_alchemy_kit import BoundedMemoryStore
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Settings:
 
     def cache_store(self) -> Store:
         if self.redis_url is None:
-            return MemoryStore()
+            return BoundedMemoryStore()  # 64 MiB, LRU: memory stays bounded however many keys requests make
         from litestar.stores.redis import RedisStore  # noqa: PLC0415 - the redis extra, only for DEMO_PROFILE=servers
 
         return RedisStore.with_client(url=self.redis_url, namespace="lakdemo")

@@ -20,6 +20,8 @@ from litestar_alchemy_kit.auth import (
 from litestar_alchemy_kit.cache import (
     MISS,
     AsyncCache,
+    BoundedMemoryStore,
+    CacheLimits,
     CacheOptions,
     CachePlugin,
     CachePluginConfig,
@@ -38,6 +40,7 @@ from litestar_alchemy_kit.errors import (
     ProblemType,
 )
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.partition import tenant_column
 from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin
 from litestar_alchemy_kit.providers import (
@@ -49,6 +52,12 @@ from litestar_alchemy_kit.providers import (
     create_service_provider,
 )
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
+from litestar_alchemy_kit.response_cache import (
+    Caller,
+    ResponseCachePlugin,
+    ResponseCachePluginConfig,
+    ResponseCacheRule,
+)
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService, CachedSyncRepositoryService
 
 try:
@@ -69,6 +78,8 @@ __all__ = (
     "AuthConfig",
     "AuthContext",
     "AuthPlugin",
+    "BoundedMemoryStore",
+    "CacheLimits",
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",
@@ -76,6 +87,7 @@ __all__ = (
     "CachedAsyncRepositoryService",
     "CachedSyncRepository",
     "CachedSyncRepositoryService",
+    "Caller",
     "Codec",
     "ErrorsConfig",
     "ErrorsPlugin",
@@ -83,6 +95,9 @@ __all__ = (
     "ProblemDetails",
     "ProblemType",
     "ProviderKeys",
+    "ResponseCachePlugin",
+    "ResponseCachePluginConfig",
+    "ResponseCacheRule",
     "ServiceDependency",
     "SyncCache",
     "SyncServiceContext",
@@ -93,6 +108,8 @@ __all__ = (
     "bind_cache",
     "create_service_dependencies",
     "create_service_provider",
+    "declare_dependency",
+    "declare_metadata",
     "get_auth_context",
     "has_any_role",
     "has_any_scope",
@@ -100,10 +117,12 @@ __all__ = (
     "has_scope",
     "observe_outcomes",
     "optional_authentication",
+    "reflect_dependencies",
     "requires_authentication",
     "same_tenant",
     "table_tag",
     "tenant_column",
+    "view_of",
 )
 
 

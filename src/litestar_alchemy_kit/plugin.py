@@ -146,7 +146,8 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
             plugins.append(ErrorsPlugin(config.errors))
 
         # The registry the app will use, so the cache is built on the very store the app resolves.
-        stores = app_config.stores if isinstance(app_config.stores, StoreRegistry) else StoreRegistry(app_config.stores)
+        stores = cache_plugin.with_default_store(app_config.stores)
+        stores = stores if isinstance(stores, StoreRegistry) else StoreRegistry(stores)
         app_config.stores = stores
         state_key = cache_plugin.config.state_key
         cache = app_config.state.get(state_key)

@@ -8,12 +8,14 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.plugins import InitPlugin
+from litestar.stores.base import Store
 from litestar.stores.registry import StoreRegistry
 
 from litestar_alchemy_kit._deprecation import deprecated_aliases
 from litestar_alchemy_kit.cache._async import AsyncCache
 from litestar_alchemy_kit.cache._sync import SyncCache
 from litestar_alchemy_kit.cache.keys import validate_name
+from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
 
 __all__ = ("CachePlugin", "CachePluginConfig")
@@ -29,7 +31,9 @@ class CachePluginConfig:
 
     store: str = "cache"
     """Name of the store in the app's ``StoreRegistry`` (``app.stores.get(store)``); register a
-    ``RedisStore``/``ValkeyStore`` under this name to share the cache between processes."""
+    ``RedisStore``/``ValkeyStore`` under this name to share the cache between processes. When
+    ``Litestar(stores=...)`` is ``None`` or a dict without this name, a :class:`BoundedMemoryStore`
+    (64 MiB) is registered under it; a ``StoreRegistry`` passed by the user is left to its own factory."""
 
     namespace: str = "lak"
     """Key namespace inside the store; caches in different namespaces never touch each other's keys."""
@@ -50,8 +54,9 @@ class CachePluginConfig:
 class CachePlugin(InitPlugin):
     """Makes an :class:`AsyncCache` available as ``app.state[state_key]`` and as a dependency.
 
-    The store is looked up by name at startup, so it may be registered in ``Litestar(stores=...)``
-    or left to the registry's default factory. Settings the user made explicitly are never replaced.
+    The store is looked up by name at startup, so it may be registered in ``Litestar(stores=...)``.
+    If it is not, a :class:`BoundedMemoryStore` is registered under the name (never Litestar's
+    unbounded ``MemoryStore``). Settings the user made explicitly are never replaced.
     """
 
     __slots__ = ("config",)
@@ -64,9 +69,22 @@ class CachePlugin(InitPlugin):
         if self.config.dependency_key not in app_config.dependencies:
             app_config.dependencies[self.config.dependency_key] = Provide(self._provide, sync_to_thread=False)
         app_config.signature_namespace.setdefault("AsyncCache", AsyncCache)
+        app_config.stores = self.with_default_store(app_config.stores)
         app_config.on_startup.append(self._startup)
         app_config.on_shutdown.append(self._shutdown)
         return app_config
+
+    def with_default_store(
+        self, stores: StoreRegistry | dict[str, Store] | None
+    ) -> StoreRegistry | dict[str, Store] | None:
+        """``stores`` with a :class:`BoundedMemoryStore` under the configured name when the user put none there.
+
+        A ``StoreRegistry`` the user built is returned as is: its default factory is their choice.
+        A dict is copied (the user's may be shared with other apps).
+        """
+        if isinstance(stores, StoreRegistry) or self.config.store in (stores or {}):
+            return stores
+        return {**(stores or {}), self.config.store: BoundedMemoryStore()}
 
     def create_cache(self, stores: StoreRegistry) -> AsyncCache:
         """A new :class:`AsyncCache` on the configured store of ``stores``, with the configured namespace and options."""

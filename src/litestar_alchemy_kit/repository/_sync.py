@@ -22,14 +22,14 @@ from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit._passthrough import passthrough
-from litestar_alchemy_kit.cache import MISS
+from litestar_alchemy_kit.cache import MISS, CacheLimits
+from litestar_alchemy_kit.cache.limits import TOO_LARGE
+from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
     POPULATE_OPTIONS,
     codec_for,
-    in_transaction,
-    isolation_allows_populate,
     result_from_rows,
     schema_for,
     sorted_tags,
@@ -94,6 +94,9 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
     """Class-wide switch; the ``use_cache`` constructor argument and per-call ``use_cache=`` narrow it."""
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
+    cache_limits: CacheLimits | None = None
+    """Size caps for this repository's results (``None``: the cache's ``options.limits``); a result over them
+    is read from the database and counted as a ``too_large`` bypass."""
 
     def __init__(
         self,
@@ -103,6 +106,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         scope: object = None,
         tenant: object = None,
         use_cache: bool | None = None,
+        cache_limits: CacheLimits | None = None,
         auto_expunge: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -121,6 +125,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
                 (see :class:`~litestar_alchemy_kit.repository.tenancy.TenantBinding`): reads see only
                 its rows, writes stamp it, and the cache scope includes it.
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
+            cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).
             auto_expunge: return detached instances (required for cached reads).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
@@ -139,6 +144,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         if self._tenant is not None:
             self._cache_scope = (*self._tenant.scope, *self._cache_scope)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
+        self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
         self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
         self._schema = schema_for(self.model_type)
@@ -179,8 +185,9 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         cache = self.cache
         if cache is None or not self._read_state.current:
             return super()._execute(statement, uniquify=uniquify)
-        info = analyze(statement, dialect=self._dialect)
-        if isinstance(info, Bypass):
+        bind = bind_state(self.session, self.model_type, statement)
+        info = analyze(statement, dialect=self._dialect, execution_options=bind.statement_options(statement))
+        if isinstance(info, Bypass) or bind.bypass is not None:
             cache.record_bypass()
             return super()._execute(statement, uniquify=uniquify)
         bind_group = statement.get_execution_options().get("bind_group")
@@ -188,7 +195,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
         else:
             key = cache.key(_KIND, info.fingerprint, (*self._cache_scope, ("bind_group", bind_group)))
-        rows = self._read_through(cache, sorted_tags(info.tags), key, lambda: (statement, uniquify))
+        rows = self._read_through(cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify))
         if rows is None:
             return super()._execute(statement, uniquify=uniquify)
         return result_from_rows(*rows)
@@ -196,6 +203,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
     def _read_through(
         self,
         cache: SyncCache,
+        bind: BindState,
         tags: Sequence[str],
         key: str,
         build: Callable[[], tuple[Select[Any], bool]],
@@ -221,7 +229,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
                 pass  # an entry this process cannot build is a miss
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = self._versions_for_populate(tags, cache)
+            versions = self._versions_for_populate(tags, cache, bind)
             if versions is None:
                 return None
             result = self.session.execute(statement, execution_options=POPULATE_OPTIONS)
@@ -229,21 +237,31 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
                 result = result.unique()
             keys = list(result.keys())
             rows = [tuple(row) for row in result.all()]
+        limits = self._cache_limits
+        if not (cache.options.limits if limits is None else limits).rows_fit(len(rows)):
+            cache.record_bypass(reason=TOO_LARGE)  # checked before encoding: an oversized result costs none
+            return keys, rows
         try:
             payload = self._codec.encode_rows(keys, rows)
         except Uncacheable:
-            cache.record_bypass()
+            cache.record_bypass(reason="uncacheable")
         else:
-            cache.set(key, payload, versions, self._schema, self.cache_ttl)
+            cache.set(key, payload, versions, self._schema, self.cache_ttl, limits)
         return keys, rows
 
-    def _versions_for_populate(self, tags: Sequence[str], cache: SyncCache) -> TagVersions | None:
-        """Tag versions to label the result with, read before the query; ``None``: do not populate."""
-        if in_transaction(self.session):
-            connection = self.session.connection()
-            if not isolation_allows_populate(connection):
-                return None
-        return cache.versions(tags)
+    def _versions_for_populate(self, tags: Sequence[str], cache: SyncCache, bind: BindState) -> TagVersions | None:
+        """Tag versions to label the result with, read before the query; ``None``: do not populate.
+
+        The rule looks at the connection the read really runs on (see :class:`BindState`): a session
+        joined to a connection whose transaction already read has an old snapshot.
+        """
+        verdict = bind.populate_verdict()
+        if verdict is None:
+            # inside a transaction this process has not asked about yet: its real isolation level
+            connection = self.session.connection(bind_arguments={"mapper": self.model_type})
+            remember_isolation(connection, connection.get_isolation_level())
+            verdict = bind.populate_verdict()
+        return cache.versions(tags) if verdict else None
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""
@@ -289,14 +307,19 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             )
             base = self._get_base = analyze(statement, dialect=self._dialect)
         rows = None
-        if isinstance(base, Bypass):
+        bind = bind_state(self.session, self.model_type)
+        if isinstance(base, Bypass) or bind.bypass is not None:
             cache.record_bypass()
         else:
             key = entry_key(
-                cache, _GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self._cache_scope, self._scope_token
+                cache,
+                _GET_KIND,
+                f"{base.fingerprint}:{_pk_token(item_id)}{bind.token}",
+                self._cache_scope,
+                self._scope_token,
             )
             rows = self._read_through(
-                cache, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
+                cache, bind, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
             )
         if rows is None:
             with self._read_state.narrow(allowed=False):

@@ -14,11 +14,12 @@ from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
 from litestar.testing import AsyncTestClient
 
 from litestar_alchemy_kit import AlchemyKitConfig, AlchemyKitPlugin, ServiceDependency
 from litestar_alchemy_kit.auth import AuthPlugin, TenantScope
-from litestar_alchemy_kit.cache import AsyncCache, CachePlugin, CachePluginConfig, SyncCache
+from litestar_alchemy_kit.cache import AsyncCache, BoundedMemoryStore, CachePlugin, CachePluginConfig, SyncCache
 from litestar_alchemy_kit.errors import ErrorsPlugin
 from litestar_alchemy_kit.orm.invalidation import bound_async_caches
 from litestar_alchemy_kit.providers import AsyncServiceContext
@@ -67,6 +68,23 @@ async def test_the_cache_exists_at_once_and_every_session_of_the_maker_invalidat
             session.add(Topic(name="second"))
             await session.commit()
         assert (await client.get("/topics")).json() == ["first", "second"]
+
+
+def test_the_default_store_is_bounded_and_a_users_store_or_registry_is_kept(tmp_path: Path) -> None:
+    kit = AlchemyKitPlugin(AlchemyKitConfig(alchemy=alchemy(tmp_path)))
+    app = Litestar(plugins=[kit])
+    assert isinstance(app.stores.get("cache"), BoundedMemoryStore)
+    assert app.state.cache.backend.store is app.stores.get("cache")
+    mine = MemoryStore()
+    assert (
+        Litestar(
+            plugins=[AlchemyKitPlugin(AlchemyKitConfig(alchemy=alchemy(tmp_path)))], stores={"cache": mine}
+        ).stores.get("cache")
+        is mine
+    )
+    registry = StoreRegistry(default_factory=lambda _: mine)
+    app = Litestar(plugins=[AlchemyKitPlugin(AlchemyKitConfig(alchemy=alchemy(tmp_path)))], stores=registry)
+    assert app.stores.get("cache") is mine  # the user's registry and its factory decide
 
 
 def test_the_users_explicit_settings_win(tmp_path: Path) -> None:
