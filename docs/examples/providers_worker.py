@@ -110,8 +110,7 @@ def main() -> None:
         with TestClient(app) as client:
             assert client.get("/tasks").json() == {"titles": [], "total": 0}
             assert client.get("/tasks").json() == {"titles": [], "total": 0}  # a hit
-            with client.portal() as portal:  # the worker runs on an event loop of its own
-                portal.call(import_tasks, app, "acme", ["b", "a", "c"])
+            client.blocking_portal.call(import_tasks, app, "acme", ["b", "a", "c"])  # on the app's event loop
             assert client.get("/tasks", params={"pageSize": 2}).json() == {"titles": ["a", "b"], "total": 3}
             schema = app.openapi_schema.to_schema()
             names = {parameter["name"] for parameter in schema["paths"]["/tasks"]["get"]["parameters"]}

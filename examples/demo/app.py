@@ -39,6 +39,7 @@ from litestar_alchemy_kit import (
     AlchemyKitConfig,
     AlchemyKitPlugin,
     AsyncCache,
+    AsyncServiceContext,
     AuthConfig,
     AuthContext,
     CachePluginConfig,
@@ -184,11 +185,12 @@ async def reset_data(app: Litestar) -> None:
         if not SETTINGS.keep_data:
             await connection.run_sync(Base.metadata.drop_all)
         await connection.run_sync(Base.metadata.create_all)
-    async with KIT.alchemy_configs[0].get_session() as session:
-        tenants = TenantService(session)
+    # The same services outside a request: the app's sessions and cache, an explicit (shared) scope.
+    async with AsyncServiceContext.from_app(app, scope=None) as context:
+        tenants = context.service(TenantService)
         for slug, name in TENANTS.items():
             if not await tenants.exists(slug=slug):
-                await tenants.create({"slug": slug, "name": name}, auto_commit=True)
+                await tenants.create({"slug": slug, "name": name})
     if not SETTINGS.keep_data:
         # Entries of another run's data must not answer for this run's (same keys, new rows).
         await app.state.cache.clear()

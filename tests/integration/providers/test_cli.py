@@ -28,7 +28,8 @@ def test_stats_shows_the_apps_cache_before_any_request() -> None:
     result = cli("cache", "stats")
     assert result.exit_code == 0, result.output
     assert "namespace: demo" in result.output
-    assert "store: cache (BoundedMemoryStore)" in result.output
+    store = importlib.import_module("examples.demo.app").app.stores.get("cache")
+    assert f"store: cache ({type(store).__name__})" in result.output
     assert "breaker: closed" in result.output
 
 
