@@ -45,6 +45,7 @@ __all__ = (
     "KEY_NEUTRAL_OPTIONS",
     "BindState",
     "bind_state",
+    "distrust_isolation",
     "forget_isolation",
     "install_session_listeners",
     "level_allows_populate",
@@ -65,6 +66,7 @@ KEY_NEUTRAL_OPTIONS: Final = IGNORED_EXECUTION_OPTIONS | frozenset(
 )
 """Bind-level execution options that change neither the SQL nor what it returns."""
 
+_UNKNOWN: Final = "UNKNOWN"
 _PER_STATEMENT: Final = frozenset({"READ COMMITTED", "AUTOCOMMIT"})
 # PostgreSQL runs READ UNCOMMITTED as READ COMMITTED; elsewhere it reads other transactions'
 # uncommitted rows (MariaDB, SQLite in shared-cache mode), which must never be published.
@@ -172,6 +174,15 @@ def remember_isolation(connection: Connection | AsyncConnection, level: str | No
     sync = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
     if level is not None and sync is not None and sync.in_transaction():
         _levels[sync] = _normal(level)
+
+
+def distrust_isolation(connection: Connection) -> None:
+    """Raw SQL changed the isolation level of the connection's transaction: it may not populate until it ends.
+
+    MariaDB's ``SET TRANSACTION`` applies to the next transaction and no variable shows it, so the
+    level cannot be asked; the transaction is treated as one whose snapshot may be old.
+    """
+    _levels[connection] = _UNKNOWN
 
 
 def forget_isolation(connection: Connection) -> None:
