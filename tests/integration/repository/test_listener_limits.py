@@ -113,7 +113,7 @@ def test_triggers_count_once_declared(sqlite_engine: Engine) -> None:
         rename("second")
         assert labels() == 2
     finally:
-        cascades._declared.clear()  # noqa: SLF001 - this test's declaration only
+        cascades._declared.clear()
 
 
 def _label_model() -> type[Any]:
@@ -189,4 +189,3 @@ async def test_sync_engine_writes_reach_async_caches_through_a_sync_cache(tmp_pa
         sync_client.close()
         await async_engine.dispose()
         sync_engine.dispose()
-
