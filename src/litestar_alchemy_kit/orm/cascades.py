@@ -19,16 +19,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Table, inspect
+from sqlalchemy import MetaData, Table, inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import mapperlib
 
 from litestar_alchemy_kit.orm.dependencies import table_tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from sqlalchemy import MetaData
-    from sqlalchemy.engine import Connection
 
 __all__ = (
     "VIEW_INFO_KEY",
