@@ -7,7 +7,7 @@ with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners
 finds the tables each statement writes:
 
 - SQLAlchemy constructs from the compiled construct: the target of INSERT / UPDATE / DELETE (every
-  table of a multi-table UPDATE), DML inside CTEs, and DDL; memoized per compiled object, which
+  table of a multi-table UPDATE), DML inside CTEs, and ``DROP TABLE``; memoized per compiled object, which
   SQLAlchemy's compiled cache reuses, so a cached SELECT costs a few attribute reads;
 - raw SQL (``text()``, ``exec_driver_sql``) with `sqlglot <https://sqlglot.com>`_, the ``sql`` extra,
   after a keyword pre-filter; memoized per SQL string. Without the extra, or for SQL it cannot
@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql import TableClause, visitors
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.ddl import DropTable
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.util import await_only
@@ -152,10 +153,12 @@ def _construct_writes(statement: Any) -> Writes:
 
 
 def _ddl_writes(compiled: DDLCompiler) -> Writes:
-    target = getattr(compiled.statement, "element", None)
-    if isinstance(target, Table):
-        return written_tags(target)
-    return None  # indexes, sequences, constraints, schemas: no rows change
+    # Dropping a table removes its rows; creating one (create_all at startup) changes no cached
+    # entry, and indexes, sequences, constraints and schemas change no rows.
+    statement = compiled.statement
+    if isinstance(statement, DropTable) and isinstance(statement.element, Table):
+        return written_tags(statement.element)
+    return None
 
 
 def _compiled(compiled: Compiled) -> Writes:
