@@ -156,7 +156,7 @@ def _ddl_writes(compiled: DDLCompiler) -> Writes:
     # Dropping a table removes its rows; creating one (create_all at startup) changes no cached
     # entry, and indexes, sequences, constraints and schemas change no rows.
     statement = compiled.statement
-    if isinstance(statement, DropTable) and isinstance(statement.element, Table):
+    if isinstance(statement, DropTable):
         return written_tags(statement.element)
     return None
 
