@@ -23,7 +23,8 @@ TOP = "litestar_alchemy_kit"
 def public_packages() -> list[str]:
     """The top-level package and each public subpackage or module that declares ``__all__``, sorted.
 
-    Deprecated aliases (modules whose import warns) are left out: their names are documented where they moved.
+    Deprecated aliases (modules that set ``__deprecated__``) are left out: their names are documented where they
+    moved. The marker, not the import warning, decides: a module imported before warns no more.
     """
     top = importlib.import_module(TOP)
     names = [TOP]
@@ -31,12 +32,9 @@ def public_packages() -> list[str]:
         if info.name.rsplit(".", 1)[1].startswith("_"):
             continue
         with warnings.catch_warnings():
-            warnings.simplefilter("error", DeprecationWarning)
-            try:
-                module = importlib.import_module(info.name)
-            except DeprecationWarning:
-                continue
-        if hasattr(module, "__all__"):
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module(info.name)
+        if hasattr(module, "__all__") and not hasattr(module, "__deprecated__"):
             names.append(info.name)
     return sorted(names)
 

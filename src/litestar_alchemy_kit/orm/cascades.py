@@ -32,6 +32,7 @@ __all__ = (
     "VIEW_INFO_KEY",
     "declare_dependency",
     "declare_metadata",
+    "forget_dependencies",
     "generation",
     "name_tags",
     "reflect_dependencies",
@@ -89,6 +90,15 @@ def declare_dependency(written: Table | str, *changed: Table | str) -> None:
         _declared.setdefault(key, set()).update(
             _name(t.name if isinstance(t, Table) else t.rsplit(".", 1)[-1]) for t in changed
         )
+        _generation += 1
+
+
+def forget_dependencies() -> None:
+    """Forget every declared and reflected dependency (tests; a process that reflects again after a migration)."""
+    global _generation  # noqa: PLW0603
+    with _lock:
+        _declared.clear()
+        _reflected.clear()
         _generation += 1
 
 

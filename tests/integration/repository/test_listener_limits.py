@@ -113,7 +113,7 @@ def test_triggers_count_once_declared(sqlite_engine: Engine) -> None:
         rename("second")
         assert labels() == 2
     finally:
-        cascades._declared.clear()
+        cascades.forget_dependencies()  # this test's declaration only
 
 
 def _label_model() -> type[Any]:
