@@ -31,7 +31,6 @@ _WRITES: Final = (
     exp.TruncateTable,
     exp.Drop,
     exp.Alter,
-    exp.Create,
     exp.Copy,
     exp.Into,
 )
@@ -78,7 +77,9 @@ def statement_writes(sql: str, dialect: str) -> list[TableName] | bool | None:
             if str(statement.this).upper() not in _READ_ONLY_COMMANDS:
                 return True
             continue
-        if any(True for _ in statement.find_all(*_WRITES)):
+        # CREATE makes a new object (no cached entry reads it), except a view it replaces
+        replaced_view = isinstance(statement, exp.Create) and str(statement.args.get("kind", "")).upper() == "VIEW"
+        if replaced_view or any(True for _ in statement.find_all(*_WRITES)):
             tables = _tables(statement)
             if not tables:
                 return True

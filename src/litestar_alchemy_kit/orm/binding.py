@@ -22,8 +22,7 @@ so a cache hit resolves all of this without I/O.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -45,6 +44,7 @@ __all__ = (
     "KEY_NEUTRAL_OPTIONS",
     "BindState",
     "bind_state",
+    "distrust_isolation",
     "forget_isolation",
     "install_session_listeners",
     "level_allows_populate",
@@ -65,6 +65,7 @@ KEY_NEUTRAL_OPTIONS: Final = IGNORED_EXECUTION_OPTIONS | frozenset(
 )
 """Bind-level execution options that change neither the SQL nor what it returns."""
 
+_UNKNOWN: Final = "UNKNOWN"
 _PER_STATEMENT: Final = frozenset({"READ COMMITTED", "AUTOCOMMIT"})
 # PostgreSQL runs READ UNCOMMITTED as READ COMMITTED; elsewhere it reads other transactions'
 # uncommitted rows (MariaDB, SQLite in shared-cache mode), which must never be published.
@@ -73,29 +74,42 @@ _DIRTY_READS_SAFE: Final = frozenset({"postgresql"})
 # dialects whose Connection.get_isolation_level() asks the server without disturbing the transaction
 _LEVEL_QUERY_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "sqlite"})
 
-_connections: weakref.WeakKeyDictionary[Session, dict[object, Connection]] = weakref.WeakKeyDictionary()
+_CONNECTIONS_KEY: Final = "litestar_alchemy_kit.binding.connections"
+"""``Session.info`` key: the connections of the session's current transaction, by bind."""
 _owners: weakref.WeakKeyDictionary[Connection, Session] = weakref.WeakKeyDictionary()
 _levels: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()
 _installed = False
 
 
-@dataclass(frozen=True, slots=True)
 class BindState:
-    """Where one read runs, resolved before it runs."""
+    """Where one read runs, resolved before it runs (built on every cached read: a plain slotted class).
 
-    options: Mapping[str, Any] | None
-    """Bind-level execution options (engine or connection) that may change the SQL or its result;
-    ``None`` when there are none (the common case: nothing to add to the key)."""
-    token: str
-    """The canonical encoding of :attr:`options` (``""`` when there are none), for keys built
-    without a statement."""
-    bypass: str | None
-    """Why the read must bypass the cache (an option with no canonical form), else ``None``."""
-    connection: Connection | None
-    """The connection the read will run on when it is already known (the session's transaction, or a
-    connection the session is bound to); ``None``: a new connection from the engine."""
-    engine: Engine
-    """The engine the read runs on."""
+    Attributes:
+        options: bind-level execution options (engine or connection) that may change the SQL or its
+            result; ``None`` when there are none (the common case: nothing to add to the key).
+        token: the canonical encoding of ``options`` (``""`` when there are none), for keys built
+            without a statement.
+        bypass: why the read must bypass the cache (an option with no canonical form), else ``None``.
+        connection: the connection the read will run on when already known (the session's
+            transaction, or a connection the session is bound to); ``None``: a new one from the engine.
+        engine: the engine the read runs on.
+    """
+
+    __slots__ = ("bypass", "connection", "engine", "options", "token")
+
+    def __init__(
+        self,
+        options: Mapping[str, Any] | None,
+        token: str,
+        bypass: str | None,
+        connection: Connection | None,
+        engine: Engine,
+    ) -> None:
+        self.options = options
+        self.token = token
+        self.bypass = bypass
+        self.connection = connection
+        self.engine = engine
 
     def statement_options(self, statement: Executable) -> Mapping[str, Any] | None:
         """Bind-level options merged under ``statement``'s own, as SQLAlchemy merges them (statement wins)."""
@@ -174,13 +188,24 @@ def remember_isolation(connection: Connection | AsyncConnection, level: str | No
         _levels[sync] = _normal(level)
 
 
+def distrust_isolation(connection: Connection) -> None:
+    """Raw SQL changed the isolation level of the connection's transaction: it may not populate until it ends.
+
+    MariaDB's ``SET TRANSACTION`` applies to the next transaction and no variable shows it, so the
+    level cannot be asked; the transaction is treated as one whose snapshot may be old.
+    """
+    _levels[connection] = _UNKNOWN
+
+
 def forget_isolation(connection: Connection) -> None:
     """The connection's transaction ended: its next one may run at another level."""
     _levels.pop(connection, None)
 
 
 def _sync_session(session: Any) -> Session:
-    current = session() if not isinstance(session, (Session, AsyncSession)) else session
+    if type(session) is AsyncSession:
+        return session.sync_session
+    current = session if isinstance(session, (Session, AsyncSession)) else session()
     return current.sync_session if isinstance(current, AsyncSession) else current
 
 
@@ -188,7 +213,7 @@ def session_connection(session: Session, bind: object) -> Connection | None:
     """The connection ``session``'s transaction holds for ``bind`` (an engine or connection), if any."""
     if isinstance(bind, Connection):
         return bind
-    held = _connections.get(session)
+    held: dict[object, Connection] | None = session.info.get(_CONNECTIONS_KEY)
     return held.get(bind) if held else None
 
 
@@ -200,7 +225,7 @@ def owning_session(connection: Connection) -> Session | None:
 def bind_state(
     session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
     mapper: type[Any],
-    clause: Executable | None = None,
+    clause: ClauseElement | None = None,
 ) -> BindState:
     """Resolve where a read of ``mapper`` (running ``clause``) executes, and the options that apply to it.
 
@@ -213,7 +238,7 @@ def bind_state(
         The :class:`BindState` of the read.
     """
     sync_session = _sync_session(session)
-    bind = sync_session.get_bind(mapper=mapper, clause=cast("ClauseElement | None", clause))
+    bind = sync_session.get_bind(mapper=mapper, clause=clause)
     connection = session_connection(sync_session, bind)
     engine = bind.engine if isinstance(bind, Connection) else bind
     source: Connection | Engine = connection if connection is not None else engine
@@ -231,9 +256,9 @@ def bind_state(
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     del transaction
-    held = _connections.get(session)
+    held: dict[object, Connection] | None = session.info.get(_CONNECTIONS_KEY)
     if held is None:
-        held = _connections[session] = {}
+        held = session.info[_CONNECTIONS_KEY] = {}
     held[connection] = connection
     held[connection.engine] = connection
     _owners[connection] = session
@@ -241,7 +266,8 @@ def _after_begin(session: Session, transaction: SessionTransaction, connection: 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
-        for connection in _connections.pop(session, {}).values():
+        held: dict[object, Connection] = session.info.pop(_CONNECTIONS_KEY, {})
+        for connection in held.values():
             if _owners.get(connection) is session:
                 del _owners[connection]
 

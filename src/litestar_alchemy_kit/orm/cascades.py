@@ -19,7 +19,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Table, inspect
+from sqlalchemy import MetaData, Table, inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import mapperlib
 
 from litestar_alchemy_kit.orm.dependencies import table_tag
@@ -27,13 +28,11 @@ from litestar_alchemy_kit.orm.dependencies import table_tag
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sqlalchemy import MetaData
-    from sqlalchemy.engine import Connection
-
 __all__ = (
     "VIEW_INFO_KEY",
     "declare_dependency",
     "declare_metadata",
+    "forget_dependencies",
     "generation",
     "name_tags",
     "reflect_dependencies",
@@ -91,6 +90,15 @@ def declare_dependency(written: Table | str, *changed: Table | str) -> None:
         _declared.setdefault(key, set()).update(
             _name(t.name if isinstance(t, Table) else t.rsplit(".", 1)[-1]) for t in changed
         )
+        _generation += 1
+
+
+def forget_dependencies() -> None:
+    """Forget every declared and reflected dependency (tests; a process that reflects again after a migration)."""
+    global _generation  # noqa: PLW0603
+    with _lock:
+        _declared.clear()
+        _reflected.clear()
         _generation += 1
 
 

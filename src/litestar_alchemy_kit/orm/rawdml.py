@@ -7,7 +7,7 @@ with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners
 finds the tables each statement writes:
 
 - SQLAlchemy constructs from the compiled construct: the target of INSERT / UPDATE / DELETE (every
-  table of a multi-table UPDATE), DML inside CTEs, and DDL; memoized per compiled object, which
+  table of a multi-table UPDATE), DML inside CTEs, and ``DROP TABLE``; memoized per compiled object, which
   SQLAlchemy's compiled cache reuses, so a cached SELECT costs a few attribute reads;
 - raw SQL (``text()``, ``exec_driver_sql``) with `sqlglot <https://sqlglot.com>`_, the ``sql`` extra,
   after a keyword pre-filter; memoized per SQL string. Without the extra, or for SQL it cannot
@@ -38,13 +38,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql import TableClause, visitors
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.ddl import DropTable
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
-from litestar_alchemy_kit.orm.binding import owning_session
+from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session
 from litestar_alchemy_kit.orm.cascades import name_tags, written_tags
 
 if TYPE_CHECKING:
@@ -88,11 +89,12 @@ _WRITE_WORDS: Final = re.compile(
     r"drop|alter|create|rename)\b",
     re.IGNORECASE,
 )
+_SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _MEMO_LIMIT: Final = 4096
 _PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
 
-_compiled_writes: weakref.WeakKeyDictionary[Compiled, Writes] = weakref.WeakKeyDictionary()
-_raw_writes: dict[tuple[str, str], Writes] = {}
+_compiled_writes: dict[int, tuple[Compiled, Writes]] = {}
+_raw_writes: dict[str, dict[str, Writes]] = {}
 _pending: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
 _engines: dict[tuple[object, ...], weakref.WeakSet[AsyncCache | SyncCache]] = {}
 _session_hook: list[SessionWriteHook] = []
@@ -151,24 +153,25 @@ def _construct_writes(statement: Any) -> Writes:
 
 
 def _ddl_writes(compiled: DDLCompiler) -> Writes:
-    target = getattr(compiled.statement, "element", None)
-    if isinstance(target, Table):
-        return written_tags(target)
-    return None  # indexes, sequences, constraints, schemas: no rows change
+    # Dropping a table removes its rows; creating one (create_all at startup) changes no cached
+    # entry, and indexes, sequences, constraints and schemas change no rows.
+    statement = compiled.statement
+    if isinstance(statement, DropTable):
+        return written_tags(statement.element)
+    return None
 
 
 def _compiled(compiled: Compiled) -> Writes:
-    try:
-        return _compiled_writes[compiled]
-    except KeyError:
-        pass
-    if isinstance(compiled, DDLCompiler):
-        writes = _ddl_writes(compiled)
-    elif isinstance(compiled.statement, UpdateBase):
-        writes = _construct_writes(compiled.statement)
-    else:
-        writes = _construct_writes(compiled.statement) if isinstance(compiled, SQLCompiler) and compiled.ctes else None
-    _compiled_writes[compiled] = writes
+    """Writes of a compiled construct that is DML, DDL, or a SELECT with CTEs (memoized per compiled object)."""
+    memo = _compiled_writes.get(id(compiled))
+    if memo is not None and memo[0] is compiled:
+        return memo[1]
+    ddl = isinstance(compiled, DDLCompiler)
+    writes = _ddl_writes(compiled) if ddl else _construct_writes(compiled.statement)  # type: ignore[arg-type]
+    if len(_compiled_writes) >= _MEMO_LIMIT:
+        _compiled_writes.clear()
+    # the entry holds the compiled object, so its id cannot be reused while the entry exists
+    _compiled_writes[id(compiled)] = (compiled, writes)
     return writes
 
 
@@ -183,15 +186,15 @@ def raw_sql_writes(sql: str, dialect_name: str) -> Writes:
         The written tags, :data:`EVERYTHING` when the writes cannot be attributed, ``None`` for a
         statement that writes nothing.
     """
-    memo_key = (dialect_name, sql)
-    try:
-        return _raw_writes[memo_key]
-    except KeyError:
-        pass
+    memo = _raw_writes.get(dialect_name)
+    if memo is None:
+        memo = _raw_writes[dialect_name] = {}
+    elif sql in memo:
+        return memo[sql]
     writes = _parse_writes(sql, dialect_name) if _WRITE_WORDS.search(sql) else None
-    if len(_raw_writes) >= _MEMO_LIMIT:
-        _raw_writes.clear()
-    _raw_writes[memo_key] = writes
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[sql] = writes
     return writes
 
 
@@ -266,12 +269,27 @@ def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
 ) -> None:
     del cursor, parameters, executemany
     compiled = context.compiled if context is not None else None
-    if compiled is None or isinstance(compiled.statement, TextClause):
+    if compiled is None:
+        _note_isolation(connection, statement)
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
-        writes = _compiled(compiled)
+        construct = compiled.statement
+        if isinstance(compiled, SQLCompiler) and not compiled.ctes and not isinstance(construct, UpdateBase):
+            # the read path: a SELECT construct without CTEs writes nothing (no memo, no parsing)
+            if not isinstance(construct, TextClause):
+                return
+            _note_isolation(connection, statement)
+            writes = raw_sql_writes(statement, connection.dialect.name)
+        else:
+            writes = _compiled(compiled)
     if writes:
         _record(connection, writes)
+
+
+def _note_isolation(connection: Connection, sql: str) -> None:
+    """``SET [SESSION] TRANSACTION ISOLATION LEVEL ...`` in raw SQL: the transaction's level is no longer known."""
+    if _SET_ISOLATION.match(sql):
+        distrust_isolation(connection)
 
 
 def _commit(connection: Connection) -> None:

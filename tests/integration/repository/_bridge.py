@@ -32,3 +32,8 @@ async def sync_call_async(target: Any, fn: Any) -> Any:
 def sync_call(target: Any, fn: Any) -> Any:
     """``fn(target)`` on a sync connection or session (what :func:`sync_call_async` becomes in sync code)."""
     return fn(target)
+
+
+def sync_engine_of(engine: Any) -> Any:
+    """The ``Engine`` events are attached to (an ``AsyncEngine`` wraps one)."""
+    return getattr(engine, "sync_engine", engine)

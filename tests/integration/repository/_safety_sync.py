@@ -17,10 +17,10 @@ import contextlib
 import uuid
 from typing import Any
 
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, event, select, text, update
 
-from litestar_alchemy_kit.repository import CachedSyncRepository
-from tests.integration.repository._bridge import sync_call
+from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
+from tests.integration.repository._bridge import run_inline, sync_call, sync_engine_of
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Item, RepoBase
 
@@ -319,3 +319,72 @@ def uncommitted_raw_write_bypasses(env: Env) -> None:
     hits = cache.stats["hit"]
     assert _fresh_names(env, cache) == ["before"]
     assert cache.stats["hit"] == hits + 1  # the rollback left the entry in place
+
+
+def engine_commit_window_closed(env: Env) -> None:
+    """A reader between the engine commit's first invalidation and the commit itself installs nothing stale.
+
+    The reader runs inside the connection's ``commit`` event, after the raw-DML listener's first
+    bump and before the database commits: it reads the old row under the new versions. The second
+    bump, once the commit is durable, must invalidate that entry.
+    """
+    reader_cache = env.make_cache()
+    _seed(env, ["before"])
+    with env.sessionmaker() as session:
+        assert _warm(ItemRepository(session=session, cache=reader_cache), reader_cache) == ["before"]
+    seen: list[list[str]] = []
+
+    def read_during_commit(conn: Any) -> None:
+        del conn
+        seen.append(run_inline(_fresh_names(env, reader_cache)))
+
+    engine = sync_engine_of(env.engine_object)
+    event.listen(engine, "commit", read_during_commit)
+    try:
+        with env.engine_object.begin() as conn:
+            conn.execute(update(Item.__table__).values(name="after"))
+    finally:
+        event.remove(engine, "commit", read_during_commit)
+    assert seen == [["before"]]  # the interleaving really happened
+    assert _fresh_names(env, reader_cache) == ["after"]
+
+
+def joined_session_writes_count_at_the_real_commit(env: Env) -> None:
+    """A session joined to an outer transaction commits nothing: the outer commit is what invalidates.
+
+    Its ``commit()`` returns while the outer transaction is still open; a reader then caches the old
+    row. When the outer transaction commits, that entry must be invalidated.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    _seed(env, ["before"])
+    with env.sessionmaker() as session:
+        assert _warm(ItemRepository(session=session, cache=reader_cache), reader_cache) == ["before"]
+    with env.engine_object.connect() as conn:
+        conn.begin()
+        session = env.sessionmaker.class_(bind=conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+        bind_cache(session, writer_cache)
+        session.execute(update(Item).values(name="after"))
+        session.commit()
+        session.close()
+        assert _fresh_names(env, reader_cache) == ["before"]  # not committed yet
+        conn.commit()
+    assert _fresh_names(env, reader_cache) == ["after"]
+
+
+def raw_set_transaction_never_installs_stale(env: Env) -> None:
+    """``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`` in raw SQL on a READ COMMITTED engine.
+
+    MariaDB shows the one-shot level in no variable; the raw-SQL listener notices the statement.
+    """
+    cache, writer_cache = env.make_cache(), env.make_cache()
+    _seed(env, ["before"])
+    engine = env.engine_object.execution_options(isolation_level="READ COMMITTED")
+    with type(env.sessionmaker)(engine, expire_on_commit=False)() as session:
+        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        assert (session.execute(select(Item.name))).scalars().all() == ["before"]  # the snapshot
+        with env.bound(writer_cache)() as writer:
+            writer.execute(update(Item).values(name="after"))
+            writer.commit()
+        assert _names(ItemRepository(session=session, cache=cache)) == ["before"]
+        session.rollback()
+    assert _fresh_names(env, cache) == ["after"]

@@ -95,3 +95,16 @@ async def test_raw_writes_invalidate(async_env: Env, form: str) -> None:
 
 async def test_uncommitted_raw_write_bypasses(async_env: Env) -> None:
     await scenarios.uncommitted_raw_write_bypasses(async_env)
+
+
+async def test_engine_commit_window_closed(async_env: Env) -> None:
+    await scenarios.engine_commit_window_closed(async_env)
+
+
+async def test_joined_session_writes_count_at_the_real_commit(async_env: Env) -> None:
+    await scenarios.joined_session_writes_count_at_the_real_commit(async_env)
+
+
+async def test_raw_set_transaction_never_installs_stale(async_env: Env) -> None:
+    _only(async_env, SERVER_ENGINES, "SQLite and DuckDB have no SET TRANSACTION")
+    await scenarios.raw_set_transaction_never_installs_stale(async_env)

@@ -95,3 +95,16 @@ def test_raw_writes_invalidate(sync_env: Env, form: str) -> None:
 
 def test_uncommitted_raw_write_bypasses(sync_env: Env) -> None:
     scenarios.uncommitted_raw_write_bypasses(sync_env)
+
+
+def test_engine_commit_window_closed(sync_env: Env) -> None:
+    scenarios.engine_commit_window_closed(sync_env)
+
+
+def test_joined_session_writes_count_at_the_real_commit(sync_env: Env) -> None:
+    scenarios.joined_session_writes_count_at_the_real_commit(sync_env)
+
+
+def test_raw_set_transaction_never_installs_stale(sync_env: Env) -> None:
+    _only(sync_env, SERVER_ENGINES, "SQLite and DuckDB have no SET TRANSACTION")
+    scenarios.raw_set_transaction_never_installs_stale(sync_env)
