@@ -245,3 +245,27 @@ async def test_a_hit_on_the_bounded_store_is_a_hit_of_the_cache() -> None:
         await cache.set(cache.key("row", str(i)), i, await cache.versions(["u"]))
     assert await cache.get(key, ["t"]) is MISS  # an evicted entry or version is a miss, never a stale hit
     await cache.close()
+
+
+def test_the_sync_memory_backend_is_bounded_and_safe_across_threads() -> None:
+    import threading
+
+    from litestar_alchemy_kit.cache import SyncMemoryBackend
+
+    per_entry = len(_key(0)) + 4 + 100 + ENTRY_OVERHEAD + EXPIRY_OVERHEAD
+    backend = SyncMemoryBackend(max_entries=1_000_000, max_bytes=500 * per_entry)
+
+    def writer(thread: int) -> None:
+        for i in range(2_000):
+            backend.set(f"{_key(i)}-t{thread:02d}", b"x" * 100, 60)
+            backend.get_many([f"{_key(i // 2)}-t{thread:02d}"])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store = backend.store
+    assert store.entries == 500
+    assert store.size_bytes == 500 * per_entry  # the accounting survived concurrent writers
+    assert store.evictions == 4 * 2_000 - 500
