@@ -19,7 +19,9 @@ from litestar_alchemy_kit.cache.limits import CacheLimits
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
-from litestar_alchemy_kit.cache.types import MISS, TagVersions
+from litestar_alchemy_kit.cache.recording import TagRecorder, current_recorder, record_tags
+from litestar_alchemy_kit.cache.telemetry import observe_outcomes
+from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions
 
 __all__ = (
     "MISS",
@@ -34,6 +36,7 @@ __all__ = (
     "CachePluginConfig",
     "Codec",
     "ExpiryWheel",
+    "Lookup",
     "MsgspecCodec",
     "PipelinedRedisBackend",
     "StoreBackend",
@@ -41,7 +44,11 @@ __all__ = (
     "SyncCacheBackend",
     "SyncMemoryBackend",
     "SyncRedisBackend",
+    "TagRecorder",
     "TagVersions",
+    "current_recorder",
+    "observe_outcomes",
+    "record_tags",
 )
 
 

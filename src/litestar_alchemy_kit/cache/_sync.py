@@ -35,8 +35,9 @@ from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode
 from litestar_alchemy_kit.cache.keys import KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
 from litestar_alchemy_kit.cache.options import CacheOptions
+from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
-from litestar_alchemy_kit.cache.types import MISS, TagVersions, new_token
+from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions, new_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -306,6 +307,9 @@ class SyncCache:
         fresh random tokens (never an old value).
         """
         names, keys = self._plan(tags)
+        recorder = current_recorder()
+        if recorder is not None:
+            recorder.add(names)
         if self._blocked(names):
             self._telemetry.bypass(_PENDING)
             return None
@@ -350,6 +354,9 @@ class SyncCache:
     ) -> _Found:
         """The entry's value (or :data:`MISS`), whether it is past its ttl, and (if ``observe``) the versions read."""
         names, version_keys = plan
+        recorder = current_recorder()
+        if recorder is not None:
+            recorder.add(names)
         if (self._pending or self._pending_namespace) and self._blocked(names):
             if record:
                 self._telemetry.bypass(_PENDING)
@@ -368,6 +375,40 @@ class SyncCache:
         if record:
             self._telemetry.count("hit" if value is not MISS and not stale else "miss")
         return value, stale, observed
+
+    def lookup(self, key: str, tags: Iterable[str], schema: str = "") -> Lookup:
+        """The entry at ``key`` and the current versions of ``tags``, in one store round trip.
+
+        For callers that derive something from the versions (an ETag) or that compute a value after
+        this call and store it under these versions (they were read before the computation). The
+        value is :data:`MISS` unless the entry carries exactly ``tags`` at their current versions;
+        an entry stored under other tags reports them in ``labels``. Never raises for store errors.
+        """
+        names, version_keys = self._plan(tags)
+        recorder = current_recorder()
+        if recorder is not None:
+            recorder.add(names)
+        if (self._pending_namespace or self._pending) and self._blocked(names):
+            self._telemetry.count("bypass")
+            return Lookup(MISS, None, None)
+        raw = self._fetch([key, *version_keys])
+        if raw is None:
+            self._telemetry.count("miss")
+            return Lookup(MISS, None, None)
+        versions = (
+            None
+            if None in raw[1:]
+            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+        )
+        value, stale = self._validate(raw, names, schema)
+        labels: tuple[str, ...] | None = None
+        if value is MISS and raw[0] is not None:
+            entry = decode_entry(raw[0])
+            labels = None if entry is None else tuple(entry.tags)
+        if stale:
+            value = MISS
+        self._telemetry.count("miss" if value is MISS else "hit")
+        return Lookup(value, versions, labels)
 
     def _validate(self, raw: list[bytes | None], tags: list[str], schema: str) -> tuple[Any, bool]:
         """Check the entry ``raw[0]`` against the versions read with it (``raw[1:]``: namespace, then ``tags``)."""

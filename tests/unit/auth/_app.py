@@ -41,6 +41,7 @@ USERS = {
     "bob": User("bob", "globex"),
     "carol": User("carol", "acme", ("editor",)),
     "dave": User("dave", None),  # authenticated, in no tenant
+    "erin": User("erin", "acme", ("admin", "editor")),
 }
 
 
@@ -110,6 +111,16 @@ async def staff() -> str:
     return "staff"
 
 
+@get("/admin-editor", guards=[has_role("admin", "editor")])
+async def admin_editor() -> str:
+    return "admin-editor"
+
+
+@get("/read-write", guards=[has_scope("items:read", "items:write")])
+async def read_write() -> str:
+    return "read-write"
+
+
 @get("/write", guards=[has_scope("items:write")])
 async def write() -> str:
     return "write"
@@ -132,6 +143,8 @@ async def inner_strict(auth: NamedDependency[AuthContext[User, Token]]) -> dict[
 
 HANDLERS = [
     me,
+    admin_editor,
+    read_write,
     maybe,
     maybe_user,
     maybe_guarded,

@@ -32,6 +32,19 @@ def test_role_guard_401_anonymous_403_missing_200_granted(kind: str) -> None:
         assert client.get("/staff", **credentials(kind, issue(backend, "bob"))).status_code == 403
 
 
+def test_all_of_guards_need_every_role_and_scope(kind: str) -> None:
+    # has_role/has_scope with several values need all of them; one of them is a 403, not a pass.
+    backend = make_backend(kind)
+    with TestClient(make_app(backend)) as client:
+        assert client.get("/admin-editor", **credentials(kind, issue(backend, "alice"))).status_code == 403
+        assert client.get("/admin-editor", **credentials(kind, issue(backend, "carol"))).status_code == 403
+        assert client.get("/admin-editor", **credentials(kind, issue(backend, "erin"))).text == "admin-editor"
+        one = issue(backend, "bob", scopes=["items:write"])
+        assert client.get("/read-write", **credentials(kind, one)).status_code == 403
+        both = issue(backend, "bob", scopes=["items:read", "items:write"])
+        assert client.get("/read-write", **credentials(kind, both)).text == "read-write"
+
+
 def test_scope_guard(kind: str) -> None:
     backend = make_backend(kind)
     with TestClient(make_app(backend)) as client:
