@@ -687,7 +687,7 @@ def fail_open(env: Env, dead_cache: Any) -> None:
         repo.get(item.id)
     base = repo._get_base
     assert isinstance(base, StatementInfo)
-    key = cache.key("get", f"{base.fingerprint}:u{item.id.hex}", ())
+    key = cache.key_prefix("get", base.fingerprint, ()).key(f"u{item.id.hex}")
     cache.backend.set(key, b"\x00not an entry", None)
     errors = cache.stats["error"]
     with env.sessionmaker() as session:
