@@ -96,13 +96,14 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every ``benchmarks/bench_*.py`` against its anchors, in one run each, and regenerate the benchmarks page.
+    """Run every ``benchmarks/bench_*.py`` against its anchors and every ``soak_*.py``, and regenerate the benchmarks page.
 
     Each script records its table in ``docs/benchmarks/_generated/``; ``benchmarks/_report.py`` then renders the
     tables and SVG plots the page includes (commit them with the page).
     """
     _install(session, "test", "bench")
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+    scripts = [*sorted((ROOT / "benchmarks").glob("bench_*.py")), *sorted((ROOT / "benchmarks").glob("soak_*.py"))]
+    for script in scripts:
         session.run("python", str(script), *session.posargs)
     session.run("python", str(ROOT / "benchmarks" / "_report.py"))
 

@@ -73,9 +73,14 @@ def render_results(sources: list[Path]) -> str:
     parts: list[str] = []
     for source in sources:
         data = json.loads(source.read_text())
-        parts += [data["title"], "-" * len(data["title"]), "", f".. include:: {source.stem}.rst", ""]
+        # Sphinx resolves both paths from the page that includes results.rst (docs/benchmarks/index.rst).
+        parts += [data["title"], "-" * len(data["title"]), "", f".. include:: {OUT.name}/{source.stem}.rst", ""]
         if data.get("plot"):
-            parts += [f".. image:: {source.stem}.svg", f"   :alt: {data['plot']} per row of the table above", ""]
+            parts += [
+                f".. image:: {OUT.name}/{source.stem}.svg",
+                f"   :alt: {data['plot']} per row of the table above",
+                "",
+            ]
     return "\n".join(parts)
 
 

@@ -13,7 +13,7 @@ class CacheLimits:
     """Caps on one cached entry; a value over a cap is not stored and is counted as a ``too_large`` bypass.
 
     The caller still gets the value (computed or read from the database): a cap only decides
-    whether it is kept. Set in :attr:`CacheOptions.limits <litestar_alchemy_kit.cache.CacheOptions.limits>`
+    whether it is kept. Set in ``CacheOptions.limits``
     for a cache, and in a repository's ``cache_limits`` to narrow or widen them for its results.
     """
 

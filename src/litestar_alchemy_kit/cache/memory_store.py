@@ -24,7 +24,7 @@ store that only grew, up to 290 in one that evicts all the time: see ``benchmark
 rounded up so that the accounted size bounds the real one."""
 
 EXPIRY_OVERHEAD: Final = 110
-"""Bytes an entry with an expiry costs on top of :data:`ENTRY_OVERHEAD` (its float and its expiry-wheel
+"""Bytes an entry with an expiry costs on top of ``ENTRY_OVERHEAD`` (its float and its expiry-wheel
 slot; measured: 85 to 100)."""
 
 _SWEEP: Final = 8  # expired entries reclaimed per write at most: bounded work, and more than one write adds
@@ -57,11 +57,11 @@ def _check_cap(name: str, cap: object) -> None:
 class BoundedMemoryStore(Store):
     """A Litestar :class:`~litestar.stores.base.Store` in this process's memory that never outgrows its caps.
 
-    - **Caps**: ``max_bytes`` (keys, values and a fixed per-entry overhead, see :data:`ENTRY_OVERHEAD`
-      and :data:`EXPIRY_OVERHEAD`)
+    - **Caps**: ``max_bytes`` (keys, values and a fixed per-entry overhead, see ``ENTRY_OVERHEAD``
+      and ``EXPIRY_OVERHEAD`` in this module)
       and/or ``max_entries``. A write that goes over evicts the least recently used entries.
     - **Expiry**: expired entries are never returned, and each write reclaims up to a few entries
-      whose time has passed (found on an :class:`~litestar_alchemy_kit.cache.expiry.ExpiryWheel`), so
+      whose time has passed (found on an :class:`~litestar_alchemy_kit.cache.ExpiryWheel`), so
       memory held by expired keys is given back even when they are never read again.
     - **Cost**: reads and writes are O(1); a hit is a dict lookup and a move to the LRU end.
 

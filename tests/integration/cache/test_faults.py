@@ -116,13 +116,17 @@ def test_sync_cache_paused_server(own_server: OwnServer) -> None:
 
 
 def _refuse_writes(server: OwnServer, refuse: bool) -> None:
-    """Make the server reject every write with OOM (``maxmemory`` 1 byte, no eviction) while reads still work."""
+    """Make the server reject every write, deletes included (``NOREPLICAS``: it waits for a replica it does
+    not have), while reads still work.
+
+    Not ``maxmemory``: a full server still deletes, and the cache delivers a refused bump by deleting
+    the versions (``test_maxmemory.py``).
+    """
     import redis
 
     admin = redis.Redis.from_url(server.url)
     try:
-        admin.config_set("maxmemory-policy", "noeviction")
-        admin.config_set("maxmemory", 1 if refuse else 0)
+        admin.config_set("min-replicas-to-write", 1 if refuse else 0)
     finally:
         admin.close()
 

@@ -31,7 +31,7 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from litestar_alchemy_kit.cache import AsyncCache
+from litestar_alchemy_kit.cache import MISS, AsyncCache
 from tests.integration.cache._servers import OwnServer
 from tests.integration.repository._async import ItemRepository
 from tests.integration.repository.models import Item, RepoBase
@@ -167,3 +167,48 @@ async def test_no_stale_read_after_commit_across_processes_at_maxmemory(
     else:
         assert stats["evicted_keys"] > 0, "nothing was evicted: no memory pressure"
         assert hits >= ITERATIONS, f"{policy}: the reader got {hits} hits in {2 * ITERATIONS} reads before commits"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis", marks=pytest.mark.redis_store),
+        pytest.param("valkey", marks=pytest.mark.valkey_store),
+    ]
+)
+def own_server(request: pytest.FixtureRequest) -> Iterator[OwnServer]:
+    server = OwnServer(request.param).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_full_server_fails_open_and_still_takes_invalidations(own_server: OwnServer) -> None:
+    """``noeviction`` at its limit: refused writes are misses that never open the breaker; bumps and clears land."""
+    stores = [RedisStore(Redis.from_url(own_server.url), namespace="full") for _ in range(2)]
+    cache, other = (AsyncCache(store, namespace="f") for store in stores)
+    key = cache.key("row", "q")
+    assert await cache.set(key, "before", await cache.versions(["users"]))
+    admin = redis.Redis.from_url(own_server.url)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)  # every write refused from now on
+    try:
+        for i in range(2 * cache.options.breaker_threshold):
+            assert not await cache.set(cache.key("row", str(i)), i, await cache.versions(["other"]))
+        assert not cache.breaker_open  # the store answers: it is full, not failing
+        assert await other.get(key, ["users"]) == "before"
+        assert await cache.bump(["users"])  # delivered by deleting the version
+        assert await other.get(key, ["users"]) is MISS
+        assert await other.versions(["users"]) is None  # a new version cannot be written: no caching
+        assert await cache.clear()
+        assert cache.pending_tags == frozenset()
+        assert cache.stats["error"] > 0
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.close()
+    assert await cache.set(key, "after", await cache.versions(["users"]))  # caching resumes with memory
+    assert await other.get(key, ["users"]) == "after"
+    for each in (cache, other):
+        await each.close()
+    for store in stores:
+        await store._redis.aclose()

@@ -212,14 +212,27 @@ async def test_the_sweep_spares_an_entry_set_again_with_a_later_expiry() -> None
     await backend.set("k", b"first", 1)
     await store.set("k", b"second", expires_in=60)  # another writer, through the store's own API
     await asyncio.sleep(2.05)
-    assert backend.sweep(10) == 0
+    assert await backend.sweep(10) == 0
     assert await store.get("k") == b"second"
-    # ... and it stays on the wheel at its new expiry
-    item = store._store["k"]
-    item.expires_at = datetime.datetime.now(tz=datetime.timezone.utc) - datetime.timedelta(seconds=1)
-    assert backend.sweep(10) == 0  # not due on the wheel yet (its slot is a minute away) ...
-    assert len(backend._wheel) == 1  # ... but still on it, to be reclaimed then
-    assert "k" in store._store
+    assert len(backend._wheel) == 1  # back on the wheel at its new expiry, to be reclaimed then
+
+
+async def test_the_sweep_and_a_concurrent_delete_expired_do_not_collide() -> None:
+    """``MemoryStore.delete_expired()`` iterates the dict with awaits in between, while the cache keeps writing."""
+    store = MemoryStore()
+    cache = AsyncCache(store, namespace="both")
+    versions = await cache.versions(["t"])
+    for i in range(5_000):
+        await cache.set(cache.key("row", str(i)), i, versions, ttl=1)
+    await asyncio.sleep(2.05)
+
+    async def writes() -> None:
+        for i in range(5_000, 5_100):
+            await cache.set(cache.key("row", str(i)), i, versions, ttl=60)
+
+    await asyncio.gather(store.delete_expired(), writes())
+    assert len(store._store) == 2 + 100
+    await cache.close()
 
 
 async def test_a_hit_on_the_bounded_store_is_a_hit_of_the_cache() -> None:
@@ -232,3 +245,27 @@ async def test_a_hit_on_the_bounded_store_is_a_hit_of_the_cache() -> None:
         await cache.set(cache.key("row", str(i)), i, await cache.versions(["u"]))
     assert await cache.get(key, ["t"]) is MISS  # an evicted entry or version is a miss, never a stale hit
     await cache.close()
+
+
+def test_the_sync_memory_backend_is_bounded_and_safe_across_threads() -> None:
+    import threading
+
+    from litestar_alchemy_kit.cache import SyncMemoryBackend
+
+    per_entry = len(_key(0)) + 4 + 100 + ENTRY_OVERHEAD + EXPIRY_OVERHEAD
+    backend = SyncMemoryBackend(max_entries=1_000_000, max_bytes=500 * per_entry)
+
+    def writer(thread: int) -> None:
+        for i in range(2_000):
+            backend.set(f"{_key(i)}-t{thread:02d}", b"x" * 100, 60)
+            backend.get_many([f"{_key(i // 2)}-t{thread:02d}"])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store = backend.store
+    assert store.entries == 500
+    assert store.size_bytes == 500 * per_entry  # the accounting survived concurrent writers
+    assert store.evictions == 4 * 2_000 - 500

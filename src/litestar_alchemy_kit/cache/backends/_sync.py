@@ -8,10 +8,10 @@ Keys given to a backend are complete cache keys; a backend adds only its store's
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from litestar_alchemy_kit.cache.backends.capabilities import out_of_memory_errors
+from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -69,78 +69,65 @@ class SyncClosingBackend(Protocol):
 
 
 class SyncMemoryBackend:
-    """An in-process dict with expiry and a size bound (oldest entries evicted first).
+    """An in-process :class:`~litestar_alchemy_kit.cache.BoundedMemoryStore` behind a lock, for caches used from many threads.
+
+    Bounded in entries and in bytes, least recently used entries evicted first, expired entries
+    reclaimed as new ones are written.
 
     Args:
-        max_entries: entries kept before the oldest are evicted.
+        max_entries: entries kept before the least recently used are evicted.
+        max_bytes: accounted bytes kept before the least recently used are evicted (``None``: no byte cap).
     """
 
-    __slots__ = ("_data", "_lock", "max_entries")
+    __slots__ = ("_lock", "_store")
 
     in_process = True
     """Answers at once, so the cache skips the per-operation timeout on reads."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._data: dict[str, tuple[bytes, float | None]] = {}
+    def __init__(self, max_entries: int = 100_000, max_bytes: int | None = 64 * 1024 * 1024) -> None:
+        self._store = BoundedMemoryStore(max_bytes=max_bytes, max_entries=max_entries)
         self._lock = threading.Lock()
 
-    def _read(self, key: str, now: float) -> bytes | None:
-        item = self._data.get(key)
-        if item is None:
-            return None
-        if item[1] is not None and item[1] <= now:
-            self._data.pop(key, None)
-            return None
-        return item[0]
-
-    def _write(self, key: str, value: bytes, ttl: float | None) -> None:
-        self._data.pop(key, None)
-        if len(self._data) >= self.max_entries:
-            del self._data[next(iter(self._data))]
-        self._data[key] = (value, None if ttl is None else time.monotonic() + ttl)
+    @property
+    def store(self) -> BoundedMemoryStore:
+        """The store holding the entries (read its ``entries``, ``size_bytes``, ``evictions``)."""
+        return self._store
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        now = time.monotonic()
         with self._lock:
-            return [self._read(key, now) for key in keys]
+            return self._store.read_many(keys)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         with self._lock:
-            self._write(key, value, ttl)
+            self._store.write(key, value, ttl)
 
     def set_many(self, items: Mapping[str, bytes]) -> None:
         with self._lock:
             for key, value in items.items():
-                self._write(key, value, None)
+                self._store.write(key, value, None)
 
     def init_many(self, items: Mapping[str, bytes]) -> list[bytes]:
-        now = time.monotonic()
         out: list[bytes] = []
         with self._lock:
             for key, value in items.items():
-                current = self._read(key, now)
+                current = self._store.read(key)
                 if current is None:
-                    self._write(key, value, None)
+                    self._store.write(key, value, None)
                     current = value
                 out.append(current)
         return out
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         with self._lock:
-            if self._read(key, time.monotonic()) is not None:
-                return False
-            self._write(key, value, ttl)
-            return True
+            return self._store.add(key, value, ttl)
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            self._store.remove(key)
 
     def delete_prefix(self, prefix: str) -> bool:
         with self._lock:
-            for key in [key for key in self._data if key.startswith(prefix)]:
-                del self._data[key]
+            self._store.remove_prefix(prefix)
         return True
 
 

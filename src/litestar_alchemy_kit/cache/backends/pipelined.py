@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends._async import AsyncRedisBackend
+from litestar_alchemy_kit.cache.backends.capabilities import StoreFullError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -307,7 +308,14 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         for key, value in items.items():
             parts.append((prefix + key).encode(encoding))
             parts.append(value)
-        await protocol.send(pack(*parts))
+        try:
+            await protocol.send(pack(*parts))
+        except RespError as exc:
+            # An error reply starts with its kind: OOM is a write refused at maxmemory (noeviction), which
+            # the cache answers by deleting the versions instead (deletes are still accepted).
+            if str(exc).startswith("OOM "):
+                raise StoreFullError(str(exc)) from exc
+            raise
 
     async def _ready(self, timeout: float | None) -> _Protocol:
         """The running loop's connection, (re)connected if lost or stalled."""

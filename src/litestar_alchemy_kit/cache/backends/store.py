@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import math
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -115,27 +114,26 @@ class MemoryStoreBackend(StoreBackend):
         """``store.set``, then reclaim up to a few expired entries."""
         expires_in = _expires_in(ttl)
         await self.store.set(key, value, expires_in=expires_in)
-        now = time.monotonic()
         if expires_in is not None:
-            self._wheel.add(key, now + expires_in)
-        self._wheel.sweep(now, _SWEEP, self._reclaim)
+            self._wheel.add(key, time.monotonic() + expires_in)
+        await self.sweep(_SWEEP)
 
-    def _reclaim(self, key: str) -> bool:
-        """Delete ``key`` if its entry has expired; an entry set again with a later expiry goes back on the wheel."""
-        data = self._data()
-        item = data.get(key)
-        if item is None or item.expires_at is None:
-            return False
-        left = (item.expires_at - datetime.datetime.now(tz=datetime.timezone.utc)).total_seconds()
-        if left > 0:
-            self._wheel.add(key, time.monotonic() + left)
-            return False
-        del data[key]
-        return True
+    async def sweep(self, limit: int) -> int:
+        """Reclaim up to ``limit`` expired entries written through this backend; returns how many were found gone.
 
-    def sweep(self, limit: int) -> int:
-        """Reclaim up to ``limit`` expired entries written through this backend now; returns how many."""
-        return self._wheel.sweep(time.monotonic(), limit, self._reclaim)
+        Through the store's own API, under its lock (``MemoryStore.get`` deletes an expired entry), so
+        writes never depend on how the store keeps its dict. An entry set again with a later expiry
+        goes back on the wheel.
+        """
+        reclaimed = 0
+        for key in self._wheel.due(time.monotonic(), limit):
+            if await self.store.get(key) is None:
+                reclaimed += 1
+                continue
+            left = await self.store.expires_in(key)
+            if left is not None:
+                self._wheel.add(key, time.monotonic() + left + 1)  # expires_in rounds down
+        return reclaimed
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Each key read from the store's dict, expired objects counting as absent."""
