@@ -14,9 +14,14 @@ from litestar_alchemy_kit.cache.backends import (
     SyncRedisBackend,
 )
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
+from litestar_alchemy_kit.cache.expiry import ExpiryWheel
+from litestar_alchemy_kit.cache.limits import CacheLimits
+from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
-from litestar_alchemy_kit.cache.types import MISS, TagVersions
+from litestar_alchemy_kit.cache.recording import TagRecorder, current_recorder, record_tags
+from litestar_alchemy_kit.cache.telemetry import observe_outcomes
+from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions
 
 __all__ = (
     "MISS",
@@ -24,10 +29,14 @@ __all__ = (
     "AsyncCacheBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "BoundedMemoryStore",
+    "CacheLimits",
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",
     "Codec",
+    "ExpiryWheel",
+    "Lookup",
     "MsgspecCodec",
     "PipelinedRedisBackend",
     "StoreBackend",
@@ -35,7 +44,11 @@ __all__ = (
     "SyncCacheBackend",
     "SyncMemoryBackend",
     "SyncRedisBackend",
+    "TagRecorder",
     "TagVersions",
+    "current_recorder",
+    "observe_outcomes",
+    "record_tags",
 )
 
 

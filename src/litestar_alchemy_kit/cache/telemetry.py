@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Mapping
 
-__all__ = ("OUTCOMES", "Telemetry")
+__all__ = ("OUTCOMES", "Telemetry", "observe_outcomes")
 
 OUTCOMES = ("hit", "miss", "bypass", "error", "stale_served")
 _SCOPE = "litestar_alchemy_kit.cache"
 _RECHECK = 1024  # calls between looks for a newly installed SDK provider
+_observed: ContextVar[dict[str, int] | None] = ContextVar("litestar_alchemy_kit.cache.observed", default=None)
+
+
+@contextlib.contextmanager
+def observe_outcomes() -> Generator[Mapping[str, int], None, None]:
+    """Count the outcomes of every cache call made in this context (this task and what it awaits).
+
+    For per-request reporting, e.g. a response header saying whether a request was served from the
+    cache; unlike ``cache.stats`` the counts never include other requests running concurrently::
+
+        with observe_outcomes() as outcomes:
+            ...
+        served_from_cache = outcomes["hit"] > 0 and outcomes["miss"] == 0
+    """
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    token = _observed.set(counts)
+    try:
+        yield counts
+    finally:
+        _observed.reset(token)
 
 
 def _is_noop(provider: object) -> bool:
@@ -26,7 +47,7 @@ def _is_noop(provider: object) -> bool:
 
 
 class Telemetry:
-    """Spans ``cache.get`` / ``cache.set`` / ``cache.bump`` and counters ``cache.<outcome>``.
+    """Spans ``cache.get`` / ``cache.set`` / ``cache.bump`` and counters ``<prefix>.<outcome>`` (``cache.hit``...).
 
     The global providers are looked up once every ``_RECHECK`` calls, and instruments (re)built only
     when a provider object changed: an SDK configured after the cache was created is picked up, and
@@ -38,21 +59,32 @@ class Telemetry:
         "_enabled",
         "_meter_provider",
         "_namespace",
+        "_observable",
+        "_outcomes",
+        "_prefix",
         "_ticks",
         "_tracer",
         "_tracer_provider",
+        "bypass_reasons",
         "stats",
     )
 
-    def __init__(self, namespace: str, enabled: bool = True) -> None:
+    def __init__(
+        self, namespace: str, enabled: bool = True, *, prefix: str = "cache", outcomes: tuple[str, ...] = OUTCOMES
+    ) -> None:
         self._namespace = namespace
         self._enabled = enabled
+        self._prefix = prefix
+        self._outcomes = outcomes
         self._tracer_provider: object = None
         self._tracer: trace.Tracer | None = None
         self._meter_provider: object = None
         self._counters: dict[str, Any] = {}
         self._ticks = 0 if enabled else sys.maxsize
-        self.stats: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.stats: dict[str, int] = dict.fromkeys(outcomes, 0)
+        self.bypass_reasons: dict[str, int] = {}
+        # observe_outcomes() reports the cache's own outcomes; other instruments (the response cache's) stay out.
+        self._observable = outcomes == OUTCOMES
 
     def _refresh(self) -> None:
         self._ticks = _RECHECK
@@ -69,19 +101,45 @@ class Telemetry:
                 meter = meter_provider.get_meter(_SCOPE)
                 self._counters = {
                     outcome: meter.create_counter(
-                        f"cache.{outcome}", description=f"cache {outcome.replace('_', ' ')} count"
+                        f"{self._prefix}.{outcome}", description=f"{self._prefix} {outcome.replace('_', ' ')} count"
                     )
-                    for outcome in OUTCOMES
+                    for outcome in self._outcomes
                 }
 
-    def count(self, outcome: str, amount: int = 1) -> None:
-        """Count an outcome (always in :attr:`stats`; in OpenTelemetry when an SDK is installed)."""
+    def count(self, outcome: str, amount: int = 1, attributes: Mapping[str, str] | None = None) -> None:
+        """Count an outcome (always in :attr:`stats`; in OpenTelemetry when an SDK is installed).
+
+        ``attributes`` are added to the counter's (e.g. the route of a response cache outcome).
+        """
         self.stats[outcome] += amount
+        observed = _observed.get()
+        if observed is not None and self._observable:
+            observed[outcome] += amount
         self._ticks -= 1
         if self._ticks < 0:
             self._refresh()
         if self._counters:
-            self._counters[outcome].add(amount, {"cache.namespace": self._namespace})
+            labels = {"cache.namespace": self._namespace}
+            if attributes:
+                labels.update(attributes)
+            self._counters[outcome].add(amount, labels)
+
+    def bypass(self, reason: str, amount: int = 1) -> None:
+        """Count a bypass with its ``reason``.
+
+        Counted in :attr:`stats` (``bypass``), in :attr:`bypass_reasons`, and in OpenTelemetry as
+        ``cache.bypass`` with the attribute ``cache.bypass.reason``.
+        """
+        self.stats["bypass"] += amount
+        self.bypass_reasons[reason] = self.bypass_reasons.get(reason, 0) + amount
+        observed = _observed.get()
+        if observed is not None and self._observable:
+            observed["bypass"] += amount
+        self._ticks -= 1
+        if self._ticks < 0:
+            self._refresh()
+        if self._counters:
+            self._counters["bypass"].add(amount, {"cache.namespace": self._namespace, "cache.bypass.reason": reason})
 
     @contextlib.contextmanager
     def _span(self, tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Generator[None, None, None]:

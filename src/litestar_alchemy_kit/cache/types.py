@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Final, final
+from typing import Any, Final, NamedTuple, final
 
-__all__ = ("MISS", "TagVersions", "new_token")
+__all__ = ("MISS", "Lookup", "TagVersions", "new_token")
 
 
 @final
@@ -55,3 +55,15 @@ class TagVersions:
 
     def __hash__(self) -> int:
         return hash((self.namespace, tuple(sorted(self.tags.items()))))
+
+
+class Lookup(NamedTuple):
+    """What one round trip of ``lookup`` found: the entry, the current versions, the entry's own tags."""
+
+    value: Any
+    """The valid entry's value, or :data:`MISS`."""
+    versions: TagVersions | None
+    """The current versions of the tags asked for (read with the entry); ``None`` if one is missing or the store failed."""
+    labels: tuple[str, ...] | None
+    """The tags of an entry that exists but was not valid for the tags asked for (e.g. stored under other
+    tags), else ``None``: a caller may look up again with these."""

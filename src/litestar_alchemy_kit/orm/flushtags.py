@@ -6,8 +6,8 @@ For each row the unit of work inserted, updated or deleted, and each table the r
 - the ``row`` tag of its primary key, before and after (a changed key leaves one row and enters another);
 - the ``part`` tags of its tenant column value, before and after (a row moved between tenants
   changes both partitions' lists);
-- the coarse tag of every table whose rows a foreign-key action changes (``ON DELETE`` /
-  ``ON UPDATE``: rows the ORM never sees), unless the row was inserted (no action fires then);
+- the coarse tag of everything else that changes with the table's rows (:mod:`~litestar_alchemy_kit.orm.cascades`:
+  cascading foreign keys, views, declared dependencies: rows the ORM never sees);
 - the coarse tag of many-to-many secondary tables of the row's mapper (link rows, not tracked one by one).
 
 A value the flush does not hold (an expired attribute, a key changed from an unloaded value) or holds
@@ -25,6 +25,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 from sqlalchemy.sql import TableClause
 
+from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import tenant_column_of
@@ -39,37 +40,20 @@ if TYPE_CHECKING:
 __all__ = ("flush_bumps",)
 
 
-@cache
 def _cascade_tags(table: Table) -> frozenset[str]:
-    """Coarse tags of the tables whose rows change when ``table``'s rows are deleted or re-keyed, transitively."""
-    tags: set[str] = set()
-    todo = [table]
-    seen = {table}
-    while todo:
-        current = todo.pop()
-        for other in current.metadata.tables.values():
-            if other in seen:
-                continue
-            for fk in other.foreign_keys:
-                if fk.column.table is current and (
-                    (fk.ondelete or "").upper() not in {"", "RESTRICT", "NO ACTION"}
-                    or (fk.onupdate or "").upper() not in {"", "RESTRICT", "NO ACTION"}
-                ):
-                    seen.add(other)
-                    tags.add(table_tag(other))
-                    todo.append(other)
-                    break
-    return frozenset(tags)
+    """Coarse tags of what else changes when ``table``'s rows do (cascades, views, declared dependencies).
+
+    :func:`~litestar_alchemy_kit.orm.cascades.written_tags`, without the table itself.
+    """
+    return written_tags(table) - {table_tag(table)}
 
 
-@cache
 def _secondary_tags(mapper: Mapper[Any]) -> frozenset[str]:
     tags: set[str] = set()
     for rel in mapper.relationships:
         secondary = rel.secondary
         if isinstance(secondary, Table):
-            tags.add(table_tag(secondary))
-            tags |= _cascade_tags(secondary)
+            tags |= written_tags(secondary)
         elif isinstance(secondary, TableClause):
             tags.add(table_tag(secondary))
     return frozenset(tags)
@@ -137,8 +121,7 @@ def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str]) -> Non
     insert = state.key is None and not isdelete
     for table, coarse, fines in _fine_columns(mapper):
         tags.add(any_tag(coarse))
-        if not insert:
-            tags.update(_cascade_tags(table))
+        tags.update(_cascade_tags(table))  # views read inserted rows too
         for fine in fines:
             values = _values(state, fine, insert)
             # NULL equals nothing: no read is restricted to it, so it needs no tag

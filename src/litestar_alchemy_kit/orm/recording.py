@@ -1,0 +1,115 @@
+"""Record the tables every query of a context reads, for caches of what those queries produced.
+
+:func:`record_queries` opens a :func:`~litestar_alchemy_kit.cache.record_tags` block and makes
+sure a process-wide ``do_orm_execute`` listener is installed. While the block runs, each statement
+executed through any ``Session`` / ``AsyncSession`` in the same context adds the tags of the tables
+it reads (the same :func:`~litestar_alchemy_kit.orm.analyze` the cached repositories key on, so
+eagerly loaded relationships, loader options and subqueries count); reads served by a cache add
+theirs through the cache itself. The recording is refused (the result must not be cached) when
+a statement's tables cannot be told (``text()``, non-deterministic or locking reads), when it
+writes, when it reads a table with uncommitted changes in its session, or when its session's
+transaction began before the recording under an isolation level whose snapshot is fixed at the
+transaction start (REPEATABLE READ, SERIALIZABLE): versions read at the start of the recording
+could then be newer than what the query sees (invariant 3, no stale sets).
+
+Statements executed on a connection obtained from the session bypass ``do_orm_execute`` and are
+not seen: run reads whose results are cached through the session.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from litestar_alchemy_kit.cache.recording import current_recorder, record_tags
+from litestar_alchemy_kit.orm.binding import level_allows_populate
+from litestar_alchemy_kit.orm.invalidation import pending_tags
+from litestar_alchemy_kit.orm.statement import Bypass, analyze
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import ORMExecuteState, SessionTransaction
+
+    from litestar_alchemy_kit.cache.recording import TagRecorder
+
+__all__ = ("install_recording", "record_queries")
+
+_installed = False
+_BEGUN_KEY = "litestar_alchemy_kit.recording_began"
+
+
+def _record(state: ORMExecuteState) -> None:
+    recorder = current_recorder()
+    if recorder is None:
+        return
+    if state.is_insert or state.is_update or state.is_delete:
+        recorder.refuse("the handler writes")
+        return
+    if not state.is_select:
+        recorder.refuse(f"{type(state.statement).__name__} statement: tables unknown")
+        return
+    session = state.session
+    connection = session.connection(bind_arguments=state.bind_arguments)
+    if session.info.get(_BEGUN_KEY) is not recorder and not _snapshot_per_statement(connection):
+        recorder.refuse("transaction snapshot older than the recording")
+        return
+    dialect = connection.dialect
+    # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
+    info = analyze(state.statement, dialect=dialect)
+    if isinstance(info, Bypass):
+        recorder.refuse(f"query not tracked: {info.reason}")
+        return
+    uncommitted = pending_tags(session)
+    if uncommitted and not uncommitted.isdisjoint(info.tags):
+        recorder.refuse("read of uncommitted writes")
+        return
+    recorder.add(info.tags)
+
+
+def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    del transaction, connection
+    recorder = current_recorder()
+    if recorder is not None:
+        # This transaction's snapshot is no older than the versions read when the recording began.
+        session.info[_BEGUN_KEY] = recorder
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BEGUN_KEY, None)
+
+
+def _snapshot_per_statement(connection: Connection) -> bool:
+    """Whether a statement in the connection's open transaction sees commits made before it starts.
+
+    The level the transaction really runs at is asked of the database (``SET TRANSACTION`` in SQL
+    is invisible to the configuration); a level that cannot be asked counts as an old snapshot.
+    """
+    try:
+        level = connection.get_isolation_level()
+    except Exception:  # noqa: BLE001 - a dialect that cannot tell: assume the snapshot may be old
+        return False
+    return level_allows_populate(level, connection.dialect.name, fresh=False)
+
+
+def install_recording() -> None:
+    """Install the process-wide ``Session`` listeners :func:`record_queries` relies on (idempotent)."""
+    global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
+    if not _installed:
+        event.listen(Session, "after_begin", _after_begin)
+        event.listen(Session, "after_transaction_end", _after_transaction_end)
+        event.listen(Session, "do_orm_execute", _record)
+        _installed = True
+
+
+@contextmanager
+def record_queries() -> Generator[TagRecorder, None, None]:
+    """Record the tags of every query run in this context until the block ends (see the module doc)."""
+    install_recording()
+    with record_tags() as recorder:
+        yield recorder

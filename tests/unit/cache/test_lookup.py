@@ -1,0 +1,65 @@
+"""``lookup``: the entry and the current versions of its tags in one round trip; reads record their tags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from litestar_alchemy_kit.cache import MISS, AsyncCache, AsyncMemoryBackend, CacheOptions, record_tags
+
+
+class _WritesFail(AsyncMemoryBackend):
+    """Reads work, tag bumps fail: a bump stays undelivered."""
+
+    async def set_many(self, items: Mapping[str, bytes]) -> None:
+        msg = "store refuses writes"
+        raise ConnectionError(msg)
+
+
+async def test_lookup_returns_the_entry_its_versions_and_foreign_labels() -> None:
+    cache = AsyncCache(AsyncMemoryBackend(), namespace="lookup")
+    key = cache.key("resp", "k")
+    empty = await cache.lookup(key, ["t:a"])
+    assert (empty.value, empty.versions, empty.labels) == (MISS, None, None)  # no version yet: nothing to label with
+    versions = await cache.versions(["t:a"])
+    assert versions is not None
+    assert await cache.set(key, "body", versions)
+    found = await cache.lookup(key, ["t:a"])
+    assert found.value == "body"
+    assert found.versions == versions
+    assert found.labels is None
+    other = await cache.lookup(key, ["t:a", "t:b"])
+    assert other.value is MISS
+    assert other.labels == ("t:a",)  # stored under other tags: the caller may look again with these
+    await cache.bump(["t:a"])
+    after = await cache.lookup(key, ["t:a"])
+    assert after.value is MISS
+    assert after.versions is not None
+    assert after.versions != versions
+
+
+async def test_lookup_serves_nothing_and_labels_nothing_under_an_undelivered_bump() -> None:
+    backend = _WritesFail()
+    cache = AsyncCache(backend, namespace="lookup", options=CacheOptions(retry_initial=60))
+    key = cache.key("resp", "k")
+    versions = await cache.versions(["t:a"])
+    assert await cache.set(key, "body", versions)
+    assert (await cache.lookup(key, ["t:a"])).value == "body"
+    assert not await cache.bump(["t:a"])  # undelivered: other processes still see the old version
+    blocked = await cache.lookup(key, ["t:a"])
+    assert (blocked.value, blocked.versions) == (MISS, None)
+    await cache.close()
+
+
+async def test_reads_record_their_tags_in_the_current_context_only() -> None:
+    cache = AsyncCache(AsyncMemoryBackend(), namespace="lookup")
+    key = cache.key("resp", "k")
+    with record_tags() as recorder:
+        await cache.lookup(key, ["t:a"])
+        await cache.get(key, ["t:b"])
+        await cache.versions(["t:c"])
+    await cache.get(key, ["t:outside"])
+    assert recorder.tags == {"t:a", "t:b", "t:c"}
+    assert recorder.refused is None
+    recorder.refuse("first")
+    recorder.refuse("second")
+    assert recorder.refused == "first"
