@@ -40,7 +40,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from litestar_alchemy_kit.cache import AsyncCache
+from litestar_alchemy_kit.cache import AsyncCache, CacheOptions
 from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
 
@@ -256,7 +256,8 @@ async def hit_cost(tmp: str) -> list[list[Any]]:
         cases = []
         for size in SIZES:
             namespace = f"lakhc{uuid.uuid4().hex[:8]}"
-            cache = AsyncCache(make_store(), namespace=namespace)
+            # populating 100k rows takes longer than the default ttl on a loaded machine
+            cache = AsyncCache(make_store(), namespace=namespace, options=CacheOptions(default_ttl=None))
             ids = [uuid.UUID(int=i + 1) for i in range(size)]
             for start in range(0, size, 500):
                 # populate: each get misses once and stores its row; a session per slice, since under

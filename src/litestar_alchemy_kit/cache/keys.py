@@ -86,9 +86,6 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
 
 
-_TAG_SALT = b"lak-tag\x00"
-
-
 class EntryPrefix:
     """The hash state of an entry key's fixed part (kind, scope, fingerprint); :meth:`key` adds a suffix.
 
@@ -165,9 +162,8 @@ class KeyBuilder:
             if not isinstance(cast("object", tag), str):
                 msg = f"cache tags must be str, not {type(tag).__qualname__!r}"
                 raise TypeError(msg)
-            # one string: no framing needed for injectivity, and a row tag costs one small hash
-            hashed = hashlib.blake2b(_TAG_SALT + tag.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_SIZE)
-            key = self._tag_keys.put(tag, f"{self.namespace}:t:{hashed.hexdigest()}")
+            # tag keys stay the same across wire formats: invalidations reach processes of every version
+            key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(canonical_bytes(tag))}")
         return key
 
     def lease(self, entry_key: str) -> str:

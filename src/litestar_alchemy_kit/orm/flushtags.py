@@ -6,9 +6,8 @@ For each row the unit of work inserted, updated or deleted, and each table the r
 - the ``row`` tag of its primary key, before and after (a changed key leaves one row and enters another);
 - the ``part`` tags of its tenant column value, before and after (a row moved between tenants
   changes both partitions' lists);
-- the coarse tag of everything else the write changes: tables whose rows a foreign-key action
-  changes (``ON DELETE`` / ``ON UPDATE``: rows the ORM never sees, from any registry's metadata),
-  views over the table and declared dependencies (:func:`~litestar_alchemy_kit.orm.cascades.written_tags`);
+- the coarse tag of everything else that changes with the table's rows (:mod:`~litestar_alchemy_kit.orm.cascades`:
+  cascading foreign keys, views, declared dependencies: rows the ORM never sees);
 - the coarse tag of many-to-many secondary tables of the row's mapper (link rows, not tracked one by one).
 
 A value the flush does not hold (an expired attribute, a key changed from an unloaded value) or holds
@@ -26,7 +25,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 from sqlalchemy.sql import TableClause
 
-from litestar_alchemy_kit.orm.cascades import generation, written_tags
+from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import tenant_column_of
@@ -41,22 +40,15 @@ if TYPE_CHECKING:
 __all__ = ("flush_bumps",)
 
 
-def _dependent_tags(table: Table) -> frozenset[str]:
-    """Coarse tags of everything a write to ``table`` changes besides ``table`` itself, transitively.
+def _cascade_tags(table: Table) -> frozenset[str]:
+    """Coarse tags of what else changes when ``table``'s rows do (cascades, views, declared dependencies).
 
-    Cascading foreign keys from any registry's metadata, views over it and declared dependencies
-    (:mod:`~litestar_alchemy_kit.orm.cascades`, which memoizes by its graph's generation).
+    :func:`~litestar_alchemy_kit.orm.cascades.written_tags`, without the table itself.
     """
     return written_tags(table) - {table_tag(table)}
 
 
 def _secondary_tags(mapper: Mapper[Any]) -> frozenset[str]:
-    return _secondary_tags_at(mapper, generation())
-
-
-@cache
-def _secondary_tags_at(mapper: Mapper[Any], generation: int) -> frozenset[str]:
-    del generation  # part of the memo key only: a declaration or reflection changes the graph
     tags: set[str] = set()
     for rel in mapper.relationships:
         secondary = rel.secondary
@@ -129,8 +121,7 @@ def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str]) -> Non
     insert = state.key is None and not isdelete
     for table, coarse, fines in _fine_columns(mapper):
         tags.add(any_tag(coarse))
-        # An insert fires no foreign-key action but does change the views over the table.
-        tags.update(_dependent_tags(table))
+        tags.update(_cascade_tags(table))  # views read inserted rows too
         for fine in fines:
             values = _values(state, fine, insert)
             # NULL equals nothing: no read is restricted to it, so it needs no tag

@@ -80,10 +80,6 @@ _FINE_KEY: Final = "litestar_alchemy_kit.fine_tags"
 """The fine (and, for unknown values, coarse) tags the unit of work's flushes bump at commit."""
 _TRACKED_KEY: Final = "litestar_alchemy_kit.tracked_transaction"
 _UNTRACKED_KEY: Final = "litestar_alchemy_kit.untracked_writes"
-_FLUSHING_KEY: Final = "litestar_alchemy_kit.flushing"
-"""While the unit of work flushes: the tags of the tables it writes. Its statements reach the cursor
-listener too, but the flush events account for them finely (a coarse bump would undo the fine
-tags); other writes during the flush (a mapper event's SQL on another table) still count."""
 _EMPTY: Final[frozenset[str]] = frozenset()
 _installed = False
 
@@ -289,23 +285,8 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
         _add_pending(state.session, tags)
 
 
-def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
-    del flush_context, instances
-    session.info[_FLUSHING_KEY] = frozenset(_instance_tags(session.new, session.dirty, session.deleted))
-
-
-def _after_flush_postexec(session: Session, flush_context: UOWTransaction) -> None:
-    del flush_context
-    session.info.pop(_FLUSHING_KEY, None)
-
-
 def _raw_writes(session: Session, writes: frozenset[str]) -> None:
     """Writes the engine saw on a connection of ``session``'s transaction (:mod:`~litestar_alchemy_kit.orm.rawdml`)."""
-    flushing: frozenset[str] | None = session.info.get(_FLUSHING_KEY)
-    if flushing is not None and writes is not EVERYTHING:
-        writes = writes - flushing  # the unit of work's own tables: _after_flush records them finely
-        if not writes:
-            return
     if writes is EVERYTHING:
         session.info[_UNTRACKED_KEY] = True
     else:
@@ -349,13 +330,10 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_FINE_KEY, None)
         session.info.pop(_UNTRACKED_KEY, None)
         session.info.pop(_TRACKED_KEY, None)
-        session.info.pop(_FLUSHING_KEY, None)
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
-    ("before_flush", _before_flush),
     ("after_flush", _after_flush),
-    ("after_flush_postexec", _after_flush_postexec),
     ("do_orm_execute", _do_orm_execute),
     ("after_commit", _after_commit),
     ("after_transaction_create", _after_transaction_create),

@@ -282,7 +282,7 @@ def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
             writes = raw_sql_writes(statement, connection.dialect.name)
         else:
             writes = _compiled(compiled)
-    if writes:
+    if writes and not _unit_of_work(connection, context):
         _record(connection, writes)
 
 
@@ -290,6 +290,25 @@ def _note_isolation(connection: Connection, sql: str) -> None:
     """``SET [SESSION] TRANSACTION ISOLATION LEVEL ...`` in raw SQL: the transaction's level is no longer known."""
     if _SET_ISOLATION.match(sql):
         distrust_isolation(connection)
+
+
+def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> bool:
+    """Whether this is DML a session's flush issues for its instances (run with the mapper's ``compiled_cache``).
+
+    The session's ``after_flush`` knows those rows and bumps their fine tags (a coarse bump from here
+    would undo them). Not for a session joined to a transaction it does not own: that transaction's
+    real commit must bump what it wrote, and only this module sees it.
+    """
+    owner = owning_session(connection)
+    return (
+        owner is not None
+        # set by Session._flush around the unit of work's execution only (not by the legacy bulk_* methods,
+        # which fire no after_flush)
+        and owner._warn_on_events  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        and not isinstance(owner.bind, Connection)
+        and context is not None
+        and context.execution_options.get("compiled_cache") is not None
+    )
 
 
 def _commit(connection: Connection) -> None:

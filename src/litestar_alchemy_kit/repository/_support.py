@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
     from litestar_alchemy_kit.cache.keys import EntryPrefix
     from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
+    from litestar_alchemy_kit.repository.tenancy import TenantBinding
 
-__all__ = ("ReadState", "default_select", "entry_key", "key_prefix", "scope_token", "shared_analysis")
+__all__ = ("ReadState", "analysis_key", "default_select", "entry_key", "key_prefix", "scope_token", "shared_analysis")
 
 _MAX_KEYS: Final = 8192
 _entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
@@ -61,6 +62,19 @@ def scope_token(cache: AsyncCache | SyncCache, kind: str, scope: tuple[object, .
 
 _analyses: LRU[tuple[object, ...], tuple[StatementInfo | Bypass, tuple[object, ...]]] = LRU(1024)
 _prefixes: LRU[tuple[str, str, str, str], EntryPrefix] = LRU(_MAX_KEYS)
+
+
+def analysis_key(cls: Any, dialect: object, tenant: TenantBinding | None) -> tuple[object, ...] | None:
+    """What determines the analysis of ``get(pk)``'s base statement, or None: not shared.
+
+    For a repository built with the class defaults (statement, loader and execution options),
+    optionally bound to a tenant.
+    """
+    key = (cls, dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
+    if tenant is None:
+        return key
+    value = tenant.value
+    return (*key, tenant.column, type(value), value) if type(value) in _SCALAR_SCOPES else None
 
 
 def shared_analysis(

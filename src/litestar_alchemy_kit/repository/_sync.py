@@ -37,6 +37,7 @@ from litestar_alchemy_kit.orm.populate import (
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import (
     ReadState,
+    analysis_key,
     default_select,
     entry_key,
     key_prefix,
@@ -138,15 +139,15 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
         self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
-        # get(pk)'s base statement is the same for every instance built with the class defaults
-        self._defaults = kwargs.get("load") is None and kwargs.get("execution_options") is None
-        if self._tenant is not None:
-            kwargs["statement"] = self._tenant.restrict(self.model_type, kwargs.get("statement"))
-            self._defaults = False  # the tenant's filter is part of the statement
-        elif kwargs.get("statement") is None:
-            kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
-        else:
-            self._defaults = False
+        # get(pk)'s base statement is the same for every instance built alike: the class defaults, and
+        # the tenant binding's statement for the same tenant (see analysis_key)
+        self._defaults = (
+            kwargs.get("statement") is None and kwargs.get("load") is None and kwargs.get("execution_options") is None
+        )
+        statement = kwargs.get("statement")
+        if statement is None:
+            statement = default_select(self.model_type)  # built once per model, not per request
+        kwargs["statement"] = statement if self._tenant is None else self._tenant.restrict(self.model_type, statement)
         super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
         # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
         # invalidate after commit returns; this repository replaces it.
@@ -317,11 +318,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         base = self._get_base
         if base is None:
             cls = type(self)
-            shared = (
-                (cls, self._dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
-                if self._defaults
-                else None
-            )
+            shared = analysis_key(cls, self._dialect, self._tenant) if self._defaults else None
             base = self._get_base = shared_analysis(
                 shared, (cls.loader_options, cls.execution_options), self._analyze_get_base
             )

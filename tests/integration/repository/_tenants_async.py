@@ -13,7 +13,7 @@ from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository
 from tests.integration.repository.conftest import Env
@@ -28,6 +28,13 @@ class ProjectRepository(CachedAsyncRepository[Project]):
 
 class TaskRepository(CachedAsyncRepository[Task]):
     model_type = Task
+
+
+class TaskWithProjectRepository(CachedAsyncRepository[Task]):
+    """The same model, its parent loaded by default: its get(pk) reads the project table too."""
+
+    model_type = Task
+    loader_options = [joinedload(Task.project)]  # noqa: RUF012 - AA's class-level default
 
 
 async def seed(env: Env) -> dict[str, Any]:
@@ -158,12 +165,12 @@ async def delete_counts(env: Env) -> None:
     assert await project(env, reader, ids["p2"]) is None
     assert await projects(env, reader, 1) == ["p1"]
     assert await projects(env, reader, 2, hit=True) == ["p3"]
-    # a plain session.delete of an instance whose attributes expired at commit: its tenant is not known
-    # without a query, so the table's coarse tag is bumped (every entry of the table goes stale)
+    # a plain session.delete of an instance whose tenant attribute expired: which partition it left is
+    # not known without a query, so the table's coarse tag is bumped (every entry of the table goes stale)
     async with env.bound(writer)() as session:
         doomed = await session.get(Project, ids["p4"])
         assert doomed is not None
-        session.expire(doomed)
+        session.expire(doomed, ["tenant"])
         await session.delete(doomed)
         await session.commit()
     assert await projects(env, reader, 3) == []
@@ -257,3 +264,30 @@ async def interleaved_sessions_one_partition(env: Env) -> None:
     assert await project(env, reader, ids["p2"]) == ("p2-second", 1)
     assert await project(env, reader, ids["p1"]) == ("p1-first", 1)
     assert await projects(env, reader, 2, hit=True) == ["p3"]
+
+
+async def get_analysis_shared_only_alike(env: Env) -> None:
+    """``get(pk)`` analysis is shared between repositories built alike, never across loader options.
+
+    A repository with ``load=`` (or class-level loader options) reads more tables than the plain one:
+    sharing the plain one's analysis would drop their tags and serve a stale parent.
+    """
+    cache = env.make_cache()
+    ids = await seed(env)
+    for make in (
+        lambda session: TaskRepository(session=session, cache=cache),
+        lambda session: TaskRepository(session=session, cache=cache, load=[joinedload(Task.project)]),
+        lambda session: TaskWithProjectRepository(session=session, cache=cache),
+    ):
+        async with env.sessionmaker() as session:
+            await make(session).get(ids["a"])
+    async with env.bound(cache)() as session:
+        parent = await session.get(Project, ids["p1"])
+        assert parent is not None
+        parent.name = "p1-renamed"
+        await session.commit()
+    async with env.sessionmaker() as session:
+        loaded = await TaskRepository(session=session, cache=cache, load=[joinedload(Task.project)]).get(ids["a"])
+        assert loaded.project.name == "p1-renamed"
+        default_loaded = await TaskWithProjectRepository(session=session, cache=cache).get(ids["a"])
+        assert default_loaded.project.name == "p1-renamed"

@@ -15,7 +15,7 @@ from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from tests.integration.repository.conftest import Env
@@ -30,6 +30,13 @@ class ProjectRepository(CachedSyncRepository[Project]):
 
 class TaskRepository(CachedSyncRepository[Task]):
     model_type = Task
+
+
+class TaskWithProjectRepository(CachedSyncRepository[Task]):
+    """The same model, its parent loaded by default: its get(pk) reads the project table too."""
+
+    model_type = Task
+    loader_options = [joinedload(Task.project)]  # noqa: RUF012 - AA's class-level default
 
 
 def seed(env: Env) -> dict[str, Any]:
@@ -158,12 +165,12 @@ def delete_counts(env: Env) -> None:
     assert project(env, reader, ids["p2"]) is None
     assert projects(env, reader, 1) == ["p1"]
     assert projects(env, reader, 2, hit=True) == ["p3"]
-    # a plain session.delete of an instance whose attributes expired at commit: its tenant is not known
-    # without a query, so the table's coarse tag is bumped (every entry of the table goes stale)
+    # a plain session.delete of an instance whose tenant attribute expired: which partition it left is
+    # not known without a query, so the table's coarse tag is bumped (every entry of the table goes stale)
     with env.bound(writer)() as session:
         doomed = session.get(Project, ids["p4"])
         assert doomed is not None
-        session.expire(doomed)
+        session.expire(doomed, ["tenant"])
         session.delete(doomed)
         session.commit()
     assert projects(env, reader, 3) == []
@@ -257,3 +264,30 @@ def interleaved_sessions_one_partition(env: Env) -> None:
     assert project(env, reader, ids["p2"]) == ("p2-second", 1)
     assert project(env, reader, ids["p1"]) == ("p1-first", 1)
     assert projects(env, reader, 2, hit=True) == ["p3"]
+
+
+def get_analysis_shared_only_alike(env: Env) -> None:
+    """``get(pk)`` analysis is shared between repositories built alike, never across loader options.
+
+    A repository with ``load=`` (or class-level loader options) reads more tables than the plain one:
+    sharing the plain one's analysis would drop their tags and serve a stale parent.
+    """
+    cache = env.make_cache()
+    ids = seed(env)
+    for make in (
+        lambda session: TaskRepository(session=session, cache=cache),
+        lambda session: TaskRepository(session=session, cache=cache, load=[joinedload(Task.project)]),
+        lambda session: TaskWithProjectRepository(session=session, cache=cache),
+    ):
+        with env.sessionmaker() as session:
+            make(session).get(ids["a"])
+    with env.bound(cache)() as session:
+        parent = session.get(Project, ids["p1"])
+        assert parent is not None
+        parent.name = "p1-renamed"
+        session.commit()
+    with env.sessionmaker() as session:
+        loaded = TaskRepository(session=session, cache=cache, load=[joinedload(Task.project)]).get(ids["a"])
+        assert loaded.project.name == "p1-renamed"
+        default_loaded = TaskWithProjectRepository(session=session, cache=cache).get(ids["a"])
+        assert default_loaded.project.name == "p1-renamed"

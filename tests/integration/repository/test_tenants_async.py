@@ -32,3 +32,7 @@ async def test_join_with_tenant_filtered_child(async_env: Env) -> None:
 
 async def test_interleaved_sessions_one_partition(async_env: Env) -> None:
     await scenarios.interleaved_sessions_one_partition(async_env)
+
+
+async def test_get_analysis_shared_only_alike(async_env: Env) -> None:
+    await scenarios.get_analysis_shared_only_alike(async_env)

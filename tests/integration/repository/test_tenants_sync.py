@@ -32,3 +32,7 @@ def test_join_with_tenant_filtered_child(sync_env: Env) -> None:
 
 def test_interleaved_sessions_one_partition(sync_env: Env) -> None:
     scenarios.interleaved_sessions_one_partition(sync_env)
+
+
+def test_get_analysis_shared_only_alike(sync_env: Env) -> None:
+    scenarios.get_analysis_shared_only_alike(sync_env)

@@ -155,6 +155,11 @@ def test_a_primary_key_lookup_narrows_to_a_row() -> None:
     node = analyze(select(Node), dialect=SQLITE)
     assert isinstance(node, StatementInfo)
     assert node.pk_lookup is None, "its eager children are other rows of the same table"
+    # whether row 5 is returned depends on other rows of the table (read again in a subquery)
+    names = select(Org.name).where(Org.tenant == 2)
+    subquery = analyze(select(Org).join(Doc, Doc.org_id == Org.id).where(Org.name.in_(names)), dialect=SQLITE)
+    assert isinstance(subquery, StatementInfo)
+    assert subquery.pk_lookup is None
 
 
 def test_value_tokens_are_exact_and_typed() -> None:
