@@ -28,7 +28,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections\.abc|typing|types|datetime|enum|uuid|decimal|logging|asyncio|threading|re)\..*"),
     (r"py:.*", r"(Any|Awaitable|Callable|Mapping|Sequence|Iterable|Iterator|AsyncIterator|Coroutine|Literal)"),
     (r"py:.*", r"(Request|Scope|Store|Engine|Session|AsyncSession|AsyncEngine|Select|ColumnElement|Executable)"),
-    (r"py:.*", r"(T|K|V|ModelT|UserT|TokenT|RepositoryT|CachedAsyncRepositoryT|CachedSyncRepositoryT|P|R)"),
+    (
+        r"py:.*",
+        r"(T|K|V|ModelT|UserT|TokenT|RepositoryT|CachedAsyncRepositoryT|CachedSyncRepositoryT|AsyncServiceT|SyncServiceT|P|R)",
+    ),
     (r"py:class", r"(NoneType|Ellipsis|EllipsisType|ExceptionGroup|BaseExceptionGroup)"),
     # Other projects' names written short in docstrings and annotations (resolvable only through intersphinx).
     (
@@ -37,7 +40,8 @@ nitpick_ignore_regex = [
             r"(NotAuthorizedException|PermissionDeniedException|ImproperlyConfiguredException|AppConfig|PrimaryKeyType"
             r"|Middleware|scoped_session|async_scoped_session|AdvancedAlchemyError|LoadSpec|ErrorMessages|EmptyType"
             r"|BaseRoute|AbstractContextManager|SQLAlchemyAsyncConfig|SQLAlchemySyncConfig|Response|Dialect"
-            r"|InstrumentedAttribute|ForUpdateParameter|StatementFilter|ModelDictT|BulkModelDictT|SchemaDumpConfig|MappedColumn)"
+            r"|InstrumentedAttribute|ForUpdateParameter|StatementFilter|ModelDictT|BulkModelDictT|SchemaDumpConfig|MappedColumn"
+            r"|Litestar|async_sessionmaker|sessionmaker|Group|FilterConfig|DependencyDefaults|Provide|Column)"
         ),
     ),
     # Type variables and internal helpers that docstrings mention: not public (in no __all__), so not in the reference.

@@ -27,7 +27,7 @@ IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 ASYNC_ENGINES = ("aiosqlite", "asyncpg", "psycopg_async", "asyncmy")
 SYNC_ENGINES = ("sqlite", "duckdb", "psycopg_sync", "pymysql")
-STORES = ("memory_store", "file_store", "redis_store", "valkey_store", "db_store")
+STORES = ("memory_store", "bounded_memory_store", "file_store", "redis_store", "valkey_store", "db_store")
 
 # Marker per matrix entry: ``-m psycopg`` selects both psycopg flavours.
 ENGINE_MARKS = {

@@ -243,6 +243,15 @@ def _memory_backend() -> StoreBackend:
     return StoreBackend("memory_store", lambda ns: stores.setdefault(ns, MemoryStore()))
 
 
+def _bounded_memory_backend() -> StoreBackend:
+    from litestar_alchemy_kit.cache import BoundedMemoryStore
+
+    # As MemoryStore: a namespace is a store of its own. Caps far above what a test writes, so
+    # the contract tests see no eviction (the store's own tests exercise it).
+    stores: dict[str, BoundedMemoryStore] = {}
+    return StoreBackend("bounded_memory_store", lambda ns: stores.setdefault(ns, BoundedMemoryStore(64 * 1024 * 1024)))
+
+
 def _file_backend(root: Path) -> StoreBackend:
     from litestar.stores.file import FileStore
 
@@ -297,6 +306,8 @@ async def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Async
     name: str = request.param
     if name == "memory_store":
         backend = _memory_backend()
+    elif name == "bounded_memory_store":
+        backend = _bounded_memory_backend()
     elif name == "file_store":
         backend = _file_backend(tmp_path / "file-store")
     elif name in {"redis_store", "valkey_store"}:

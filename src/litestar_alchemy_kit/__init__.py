@@ -20,6 +20,8 @@ from litestar_alchemy_kit.auth import (
 from litestar_alchemy_kit.cache import (
     MISS,
     AsyncCache,
+    BoundedMemoryStore,
+    CacheLimits,
     CacheOptions,
     CachePlugin,
     CachePluginConfig,
@@ -27,6 +29,7 @@ from litestar_alchemy_kit.cache import (
     MsgspecCodec,
     SyncCache,
     TagVersions,
+    observe_outcomes,
 )
 from litestar_alchemy_kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -37,7 +40,17 @@ from litestar_alchemy_kit.errors import (
     ProblemType,
 )
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.partition import tenant_column
+from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin
+from litestar_alchemy_kit.providers import (
+    AsyncServiceContext,
+    ProviderKeys,
+    ServiceDependency,
+    SyncServiceContext,
+    create_service_dependencies,
+    create_service_provider,
+)
 from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache, table_tag
 from litestar_alchemy_kit.response_cache import (
     Caller,
@@ -56,12 +69,17 @@ __all__ = (
     "MISS",
     "PROBLEMS_OPT_KEY",
     "PROBLEM_MEDIA_TYPE",
+    "AlchemyKitConfig",
+    "AlchemyKitPlugin",
     "AsyncCache",
+    "AsyncServiceContext",
     "AuditFinding",
     "AuditProblem",
     "AuthConfig",
     "AuthContext",
     "AuthPlugin",
+    "BoundedMemoryStore",
+    "CacheLimits",
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",
@@ -76,25 +94,35 @@ __all__ = (
     "MsgspecCodec",
     "ProblemDetails",
     "ProblemType",
+    "ProviderKeys",
     "ResponseCachePlugin",
     "ResponseCachePluginConfig",
     "ResponseCacheRule",
+    "ServiceDependency",
     "SyncCache",
+    "SyncServiceContext",
     "TagVersions",
     "TenantScope",
     "__version__",
     "audit_statement_cache",
     "bind_cache",
+    "create_service_dependencies",
+    "create_service_provider",
+    "declare_dependency",
+    "declare_metadata",
     "get_auth_context",
     "has_any_role",
     "has_any_scope",
     "has_role",
     "has_scope",
+    "observe_outcomes",
     "optional_authentication",
+    "reflect_dependencies",
     "requires_authentication",
     "same_tenant",
     "table_tag",
     "tenant_column",
+    "view_of",
 )
 
 

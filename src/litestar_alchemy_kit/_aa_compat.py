@@ -26,6 +26,8 @@ REPOSITORY_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "_get_loader_options": ("self", "loader_options"),
     "_get_execution_options": ("self", "execution_options"),
     "_build_pk_filter": ("self", "pk_value"),
+    # called by upsert_many of a tenant-bound repository, once after its rows
+    "_flush_or_commit": ("self", "auto_commit"),
 }
 """Methods of ``SQLAlchemyAsyncRepository`` / ``SQLAlchemySyncRepository`` and their parameter names."""
 

@@ -1,51 +1,134 @@
-"""The demo application answers on its embedded defaults (SQLite and an in-memory store)."""
+"""The demo application's main flow, over HTTP: on its defaults (SQLite in memory and a memory store),
+and with ``DEMO_PROFILE=servers`` (PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+
+pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Litestar:
-    from examples.demo import app as demo
+@pytest.fixture(
+    params=[
+        pytest.param("embedded", marks=[pytest.mark.aiosqlite, pytest.mark.memory_store]),
+        pytest.param("servers", marks=[pytest.mark.asyncpg, pytest.mark.redis_store]),
+    ]
+)
+def demo_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Litestar]:
+    import examples.demo.app
+    import examples.demo.settings
 
-    monkeypatch.setattr(demo.alchemy, "connection_string", f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite'}")
-    return demo.app
+    if request.param == "servers":
+        postgres: str = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("DEMO_PROFILE", "servers")
+        monkeypatch.setenv(
+            "DEMO_POSTGRES_URL",
+            make_url(postgres).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False),
+        )
+        monkeypatch.setenv("DEMO_REDIS_URL", request.getfixturevalue("redis_url"))
+    # The module reads its settings when imported, as it does when the demo starts.
+    yield importlib.reload(examples.demo.app).app
+    monkeypatch.undo()
+    importlib.reload(examples.demo.app)
 
 
-async def test_demo_serves_cached_reads_that_follow_writes(demo_app: Litestar) -> None:
+async def login(client: AsyncTestClient[Litestar], username: str) -> dict[str, str]:
+    response = await client.post("/login", json={"username": username, "password": username})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_demo_main_flow(demo_app: Litestar) -> None:
     async with AsyncTestClient(app=demo_app) as client:
-        created = await client.post("/items", json={"name": "kettle", "price_cents": 2599})
+        alice = await login(client, "alice")
+        bob = await login(client, "bob")
+
+        created = await client.post("/notes", json={"title": "kettle", "body": "descale"}, headers=alice)
         assert created.status_code == 201, created.text
-        item = created.json()
+        note: dict[str, Any] = created.json()
 
-        assert (await client.get(f"/items/{item['id']}")).json() == item
-        assert (await client.get(f"/items/{item['id']}")).json() == item
-        assert (await client.get("/cache")).json()["hit"] >= 1
+        listed = await client.get("/notes", headers=alice)
+        assert listed.status_code == 200, listed.text
+        assert [item["id"] for item in listed.json()["items"]] == [note["id"]]
+        assert listed.json()["total"] == 1
 
-        changed = await client.patch(f"/items/{item['id']}", json={"price_cents": 1999})
+        first = await client.get(f"/notes/{note['id']}", headers=alice)
+        second = await client.get(f"/notes/{note['id']}", headers=alice)
+        assert first.json() == second.json() == note
+        assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+
+        changed = await client.patch(f"/notes/{note['id']}", json={"body": "done"}, headers=alice)
         assert changed.status_code == 200, changed.text
-        assert (await client.get(f"/items/{item['id']}")).json()["price_cents"] == 1999
-        assert [row["price_cents"] for row in (await client.get("/items")).json()] == [1999]
+        fresh = await client.get(f"/notes/{note['id']}", headers=alice)
+        assert fresh.json()["body"] == "done"
+        assert fresh.headers["x-cache"] == "miss"
 
-        assert (await client.delete(f"/items/{item['id']}")).status_code == 204
-        assert (await client.get("/items")).json() == []
+        # Another tenant sees nothing of it, and cannot touch it.
+        assert (await client.get("/notes", headers=bob)).json()["items"] == []
+        foreign = await client.get(f"/notes/{note['id']}", headers=bob)
+        assert (foreign.status_code, foreign.json()["code"]) == (404, "not_found")
+        assert foreign.headers["content-type"].startswith("application/problem+json")
+        assert (await client.patch(f"/notes/{note['id']}", json={"body": "x"}, headers=bob)).status_code == 404
+        assert (await client.delete(f"/notes/{note['id']}", headers=bob)).status_code == 404
+        assert (await client.get(f"/notes/{note['id']}", headers=alice)).json()["body"] == "done"
+
+        assert (await client.delete(f"/notes/{note['id']}", headers=alice)).status_code == 204
+        assert (await client.get("/notes", headers=alice)).json()["items"] == []
 
 
-async def test_demo_errors_are_problem_details(demo_app: Litestar) -> None:
+async def test_demo_refuses_callers_without_a_tenant_and_lists_tenants_publicly(demo_app: Litestar) -> None:
     async with AsyncTestClient(app=demo_app) as client:
-        await client.post("/items", json={"name": "kettle", "price_cents": 1})
-        duplicate = await client.post("/items", json={"name": "kettle", "price_cents": 2})
-        assert duplicate.status_code == 409
-        assert duplicate.headers["content-type"].startswith("application/problem+json")
-        body = duplicate.json()
-        assert body["code"] == "conflict.duplicate"
-        assert "UNIQUE" not in duplicate.text
-        assert "demo_item" not in duplicate.text
+        anonymous = await client.get("/notes")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"].startswith("application/problem+json")
+        carol = await login(client, "carol")
+        assert (await client.get("/notes", headers=carol)).status_code == 403
+        bad = await client.post("/login", json={"username": "alice", "password": "nope"})
+        assert bad.status_code == 401
 
-        missing = await client.get("/items/00000000-0000-0000-0000-000000000000")
-        assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+        public = await client.get("/tenants")
+        assert public.status_code == 200
+        assert [(row["slug"], row["mine"]) for row in public.json()] == [
+            ("acme", False),
+            ("globex", False),
+            ("initech", False),
+        ]
+        mine = await client.get("/tenants", headers=await login(client, "bob"))
+        assert [row["slug"] for row in mine.json() if row["mine"]] == ["globex"]
+        assert mine.headers["x-cache"] == "hit"  # the same shared listing, from the cache
+
+
+async def test_demo_data_does_not_outlive_a_run(demo_app: Litestar) -> None:
+    # Two runs in a row (two lifespans): the second starts empty, so the same create never conflicts.
+    for _ in range(2):
+        async with AsyncTestClient(app=demo_app) as client:
+            alice = await login(client, "alice")
+            assert (await client.get("/notes", headers=alice)).json()["total"] == 0
+            created = await client.post("/notes", json={"title": "same"}, headers=alice)
+            assert created.status_code == 201, created.text
+
+
+async def test_demo_filters_are_in_the_openapi_document(demo_app: Litestar) -> None:
+    async with AsyncTestClient(app=demo_app) as client:
+        schema = (await client.get("/schema/openapi.json")).json()
+        names = {parameter["name"] for parameter in schema["paths"]["/notes"]["get"]["parameters"]}
+        assert {"currentPage", "pageSize", "searchString", "orderBy", "createdBefore", "updatedAfter", "ids"} <= names
+        alice = await login(client, "alice")
+        for title in ("b", "a", "c"):
+            await client.post("/notes", json={"title": title}, headers=alice)
+        page = await client.get("/notes", params={"pageSize": 2, "orderBy": "title", "sortOrder": "asc"}, headers=alice)
+        assert [item["title"] for item in page.json()["items"]] == ["a", "b"]
+        assert page.json()["total"] == 3
+        again = await client.get(
+            "/notes", params={"pageSize": 2, "orderBy": "title", "sortOrder": "asc"}, headers=alice
+        )
+        assert again.headers["x-cache"] == "hit"
+        found = await client.get("/notes", params={"searchString": "c"}, headers=alice)
+        assert [item["title"] for item in found.json()["items"]] == ["c"]

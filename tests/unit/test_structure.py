@@ -22,8 +22,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "orm": frozenset({"cache"}),
     "repository": frozenset({"cache", "orm"}),
     "service": frozenset({"cache", "orm", "repository"}),
-    "providers": frozenset({"cache", "orm", "repository", "service"}),
-    "plugin": frozenset({"cache", "orm", "repository", "service", "providers", "response_cache"}),
+    # Scoped providers read the caller's AuthContext: auth stands alone (imports no other layer), providers use it.
+    "providers": frozenset({"cache", "orm", "repository", "service", "auth"}),
+    "plugin": frozenset({"cache", "orm", "repository", "service", "providers", "response_cache", "auth", "errors"}),
     "response_cache": frozenset({"cache", "orm"}),
     "auth": frozenset(),
     "errors": frozenset(),

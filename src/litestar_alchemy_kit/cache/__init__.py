@@ -14,9 +14,13 @@ from litestar_alchemy_kit.cache.backends import (
     SyncRedisBackend,
 )
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
+from litestar_alchemy_kit.cache.expiry import ExpiryWheel
+from litestar_alchemy_kit.cache.limits import CacheLimits
+from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
 from litestar_alchemy_kit.cache.recording import TagRecorder, current_recorder, record_tags
+from litestar_alchemy_kit.cache.telemetry import observe_outcomes
 from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions
 
 __all__ = (
@@ -25,10 +29,13 @@ __all__ = (
     "AsyncCacheBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "BoundedMemoryStore",
+    "CacheLimits",
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",
     "Codec",
+    "ExpiryWheel",
     "Lookup",
     "MsgspecCodec",
     "PipelinedRedisBackend",
@@ -40,6 +47,7 @@ __all__ = (
     "TagRecorder",
     "TagVersions",
     "current_recorder",
+    "observe_outcomes",
     "record_tags",
 )
 

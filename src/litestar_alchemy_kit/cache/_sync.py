@@ -22,7 +22,9 @@ from litestar_alchemy_kit.cache._runtime import (
     sync_timeout,
 )
 from litestar_alchemy_kit.cache.backends import (
+    FullStoreBackend,
     InProcessBackend,
+    StoreFullError,
     SyncBoundedReadBackend,
     SyncCacheBackend,
     SyncClosingBackend,
@@ -31,6 +33,7 @@ from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import KeyBuilder
+from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
@@ -56,6 +59,9 @@ def _text(raw: bytes | None) -> str | None:
 
 
 _Found = tuple[Any, bool, TagVersions | None]
+_FULL = object()  # what _guard returns for a write the store refused because it is full
+_PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
+_UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
 
 
 class SyncCache:
@@ -88,6 +94,8 @@ class SyncCache:
             self._backend.get_many_within if isinstance(self._backend, SyncBoundedReadBackend) else None
         )
         self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
+        full_errors = self._backend.full_errors if isinstance(self._backend, FullStoreBackend) else ()
+        self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         self._flight = SyncSingleFlight()
         self._background = SyncBackground()
@@ -119,6 +127,14 @@ class SyncCache:
         return self._telemetry.stats
 
     @property
+    def bypass_reasons(self) -> Mapping[str, int]:
+        """Bypasses by reason (``too_large``, ``store_unavailable``, ``invalidation_pending``, ...) since creation.
+
+        Bypasses recorded without a reason are counted in :attr:`stats` only.
+        """
+        return self._telemetry.bypass_reasons
+
+    @property
     def pending_tags(self) -> frozenset[str]:
         """Tags whose invalidation has not reached the store yet (served uncached meanwhile)."""
         return frozenset(self._pending)
@@ -141,9 +157,12 @@ class SyncCache:
         """The store key holding ``tag``'s current version."""
         return self._keys.tag(tag)
 
-    def record_bypass(self, amount: int = 1) -> None:
-        """Count a read that skipped the cache (e.g. a query that cannot be fingerprinted)."""
-        self._telemetry.count("bypass", amount)
+    def record_bypass(self, amount: int = 1, reason: str | None = None) -> None:
+        """Count a read that skipped the cache (e.g. a query that cannot be fingerprinted), with its ``reason``."""
+        if reason is None:
+            self._telemetry.count("bypass", amount)
+        else:
+            self._telemetry.bypass(reason, amount)
 
     # --- store calls: each bounded by the timeout, each failure a miss -----------------------
 
@@ -184,6 +203,13 @@ class SyncCache:
             with sync_timeout(timeout):
                 result = call()
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
+            if isinstance(exc, self._full_errors):
+                # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
+                # breaker would stop the bumps that keep other processes from serving stale entries.
+                self._breaker.success()
+                self._telemetry.count("error")
+                logger.debug("cache %s refused, store full (namespace=%s): %r", operation, self.namespace, exc)
+                return False, _FULL
             self._failed(operation, exc)
             return False, None
         except BaseException:
@@ -196,7 +222,16 @@ class SyncCache:
         return (self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
 
     def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        return (self._guard("bump", partial(self._backend.set_many, items), self.options.timeout))[0]
+        done, result = self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
+        if result is _FULL:
+            # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
+            # next reader initialises a new random token. The bump is delivered all the same.
+            done = (self._guard("bump", partial(self._remove_each, list(items)), self.options.timeout))[0]
+        return done
+
+    def _remove_each(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._backend.delete(key)
 
     def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         done, values = self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
@@ -276,11 +311,11 @@ class SyncCache:
         if recorder is not None:
             recorder.add(names)
         if self._blocked(names):
-            self._telemetry.count("bypass")
+            self._telemetry.bypass(_PENDING)
             return None
         raw = self._fetch(keys)
         if raw is None:
-            self._telemetry.count("bypass")
+            self._telemetry.bypass(_UNAVAILABLE)
             return None
         if None in raw:
             filled: dict[str, bytes] = {}
@@ -291,7 +326,7 @@ class SyncCache:
                     init = partial(self._init, {key: new_token().encode()})
                     initialised = self._flight.run(f"\x00init|{key}", init)
                     if initialised is None:
-                        self._telemetry.count("bypass")
+                        self._telemetry.bypass(_UNAVAILABLE)
                         return None
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
@@ -324,7 +359,7 @@ class SyncCache:
             recorder.add(names)
         if (self._pending or self._pending_namespace) and self._blocked(names):
             if record:
-                self._telemetry.count("bypass")
+                self._telemetry.bypass(_PENDING)
             return MISS, False, None
         raw = self._fetch([key, *version_keys])
         if raw is None:
@@ -411,13 +446,21 @@ class SyncCache:
             value, stale, _ = self._lookup(key, self._plan(tags), schema, observe=False)
             return MISS if stale else value
 
-    def set(
-        self, key: str, value: Any, versions: TagVersions | None, schema: str = "", ttl: float | None = None
+    def set(  # noqa: PLR0917
+        self,
+        key: str,
+        value: Any,
+        versions: TagVersions | None,
+        schema: str = "",
+        ttl: float | None = None,
+        limits: CacheLimits | None = None,
     ) -> bool:
         """Store ``value`` labelled with ``versions`` (from :meth:`versions`, read before computing it).
 
         Does nothing when ``versions`` is ``None`` or a labelled tag has an undelivered invalidation.
-        Returns whether the entry was written; never raises for store or encoding errors.
+        An entry larger than ``limits.max_entry_bytes`` (default: ``options.limits``) is not stored and
+        counts as a ``too_large`` bypass. Returns whether the entry was written; never raises for store
+        or encoding errors.
         """
         if versions is None or self._blocked(versions.tags):
             return False
@@ -430,6 +473,10 @@ class SyncCache:
                 self._telemetry.count("error")
                 logger.debug("cache value not encodable (namespace=%s): %r", self.namespace, exc)
                 return False
+            cap = self.options.limits if limits is None else limits
+            if not cap.entry_fits(len(payload)):  # the envelope only adds to it: skip building one
+                self._telemetry.bypass(TOO_LARGE)
+                return False
             entry = Entry(
                 FORMAT,
                 self._codec.name,
@@ -439,8 +486,13 @@ class SyncCache:
                 None if ttl is None else time.time() + ttl,
                 payload,
             )
+            blob = encode_entry(entry)
+            if not cap.entry_fits(len(blob)):
+                # Kept out of the store whole: a truncated entry would decode to a wrong value.
+                self._telemetry.bypass(TOO_LARGE)
+                return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
-            return self._write(key, encode_entry(entry), keep)
+            return self._write(key, blob, keep)
 
     def bump(self, tags: Iterable[str]) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.

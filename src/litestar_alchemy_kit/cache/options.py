@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
+from litestar_alchemy_kit.cache.limits import CacheLimits
 
 __all__ = ("CacheOptions",)
 
@@ -54,6 +55,10 @@ class CacheOptions:
 
     codec: Codec = field(default_factory=_default_codec)
     """Encodes values to bytes and back; its ``name`` is stored in entries so a codec change is a miss."""
+
+    limits: CacheLimits = field(default_factory=CacheLimits)
+    """Size caps: an entry over ``max_entry_bytes`` (1 MiB by default) or a repository result over ``max_rows``
+    (10,000 by default) is served uncached and counted as a ``too_large`` bypass, never stored or truncated."""
 
     telemetry: bool = True
     """Emit OpenTelemetry spans and counters (free when no OpenTelemetry SDK is configured)."""

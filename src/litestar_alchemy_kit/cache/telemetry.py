@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
@@ -11,11 +12,31 @@ from opentelemetry import metrics, trace
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
 
-__all__ = ("OUTCOMES", "Telemetry")
+__all__ = ("OUTCOMES", "Telemetry", "observe_outcomes")
 
 OUTCOMES = ("hit", "miss", "bypass", "error", "stale_served")
 _SCOPE = "litestar_alchemy_kit.cache"
 _RECHECK = 1024  # calls between looks for a newly installed SDK provider
+_observed: ContextVar[dict[str, int] | None] = ContextVar("litestar_alchemy_kit.cache.observed", default=None)
+
+
+@contextlib.contextmanager
+def observe_outcomes() -> Generator[Mapping[str, int], None, None]:
+    """Count the outcomes of every cache call made in this context (this task and what it awaits).
+
+    For per-request reporting, e.g. a response header saying whether a request was served from the
+    cache; unlike ``cache.stats`` the counts never include other requests running concurrently::
+
+        with observe_outcomes() as outcomes:
+            ...
+        served_from_cache = outcomes["hit"] > 0 and outcomes["miss"] == 0
+    """
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    token = _observed.set(counts)
+    try:
+        yield counts
+    finally:
+        _observed.reset(token)
 
 
 def _is_noop(provider: object) -> bool:
@@ -43,6 +64,7 @@ class Telemetry:
         "_ticks",
         "_tracer",
         "_tracer_provider",
+        "bypass_reasons",
         "stats",
     )
 
@@ -59,6 +81,7 @@ class Telemetry:
         self._counters: dict[str, Any] = {}
         self._ticks = 0 if enabled else sys.maxsize
         self.stats: dict[str, int] = dict.fromkeys(outcomes, 0)
+        self.bypass_reasons: dict[str, int] = {}
 
     def _refresh(self) -> None:
         self._ticks = _RECHECK
@@ -86,6 +109,9 @@ class Telemetry:
         ``attributes`` are added to the counter's (e.g. the route of a response cache outcome).
         """
         self.stats[outcome] += amount
+        observed = _observed.get()
+        if observed is not None and self._outcomes is OUTCOMES:  # a response cache's outcomes are not the cache's
+            observed[outcome] += amount
         self._ticks -= 1
         if self._ticks < 0:
             self._refresh()
@@ -94,6 +120,20 @@ class Telemetry:
             if attributes:
                 labels.update(attributes)
             self._counters[outcome].add(amount, labels)
+
+    def bypass(self, reason: str, amount: int = 1) -> None:
+        """Count a bypass with its ``reason``.
+
+        Counted in :attr:`stats` (``bypass``), in :attr:`bypass_reasons`, and in OpenTelemetry as
+        ``cache.bypass`` with the attribute ``cache.bypass.reason``.
+        """
+        self.stats["bypass"] += amount
+        self.bypass_reasons[reason] = self.bypass_reasons.get(reason, 0) + amount
+        self._ticks -= 1
+        if self._ticks < 0:
+            self._refresh()
+        if self._counters:
+            self._counters["bypass"].add(amount, {"cache.namespace": self._namespace, "cache.bypass.reason": reason})
 
     @contextlib.contextmanager
     def _span(self, tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Generator[None, None, None]:

@@ -6,8 +6,11 @@
   model schema fingerprint and column types SQLAlchemy's cache key cannot see;
 - :mod:`~litestar_alchemy_kit.orm.codec`: rows to cache entries and back;
 - :mod:`~litestar_alchemy_kit.orm.populate`: when a read may populate the cache;
+- :mod:`~litestar_alchemy_kit.orm.binding`: the execution options and snapshot of one read;
 - :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that bump tags at commit;
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
+- :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
+- :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
 - :mod:`~litestar_alchemy_kit.orm.audit`: the statement-cache audit of a model's column types.
 
@@ -15,6 +18,7 @@ It knows nothing of repositories, services, auth or errors; the cache core knows
 """
 
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
+from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
@@ -31,11 +35,15 @@ __all__ = (
     "audit_statement_cache",
     "bind_cache",
     "bound_caches",
+    "declare_dependency",
+    "declare_metadata",
     "install_listeners",
     "install_recording",
     "pending_tags",
     "record_queries",
+    "reflect_dependencies",
     "table_tag",
     "tenant_column",
     "tenant_column_of",
+    "view_of",
 )

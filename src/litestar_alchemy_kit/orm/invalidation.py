@@ -23,23 +23,30 @@ transaction ends its cached reads go to the database, and its commit clears the 
 namespaces (an extra invalidation, never a missing one). Installing the listeners at startup
 (binding the session factory, or :func:`install_listeners`) avoids it.
 
-Statements run with ``text()`` or on a connection obtained from the session are not seen.
+Writes no session event sees (``text()``, statements on ``session.connection()`` or the engine,
+legacy ``bulk_*``, data-modifying CTEs) are observed where the engine runs them, by
+:mod:`~litestar_alchemy_kit.orm.rawdml`, and recorded in the session whose transaction ran them.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, overload
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session, async_sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_scoped_session, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionmaker
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+from litestar_alchemy_kit.orm.binding import install_session_listeners
+from litestar_alchemy_kit.orm.cascades import generation as dependency_generation
+from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -124,6 +131,27 @@ def bind_cache(target: AsyncTarget | SyncTarget, cache: AsyncCache | SyncCache) 
     caches: tuple[AsyncCache | SyncCache, ...] = info.get(CACHES_KEY, ())
     if not any(bound is cache for bound in caches):
         info[CACHES_KEY] = (*caches, cache)
+    for engine in _engines_of(target):
+        register_engine(engine, cache)
+
+
+def _engines_of(target: AsyncTarget | SyncTarget) -> list[Engine]:
+    """The engines a session or factory is bound to (raw writes through them invalidate its caches)."""
+    if isinstance(target, (sessionmaker, async_sessionmaker)):
+        binds: list[Any] = [target.kw.get("bind"), *(target.kw.get("binds") or {}).values()]
+    else:
+        current = target() if isinstance(target, (scoped_session, async_scoped_session)) else target
+        session = current.sync_session if isinstance(current, AsyncSession) else current
+        binds = [session.bind]
+    engines: list[Engine] = []
+    for bind in binds:
+        if isinstance(bind, (AsyncEngine, AsyncConnection)):
+            bind = bind.sync_engine  # noqa: PLW2901
+        if isinstance(bind, Connection):
+            bind = bind.engine  # noqa: PLW2901
+        if isinstance(bind, Engine):
+            engines.append(bind)
+    return engines
 
 
 def _mark_if_untracked(
@@ -173,32 +201,19 @@ def pending_tags(
     return tags
 
 
-@cache
 def _table_tags(table: Table) -> frozenset[str]:
-    """The table and every table whose rows change when its rows do (FK cascades), transitively."""
-    tags = {table_tag(table)}
-    todo = [table]
-    seen = {table}
-    while todo:
-        current = todo.pop()
-        metadata = current.metadata
-        for other in metadata.tables.values():
-            if other in seen:
-                continue
-            for fk in other.foreign_keys:
-                if fk.column.table is current and (
-                    (fk.ondelete or "").upper() not in {"", "RESTRICT", "NO ACTION"}
-                    or (fk.onupdate or "").upper() not in {"", "RESTRICT", "NO ACTION"}
-                ):
-                    seen.add(other)
-                    tags.add(table_tag(other))
-                    todo.append(other)
-                    break
-    return frozenset(tags)
+    """The table and every table whose rows change when its rows do (see :mod:`~litestar_alchemy_kit.orm.cascades`)."""
+    return written_tags(table)
 
 
-@cache
 def _mapper_tags(mapper: Mapper[Any]) -> frozenset[str]:
+    """Tags a write through ``mapper`` changes (memoized until the dependency graph changes)."""
+    return _mapper_tags_at(mapper, dependency_generation())
+
+
+@lru_cache(maxsize=4096)
+def _mapper_tags_at(mapper: Mapper[Any], generation: int) -> frozenset[str]:
+    del generation  # part of the memo key only
     tags: set[str] = set()
     for table in mapper.tables:
         if isinstance(table, Table):
@@ -255,6 +270,14 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
         _add_pending(state.session, tags)
 
 
+def _raw_writes(session: Session, writes: frozenset[str]) -> None:
+    """Writes the engine saw on a connection of ``session``'s transaction (:mod:`~litestar_alchemy_kit.orm.rawdml`)."""
+    if writes is EVERYTHING:
+        session.info[_UNTRACKED_KEY] = True
+    else:
+        _add_pending(session, writes)
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
@@ -307,6 +330,8 @@ def install_listeners() -> None:
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
     if _installed:
         return
+    install_session_listeners()
+    install_engine_listeners(_raw_writes)
     for name, handler in LISTENERS:
         event.listen(Session, name, handler)
     _installed = True

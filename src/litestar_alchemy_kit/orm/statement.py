@@ -50,6 +50,7 @@ __all__ = (
     "Bypass",
     "StatementInfo",
     "analyze",
+    "canonical_options",
     "model_schema_fingerprint",
     "table_tag",
 )
@@ -420,11 +421,26 @@ def _encode_call(
     options: dict[str, Any] = dict(getattr(statement, "_execution_options", None) or ())
     if execution_options:
         options.update(execution_options)
-    relevant = {k: v for k, v in options.items() if k not in IGNORED_EXECUTION_OPTIONS}
+    relevant = canonical_options({k: v for k, v in options.items() if k not in IGNORED_EXECUTION_OPTIONS})
     if relevant:
         out.append("X")
         encode_value(relevant, out)
     return "".join(out)
+
+
+def canonical_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with one spelling per meaning, so equal options give equal keys.
+
+    SQLAlchemy adds ``"_none"`` (its own spelling of the ``None`` key) to a ``schema_translate_map``
+    it has executed with, in place: before and after the first execution the map must read alike.
+    """
+    translate = options.get("schema_translate_map")
+    if isinstance(translate, dict):
+        options["schema_translate_map"] = {
+            None if schema == "_none" else schema: target
+            for schema, target in translate.items()  # pyright: ignore[reportUnknownVariableType]
+        }
+    return options
 
 
 def analyze(

@@ -22,20 +22,21 @@ from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit._passthrough import passthrough
-from litestar_alchemy_kit.cache import MISS
+from litestar_alchemy_kit.cache import MISS, CacheLimits
+from litestar_alchemy_kit.cache.limits import TOO_LARGE
+from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
     POPULATE_OPTIONS,
     codec_for,
-    in_transaction,
-    isolation_allows_populate,
     result_from_rows,
     schema_for,
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import ReadState, entry_key
+from litestar_alchemy_kit.repository.tenancy import TenantBinding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -93,6 +94,9 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
     """Class-wide switch; the ``use_cache`` constructor argument and per-call ``use_cache=`` narrow it."""
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
+    cache_limits: CacheLimits | None = None
+    """Size caps for this repository's results (``None``: the cache's ``options.limits``); a result over them
+    is read from the database and counted as a ``too_large`` bypass."""
 
     def __init__(
         self,
@@ -100,7 +104,9 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         session: Session | scoped_session[Session],
         cache: SyncCache | None = None,
         scope: object = None,
+        tenant: object = None,
         use_cache: bool | None = None,
+        cache_limits: CacheLimits | None = None,
         auto_expunge: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -115,10 +121,17 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             scope: who the data is for (tenant id, user id, or a tuple of them); part of every key,
                 so entries of different scopes never meet. Must have a canonical form (str, int,
                 UUID, tuples of them...).
+            tenant: bind the repository to this tenant of the model's declared tenant column
+                (see :class:`~litestar_alchemy_kit.repository.tenancy.TenantBinding`): reads see only
+                its rows, writes stamp it, and the cache scope includes it.
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
+            cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).
             auto_expunge: return detached instances (required for cached reads).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
+        self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
+        if self._tenant is not None:
+            kwargs["statement"] = self._tenant.restrict(self.model_type, kwargs.get("statement"))
         super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
         # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
         # invalidate after commit returns; this repository replaces it.
@@ -128,7 +141,10 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             cache = bound[0] if len(bound) == 1 else None
         self.cache = cache
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
+        if self._tenant is not None:
+            self._cache_scope = (*self._tenant.scope, *self._cache_scope)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
+        self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
         self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
         self._schema = schema_for(self.model_type)
@@ -143,14 +159,35 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         """The scope every key of this repository includes (fixed at construction)."""
         return self._cache_scope
 
+    @property
+    def tenant(self) -> TenantBinding | None:
+        """The tenant the repository is bound to, or ``None``."""
+        return self._tenant
+
+    def _require_tenant_rows(
+        self, item_ids: Iterable[Any], id_attribute: str | InstrumentedAttribute[Any] | None = None
+    ) -> None:
+        """Raise AA's ``NotFoundError`` unless every id is a row of the bound tenant (writes by id that skip ``get``)."""
+        wanted = set(item_ids)
+        if self._tenant is None or not wanted:
+            return
+        key = self.id_attribute if id_attribute is None else id_attribute
+        column = getattr(self.model_type, key) if isinstance(key, str) else key
+        with self._read_state.narrow(allowed=False):
+            found = self.count(column.in_(wanted), use_cache=False)
+        if found != len(wanted):
+            with self._errors():
+                self.check_not_found(None)
+
     # --- the one execution point ------------------------------------------------------------
 
     def _execute(self, statement: Select[Any], uniquify: bool = False) -> Result[Any]:
         cache = self.cache
         if cache is None or not self._read_state.current:
             return super()._execute(statement, uniquify=uniquify)
-        info = analyze(statement, dialect=self._dialect)
-        if isinstance(info, Bypass):
+        bind = bind_state(self.session, self.model_type, statement)
+        info = analyze(statement, dialect=self._dialect, execution_options=bind.statement_options(statement))
+        if isinstance(info, Bypass) or bind.bypass is not None:
             cache.record_bypass()
             return super()._execute(statement, uniquify=uniquify)
         bind_group = statement.get_execution_options().get("bind_group")
@@ -158,7 +195,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
         else:
             key = cache.key(_KIND, info.fingerprint, (*self._cache_scope, ("bind_group", bind_group)))
-        rows = self._read_through(cache, sorted_tags(info.tags), key, lambda: (statement, uniquify))
+        rows = self._read_through(cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify))
         if rows is None:
             return super()._execute(statement, uniquify=uniquify)
         return result_from_rows(*rows)
@@ -166,6 +203,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
     def _read_through(
         self,
         cache: SyncCache,
+        bind: BindState,
         tags: Sequence[str],
         key: str,
         build: Callable[[], tuple[Select[Any], bool]],
@@ -191,7 +229,7 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
                 pass  # an entry this process cannot build is a miss
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = self._versions_for_populate(tags, cache)
+            versions = self._versions_for_populate(tags, cache, bind)
             if versions is None:
                 return None
             result = self.session.execute(statement, execution_options=POPULATE_OPTIONS)
@@ -199,21 +237,31 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
                 result = result.unique()
             keys = list(result.keys())
             rows = [tuple(row) for row in result.all()]
+        limits = self._cache_limits
+        if not (cache.options.limits if limits is None else limits).rows_fit(len(rows)):
+            cache.record_bypass(reason=TOO_LARGE)  # checked before encoding: an oversized result costs none
+            return keys, rows
         try:
             payload = self._codec.encode_rows(keys, rows)
         except Uncacheable:
-            cache.record_bypass()
+            cache.record_bypass(reason="uncacheable")
         else:
-            cache.set(key, payload, versions, self._schema, self.cache_ttl)
+            cache.set(key, payload, versions, self._schema, self.cache_ttl, limits)
         return keys, rows
 
-    def _versions_for_populate(self, tags: Sequence[str], cache: SyncCache) -> TagVersions | None:
-        """Tag versions to label the result with, read before the query; ``None``: do not populate."""
-        if in_transaction(self.session):
-            connection = self.session.connection()
-            if not isolation_allows_populate(connection):
-                return None
-        return cache.versions(tags)
+    def _versions_for_populate(self, tags: Sequence[str], cache: SyncCache, bind: BindState) -> TagVersions | None:
+        """Tag versions to label the result with, read before the query; ``None``: do not populate.
+
+        The rule looks at the connection the read really runs on (see :class:`BindState`): a session
+        joined to a connection whose transaction already read has an old snapshot.
+        """
+        verdict = bind.populate_verdict()
+        if verdict is None:
+            # inside a transaction this process has not asked about yet: its real isolation level
+            connection = self.session.connection(bind_arguments={"mapper": self.model_type})
+            remember_isolation(connection, connection.get_isolation_level())
+            verdict = bind.populate_verdict()
+        return cache.versions(tags) if verdict else None
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""
@@ -259,14 +307,19 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             )
             base = self._get_base = analyze(statement, dialect=self._dialect)
         rows = None
-        if isinstance(base, Bypass):
+        bind = bind_state(self.session, self.model_type)
+        if isinstance(base, Bypass) or bind.bypass is not None:
             cache.record_bypass()
         else:
             key = entry_key(
-                cache, _GET_KIND, f"{base.fingerprint}:{_pk_token(item_id)}", self._cache_scope, self._scope_token
+                cache,
+                _GET_KIND,
+                f"{base.fingerprint}:{_pk_token(item_id)}{bind.token}",
+                self._cache_scope,
+                self._scope_token,
             )
             rows = self._read_through(
-                cache, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
+                cache, bind, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
             )
         if rows is None:
             with self._read_state.narrow(allowed=False):
@@ -346,6 +399,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``add``; the commit invalidates through session events."""
+        if self._tenant is not None:
+            self._tenant.stamp(data)
         with self._read_state.narrow(allowed=False):
             return super().add(**passthrough(locals()))
 
@@ -359,6 +414,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``add_many``; the commit invalidates through session events."""
+        if self._tenant is not None:
+            self._tenant.stamp_all(data)
         with self._read_state.narrow(allowed=False):
             return super().add_many(**passthrough(locals()))
 
@@ -394,6 +451,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``delete_many``; the commit invalidates through session events."""
+        # AA's bulk DELETE matches by key alone: check every row is the tenant's first.
+        self._require_tenant_rows(item_ids, id_attribute)
         with self._read_state.narrow(allowed=False):
             return super().delete_many(**passthrough(locals()))
 
@@ -411,6 +470,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         **kwargs: Any,
     ) -> Sequence[ModelT]:
         """AA's ``delete_where``; the commit invalidates through session events."""
+        if self._tenant is not None:
+            filters = (*filters, self._tenant.condition())
         with self._read_state.narrow(allowed=False):
             return super().delete_where(*filters, **passthrough(locals(), "filters"))
 
@@ -472,6 +533,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``update``; the row it updates is read from the database."""
+        if self._tenant is not None:
+            self._tenant.stamp(data)
         with self._read_state.narrow(allowed=False):
             return super().update(**passthrough(locals()))
 
@@ -488,6 +551,10 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> list[ModelT]:
         """AA's ``update_many``; the commit invalidates through session events."""
+        if self._tenant is not None:
+            # AA's bulk UPDATE matches by primary key alone: check every row is the tenant's first.
+            self._tenant.stamp_all(data)
+            self._require_tenant_rows([self.get_id_attribute_value(item) for item in data])
         with self._read_state.narrow(allowed=False):
             return super().update_many(**passthrough(locals()))
 
@@ -508,6 +575,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``upsert``, reading from the database."""
+        if self._tenant is not None:
+            self._tenant.stamp(data)
         with self._read_state.narrow(allowed=False):
             return super().upsert(**passthrough(locals()))
 
@@ -526,6 +595,27 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         bind_group: str | None = None,
         chunk_size: int | None = None,
     ) -> list[ModelT]:
-        """AA's ``upsert_many``, reading from the database."""
+        """AA's ``upsert_many``, reading from the database.
+
+        Bound to a tenant, each row is upserted in turn through :meth:`upsert` (its match is filtered
+        by the tenant): a native ``ON CONFLICT`` upsert would overwrite a conflicting row of another tenant.
+        """
+        if self._tenant is not None:
+            upserted = [
+                self.upsert(
+                    item,
+                    auto_expunge=auto_expunge,
+                    auto_commit=False,
+                    match_fields=match_fields,
+                    error_messages=error_messages,
+                    load=load,
+                    execution_options=execution_options,
+                    uniquify=uniquify,
+                    bind_group=bind_group,
+                )
+                for item in data
+            ]
+            self._flush_or_commit(auto_commit=auto_commit)
+            return upserted
         with self._read_state.narrow(allowed=False):
             return super().upsert_many(**passthrough(locals()))

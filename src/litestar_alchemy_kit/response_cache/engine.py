@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ("OUTCOMES", "ResponseCacheEngine")
 
 OUTCOMES: Final = ("hit", "miss", "not_modified", "stored", "bypass")
-"""What the engine counts, per route (``http.route``); bypasses also carry ``reason``."""
+"""What the engine counts, per route (``http.route``); bypasses also carry ``cache.bypass.reason``."""
 
 _KIND: Final = "resp"
 _KEYS_MAX: Final = 10_000
@@ -156,7 +156,7 @@ class ResponseCacheEngine:
 
     def bypass(self, route: _Route, reason: str) -> None:
         """Count a request served uncached, and why."""
-        self.telemetry.count("bypass", 1, {**route.attributes, "reason": reason})
+        self.telemetry.count("bypass", 1, {**route.attributes, "cache.bypass.reason": reason})
 
     async def _pass(  # noqa: PLR0917 - the ASGI triple and the app, as everywhere here
         self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp

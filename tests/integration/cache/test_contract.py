@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from litestar.stores.base import Store
 
-from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheOptions, MsgspecCodec
+from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheLimits, CacheOptions, MsgspecCodec
 from tests.conftest import StoreBackend
 
 
@@ -133,7 +133,7 @@ async def test_clear_spares_a_sibling_namespace_sharing_its_prefix(store_backend
 
 
 async def test_clear_deletes_keys_where_the_store_can_enumerate_them(store_backend: StoreBackend) -> None:
-    """Redis/Valkey lose the keys; other stores keep the bytes until expiry, but they never hit again."""
+    """Redis/Valkey and the bounded store lose the keys; other stores keep the bytes until expiry, but they never hit again."""
     ns = _ns()
     store = store_backend.make(ns)
     cache = AsyncCache(store, namespace="gone")
@@ -142,7 +142,7 @@ async def test_clear_deletes_keys_where_the_store_can_enumerate_them(store_backe
     assert await store.exists(key)
     await cache.clear()
     assert await cache.get(key, ["t"]) is MISS
-    enumerable = store_backend.name in {"redis_store", "valkey_store"}
+    enumerable = store_backend.name in {"redis_store", "valkey_store", "bounded_memory_store"}
     assert await store.exists(key) is not enumerable
     assert await store.exists(cache.tag_key("t")) is not enumerable
 
@@ -193,6 +193,27 @@ async def test_unencodable_value_is_not_cached_and_does_not_raise(cache: AsyncCa
     key = cache.key("row", "q")
     assert not await cache.set(key, object(), await cache.versions(["t"]))
     assert await cache.get(key, ["t"]) is MISS
+
+
+async def test_an_entry_over_the_size_cap_is_never_stored_and_counts_as_too_large(store: Store) -> None:
+    cache = AsyncCache(store, namespace="cap", options=CacheOptions(limits=CacheLimits(max_entry_bytes=4096)))
+    key = cache.key("row", "big")
+    versions = await cache.versions(["t"])
+    assert await cache.set(key, "x" * 1000, versions)  # within the cap
+    assert await cache.get(key, ["t"]) == "x" * 1000
+    # over the cap: not written; the entry stored before stays (computed under the same versions, it is valid)
+    assert not await cache.set(key, "y" * 5000, versions)
+    assert await cache.get(key, ["t"]) == "x" * 1000
+    other = cache.key("row", "other")
+    assert not await cache.set(other, b"z" * 20_000, versions)
+    assert not await store.exists(other)
+    assert await cache.get(other, ["t"]) is MISS
+    # a per-call cap wins over the cache's
+    assert await cache.set(other, b"z" * 20_000, versions, limits=CacheLimits(max_entry_bytes=None))
+    assert await cache.get(other, ["t"]) == b"z" * 20_000
+    assert cache.bypass_reasons == {"too_large": 2}
+    assert cache.stats["bypass"] == 2
+    await cache.close()
 
 
 async def test_entry_past_its_ttl_is_a_miss(cache: AsyncCache) -> None:

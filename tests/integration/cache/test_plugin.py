@@ -48,3 +48,34 @@ async def test_user_settings_win() -> None:
         assert app.state["cache"] is mine
     assert app.dependencies["cache"].dependency is provide_other
     assert await mine.get(mine.key("k", "f")) is MISS
+
+
+async def test_the_default_store_is_bounded_and_the_users_stores_are_kept() -> None:
+    from litestar.stores.registry import StoreRegistry
+
+    from litestar_alchemy_kit.cache import BoundedMemoryStore
+
+    # nothing registered: a bounded store under the cache's name
+    app = Litestar([], plugins=[CachePlugin(CachePluginConfig(store="kit"))])
+    async with app.lifespan():
+        assert isinstance(app.stores.get("kit"), BoundedMemoryStore)
+        assert isinstance(app.state["cache"].backend.store, BoundedMemoryStore)
+
+    # other stores registered: they stay, the cache's name gets a bounded store; the user's dict is not changed
+    sessions = MemoryStore()
+    mine = {"sessions": sessions}
+    app = Litestar([], stores=mine, plugins=[CachePlugin(CachePluginConfig(store="kit"))])
+    assert mine == {"sessions": sessions}
+    assert app.stores.get("sessions") is sessions
+    assert isinstance(app.stores.get("kit"), BoundedMemoryStore)
+
+    # the user's store under the cache's name wins, whatever its kind
+    plain = MemoryStore()
+    app = Litestar([], stores={"kit": plain}, plugins=[CachePlugin(CachePluginConfig(store="kit"))])
+    assert app.stores.get("kit") is plain
+
+    # a StoreRegistry is the user's: its default factory decides
+    registry = StoreRegistry(default_factory=lambda _name: plain)
+    app = Litestar([], stores=registry, plugins=[CachePlugin(CachePluginConfig(store="kit"))])
+    assert app.stores is registry
+    assert app.stores.get("kit") is plain

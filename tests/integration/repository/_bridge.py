@@ -22,3 +22,13 @@ def run_inline(outcome: Any) -> Any:
 def sync_session_of(session: Any) -> Any:
     """The ``Session`` events are attached to (an ``AsyncSession`` wraps one)."""
     return getattr(session, "sync_session", session)
+
+
+async def sync_call_async(target: Any, fn: Any) -> Any:
+    """``await target.run_sync(fn)`` on an async connection or session (sync twin: :func:`sync_call`)."""
+    return await target.run_sync(fn)
+
+
+def sync_call(target: Any, fn: Any) -> Any:
+    """``fn(target)`` on a sync connection or session (what :func:`sync_call_async` becomes in sync code)."""
+    return fn(target)

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from litestar.stores.memory import MemoryStore
-from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheOptions
+from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheLimits, CacheOptions
 
 spans = InMemorySpanExporter()
 tracer_provider = TracerProvider()
@@ -44,6 +44,8 @@ async def main():
         assert await cache.get(key, ["t"]) == "v"                       # hit
         assert await cache.bump(["t", "u"])                             # bump
     cache.record_bypass()                                               # bypass
+    big = CacheLimits(max_entry_bytes=64)
+    assert not await cache.set(cache.key("row", "big"), "x" * 100, await cache.versions(["t"]), limits=big)  # too_large
     await store.set(key, b"\x00garbage")
     assert await cache.get(key, ["t"]) is MISS                          # error (and miss)
     # stale-while-revalidate: an expired entry served while a refresh runs
@@ -63,15 +65,20 @@ async def main():
     gate.set()
     assert await refresh == 2
     await quiet.get(quiet.key("row", "q"), ["t"])                       # telemetry off: nothing exported
-    return dict(cache.stats), dict(quiet.stats)
+    return dict(cache.stats), dict(quiet.stats), dict(cache.bypass_reasons)
 
-stats, quiet_stats = asyncio.run(main())
+stats, quiet_stats, reasons = asyncio.run(main())
 counters = {}
+by_reason = {}
 for resource in reader.get_metrics_data().resource_metrics:
     for scope in resource.scope_metrics:
         for metric in scope.metrics:
             for point in metric.data.data_points:
-                counters[f"{scope.scope.name}|{metric.name}|{point.attributes['cache.namespace']}"] = point.value
+                name = f"{scope.scope.name}|{metric.name}|{point.attributes['cache.namespace']}"
+                counters[name] = counters.get(name, 0) + point.value
+                reason = point.attributes.get("cache.bypass.reason")
+                if reason is not None:
+                    by_reason[reason] = point.value
 print(json.dumps({
     "spans": [
         {"name": s.name, "attributes": dict(s.attributes), "parent": s.parent.span_id if s.parent else None,
@@ -81,6 +88,8 @@ print(json.dumps({
     "counters": counters,
     "stats": stats,
     "quiet_stats": quiet_stats,
+    "reasons": reasons,
+    "by_reason": by_reason,
 }))
 """
 
@@ -118,6 +127,12 @@ def test_spans_and_counters_reach_the_sdk(scenario: dict[str, object]) -> None:
     assert exported["stale_served"] == 1
     assert exported["error"] >= 1
     assert exported["bypass"] >= 1
+
+
+def test_bypasses_are_exported_with_their_reason(scenario: dict[str, object]) -> None:
+    reasons: dict[str, int] = scenario["reasons"]  # type: ignore[assignment]
+    assert reasons == {"too_large": 1}  # record_bypass() without a reason is counted in stats only
+    assert scenario["by_reason"] == {"too_large": 1}
 
 
 def test_a_cache_with_telemetry_off_exports_nothing(scenario: dict[str, object]) -> None:

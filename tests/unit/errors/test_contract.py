@@ -39,6 +39,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin, ProblemType
 
@@ -59,6 +60,17 @@ class CardExpiredError(PaymentDeclinedError):
     pass
 
 
+def _aa_wrapped(database_error: BaseException) -> IntegrityError:
+    """AA's IntegrityError raised from a SQLAlchemy error, as AA's wrap_sqlalchemy_exception does."""
+    try:
+        try:
+            raise database_error
+        except Exception as inner:
+            raise IntegrityError(SECRET) from inner
+    except IntegrityError as exc:
+        return exc
+
+
 def _raiser(path: str, exc: BaseException) -> Any:
     @get(path, name=path, sync_to_thread=False)
     def handler() -> None:
@@ -77,6 +89,11 @@ ROUTES = [
     _raiser("/aa/duplicate", DuplicateKeyError(SECRET)),
     _raiser("/aa/foreign-key", ForeignKeyError(SECRET)),
     _raiser("/aa/integrity", IntegrityError(SECRET)),
+    # A database integrity error that no SQLSTATE, error number or message rule names is still a conflict.
+    _raiser(
+        "/aa/integrity-unclassified",
+        _aa_wrapped(DatabaseIntegrityError(SECRET, {}, Exception("an integrity failure no rule names"))),
+    ),
     _raiser("/aa/multiple", MultipleResultsFoundError(SECRET)),
     _raiser("/aa/repository", RepositoryError(SECRET)),
     _raiser("/auth", NotAuthorizedException(headers={"WWW-Authenticate": 'Bearer realm="api"'})),
@@ -113,6 +130,7 @@ CASES = [
         {},
     ),
     ("/aa/integrity", 409, "conflict.integrity", "The change conflicts with existing data.", {}),
+    ("/aa/integrity-unclassified", 409, "conflict.integrity", "The change conflicts with existing data.", {}),
     ("/aa/multiple", 500, "repository_error", "The request could not be completed.", {}),
     ("/aa/repository", 500, "repository_error", "The request could not be completed.", {}),
     ("/auth", 401, "unauthorized", "Unauthorized", {"www-authenticate": 'Bearer realm="api"'}),

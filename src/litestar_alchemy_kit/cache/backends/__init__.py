@@ -14,7 +14,7 @@ from litestar_alchemy_kit.cache.backends._sync import (
     SyncMemoryBackend,
     SyncRedisBackend,
 )
-from litestar_alchemy_kit.cache.backends.capabilities import InProcessBackend
+from litestar_alchemy_kit.cache.backends.capabilities import FullStoreBackend, InProcessBackend, StoreFullError
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 from litestar_alchemy_kit.cache.backends.store import StoreBackend, as_async_backend
@@ -25,9 +25,11 @@ __all__ = (
     "AsyncClosingBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "FullStoreBackend",
     "InProcessBackend",
     "PipelinedRedisBackend",
     "StoreBackend",
+    "StoreFullError",
     "SyncBoundedReadBackend",
     "SyncCacheBackend",
     "SyncClosingBackend",

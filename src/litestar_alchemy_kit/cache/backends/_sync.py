@@ -11,6 +11,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from litestar_alchemy_kit.cache.backends.capabilities import out_of_memory_errors
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -156,11 +158,13 @@ class SyncRedisBackend:
             Without one, ``clear()`` invalidates but deletes nothing (see :meth:`delete_prefix`).
     """
 
-    __slots__ = ("client", "prefix")
+    __slots__ = ("client", "full_errors", "prefix")
 
     def __init__(self, client: Any, prefix: str = "") -> None:
         self.client = client
         self.prefix = prefix
+        self.full_errors = out_of_memory_errors(client)
+        """The client's error for a write refused at ``maxmemory`` (``OOM`` under ``noeviction``)."""
 
     def _ms(self, ttl: float) -> int:
         return max(1, int(ttl * 1000))

@@ -2,7 +2,36 @@
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ("InProcessBackend",)
+__all__ = ("FullStoreBackend", "InProcessBackend", "StoreFullError", "out_of_memory_errors")
+
+
+class StoreFullError(Exception):
+    """A backend's store refused a write because it is full; its reads and deletes still work.
+
+    The cache treats it as a refused write, not as a store failure: it does not count towards the
+    circuit breaker, and a refused invalidation is delivered by deleting the tag versions instead.
+    """
+
+
+@runtime_checkable
+class FullStoreBackend(Protocol):
+    """Optional capability: a backend naming its client's exceptions for a write refused by a full store."""
+
+    full_errors: tuple[type[Exception], ...]
+
+
+def out_of_memory_errors(client: object) -> tuple[type[Exception], ...]:
+    """``OutOfMemoryError`` of the client's library (redis-py, valkey-py): a write refused at ``maxmemory``."""
+    library = type(client).__module__.partition(".")[0]
+    if library == "redis":
+        from redis.exceptions import OutOfMemoryError  # noqa: PLC0415 - optional: only when a redis client is given
+
+        return (OutOfMemoryError,)
+    if library == "valkey":
+        from valkey.exceptions import OutOfMemoryError as ValkeyOutOfMemoryError  # noqa: PLC0415 - optional
+
+        return (ValkeyOutOfMemoryError,)
+    return ()
 
 
 @runtime_checkable

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
 from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend
 from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
+from litestar_alchemy_kit.cache.expiry import ExpiryWheel
+from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ("MemoryStoreBackend", "StoreBackend", "as_async_backend")
+__all__ = ("BoundedMemoryBackend", "MemoryStoreBackend", "StoreBackend", "as_async_backend")
 
 
 def _expires_in(ttl: float | None) -> int | None:
@@ -82,20 +86,60 @@ class StoreBackend:
         return False
 
 
+_SWEEP: Final = 8  # expired entries reclaimed per write at most: bounded work, more than one write adds
+
+
 class MemoryStoreBackend(StoreBackend):
     """A ``MemoryStore`` read straight from its dict: no lock or task switch per key.
 
     Safe because the event loop runs one coroutine at a time and a dict read is atomic; writes
-    still go through the store's API.
+    still go through the store's API. ``MemoryStore`` drops an expired entry only when its key is
+    read again, so a cache writing many distinct keys would grow without end: every write here also
+    reclaims up to a few entries this backend wrote whose expiry has passed (an :class:`ExpiryWheel`
+    remembers them), whether or not they are ever read again.
     """
 
-    __slots__ = ()
+    __slots__ = ("_wheel",)
 
     in_process = True
 
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
+        self._wheel = ExpiryWheel()
+
+    def _data(self) -> dict[str, Any]:
+        data: dict[str, Any] = getattr(self.store, "_store", {})
+        return data
+
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """``store.set``, then reclaim up to a few expired entries."""
+        expires_in = _expires_in(ttl)
+        await self.store.set(key, value, expires_in=expires_in)
+        now = time.monotonic()
+        if expires_in is not None:
+            self._wheel.add(key, now + expires_in)
+        self._wheel.sweep(now, _SWEEP, self._reclaim)
+
+    def _reclaim(self, key: str) -> bool:
+        """Delete ``key`` if its entry has expired; an entry set again with a later expiry goes back on the wheel."""
+        data = self._data()
+        item = data.get(key)
+        if item is None or item.expires_at is None:
+            return False
+        left = (item.expires_at - datetime.datetime.now(tz=datetime.timezone.utc)).total_seconds()
+        if left > 0:
+            self._wheel.add(key, time.monotonic() + left)
+            return False
+        del data[key]
+        return True
+
+    def sweep(self, limit: int) -> int:
+        """Reclaim up to ``limit`` expired entries written through this backend now; returns how many."""
+        return self._wheel.sweep(time.monotonic(), limit, self._reclaim)
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Each key read from the store's dict, expired objects counting as absent."""
-        data: dict[str, Any] = getattr(self.store, "_store", {})
+        data = self._data()
         out: list[bytes | None] = []
         for key in keys:
             item = data.get(key)
@@ -103,11 +147,64 @@ class MemoryStoreBackend(StoreBackend):
         return out
 
 
+class BoundedMemoryBackend:
+    """A :class:`BoundedMemoryStore` through its synchronous methods: each operation is one atomic call.
+
+    Fractional ttls are kept as they are (the Store API rounds them up to whole seconds), ``add`` is
+    atomic and ``delete_prefix`` deletes the namespace's keys.
+    """
+
+    __slots__ = ("store",)
+
+    in_process = True
+
+    def __init__(self, store: BoundedMemoryStore) -> None:
+        self.store = store
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's live value, marked as recently used."""
+        return self.store.read_many(keys)
+
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """Store for ``ttl`` seconds."""
+        self.store.write(key, value, ttl)
+
+    async def set_many(self, items: Mapping[str, bytes]) -> None:
+        """Store every item without expiry."""
+        for key, value in items.items():
+            self.store.write(key, value, None)
+
+    async def init_many(self, items: Mapping[str, bytes]) -> list[bytes]:
+        """Each key's value, set first when absent."""
+        out: list[bytes] = []
+        for key, value in items.items():
+            current = self.store.read(key)
+            if current is None:
+                self.store.write(key, value, None)
+                current = value
+            out.append(current)
+        return out
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Set when absent, atomically."""
+        return self.store.add(key, value, ttl)
+
+    async def delete(self, key: str) -> None:
+        """Delete one key."""
+        self.store.remove(key)
+
+    async def delete_prefix(self, prefix: str) -> bool:
+        """Delete every key starting with ``prefix``."""
+        self.store.remove_prefix(prefix)
+        return True
+
+
 def as_async_backend(store: object) -> AsyncCacheBackend:
     """The fastest backend for ``store``.
 
     ``RedisStore``/``ValkeyStore``: their raw client for writes and a pipelined connection for reads
-    (:class:`PipelinedRedisBackend`); ``MemoryStore``: its dict; any other store: its public API.
+    (:class:`PipelinedRedisBackend`); ``BoundedMemoryStore``: its synchronous methods; ``MemoryStore``:
+    its dict; any other store: its public API.
 
     Raises:
         TypeError: if ``store`` is neither a Litestar store nor a cache backend.
@@ -118,6 +215,8 @@ def as_async_backend(store: object) -> AsyncCacheBackend:
         if client is not None and type(store).__name__ in {"RedisStore", "ValkeyStore"}:
             # Same key layout as the store's own _make_key, so both see the same keys.
             return PipelinedRedisBackend(client, f"{namespace}:" if namespace else "")
+        if isinstance(store, BoundedMemoryStore):
+            return BoundedMemoryBackend(store)
         if type(store) is MemoryStore and isinstance(getattr(store, "_store", None), dict):
             return MemoryStoreBackend(store)
         return StoreBackend(store)

@@ -1,0 +1,251 @@
+"""What else changes when a table's rows change: dependencies the model metadata does not show.
+
+A write to a table also changes:
+
+- tables whose foreign keys cascade from it (``ON DELETE`` / ``ON UPDATE`` ``CASCADE``, ``SET NULL``,
+  ``SET DEFAULT``), declared in *any* ``MetaData`` this process knows (every ORM registry's, those
+  passed to :func:`declare_metadata`) or reflected from the database (:func:`reflect_dependencies`);
+- views that read it: declared on the model mapped onto the view (:func:`view_of`), or reflected
+  from the database's view definitions where the dialect exposes them;
+- anything a trigger or another hidden mechanism changes: :func:`declare_dependency`.
+
+The graph is keyed by table name, schemas aside, so two schemas holding the same table name share
+their dependencies: an over-approximation (an extra invalidation), never a missing one. A view
+definition that cannot be analysed makes the view depend on every table (conservative).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import Table, inspect
+from sqlalchemy.orm import mapperlib
+
+from litestar_alchemy_kit.orm.dependencies import table_tag
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import Connection
+
+__all__ = (
+    "VIEW_INFO_KEY",
+    "declare_dependency",
+    "declare_metadata",
+    "generation",
+    "name_tags",
+    "reflect_dependencies",
+    "view_of",
+    "written_tags",
+)
+
+VIEW_INFO_KEY: Final = "litestar_alchemy_kit.view_of"
+"""Key in ``Table.info`` naming the tables a view reads (set by :func:`view_of`)."""
+
+_CASCADING: Final = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
+_ALL: Final = "*"
+
+_lock = threading.Lock()
+_metadata: list[MetaData] = []
+_declared: dict[str, set[str]] = {}  # written table name -> names of what else changes
+_reflected: dict[str, set[str]] = {}
+_generation = 0
+_memo: dict[tuple[object, ...], frozenset[str]] = {}
+_memo_state: tuple[int, int, int] = (-1, -1, -1)
+
+
+def _name(table_name: str) -> str:
+    return table_name.lower()
+
+
+def view_of(*tables: Table | str) -> dict[str, Any]:
+    """``Table.info`` for a model mapped onto a database view: writes to ``tables`` change the view.
+
+    Example::
+
+        class ActiveUser(Base):
+            __tablename__ = "active_users"  # a view over "users"
+            __table_args__ = {"info": view_of("users")}
+
+    Args:
+        *tables: the tables (or table names) the view reads.
+
+    Returns:
+        The ``info`` dict to pass to the view's table.
+    """
+    return {VIEW_INFO_KEY: tuple(t.name if isinstance(t, Table) else t.rsplit(".", 1)[-1] for t in tables)}
+
+
+def declare_dependency(written: Table | str, *changed: Table | str) -> None:
+    """Declare that writing ``written`` changes ``changed`` (a trigger, a rule, a materialized copy...).
+
+    Args:
+        written: the table whose writes have the hidden effect.
+        *changed: the tables (or views) those writes change.
+    """
+    global _generation  # noqa: PLW0603 - the memo below depends on the declarations
+    key = _name(written.name if isinstance(written, Table) else written.rsplit(".", 1)[-1])
+    with _lock:
+        _declared.setdefault(key, set()).update(
+            _name(t.name if isinstance(t, Table) else t.rsplit(".", 1)[-1]) for t in changed
+        )
+        _generation += 1
+
+
+def declare_metadata(metadata: MetaData) -> None:
+    """Make the foreign keys and views of a ``MetaData`` that no ORM registry holds count (idempotent)."""
+    global _generation  # noqa: PLW0603
+    with _lock:
+        if not any(known is metadata for known in _metadata):
+            _metadata.append(metadata)
+            _generation += 1
+
+
+def generation() -> int:
+    """Changes whenever the dependency graph may have: a declaration, a reflection, a new ORM registry.
+
+    Callers memoizing tags per mapper key their memo by it (cheap: no graph is built).
+    """
+    return _generation * 1_000_003 + len(mapperlib._mapper_registries)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+
+
+def _all_metadata(extra: MetaData | None = None) -> list[MetaData]:
+    found: list[MetaData] = [] if extra is None else [extra]
+    for registry in mapperlib._all_registries():  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        if not any(known is registry.metadata for known in found):
+            found.append(registry.metadata)
+    for metadata in _metadata:
+        if not any(known is metadata for known in found):
+            found.append(metadata)
+    return found
+
+
+def _fk_target(fullname: str) -> str:
+    """``schema.table.column`` / ``table.column`` -> the bare table name."""
+    parts = fullname.split(".")
+    return _name(parts[-2]) if len(parts) >= 2 else ""  # noqa: PLR2004
+
+
+def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str, list[Table]]]:
+    """Edges "a write to X changes Y" by table name, and every known table by name."""
+    edges: dict[str, set[str]] = {}
+    tables: dict[str, list[Table]] = {}
+    for meta in metadata:
+        for table in meta.tables.values():
+            tables.setdefault(_name(table.name), []).append(table)
+            for fk in table.foreign_keys:
+                actions = {(fk.ondelete or "").upper(), (fk.onupdate or "").upper()}
+                if actions & _CASCADING:
+                    edges.setdefault(_fk_target(fk.target_fullname), set()).add(_name(table.name))
+            for base in table.info.get(VIEW_INFO_KEY, ()):
+                edges.setdefault(_name(base), set()).add(_name(table.name))
+    for source in (_declared, _reflected):
+        for written, changed in source.items():
+            edges.setdefault(written, set()).update(changed)
+    return edges, tables
+
+
+def _closure(start: str, extra: MetaData | None) -> frozenset[str]:
+    global _memo_state  # noqa: PLW0603
+    metadata = _all_metadata(extra)
+    state = (_generation, len(metadata), sum(len(meta.tables) for meta in metadata))
+    with _lock:
+        if state != _memo_state:
+            _memo.clear()
+            _memo_state = state
+        memo_key = (start, id(extra) if extra is not None else None)
+        found = _memo.get(memo_key)
+    if found is not None:
+        return found
+    edges, tables = _graph(metadata)
+    names = {start}
+    todo = [start]
+    # views whose definition could not be analysed may read any table: every write changes them
+    for changed in edges.get(_ALL, ()):
+        names.add(changed)
+        todo.append(changed)
+    while todo:
+        for changed in edges.get(todo.pop(), ()):
+            if changed not in names:
+                names.add(changed)
+                todo.append(changed)
+    tags: set[str] = set()
+    for name in names:
+        tags.add(f"t:{name}")
+        tags.update(table_tag(table) for table in tables.get(name, ()))
+    result = frozenset(tags)
+    with _lock:
+        _memo[memo_key] = result
+    return result
+
+
+def written_tags(table: Table) -> frozenset[str]:
+    """Tags of ``table`` and of everything its writes change, transitively (see the module doc)."""
+    return frozenset({table_tag(table)}) | _closure(_name(table.name), table.metadata)
+
+
+def name_tags(name: str, schema: str | None = None) -> frozenset[str]:
+    """Tags a write to the table called ``name`` (raw SQL: no ``Table`` object) may change.
+
+    Every known table of that name in any schema, the qualified and bare spellings, and what their
+    writes change.
+    """
+    bare = _name(name)
+    own = {f"t:{name}", f"t:{bare}"}
+    if schema:
+        own.update({f"t:{schema}.{name}", f"t:{schema.lower()}.{bare}"})
+    return frozenset(own) | _closure(bare, None)
+
+
+def reflect_dependencies(connection: Connection, schema: str | None = None) -> int:
+    """Learn cascading foreign keys and view definitions from the database (sync; use ``run_sync`` on async).
+
+    Foreign keys with cascading actions and, where the dialect exposes them, view definitions: a view
+    depends on every table its definition names (parsed with ``sqlglot``, the ``sql`` extra; without
+    it, on every table whose name appears in the definition).
+
+    Args:
+        connection: a connection to the database.
+        schema: the schema to reflect (``None``: the default one).
+
+    Returns:
+        The number of dependencies learnt.
+    """
+    global _generation  # noqa: PLW0603
+    inspector = inspect(connection)
+    learnt: dict[str, set[str]] = {}
+    table_names = list(inspector.get_table_names(schema=schema))
+    view_names = list(inspector.get_view_names(schema=schema))
+    for table_name in table_names:
+        for fk in inspector.get_foreign_keys(table_name, schema=schema):
+            options = fk.get("options") or {}
+            actions = {str(options.get("ondelete") or "").upper(), str(options.get("onupdate") or "").upper()}
+            if actions & _CASCADING:
+                learnt.setdefault(_name(fk["referred_table"]), set()).add(_name(table_name))
+    known = [*table_names, *view_names]
+    for view_name in view_names:
+        try:
+            definition = inspector.get_view_definition(view_name, schema=schema)
+        except NotImplementedError:
+            definition = None
+        for base in _view_bases(str(definition or ""), known, connection.dialect.name):
+            learnt.setdefault(base, set()).add(_name(view_name))
+    with _lock:
+        for written, changed in learnt.items():
+            _reflected.setdefault(written, set()).update(changed)
+        _generation += 1
+    return sum(len(changed) for changed in learnt.values())
+
+
+def _view_bases(definition: str, known: list[str], dialect_name: str) -> set[str]:
+    if not definition.strip():
+        return {_ALL}  # a view whose definition the database does not show may read anything
+    try:
+        from litestar_alchemy_kit.orm._sqlparse import referenced_tables  # noqa: PLC0415 - optional extra
+    except ImportError:
+        lowered = definition.lower()
+        return {_name(name) for name in known if _name(name) in lowered}
+    names = referenced_tables(definition, dialect_name)
+    return {_ALL} if names is None else {_name(name) for _, name in names}

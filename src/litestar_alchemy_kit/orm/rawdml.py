@@ -1,0 +1,328 @@
+"""Writes no session event sees, observed where the engine executes them.
+
+``text()`` DML, statements on ``session.connection()`` or on the engine, the legacy ``bulk_*``
+methods and data-modifying CTEs never reach ``after_flush`` or ``do_orm_execute``. Every one of them
+reaches the DBAPI cursor, so a class-level ``after_cursor_execute`` listener on ``Engine`` (installed
+with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners`, never at import)
+finds the tables each statement writes:
+
+- SQLAlchemy constructs from the compiled construct: the target of INSERT / UPDATE / DELETE (every
+  table of a multi-table UPDATE), DML inside CTEs, and DDL; memoized per compiled object, which
+  SQLAlchemy's compiled cache reuses, so a cached SELECT costs a few attribute reads;
+- raw SQL (``text()``, ``exec_driver_sql``) with `sqlglot <https://sqlglot.com>`_, the ``sql`` extra,
+  after a keyword pre-filter; memoized per SQL string. Without the extra, or for SQL it cannot
+  attribute (``CALL``, ``DO`` blocks, statements it does not parse), the write invalidates the whole
+  namespace.
+
+Where the invalidation goes:
+
+- a connection of a session's transaction: the session's pending writes (its own reads of those
+  tables bypass the cache, its commit bumps them, its rollback forgets them); when the session is
+  joined to a transaction it does not own (``Session(bind=connection)``) the connection's real commit
+  bumps them too;
+- any other connection: the caches bound to sessions on the same database (see
+  :func:`register_engine`), bumped when the connection's transaction commits: once as it commits and
+  again as soon as the connection is used again or returned to the pool;
+- under ``AUTOCOMMIT`` the statement is committed as it runs: bumped at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import weakref
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+from sqlalchemy import Table, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import Pool
+from sqlalchemy.sql import TableClause, visitors
+from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
+
+from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+from litestar_alchemy_kit.orm.binding import owning_session
+from litestar_alchemy_kit.orm.cascades import name_tags, written_tags
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from sqlalchemy.engine import ExecutionContext
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.orm import Session
+    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlalchemy.sql.compiler import Compiled
+
+__all__ = (
+    "EVERYTHING",
+    "Writes",
+    "install_engine_listeners",
+    "raw_sql_writes",
+    "register_engine",
+)
+
+logger = logging.getLogger(__name__)
+
+
+class _Everything(frozenset[str]):
+    """A write whose tables are unknown: it invalidates the whole namespace."""
+
+    def isdisjoint(self, other: Iterable[object], /) -> bool:
+        del other
+        return False
+
+
+EVERYTHING: Final = _Everything(("*",))
+"""The writes of a statement that cannot be attributed to tables."""
+
+Writes: TypeAlias = "frozenset[str] | None"
+"""The tags a statement writes (:data:`EVERYTHING` when unknown), ``None`` when it writes nothing."""
+
+SessionWriteHook: TypeAlias = "Callable[[Session, frozenset[str]], None]"
+
+_WRITE_WORDS: Final = re.compile(
+    r"\b(?:insert|update|delete|merge|replace|truncate|upsert|copy|load|call|exec|execute|do|"
+    r"drop|alter|create|rename)\b",
+    re.IGNORECASE,
+)
+_MEMO_LIMIT: Final = 4096
+_PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
+
+_compiled_writes: weakref.WeakKeyDictionary[Compiled, Writes] = weakref.WeakKeyDictionary()
+_raw_writes: dict[tuple[str, str], Writes] = {}
+_pending: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+_engines: dict[tuple[object, ...], weakref.WeakSet[AsyncCache | SyncCache]] = {}
+_session_hook: list[SessionWriteHook] = []
+_installed = False
+_warned_no_parser = False
+
+
+# --- which caches a database's raw writes invalidate ---------------------------------------
+
+
+def _database_key(engine: Engine) -> tuple[object, ...]:
+    """Engines reaching the same database share their caches' invalidation (drivers and options aside)."""
+    url = engine.url
+    return (url.get_backend_name(), url.host, url.port, url.database, url.query.get("host"))
+
+
+def register_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
+    """Make raw writes through any engine on ``engine``'s database invalidate ``cache``.
+
+    :func:`~litestar_alchemy_kit.orm.bind_cache` calls it for the engines of the sessions it binds.
+
+    Args:
+        engine: a sync ``Engine`` (``AsyncEngine.sync_engine`` for async ones).
+        cache: the cache to invalidate.
+    """
+    _engines.setdefault(_database_key(engine), weakref.WeakSet()).add(cache)
+
+
+def _engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]:
+    caches = _engines.get(_database_key(connection.engine))
+    return tuple(caches) if caches else ()
+
+
+# --- what a statement writes -----------------------------------------------------------------
+
+
+def _construct_writes(statement: Any) -> Writes:
+    """Tables written by the DML anywhere inside ``statement`` (a compiled SQLAlchemy construct)."""
+    tags: set[str] = set()
+    for element in visitors.iterate(statement):
+        if not isinstance(element, UpdateBase):
+            continue
+        if isinstance(element, Insert):
+            targets: Iterable[Any] = (element.table,)
+        else:
+            # UPDATE ... FROM / multi-table UPDATE on MySQL may write any table it names
+            targets = (element.table, *getattr(element, "_extra_froms", ()))
+        for target in targets:
+            if isinstance(target, Table):
+                tags |= written_tags(target)
+            elif isinstance(target, TableClause):
+                tags |= name_tags(target.name, target.schema)
+            else:
+                return EVERYTHING
+    return frozenset(tags) if tags else None
+
+
+def _ddl_writes(compiled: DDLCompiler) -> Writes:
+    target = getattr(compiled.statement, "element", None)
+    if isinstance(target, Table):
+        return written_tags(target)
+    return None  # indexes, sequences, constraints, schemas: no rows change
+
+
+def _compiled(compiled: Compiled) -> Writes:
+    try:
+        return _compiled_writes[compiled]
+    except KeyError:
+        pass
+    if isinstance(compiled, DDLCompiler):
+        writes = _ddl_writes(compiled)
+    elif isinstance(compiled.statement, UpdateBase):
+        writes = _construct_writes(compiled.statement)
+    else:
+        writes = _construct_writes(compiled.statement) if isinstance(compiled, SQLCompiler) and compiled.ctes else None
+    _compiled_writes[compiled] = writes
+    return writes
+
+
+def raw_sql_writes(sql: str, dialect_name: str) -> Writes:
+    """The tables a raw SQL string writes (memoized): tags, :data:`EVERYTHING`, or ``None``.
+
+    Args:
+        sql: the statement as sent to the driver.
+        dialect_name: SQLAlchemy's dialect name (picks sqlglot's dialect).
+
+    Returns:
+        The written tags, :data:`EVERYTHING` when the writes cannot be attributed, ``None`` for a
+        statement that writes nothing.
+    """
+    memo_key = (dialect_name, sql)
+    try:
+        return _raw_writes[memo_key]
+    except KeyError:
+        pass
+    writes = _parse_writes(sql, dialect_name) if _WRITE_WORDS.search(sql) else None
+    if len(_raw_writes) >= _MEMO_LIMIT:
+        _raw_writes.clear()
+    _raw_writes[memo_key] = writes
+    return writes
+
+
+def _parse_writes(sql: str, dialect_name: str) -> Writes:
+    global _warned_no_parser  # noqa: PLW0603 - warn once per process
+    try:
+        from litestar_alchemy_kit.orm._sqlparse import statement_writes  # noqa: PLC0415 - optional extra
+    except ImportError:
+        if not _warned_no_parser:
+            _warned_no_parser = True
+            logger.warning(
+                "raw sql writes invalidate the whole cache namespace: install litestar-alchemy-kit[sql] "
+                "(sqlglot) to attribute them to tables"
+            )
+        return EVERYTHING
+    found = statement_writes(sql, dialect_name)
+    if found is None or isinstance(found, bool):
+        return EVERYTHING if found else None
+    tags: set[str] = set()
+    for schema, name in found:
+        tags |= name_tags(name, schema)
+    return frozenset(tags)
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+def _deliver(caches: Iterable[AsyncCache | SyncCache], writes: frozenset[str]) -> None:
+    everything = writes is EVERYTHING
+    tags = sorted(writes)
+    for cache in caches:
+        if isinstance(cache, SyncCache):
+            cache.clear() if everything else cache.bump(tags)
+        elif in_greenlet():
+            # inside an async engine's greenlet: wait for delivery, as the session's commit does
+            await_only(cache.clear() if everything else cache.bump(tags))
+        else:
+            logger.error("raw write through a sync engine cannot invalidate async cache %s", cache.namespace)
+
+
+def _autocommit(connection: Connection) -> bool:
+    level = connection.get_execution_options().get("isolation_level")
+    if level is None:
+        level = connection.engine.dialect._on_connect_isolation_level  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    return level == "AUTOCOMMIT"
+
+
+def _record(connection: Connection, writes: frozenset[str]) -> None:
+    owner = owning_session(connection)
+    if owner is not None:
+        for hook in _session_hook:
+            hook(owner, writes)
+    if _autocommit(connection):
+        _deliver(_engine_caches(connection), writes)
+        return
+    if owner is None or isinstance(owner.bind, Connection):
+        # no session commits this transaction (or the session only joined it): its real commit does
+        current = _pending.get(connection)
+        if current is None:
+            _pending[connection] = set(writes)
+        else:
+            current.update(writes)
+
+
+def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
+    connection: Connection,
+    cursor: object,
+    statement: str,
+    parameters: object,
+    context: ExecutionContext | None,
+    executemany: bool,
+) -> None:
+    del cursor, parameters, executemany
+    compiled = context.compiled if context is not None else None
+    if compiled is None or isinstance(compiled.statement, TextClause):
+        writes = raw_sql_writes(statement, connection.dialect.name)
+    else:
+        writes = _compiled(compiled)
+    if writes:
+        _record(connection, writes)
+
+
+def _commit(connection: Connection) -> None:
+    writes = _pending.pop(connection, None)
+    if not writes:
+        return
+    frozen = EVERYTHING if "*" in writes else frozenset(writes)
+    # As it commits, entries computed before the write stop being served; once the commit is
+    # durable (the connection's next transaction, or its return to the pool) entries computed in
+    # between are invalidated again.
+    _deliver(_engine_caches(connection), frozen)
+    connection.info[_PENDING_KEY] = (connection.engine, frozen)
+
+
+def _rollback(connection: Connection) -> None:
+    _pending.pop(connection, None)
+
+
+def _after_commit_delivery(info: dict[Any, Any]) -> None:
+    pending: tuple[Engine, frozenset[str]] | None = info.pop(_PENDING_KEY, None)
+    if pending is not None:
+        engine, writes = pending
+        caches = _engines.get(_database_key(engine))
+        _deliver(tuple(caches) if caches else (), writes)
+
+
+def _begin(connection: Connection) -> None:
+    if _PENDING_KEY in connection.info:
+        _after_commit_delivery(connection.info)
+
+
+def _checkin(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+    del dbapi_connection
+    if _PENDING_KEY in record.info:
+        _after_commit_delivery(record.info)
+
+
+def install_engine_listeners(on_session_write: SessionWriteHook) -> None:
+    """Install the class-level ``Engine`` and ``Pool`` listeners (idempotent).
+
+    Args:
+        on_session_write: records writes made on a connection of a session's transaction in that
+            session (its pending tags), so its reads bypass and its commit invalidates.
+    """
+    global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
+    if _installed:
+        return
+    _session_hook.append(on_session_write)
+    event.listen(Engine, "after_cursor_execute", _after_cursor_execute)
+    event.listen(Engine, "commit", _commit)
+    event.listen(Engine, "rollback", _rollback)
+    event.listen(Engine, "begin", _begin)
+    event.listen(Pool, "checkin", _checkin)
+    _installed = True

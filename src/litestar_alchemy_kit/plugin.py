@@ -1,0 +1,174 @@
+"""The one plugin that composes the kit: database, cache, providers, auth, errors and the CLI.
+
+Every feature stays usable alone (each is its own plugin); this one wires them together so a
+user never does it by hand: it creates the cache on a named store when the app is built (so it
+exists before the first request and in CLI commands), binds it to every Advanced Alchemy session
+maker, registers the feature plugins that are configured, the services' providers under the
+dependency keys the other features use, and the ``litestar cache`` commands.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from advanced_alchemy.extensions.litestar import (
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+    SQLAlchemyPlugin,
+    SQLAlchemySyncConfig,
+)
+from advanced_alchemy.extensions.litestar.plugins.init.plugin import SQLAlchemyInitPlugin
+from litestar.config.app import AppConfig
+from litestar.plugins import CLIPlugin, InitPlugin
+from litestar.stores.registry import StoreRegistry
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin
+from litestar_alchemy_kit.cache import AsyncCache, CachePlugin, CachePluginConfig, SyncCache
+from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
+from litestar_alchemy_kit.orm import bind_cache
+from litestar_alchemy_kit.providers import ProviderKeys, ServiceDependency
+
+if TYPE_CHECKING:
+    from click import Group
+
+__all__ = ("AlchemyKitConfig", "AlchemyKitPlugin")
+
+AlchemyConfigs = SQLAlchemyAsyncConfig | SQLAlchemySyncConfig | Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
+
+
+def _default_cache() -> CachePluginConfig:
+    return CachePluginConfig()
+
+
+def _no_services() -> dict[str, ServiceDependency]:
+    return {}
+
+
+@dataclass
+class AlchemyKitConfig:
+    """What the composed plugin sets up; leave a feature's field ``None`` to leave the feature out."""
+
+    alchemy: AlchemyConfigs | None = None
+    """Advanced Alchemy's ``SQLAlchemyPlugin`` config(s). ``None``: one is created from
+    :attr:`connection_string` (an async config committing on 2xx responses)."""
+    connection_string: str | None = None
+    """Database URL of the config created when :attr:`alchemy` is ``None`` (an async driver, e.g.
+    ``sqlite+aiosqlite:///app.db``)."""
+    metadata: MetaData | None = None
+    """Tables of the created config, created at startup (``create_all``); ``None``: AA's default
+    metadata, not created."""
+    cache: CachePluginConfig = field(default_factory=_default_cache)
+    """Where the cache lives (its store name) and its namespace, options and dependency key."""
+    auth: AuthConfig[Any, Any] | None = None
+    """Registers :class:`~litestar_alchemy_kit.auth.AuthPlugin` with this config; ``None``: not registered
+    (scoped providers then need an ``auth`` dependency of the app's own)."""
+    errors: ErrorsConfig | None = None
+    """Registers :class:`~litestar_alchemy_kit.errors.ErrorsPlugin` with this config; ``None``: not registered."""
+    services: Mapping[str, ServiceDependency] = field(default_factory=_no_services)
+    """Services provided to handlers, by dependency key (``{"notes": ServiceDependency(NoteService, scope="tenant")}``)."""
+    cli: bool = True
+    """Add the ``litestar cache`` commands (stats, clear, bump, audit)."""
+
+    def __post_init__(self) -> None:
+        if (self.alchemy is None) == (self.connection_string is None):
+            msg = "AlchemyKitConfig needs exactly one of alchemy= (AA configs) or connection_string="
+            raise ValueError(msg)
+        if self.alchemy is not None and self.metadata is not None:
+            msg = "AlchemyKitConfig.metadata applies to the config created from connection_string: set it on your AA config"
+            raise ValueError(msg)
+        if self.alchemy is None and self.connection_string is not None:
+            self.alchemy = SQLAlchemyAsyncConfig(
+                connection_string=self.connection_string,
+                metadata=self.metadata,
+                create_all=self.metadata is not None,
+                session_config=AsyncSessionConfig(expire_on_commit=False),
+                before_send_handler="autocommit",
+            )
+
+    @property
+    def alchemy_configs(self) -> list[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]:
+        """The Advanced Alchemy configs, as a list."""
+        configs = self.alchemy
+        if isinstance(configs, SQLAlchemyAsyncConfig | SQLAlchemySyncConfig):
+            return [configs]
+        return list(configs or ())
+
+    @property
+    def provider_keys(self) -> ProviderKeys:
+        """The dependency keys the services' providers ask for, which are those the other features register."""
+        configs = self.alchemy_configs
+        return ProviderKeys(
+            session=configs[0].session_dependency_key if configs else "db_session",
+            cache=self.cache.dependency_key,
+            auth="auth" if self.auth is None else self.auth.auth_dependency_key,
+        )
+
+
+class AlchemyKitPlugin(InitPlugin, CLIPlugin):
+    """Compose the kit in one plugin: ``Litestar(plugins=[AlchemyKitPlugin(AlchemyKitConfig(...))])``.
+
+    Registers, unless the app registers its own (the user's explicit settings always win):
+    Advanced Alchemy's ``SQLAlchemyPlugin``; the :class:`~litestar_alchemy_kit.cache.CachePlugin`,
+    with the cache built now on the store registered under ``cache.store`` and bound to every
+    session maker; the auth and errors plugins when configured; the services' providers and
+    filters; the ``litestar cache`` commands.
+    """
+
+    __slots__ = ("config",)
+
+    def __init__(self, config: AlchemyKitConfig) -> None:
+        self.config = config
+
+    def on_cli_init(self, cli: "Group") -> None:
+        """Add the ``cache`` command group."""
+        if self.config.cli:
+            from litestar_alchemy_kit.cli import cache_group  # noqa: PLC0415 - click is only needed by the CLI
+
+            cli.add_command(cache_group)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Register the feature plugins, build and bind the cache, and register the services."""
+        config = self.config
+        plugins = app_config.plugins
+        # Plugins appended here are initialised by Litestar after this one (as AA's own SQLAlchemyPlugin does).
+        if not any(isinstance(plugin, SQLAlchemyPlugin | SQLAlchemyInitPlugin) for plugin in plugins):
+            plugins.append(SQLAlchemyPlugin(config=config.alchemy_configs))
+        cache_plugin = next((plugin for plugin in plugins if isinstance(plugin, CachePlugin)), None)
+        if cache_plugin is None:
+            cache_plugin = CachePlugin(config.cache)
+            plugins.append(cache_plugin)
+        if config.auth is not None and not any(isinstance(plugin, AuthPlugin) for plugin in plugins):
+            plugins.append(AuthPlugin(config.auth))
+        if config.errors is not None and not any(isinstance(plugin, ErrorsPlugin) for plugin in plugins):
+            plugins.append(ErrorsPlugin(config.errors))
+
+        # The registry the app will use, so the cache is built on the very store the app resolves.
+        stores = cache_plugin.with_default_store(app_config.stores)
+        stores = stores if isinstance(stores, StoreRegistry) else StoreRegistry(stores)
+        app_config.stores = stores
+        state_key = cache_plugin.config.state_key
+        cache = app_config.state.get(state_key)
+        if not isinstance(cache, AsyncCache):
+            cache = app_config.state[state_key] = cache_plugin.create_cache(stores)
+        self._bind(cache, cache_plugin, stores, app_config)
+
+        keys = config.provider_keys
+        for key, service in config.services.items():
+            for name, provider in service.dependencies(key, keys).items():
+                app_config.dependencies.setdefault(name, provider)
+        return app_config
+
+    def _bind(self, cache: AsyncCache, cache_plugin: CachePlugin, stores: StoreRegistry, app_config: AppConfig) -> None:
+        """Bind the cache to every session maker, so every session's commits invalidate it."""
+        for alchemy in self.config.alchemy_configs:
+            maker = alchemy.create_session_maker()
+            if isinstance(maker, async_sessionmaker):
+                bind_cache(cast("async_sessionmaker[AsyncSession]", maker), cache)
+            elif isinstance(maker, sessionmaker):
+                sync_cache = app_config.state.get(cache_plugin.sync_state_key)
+                if not isinstance(sync_cache, SyncCache):
+                    sync_cache = app_config.state[cache_plugin.sync_state_key] = cache_plugin.create_sync_cache(stores)
+                bind_cache(cast("sessionmaker[Session]", maker), sync_cache)

@@ -1,0 +1,87 @@
+"""A repository bound to one tenant, from the model's one tenant declaration.
+
+The model declares its tenant column once (:func:`~litestar_alchemy_kit.orm.partition.tenant_column`).
+A repository constructed with ``tenant=`` derives from that declaration, and from nothing else:
+
+- the base statement's filter, so every read (``get``, ``list``, ``count``, ``exists``...) and every
+  read a write makes first (``update`` and ``delete`` load the row through it: another tenant's row
+  is a ``NotFoundError``) sees only the tenant's rows;
+- the stamp written into every instance it adds, updates or upserts (the bound tenant always wins);
+- the part of the cache scope that keeps tenants' entries apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import class_mapper
+
+from litestar_alchemy_kit.orm.partition import tenant_column_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy import Select
+    from sqlalchemy.sql import ColumnElement
+    from sqlalchemy.sql.schema import Column
+
+__all__ = ("TenantBinding",)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantBinding:
+    """The tenant a repository is bound to, and the model's declared tenant column."""
+
+    column: Column[Any]
+    """The column declared with ``tenant_column()``."""
+    attribute: str
+    """The mapped attribute of :attr:`column` on the model."""
+    value: object
+    """The tenant id."""
+
+    @classmethod
+    def of(cls, model_type: type[Any], tenant: object) -> TenantBinding:
+        """The binding of ``model_type`` to ``tenant``.
+
+        Raises:
+            TypeError: the model declares no tenant column (declare it with ``tenant_column()``).
+            ValueError: ``tenant`` is empty.
+        """
+        column = tenant_column_of(model_type)
+        if column is None:
+            msg = (
+                f"{model_type.__name__} declares no tenant column: declare it once with "
+                "litestar_alchemy_kit.orm.tenant_column() to bind a repository to a tenant"
+            )
+            raise TypeError(msg)
+        if tenant is None or tenant == "":
+            msg = f"a tenant binding of {model_type.__name__} needs a tenant id, got {tenant!r}"
+            raise ValueError(msg)
+        attribute = class_mapper(model_type).get_property_by_column(column).key
+        return cls(column=column, attribute=attribute, value=tenant)
+
+    @property
+    def scope(self) -> tuple[object, ...]:
+        """The part of the cache scope that keeps entries of two tenants apart (they never share a key)."""
+        return (("tenant", self.value),)
+
+    def condition(self) -> ColumnElement[bool]:
+        """``tenant_column == tenant``."""
+        return self.column == self.value
+
+    def restrict(self, model_type: type[Any], statement: Select[Any] | None) -> Select[Any]:
+        """``statement`` (default ``select(model_type)``) restricted to the tenant's rows."""
+        base = select(model_type) if statement is None else statement
+        return base.where(self.condition())
+
+    def stamp(self, instance: object) -> None:
+        """Write the bound tenant into ``instance`` (a value already there is replaced: nothing leaves the tenant)."""
+        if getattr(instance, self.attribute, None) != self.value:
+            setattr(instance, self.attribute, self.value)
+
+    def stamp_all(self, instances: Iterable[object]) -> None:
+        """:meth:`stamp` each of ``instances``."""
+        for instance in instances:
+            self.stamp(instance)

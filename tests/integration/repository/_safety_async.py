@@ -1,0 +1,324 @@
+"""Cache-safety holes found by adversarial review, as scenarios (async source; unasyncd generates sync).
+
+- execution options at every level (``schema_translate_map`` for schema/database-per-tenant set-ups);
+- sessions joined to a connection whose transaction already read (REPEATABLE READ snapshots);
+- isolation levels that read uncommitted rows;
+- writes no session event sees (``text()``, connection and engine statements, legacy ``bulk_*``,
+  data-modifying CTEs, autocommit, SQL that cannot be attributed).
+
+Each scenario proves the cache is in use (a hit is counted) before showing the hole is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from litestar_alchemy_kit.repository import CachedAsyncRepository
+from tests.integration.repository._bridge import sync_call_async
+from tests.integration.repository.conftest import Env
+from tests.integration.repository.models import Item, RepoBase
+
+ITEM = Item.__table__.name
+TENANTS = ("a", "b")
+
+
+class ItemRepository(CachedAsyncRepository[Item]):
+    model_type = Item
+
+
+async def _names(repo: ItemRepository) -> list[str]:
+    return sorted(item.name for item in await repo.get_many())
+
+
+async def _warm(repo: ItemRepository, cache: Any) -> list[str]:
+    """Names through the cache; the second identical read must hit."""
+    first = await _names(repo)
+    hits = cache.stats["hit"]
+    again = await _names(repo)
+    assert cache.stats["hit"] == hits + 1, f"the second identical read must be a cache hit: {dict(cache.stats)}"
+    assert again == first
+    return first
+
+
+async def _seed(env: Env, names: list[str]) -> list[Item]:
+    async with env.sessionmaker() as session:
+        items = [Item(name=name) for name in names]
+        session.add_all(items)
+        await session.commit()
+        return items
+
+
+async def _fresh_names(env: Env, cache: Any) -> list[str]:
+    async with env.sessionmaker() as session:
+        return await _names(ItemRepository(session=session, cache=cache))
+
+
+# --- execution options at every level: schema_translate_map ---------------------------------
+
+
+def tenant_schemas(env: Env) -> dict[str, str]:
+    """Schema (PostgreSQL) or database (MariaDB) names of the two tenants, next to the test database."""
+    base = env.engine_object.url.database
+    if env.engine_object.dialect.name == "postgresql":
+        return {tenant: f"lak_tenant_{tenant}" for tenant in TENANTS}
+    return {tenant: f"{base}_t{tenant}" for tenant in TENANTS}
+
+
+async def create_tenant_schemas(env: Env) -> dict[str, str]:
+    """Create each tenant's schema with the test tables; tenant ``a`` and ``b`` share an item id."""
+    schemas = tenant_schemas(env)
+    shared_id = uuid.uuid4()
+    kind = "SCHEMA" if env.engine_object.dialect.name == "postgresql" else "DATABASE"
+    async with env.engine_object.connect() as conn:
+        await conn.commit()
+        for tenant, schema in schemas.items():
+            await conn.execute(text(f"DROP {kind} IF EXISTS {schema}" + (" CASCADE" if kind == "SCHEMA" else "")))
+            await conn.execute(text(f"CREATE {kind} {schema}"))
+            await conn.commit()
+            translated = await conn.execution_options(schema_translate_map={None: schema})
+            await sync_call_async(translated, RepoBase.metadata.create_all)
+            await translated.execute(
+                Item.__table__.insert(),
+                [
+                    {"id": shared_id, "name": f"{tenant}-shared", "quantity": 0, "tenant": tenant},
+                    {"id": uuid.uuid4(), "name": f"{tenant}-own", "quantity": 1, "tenant": tenant},
+                ],
+            )
+            await conn.commit()
+    schemas["shared_id"] = str(shared_id)
+    return schemas
+
+
+async def drop_tenant_schemas(env: Env) -> None:
+    kind = "SCHEMA" if env.engine_object.dialect.name == "postgresql" else "DATABASE"
+    async with env.engine_object.connect() as conn:
+        for schema in tenant_schemas(env).values():
+            await conn.execute(text(f"DROP {kind} IF EXISTS {schema}" + (" CASCADE" if kind == "SCHEMA" else "")))
+        await conn.commit()
+
+
+async def _reads(env: Env, level: str, schema: str, cache: Any, shared_id: uuid.UUID) -> tuple[list[str], str]:
+    """List and get(pk) of one tenant, each in a fresh transaction that populates, then a hit."""
+    option = {"schema_translate_map": {None: schema}}
+    seen: list[Any] = []
+    for read in ("list", "get"):
+        async with contextlib.AsyncExitStack() as stack:
+            if level == "engine":
+                engine = env.engine_object.execution_options(**option)
+                session = await stack.enter_async_context(type(env.sessionmaker)(engine, expire_on_commit=False)())
+                repo = ItemRepository(session=session, cache=cache)
+            elif level == "connection":
+                conn = await stack.enter_async_context(env.engine_object.connect())
+                await conn.execution_options(**option)
+                session = await stack.enter_async_context(env.sessionmaker.class_(bind=conn, expire_on_commit=False))
+                repo = ItemRepository(session=session, cache=cache)
+            elif level == "session":
+                session = await stack.enter_async_context(env.sessionmaker())
+                # the session's transaction is open before the read: at READ COMMITTED it may still populate
+                await session.connection(execution_options={**option, "isolation_level": "READ COMMITTED"})
+                repo = ItemRepository(session=session, cache=cache)
+            else:
+                session = await stack.enter_async_context(env.sessionmaker())
+                statement = select(Item).execution_options(**option)
+                repo = ItemRepository(session=session, cache=cache, statement=statement)
+            if read == "list":
+                seen.append(await _warm(repo, cache))
+            else:
+                got = (await repo.get(shared_id)).name
+                hits = cache.stats["hit"]
+                assert (await repo.get(shared_id)).name == got
+                assert cache.stats["hit"] == hits + 1, "get(pk) must be cached too"
+                seen.append(got)
+    return seen[0], seen[1]
+
+
+async def schema_translate_at_every_level(env: Env, level: str) -> None:
+    """Tenant B never sees tenant A's cached rows, whichever level sets ``schema_translate_map``."""
+    schemas = await create_tenant_schemas(env)
+    shared_id = uuid.UUID(schemas["shared_id"])
+    cache = env.make_cache()
+    try:
+        seen = {tenant: await _reads(env, level, schemas[tenant], cache, shared_id) for tenant in TENANTS}
+        for tenant in TENANTS:
+            assert seen[tenant] == ([f"{tenant}-own", f"{tenant}-shared"], f"{tenant}-shared"), (level, seen)
+    finally:
+        await drop_tenant_schemas(env)
+
+
+async def unencodable_option_bypasses(env: Env) -> None:
+    """An engine option with no canonical form makes reads bypass the cache, never share a guessed key."""
+    cache = env.make_cache()
+    await _seed(env, ["x"])
+    factory = type(env.sessionmaker)(env.engine_object.execution_options(tenant_hook=object()), expire_on_commit=False)
+    async with factory() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        bypasses = cache.stats["bypass"]
+        assert await _names(repo) == ["x"]
+        assert await _names(repo) == ["x"]
+        assert cache.stats["bypass"] >= bypasses + 2
+        assert cache.stats["hit"] == 0
+
+
+# --- the populate rule follows the connection's real transaction ------------------------------
+
+
+async def joined_old_snapshot_never_installs(env: Env, mode: str, isolation: str | None) -> None:
+    """``Session(bind=connection, join_transaction_mode=mode)`` on a connection whose snapshot is old.
+
+    The connection's REPEATABLE READ transaction reads first; another session commits a change; the
+    joined session's repository reads (its snapshot shows the old row): that result must never become
+    the cached value that fresh readers get.
+    """
+    cache, writer_cache = env.make_cache(), env.make_cache()
+    (item,) = await _seed(env, ["before"])
+    engine = env.engine_object
+    own_engine = None
+    if isolation == "engine":  # create_engine(isolation_level=...): applied on connect, kept on the dialect
+        own_engine = create_async_engine(engine.url, isolation_level="REPEATABLE READ")
+        engine = own_engine
+    elif isolation == "option":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(Item.name))).scalars().all() == ["before"]
+            async with env.bound(writer_cache)() as writer:
+                await writer.execute(update(Item).values(name="after"))
+                await writer.commit()
+            async with env.sessionmaker.class_(
+                bind=conn, join_transaction_mode=mode, expire_on_commit=False
+            ) as session:
+                repo = ItemRepository(session=session, cache=cache)
+                assert await _names(repo) == ["before"]  # its snapshot: fine to return, not to publish
+                assert (await repo.get(item.id)).name == "before"
+            await conn.rollback()
+        assert await _fresh_names(env, cache) == ["after"]
+        async with env.sessionmaker() as session:
+            assert (await ItemRepository(session=session, cache=cache).get(item.id)).name == "after"
+    finally:
+        if own_engine is not None:
+            await own_engine.dispose()
+
+
+async def dirty_reads_never_populate(env: Env, writer_engine: Any, reader_engine: Any) -> None:
+    """A reader at READ UNCOMMITTED sees another transaction's uncommitted row: it must not be published."""
+    cache = env.make_cache()
+    await _seed(env, ["committed"])
+    async with writer_engine.connect() as writer:
+        await writer.execute(update(Item.__table__).values(name="uncommitted"))
+        factory = type(env.sessionmaker)(reader_engine, expire_on_commit=False)
+        async with factory() as session:
+            repo = ItemRepository(session=session, cache=cache)
+            assert await _names(repo) == ["uncommitted"]  # the dirty read really happened
+        await writer.rollback()
+    assert await _fresh_names(env, cache) == ["committed"]
+
+
+# --- writes no session event sees -------------------------------------------------------------
+
+
+async def _raw_write(env: Env, form: str, cache: Any) -> None:
+    """Rename every item to ``after`` through one of the write paths no session event sees."""
+    bound = env.bound(cache)
+    dialect = env.engine_object.dialect.name
+    if form == "text":
+        async with bound() as session:
+            await session.execute(text(f"UPDATE {ITEM} SET name = :new"), {"new": "after"})
+            await session.commit()
+    elif form == "session_connection":
+        async with bound() as session:
+            conn = await session.connection()
+            await conn.execute(update(Item.__table__).values(name="after"))
+            await session.commit()
+    elif form == "engine_construct":
+        async with env.engine_object.begin() as conn:
+            await conn.execute(update(Item.__table__).values(name="after"))
+    elif form == "engine_driver_sql":
+        async with env.engine_object.connect() as conn:
+            await conn.exec_driver_sql(f"UPDATE {ITEM} SET name = 'after'")
+            await conn.commit()
+    elif form == "autocommit":
+        async with env.engine_object.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            await conn.execute(text(f"UPDATE {ITEM} SET name = 'after'"))
+            # no commit(): each statement committed as it ran, the cache must already know
+            assert await _fresh_names(env, cache) == ["after"]
+    elif form == "bulk_update":
+        async with bound() as session:
+            rows = (await session.execute(select(Item.id))).scalars().all()
+            await sync_call_async(
+                session, lambda sync: sync.bulk_update_mappings(Item, [{"id": row, "name": "after"} for row in rows])
+            )
+            await session.commit()
+    elif form == "bulk_insert":
+        async with bound() as session:
+            await session.execute(text(f"DELETE FROM {ITEM}"))
+            await sync_call_async(
+                session, lambda sync: sync.bulk_insert_mappings(Item, [{"name": "after", "quantity": 0}])
+            )
+            await session.commit()
+    elif form == "cte":  # PostgreSQL: a data-modifying CTE inside a SELECT
+        async with bound() as session:
+            changed = update(Item).values(name="after").returning(Item.id).cte("changed")
+            await session.execute(select(changed.c.id).add_cte(changed))
+            await session.commit()
+    elif form == "truncate":  # every row gone (SQLite has no TRUNCATE: its DELETE without WHERE)
+        async with env.engine_object.begin() as conn:
+            await conn.execute(text(f"DELETE FROM {ITEM}" if dialect == "sqlite" else f"TRUNCATE TABLE {ITEM}"))
+    elif form == "replace":  # MariaDB and SQLite: REPLACE INTO
+        async with env.engine_object.begin() as conn:
+            await conn.execute(
+                text(
+                    f"REPLACE INTO {ITEM} (id, name, quantity, tenant) SELECT id, 'after', quantity, tenant FROM {ITEM}"
+                )
+            )
+    elif form == "merge":  # PostgreSQL 15+
+        async with env.engine_object.begin() as conn:
+            await conn.execute(
+                text(
+                    f"MERGE INTO {ITEM} AS t USING (SELECT 1 AS one) AS s ON true "
+                    "WHEN MATCHED THEN UPDATE SET name = 'after'"
+                )
+            )
+    elif form == "unattributable":  # a procedure: no parser can tell which tables it writes
+        async with env.engine_object.begin() as conn:
+            if dialect == "postgresql":
+                await conn.execute(text(f"DO $$ BEGIN UPDATE {ITEM} SET name = 'after'; END $$"))
+            else:
+                await conn.execute(text("DROP PROCEDURE IF EXISTS lak_rename"))
+                await conn.execute(text(f"CREATE PROCEDURE lak_rename() UPDATE {ITEM} SET name = 'after'"))
+                await conn.execute(text("CALL lak_rename()"))
+    else:
+        msg = f"unknown form {form}"
+        raise AssertionError(msg)
+
+
+async def raw_write_invalidates(env: Env, form: str) -> None:
+    """After a write no session event sees, the next read anywhere returns the committed rows."""
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    await _seed(env, ["before"])
+    async with env.sessionmaker() as session:
+        assert await _warm(ItemRepository(session=session, cache=reader_cache), reader_cache) == ["before"]
+    await _raw_write(env, form, writer_cache)
+    assert await _fresh_names(env, reader_cache) == ([] if form == "truncate" else ["after"])
+
+
+async def uncommitted_raw_write_bypasses(env: Env) -> None:
+    """Raw DML in a session: its own reads go to the database; its rollback leaves the cache as it was."""
+    cache = env.make_cache()
+    await _seed(env, ["before"])
+    async with env.sessionmaker() as session:
+        assert await _warm(ItemRepository(session=session, cache=cache), cache) == ["before"]
+    async with env.bound(cache)() as session:
+        await session.execute(text(f"UPDATE {ITEM} SET name = 'mine'"))
+        repo = ItemRepository(session=session, cache=cache)
+        bypasses = cache.stats["bypass"]
+        assert await _names(repo) == ["mine"]  # its own write, never the cached "before"
+        assert cache.stats["bypass"] == bypasses + 1
+        await session.rollback()
+    hits = cache.stats["hit"]
+    assert await _fresh_names(env, cache) == ["before"]
+    assert cache.stats["hit"] == hits + 1  # the rollback left the entry in place

@@ -1,0 +1,261 @@
+"""Dependencies the model metadata does not show: views, cascades from another MetaData, triggers.
+
+Each is discovered (reflected from the database, or found in another registry's metadata) or
+declared (:func:`view_of`, :func:`declare_dependency`); every scenario fails without it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from advanced_alchemy.base import CommonTableAttributes, create_registry
+from sqlalchemy import Column, Engine, ForeignKey, Integer, String, Table, event, func, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from litestar_alchemy_kit import declare_dependency, reflect_dependencies, view_of
+from litestar_alchemy_kit.orm import cascades
+from litestar_alchemy_kit.repository import CachedSyncRepository
+from tests.integration.repository.conftest import Env
+
+SQL_ENGINES = {"sqlite", "psycopg_sync", "pymysql"}
+
+
+class HiddenBase(CommonTableAttributes, DeclarativeBase):
+    registry = create_registry()
+    metadata = registry.metadata
+    __abstract__ = True
+
+
+class OtherBase(CommonTableAttributes, DeclarativeBase):
+    """Another registry: its tables live in another MetaData."""
+
+    registry = create_registry()
+    metadata = registry.metadata
+    __abstract__ = True
+
+
+class Account(HiddenBase):
+    __tablename__ = "lak_hid_account"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class ActiveAccount(HiddenBase):
+    """Mapped onto a view over ``lak_hid_account``, declared."""
+
+    __tablename__ = "lak_hid_active"
+    __table_args__ = {"info": view_of("lak_hid_account")}  # noqa: RUF012
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
+class ReflectedActive(HiddenBase):
+    """Mapped onto the same kind of view, nothing declared: reflection must find its base table."""
+
+    __tablename__ = "lak_hid_active_r"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
+class Parent(HiddenBase):
+    __tablename__ = "lak_hid_parent"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
+# The parent as the other registry knows it (a stub, as reflection or a shared module would give):
+# the child's foreign key resolves within its own MetaData.
+Table("lak_hid_parent", OtherBase.metadata, Column("id", Integer, primary_key=True))
+
+
+class Child(OtherBase):
+    """In another registry; its foreign key cascades from ``lak_hid_parent``."""
+
+    __tablename__ = "lak_hid_child"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("lak_hid_parent.id", ondelete="CASCADE"))
+
+
+class Orphan(OtherBase):
+    """Its ``ON DELETE SET NULL`` exists only in the database (the model does not declare it)."""
+
+    __tablename__ = "lak_hid_orphan"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    parent_id: Mapped[int | None]
+
+
+class Audit(HiddenBase):
+    """Written by a trigger on ``lak_hid_account``: only a declaration can tell."""
+
+    __tablename__ = "lak_hid_audit"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+def _repo(model: type[Any]) -> type[Any]:
+    return type(f"{model.__name__}Repository", (CachedSyncRepository,), {"model_type": model})
+
+
+VIEW_SQL = "CREATE VIEW {name} AS SELECT id, name FROM lak_hid_account WHERE active = {true}"
+
+
+@pytest.fixture
+def hidden(sync_env: Env) -> Iterator[Env]:
+    if sync_env.engine not in SQL_ENGINES:
+        pytest.skip(f"{sync_env.engine}: views, foreign keys and triggers are tested on SQLite, PostgreSQL, MariaDB")
+    engine: Engine = sync_env.engine_object
+    if engine.dialect.name == "sqlite":  # SQLite enforces foreign keys (and cascades) only when asked
+        event.listen(engine.pool, "checkout", _sqlite_foreign_keys)
+    _drop(engine)
+    true = "1" if engine.dialect.name != "postgresql" else "true"
+    with engine.begin() as conn:
+        for table in (Account, Parent, Audit):
+            table.__table__.create(conn)  # type: ignore[attr-defined]
+        Child.__table__.create(conn)  # type: ignore[attr-defined]
+        conn.execute(
+            text(
+                "CREATE TABLE lak_hid_orphan (id INTEGER PRIMARY KEY, parent_id INTEGER, "
+                "FOREIGN KEY (parent_id) REFERENCES lak_hid_parent (id) ON DELETE SET NULL)"
+            )
+        )
+        for name in ("lak_hid_active", "lak_hid_active_r"):
+            conn.execute(text(VIEW_SQL.format(name=name, true=true)))
+    yield sync_env
+    _drop(engine)
+    cascades._reflected.clear()
+    if engine.dialect.name == "sqlite":
+        event.remove(engine.pool, "checkout", _sqlite_foreign_keys)
+
+
+def _sqlite_foreign_keys(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    del record, proxy
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _drop(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for view in ("lak_hid_active", "lak_hid_active_r"):
+            conn.execute(text(f"DROP VIEW IF EXISTS {view}"))
+        for table in ("lak_hid_orphan", "lak_hid_child", "lak_hid_audit", "lak_hid_parent", "lak_hid_account"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+
+
+def _warm(env: Env, cache: Any, model: type[Any], read: str = "names") -> Any:
+    with env.sessionmaker() as session:
+        repo = _repo(model)(session=session, cache=cache)
+
+        def value() -> Any:
+            if read == "count":
+                return repo.count()
+            return sorted(row.name for row in repo.get_many())
+
+        first = value()
+        hits = cache.stats["hit"]
+        assert value() == first
+        assert cache.stats["hit"] == hits + 1, "the second identical read must be a cache hit"
+        return first
+
+
+def _fresh(env: Env, cache: Any, model: type[Any], read: str = "names") -> Any:
+    with env.sessionmaker() as session:
+        repo = _repo(model)(session=session, cache=cache)
+        return repo.count() if read == "count" else sorted(row.name for row in repo.get_many())
+
+
+@pytest.mark.parametrize("model", [ActiveAccount, ReflectedActive], ids=["declared", "reflected"])
+def test_view_reads_follow_base_table_commits(hidden: Env, model: type[Any]) -> None:
+    cache = hidden.make_cache()
+    if model is ReflectedActive:
+        with hidden.engine_object.connect() as conn:
+            assert reflect_dependencies(conn) > 0
+    with hidden.bound(cache)() as session:
+        session.add_all([Account(id=1, name="ann"), Account(id=2, name="bob")])
+        session.commit()
+    assert _warm(hidden, cache, model) == ["ann", "bob"]
+    with hidden.bound(cache)() as session:
+        session.get_one(Account, 2).active = False
+        session.commit()
+    assert _fresh(hidden, cache, model) == ["ann"]
+
+
+@pytest.mark.parametrize("child", [Child, Orphan], ids=["other_metadata", "reflected_set_null"])
+def test_cascades_from_another_metadata(hidden: Env, child: type[Any]) -> None:
+    cache = hidden.make_cache()
+    if child is Orphan:
+        with hidden.engine_object.connect() as conn:
+            reflect_dependencies(conn)
+    with hidden.bound(cache)() as session:
+        session.add(Parent(id=1))
+        session.flush()
+        session.add_all([child(id=1, parent_id=1), child(id=2, parent_id=1)])
+        session.commit()
+    column = child.parent_id  # type: ignore[attr-defined]
+    with_parent = select(func.count()).select_from(child).where(column == 1)
+
+    def counted(session: Any) -> int:
+        return int(_repo(child)(session=session, cache=cache).count(column == 1))
+
+    with hidden.sessionmaker() as session:
+        assert counted(session) == 2
+        assert counted(session) == 2
+    with hidden.bound(cache)() as session:
+        session.delete(session.get_one(Parent, 1))
+        session.flush()  # the database cascades now; the flushed count must never be published
+        assert counted(session) == session.execute(with_parent).scalar_one() == 0
+        session.rollback()
+    with hidden.sessionmaker() as session:
+        assert counted(session) == 2  # the rollback left the cache as it was
+    with hidden.bound(cache)() as session:
+        session.delete(session.get_one(Parent, 1))
+        session.commit()
+    with hidden.sessionmaker() as session:
+        assert counted(session) == 0
+
+
+def test_declared_trigger_dependency(hidden: Env) -> None:
+    """A trigger writes ``lak_hid_audit`` on every account insert: declared, it invalidates."""
+    engine = hidden.engine_object
+    name = engine.dialect.name
+    with engine.begin() as conn:
+        if name == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER lak_hid_trg AFTER INSERT ON lak_hid_account "
+                    "BEGIN INSERT INTO lak_hid_audit (id) VALUES (NEW.name); END"
+                )
+            )
+        elif name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION lak_hid_fn() RETURNS trigger AS $$ BEGIN "
+                    "INSERT INTO lak_hid_audit (id) VALUES (NEW.name); RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER lak_hid_trg AFTER INSERT ON lak_hid_account "
+                    "FOR EACH ROW EXECUTE FUNCTION lak_hid_fn()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER lak_hid_trg AFTER INSERT ON lak_hid_account "
+                    "FOR EACH ROW INSERT INTO lak_hid_audit (id) VALUES (NEW.name)"
+                )
+            )
+    declare_dependency(Account.__table__, Audit.__table__)  # type: ignore[arg-type]
+    try:
+        cache = hidden.make_cache()
+        assert _warm(hidden, cache, Audit, "count") == 0
+        with hidden.bound(cache)() as session:
+            session.add(Account(id=3, name=uuid.uuid4().hex[:8]))
+            session.commit()
+        assert _fresh(hidden, cache, Audit, "count") == 1
+    finally:
+        cascades._declared.clear()
+        with engine.begin() as conn:
+            suffix = " ON lak_hid_account" if name == "postgresql" else ""
+            conn.execute(text(f"DROP TRIGGER IF EXISTS lak_hid_trg{suffix}"))
