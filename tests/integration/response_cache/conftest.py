@@ -109,7 +109,7 @@ async def warm(client: AsyncTestClient[Litestar], hooks: Hooks) -> None:
     hooks.release.set()
     for path in WARM:
         answer = await client.get(path, headers={"x-user": "alice"})
-        assert answer.headers["x-cache"] == "miss", path
+        assert answer.headers["x-cache"] == "miss", (path, answer.status_code, answer.text)
     hooks.calls.clear()
     hooks.release.clear()
     hooks.entered.clear()
