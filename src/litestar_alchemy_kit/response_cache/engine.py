@@ -156,7 +156,7 @@ class ResponseCacheEngine:
 
     def bypass(self, route: _Route, reason: str) -> None:
         """Count a request served uncached, and why."""
-        self.telemetry.count("bypass", 1, {**route.attributes, "cache.bypass.reason": reason})
+        self.telemetry.bypass(reason, 1, route.attributes)
 
     async def _pass(  # noqa: PLR0917 - the ASGI triple and the app, as everywhere here
         self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
