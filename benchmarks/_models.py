@@ -9,6 +9,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from litestar_alchemy_kit.orm import tenant_column
+
 
 class BenchBase(CommonTableAttributes, DeclarativeBase):
     registry = create_registry()
@@ -28,3 +30,13 @@ class Product(UUIDPrimaryKey, BenchBase):
     active: Mapped[bool]
     category: Mapped[str] = mapped_column(String(30))
     created: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class TenantRow(UUIDPrimaryKey, BenchBase):
+    """A row of a table that tenants share: its tenant column is declared once."""
+
+    __tablename__ = "lak_bench_tenant_row"
+
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str] = mapped_column(String(60))
+    value: Mapped[int]

@@ -51,6 +51,12 @@ nitpick_ignore_regex = [
     # bind_cache's overload target aliases (orm.invalidation): documented through bind_cache's signature.
     (r"py:.*", r"(litestar_alchemy_kit\.orm\.invalidation\.)?(AsyncTarget|SyncTarget)"),
     (r"py:.*", r"(CredentialCheck|as_async_backend|delete_prefix|connection_target|IGNORED_EXECUTION_OPTIONS|Level)"),
+    # ASGI and SQLAlchemy names written short in annotations of the response cache and the ORM layer.
+    (r"py:class", r"(ASGIApp|HTTPScope|Receive|Send|HTTPResponseStartEvent|HTTPRouteHandler|MetaData|Connection)"),
+    # Internal helpers named in public signatures (in no __all__, so not in the reference).
+    (r"py:.*", r"(_Route|EntryPrefix|AsyncCache|(litestar_alchemy_kit\.orm\.statement\.)?PkLookup)"),
+    (r"py:data", r"(ENTRY_OVERHEAD|EXPIRY_OVERHEAD)"),
+    (r"py:mod", r"litestar_alchemy_kit\.response_cache\.(config|engine|keys|plugin)"),
 ]
 # Two public structs have a member named ``type``; napoleon's field types would otherwise be ambiguous references.
 suppress_warnings = ["ref.python"]

@@ -27,7 +27,7 @@ from litestar_alchemy_kit.cache.backends import (
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
-from litestar_alchemy_kit.cache.keys import KeyBuilder
+from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
@@ -102,7 +102,7 @@ class AsyncCache:
         self._closed = False
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._plans: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
 
     # --- introspection -------------------------------------------------------------------
 
@@ -147,6 +147,15 @@ class AsyncCache:
             TypeError: if ``scope`` holds a value with no canonical form.
         """
         return self._keys.entry(kind, fingerprint, scope)
+
+    def key_prefix(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> EntryPrefix:
+        """The fixed part of a family of keys, ``prefix.key(suffix)`` one of them (e.g. one per primary key).
+
+        Raises:
+            ValueError: if ``kind`` is not 1-64 of ``A-Z a-z 0-9 _ . -``.
+            TypeError: if ``scope`` holds a value with no canonical form.
+        """
+        return self._keys.entry_prefix(kind, fingerprint, scope)
 
     def tag_key(self, tag: str) -> str:
         """The store key holding ``tag``'s current version."""
@@ -338,10 +347,7 @@ class AsyncCache:
         plan = self._plans.get(wanted)
         if plan is None:
             names = _unique(wanted)
-            plan = (names, [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]])
-            if len(self._plans) >= self._PLANS_MAX:
-                self._plans.clear()
-            self._plans[wanted] = plan
+            plan = self._plans.put(wanted, (names, [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]))
         return plan
 
     async def _lookup(

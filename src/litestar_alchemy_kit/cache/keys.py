@@ -12,13 +12,56 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 from litestar_alchemy_kit.canonical import Unencodable, canonical_bytes
 from litestar_alchemy_kit.formats import format_token
 
-__all__ = ("KeyBuilder", "digest", "validate_name")
+__all__ = ("LRU", "EntryPrefix", "KeyBuilder", "digest", "validate_name")
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A bounded memo that forgets its least recently used item, never everything at once.
+
+    Not locked: the sync twin's threads may race on it, which at worst computes a value twice.
+    """
+
+    __slots__ = ("_data", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value, marked as recently used, or None."""
+        data = self._data
+        value = data.get(key)
+        if value is not None:
+            try:  # noqa: SIM105 - suppress() costs more than the memo saves on this path
+                data.move_to_end(key)
+            except KeyError:  # removed by another thread meanwhile
+                pass
+        return value
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` (evicting the least recently used item when full); returns it."""
+        data = self._data
+        data[key] = value
+        if len(data) > self._size:
+            try:  # noqa: SIM105 - as above
+                data.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                pass
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 _DIGEST_SIZE = 20  # 160 bits: collisions are out of reach, keys stay short
@@ -43,6 +86,32 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
 
 
+_TAG_SALT = b"lak-tag\x00"
+
+
+class EntryPrefix:
+    """The hash state of an entry key's fixed part (kind, scope, fingerprint); :meth:`key` adds a suffix.
+
+    Hashing the fixed part once makes a key per value (a primary key) cost one small hash update.
+    The fixed part is a complete canonical encoding and the suffix is length-prefixed, so these keys
+    never equal a key of :meth:`KeyBuilder.entry` nor one with another prefix or suffix.
+    """
+
+    __slots__ = ("_head", "_state")
+
+    def __init__(self, head: str, state: hashlib.blake2b) -> None:
+        self._head = head
+        self._state = state
+
+    def key(self, suffix: str) -> str:
+        """The key of the entry for ``suffix``."""
+        state = self._state.copy()
+        data = suffix.encode("utf-8", "surrogatepass")
+        state.update(b"%d:" % len(data))
+        state.update(data)
+        return self._head + state.hexdigest()
+
+
 class KeyBuilder:
     """Builds every key a cache uses; all of them start with ``{namespace}:``."""
 
@@ -53,7 +122,7 @@ class KeyBuilder:
     def __init__(self, namespace: str) -> None:
         self.namespace = validate_name("namespace", namespace)
         self.namespace_key = f"{namespace}:n"
-        self._tag_keys: dict[str, str] = {}
+        self._tag_keys: LRU[str, str] = LRU(self._MAX_MEMO)
         self._format = f"{format_token()}:".encode()
 
     def entry(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
@@ -78,6 +147,17 @@ class KeyBuilder:
             raise TypeError(msg) from exc
         return f"{self.namespace}:e:{kind}:{digest(self._format + body)}"
 
+    def entry_prefix(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> EntryPrefix:
+        """The fixed part of a family of entry keys (see :class:`EntryPrefix`).
+
+        Raises:
+            ValueError: if ``kind`` is not a valid name.
+            TypeError: if ``fingerprint`` is not str/bytes or ``scope`` holds an unsupported type.
+        """
+        key = self.entry(kind, fingerprint, scope)  # validates, and names the family
+        state = hashlib.blake2b(key.encode(), digest_size=_DIGEST_SIZE)
+        return EntryPrefix(f"{self.namespace}:e:{kind}:", state)
+
     def tag(self, tag: str) -> str:
         """The key holding the current version token of ``tag`` (memoized: tags are few)."""
         key = self._tag_keys.get(tag)
@@ -85,10 +165,9 @@ class KeyBuilder:
             if not isinstance(cast("object", tag), str):
                 msg = f"cache tags must be str, not {type(tag).__qualname__!r}"
                 raise TypeError(msg)
-            key = f"{self.namespace}:t:{digest(canonical_bytes(tag))}"
-            if len(self._tag_keys) >= self._MAX_MEMO:
-                self._tag_keys.clear()
-            self._tag_keys[tag] = key
+            # one string: no framing needed for injectivity, and a row tag costs one small hash
+            hashed = hashlib.blake2b(_TAG_SALT + tag.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_SIZE)
+            key = self._tag_keys.put(tag, f"{self.namespace}:t:{hashed.hexdigest()}")
         return key
 
     def lease(self, entry_key: str) -> str:

@@ -57,7 +57,7 @@ class CacheOptions:
     """Encodes values to bytes and back; its ``name`` is stored in entries so a codec change is a miss."""
 
     limits: CacheLimits = field(default_factory=CacheLimits)
-    """Size caps: an entry over ``max_entry_bytes`` (1 MiB by default) or a repository result over ``max_rows``
+    """The size caps. An entry over ``max_entry_bytes`` (1 MiB by default) or a repository result over ``max_rows``
     (10,000 by default) is served uncached and counted as a ``too_large`` bypass, never stored or truncated."""
 
     telemetry: bool = True

@@ -59,6 +59,7 @@ class Telemetry:
         "_enabled",
         "_meter_provider",
         "_namespace",
+        "_observable",
         "_outcomes",
         "_prefix",
         "_ticks",
@@ -82,6 +83,8 @@ class Telemetry:
         self._ticks = 0 if enabled else sys.maxsize
         self.stats: dict[str, int] = dict.fromkeys(outcomes, 0)
         self.bypass_reasons: dict[str, int] = {}
+        # observe_outcomes() reports the cache's own outcomes; other instruments (the response cache's) stay out.
+        self._observable = outcomes == OUTCOMES
 
     def _refresh(self) -> None:
         self._ticks = _RECHECK
@@ -110,7 +113,7 @@ class Telemetry:
         """
         self.stats[outcome] += amount
         observed = _observed.get()
-        if observed is not None and self._outcomes is OUTCOMES:  # a response cache's outcomes are not the cache's
+        if observed is not None and self._observable:
             observed[outcome] += amount
         self._ticks -= 1
         if self._ticks < 0:
@@ -125,10 +128,13 @@ class Telemetry:
         """Count a bypass with its ``reason``.
 
         Counted in :attr:`stats` (``bypass``), in :attr:`bypass_reasons`, and in OpenTelemetry as
-        ``<prefix>.bypass`` with the attribute ``cache.bypass.reason`` (and ``attributes``).
+        ``<prefix>.bypass`` with the attribute ``cache.bypass.reason`` (and ``attributes``, e.g. the route).
         """
         self.stats["bypass"] += amount
         self.bypass_reasons[reason] = self.bypass_reasons.get(reason, 0) + amount
+        observed = _observed.get()
+        if observed is not None and self._observable:
+            observed["bypass"] += amount
         self._ticks -= 1
         if self._ticks < 0:
             self._refresh()

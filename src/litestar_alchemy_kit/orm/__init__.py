@@ -8,9 +8,9 @@
 - :mod:`~litestar_alchemy_kit.orm.populate`: when a read may populate the cache;
 - :mod:`~litestar_alchemy_kit.orm.binding`: the execution options and snapshot of one read;
 - :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that bump tags at commit;
-- :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
+- :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
 - :mod:`~litestar_alchemy_kit.orm.audit`: the statement-cache audit of a model's column types.
 

@@ -9,15 +9,25 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
 from sqlalchemy.sql import TableClause
+from sqlalchemy.sql.selectable import AliasedReturnsRows, SelectBase
 from sqlalchemy.sql.util import find_tables
+from sqlalchemy.sql.visitors import iterate
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Mapper, RelationshipProperty
     from sqlalchemy.sql.elements import ClauseElement
 
-__all__ = ("EAGER_STRATEGIES", "expression_tags", "mapper_tags", "relationship_tags", "table_tag")
+__all__ = (
+    "EAGER_STRATEGIES",
+    "expression_tags",
+    "indirect_tags",
+    "loaded_tags",
+    "mapper_tags",
+    "relationship_tags",
+    "table_tag",
+)
 
 EAGER_STRATEGIES = frozenset({"joined", "selectin", "subquery", "immediate", False})
 """``relationship(lazy=...)`` values that load the related rows together with the parent."""
@@ -49,7 +59,9 @@ def expression_tags(element: ClauseElement | None) -> frozenset[str]:
     """
     if element is None:
         return frozenset()
-    return frozenset(table_tag(t) for t in find_tables(element, check_columns=True))
+    tables: list[Any] = find_tables(element, check_columns=True)
+    # a loose ``literal_column()`` / ``column()`` has no table
+    return frozenset(table_tag(t) for t in tables if isinstance(t, TableClause))
 
 
 @lru_cache(maxsize=4096)
@@ -119,4 +131,64 @@ def mapper_tags(mapper: Mapper[Any], *, eager: bool = True, all_relationships: b
         for sub in mapper.self_and_descendants:
             for prop in sub.relationships:
                 tags.update(relationship_tags(prop))
+    return frozenset(tags)
+
+
+@lru_cache(maxsize=4096)
+def indirect_tags(mapper: Mapper[Any], *, eager: bool = True, all_relationships: bool = False) -> frozenset[str]:
+    """Tables read when loading entities of ``mapper`` other than through the rows of its own tables.
+
+    Subclass tables, column property expressions (a correlated subquery over the mapper's own table
+    counts), and the relationships :func:`mapper_tags` follows. A table here is read in ways a
+    ``WHERE`` on the statement does not restrict, so it never counts as restricted to a partition.
+
+    Args:
+        mapper: The mapper.
+        eager: Follow relationships whose ``lazy=`` default loads eagerly.
+        all_relationships: Follow every relationship.
+
+    Returns:
+        The table tags.
+    """
+    own = set(mapper.tables)
+    tags: set[str] = set()
+    for sub in mapper.self_and_descendants:
+        tags.update(table_tag(t) for t in sub.tables if t not in own)
+        if not isinstance(sub.persist_selectable, Table):
+            tags.update(expression_tags(sub.persist_selectable))
+        for prop in sub.column_attrs:
+            for column in prop.columns:
+                if not (isinstance(column, Column) and column.table in own):
+                    tags.update(expression_tags(column))
+        for rel in sub.relationships:
+            if all_relationships:
+                tags.update(relationship_tags(rel))
+            elif eager and rel.lazy in EAGER_STRATEGIES:
+                tags.update(loaded_tags(rel))
+    return frozenset(tags)
+
+
+@lru_cache(maxsize=4096)
+def loaded_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
+    """Tables read to load one relationship for parents the statement already loaded.
+
+    :func:`relationship_tags`, except the parent's own tables when nothing but the join condition
+    names them: the loader reads them (if at all) only for the parents' own rows, which the
+    statement's restriction already covers.
+
+    Args:
+        prop: The relationship.
+
+    Returns:
+        The table tags.
+    """
+    tags = set(relationship_tags(prop))
+    parent = {table_tag(t) for t in prop.parent.tables}
+    elsewhere = set(mapper_tags(prop.mapper))
+    elsewhere |= expression_tags(prop.secondary) | expression_tags(prop.secondaryjoin)
+    for element in iterate(prop.primaryjoin):
+        if isinstance(element, (SelectBase, AliasedReturnsRows)):
+            elsewhere |= expression_tags(element)
+    if parent.isdisjoint(elsewhere):
+        tags -= parent
     return frozenset(tags)

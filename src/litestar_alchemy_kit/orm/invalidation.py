@@ -9,9 +9,13 @@ repository or cache is attached to a session still count:
 
 - ``after_flush`` records the tables of new, dirty and deleted instances: every table of their
   mapper (joined inheritance), many-to-many secondary tables, and tables whose foreign keys
-  cascade from them (``ON DELETE`` / ``ON UPDATE`` actions change rows the ORM never sees);
+  cascade from them (``ON DELETE`` / ``ON UPDATE`` actions change rows the ORM never sees). Its
+  rows are known, so what it bumps is fine (:func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps`:
+  ``any``, the rows' ``row`` and ``part`` tags; coarse tags where a value is unknown or a
+  foreign-key action fires);
 - ``do_orm_execute`` records the target tables of INSERT / UPDATE / DELETE statements run
-  through ``Session.execute`` (ORM bulk operations, AA's upserts and ``delete_where``);
+  through ``Session.execute`` (ORM bulk operations, AA's upserts and ``delete_where``): their
+  rows are not known, so their coarse tags are bumped;
 - ``after_commit`` of the outermost transaction bumps those tags in every cache bound to the
   session, and waits for it (inside an ``AsyncSession`` through SQLAlchemy's greenlet bridge), so
   invalidation is complete when ``commit()`` returns;
@@ -46,6 +50,7 @@ from litestar_alchemy_kit.orm.binding import install_session_listeners
 from litestar_alchemy_kit.orm.cascades import generation as dependency_generation
 from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
+from litestar_alchemy_kit.orm.flushtags import flush_bumps
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
@@ -68,8 +73,17 @@ __all__ = (
 CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
 _PENDING_KEY: Final = "litestar_alchemy_kit.uncommitted_tags"
+"""Coarse tags of tables with uncommitted writes of unknown rows: bumped at commit."""
+_WRITTEN_KEY: Final = "litestar_alchemy_kit.flushed_tables"
+"""Coarse tags of tables the unit of work wrote: not bumped (their fine tags are), but uncommitted."""
+_FINE_KEY: Final = "litestar_alchemy_kit.fine_tags"
+"""The fine (and, for unknown values, coarse) tags the unit of work's flushes bump at commit."""
 _TRACKED_KEY: Final = "litestar_alchemy_kit.tracked_transaction"
 _UNTRACKED_KEY: Final = "litestar_alchemy_kit.untracked_writes"
+_FLUSHING_KEY: Final = "litestar_alchemy_kit.flushing"
+"""While the unit of work flushes: the tags of the tables it writes. Its statements reach the cursor
+listener too, but the flush events account for them finely (a coarse bump would undo the fine
+tags); other writes during the flush (a mapper event's SQL on another table) still count."""
 _EMPTY: Final[frozenset[str]] = frozenset()
 _installed = False
 
@@ -191,9 +205,13 @@ def pending_tags(
     Cached reads of these tables neither hit nor populate: the session must see its own writes
     and must not publish them before commit.
     """
-    if _UNTRACKED_KEY in session.info:
+    info = session.info
+    if _UNTRACKED_KEY in info:
         return _EVERYTHING
-    flushed: set[str] | None = session.info.get(_PENDING_KEY)
+    flushed: set[str] | None = info.get(_PENDING_KEY)
+    written: set[str] | None = info.get(_WRITTEN_KEY)
+    if written:
+        flushed = written | flushed if flushed else written
     if not (session.new or session.dirty or session.deleted):
         return flushed or _EMPTY
     tags = set(flushed or ())
@@ -235,10 +253,10 @@ def _instance_tags(*groups: Iterable[Any]) -> set[str]:
     return tags
 
 
-def _add_pending(session: Session, tags: Iterable[str]) -> None:
-    pending: set[str] | None = session.info.get(_PENDING_KEY)
+def _add_pending(session: Session, tags: Iterable[str], key: str = _PENDING_KEY) -> None:
+    pending: set[str] | None = session.info.get(key)
     if pending is None:
-        session.info[_PENDING_KEY] = set(tags)
+        session.info[key] = set(tags)
     else:
         pending.update(tags)
 
@@ -252,7 +270,8 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     for mapper in flush_context.mappers:
         tags |= _mapper_tags(mapper)
     if tags:
-        _add_pending(session, tags)
+        _add_pending(session, tags, _WRITTEN_KEY)
+        _add_pending(session, flush_bumps(flush_context), _FINE_KEY)
 
 
 def _do_orm_execute(state: ORMExecuteState) -> None:
@@ -270,8 +289,23 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
         _add_pending(state.session, tags)
 
 
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
+    del flush_context, instances
+    session.info[_FLUSHING_KEY] = frozenset(_instance_tags(session.new, session.dirty, session.deleted))
+
+
+def _after_flush_postexec(session: Session, flush_context: UOWTransaction) -> None:
+    del flush_context
+    session.info.pop(_FLUSHING_KEY, None)
+
+
 def _raw_writes(session: Session, writes: frozenset[str]) -> None:
     """Writes the engine saw on a connection of ``session``'s transaction (:mod:`~litestar_alchemy_kit.orm.rawdml`)."""
+    flushing: frozenset[str] | None = session.info.get(_FLUSHING_KEY)
+    if flushing is not None and writes is not EVERYTHING:
+        writes = writes - flushing  # the unit of work's own tables: _after_flush records them finely
+        if not writes:
+            return
     if writes is EVERYTHING:
         session.info[_UNTRACKED_KEY] = True
     else:
@@ -282,6 +316,10 @@ def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
     tags: set[str] | None = session.info.pop(_PENDING_KEY, None)
+    fine: set[str] | None = session.info.pop(_FINE_KEY, None)
+    session.info.pop(_WRITTEN_KEY, None)
+    if fine:
+        tags = fine | tags if tags else fine
     untracked = session.info.pop(_UNTRACKED_KEY, False)
     if not (tags or untracked):
         return
@@ -307,12 +345,17 @@ def _after_transaction_create(session: Session, transaction: SessionTransaction)
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_WRITTEN_KEY, None)
+        session.info.pop(_FINE_KEY, None)
         session.info.pop(_UNTRACKED_KEY, None)
         session.info.pop(_TRACKED_KEY, None)
+        session.info.pop(_FLUSHING_KEY, None)
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
+    ("before_flush", _before_flush),
     ("after_flush", _after_flush),
+    ("after_flush_postexec", _after_flush_postexec),
     ("do_orm_execute", _do_orm_execute),
     ("after_commit", _after_commit),
     ("after_transaction_create", _after_transaction_create),

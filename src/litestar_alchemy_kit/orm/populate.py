@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 
+from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.orm.codec import RowCodec, registry_schema
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ state may predate the versions just read, and must not be published under them."
 
 _codecs: dict[type, RowCodec] = {}
 _schemas: dict[type, str] = {}
-_tag_order: dict[frozenset[str], tuple[str, ...]] = {}
+_tag_order: LRU[frozenset[str], tuple[str, ...]] = LRU(4096)  # partition tags: a set per tenant
 
 
 def codec_for(model: type) -> RowCodec:
@@ -56,9 +57,7 @@ def sorted_tags(tags: frozenset[str]) -> tuple[str, ...]:
     """``tags`` in a canonical order (memoized: the same sets recur on every read)."""
     ordered = _tag_order.get(tags)
     if ordered is None:
-        if len(_tag_order) > 4096:  # noqa: PLR2004 - bound the memo; sets are few in practice
-            _tag_order.clear()
-        ordered = _tag_order[tags] = tuple(sorted(tags))
+        ordered = _tag_order.put(tags, tuple(sorted(tags)))
     return ordered
 
 

@@ -26,7 +26,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.cache.recording import current_recorder, record_tags
-from litestar_alchemy_kit.orm.binding import BindState, install_session_listeners, session_connection
+from litestar_alchemy_kit.orm.binding import (
+    BindState,
+    install_session_listeners,
+    level_allows_populate,
+    session_connection,
+)
 from litestar_alchemy_kit.orm.invalidation import pending_tags
 from litestar_alchemy_kit.orm.statement import Bypass, analyze
 
@@ -64,7 +69,10 @@ def _record(state: ORMExecuteState) -> None:
             # This statement opens the transaction: its snapshot starts after the recording began.
             session.info[_BEGUN_KEY] = recorder
             connection = None
-    if BindState(None, "", None, connection, engine).populate_verdict() is not True:
+    verdict = BindState(None, "", None, connection, engine).populate_verdict()
+    if verdict is None and connection is not None:
+        verdict = _snapshot_per_statement(connection)  # a transaction open before: ask its real level
+    if verdict is not True:
         recorder.refuse("transaction snapshot may be older than the recording")
         return
     dialect = engine.dialect
@@ -83,6 +91,19 @@ def _record(state: ORMExecuteState) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_BEGUN_KEY, None)
+
+
+def _snapshot_per_statement(connection: Connection) -> bool:
+    """Whether a statement in the connection's open transaction sees commits made before it starts.
+
+    The level the transaction really runs at is asked of the database (``SET TRANSACTION`` in SQL
+    is invisible to the configuration); a level that cannot be asked counts as an old snapshot.
+    """
+    try:
+        level = connection.get_isolation_level()
+    except Exception:  # noqa: BLE001 - a dialect that cannot tell: assume the snapshot may be old
+        return False
+    return level_allows_populate(level, connection.dialect.name, fresh=False)
 
 
 def install_recording() -> None:

@@ -15,6 +15,7 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from types import BuiltinFunctionType, FunctionType
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -33,7 +34,9 @@ from sqlalchemy.util import LRUCache
 
 from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.formats import wire_format
-from litestar_alchemy_kit.orm.dependencies import mapper_tags, relationship_tags, table_tag
+from litestar_alchemy_kit.orm.dependencies import indirect_tags, mapper_tags, relationship_tags, table_tag
+from litestar_alchemy_kit.orm.finetags import any_tag, part_tag, row_tag, value_token
+from litestar_alchemy_kit.orm.restriction import Restrictions, restrictions
 from litestar_alchemy_kit.orm.schema import model_schema_fingerprint
 from litestar_alchemy_kit.orm.typesafety import unkeyed_state
 
@@ -44,10 +47,12 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.base import Executable
     from sqlalchemy.sql.cache_key import CacheKey
     from sqlalchemy.sql.elements import ClauseElement
+    from sqlalchemy.sql.schema import Column
 
 __all__ = (
     "IGNORED_EXECUTION_OPTIONS",
     "Bypass",
+    "PkLookup",
     "StatementInfo",
     "analyze",
     "canonical_options",
@@ -99,13 +104,44 @@ _READS_TABLES_SQL: Final = re.compile(
 
 
 @dataclass(frozen=True)
+class PkLookup:
+    """The tags of the statement narrowed to one primary key value: its one row tag replaces the table's fine tag."""
+
+    base: tuple[str, ...]
+    """The statement's tags without the entity table's fine tag (sorted)."""
+    coarse: str
+    """The entity table's coarse tag."""
+    column: Column[Any]
+    """The entity table's one primary key column."""
+
+    def tags(self, item_id: object) -> tuple[str, ...] | None:
+        """The tags of a lookup of ``item_id``; None when the value has no exact token (use the statement's own)."""
+        token = value_token(self.column, item_id)
+        return None if token is None else (*self.base, row_tag(self.coarse, token))
+
+
+@dataclass(frozen=True)
 class StatementInfo:
     """What the cache needs to know about a cacheable statement."""
 
     fingerprint: str
     """Digest of the statement structure, loader and execution options, and bound values; stable across processes."""
     tags: frozenset[str]
-    """:func:`table_tag` of every table the statement reads, including eagerly loaded relationships."""
+    """For every table the statement reads (eagerly loaded relationships included) its coarse :func:`table_tag`
+    and one fine tag: a partition tag when the statement is proven restricted to one partition of it, else ``any``."""
+    row: tuple[str, Column[Any]] | None = None
+    """The entity table's coarse tag and primary key column, when a primary-key equality added to this
+    statement would restrict it to one row (see :attr:`pk_lookup`)."""
+
+    @cached_property
+    def pk_lookup(self) -> PkLookup | None:
+        """How the tags narrow for a lookup by primary key (``get(pk)`` on this base statement), if they do."""
+        if self.row is None:
+            return None
+        coarse, column = self.row
+        fine = (f"{coarse}:any", f"{coarse}:part=")
+        base = tuple(sorted(tag for tag in self.tags if not tag.startswith(fine)))
+        return PkLookup(base, coarse, column)
 
 
 @dataclass(frozen=True)
@@ -283,6 +319,9 @@ class _Structure:
     # types such binds may carry (the tables, held by the memo key, keep those ids alive)
     guarded_binds: tuple[int, ...]
     anchored_types: frozenset[int]
+    # tags without the fine tag of the tables proven restricted to a partition (added per call)
+    fixed_tags: frozenset[str]
+    restricted: Restrictions
 
 
 _MEMO: LRUCache[Any, _Structure | Bypass] = LRUCache(2000)
@@ -333,22 +372,27 @@ def _guarded_binds(
     return guarded, anchored
 
 
-def _structure_tags(statement: ClauseElement, walk: _Walk) -> frozenset[str]:
+def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[str], set[str]]:
+    """The coarse tags of every table read, and of those read other than through the ``FROM`` list."""
     tags = set(walk.tags)
+    indirect: set[str] = set()
     entities = _entity_mappers(statement, walk)
     for mapper in walk.mappers:
-        tags.update(mapper_tags(mapper, eager=mapper in entities, all_relationships=walk.wildcard))
+        eager = mapper in entities
+        tags.update(mapper_tags(mapper, eager=eager, all_relationships=walk.wildcard))
+        indirect.update(indirect_tags(mapper, eager=eager, all_relationships=walk.wildcard))
     for parent, attr_key in walk.relationships:
         prop = parent.attrs.get(attr_key)
         if prop is None:
             msg = f"unknown attribute {attr_key} on {parent}"
             raise Unencodable(msg)
         if isinstance(prop, RelationshipProperty):
+            # a join target is read through the FROM list; loader options are seen by restrictions()
             tags.update(relationship_tags(prop))  # pyright: ignore[reportUnknownArgumentType]
     if not tags:
         msg = "statement reads no table that can be tracked"
         raise Unencodable(msg)
-    return frozenset(tags)
+    return frozenset(tags), indirect
 
 
 def _compiled_sql(statement: ClauseElement, dialect: Dialect) -> str:
@@ -378,14 +422,19 @@ def _analyze_structure(
         if isinstance(guarded, Bypass):
             return guarded
         sql = _compiled_sql(statement, dialect)
-        tags = _structure_tags(statement, walk)
+        coarse, indirect = _structure_tags(statement, walk)
     except Unencodable as exc:
         return Bypass(str(exc))
+    restricted = restrictions(statement, bindparams, indirect, dialect)
+    partitioned = {tag for tag, _, _ in restricted.partitions}
+    fixed = frozenset({*coarse, *(any_tag(tag) for tag in coarse if tag not in partitioned)})
     hasher = hashlib.blake2b(_FORMAT, digest_size=20)
     hasher.update(f"{dialect.name}\x00{len(sql)}:{sql}\x00".encode("utf-8", "surrogatepass"))
     hasher.update("".join(walk.out).encode("utf-8", "surrogatepass"))
     digest = hasher.digest()
-    return _Structure(digest, StatementInfo(digest.hex(), tags), *guarded)
+    # the structure's own tags stand alone: every table with its ``any`` tag, never a coarse tag alone
+    info = StatementInfo(digest.hex(), frozenset({*coarse, *map(any_tag, coarse)}), restricted.row)
+    return _Structure(digest, info, *guarded, fixed, restricted)
 
 
 def _structure(statement: Executable, dialect: Dialect) -> tuple[_Structure | Bypass, Sequence[BindParameter[Any]]]:
@@ -476,8 +525,24 @@ def analyze(
         encoded = _encode_call(statement, bindparams, execution_options, params)
     except Unencodable as exc:
         return Bypass(str(exc))
-    if not encoded:
+    if structure.restricted.partitions:
+        tags = _partition_tags(structure, bindparams, params)
+    elif not encoded:
         return structure.info
+    else:
+        tags = structure.info.tags
     hasher = hashlib.blake2b(structure.digest, digest_size=20)
     hasher.update(encoded.encode("utf-8", "surrogatepass"))
-    return StatementInfo(hasher.hexdigest(), structure.info.tags)
+    return StatementInfo(hasher.hexdigest(), tags, structure.restricted.row)
+
+
+def _partition_tags(
+    structure: _Structure, bindparams: Sequence[BindParameter[Any]], params: Mapping[str, Any] | None
+) -> frozenset[str]:
+    """The fixed tags plus, per partition-restricted table, the tag of this call's partition value."""
+    tags = set(structure.fixed_tags)
+    for coarse, position, column in structure.restricted.partitions:
+        # parameters passed beside the statement may replace the bound value: no proof then
+        token = None if params else value_token(column, bindparams[position].effective_value)
+        tags.add(any_tag(coarse) if token is None else part_tag(coarse, token))
+    return frozenset(tags)

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Final
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import Select, select
+
+from litestar_alchemy_kit.cache.keys import LRU
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+    from litestar_alchemy_kit.cache.keys import EntryPrefix
+    from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
 
-__all__ = ("ReadState", "entry_key")
+__all__ = ("ReadState", "default_select", "entry_key", "key_prefix", "scope_token", "shared_analysis")
 
-_entry_keys: dict[tuple[str, str, str, str], str] = {}
 _MAX_KEYS: Final = 8192
+_entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
+_scope_tokens: LRU[tuple[str, type, object], str] = LRU(_MAX_KEYS)
+_SCALAR_SCOPES: Final = frozenset({str, int, uuid.UUID})
 
 
 def entry_key(
@@ -27,10 +36,69 @@ def entry_key(
     memo_key = (cache.namespace, kind, fingerprint, scope_token)
     key = _entry_keys.get(memo_key)
     if key is None:
-        if len(_entry_keys) >= _MAX_KEYS:
-            _entry_keys.clear()
-        key = _entry_keys[memo_key] = cache.key(kind, fingerprint, scope)
+        key = _entry_keys.put(memo_key, cache.key(kind, fingerprint, scope))
     return key
+
+
+def scope_token(cache: AsyncCache | SyncCache, kind: str, scope: tuple[object, ...]) -> str:
+    """``cache.key(kind, "", scope)``: a string standing for the scope in memo keys, memoized for scalar scopes.
+
+    A scope of one ``str``, ``int`` or ``UUID`` (exact types: ``True`` is not ``1``) is memoized by
+    value and type, so a repository built per request does not hash its tenant again.
+
+    Raises:
+        TypeError: if ``scope`` holds a value with no canonical form.
+    """
+    if len(scope) == 1 and type(scope[0]) in _SCALAR_SCOPES:
+        value = scope[0]
+        memo_key = (cache.namespace, type(value), value)
+        token = _scope_tokens.get(memo_key)
+        if token is None:
+            token = _scope_tokens.put(memo_key, cache.key(kind, "", scope))
+        return token
+    return cache.key(kind, "", scope)
+
+
+_analyses: LRU[tuple[object, ...], tuple[StatementInfo | Bypass, tuple[object, ...]]] = LRU(1024)
+_prefixes: LRU[tuple[str, str, str, str], EntryPrefix] = LRU(_MAX_KEYS)
+
+
+def shared_analysis(
+    key: tuple[object, ...] | None, keep: tuple[object, ...], compute: Callable[[], StatementInfo | Bypass]
+) -> StatementInfo | Bypass:
+    """``compute()``, shared by every repository whose ``key`` is equal (None: not shared).
+
+    ``key`` must hold everything the analysed statement depends on; ``keep`` holds objects whose
+    ``id()`` the key uses, so those ids cannot be reused while the entry lives.
+    """
+    if key is None:
+        return compute()
+    found = _analyses.get(key)
+    if found is None:
+        found = _analyses.put(key, (compute(), keep))
+    return found[0]
+
+
+def key_prefix(
+    cache: AsyncCache | SyncCache, kind: str, fingerprint: str, scope: tuple[object, ...], scope_token: str
+) -> EntryPrefix:
+    """``cache.key_prefix(kind, fingerprint, scope)``, memoized like :func:`entry_key`."""
+    memo_key = (cache.namespace, kind, fingerprint, scope_token)
+    prefix = _prefixes.get(memo_key)
+    if prefix is None:
+        prefix = _prefixes.put(memo_key, cache.key_prefix(kind, fingerprint, scope))
+    return prefix
+
+
+_selects: dict[type, Select[Any]] = {}
+
+
+def default_select(model: type) -> Select[Any]:
+    """``select(model)``, built once per model: AA's default statement, shared (statements are immutable)."""
+    statement = _selects.get(model)
+    if statement is None:
+        statement = _selects[model] = select(model)
+    return statement
 
 
 class ReadState:

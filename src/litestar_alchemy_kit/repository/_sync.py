@@ -35,7 +35,14 @@ from litestar_alchemy_kit.orm.populate import (
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.repository._support import ReadState, entry_key
+from litestar_alchemy_kit.repository._support import (
+    ReadState,
+    default_select,
+    entry_key,
+    key_prefix,
+    scope_token,
+    shared_analysis,
+)
 from litestar_alchemy_kit.repository.tenancy import TenantBinding
 
 if TYPE_CHECKING:
@@ -53,6 +60,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.selectable import ForUpdateParameter
 
     from litestar_alchemy_kit.cache import SyncCache, TagVersions
+    from litestar_alchemy_kit.cache.keys import EntryPrefix
 
 
 _KIND: Final = "orm"
@@ -130,15 +138,24 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
         self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
+        # get(pk)'s base statement is the same for every instance built with the class defaults
+        self._defaults = kwargs.get("load") is None and kwargs.get("execution_options") is None
         if self._tenant is not None:
             kwargs["statement"] = self._tenant.restrict(self.model_type, kwargs.get("statement"))
+            self._defaults = False  # the tenant's filter is part of the statement
+        elif kwargs.get("statement") is None:
+            kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
+        else:
+            self._defaults = False
         super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
         # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
         # invalidate after commit returns; this repository replaces it.
         self._cache_manager = None
+        bound = bound_sync_caches(session)
         if cache is None:
-            bound = bound_sync_caches(session)
             cache = bound[0] if len(bound) == 1 else None
+        elif not any(known is cache for known in bound):
+            bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
         self.cache = cache
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         if self._tenant is not None:
@@ -147,12 +164,11 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
         self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
+        self._get_prefix: EntryPrefix | None = None
         self._schema = schema_for(self.model_type)
         self._codec = codec_for(self.model_type)
         # Also fails now, with context, for a scope with no canonical form.
-        self._scope_token = "" if cache is None else cache.key(_KIND, "", self._cache_scope)
-        if cache is not None:
-            bind_cache(session, cache)
+        self._scope_token = "" if cache is None else scope_token(cache, _KIND, self._cache_scope)
 
     @property
     def cache_scope(self) -> tuple[object, ...]:
@@ -300,26 +316,40 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         assert cache is not None  # noqa: S101 - guarded by _allows()
         base = self._get_base
         if base is None:
-            statement = self._get_base_stmt(
-                statement=self.statement,
-                loader_options=self._default_loader_options,
-                execution_options=self._default_execution_options,
+            cls = type(self)
+            shared = (
+                (cls, self._dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
+                if self._defaults
+                else None
             )
-            base = self._get_base = analyze(statement, dialect=self._dialect)
+            base = self._get_base = shared_analysis(
+                shared, (cls.loader_options, cls.execution_options), self._analyze_get_base
+            )
         rows = None
         bind = bind_state(self.session, self.model_type)
         if isinstance(base, Bypass) or bind.bypass is not None:
             cache.record_bypass()
         else:
-            key = entry_key(
-                cache,
-                _GET_KIND,
-                f"{base.fingerprint}:{_pk_token(item_id)}{bind.token}",
-                self._cache_scope,
-                self._scope_token,
-            )
+            prefix = None if bind.token else self._get_prefix
+            if prefix is None:
+                # Bind-level options (schema_translate_map...) are part of the key; the fingerprint is a
+                # fixed-length digest, so appending their token is unambiguous.
+                prefix = key_prefix(
+                    cache, _GET_KIND, f"{base.fingerprint}{bind.token}", self._cache_scope, self._scope_token
+                )
+                if not bind.token:
+                    self._get_prefix = prefix
+            key = prefix.key(_pk_token(item_id))
+            # one row: its row tag instead of the table's partition or ``any`` tag, where the key renders exactly
+            lookup = base.pk_lookup
+            tags = None if lookup is None else lookup.tags(item_id)
             rows = self._read_through(
-                cache, bind, sorted_tags(base.tags), key, partial(self._pk_statement, item_id), wrap_errors=True
+                cache,
+                bind,
+                sorted_tags(base.tags) if tags is None else tags,
+                key,
+                partial(self._pk_statement, item_id),
+                wrap_errors=True,
             )
         if rows is None:
             with self._read_state.narrow(allowed=False):
@@ -330,6 +360,14 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         instance: ModelT = rows[1][0][0]
         self._expunge(instance, auto_expunge=auto_expunge)
         return instance
+
+    def _analyze_get_base(self) -> StatementInfo | Bypass:
+        statement = self._get_base_stmt(
+            statement=self.statement,
+            loader_options=self._default_loader_options,
+            execution_options=self._default_execution_options,
+        )
+        return analyze(statement, dialect=self._dialect)
 
     def _errors(self) -> AbstractContextManager[None]:
         return wrap_sqlalchemy_exception(

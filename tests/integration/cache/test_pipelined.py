@@ -451,3 +451,24 @@ async def test_clear_on_an_unprefixed_store_spares_a_store_namespaced_like_the_c
     await client.delete(cache.tag_key("t"), f"{namespace}:n", key)
     await cache.close()
     await client.aclose()
+
+
+async def test_a_bump_goes_through_the_pipelined_connection(library: str, shared_url: str) -> None:
+    """A commit's bump is one ``MSET`` on the read connection (no pool checkout), and it invalidates."""
+    client = _client(library, shared_url)
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}", options=OPTIONS)
+    key = cache.key("row", "1")
+    assert await cache.set(key, "before", await cache.versions(["t", "u"]))
+    assert await cache.get(key, ["t", "u"]) == "before"
+    connection = _protocol(cache)
+    port = connection.transport.get_extra_info("sockname")[1]
+    assert await cache.bump(["t"])
+    assert _protocol(cache) is connection
+    listing = (await client.execute_command("CLIENT", "LIST")).decode()
+    ours = next(line for line in listing.splitlines() if f":{port} " in line)
+    assert " cmd=mset " in ours, ours
+    assert await cache.get(key, ["t", "u"]) is MISS, "the bump landed"
+    assert await cache.set(key, "after", await cache.versions(["t", "u"]))
+    assert await cache.get(key, ["t", "u"]) == "after", "the stream stays in step after the MSET reply"
+    await cache.close()
+    await client.aclose()

@@ -28,7 +28,7 @@ def test_stats_shows_the_apps_cache_before_any_request() -> None:
     result = cli("cache", "stats")
     assert result.exit_code == 0, result.output
     assert "namespace: demo" in result.output
-    assert "store: cache (MemoryStore)" in result.output
+    assert "store: cache (BoundedMemoryStore)" in result.output
     assert "breaker: closed" in result.output
 
 

@@ -604,9 +604,11 @@ async def identity_map_never_installs_stale(env: Env) -> None:
     cache, writer_cache = env.make_cache(), env.make_cache()
     (item,) = await seed_items(env, ["before"])
     async with env.sessionmaker() as reader_session:
+        # Bound before its first query: a session bound mid-transaction is untracked and never
+        # populates, which would hide the refresh this scenario is about.
+        reader = ItemRepository(session=reader_session, cache=cache)
         held = (await reader_session.execute(select(Item).where(Item.id == item.id))).scalar_one()
         await _commit_rename(env, writer_cache, "before", "after")
-        reader = ItemRepository(session=reader_session, cache=cache)
         await reader.get_many(Item.quantity >= 0)
         assert held.name in {"before", "after"}
         await reader_session.rollback()
@@ -683,7 +685,7 @@ async def fail_open(env: Env, dead_cache: Any) -> None:
         await repo.get(item.id)
     base = repo._get_base
     assert isinstance(base, StatementInfo)
-    key = cache.key("get", f"{base.fingerprint}:u{item.id.hex}", ())
+    key = cache.key_prefix("get", base.fingerprint, ()).key(f"u{item.id.hex}")
     await cache.backend.set(key, b"\x00not an entry", None)
     errors = cache.stats["error"]
     async with env.sessionmaker() as session:

@@ -14,6 +14,8 @@ from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from sqlalchemy import JSON, Column, Date, DateTime, ForeignKey, Interval, LargeBinary, Numeric, String, Table, Time
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from litestar_alchemy_kit.orm import tenant_column
+
 
 class RepoBase(CommonTableAttributes, DeclarativeBase):
     registry = create_registry()
@@ -125,3 +127,29 @@ class Note(UUIDPrimaryKey, RepoBase):
 
     text: Mapped[str] = mapped_column(String(20))
     shelf_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lak_repo_shelf.id"))
+
+
+class Project(UUIDPrimaryKey, RepoBase):
+    """A tenant-owned model: reads filtered by its declared tenant column are partition reads.
+
+    Integer tenants: string equality is exact on PostgreSQL, SQLite and DuckDB only, integers everywhere.
+    """
+
+    __tablename__ = "lak_repo_project"
+
+    name: Mapped[str] = mapped_column(String(50))
+    tenant: Mapped[int] = tenant_column()
+    tasks: Mapped[list[Task]] = relationship(
+        back_populates="project", lazy="noload", cascade="all, delete-orphan", order_by="Task.title"
+    )
+
+
+class Task(UUIDPrimaryKey, RepoBase):
+    """A tenant-owned child of :class:`Project`."""
+
+    __tablename__ = "lak_repo_task"
+
+    title: Mapped[str] = mapped_column(String(50))
+    tenant: Mapped[int] = tenant_column()
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_project.id"))
+    project: Mapped[Project] = relationship(back_populates="tasks", lazy="noload")

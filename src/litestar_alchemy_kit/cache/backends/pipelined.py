@@ -13,8 +13,10 @@ Correctness rests on three rules:
 * a connection with replies outstanding for longer than ``stall_after`` is dropped and replaced,
   so a paused server cannot grow a backlog forever.
 
-Writes keep going through the client (its retries and pool). A read sent after a write returned
-is ordered after it by the server, whichever connection carried it, so version checks stay exact.
+Writes keep going through the client (its retries and pool), except the ``MSET`` of a bump, which
+waits on a commit: it goes through the pipelined connection too (the cache retries an undelivered
+bump itself). A read sent after a write returned is ordered after it by the server, whichever
+connection carried it, so version checks stay exact.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends._async import AsyncRedisBackend
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = ("PipelinedRedisBackend", "RespError", "connection_target")
 
@@ -293,13 +295,32 @@ class PipelinedRedisBackend(AsyncRedisBackend):
                 return await super().get_many(keys)
         return await self._mget(keys, timeout)
 
-    async def _mget(self, keys: Sequence[str], timeout: float | None) -> list[bytes | None]:
+    async def set_many(self, items: Mapping[str, bytes]) -> None:
+        """``MSET`` of ``items`` on the pipelined connection (a bump: one round trip, no pool checkout)."""
+        if self._target is None:
+            await super().set_many(items)
+            return
+        protocol = await self._ready(None)
+        prefix = self.prefix
+        encoding = self._encoding
+        parts = [b"MSET"]
+        for key, value in items.items():
+            parts.append((prefix + key).encode(encoding))
+            parts.append(value)
+        await protocol.send(pack(*parts))
+
+    async def _ready(self, timeout: float | None) -> _Protocol:
+        """The running loop's connection, (re)connected if lost or stalled."""
         protocol = self._protocols.get(asyncio.get_running_loop())
         if protocol is None or protocol.transport is None:
             protocol = await self._connect_within(timeout)
         elif protocol.waiters and time.monotonic() - protocol.progress > self.stall_after:
             protocol.abort(TimeoutError("redis replies stalled"))
             protocol = await self._connect_within(timeout)
+        return protocol
+
+    async def _mget(self, keys: Sequence[str], timeout: float | None) -> list[bytes | None]:
+        protocol = await self._ready(timeout)
         prefix = self.prefix
         encoding = self._encoding
         values: list[bytes | None] = await protocol.send(

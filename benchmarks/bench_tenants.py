@@ -1,0 +1,456 @@
+"""A multi-tenant workload with writes, and the request path around a hit.
+
+1. **Workload.** 20 tenants share one table (50 rows each, row popularity Zipf-like within a
+   tenant). A fixed trace of requests: 95% reads (half ``get(pk)`` of one of the tenant's rows,
+   half the tenant's list) and 5% writes (one row of the tenant updated and committed). Each
+   request opens a session and a repository with ``scope=tenant`` and a tenant-filtered base
+   statement, as a provider would. The same trace runs uncached (AA's repository), on the kit
+   with ``MemoryStore`` and with ``RedisStore``, each on its own copy of the data, in interleaved
+   batches after a warm-up prefix. Reported: the kit's measured read hit rate next to two
+   simulations of the same trace (per row / per tenant invalidation, the best fine tags can do,
+   and per table, what a coarse cache does), and requests per second (median of batches) against
+   uncached.
+2. **Hit cost flat in size.** ``get(pk)`` hits spread uniformly over 1k and over 100k cached rows,
+   interleaved batches, on MemoryStore and Redis.
+3. **Per-request cost.** New session + service + ``get`` hit + close on MemoryStore, against its
+   floor (an ``AsyncSession`` open+close plus a long-lived repository's hit), and the service
+   construction against AA's.
+4. **Commit with bump.** Update one row and commit, with the session bound to a Redis cache (the
+   bump on the pipelined connection) against the same without a cache.
+
+Run: ``python benchmarks/bench_tenants.py`` (Redis on 127.0.0.1:6379 or LAK_REDIS_URL; PostgreSQL on
+127.0.0.1:5432 or LAK_POSTGRES_URL, else SQLite only). ``BENCH_SIZES=1000,100000`` sets section 2's sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from typing import Any
+
+from _models import BenchBase, TenantRow
+from _report import record
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from litestar_alchemy_kit.cache import AsyncCache
+from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
+from litestar_alchemy_kit.service import CachedAsyncRepositoryService
+
+REDIS_URL = os.environ.get("LAK_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TENANTS, ROWS_PER_TENANT, WRITE_SHARE = 20, 50, 0.05
+WARMUP, BATCH, BATCHES = 1500, 500, int(os.environ.get("BENCH_BATCHES", "8"))
+SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "1000,100000").split(",")]
+
+
+class PlainRepo(SQLAlchemyAsyncRepository[TenantRow]):
+    model_type = TenantRow
+
+
+class KitRepo(CachedAsyncRepository[TenantRow]):
+    model_type = TenantRow
+
+
+class KitService(CachedAsyncRepositoryService[TenantRow, KitRepo]):
+    repository_type = KitRepo
+
+
+class PlainService(SQLAlchemyAsyncRepositoryService[TenantRow, PlainRepo]):
+    repository_type = PlainRepo
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _median_of(batches: list[float]) -> float:
+    return statistics.median(batches)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+async def _postgres(name: str) -> str | None:
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except Exception:
+        return None
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await conn.close()
+
+
+async def _engine(url: str, rows: list[dict[str, Any]]) -> Any:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(BenchBase.metadata.drop_all)
+        await conn.run_sync(BenchBase.metadata.create_all)
+        for start in range(0, len(rows), 5000):
+            await conn.execute(insert(TenantRow), rows[start : start + 5000])
+    return engine
+
+
+def _rows(count: int, tenants: int) -> list[dict[str, Any]]:
+    return [{"id": uuid.UUID(int=i + 1), "tenant": i % tenants, "name": f"row {i}", "value": 0} for i in range(count)]
+
+
+def _trace(seed: int = 11) -> list[tuple[str, int, uuid.UUID]]:
+    """(op, tenant, row id) for WARMUP + BATCHES * BATCH requests; op is get, list or write."""
+    rng = random.Random(seed)
+    ids = {t: [uuid.UUID(int=t + TENANTS * i + 1) for i in range(ROWS_PER_TENANT)] for t in range(TENANTS)}
+    weights = [1 / (rank + 1) for rank in range(ROWS_PER_TENANT)]
+    trace = []
+    for _ in range(WARMUP + BATCHES * BATCH):
+        tenant = rng.randrange(TENANTS)
+        row = rng.choices(ids[tenant], weights)[0]
+        draw = rng.random()
+        op = "write" if draw < WRITE_SHARE else ("get" if draw < (1 + WRITE_SHARE) / 2 else "list")
+        trace.append((op, tenant, row))
+    return trace
+
+
+def _simulate(trace: list[tuple[str, int, uuid.UUID]], *, fine: bool) -> float:
+    """Read hit rate after the warm-up if entries were invalidated per row and tenant (``fine``) or per table."""
+    valid: set[Any] = set()
+    hits = reads = 0
+    for index, (op, tenant, row) in enumerate(trace):
+        if op == "write":
+            if fine:
+                valid.discard(("get", row))
+                valid.discard(("list", tenant))
+            else:
+                valid.clear()
+            continue
+        entry = ("get", row) if op == "get" else ("list", tenant)
+        if index >= WARMUP:
+            reads += 1
+            hits += entry in valid
+        valid.add(entry)
+    return hits / reads
+
+
+# --- 1. the workload --------------------------------------------------------------------------
+
+
+async def _request(sessions: Any, cache: Any, op: str, tenant: int, row: uuid.UUID) -> None:
+    async with sessions() as session:
+        base = select(TenantRow).where(TenantRow.tenant == tenant)
+        if cache is None:
+            repo: Any = PlainRepo(session=session, statement=base, auto_expunge=True)
+        else:
+            repo = KitRepo(session=session, cache=cache, scope=tenant, statement=base)
+        if op == "get":
+            await repo.get(row)
+        elif op == "list":
+            await repo.get_many()
+        else:
+            found = await session.get(TenantRow, row)
+            assert found is not None
+            found.value += 1
+            await session.commit()
+
+
+async def _prepare(url_for: Any, variants: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A database with the same rows per variant, and its session factory (bound to the variant's cache)."""
+    rows = _rows(TENANTS * ROWS_PER_TENANT, TENANTS)
+    engines, sessions = {}, {}
+    for index, (name, cache) in enumerate(variants.items()):
+        url = await url_for(f"v{index}")
+        engines[name] = (await _engine(url, rows), url)
+        factory = async_sessionmaker(engines[name][0], expire_on_commit=False)
+        if cache is not None:
+            bind_cache(factory, cache)
+        sessions[name] = factory
+    return engines, sessions
+
+
+async def _dispose(engines: dict[str, Any], variants: dict[str, Any]) -> None:
+    for cache in variants.values():
+        if cache is not None:
+            await cache.clear()
+            await cache.close()
+    for engine, url in engines.values():
+        await engine.dispose()
+        if url.startswith("postgresql"):
+            await _drop_postgres(url)
+
+
+async def workload(db: str, url_for: Any) -> list[list[Any]]:
+    from litestar.stores.memory import MemoryStore
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+
+    trace = _trace()
+    client = Redis.from_url(REDIS_URL)
+    namespace = f"lakten{uuid.uuid4().hex[:8]}"
+    variants: dict[str, Any] = {
+        "uncached (AA repo)": None,
+        "kit MemoryStore": AsyncCache(MemoryStore(), namespace=namespace),
+        "kit RedisStore": AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace),
+    }
+    engines, sessions = await _prepare(url_for, variants)
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    hits = {name: [0, 0] for name in variants}
+    for name, cache in variants.items():
+        for op, tenant, row in trace[:WARMUP]:
+            await _request(sessions[name], cache, op, tenant, row)
+    for batch in range(BATCHES):
+        chunk = trace[WARMUP + batch * BATCH : WARMUP + (batch + 1) * BATCH]
+        reads = sum(op != "write" for op, _, _ in chunk)
+        for name, cache in variants.items():
+            before = cache.stats["hit"] if cache is not None else 0
+            start = time.perf_counter()
+            for op, tenant, row in chunk:
+                await _request(sessions[name], cache, op, tenant, row)
+            timings[name].append(len(chunk) / (time.perf_counter() - start))
+            hits[name][0] += cache.stats["hit"] - before if cache is not None else 0
+            hits[name][1] += reads
+    fine, coarse = _simulate(trace, fine=True), _simulate(trace, fine=False)
+    uncached = _median_of(timings["uncached (AA repo)"])
+    out = []
+    for name, cache in variants.items():
+        rate = None if cache is None else hits[name][0] / hits[name][1] * 100
+        rps = _median_of(timings[name])
+        out.append([db, name, rps, rps / uncached, rate, fine * 100, coarse * 100])
+    await _dispose(engines, variants)
+    await client.aclose()
+    return out
+
+
+# --- 2. hit cost flat in size ---------------------------------------------------------------------
+
+
+async def hit_cost(tmp: str) -> list[list[Any]]:
+    from litestar.stores.memory import MemoryStore
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+
+    largest = max(SIZES)
+    engine = await _engine(f"sqlite+aiosqlite:///{tmp}/size.db", _rows(largest, TENANTS))
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    client = Redis.from_url(REDIS_URL)
+    out = []
+    for store_name, make_store in (
+        ("MemoryStore", MemoryStore),
+        ("RedisStore", lambda: RedisStore(client, namespace=f"lakhc{uuid.uuid4().hex[:6]}")),
+    ):
+        cases = []
+        for size in SIZES:
+            namespace = f"lakhc{uuid.uuid4().hex[:8]}"
+            cache = AsyncCache(make_store(), namespace=namespace)
+            ids = [uuid.UUID(int=i + 1) for i in range(size)]
+            for start in range(0, size, 500):
+                # populate: each get misses once and stores its row; a session per slice, since under
+                # SQLite's isolation only a read that opens its transaction may populate
+                async with sessions() as filler:
+                    for item_id in ids[start : start + 500]:
+                        await KitRepo(session=filler, cache=cache).get(item_id)
+                        await filler.rollback()
+            session = sessions()
+            cases.append((size, cache, KitRepo(session=session, cache=cache), ids, session, []))
+        rng = random.Random(5)
+        for _ in range(BATCHES):
+            for _size, cache, repo, ids, _, batches in cases:
+                picks = [rng.choice(ids) for _ in range(2000)]
+                before = cache.stats["hit"]
+                start = time.perf_counter()
+                for item_id in picks:
+                    await repo.get(item_id)
+                batches.append((time.perf_counter() - start) / len(picks) * 1e6)
+                assert cache.stats["hit"] - before == len(picks), "every timed get must be a hit"
+        small = _median_of(cases[0][5])
+        for size, cache, _, _, session, batches in cases:
+            out.append([store_name, size, _median_of(batches), _median_of(batches) / small])
+            await session.close()
+            await cache.clear()
+            await cache.close()
+    await client.aclose()
+    await engine.dispose()
+    return out
+
+
+# --- 3. per-request cost ----------------------------------------------------------------------------
+
+
+async def request_cost(tmp: str) -> list[list[Any]]:
+    from litestar.stores.memory import MemoryStore
+
+    engine = await _engine(f"sqlite+aiosqlite:///{tmp}/request.db", _rows(100, 10))
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    cache = AsyncCache(MemoryStore(), namespace=f"lakrq{uuid.uuid4().hex[:8]}")
+    bind_cache(sessions, cache)
+    item_id = uuid.UUID(int=4)  # tenant 3
+    long_lived = sessions()
+    repo = KitRepo(session=long_lived, cache=cache, scope=3)
+    await repo.get(item_id)
+
+    async def session_only() -> None:
+        async with sessions():
+            pass
+
+    async def hit() -> None:
+        await repo.get(item_id)
+
+    async def request() -> None:
+        async with sessions() as session:
+            await KitService(session=session, scope=3).get(item_id)
+
+    async def build_kit() -> None:
+        KitService(session=long_lived, scope=3)
+
+    async def build_aa() -> None:
+        PlainService(session=long_lived)
+
+    cases = {"session open+close": session_only, "long-lived hit": hit, "request": request}
+    cases |= {"kit service built": build_kit, "AA service built": build_aa}
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(BATCHES):
+        for name, call in cases.items():
+            start = time.perf_counter()
+            for _ in range(1000):
+                await call()
+            timings[name].append((time.perf_counter() - start) / 1000 * 1e6)
+    await long_lived.close()
+    await cache.close()
+    await engine.dispose()
+    medians = {name: _median_of(values) for name, values in timings.items()}
+    floor = medians["session open+close"] + medians["long-lived hit"]
+    return [
+        ["request (session + service + get hit + close)", medians["request"], medians["request"] / floor],
+        ["floor (session open+close + long-lived hit)", floor, 1.0],
+        ["kit service built", medians["kit service built"], medians["kit service built"] / medians["AA service built"]],
+        ["AA service built", medians["AA service built"], 1.0],
+    ]
+
+
+# --- 4. commit with bump ---------------------------------------------------------------------
+
+
+async def commit_cost(db: str, url: str) -> list[list[Any]]:
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+
+    engine = await _engine(url, _rows(100, 10))
+    client = Redis.from_url(REDIS_URL)
+    namespace = f"lakcm{uuid.uuid4().hex[:8]}"
+    cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
+    plain = async_sessionmaker(engine, expire_on_commit=False)
+    bound = async_sessionmaker(engine, expire_on_commit=False)
+    bind_cache(bound, cache)
+    await cache.bump(["warm"])  # the pipelined connection is open
+
+    def write(factory: Any) -> Any:
+        async def run() -> None:
+            async with factory() as session:
+                row = await session.get(TenantRow, uuid.UUID(int=7))
+                row.value += 1
+                await session.commit()
+
+        return run
+
+    cases = {"AA commit (no cache)": write(plain), "kit commit + bump (Redis)": write(bound)}
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(BATCHES):
+        for name, call in cases.items():
+            start = time.perf_counter()
+            for _ in range(100):
+                await call()
+            timings[name].append((time.perf_counter() - start) / 100 * 1e6)
+    base = _median_of(timings["AA commit (no cache)"])
+    await cache.close()
+    await client.aclose()
+    await engine.dispose()
+    if url.startswith("postgresql"):
+        await _drop_postgres(url)
+    return [[db, name, _median_of(values), _median_of(values) / base] for name, values in timings.items()]
+
+
+async def main() -> None:
+    print(f"load average before: {_load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+
+        async def sqlite_url(name: str) -> str:
+            return f"sqlite+aiosqlite:///{tmp}/{name}.db"
+
+        async def postgres_url(name: str) -> str | None:
+            return await _postgres(f"lak_bench_tenants_{name}")
+
+        have_postgres = await postgres_url("probe")
+        if have_postgres:
+            await _drop_postgres(have_postgres)
+        work = await workload("aiosqlite", sqlite_url)
+        if have_postgres:
+            work += await workload("postgresql", postgres_url)
+        _print(
+            "1. tenant workload, requests/s (median of batches)",
+            ["db", "cache", "req/s", "vs uncached", "read hit %", "sim per row/tenant %", "sim per table %"],
+            work,
+        )
+        sizes = await hit_cost(tmp)
+        _print(
+            "2. get(pk) hit, µs (median of batches), by cached rows", ["store", "rows", "µs/hit", "vs smallest"], sizes
+        )
+        request = await request_cost(tmp)
+        _print("3. per-request cost on MemoryStore, µs", ["what", "µs", "ratio"], request)
+        commits = await commit_cost("aiosqlite", await sqlite_url("commit"))
+        if have_postgres:
+            commits += await commit_cost("postgresql", await postgres_url("commit"))  # type: ignore[arg-type]
+        _print("4. update + commit, µs", ["db", "what", "µs", "vs AA"], commits)
+    load = _load()
+    print(f"load average after: {load}")
+    note = f"Load average after the run: {load} (2 cores shared with other jobs)."
+    record(
+        "tenants_workload",
+        "Tenant workload: 20 tenants, 95% reads / 5% writes",
+        ["db", "cache", "req/s", "vs uncached", "read hit %", "sim per row/tenant %", "sim per table %"],
+        work,
+        plot="vs uncached",
+        note=note,
+    )
+    record(
+        "tenants_hit_cost",
+        "get(pk) hit cost by number of cached rows",
+        ["store", "rows", "µs/hit", "vs smallest"],
+        sizes,
+        plot="µs/hit",
+        note=note,
+    )
+    record("tenants_request", "Per-request cost on MemoryStore", ["what", "µs", "ratio"], request, note=note)
+    record(
+        "tenants_commit",
+        "Update + commit with and without the bump",
+        ["db", "what", "µs", "vs AA"],
+        commits,
+        plot="µs",
+        note=note,
+    )
+
+
+def _print(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    print(f"\n{title}")
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(f"{cell:.2f}" if isinstance(cell, float) else str(cell) for cell in row))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

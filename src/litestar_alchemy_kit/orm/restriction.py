@@ -1,0 +1,195 @@
+"""Which tables a SELECT provably reads in one partition only, or one row only.
+
+A table counts as restricted to a partition only when the proof is structural and simple: the
+table is read exactly once, as a plain (unaliased) table in the top-level ``FROM`` list or its
+joins, nowhere else (no subquery, CTE, alias, eager or relationship load, column property or
+loader-option criteria mentions it), and the top-level ``WHERE`` holds, AND-ed, an equality of
+its declared :func:`~litestar_alchemy_kit.orm.partition.tenant_column` with a bound value.
+Anything else is an ordinary read (``any``): a missed proof costs hit rate, a wrong one would
+serve stale data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Mapper, RelationshipProperty
+from sqlalchemy.orm.strategy_options import Load, _WildcardLoad  # pyright: ignore[reportPrivateUsage]
+from sqlalchemy.sql import TableClause, operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList, Grouping
+from sqlalchemy.sql.schema import Column
+from sqlalchemy.sql.selectable import AliasedReturnsRows, FromClause, Join, Select, SelectBase
+from sqlalchemy.sql.util import find_tables
+
+from litestar_alchemy_kit.orm.dependencies import loaded_tags, table_tag
+from litestar_alchemy_kit.orm.finetags import exact_on
+from litestar_alchemy_kit.orm.partition import tenant_column_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.sql.elements import ClauseElement
+
+__all__ = ("Restrictions", "restrictions")
+
+
+@dataclass(frozen=True)
+class Restrictions:
+    """What :func:`restrictions` proved about one statement structure."""
+
+    partitions: tuple[tuple[str, int, Column[Any]], ...] = ()
+    """``(coarse tag, bind position, tenant column)``: the table is restricted to that bind's value."""
+    row: tuple[str, Column[Any]] | None = None
+    """``(coarse tag, primary key column)`` of the one entity table, when adding a primary-key
+    equality would restrict the statement to one row of it (used by ``get(pk)``)."""
+
+
+_NOTHING = Restrictions()
+
+
+def _tags(element: ClauseElement) -> set[str]:
+    # loose ``column()`` objects have no table
+    tables: list[Any] = find_tables(element, check_columns=True)
+    return {table_tag(table) for table in tables if isinstance(table, TableClause)}
+
+
+def _flatten(from_: FromClause, direct: Counter[str], other: set[str]) -> None:
+    if isinstance(from_, Join):
+        _flatten(from_.left, direct, other)
+        _flatten(from_.right, direct, other)
+    elif isinstance(from_, Table):
+        direct[table_tag(from_)] += 1
+    else:  # an alias, subquery, lateral, table-valued function: another way of reading its tables
+        other.update(_tags(from_))
+
+
+def _option_sites(statement: Select[Any], other: set[str]) -> bool:
+    """Add tables named by loader-option criteria to ``other``; False for an option this cannot see into."""
+    for option in statement._with_options:  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        if isinstance(option, _WildcardLoad):
+            continue  # "*" loads: every relationship is already among the indirect tables
+        if not isinstance(option, Load):
+            return False  # with_loader_criteria, user options: opaque
+        for element in option.context:
+            for criterion in element._extra_criteria:  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+                other.update(_tags(criterion))
+            for step in element.path.path:
+                if isinstance(step, RelationshipProperty):
+                    other.update(loaded_tags(step))  # pyright: ignore[reportUnknownArgumentType]
+    return True
+
+
+def _conjuncts(clause: ClauseElement | None) -> Iterator[ClauseElement]:
+    if clause is None:
+        return
+    if isinstance(clause, Grouping):
+        yield from _conjuncts(clause.element)  # pyright: ignore[reportUnknownArgumentType,reportUnknownMemberType]
+    elif isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
+        for inner in clause.clauses:
+            yield from _conjuncts(inner)
+    else:
+        yield clause
+
+
+def _equality(clause: ClauseElement) -> tuple[Column[Any], BindParameter[Any]] | None:
+    if not (isinstance(clause, BinaryExpression) and clause.operator is operators.eq):
+        return None
+    left: Any = clause.left
+    right: Any = clause.right
+    if isinstance(right, Column) and isinstance(left, BindParameter):
+        left, right = right, left  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(left, Column) and isinstance(right, BindParameter) and not right.expanding:
+        return left, right  # pyright: ignore[reportUnknownVariableType,reportUnknownArgumentType]
+    return None
+
+
+def _single_table_entity(statement: Select[Any]) -> Mapper[Any] | None:
+    descriptions = statement.column_descriptions
+    if len(descriptions) != 1:
+        return None
+    entity = descriptions[0].get("entity")
+    mapper: Any = getattr(entity, "__mapper__", None)
+    if not isinstance(mapper, Mapper) or descriptions[0].get("expr") is not entity:
+        return None
+    table = mapper.local_table  # pyright: ignore[reportUnknownMemberType]
+    if not isinstance(table, Table):
+        return None
+    for sub in mapper.self_and_descendants:  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+        if list(sub.tables) != [table]:  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+            return None  # joined inheritance: a row spans tables
+    return mapper  # pyright: ignore[reportUnknownVariableType]
+
+
+def _single_sites(select: Select[Any], indirect: set[str]) -> set[str] | None:
+    """Tags of the tables read exactly once, as plain tables in the top-level FROM list (None: opaque options)."""
+    other = set(indirect)
+    if not _option_sites(select, other):
+        return None
+    direct: Counter[str] = Counter()
+    for from_ in select.get_final_froms():
+        _flatten(from_, direct, other)
+    for element in visitors.iterate(select):
+        if element is not select and isinstance(element, (SelectBase, AliasedReturnsRows)):
+            other.update(_tags(element))
+    return {tag for tag, count in direct.items() if count == 1 and tag not in other}
+
+
+def _partitions(
+    select: Select[Any], single: set[str], bindparams: Sequence[BindParameter[Any]], dialect: Dialect
+) -> tuple[tuple[str, int, Column[Any]], ...]:
+    positions = {id(bind): position for position, bind in enumerate(bindparams)}
+    partitions: dict[str, tuple[str, int, Column[Any]]] = {}
+    for clause in _conjuncts(select.whereclause):
+        found = _equality(clause)
+        if found is None:
+            continue
+        column, bind = found
+        table: Any = column.table
+        if not isinstance(table, Table) or id(bind) not in positions:
+            continue
+        tag = table_tag(table)
+        tenant = tenant_column_of(table)
+        if tag in single and tenant is not None and column.name == tenant.name and exact_on(tenant, dialect):
+            partitions.setdefault(tag, (tag, positions[id(bind)], tenant))
+    return tuple(partitions.values())
+
+
+def _row(select: Select[Any], single: set[str], dialect: Dialect) -> tuple[str, Column[Any]] | None:
+    mapper = _single_table_entity(select)
+    if mapper is None:
+        return None
+    table = mapper.local_table
+    if not isinstance(table, Table):  # pragma: no cover - _single_table_entity checked it
+        return None
+    pk: list[Column[Any]] = list(table.primary_key)
+    if table_tag(table) in single and len(pk) == 1 and list(mapper.primary_key) == pk and exact_on(pk[0], dialect):
+        return table_tag(table), pk[0]
+    return None
+
+
+def restrictions(
+    statement: ClauseElement, bindparams: Sequence[BindParameter[Any]], indirect: set[str], dialect: Dialect
+) -> Restrictions:
+    """Prove which tables ``statement`` reads in one partition (and whether a pk lookup on it reads one row).
+
+    Args:
+        statement: The statement.
+        bindparams: Its cache key's bound parameters (positions refer to these).
+        indirect: Tags of tables the statement reads through its entities' mappers other than
+            through its ``FROM`` list: eager relationships, column properties, subclasses.
+        dialect: The dialect, which decides whether string equality is exact.
+
+    Returns:
+        The proven restrictions (none when the statement is not a plain ``Select``).
+    """
+    if not isinstance(statement, Select):
+        return _NOTHING
+    select: Select[Any] = statement  # pyright: ignore[reportUnknownVariableType]
+    single = _single_sites(select, indirect)
+    if not single:
+        return _NOTHING
+    return Restrictions(_partitions(select, single, bindparams, dialect), _row(select, single, dialect))

@@ -1,0 +1,34 @@
+"""Fine-grained invalidation (row and partition tags) over every async engine and store."""
+
+from __future__ import annotations
+
+from tests.integration.repository import _tenants_async as scenarios
+from tests.integration.repository.conftest import Env
+
+
+async def test_row_moved_between_tenants(async_env: Env) -> None:
+    await scenarios.row_moved_between_tenants(async_env)
+
+
+async def test_bulk_update_by_other_column(async_env: Env) -> None:
+    await scenarios.bulk_update_by_other_column(async_env)
+
+
+async def test_insert_counts(async_env: Env) -> None:
+    await scenarios.insert_counts(async_env)
+
+
+async def test_delete_counts(async_env: Env) -> None:
+    await scenarios.delete_counts(async_env)
+
+
+async def test_write_through_relationship(async_env: Env) -> None:
+    await scenarios.write_through_relationship(async_env)
+
+
+async def test_join_with_tenant_filtered_child(async_env: Env) -> None:
+    await scenarios.join_with_tenant_filtered_child(async_env)
+
+
+async def test_interleaved_sessions_one_partition(async_env: Env) -> None:
+    await scenarios.interleaved_sessions_one_partition(async_env)

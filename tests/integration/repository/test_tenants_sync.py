@@ -1,0 +1,34 @@
+"""Fine-grained invalidation (row and partition tags) over every sync engine and store."""
+
+from __future__ import annotations
+
+from tests.integration.repository import _tenants_sync as scenarios
+from tests.integration.repository.conftest import Env
+
+
+def test_row_moved_between_tenants(sync_env: Env) -> None:
+    scenarios.row_moved_between_tenants(sync_env)
+
+
+def test_bulk_update_by_other_column(sync_env: Env) -> None:
+    scenarios.bulk_update_by_other_column(sync_env)
+
+
+def test_insert_counts(sync_env: Env) -> None:
+    scenarios.insert_counts(sync_env)
+
+
+def test_delete_counts(sync_env: Env) -> None:
+    scenarios.delete_counts(sync_env)
+
+
+def test_write_through_relationship(sync_env: Env) -> None:
+    scenarios.write_through_relationship(sync_env)
+
+
+def test_join_with_tenant_filtered_child(sync_env: Env) -> None:
+    scenarios.join_with_tenant_filtered_child(sync_env)
+
+
+def test_interleaved_sessions_one_partition(sync_env: Env) -> None:
+    scenarios.interleaved_sessions_one_partition(sync_env)

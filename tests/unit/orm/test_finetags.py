@@ -1,0 +1,233 @@
+"""Fine tags: which reads are proven row or partition reads, and what a flushed unit of work bumps."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import CHAR, ForeignKey, String, Text, Uuid, create_engine, func, literal_column, select, update
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    aliased,
+    column_property,
+    joinedload,
+    mapped_column,
+    relationship,
+    selectinload,
+    with_loader_criteria,
+)
+from sqlalchemy.sql import Executable
+
+from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.orm.finetags import column_kind, value_token
+from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
+from litestar_alchemy_kit.repository import bind_cache
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Org(Base):
+    __tablename__ = "ft_org"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str] = mapped_column(String(20))
+    docs: Mapped[list[Doc]] = relationship(back_populates="org", lazy="noload")
+
+
+class Doc(Base):
+    __tablename__ = "ft_doc"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant: Mapped[str] = tenant_column(String(20))
+    title: Mapped[str] = mapped_column(String(20))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("ft_org.id"))
+    org: Mapped[Org | None] = relationship(back_populates="docs", lazy="noload")
+
+
+class Sheet(Base):
+    __tablename__ = "ft_sheet"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[int] = tenant_column()
+    group: Mapped[int]
+
+
+# a correlated subquery over its own table: this table is read beyond the WHERE's reach
+_other_sheets = Sheet.__table__.alias()
+Sheet.siblings = column_property(  # type: ignore[attr-defined]
+    select(func.count()).select_from(_other_sheets).where(_other_sheets.c.group == Sheet.group).scalar_subquery()
+)
+
+
+class Node(Base):
+    """Eagerly loads its children: rows of its own table in any partition."""
+
+    __tablename__ = "ft_node"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[int] = tenant_column()
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("ft_node.id"))
+    children: Mapped[list[Node]] = relationship(lazy="selectin", join_depth=1)
+
+
+SQLITE, MYSQL = sqlite.dialect(), mysql.dialect()
+ORG, DOC, NODE = "t:ft_org", "t:ft_doc", "t:ft_node"
+
+
+def tags(statement: Executable, dialect: Any = SQLITE) -> set[str]:
+    info = analyze(statement, dialect=dialect)
+    assert isinstance(info, StatementInfo), info
+    return set(info.tags)
+
+
+def test_an_and_ed_equality_on_the_tenant_column_is_a_partition_read() -> None:
+    assert tags(select(Org).where(Org.tenant == 7)) == {ORG, f"{ORG}:part=i7"}
+    assert tags(select(Org).where(Org.name == "x", Org.tenant == 7).order_by(Org.id).limit(5)) == {
+        ORG,
+        f"{ORG}:part=i7",
+    }
+    assert tags(select(func.count()).select_from(Org).where(Org.tenant == 7)) == {ORG, f"{ORG}:part=i7"}
+    assert tags(select(Org).where(Org.tenant == 8)) == {ORG, f"{ORG}:part=i8"}, "the value is per call"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        select(Org),
+        select(Org).where((Org.tenant == 7) | (Org.name == "x")),
+        select(Org).where(Org.tenant != 7),
+        select(Org).where(Org.tenant.in_([7])),
+        select(Org).where(Org.tenant == "7"),  # not the column's type: the database may coerce it
+        select(Org).where(Org.tenant == 7, Org.id.in_(select(Org.id))),  # read again in a subquery
+        select(Org).join(aliased(Org), literal_column("1") == 1).where(Org.tenant == 7),  # read twice
+        select(Org).where(Org.tenant == 7).options(with_loader_criteria(Org, Org.name != "")),  # opaque option
+    ],
+    ids=["no-where", "or", "not-equal", "in", "wrong-type", "subquery", "self-join", "opaque-option"],
+)
+def test_anything_else_is_an_any_read(statement: Executable) -> None:
+    assert tags(statement) == {ORG, f"{ORG}:any"}
+
+
+def test_string_tenants_are_exact_only_where_string_equality_is() -> None:
+    assert tags(select(Doc.title).where(Doc.tenant == "acme")) == {DOC, f"{DOC}:part=sacme"}
+    # MySQL/MariaDB collations ignore case and trailing spaces: 'ACME' finds 'acme' rows
+    assert tags(select(Doc.title).where(Doc.tenant == "acme"), MYSQL) == {DOC, f"{DOC}:any"}
+    # Org's integer tenant is exact everywhere
+    assert tags(select(Org).where(Org.tenant == 1), MYSQL) == {ORG, f"{ORG}:part=i1"}
+
+
+def test_tables_read_beyond_the_where_are_any_reads() -> None:
+    # a column property over its own table
+    assert tags(select(Sheet).where(Sheet.tenant == 1)) == {"t:ft_sheet", "t:ft_sheet:any"}
+    # an eager self-referential relationship loads children of any tenant
+    assert tags(select(Node).where(Node.tenant == 1)) == {NODE, f"{NODE}:any"}
+    # an optioned relationship: the parent stays a partition read, the child table is read as a whole
+    loaded = select(Org).where(Org.tenant == 1).options(selectinload(Org.docs))
+    assert tags(loaded) == {ORG, f"{ORG}:part=i1", DOC, f"{DOC}:any"}
+    joined = select(Doc.title).join(Doc.org).where(Org.tenant == 1, Doc.tenant == "t")
+    assert tags(joined) == {ORG, f"{ORG}:part=i1", DOC, f"{DOC}:part=st"}, "each table by its own rules"
+    eager_join = select(Org).where(Org.tenant == 1).options(joinedload(Org.docs))
+    assert tags(eager_join) == {ORG, f"{ORG}:part=i1", DOC, f"{DOC}:any"}
+
+
+def test_parameters_beside_the_statement_void_the_proof() -> None:
+    info = analyze(select(Org).where(Org.tenant == 7), dialect=SQLITE, params={"tenant_1": 8})
+    assert isinstance(info, StatementInfo)
+    assert set(info.tags) == {ORG, f"{ORG}:any"}
+
+
+def test_a_primary_key_lookup_narrows_to_a_row() -> None:
+    info = analyze(select(Org).where(Org.tenant == 7), dialect=SQLITE)
+    assert isinstance(info, StatementInfo)
+    lookup = info.pk_lookup
+    assert lookup is not None
+    assert lookup.tags(5) == (ORG, f"{ORG}:row=i5")
+    assert lookup.tags("5") is None, "a key of another type gets no row tag"
+    assert lookup.tags(True) is None
+    node = analyze(select(Node), dialect=SQLITE)
+    assert isinstance(node, StatementInfo)
+    assert node.pk_lookup is None, "its eager children are other rows of the same table"
+
+
+def test_value_tokens_are_exact_and_typed() -> None:
+    org_tenant, doc_id = Org.__table__.c.tenant, Doc.__table__.c.id
+    assert value_token(org_tenant, 1) == "i1"
+    assert value_token(org_tenant, "1") is None
+    assert value_token(org_tenant, True) is None
+    key = uuid.uuid4()
+    assert value_token(doc_id, key) == f"u{key.hex}"
+    assert value_token(doc_id, str(key)) is None
+
+
+@pytest.mark.parametrize(
+    "type_",
+    [CHAR(5), String(5, collation="utf8mb4_general_ci"), String().with_variant(Text(), "mysql"), Uuid(as_uuid=False)],
+    ids=["char", "collation", "variant", "uuid-as-str"],
+)
+def test_types_whose_equality_may_differ_get_no_fine_tags(type_: Any) -> None:
+    from sqlalchemy import Column
+
+    assert column_kind(Column("x", type_)) is None
+
+
+@pytest.fixture
+def recorded() -> Any:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    cache = SyncCache(SyncMemoryBackend())
+    bumped: list[set[str]] = []
+    deliver = cache.bump
+
+    def record(tags: Any) -> bool:
+        bumped.append(set(tags))
+        return deliver(tags)
+
+    cache.bump = record  # type: ignore[method-assign]
+    session = Session(engine, expire_on_commit=False)
+    bind_cache(session, cache)
+    yield session, bumped
+    session.close()
+    engine.dispose()
+
+
+def test_unit_of_work_writes_bump_their_rows_and_partitions(recorded: Any) -> None:
+    session, bumped = recorded
+    org = Org(id=1, tenant=10, name="a")
+    session.add(org)
+    session.commit()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i1", f"{ORG}:part=i10"}, "an insert: no foreign-key action"
+    org.tenant = 11
+    session.commit()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i1", f"{ORG}:part=i10", f"{ORG}:part=i11"}
+    org.name = "b"
+    session.commit()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i1", f"{ORG}:part=i11"}
+    session.delete(org)
+    session.commit()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i1", f"{ORG}:part=i11"}
+
+
+def test_unknown_values_bump_the_coarse_tag(recorded: Any) -> None:
+    session, bumped = recorded
+    session.add(Org(id=2, tenant=10, name="a"))
+    session.commit()
+    bumped.clear()
+    org = session.get(Org, 2)
+    session.expire(org, ["tenant"])
+    org.name = "b"  # the tenant is not loaded: which partition's lists hold this row is unknown
+    session.commit()
+    assert ORG in bumped.pop()
+    session.add(Org(id=3, tenant="12", name="c"))  # stored as 12 by the database, not by Python
+    session.commit()
+    assert ORG in bumped.pop()
+    session.execute(update(Org).where(Org.name == "c").values(name="d"))
+    session.commit()
+    assert bumped.pop() == {ORG}, "a bulk UPDATE's rows are unknown"
