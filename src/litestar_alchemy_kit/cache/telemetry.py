@@ -124,11 +124,11 @@ class Telemetry:
                 labels.update(attributes)
             self._counters[outcome].add(amount, labels)
 
-    def bypass(self, reason: str, amount: int = 1) -> None:
+    def bypass(self, reason: str, amount: int = 1, attributes: Mapping[str, str] | None = None) -> None:
         """Count a bypass with its ``reason``.
 
         Counted in :attr:`stats` (``bypass``), in :attr:`bypass_reasons`, and in OpenTelemetry as
-        ``cache.bypass`` with the attribute ``cache.bypass.reason``.
+        ``<prefix>.bypass`` with the attribute ``cache.bypass.reason`` (and ``attributes``, e.g. the route).
         """
         self.stats["bypass"] += amount
         self.bypass_reasons[reason] = self.bypass_reasons.get(reason, 0) + amount
@@ -139,7 +139,10 @@ class Telemetry:
         if self._ticks < 0:
             self._refresh()
         if self._counters:
-            self._counters["bypass"].add(amount, {"cache.namespace": self._namespace, "cache.bypass.reason": reason})
+            labels = {"cache.namespace": self._namespace, "cache.bypass.reason": reason}
+            if attributes:
+                labels.update(attributes)
+            self._counters["bypass"].add(amount, labels)
 
     @contextlib.contextmanager
     def _span(self, tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> Generator[None, None, None]:

@@ -22,17 +22,22 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.cache.recording import current_recorder, record_tags
-from litestar_alchemy_kit.orm.binding import level_allows_populate
+from litestar_alchemy_kit.orm.binding import (
+    BindState,
+    install_session_listeners,
+    level_allows_populate,
+    session_connection,
+)
 from litestar_alchemy_kit.orm.invalidation import pending_tags
 from litestar_alchemy_kit.orm.statement import Bypass, analyze
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from sqlalchemy.engine import Connection
     from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 
     from litestar_alchemy_kit.cache.recording import TagRecorder
@@ -44,9 +49,10 @@ _BEGUN_KEY = "litestar_alchemy_kit.recording_began"
 
 
 def _record(state: ORMExecuteState) -> None:
-    recorder = current_recorder()
-    if recorder is None:
+    current = current_recorder()
+    if current is None:
         return
+    recorder: TagRecorder = current
     if state.is_insert or state.is_update or state.is_delete:
         recorder.refuse("the handler writes")
         return
@@ -54,11 +60,22 @@ def _record(state: ORMExecuteState) -> None:
         recorder.refuse(f"{type(state.statement).__name__} statement: tables unknown")
         return
     session = state.session
-    connection = session.connection(bind_arguments=state.bind_arguments)
-    if session.info.get(_BEGUN_KEY) is not recorder and not _snapshot_per_statement(connection):
-        recorder.refuse("transaction snapshot older than the recording")
+    bind = session.get_bind(**state.bind_arguments)
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    connection = None
+    if session.info.get(_BEGUN_KEY) is not recorder:
+        connection = session_connection(session, bind)
+        if connection is None or not connection.in_transaction():
+            # This statement opens the transaction: its snapshot starts after the recording began.
+            session.info[_BEGUN_KEY] = recorder
+            connection = None
+    verdict = BindState(None, "", None, connection, engine).populate_verdict()
+    if verdict is None and connection is not None:
+        verdict = _snapshot_per_statement(connection)  # a transaction open before: ask its real level
+    if verdict is not True:
+        recorder.refuse("transaction snapshot may be older than the recording")
         return
-    dialect = connection.dialect
+    dialect = engine.dialect
     # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
     info = analyze(state.statement, dialect=dialect)
     if isinstance(info, Bypass):
@@ -69,14 +86,6 @@ def _record(state: ORMExecuteState) -> None:
         recorder.refuse("read of uncommitted writes")
         return
     recorder.add(info.tags)
-
-
-def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    del transaction, connection
-    recorder = current_recorder()
-    if recorder is not None:
-        # This transaction's snapshot is no older than the versions read when the recording began.
-        session.info[_BEGUN_KEY] = recorder
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
@@ -101,7 +110,7 @@ def install_recording() -> None:
     """Install the process-wide ``Session`` listeners :func:`record_queries` relies on (idempotent)."""
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
     if not _installed:
-        event.listen(Session, "after_begin", _after_begin)
+        install_session_listeners()
         event.listen(Session, "after_transaction_end", _after_transaction_end)
         event.listen(Session, "do_orm_execute", _record)
         _installed = True

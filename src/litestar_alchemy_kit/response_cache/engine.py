@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ("OUTCOMES", "ResponseCacheEngine")
 
 OUTCOMES: Final = ("hit", "miss", "not_modified", "stored", "bypass")
-"""What the engine counts, per route (``http.route``); bypasses also carry ``reason``."""
+"""What the engine counts, per route (``http.route``); bypasses also carry ``cache.bypass.reason``."""
 
 _KIND: Final = "resp"
 _KEYS_MAX: Final = 10_000
@@ -156,7 +156,7 @@ class ResponseCacheEngine:
 
     def bypass(self, route: _Route, reason: str) -> None:
         """Count a request served uncached, and why."""
-        self.telemetry.count("bypass", 1, {**route.attributes, "reason": reason})
+        self.telemetry.bypass(reason, 1, route.attributes)
 
     async def _pass(  # noqa: PLR0917 - the ASGI triple and the app, as everywhere here
         self, route: _Route, reason: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
@@ -203,6 +203,8 @@ class ResponseCacheEngine:
             await self._pass(route, part, scope, receive, send, app)
             return
         raw_path: bytes = cast("dict[str, Any]", scope).get("raw_path") or scope["path"].encode()
+        if b"?" in raw_path:  # some servers (and test clients) send the query in raw_path too: it is keyed apart
+            raw_path = raw_path.partition(b"?")[0]
         key = self._prefix + digest(route.keys.fingerprint(b"GET", raw_path, scope["query_string"], values, part))
         known = self._key_tags.get(key)
         tags = known if known is not None else route.learned

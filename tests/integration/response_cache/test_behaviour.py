@@ -20,7 +20,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory
 Client = AsyncTestClient[Litestar]
 
 
+async def learn(client: Client, path: str) -> None:
+    """The first miss of a key that reads a tag its route never read (get(pk) reads its row's tag) is not stored."""
+    assert (await client.get(path)).headers["x-cache"] == "miss"
+
+
 async def test_second_request_is_a_hit_with_etag_age_cache_control_and_vary(client: Client, hooks: Hooks) -> None:
+    await learn(client, "/items/1")
+    hooks.calls.clear()
     first = await client.get("/items/1")
     second = await client.get("/items/1")
     assert first.status_code == second.status_code == 200
@@ -35,6 +42,8 @@ async def test_second_request_is_a_hit_with_etag_age_cache_control_and_vary(clie
 
 
 async def test_if_none_match_is_answered_304_without_the_handler(client: Client, hooks: Hooks) -> None:
+    await learn(client, "/items/1")
+    hooks.calls.clear()
     tag = (await client.get("/items/1")).headers["etag"]
     for header in (tag, f'"other", {tag}', tag.removeprefix("W/"), "*"):
         answer = await client.get("/items/1", headers={"if-none-match": header})
@@ -48,6 +57,8 @@ async def test_if_none_match_is_answered_304_without_the_handler(client: Client,
 async def test_304_when_the_body_is_gone_but_the_etag_is_current(
     client: Client, hooks: Hooks, cache: AsyncCache, memory_store: MemoryStore
 ) -> None:
+    await learn(client, "/items/1")
+    hooks.calls.clear()
     before = set(memory_store._store)
     first = await client.get("/items/1")
     bodies = [key for key in set(memory_store._store) - before if key.startswith(f"{cache.namespace}:e:resp:")]
@@ -66,16 +77,20 @@ async def test_304_when_the_body_is_gone_but_the_etag_is_current(
 async def test_a_commit_makes_the_next_request_fresh(
     client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache, route: str
 ) -> None:
+    if route == "/items/1":
+        await learn(client, route)
     first = await client.get(route)
     for quantity in range(1, 6):
         async with sessions() as session:
             await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=quantity), auto_commit=True)
-        answer = await client.get(route)
+        # the old ETag is no longer current: a full, fresh response, never a 304
+        answer = await client.get(route, headers={"if-none-match": first.headers["etag"]})
+        assert answer.status_code == 200
         assert answer.json()["quantity"] == quantity
-        assert answer.headers["etag"] != first.headers["etag"]
-        # the old ETag is no longer current: a full response, never a 304
-        assert (await client.get(route, headers={"if-none-match": first.headers["etag"]})).status_code == 200
-        assert (await client.get(route)).headers["x-cache"] == "hit"
+        assert answer.headers.get("etag") != first.headers["etag"]
+        # With row tags, the first miss after a write may learn a tag (answered, not stored): stored by the next.
+        outcomes = [(await client.get(route)).headers["x-cache"] for _ in range(2)]
+        assert outcomes[-1] == "hit", outcomes
 
 
 async def test_a_plain_session_update_invalidates(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -216,9 +231,10 @@ async def test_guards_run_before_a_hit_is_served(client: Client, hooks: Hooks) -
 
 
 async def test_a_writing_handler_is_never_stored(client: Client, hooks: Hooks) -> None:
+    # Its response reads nothing, but serving it from the cache would skip the handler's side effect.
     for _ in range(3):
         answer = await client.get("/touch/1")
-        assert answer.json() == {"id": 1, "name": "uncommitted"}
+        assert answer.json() == {"touched": 1}
         assert answer.headers["x-cache"] == "bypass"
     assert hooks.calls["touch"] == 3
     assert (await client.get("/plain/1")).status_code == 200  # the write was never committed

@@ -15,6 +15,7 @@ import pytest
 from litestar import Litestar, Request, post
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.params import FromPath
 from litestar.security.jwt import JWTAuth, JWTCookieAuth, OAuth2PasswordBearerAuth, Token
 from litestar.security.session_auth import SessionAuth
 from litestar.testing import AsyncTestClient
@@ -42,7 +43,7 @@ async def _user_from_session(session: dict[str, Any], _: ASGIConnection[Any, Any
 
 
 @post("/login/{name:str}", exclude_from_auth=True)
-async def login(name: str, request: Request[Any, Any, Any]) -> None:
+async def login(name: FromPath[str], request: Request[Any, Any, Any]) -> None:
     request.set_session({"user": name})
 
 

@@ -57,7 +57,7 @@ def test_outcomes_are_counted_per_route_with_the_bypass_reason() -> None:
     assert result.returncode == 0, result.stderr
     points = json.loads(result.stdout.strip().splitlines()[-1])
     counted = {
-        (name, attributes.get("http.route"), attributes.get("reason")): value
+        (name, attributes.get("http.route"), attributes.get("cache.bypass.reason")): value
         for name, attributes, value in points
         if name.startswith("response_cache.")
     }
