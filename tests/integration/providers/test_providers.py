@@ -133,6 +133,21 @@ async def test_filters_feed_the_cached_list_and_show_in_openapi(app: Litestar) -
         assert {"401", "403"} <= set(operation["responses"])
 
 
+@pytest.mark.parametrize("field", ["", "nope", "__class__", "tenant_idx"])
+async def test_a_sort_field_the_model_lacks_is_a_400_naming_the_parameter(app: Litestar, field: str) -> None:
+    async with AsyncTestClient(app=app) as client:
+        alice = bearer(app, "alice")
+        await client.post("/notes", json={"title": "kept"}, headers=alice)
+        response = await client.get("/notes", params={"orderBy": field}, headers=alice)
+        assert response.status_code == 400, response.text
+        problem = response.json()
+        assert problem["code"] == "validation"
+        assert [error["field"] for error in problem["errors"]] == ["orderBy"]
+        # A column the model has still sorts, and nothing was lost.
+        sorted_ = await client.get("/notes", params={"orderBy": "title"}, headers=alice)
+        assert sorted_.json() == {"titles": ["kept"], "total": 1}
+
+
 async def test_a_user_provider_keeps_each_users_entries_apart(app: Litestar) -> None:
     async with AsyncTestClient(app=app) as client:
         await client.post("/notes", json={"title": "shared in acme"}, headers=bearer(app, "alice"))
