@@ -1,4 +1,4 @@
-"""The layout guards itself: complete sorted ``__all__``, imports only downward, no private cross-imports."""
+"""The layout guards itself: complete sorted ``__all__``, imports only downward, no private cross-imports, small modules."""
 
 from __future__ import annotations
 
@@ -7,24 +7,30 @@ import re
 from pathlib import Path
 
 import pytest
+import tomllib
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
 ROOT_PACKAGE = "litestar_alchemy_kit"
 PACKAGES = sorted(".".join(path.parent.relative_to(SRC).parts) for path in (SRC / ROOT_PACKAGE).rglob("__init__.py"))
 
 # What each package of the kit may import from the others (the rest of itself is always allowed).
-# cache <- orm <- repository <- service <- providers <- plugin; auth and errors stand alone;
+# cache <- orm <- writes <- repository <- service <- providers <- plugin; auth and errors stand alone;
 # response_cache uses cache and orm. The base modules sit below everything: every layer may
 # import them and they import nothing from the kit. Other top-level modules (the package
 # ``__init__``, ``testing``, deprecated shims) sit above everything.
 ALLOWED: dict[str, frozenset[str]] = {
     "cache": frozenset(),
     "orm": frozenset({"cache"}),
-    "repository": frozenset({"cache", "orm"}),
-    "service": frozenset({"cache", "orm", "repository"}),
+    # the write half of the cached repositories (their base class)
+    "writes": frozenset({"cache", "orm"}),
+    "repository": frozenset({"cache", "orm", "writes"}),
+    "service": frozenset({"cache", "orm", "writes", "repository"}),
     # Scoped providers read the caller's AuthContext: auth stands alone (imports no other layer), providers use it.
-    "providers": frozenset({"cache", "orm", "repository", "service", "auth"}),
-    "plugin": frozenset({"cache", "orm", "repository", "service", "providers", "response_cache", "auth", "errors"}),
+    "providers": frozenset({"cache", "orm", "writes", "repository", "service", "auth"}),
+    "plugin": frozenset(
+        {"cache", "orm", "writes", "repository", "service", "providers", "response_cache", "auth", "errors"}
+    ),
     "response_cache": frozenset({"cache", "orm"}),
     "auth": frozenset(),
     "errors": frozenset(),
@@ -109,7 +115,7 @@ def test_the_import_check_catches_violations(tmp_path: Path, monkeypatch: pytest
     bad = copy / ROOT_PACKAGE / "cache" / "bad.py"
     bad.write_text(
         "import sqlalchemy\nfrom litestar_alchemy_kit.orm import table_tag\n"
-        "from litestar_alchemy_kit.repository._support import ReadState\n",
+        "from litestar_alchemy_kit.repository._support import entry_key\n",
         encoding="utf-8",
     )
     base = copy / ROOT_PACKAGE / "canonical.py"
@@ -164,3 +170,55 @@ def test_all_is_complete_and_sorted(package: str) -> None:
     assert isinstance(declared, tuple), f"{package} has no __all__ tuple"
     assert sorted(_public_names(init) - set(declared)) == []
     assert list(declared) == sorted(declared, key=_sort_key)
+
+
+# Modules stay small enough to read in one sitting; the repository package is its read path only
+# (its writes are in ``writes/``, the SQLAlchemy analysis in ``orm/``), so it stays small as a whole.
+LINE_CAP = 600
+SMALL_PACKAGES = ("repository",)
+
+
+def _generated(root: Path) -> set[Path]:
+    """The ``_sync.py`` files unasyncd writes from their ``_async.py`` source (``[tool.unasyncd.files]``)."""
+    files = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["unasyncd"]["files"]
+    return {(root / target).resolve() for target in files.values()}
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def _oversized(src: Path, generated: set[Path]) -> list[str]:
+    found = [
+        f"{path.relative_to(src)}: {count} lines"
+        for path in sorted((src / ROOT_PACKAGE).rglob("*.py"))
+        if (count := _lines(path)) >= LINE_CAP
+    ]
+    for package in SMALL_PACKAGES:
+        sources = [p for p in (src / ROOT_PACKAGE / package).rglob("*.py") if p.resolve() not in generated]
+        total = sum(_lines(path) for path in sources)
+        if total >= LINE_CAP:
+            found.append(f"{ROOT_PACKAGE}/{package}/: {total} lines apart from generated modules")
+    return found
+
+
+def test_every_module_and_the_repository_package_is_under_the_line_cap() -> None:
+    generated = _generated(ROOT)
+    assert generated, "no generated modules found in [tool.unasyncd.files]"
+    assert all(path.is_file() for path in generated)
+    assert _oversized(SRC, generated) == []
+
+
+def test_the_line_cap_check_catches_violations(tmp_path: Path) -> None:
+    copy = tmp_path / "src"
+    package = copy / ROOT_PACKAGE
+    (package / "repository").mkdir(parents=True)
+    (package / "cache").mkdir()
+    (package / "cache" / "big.py").write_text("x = 1\n" * LINE_CAP, encoding="utf-8")
+    (package / "repository" / "_async.py").write_text("x = 1\n" * 400, encoding="utf-8")
+    (package / "repository" / "_sync.py").write_text("x = 1\n" * 400, encoding="utf-8")
+    (package / "repository" / "_support.py").write_text("x = 1\n" * 199, encoding="utf-8")
+    generated = {(package / "repository" / "_sync.py").resolve()}
+    assert _oversized(copy, generated) == [f"{ROOT_PACKAGE}/cache/big.py: {LINE_CAP} lines"]
+    (package / "repository" / "_support.py").write_text("x = 1\n" * 200, encoding="utf-8")
+    assert _oversized(copy, generated)[1:] == [f"{ROOT_PACKAGE}/repository/: 600 lines apart from generated modules"]
