@@ -12,7 +12,8 @@
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
-- :mod:`~litestar_alchemy_kit.orm.tenancy`: a repository's binding to one tenant, derived from that declaration;
+- :mod:`~litestar_alchemy_kit.orm.tenancy`: a repository's binding to one tenant, derived from that declaration
+  (documented as :class:`litestar_alchemy_kit.repository.TenantBinding`);
 - :mod:`~litestar_alchemy_kit.orm.audit`: the statement-cache audit of a model's column types.
 
 It knows nothing of repositories, services, auth or errors; the cache core knows nothing of it.
@@ -25,7 +26,6 @@ from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, inst
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
 from litestar_alchemy_kit.orm.recording import install_recording, record_queries
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.orm.tenancy import TenantBinding
 
 __all__ = (
     "TENANT_INFO_KEY",
@@ -33,7 +33,6 @@ __all__ = (
     "AuditProblem",
     "Bypass",
     "StatementInfo",
-    "TenantBinding",
     "analyze",
     "audit_statement_cache",
     "bind_cache",

@@ -122,7 +122,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
                 so entries of different scopes never meet. Must have a canonical form (str, int,
                 UUID, tuples of them...).
             tenant: bind the repository to this tenant of the model's declared tenant column
-                (see :class:`~litestar_alchemy_kit.orm.TenantBinding`): reads see only
+                (see :class:`~litestar_alchemy_kit.repository.TenantBinding`): reads see only
                 its rows, writes stamp it, and the cache scope includes it.
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
             cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).

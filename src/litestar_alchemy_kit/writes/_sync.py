@@ -53,7 +53,7 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
         Args:
             session: the session, as for AA's repository.
             tenant: a tenant of the model's declared tenant column (see
-                :class:`~litestar_alchemy_kit.orm.TenantBinding`): the base statement is
+                :class:`~litestar_alchemy_kit.repository.TenantBinding`): the base statement is
                 restricted to its rows and every write stamps it.
             **kwargs: everything AA's repository accepts.
         """
