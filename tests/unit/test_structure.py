@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from pathlib import Path
 
@@ -45,6 +46,11 @@ BASE = frozenset(
 )
 # Third-party packages a layer must not touch.
 FORBIDDEN_THIRD_PARTY: dict[str, tuple[str, ...]] = {"cache": ("sqlalchemy", "advanced_alchemy")}
+# The only private modules of other distributions the kit may import, each for a reason; any other is a violation.
+THIRD_PARTY_PRIVATE: dict[str, str] = {
+    "advanced_alchemy.extensions.litestar._utils": "get_aa_scope_state, listed in _aa_compat.FUNCTIONS and tested",
+    "litestar.cli._utils": "LitestarGroup: no public base for a CLI group with the app injected (AA's CLI uses it too)",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -69,6 +75,23 @@ def _layer(module: str) -> str | None:
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and f"{ROOT_PACKAGE}.{parts[1]}" in PACKAGES) else None
 
 
+def _private_module(imported: str) -> str | None:
+    """The first private module on ``imported``'s path (``a._b`` of ``a._b.c``), or None.
+
+    ``from a import _name`` gives ``a._name``: a private module only if ``a`` has such a submodule.
+    """
+    parts = imported.split(".")
+    for index, part in enumerate(parts[1:], start=1):
+        if part.startswith("_") and not part.startswith("__"):
+            candidate = ".".join(parts[: index + 1])
+            try:
+                found = importlib.util.find_spec(candidate) is not None
+            except ModuleNotFoundError:  # the parent is a module, not a package: ``_name`` is a name in it
+                found = False
+            return candidate if found else None
+    return None
+
+
 def _violations() -> list[str]:
     found: list[str] = []
     for path in sorted((SRC / ROOT_PACKAGE).rglob("*.py")):
@@ -84,7 +107,13 @@ def _violations() -> list[str]:
                 found.append(f"{where}: base module imports nothing from the kit")
             if layer is not None and top in FORBIDDEN_THIRD_PARTY.get(layer, ()):
                 found.append(f"{where}: {layer} imports nothing from {top}")
-            if top != ROOT_PACKAGE or any(imported == base or imported.startswith(f"{base}.") for base in BASE):
+            if top != ROOT_PACKAGE:
+                private = _private_module(imported)
+                if private is not None and private not in THIRD_PARTY_PRIVATE and (line, private) not in reported:
+                    reported.add((line, private))
+                    found.append(f"{where}: private module {private}")
+                continue
+            if any(imported == base or imported.startswith(f"{base}.") for base in BASE):
                 continue
             target = _layer(imported)
             forbidden = layer is not None and target is not None and target not in {layer, *ALLOWED[layer]}
@@ -114,7 +143,7 @@ def test_the_import_check_catches_violations(tmp_path: Path, monkeypatch: pytest
     shutil.copytree(SRC / ROOT_PACKAGE, copy / ROOT_PACKAGE)
     bad = copy / ROOT_PACKAGE / "cache" / "bad.py"
     bad.write_text(
-        "import sqlalchemy\nfrom litestar_alchemy_kit.orm import table_tag\n"
+        "import sqlalchemy\nfrom litestar_alchemy_kit.orm import table_tag\nfrom litestar._kwargs import KwargsModel\n"
         "from litestar_alchemy_kit.repository._support import entry_key\n",
         encoding="utf-8",
     )
@@ -126,6 +155,7 @@ def test_the_import_check_catches_violations(tmp_path: Path, monkeypatch: pytest
     assert [v.split(": ", 1)[1] for v in _violations()] == [
         "cache imports nothing from sqlalchemy",
         "cache may not import orm",
+        "private module litestar._kwargs",
         "cache may not import repository",
         "private module of litestar_alchemy_kit.repository",
         "base module imports nothing from the kit",
