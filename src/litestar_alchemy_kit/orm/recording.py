@@ -5,7 +5,9 @@ sure a process-wide ``do_orm_execute`` listener is installed. While the block ru
 executed through any ``Session`` / ``AsyncSession`` in the same context adds the tags of the tables
 it reads (the same :func:`~litestar_alchemy_kit.orm.analyze` the cached repositories key on, so
 eagerly loaded relationships, loader options and subqueries count); reads served by a cache add
-theirs through the cache itself. The recording is refused (the result must not be cached) when
+theirs through the cache itself, with the versions they read. A cached repository's populating
+query (:data:`~litestar_alchemy_kit.orm.populate.VERSIONED_OPTION`) adds nothing: the entry's tags,
+with versions read before the query, were recorded by the cache read before it. The recording is refused (the result must not be cached) when
 a statement's tables cannot be told (``text()``, non-deterministic or locking reads), when it
 writes, when it reads a table with uncommitted changes in its session, or when its session's
 transaction began before the recording under an isolation level whose snapshot is fixed at the
@@ -33,6 +35,7 @@ from litestar_alchemy_kit.orm.binding import (
     session_connection,
 )
 from litestar_alchemy_kit.orm.invalidation import pending_tags
+from litestar_alchemy_kit.orm.populate import VERSIONED_OPTION
 from litestar_alchemy_kit.orm.statement import Bypass, analyze
 
 if TYPE_CHECKING:
@@ -75,6 +78,8 @@ def _record(state: ORMExecuteState) -> None:
     if verdict is not True:
         recorder.refuse("transaction snapshot may be older than the recording")
         return
+    if state.execution_options.get(VERSIONED_OPTION):
+        return  # a cached read's populate: its tags and their prior versions are recorded already
     dialect = engine.dialect
     # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
     info = analyze(state.statement, dialect=dialect)
@@ -117,8 +122,12 @@ def install_recording() -> None:
 
 
 @contextmanager
-def record_queries() -> Generator[TagRecorder, None, None]:
-    """Record the tags of every query run in this context until the block ends (see the module doc)."""
+def record_queries(source: object | None = None) -> Generator[TagRecorder, None, None]:
+    """Record the tags of every query run in this context until the block ends (see the module doc).
+
+    Args:
+        source: the cache whose versions, read by cached reads in the block, may label what it produces.
+    """
     install_recording()
-    with record_tags() as recorder:
+    with record_tags(source) as recorder:
         yield recorder

@@ -12,9 +12,12 @@ A request on a cached route is answered in this order:
    is stored labelled with the versions read in step 3, *before* the handler ran: a commit that
    lands meanwhile leaves the entry stale at once (no stale sets).
 
-Tags a key depended on are remembered per key (and, united, per route, for new keys): a recorded tag whose
-version was not read before the handler ran cannot label the entry, so such a response is not
-stored, and the next miss reads that tag first.
+A tag the handler read through the cache (a cached repository's hit or populate) is labelled with
+the version that read observed, before the data depending on it was computed; a tag read first by
+a plain query has no such version. Tags a key depended on are remembered per key (and, united, per
+route, for new keys): a tag whose version was neither read before the handler ran nor observed by
+a cached read cannot label the entry, so such a response is not stored, and the next miss reads
+that tag first.
 """
 
 from __future__ import annotations
@@ -271,7 +274,7 @@ class ResponseCacheEngine:
                 flight = self._flights[flight_key] = asyncio.get_running_loop().create_future()
         capture = _Capture(self, route, key, versions, if_none_match, send)
         try:
-            with record_queries() as recorder:
+            with record_queries(self.cache) as recorder:
                 capture.recorder = recorder
                 await app(scope, receive, capture)
             await capture.flush()
@@ -402,19 +405,22 @@ class _Capture:
             route.learned = tuple(sorted(union if len(union) <= _ROUTE_TAGS_MAX else tags))
         reason = engine.storable(start, more_body, recorder)
         outcome = b"bypass"
+        labels = None
         if reason is None:
             if versions is None:
                 reason = "store unavailable"
-            elif not tags <= versions.tags.keys():
-                # Labels must be versions read before the handler ran: the next miss reads these first.
-                reason, outcome = "learning tags", b"miss"
-        if reason is not None or versions is None:
+            else:
+                # Labels: versions read before the handler ran, or by a cached read before its data was computed.
+                labels = recorder.labels(versions.tags, route.manual)
+                if labels is None:
+                    # A query read a table first: the next miss reads its version before the handler.
+                    reason, outcome = "learning tags", b"miss"
+        if reason is not None or versions is None or labels is None:
             engine.bypass(route, reason or "store unavailable")
             if hit is not None:
                 headers.append((hit, outcome))
             start["headers"] = headers
             return None
-        labels = {tag: versions.tags[tag] for tag in tags}
         self.labels = TagVersions(versions.namespace, labels)
         kept = [(n, v) for n, v in headers if n.lower() in engine.stored_headers]
         if route.scope != "public" or not any(n.lower() == b"cache-control" for n, _ in kept):
