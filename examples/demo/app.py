@@ -1,6 +1,6 @@
 """Demo application: multi-tenant notes, cached and scoped, through the kit's one plugin.
 
-- ``POST /login`` issues a JWT (users ``alice``/``acme``, ``bob``/``globex``, ``carol`` with no tenant;
+- ``POST /login`` issues a JWT (users ``alice`` and ``dave``/``acme``, ``bob``/``globex``, ``carol`` with no tenant;
   each one's password is their name);
 - ``/notes`` are tenant-scoped: the provider binds each caller's service to their tenant (the
   model declares its tenant column once), so nobody ever reads or changes another tenant's notes;
@@ -61,7 +61,10 @@ class User(Struct, frozen=True):
     tenant: str | None
 
 
-USERS = {name: User(name, tenant) for name, tenant in (("alice", "acme"), ("bob", "globex"), ("carol", None))}
+USERS = {
+    name: User(name, tenant)
+    for name, tenant in (("alice", "acme"), ("dave", "acme"), ("bob", "globex"), ("carol", None))
+}
 TENANTS = {"acme": "Acme Corporation", "globex": "Globex", "initech": "Initech"}
 
 

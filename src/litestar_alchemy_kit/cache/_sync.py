@@ -317,15 +317,13 @@ class SyncCache:
         """
         names, keys = self._plan(tags)
         recorder = current_recorder()
+        if recorder is not None:
+            recorder.need(names)
         if self._blocked(names):
-            if recorder is not None:
-                recorder.need(names)
             self._telemetry.bypass(_PENDING)
             return None
         raw = self._fetch(keys)
         if raw is None:
-            if recorder is not None:
-                recorder.need(names)
             self._telemetry.bypass(_UNAVAILABLE)
             return None
         if None in raw:
@@ -337,8 +335,6 @@ class SyncCache:
                     init = partial(self._init, {key: new_token().encode()})
                     initialised = self._flight.run(f"\x00init|{key}", init)
                     if initialised is None:
-                        if recorder is not None:
-                            recorder.need(names)
                         self._telemetry.bypass(_UNAVAILABLE)
                         return None
                     filled[key] = initialised[0]
@@ -368,16 +364,14 @@ class SyncCache:
         """The entry's value (or :data:`MISS`), whether it is past its ttl, and (if ``observe``) the versions read."""
         names, version_keys = plan
         recorder = current_recorder()
+        if recorder is not None:
+            recorder.need(names)
         if (self._pending or self._pending_namespace) and self._blocked(names):
-            if recorder is not None:
-                recorder.need(names)
             if record:
                 self._telemetry.bypass(_PENDING)
             return MISS, False, None
         raw = self._fetch([key, *version_keys])
         if raw is None:
-            if recorder is not None:
-                recorder.need(names)
             if record:
                 self._telemetry.count("miss")
             return MISS, False, None
@@ -386,12 +380,9 @@ class SyncCache:
             if not (observe or recorder is not None) or None in raw[1:]
             else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
         )
-        if recorder is not None:
+        if recorder is not None and observed is not None:
             # A valid entry was computed under these versions; a miss computes its value after reading them.
-            if observed is None:
-                recorder.need(names)
-            else:
-                recorder.observe(observed, self)
+            recorder.observe(observed, self)
         value, stale = self._validate(raw, names, schema)
         if record:
             self._telemetry.count("hit" if value is not MISS and not stale else "miss")
@@ -407,15 +398,13 @@ class SyncCache:
         """
         names, version_keys = self._plan(tags)
         recorder = current_recorder()
+        if recorder is not None:
+            recorder.need(names)
         if (self._pending_namespace or self._pending) and self._blocked(names):
-            if recorder is not None:
-                recorder.need(names)
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
         raw = self._fetch([key, *version_keys])
         if raw is None:
-            if recorder is not None:
-                recorder.need(names)
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
         versions = (
@@ -423,11 +412,8 @@ class SyncCache:
             if None in raw[1:]
             else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
         )
-        if recorder is not None:
-            if versions is None:
-                recorder.need(names)
-            else:
-                recorder.observe(versions, self)
+        if recorder is not None and versions is not None:
+            recorder.observe(versions, self)
         value, stale = self._validate(raw, names, schema)
         labels: tuple[str, ...] | None = None
         if value is MISS and raw[0] is not None:

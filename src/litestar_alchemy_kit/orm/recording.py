@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.cache.recording import current_recorder, record_tags
@@ -65,6 +65,28 @@ def _record(state: ORMExecuteState) -> None:
     session = state.session
     bind = session.get_bind(**state.bind_arguments)
     engine = bind.engine if isinstance(bind, Connection) else bind
+    if not _snapshot_fresh(session, bind, engine, recorder):
+        recorder.refuse("transaction snapshot may be older than the recording")
+    elif not state.execution_options.get(VERSIONED_OPTION):
+        # (A cached read's populate is skipped: its tags and their prior versions are recorded already.)
+        _add_tables(state, engine, recorder)
+
+
+def _add_tables(state: ORMExecuteState, engine: Engine, recorder: TagRecorder) -> None:
+    # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
+    info = analyze(state.statement, dialect=engine.dialect)
+    if isinstance(info, Bypass):
+        recorder.refuse(f"query not tracked: {info.reason}")
+        return
+    uncommitted = pending_tags(state.session)
+    if uncommitted and not uncommitted.isdisjoint(info.tags):
+        recorder.refuse("read of uncommitted writes")
+        return
+    recorder.add(info.tags)
+
+
+def _snapshot_fresh(session: Session, bind: Engine | Connection, engine: Engine, recorder: TagRecorder) -> bool:
+    """Whether a statement of ``session`` sees every commit made before the recording began."""
     connection = None
     if session.info.get(_BEGUN_KEY) is not recorder:
         connection = session_connection(session, bind)
@@ -75,22 +97,7 @@ def _record(state: ORMExecuteState) -> None:
     verdict = BindState(None, "", None, connection, engine).populate_verdict()
     if verdict is None and connection is not None:
         verdict = _snapshot_per_statement(connection)  # a transaction open before: ask its real level
-    if verdict is not True:
-        recorder.refuse("transaction snapshot may be older than the recording")
-        return
-    if state.execution_options.get(VERSIONED_OPTION):
-        return  # a cached read's populate: its tags and their prior versions are recorded already
-    dialect = engine.dialect
-    # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
-    info = analyze(state.statement, dialect=dialect)
-    if isinstance(info, Bypass):
-        recorder.refuse(f"query not tracked: {info.reason}")
-        return
-    uncommitted = pending_tags(session)
-    if uncommitted and not uncommitted.isdisjoint(info.tags):
-        recorder.refuse("read of uncommitted writes")
-        return
-    recorder.add(info.tags)
+    return verdict is True
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from litestar_alchemy_kit.cache import AsyncCache
+from litestar_alchemy_kit.response_cache import ResponseCachePlugin
 from tests.integration.response_cache._app import Hooks, Item, ItemRepository, Shelf
 
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory_store]
@@ -207,6 +208,30 @@ async def test_a_snapshot_older_than_a_commit_is_not_installed_as_current(
     assert fresh.headers["x-cache"] == "miss"
     assert fresh.json()["quantity"] == 7
     assert (await client.get("/slow/1", headers={"if-none-match": stale.headers["etag"]})).status_code == 200
+
+
+@pytest.mark.parametrize("repository_entry", [False, True], ids=["repository-miss", "repository-hit"])
+async def test_versions_a_cached_read_observed_label_the_response_and_a_commit_after_them_leaves_it_stale(
+    client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache, repository_entry: bool
+) -> None:
+    # The key is new to this process: its row tag's version is read by the repository, not before the handler.
+    if repository_entry:
+        assert (await client.get("/items/1")).headers["x-cache"] == "miss"  # the repository's entry for item 1
+    engine = client.app.plugins.get(ResponseCachePlugin).engine
+    assert engine is not None
+    stored = engine.telemetry.stats["stored"]
+    request = asyncio.create_task(in_this_loop(client).get("/slow-repo/1"))
+    assert await asyncio.to_thread(hooks.entered.wait, 10)
+    async with sessions() as session:
+        await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=7), auto_commit=True)
+    hooks.release.set()
+    stale = await request
+    assert (stale.json()["quantity"], stale.headers["x-cache"]) == (0, "miss")
+    assert engine.telemetry.stats["stored"] == stored + 1  # stored, labelled with the versions read before the commit
+    fresh = await client.get("/slow-repo/1", headers={"if-none-match": stale.headers["etag"]})
+    assert (fresh.status_code, fresh.headers["x-cache"], fresh.json()["quantity"]) == (200, "miss", 7)
+    assert (await client.get("/slow-repo/1")).headers["x-cache"] == "hit"
+    assert hooks.calls["slow-repo"] == 2
 
 
 async def test_guards_run_before_a_hit_is_served(client: Client, hooks: Hooks) -> None:

@@ -138,7 +138,9 @@ async def test_a_commit_in_another_process_makes_the_next_get_fresh_every_time(
         assert (await client.get(route, headers={"if-none-match": hit.headers["etag"]})).status_code == 200
         writer.send("rollback", 10_000 + i)
         kept = await client.get(route)
-        assert kept.headers["x-cache"] == "hit", f"iteration {i}: a rollback invalidated the entry, or the miss was not stored"
+        assert kept.headers["x-cache"] == "hit", (
+            f"iteration {i}: a rollback invalidated the entry, or the miss was not stored"
+        )
         assert kept.json()["quantity"] == i
     # One run per commit, and the first: every miss after a write was stored.
     assert hooks.calls[route.split("/")[1].replace("items", "item")] == ITERATIONS + 1
