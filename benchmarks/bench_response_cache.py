@@ -10,11 +10,15 @@ interleaved batches, for the same authenticated ``GET /products/{id}``:
   repository cache hit, the row rebuilt and serialised on every request).
 
 Part 2 measures requests per second over HTTP: each app under uvicorn (one worker, pinned to CPU 0)
-and ``wrk`` (one thread, 32 connections, pinned to CPU 1), rounds interleaved. It is skipped when
+and ``wrk`` (one thread, 32 connections, pinned to CPU 1). Every server is started once and warmed;
+then rounds run each variant once, in an order rotated from round to round (a burst of load from
+elsewhere hits every variant alike), and the ratio against Litestar is taken per round (paired,
+runs seconds apart) before its median: on a shared machine paired ratios drift far less than
+absolute rates. Medians are reported with the spread (min-max) of the rounds. It is skipped when
 ``wrk`` or ``taskset`` is missing (``apt-get install -y wrk``).
 
 Run: ``python benchmarks/bench_response_cache.py`` (``BENCH_ROUNDS``, ``BENCH_HTTP_ROUNDS``,
-``BENCH_HTTP_SECONDS`` tune it). Report the machine's load average with the numbers.
+``BENCH_HTTP_SECONDS`` tune it). Load averages at the start and around the HTTP part are reported.
 """
 
 from __future__ import annotations
@@ -43,8 +47,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 BATCH = int(os.environ.get("BENCH_BATCH", "1000"))
-HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "3"))
-HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "5"))
+HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "9"))
+HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "4"))
 HERE = Path(__file__).resolve().parent
 
 
@@ -133,7 +137,7 @@ async def _asgi(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
     }
     for driver in drivers.values():
         await driver.start()
-        for _ in range(3):  # learn the route's tables, store, hit
+        for _ in range(3):  # miss (stored), hit, hit
             await driver.get()
         assert driver.status == 200, driver.status
     etag = drivers["kit hit"].response_headers[b"etag"].decode()
@@ -155,24 +159,27 @@ async def _asgi(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
         if name != "kit 304":
             await driver.stop()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    ratios = {
-        "kit hit": ("litestar hit", medians["kit hit"] / medians["litestar hit"]),
-        "kit 304": ("kit hit", medians["kit 304"] / medians["kit hit"]),
-        "litestar hit": ("uncached", medians["litestar hit"] / medians["uncached"]),
-        "uncached": ("uncached", 1.0),
-    }
-    rows = [
-        [
-            name,
-            round(medians[name], 1),
-            f"{ratios[name][1]:.2f}x {ratios[name][0]}",
-            f"{medians[name] / medians['uncached']:.2f}x",
-        ]
-        for name in ("kit hit", "kit 304", "litestar hit", "uncached")
-    ]
+    anchors = {"kit hit": "litestar hit", "kit 304": "kit hit", "litestar hit": "uncached", "uncached": "uncached"}
+    rows = []
+    for name in ("kit hit", "kit 304", "litestar hit", "uncached"):
+        anchor = anchors[name]
+        paired = [mine / theirs for mine, theirs in zip(samples[name], samples[anchor], strict=True)]
+        rows.append(
+            [
+                name,
+                round(medians[name], 1),
+                f"{min(samples[name]):.1f}-{max(samples[name]):.1f}",
+                f"{statistics.median(paired):.2f}x {anchor} ({min(paired):.2f}-{max(paired):.2f})",
+                f"{medians[name] / medians['uncached']:.2f}x",
+            ]
+        )
     for row in rows:
         print(*row, sep="\t")
     return rows
+
+
+def _spread(values: list[float], digits: int = 0) -> str:
+    return f"{min(values):.{digits}f}-{max(values):.{digits}f}"
 
 
 def _free_port() -> int:
@@ -200,8 +207,8 @@ def _serve(variant: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(msg)
 
 
-def _wrk(port: int, path: str) -> float:
-    command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{HTTP_SECONDS}s", "-H", "X-User: alice"]
+def _wrk(port: int, path: str, seconds: int = HTTP_SECONDS) -> float:
+    command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", "X-User: alice"]
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
     ).stdout
@@ -217,55 +224,79 @@ def _http(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
         print("http part skipped: wrk or taskset missing (apt-get install -y wrk)")
         return []
     path = f"/products/{product_id}"
-    servers = {variant: _serve(variant, db_url) for variant in ("kit", "litestar", "uncached")}
+    variants = ("kit", "litestar", "uncached")
+    servers = {variant: _serve(variant, db_url) for variant in variants}
     try:
         for _, port in servers.values():
             for _ in range(3):
                 httpx.get(f"http://127.0.0.1:{port}{path}", headers={"X-User": "alice"}).raise_for_status()
+            _wrk(port, path, seconds=1)  # warm: connections, allocator, the handler's first calls
         answer = httpx.get(f"http://127.0.0.1:{servers['kit'][1]}{path}", headers={"X-User": "alice"})
         assert answer.headers["x-cache"] == "hit", answer.headers
         samples: dict[str, list[float]] = {variant: [] for variant in servers}
-        for _ in range(HTTP_ROUNDS):
-            for variant, (_, port) in servers.items():
-                samples[variant].append(_wrk(port, path))
+        for round_ in range(HTTP_ROUNDS):
+            shift = round_ % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                samples[variant].append(_wrk(servers[variant][1], path))
+            print(f"round {round_ + 1}: " + ", ".join(f"{v} {samples[v][-1]:.0f}" for v in variants), flush=True)
     finally:
         for server, _ in servers.values():
             server.terminate()
             server.wait(timeout=10)
     medians = {variant: statistics.median(values) for variant, values in samples.items()}
-    rows = [
-        [variant, round(medians[variant]), f"{medians[variant] / medians['litestar']:.2f}x litestar"]
-        for variant in ("kit", "litestar", "uncached")
-    ]
+    rows = []
+    for variant in variants:
+        paired = [mine / theirs for mine, theirs in zip(samples[variant], samples["litestar"], strict=True)]
+        rows.append(
+            [
+                variant,
+                round(medians[variant]),
+                _spread(samples[variant]),
+                f"{statistics.median(paired):.2f}x litestar ({_spread(paired, 2)})",
+            ]
+        )
     for row in rows:
         print(*row, sep="\t")
     return rows
 
 
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def main() -> None:
-    load = os.getloadavg()
+    start = _load()
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         product_id = asyncio.run(_seed(db_url))
         asgi = asyncio.run(_asgi(db_url, product_id))
+        before_http = _load()
         http = _http(db_url, product_id)
-    note = f"Load average at the start: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (2 cores)."
+        after_http = _load()
+    note = f"Load average (1, 5, 15 min; 2 cores) at the start: {start}."
+    print(note)
     record(
         "response_cache",
-        f"Response cache, ASGI app driven directly: µs per request (median of {ROUNDS} interleaved batches of {BATCH})",
-        ["variant", "µs/request", "ratio", "vs uncached"],
+        f"Response cache, ASGI app driven directly: µs per request (median of {ROUNDS} interleaved batches of {BATCH}; "
+        "min-max of the batches; ratio: median of per-round ratios, with their min-max)",
+        ["variant", "µs/request", "spread", "ratio", "vs uncached"],
         asgi,
         plot="µs/request",
         note=note,
     )
     if http:
+        http_note = f"Load average (1, 5, 15 min; 2 cores) before the HTTP part: {before_http}; after it: {after_http}."
+        print(http_note)
         record(
             "response_cache_http",
-            f"Response cache over HTTP: requests/second (uvicorn 1 worker on CPU 0, wrk -c32 on CPU 1, median of {HTTP_ROUNDS} interleaved {HTTP_SECONDS} s runs)",
-            ["variant", "req/s", "ratio"],
+            f"Response cache over HTTP: requests/second (uvicorn 1 worker on CPU 0, wrk -c32 on CPU 1; median of "
+            f"{HTTP_ROUNDS} rounds of {HTTP_SECONDS} s runs, order rotated per round; min-max of the rounds; "
+            "ratio: median of per-round ratios, with their min-max)",
+            ["variant", "req/s", "spread", "ratio"],
             http,
             plot="req/s",
-            note=note,
+            note=http_note,
         )
 
 

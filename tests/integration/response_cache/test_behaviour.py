@@ -85,6 +85,24 @@ async def test_a_commit_makes_the_next_request_fresh(
     assert hooks.calls[route.split("/")[1].replace("items", "item")] == 6
 
 
+async def test_a_response_built_from_a_repository_hit_is_stored_again_by_the_first_miss_after_a_write(
+    client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache
+) -> None:
+    # The regression: stored from a repository hit, the key depended on the row tag only; the populate after
+    # a write read the table's other tags, unknown before the handler ran, and the miss was not stored.
+    for quantity in range(1, 4):
+        async with sessions() as session:
+            await ItemRepository(session=session, cache=cache).get(1)  # the repository's entry: the handler hits it
+        stored = await client.get("/items/1")
+        assert (await client.get("/items/1")).headers["x-cache"] == "hit", stored.headers["x-cache"]
+        async with sessions() as session:
+            await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=quantity), auto_commit=True)
+        after = await client.get("/items/1")
+        assert (after.json()["quantity"], after.headers["x-cache"]) == (quantity, "miss")
+        assert (await client.get("/items/1")).headers["x-cache"] == "hit"
+    assert hooks.calls["item"] == 4
+
+
 async def test_a_plain_session_update_invalidates(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
     await client.get("/plain/1")
     async with sessions() as session:
