@@ -14,8 +14,10 @@ and ``wrk`` (one thread, 32 connections, pinned to CPU 1). Every server is start
 then rounds run each variant once, in an order rotated from round to round (a burst of load from
 elsewhere hits every variant alike), and the ratio against Litestar is taken per round (paired,
 runs seconds apart) before its median: on a shared machine paired ratios drift far less than
-absolute rates. Medians are reported with the spread (min-max) of the rounds. It is skipped when
-``wrk`` or ``taskset`` is missing (``apt-get install -y wrk``).
+absolute rates. Besides wall-clock requests per second, each run reports requests per second of
+CPU time the server process used (``/proc/<pid>/stat``): what the server would serve on a core of
+its own, which load from other processes hardly moves. Medians are reported with the spread
+(min-max) of the rounds. It is skipped when ``wrk`` or ``taskset`` is missing (``apt-get install -y wrk``).
 
 Run: ``python benchmarks/bench_response_cache.py`` (``BENCH_ROUNDS``, ``BENCH_HTTP_ROUNDS``,
 ``BENCH_HTTP_SECONDS`` tune it). Load averages at the start and around the HTTP part are reported.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
+import importlib.util
 import os
 import re
 import shutil
@@ -207,21 +210,34 @@ def _serve(variant: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(msg)
 
 
-def _wrk(port: int, path: str, seconds: int = HTTP_SECONDS) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, path: str, seconds: int = HTTP_SECONDS) -> tuple[float, int]:
+    """Requests per second and the number of requests of one ``wrk`` run."""
     command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", "X-User: alice"]
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None or "Non-2xx" in output:
+    total = re.search(r"(\d+) requests in", output)
+    if match is None or total is None or "Non-2xx" in output:
         msg = f"wrk failed: {output}"
         raise RuntimeError(msg)
-    return float(match.group(1))
+    return float(match.group(1)), int(total.group(1))
+
+
+def _paired(samples: dict[str, list[float]], variant: str) -> str:
+    ratios = [mine / theirs for mine, theirs in zip(samples[variant], samples["litestar"], strict=True)]
+    return f"{statistics.median(ratios):.2f}x ({_spread(ratios, 2)})"
 
 
 def _http(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
-    if shutil.which("wrk") is None or shutil.which("taskset") is None:
-        print("http part skipped: wrk or taskset missing (apt-get install -y wrk)")
+    if shutil.which("wrk") is None or shutil.which("taskset") is None or not Path("/proc/self/stat").exists():
+        print("http part skipped: wrk, taskset or /proc missing (apt-get install -y wrk)")
         return []
     path = f"/products/{product_id}"
     variants = ("kit", "litestar", "uncached")
@@ -233,31 +249,47 @@ def _http(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
             _wrk(port, path, seconds=1)  # warm: connections, allocator, the handler's first calls
         answer = httpx.get(f"http://127.0.0.1:{servers['kit'][1]}{path}", headers={"X-User": "alice"})
         assert answer.headers["x-cache"] == "hit", answer.headers
-        samples: dict[str, list[float]] = {variant: [] for variant in servers}
+        rates: dict[str, list[float]] = {variant: [] for variant in servers}
+        per_cpu: dict[str, list[float]] = {variant: [] for variant in servers}
         for round_ in range(HTTP_ROUNDS):
             shift = round_ % len(variants)
             for variant in variants[shift:] + variants[:shift]:
-                samples[variant].append(_wrk(servers[variant][1], path))
-            print(f"round {round_ + 1}: " + ", ".join(f"{v} {samples[v][-1]:.0f}" for v in variants), flush=True)
+                server, port = servers[variant]
+                cpu = _cpu_seconds(server.pid)
+                rate, requests = _wrk(port, path)
+                rates[variant].append(rate)
+                per_cpu[variant].append(requests / max(_cpu_seconds(server.pid) - cpu, 1e-3))
+            print(
+                f"round {round_ + 1}: "
+                + ", ".join(f"{v} {rates[v][-1]:.0f} req/s, {per_cpu[v][-1]:.0f} per CPU s" for v in variants),
+                flush=True,
+            )
     finally:
         for server, _ in servers.values():
             server.terminate()
             server.wait(timeout=10)
-    medians = {variant: statistics.median(values) for variant, values in samples.items()}
-    rows = []
-    for variant in variants:
-        paired = [mine / theirs for mine, theirs in zip(samples[variant], samples["litestar"], strict=True)]
-        rows.append(
-            [
-                variant,
-                round(medians[variant]),
-                _spread(samples[variant]),
-                f"{statistics.median(paired):.2f}x litestar ({_spread(paired, 2)})",
-            ]
-        )
+    rows = [
+        [
+            variant,
+            round(statistics.median(rates[variant])),
+            _spread(rates[variant]),
+            _paired(rates, variant),
+            round(statistics.median(per_cpu[variant])),
+            _spread(per_cpu[variant]),
+            _paired(per_cpu, variant),
+        ]
+        for variant in variants
+    ]
     for row in rows:
         print(*row, sep="\t")
     return rows
+
+
+def _uvicorn_stack() -> str:
+    """The HTTP parser and event loop uvicorn picks (``auto``: httptools and uvloop when installed)."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http}, {loop}"
 
 
 def _load() -> str:
@@ -290,10 +322,11 @@ def main() -> None:
         print(http_note)
         record(
             "response_cache_http",
-            f"Response cache over HTTP: requests/second (uvicorn 1 worker on CPU 0, wrk -c32 on CPU 1; median of "
-            f"{HTTP_ROUNDS} rounds of {HTTP_SECONDS} s runs, order rotated per round; min-max of the rounds; "
-            "ratio: median of per-round ratios, with their min-max)",
-            ["variant", "req/s", "spread", "ratio"],
+            f"Response cache over HTTP (uvicorn {_uvicorn_stack()}, 1 worker on CPU 0; wrk -c32 on CPU 1; median of {HTTP_ROUNDS} rounds "
+            f"of {HTTP_SECONDS} s runs, order rotated per round; min-max of the rounds; ratios vs Litestar: median of "
+            "per-round ratios, with their min-max). req/s: wall clock; per CPU s: requests per second of CPU time "
+            "the server process used (what one dedicated core would serve; load from other processes hardly moves it)",
+            ["variant", "req/s", "spread", "ratio", "req per server CPU s", "spread", "ratio"],
             http,
             plot="req/s",
             note=http_note,
