@@ -93,6 +93,14 @@ class _Route:
         self.attributes = {"http.route": min(handler.paths) if handler.paths else handler.handler_name}
 
 
+def _covers(read: TagVersions, labels: TagVersions) -> bool:
+    """Whether ``read`` holds every version of ``labels``: a response labelled so is current for its reader."""
+    if read.namespace != labels.namespace:
+        return False
+    versions = read.tags
+    return all(versions.get(tag) == version for tag, version in labels.tags.items())
+
+
 def _matches(if_none_match: bytes, tag: bytes) -> bool:
     """Weak comparison of ``tag`` with an ``If-None-Match`` list (RFC 9110 13.1.2)."""
     if if_none_match.strip() == b"*":
@@ -132,7 +140,7 @@ class ResponseCacheEngine:
         self.telemetry = Telemetry(cache.namespace, config.telemetry, prefix="response_cache", outcomes=OUTCOMES)
         self._routes: dict[int, _Route | None] = {}
         self._key_tags: dict[str, tuple[str, ...]] = {}
-        self._flights: dict[tuple[str, str], asyncio.Future[_Stored | None]] = {}
+        self._flights: dict[tuple[str, str], asyncio.Future[tuple[_Stored, TagVersions] | None]] = {}
         self.hit_header = config.hit_header.lower().encode("latin-1") if config.hit_header else None
         self.stored_headers = frozenset(name.lower().encode("latin-1") for name in config.stored_headers)
         # Every key is ``{namespace}:e:resp:{digest}``: the cache's layout, with the digest computed here.
@@ -258,15 +266,18 @@ class ResponseCacheEngine:
         send: Send,
         app: ASGIApp,
     ) -> None:
-        flight: asyncio.Future[_Stored | None] | None = None
+        flight: asyncio.Future[tuple[_Stored, TagVersions] | None] | None = None
         flight_key = ("", "")
         if versions is not None:
             flight_key = (key, f"{versions.namespace}|{'|'.join(f'{t}={v}' for t, v in versions.tags.items())}")
             running = self._flights.get(flight_key)
             if running is not None:
-                # A handler for this key, started under the versions this caller read, is running: share it.
-                stored = await asyncio.shield(running)
-                if stored is not None:
+                # A handler for this key, started under the versions this caller read, is running: share it,
+                # if every label of its response is a version this caller read too (a tag its handler
+                # learned may have changed since: a commit returned before this caller arrived).
+                shared = await asyncio.shield(running)
+                if shared is not None and _covers(versions, shared[1]):
+                    stored = shared[0]
                     self.telemetry.count("hit", 1, route.attributes)
                     await self._send_stored(send, stored, stored.etag, b"hit")
                     return
@@ -283,7 +294,8 @@ class ResponseCacheEngine:
         finally:
             if flight is not None:
                 del self._flights[flight_key]
-                flight.set_result(capture.stored)
+                stored, labels = capture.stored, capture.labels
+                flight.set_result(None if stored is None or labels is None else (stored, labels))
 
     async def _send_stored(self, send: Send, stored: _Stored, tag: bytes, outcome: bytes) -> None:
         headers = [

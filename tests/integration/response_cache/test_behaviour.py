@@ -252,6 +252,33 @@ async def test_versions_a_cached_read_observed_label_the_response_and_a_commit_a
     assert hooks.calls["slow-repo"] == 2
 
 
+async def test_a_request_after_a_commit_never_shares_a_handler_run_that_began_before_it(
+    client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache
+) -> None:
+    # A new key: its row tag is not read before the handler, so both requests read the same versions, and the
+    # second would share the first's run; but the first's response is labelled with a row version it read
+    # before the commit, which the second (arriving after the commit returned) must see.
+    concurrent = in_this_loop(client)
+    first = asyncio.create_task(concurrent.get("/slow-repo/1"))
+    assert await asyncio.to_thread(hooks.entered.wait, 10)
+    hooks.entered.clear()
+    async with sessions() as session:
+        await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=7), auto_commit=True)
+    engine = client.app.plugins.get(ResponseCachePlugin).engine
+    assert engine is not None
+    misses = engine.telemetry.stats["miss"]
+    second = asyncio.create_task(concurrent.get("/slow-repo/1"))
+    for _ in range(1000):  # until the second request counted its miss: it then joins the first's run at once
+        if engine.telemetry.stats["miss"] > misses:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.telemetry.stats["miss"] == misses + 1
+    hooks.release.set()
+    assert (await first).json()["quantity"] == 0
+    assert (await second).json()["quantity"] == 7
+    assert hooks.calls["slow-repo"] == 2
+
+
 async def test_guards_run_before_a_hit_is_served(client: Client, hooks: Hooks) -> None:
     allowed = {"x-allowed": "yes"}
     for _ in range(3):
