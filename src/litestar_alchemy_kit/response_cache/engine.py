@@ -294,8 +294,8 @@ class ResponseCacheEngine:
         finally:
             if flight is not None:
                 del self._flights[flight_key]
-                stored, labels = capture.stored, capture.labels
-                flight.set_result(None if stored is None or labels is None else (stored, labels))
+                result, labels = capture.stored, capture.labels
+                flight.set_result(None if result is None or labels is None else (result, labels))
 
     async def _send_stored(self, send: Send, stored: _Stored, tag: bytes, outcome: bytes) -> None:
         headers = [
