@@ -16,21 +16,13 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from litestar_alchemy_kit.cache._runtime import (
-    SyncBackground,
-    SyncSingleFlight,
-    sync_timeout,
-)
+from litestar_alchemy_kit.cache._guarded_sync import SyncGuardedBackend
+from litestar_alchemy_kit.cache._runtime import SyncBackground, SyncSingleFlight
 from litestar_alchemy_kit.cache.backends import (
-    FullStoreBackend,
-    InProcessBackend,
-    StoreFullError,
-    SyncBoundedReadBackend,
     SyncCacheBackend,
     SyncClosingBackend,
 )
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
-from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
@@ -59,7 +51,6 @@ def _text(raw: bytes | None) -> str | None:
 
 
 _Found = tuple[Any, bool, TagVersions | None]
-_FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
 
@@ -87,16 +78,9 @@ class SyncCache:
         self._keys = KeyBuilder(namespace)
         self._backend: SyncCacheBackend = as_sync_backend(store)
         self._codec = self.options.codec
-        # In-process backends never block: a timeout around their reads is pure overhead.
-        self._in_process = isinstance(self._backend, InProcessBackend) and self._backend.in_process
-        # Backends that bound their own reads do it cheaper than a timeout scope around the call.
-        self._get_within: Callable[[Sequence[str], float], list[bytes | None]] | None = (
-            self._backend.get_many_within if isinstance(self._backend, SyncBoundedReadBackend) else None
-        )
-        self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
-        full_errors = self._backend.full_errors if isinstance(self._backend, FullStoreBackend) else ()
-        self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
+        # every store call goes through it: bounded, behind the circuit breaker, failing open
+        self._store = SyncGuardedBackend(self._backend, self.options, self._telemetry, namespace)
         self._flight = SyncSingleFlight()
         self._background = SyncBackground()
         # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
@@ -142,7 +126,7 @@ class SyncCache:
     @property
     def breaker_open(self) -> bool:
         """Whether the circuit breaker currently refuses store calls."""
-        return self._breaker.is_open
+        return self._store.breaker.is_open
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
         """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
@@ -172,86 +156,6 @@ class SyncCache:
             self._telemetry.count("bypass", amount)
         else:
             self._telemetry.bypass(reason, amount)
-
-    # --- store calls: each bounded by the timeout, each failure a miss -----------------------
-
-    def _failed(self, operation: str, exc: BaseException) -> None:
-        was_open = self._breaker.is_open
-        self._breaker.failure()
-        self._telemetry.count("error")
-        if self._breaker.is_open and not was_open:
-            logger.warning("cache store failing, circuit opened (namespace=%s, %s: %r)", self.namespace, operation, exc)
-        else:
-            logger.debug("cache %s failed (namespace=%s): %r", operation, self.namespace, exc)
-
-    def _fetch(self, keys: Sequence[str]) -> list[bytes | None] | None:
-        if not self._breaker.allow():
-            return None
-        try:
-            if self._get_within is not None:
-                values = self._get_within(keys, self.options.timeout)
-            elif self._in_process:
-                values = self._backend.get_many(keys)
-            else:
-                with sync_timeout(self.options.timeout):
-                    values = self._backend.get_many(keys)
-        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
-            self._failed("get", exc)
-            return None
-        except BaseException:
-            self._breaker.abandon()
-            raise
-        self._breaker.success()
-        return values
-
-    def _guard(self, operation: str, call: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
-        """``(True, result)`` of ``call()`` within ``timeout``, or ``(False, None)`` if refused or failed."""
-        if not self._breaker.allow():
-            return False, None
-        try:
-            with sync_timeout(timeout):
-                result = call()
-        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
-            if isinstance(exc, self._full_errors):
-                # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
-                # breaker would stop the bumps that keep other processes from serving stale entries.
-                self._breaker.success()
-                self._telemetry.count("error")
-                logger.debug("cache %s refused, store full (namespace=%s): %r", operation, self.namespace, exc)
-                return False, _FULL
-            self._failed(operation, exc)
-            return False, None
-        except BaseException:
-            self._breaker.abandon()  # a cancelled probe must not keep the breaker shut forever
-            raise
-        self._breaker.success()
-        return True, result
-
-    def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
-        return (self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
-
-    def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        done, result = self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
-        if result is _FULL:
-            # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
-            # next reader initialises a new random token. The bump is delivered all the same.
-            done = (self._guard("bump", partial(self._remove_each, list(items)), self.options.timeout))[0]
-        return done
-
-    def _remove_each(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._backend.delete(key)
-
-    def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
-        done, values = self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
-        return values if done else None
-
-    def _add(self, key: str, value: bytes, ttl: float) -> bool | None:
-        done, added = self._guard("add", partial(self._backend.add, key, value, ttl), self.options.timeout)
-        return bool(added) if done else None
-
-    def _remove(self, key: str) -> bool:
-        return (self._guard("delete", partial(self._backend.delete, key), self.options.timeout))[0]
 
     # --- pending invalidations ----------------------------------------------------------------
 
@@ -287,7 +191,7 @@ class SyncCache:
         pending = self._pending
         before = [(tag, pending.get(tag)) for tag in tags]
         namespace_before = self._pending_namespace
-        if not self._write_many(items):
+        if not self._store.write_many(items):
             return False
         with self._pending_lock:
             for tag, generation in before:
@@ -322,7 +226,7 @@ class SyncCache:
         if self._blocked(names):
             self._telemetry.bypass(_PENDING)
             return None
-        raw = self._fetch(keys)
+        raw = self._store.fetch(keys)
         if raw is None:
             self._telemetry.bypass(_UNAVAILABLE)
             return None
@@ -332,7 +236,7 @@ class SyncCache:
                 if value is None:
                     # One initialisation per tag key at a time in this process, so concurrent first
                     # readers agree on the version even on stores with no atomic set-if-absent.
-                    init = partial(self._init, {key: new_token().encode()})
+                    init = partial(self._store.init, {key: new_token().encode()})
                     initialised = self._flight.run(f"\x00init|{key}", init)
                     if initialised is None:
                         self._telemetry.bypass(_UNAVAILABLE)
@@ -370,7 +274,7 @@ class SyncCache:
             if record:
                 self._telemetry.bypass(_PENDING)
             return MISS, False, None
-        raw = self._fetch([key, *version_keys])
+        raw = self._store.fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
@@ -403,7 +307,7 @@ class SyncCache:
         if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
-        raw = self._fetch([key, *version_keys])
+        raw = self._store.fetch([key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
@@ -506,7 +410,7 @@ class SyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
-            return self._write(key, blob, keep)
+            return self._store.write(key, blob, keep)
 
     def bump(self, tags: Iterable[str]) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
@@ -527,7 +431,7 @@ class SyncCache:
 
     def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        return self._remove(key)
+        return self._store.remove(key)
 
     def clear(self) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
@@ -540,12 +444,7 @@ class SyncCache:
         if not self._deliver((), namespace=True):
             self._undelivered((), namespace=True)
             return False
-        if self._breaker.allow():
-            try:
-                with sync_timeout(self.options.timeout * 20):
-                    self._backend.delete_prefix(self._keys.prefix)
-            except Exception as exc:  # noqa: BLE001 - the version bump already invalidated everything
-                self._failed("clear", exc)
+        self._store.remove_prefix(self._keys.prefix)  # the version bump already invalidated everything
         return True
 
     def get_or_load(
@@ -612,7 +511,7 @@ class SyncCache:
         lease_key: str | None = None
         if lease_ttl is not None:
             lease_key = self._keys.lease(key)
-            if self._add(lease_key, new_token().encode(), lease_ttl) is False:
+            if self._store.add(lease_key, new_token().encode(), lease_ttl) is False:
                 lease_key = None
                 value = self._wait_for_holder(key, tags, schema)
                 if value is not MISS:
@@ -637,7 +536,7 @@ class SyncCache:
             if remaining:
                 self._refreshing[key] = remaining
             if lease_key is not None:
-                self._remove(lease_key)
+                self._store.remove(lease_key)
 
     def _remember(self, key: str, signature: str, value: Any, ttl: float | None) -> None:
         # Callers whose lookup raced the load (read before the set landed) share its result, for at
