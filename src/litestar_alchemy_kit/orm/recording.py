@@ -6,13 +6,14 @@ executed through any ``Session`` / ``AsyncSession`` in the same context adds the
 it reads (the same :func:`~litestar_alchemy_kit.orm.analyze` the cached repositories key on, so
 eagerly loaded relationships, loader options and subqueries count); reads served by a cache add
 theirs through the cache itself, with the versions they read. A cached repository's populating
-query (:data:`~litestar_alchemy_kit.orm.populate.VERSIONED_OPTION`) adds nothing: the entry's tags,
-with versions read before the query, were recorded by the cache read before it. The recording is refused (the result must not be cached) when
-a statement's tables cannot be told (``text()``, non-deterministic or locking reads), when it
-writes, when it reads a table with uncommitted changes in its session, or when its session's
-transaction began before the recording under an isolation level whose snapshot is fixed at the
-transaction start (REPEATABLE READ, SERIALIZABLE): versions read at the start of the recording
-could then be newer than what the query sees (invariant 3, no stale sets).
+query (:data:`~litestar_alchemy_kit.orm.populate.VERSIONED_OPTION`) adds nothing: the entry's
+tags, with versions read before the query, were recorded by the cache read before it. The
+recording is refused (the result must not be cached) when a statement's tables cannot be told
+(``text()``, non-deterministic or locking reads), when it writes, when it reads a table with
+uncommitted changes in its session, or when its session's transaction began before the recording
+under an isolation level whose snapshot is fixed at the transaction start (REPEATABLE READ,
+SERIALIZABLE): versions read at the start of the recording could then be newer than what the
+query sees (invariant 3, no stale sets).
 
 Statements executed on a connection obtained from the session bypass ``do_orm_execute`` and are
 not seen: run reads whose results are cached through the session.
