@@ -10,8 +10,9 @@ interleaved batches, for the same authenticated ``GET /products/{id}``:
   repository cache hit, the row rebuilt and serialised on every request).
 
 Part 2 measures requests per second over HTTP: each app under uvicorn (one worker, pinned to CPU 0)
-and ``wrk`` (one thread, 32 connections, pinned to CPU 1). Every server is started once and warmed;
-then rounds run each variant once, in an order rotated from round to round (a burst of load from
+and ``wrk`` (one thread, 32 connections, pinned to CPU 1), the kit also answering 304s
+(``If-None-Match`` with a current ETag). Every server is started once and warmed; then rounds
+run each variant once, in an order rotated from round to round (a burst of load from
 elsewhere hits every variant alike), and the ratio against Litestar is taken per round (paired,
 runs seconds apart) before its median: on a shared machine paired ratios drift far less than
 absolute rates. Besides wall-clock requests per second, each run reports requests per second of
@@ -216,9 +217,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(port: int, path: str, seconds: int = HTTP_SECONDS) -> tuple[float, int]:
+def _wrk(port: int, path: str, seconds: int = HTTP_SECONDS, headers: tuple[str, ...] = ()) -> tuple[float, int]:
     """Requests per second and the number of requests of one ``wrk`` run."""
     command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", "X-User: alice"]
+    for header in headers:
+        command += ["-H", header]
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
     ).stdout
@@ -249,19 +252,24 @@ def _http(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
             _wrk(port, path, seconds=1)  # warm: connections, allocator, the handler's first calls
         answer = httpx.get(f"http://127.0.0.1:{servers['kit'][1]}{path}", headers={"X-User": "alice"})
         assert answer.headers["x-cache"] == "hit", answer.headers
-        rates: dict[str, list[float]] = {variant: [] for variant in servers}
-        per_cpu: dict[str, list[float]] = {variant: [] for variant in servers}
+        conditional = {"X-User": "alice", "If-None-Match": answer.headers["etag"]}
+        assert httpx.get(f"http://127.0.0.1:{servers['kit'][1]}{path}", headers=conditional).status_code == 304
+        # (row, server, extra request headers): the 304 row asks the kit's server with a current ETag
+        runs = [("kit", "kit", ()), ("kit 304", "kit", (f"If-None-Match: {answer.headers['etag']}",))]
+        runs += [(variant, variant, ()) for variant in variants[1:]]
+        rates: dict[str, list[float]] = {row: [] for row, _, _ in runs}
+        per_cpu: dict[str, list[float]] = {row: [] for row, _, _ in runs}
         for round_ in range(HTTP_ROUNDS):
-            shift = round_ % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
+            shift = round_ % len(runs)
+            for row, variant, headers in runs[shift:] + runs[:shift]:
                 server, port = servers[variant]
                 cpu = _cpu_seconds(server.pid)
-                rate, requests = _wrk(port, path)
-                rates[variant].append(rate)
-                per_cpu[variant].append(requests / max(_cpu_seconds(server.pid) - cpu, 1e-3))
+                rate, requests = _wrk(port, path, headers=headers)
+                rates[row].append(rate)
+                per_cpu[row].append(requests / max(_cpu_seconds(server.pid) - cpu, 1e-3))
             print(
                 f"round {round_ + 1}: "
-                + ", ".join(f"{v} {rates[v][-1]:.0f} req/s, {per_cpu[v][-1]:.0f} per CPU s" for v in variants),
+                + ", ".join(f"{r} {rates[r][-1]:.0f} req/s, {per_cpu[r][-1]:.0f} per CPU s" for r, _, _ in runs),
                 flush=True,
             )
     finally:
@@ -278,7 +286,7 @@ def _http(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
             _spread(per_cpu[variant]),
             _paired(per_cpu, variant),
         ]
-        for variant in variants
+        for variant, _, _ in runs
     ]
     for row in rows:
         print(*row, sep="\t")
