@@ -320,26 +320,33 @@ def main() -> None:
         before_http = _load()
         http = _http(db_url, product_id)
         after_http = _load()
-    note = f"Load average (1, 5, 15 min; 2 cores) at the start: {start}."
+    note = (
+        f"Median of {ROUNDS} interleaved batches of {BATCH} requests (order rotated per round); spread: min-max of "
+        "the batches; ratio: median of the per-round ratios, with their min-max. "
+        f"Load average (1, 5, 15 min; 2 cores) at the start: {start}."
+    )
     print(note)
     record(
         "response_cache",
-        f"Response cache, ASGI app driven directly: µs per request (median of {ROUNDS} interleaved batches of {BATCH}; "
-        "min-max of the batches; ratio: median of per-round ratios, with their min-max)",
+        "Response cache, ASGI app driven directly: µs per request",
         ["variant", "µs/request", "spread", "ratio", "vs uncached"],
         asgi,
         plot="µs/request",
         note=note,
     )
     if http:
-        http_note = f"Load average (1, 5, 15 min; 2 cores) before the HTTP part: {before_http}; after it: {after_http}."
+        http_note = (
+            f"uvicorn ({_uvicorn_stack()}), one worker on CPU 0; wrk -t1 -c32 on CPU 1. Median of {HTTP_ROUNDS} rounds "
+            f"of {HTTP_SECONDS} s runs, order rotated per round; spread: min-max of the rounds; ratio: median of the "
+            "per-round ratios to Litestar, with their min-max. req/s is wall clock; per server CPU s counts requests "
+            "per second of CPU time the server process used (what one core of its own would serve: load from other "
+            "processes hardly moves it). "
+            f"Load average (1, 5, 15 min; 2 cores) before the HTTP part: {before_http}; after it: {after_http}."
+        )
         print(http_note)
         record(
             "response_cache_http",
-            f"Response cache over HTTP (uvicorn {_uvicorn_stack()}, 1 worker on CPU 0; wrk -c32 on CPU 1; median of {HTTP_ROUNDS} rounds "
-            f"of {HTTP_SECONDS} s runs, order rotated per round; min-max of the rounds; ratios vs Litestar: median of "
-            "per-round ratios, with their min-max). req/s: wall clock; per CPU s: requests per second of CPU time "
-            "the server process used (what one dedicated core would serve; load from other processes hardly moves it)",
+            "Response cache over HTTP: requests per second",
             ["variant", "req/s", "spread", "ratio", "req per server CPU s", "spread", "ratio"],
             http,
             plot="req/s",
