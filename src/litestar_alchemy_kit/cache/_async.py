@@ -20,6 +20,7 @@ from litestar_alchemy_kit.cache.backends import (
     AsyncBoundedReadBackend,
     AsyncCacheBackend,
     AsyncClosingBackend,
+    AsyncMarkingBackend,
     FullStoreBackend,
     InProcessBackend,
     StoreFullError,
@@ -29,6 +30,7 @@ from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
+from litestar_alchemy_kit.cache.markers import marked, settled
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
@@ -57,6 +59,14 @@ _Found = tuple[Any, bool, TagVersions | None]
 _FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
+_MARKED = "invalidation_marked"  # a commit touching a tag is in flight (its marker is in the store)
+_UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained within its staleness bound
+_FOREVER = float("inf")
+
+
+def _unmarked(raw: Sequence[bytes | None]) -> bool:
+    """Whether none of the versions ``raw`` is absent or a marker (so they may label a new entry)."""
+    return not any(value is None or value[:1] == b"!" for value in raw)
 
 
 class AsyncCache:
@@ -97,9 +107,11 @@ class AsyncCache:
         # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
         self._pending: dict[str, int] = {}
         self._pending_namespace = 0
+        self._pending_marks: dict[str, int] = {}  # marker id -> generation of its undelivered settle
         self._generation = 0
         self._pending_lock = threading.Lock()  # the sync twin bumps from many threads
         self._closed = False
+        self._serve_until = _FOREVER
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
         self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
@@ -138,6 +150,14 @@ class AsyncCache:
     def breaker_open(self) -> bool:
         """Whether the circuit breaker currently refuses store calls."""
         return self._breaker.is_open
+
+    def serve_until(self, deadline: float) -> None:
+        """Serve hits only before ``deadline`` (a :func:`time.monotonic` value); later reads are uncached bypasses.
+
+        An invalidation outbox moves it forward after each complete drain, so a process that stops
+        draining stops serving entries that an undrained commit may have made stale.
+        """
+        self._serve_until = deadline
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
         """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
@@ -225,8 +245,14 @@ class AsyncCache:
     async def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
         return (await self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
 
-    async def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        done, result = await self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
+    async def _write_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str] = ()) -> bool:
+        if self.options.commit_policy is None:
+            call: Callable[[], Awaitable[Any]] = partial(self._backend.set_many, items)
+        elif isinstance(self._backend, AsyncMarkingBackend):
+            call = partial(self._backend.settle_many, items, marker_ids)
+        else:
+            call = partial(self._settle_each, items, marker_ids)
+        done, result = await self._guard("bump", call, self.options.timeout)
         if result is _FULL:
             # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
             # next reader initialises a new random token. The bump is delivered all the same.
@@ -236,6 +262,25 @@ class AsyncCache:
     async def _remove_each(self, keys: Sequence[str]) -> None:
         for key in keys:
             await self._backend.delete(key)
+
+    async def _mark_each(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        # Read-modify-write: stores with no scripts (see AsyncMarkingBackend for the atomic form).
+        current = await self._backend.get_many(keys)
+        for key, value in zip(keys, current, strict=True):
+            await self._backend.set(key, marked(value, marker_id), ttl)
+
+    async def _settle_each(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        keys = list(items)
+        current = await self._backend.get_many(keys)
+        tokens: dict[str, bytes] = {}
+        for key, value in zip(keys, current, strict=True):
+            new, still_marked = settled(value, marker_ids, items[key])
+            if still_marked:
+                await self._backend.set(key, new, self.options.marker_ttl)
+            else:
+                tokens[key] = new
+        if tokens:
+            await self._backend.set_many(tokens)
 
     async def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         done, values = await self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
@@ -268,11 +313,12 @@ class AsyncCache:
             await self._deliver(list(self._pending), namespace=bool(self._pending_namespace))
             delay = min(delay * 2, self.options.retry_max)
 
-    async def _deliver(self, tags: Sequence[str], namespace: bool = False) -> bool:
+    async def _deliver(self, tags: Sequence[str], namespace: bool = False, marker: str | None = None) -> bool:
         """Write new tokens for ``tags`` (and the namespace); on success, clear what was pending before the write.
 
-        A bump that fails while this write is in flight keeps its tags pending: the write may have landed
-        before that bump's commit, so it does not deliver it.
+        Under a commit policy the write settles ``marker`` and every marker whose settle is pending: a tag still
+        marked by another commit in flight keeps that marker. A bump that fails while this write is in flight
+        keeps its tags pending: the write may have landed before that bump's commit, so it does not deliver it.
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
@@ -282,7 +328,11 @@ class AsyncCache:
         pending = self._pending
         before = [(tag, pending.get(tag)) for tag in tags]
         namespace_before = self._pending_namespace
-        if not await self._write_many(items):
+        marks_before = list(self._pending_marks.items())
+        marker_ids = [marker_id for marker_id, _ in marks_before]
+        if marker:
+            marker_ids.append(marker)
+        if not await self._write_many(items, marker_ids):
             return False
         with self._pending_lock:
             for tag, generation in before:
@@ -290,15 +340,20 @@ class AsyncCache:
                     del pending[tag]
             if namespace and self._pending_namespace == namespace_before:
                 self._pending_namespace = 0
+            for marker_id, generation in marks_before:
+                if self._pending_marks.get(marker_id) == generation:
+                    del self._pending_marks[marker_id]
         return True
 
-    def _undelivered(self, tags: Iterable[str], namespace: bool = False) -> None:
+    def _undelivered(self, tags: Iterable[str], namespace: bool = False, marker: str | None = None) -> None:
         with self._pending_lock:
             self._generation += 1
             for tag in tags:
                 self._pending[tag] = self._generation
             if namespace:
                 self._pending_namespace = self._generation
+            if marker:
+                self._pending_marks[marker] = self._generation
         self._schedule_retry()
 
     # --- the API --------------------------------------------------------------------------------
@@ -334,6 +389,11 @@ class AsyncCache:
                         return None
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
+        if not _unmarked(raw):
+            # A commit on one of these tags is in flight: what the database returns now may be overwritten
+            # by it, and its writer may never settle the marker. Labelled with nothing, it is not cached.
+            self._telemetry.bypass(_MARKED)
+            return None
         tokens = [_text(value) or "" for value in raw]
         return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
 
@@ -362,19 +422,25 @@ class AsyncCache:
             if record:
                 self._telemetry.bypass(_PENDING)
             return MISS, False, None
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            if record:
+                self._telemetry.bypass(_UNDRAINED)
+            return MISS, False, None
         raw = await self._fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
             return MISS, False, None
-        observed = (
-            None
-            if not observe or None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
-        )
         value, stale = self._validate(raw, names, schema)
+        hit = value is not MISS and not stale
         if record:
-            self._telemetry.count("hit" if value is not MISS and not stale else "miss")
+            self._telemetry.count("hit" if hit else "miss")
+        # A hit needs no versions; a miss may label its load with them unless one is absent or marked.
+        observed = (
+            TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+            if observe and not hit and _unmarked(raw[1:])
+            else None
+        )
         return value, stale, observed
 
     async def lookup(self, key: str, tags: Iterable[str], schema: str = "") -> Lookup:
@@ -392,14 +458,17 @@ class AsyncCache:
         if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            self._telemetry.bypass(_UNDRAINED)
+            return Lookup(MISS, None, None)
         raw = await self._fetch([key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
         versions = (
-            None
-            if None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+            TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+            if _unmarked(raw[1:])
+            else None
         )
         value, stale = self._validate(raw, names, schema)
         labels: tuple[str, ...] | None = None
@@ -495,37 +564,68 @@ class AsyncCache:
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
             return await self._write(key, blob, keep)
 
-    async def bump(self, tags: Iterable[str]) -> bool:
+    async def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
 
-        One round trip on Redis/Valkey. If the store cannot be reached the tags are retried in the
-        background and, until delivered, this process neither serves nor stores entries for them.
-        Returns whether the bump was delivered now; never raises for store errors.
+        One round trip on Redis/Valkey. ``marker`` (from :meth:`mark`) is settled by the same write. If
+        the store cannot be reached the tags are retried in the background and, until delivered, this
+        process neither serves nor stores entries for them. Returns whether the bump was delivered now;
+        never raises for store errors.
         """
         names = _unique(tags)
         if not names:
             return True
         self._recent.clear()
         with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
-            if await self._deliver(names):
+            if await self._deliver(names, marker=marker):
                 return True
-            self._undelivered(names)
+            self._undelivered(names, marker=marker)
             return False
+
+    async def mark(self, tags: Iterable[str], namespace: bool = False) -> str | None:
+        """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
+
+        Until :meth:`bump` settles the returned marker (``bump(tags, marker=...)``, after the commit) or it
+        expires (``options.marker_ttl``), no process hits or populates entries of these tags, so a writer
+        that dies or loses the store after its commit leaves no process serving older data. One round
+        trip on Redis/Valkey. Returns the marker, or ``None`` if it could not be written (the store is
+        failing); never raises for store errors.
+        """
+        keys = [self._keys.tag(tag) for tag in _unique(tags)]
+        if namespace:
+            keys.append(self._keys.namespace_key)
+        marker_id = new_token()
+        if not keys:
+            return marker_id
+        self._recent.clear()
+        ttl = self.options.marker_ttl
+        if isinstance(self._backend, AsyncMarkingBackend):
+            call: Callable[[], Awaitable[Any]] = partial(self._backend.mark_many, keys, marker_id, ttl)
+        else:
+            call = partial(self._mark_each, keys, marker_id, ttl)
+        with self._telemetry.span("cache.mark", **{"cache.tags": len(keys)}):
+            done, result = await self._guard("mark", call, self.options.timeout)
+            if result is _FULL:
+                # A full store refuses the marker but still deletes: with its version gone and no room to
+                # initialise a new one, nobody populates the tag until the store has room again.
+                done = (await self._guard("mark", partial(self._remove_each, keys), self.options.timeout))[0]
+        return marker_id if done else None
 
     async def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
         return await self._remove(key)
 
-    async def clear(self) -> bool:
+    async def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
 
-        Bumps the namespace version (one write, on every store); where the store can enumerate
-        keys (memory; Redis/Valkey under a store prefix) the namespace's keys are also deleted, matched
-        by ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
+        Bumps the namespace version (one write, on every store), settling ``marker`` (from
+        ``mark(..., namespace=True)``); where the store can enumerate keys (memory; Redis/Valkey under a
+        store prefix) the namespace's keys are also deleted, matched by ``namespace + ':'`` so a sibling
+        namespace sharing a prefix is untouched.
         """
         self._recent.clear()
-        if not await self._deliver((), namespace=True):
-            self._undelivered((), namespace=True)
+        if not await self._deliver((), namespace=True, marker=marker):
+            self._undelivered((), namespace=True, marker=marker)
             return False
         if self._breaker.allow():
             try:

@@ -28,12 +28,14 @@ from litestar_alchemy_kit.cache.backends import (
     SyncBoundedReadBackend,
     SyncCacheBackend,
     SyncClosingBackend,
+    SyncMarkingBackend,
 )
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
+from litestar_alchemy_kit.cache.markers import marked, settled
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
@@ -62,6 +64,14 @@ _Found = tuple[Any, bool, TagVersions | None]
 _FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
+_MARKED = "invalidation_marked"  # a commit touching a tag is in flight (its marker is in the store)
+_UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained within its staleness bound
+_FOREVER = float("inf")
+
+
+def _unmarked(raw: Sequence[bytes | None]) -> bool:
+    """Whether none of the versions ``raw`` is absent or a marker (so they may label a new entry)."""
+    return not any(value is None or value[:1] == b"!" for value in raw)
 
 
 class SyncCache:
@@ -102,9 +112,11 @@ class SyncCache:
         # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
         self._pending: dict[str, int] = {}
         self._pending_namespace = 0
+        self._pending_marks: dict[str, int] = {}  # marker id -> generation of its undelivered settle
         self._generation = 0
         self._pending_lock = threading.Lock()  # the sync twin bumps from many threads
         self._closed = False
+        self._serve_until = _FOREVER
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
         self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
@@ -143,6 +155,14 @@ class SyncCache:
     def breaker_open(self) -> bool:
         """Whether the circuit breaker currently refuses store calls."""
         return self._breaker.is_open
+
+    def serve_until(self, deadline: float) -> None:
+        """Serve hits only before ``deadline`` (a :func:`time.monotonic` value); later reads are uncached bypasses.
+
+        An invalidation outbox moves it forward after each complete drain, so a process that stops
+        draining stops serving entries that an undrained commit may have made stale.
+        """
+        self._serve_until = deadline
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
         """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
@@ -230,8 +250,14 @@ class SyncCache:
     def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
         return (self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
 
-    def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        done, result = self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
+    def _write_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str] = ()) -> bool:
+        if self.options.commit_policy is None:
+            call: Callable[[], Any] = partial(self._backend.set_many, items)
+        elif isinstance(self._backend, SyncMarkingBackend):
+            call = partial(self._backend.settle_many, items, marker_ids)
+        else:
+            call = partial(self._settle_each, items, marker_ids)
+        done, result = self._guard("bump", call, self.options.timeout)
         if result is _FULL:
             # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
             # next reader initialises a new random token. The bump is delivered all the same.
@@ -241,6 +267,25 @@ class SyncCache:
     def _remove_each(self, keys: Sequence[str]) -> None:
         for key in keys:
             self._backend.delete(key)
+
+    def _mark_each(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        # Read-modify-write: stores with no scripts (see AsyncMarkingBackend for the atomic form).
+        current = self._backend.get_many(keys)
+        for key, value in zip(keys, current, strict=True):
+            self._backend.set(key, marked(value, marker_id), ttl)
+
+    def _settle_each(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        keys = list(items)
+        current = self._backend.get_many(keys)
+        tokens: dict[str, bytes] = {}
+        for key, value in zip(keys, current, strict=True):
+            new, still_marked = settled(value, marker_ids, items[key])
+            if still_marked:
+                self._backend.set(key, new, self.options.marker_ttl)
+            else:
+                tokens[key] = new
+        if tokens:
+            self._backend.set_many(tokens)
 
     def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         done, values = self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
@@ -273,11 +318,12 @@ class SyncCache:
             self._deliver(list(self._pending), namespace=bool(self._pending_namespace))
             delay = min(delay * 2, self.options.retry_max)
 
-    def _deliver(self, tags: Sequence[str], namespace: bool = False) -> bool:
+    def _deliver(self, tags: Sequence[str], namespace: bool = False, marker: str | None = None) -> bool:
         """Write new tokens for ``tags`` (and the namespace); on success, clear what was pending before the write.
 
-        A bump that fails while this write is in flight keeps its tags pending: the write may have landed
-        before that bump's commit, so it does not deliver it.
+        Under a commit policy the write settles ``marker`` and every marker whose settle is pending: a tag still
+        marked by another commit in flight keeps that marker. A bump that fails while this write is in flight
+        keeps its tags pending: the write may have landed before that bump's commit, so it does not deliver it.
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
@@ -287,7 +333,11 @@ class SyncCache:
         pending = self._pending
         before = [(tag, pending.get(tag)) for tag in tags]
         namespace_before = self._pending_namespace
-        if not self._write_many(items):
+        marks_before = list(self._pending_marks.items())
+        marker_ids = [marker_id for marker_id, _ in marks_before]
+        if marker:
+            marker_ids.append(marker)
+        if not self._write_many(items, marker_ids):
             return False
         with self._pending_lock:
             for tag, generation in before:
@@ -295,15 +345,20 @@ class SyncCache:
                     del pending[tag]
             if namespace and self._pending_namespace == namespace_before:
                 self._pending_namespace = 0
+            for marker_id, generation in marks_before:
+                if self._pending_marks.get(marker_id) == generation:
+                    del self._pending_marks[marker_id]
         return True
 
-    def _undelivered(self, tags: Iterable[str], namespace: bool = False) -> None:
+    def _undelivered(self, tags: Iterable[str], namespace: bool = False, marker: str | None = None) -> None:
         with self._pending_lock:
             self._generation += 1
             for tag in tags:
                 self._pending[tag] = self._generation
             if namespace:
                 self._pending_namespace = self._generation
+            if marker:
+                self._pending_marks[marker] = self._generation
         self._schedule_retry()
 
     # --- the API --------------------------------------------------------------------------------
@@ -339,6 +394,11 @@ class SyncCache:
                         return None
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
+        if not _unmarked(raw):
+            # A commit on one of these tags is in flight: what the database returns now may be overwritten
+            # by it, and its writer may never settle the marker. Labelled with nothing, it is not cached.
+            self._telemetry.bypass(_MARKED)
+            return None
         tokens = [_text(value) or "" for value in raw]
         return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
 
@@ -367,19 +427,25 @@ class SyncCache:
             if record:
                 self._telemetry.bypass(_PENDING)
             return MISS, False, None
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            if record:
+                self._telemetry.bypass(_UNDRAINED)
+            return MISS, False, None
         raw = self._fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
             return MISS, False, None
-        observed = (
-            None
-            if not observe or None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
-        )
         value, stale = self._validate(raw, names, schema)
+        hit = value is not MISS and not stale
         if record:
-            self._telemetry.count("hit" if value is not MISS and not stale else "miss")
+            self._telemetry.count("hit" if hit else "miss")
+        # A hit needs no versions; a miss may label its load with them unless one is absent or marked.
+        observed = (
+            TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+            if observe and not hit and _unmarked(raw[1:])
+            else None
+        )
         return value, stale, observed
 
     def lookup(self, key: str, tags: Iterable[str], schema: str = "") -> Lookup:
@@ -397,14 +463,17 @@ class SyncCache:
         if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            self._telemetry.bypass(_UNDRAINED)
+            return Lookup(MISS, None, None)
         raw = self._fetch([key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
         versions = (
-            None
-            if None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+            TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
+            if _unmarked(raw[1:])
+            else None
         )
         value, stale = self._validate(raw, names, schema)
         labels: tuple[str, ...] | None = None
@@ -500,37 +569,68 @@ class SyncCache:
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
             return self._write(key, blob, keep)
 
-    def bump(self, tags: Iterable[str]) -> bool:
+    def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
 
-        One round trip on Redis/Valkey. If the store cannot be reached the tags are retried in the
-        background and, until delivered, this process neither serves nor stores entries for them.
-        Returns whether the bump was delivered now; never raises for store errors.
+        One round trip on Redis/Valkey. ``marker`` (from :meth:`mark`) is settled by the same write. If
+        the store cannot be reached the tags are retried in the background and, until delivered, this
+        process neither serves nor stores entries for them. Returns whether the bump was delivered now;
+        never raises for store errors.
         """
         names = _unique(tags)
         if not names:
             return True
         self._recent.clear()
         with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
-            if self._deliver(names):
+            if self._deliver(names, marker=marker):
                 return True
-            self._undelivered(names)
+            self._undelivered(names, marker=marker)
             return False
+
+    def mark(self, tags: Iterable[str], namespace: bool = False) -> str | None:
+        """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
+
+        Until :meth:`bump` settles the returned marker (``bump(tags, marker=...)``, after the commit) or it
+        expires (``options.marker_ttl``), no process hits or populates entries of these tags, so a writer
+        that dies or loses the store after its commit leaves no process serving older data. One round
+        trip on Redis/Valkey. Returns the marker, or ``None`` if it could not be written (the store is
+        failing); never raises for store errors.
+        """
+        keys = [self._keys.tag(tag) for tag in _unique(tags)]
+        if namespace:
+            keys.append(self._keys.namespace_key)
+        marker_id = new_token()
+        if not keys:
+            return marker_id
+        self._recent.clear()
+        ttl = self.options.marker_ttl
+        if isinstance(self._backend, SyncMarkingBackend):
+            call: Callable[[], Any] = partial(self._backend.mark_many, keys, marker_id, ttl)
+        else:
+            call = partial(self._mark_each, keys, marker_id, ttl)
+        with self._telemetry.span("cache.mark", **{"cache.tags": len(keys)}):
+            done, result = self._guard("mark", call, self.options.timeout)
+            if result is _FULL:
+                # A full store refuses the marker but still deletes: with its version gone and no room to
+                # initialise a new one, nobody populates the tag until the store has room again.
+                done = (self._guard("mark", partial(self._remove_each, keys), self.options.timeout))[0]
+        return marker_id if done else None
 
     def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
         return self._remove(key)
 
-    def clear(self) -> bool:
+    def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
 
-        Bumps the namespace version (one write, on every store); where the store can enumerate
-        keys (memory; Redis/Valkey under a store prefix) the namespace's keys are also deleted, matched
-        by ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
+        Bumps the namespace version (one write, on every store), settling ``marker`` (from
+        ``mark(..., namespace=True)``); where the store can enumerate keys (memory; Redis/Valkey under a
+        store prefix) the namespace's keys are also deleted, matched by ``namespace + ':'`` so a sibling
+        namespace sharing a prefix is untouched.
         """
         self._recent.clear()
-        if not self._deliver((), namespace=True):
-            self._undelivered((), namespace=True)
+        if not self._deliver((), namespace=True, marker=marker):
+            self._undelivered((), namespace=True, marker=marker)
             return False
         if self._breaker.allow():
             try:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends._async import AsyncRedisBackend
 from litestar_alchemy_kit.cache.backends.capabilities import StoreFullError
+from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -313,6 +314,39 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         except RespError as exc:
             # An error reply starts with its kind: OOM is a write refused at maxmemory (noeviction), which
             # the cache answers by deleting the versions instead (deletes are still accepted).
+            if str(exc).startswith("OOM "):
+                raise StoreFullError(str(exc)) from exc
+            raise
+
+    async def mark_many(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        """The marker script on the pipelined connection (it runs inside a commit, like a bump)."""
+        if self._target is None:
+            await super().mark_many(keys, marker_id, ttl)
+            return
+        encoding = self._encoding
+        await self._eval(
+            MARK_SCRIPT,
+            [(self.prefix + key).encode(encoding) for key in keys],
+            [marker_id.encode(), str(self._ms(ttl)).encode()],
+        )
+
+    async def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        """The settle script on the pipelined connection: phase two of a commit's invalidation."""
+        if self._target is None:
+            await super().settle_many(items, marker_ids)
+            return
+        encoding = self._encoding
+        await self._eval(
+            SETTLE_SCRIPT,
+            [(self.prefix + key).encode(encoding) for key in items],
+            [" ".join(marker_ids).encode(), *items.values()],
+        )
+
+    async def _eval(self, script: str, keys: list[bytes], args: list[bytes]) -> None:
+        protocol = await self._ready(None)
+        try:
+            await protocol.send(pack(b"EVAL", script.encode(), str(len(keys)).encode(), *keys, *args))
+        except RespError as exc:
             if str(exc).startswith("OOM "):
                 raise StoreFullError(str(exc)) from exc
             raise
