@@ -609,6 +609,11 @@ class AsyncCache:
                 # A full store refuses the marker but still deletes: with its version gone and no room to
                 # initialise a new one, nobody populates the tag until the store has room again.
                 done = (await self._guard("mark", partial(self._remove_each, keys), self.options.timeout))[0]
+        if not done:
+            # The write may still land (it timed out in flight): the next delivery settles it too.
+            with self._pending_lock:
+                self._generation += 1
+                self._pending_marks[marker_id] = self._generation
         return marker_id if done else None
 
     async def delete(self, key: str) -> bool:

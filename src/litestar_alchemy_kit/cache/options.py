@@ -68,7 +68,7 @@ class CacheOptions:
     """How commits bound to this cache invalidate across processes. With a policy, a commit marks its tags in the
     store before the database commits and settles them after, so a writer that dies or loses the store after its
     commit never leaves other processes serving older data. ``"strict"``: a commit whose markers cannot be written
-    is refused (:class:`~litestar_alchemy_kit.CommitRefusedError`, a 503) and rolled back. ``"available"``: it
+    is refused (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, a 503) and rolled back. ``"available"``: it
     commits anyway; with an invalidation outbox other processes' staleness is bounded by its ``staleness_bound``,
     without one by the entries' ttl. ``None``: one bump after the commit (one round trip less, no such guarantee)."""
 

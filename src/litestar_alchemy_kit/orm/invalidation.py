@@ -325,28 +325,31 @@ def _before_commit(session: Session) -> None:
     tags, untracked = _commit_tags(session.info)
     if not (tags or untracked):
         return
-    marks: list[str | None] = []
-    refused: list[AsyncCache | SyncCache] = []
-    for cache_ in caches:
-        policy = cache_.options.commit_policy
-        marker: str | None = None
-        if policy is not None:
-            if isinstance(cache_, AsyncCache):
-                marker = await_only(cache_.mark(tags, namespace=untracked))
-            else:
-                marker = cache_.mark(tags, namespace=untracked)
-            if marker is None and policy == "strict":
-                refused.append(cache_)
-            elif marker is None:
-                record_undelivered(session, cache_, tags, namespace=untracked)
-        marks.append(marker)
+    marks = [_mark(cache_, tags, untracked) for cache_ in caches]
+    refused = [
+        cache_
+        for cache_, marker in zip(caches, marks, strict=True)
+        if marker is None and cache_.options.commit_policy == "strict"
+    ]
     if refused:
-        # Lift the markers that were written: nothing will be committed, so no entry goes stale.
+        # Lift the markers that were written (and, once the store answers again, any that arrive late):
+        # nothing will be committed, so this extra invalidation is all they cause.
         for cache_, marker in zip(caches, marks, strict=True):
-            if marker is not None:
-                _deliver(cache_, tags, untracked, marker)
+            _deliver(cache_, tags, untracked, marker)
         raise CommitRefusedError([cache_.namespace for cache_ in refused], len(tags) + untracked)
+    for cache_, marker in zip(caches, marks, strict=True):
+        if marker is None and cache_.options.commit_policy == "available":
+            record_undelivered(session, cache_, tags, namespace=untracked)
     session.info[_MARKS_KEY] = marks
+
+
+def _mark(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool) -> str | None:
+    """The marker written for the commit in ``cache_``, ``None`` if its store did not take it (or it has no policy)."""
+    if cache_.options.commit_policy is None:
+        return None
+    if isinstance(cache_, AsyncCache):
+        return await_only(cache_.mark(tags, namespace=untracked))
+    return cache_.mark(tags, namespace=untracked)
 
 
 def _deliver(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool, marker: str | None) -> None:

@@ -23,7 +23,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
@@ -163,7 +176,7 @@ class InvalidationOutbox:
         while True:
             try:
                 await self.drain_async(engine, cache)
-            except Exception:  # noqa: BLE001 - the database may be away; hits stay held until a drain completes
+            except Exception:
                 logger.debug("invalidation outbox drain failed (namespace=%s)", cache.namespace, exc_info=True)
             await asyncio.sleep(self.interval)
 
@@ -175,7 +188,7 @@ class InvalidationOutbox:
             while not self._stop.is_set():
                 try:
                     self.drain_sync(engine, cache)
-                except Exception:  # noqa: BLE001 - as in run_async
+                except Exception:
                     logger.debug("invalidation outbox drain failed (namespace=%s)", cache.namespace, exc_info=True)
                 self._stop.wait(self.interval)
 
@@ -188,7 +201,9 @@ class InvalidationOutbox:
         self._stop.set()
 
 
-def record_undelivered(session: Session, cache: AsyncCache | SyncCache, tags: Sequence[str], *, namespace: bool) -> None:
+def record_undelivered(
+    session: Session, cache: AsyncCache | SyncCache, tags: Sequence[str], *, namespace: bool
+) -> None:
     """Write a commit's undelivered invalidation into ``cache``'s outbox, in the session's transaction.
 
     Without an outbox attached to ``cache`` it is only logged: other processes may then serve data

@@ -28,8 +28,8 @@ from litestar_alchemy_kit.errors import ErrorsPlugin
 from litestar_alchemy_kit.exceptions import CommitRefusedError
 from litestar_alchemy_kit.orm.invalidation import bind_cache
 from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
-from tests.integration.repository._async import ItemRepository
 from tests._backends import free_port
+from tests.integration.repository._async import ItemRepository
 from tests.integration.repository.models import Item, RepoBase
 
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite]
@@ -64,10 +64,14 @@ async def test_strict_refuses_the_commit_and_nothing_is_committed(engine: AsyncE
         with pytest.raises(CommitRefusedError, match=r"namespace\(s\) lakpol .*commit_policy='strict'"):
             await ItemRepository(session=session, cache=cache).add(Item(name="x", quantity=7), auto_commit=True)
     assert await _quantities(engine) == []
-    with pytest.raises(CommitRefusedError):
+
+    async def plain_session_commit() -> None:
         async with sessions() as session, session.begin():
             bind_cache(session, cache)
             session.add(Item(name="y", quantity=8))
+
+    with pytest.raises(CommitRefusedError):
+        await plain_session_commit()
     assert await _quantities(engine) == []
     await cache.close()
 

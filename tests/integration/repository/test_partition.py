@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, create_engine, select, update
+from sqlalchemy import MetaData, create_engine, select
 
 from litestar_alchemy_kit.orm.outbox import outbox_table
 from tests.integration._tcp_proxy import PartitionProxy
@@ -65,7 +65,8 @@ class Process:
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # The parent's PYTHONPATH first: the mutation runner puts a mutated copy of src/ there.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))},
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._collect, daemon=True).start()
@@ -294,7 +295,9 @@ def test_writer_partitioned_from_the_store(world_factory: Any, setup: tuple[str,
 
 @pytest.mark.parametrize("setup", SETUPS, ids=["-".join(setup) for setup in SETUPS])
 @pytest.mark.parametrize("policy", ["strict", "available"])
-def test_writer_killed_after_commit_before_delivery(world_factory: Any, setup: tuple[str, str, str], policy: str) -> None:
+def test_writer_killed_after_commit_before_delivery(
+    world_factory: Any, setup: tuple[str, str, str], policy: str
+) -> None:
     world, item_id = world_factory(setup, policy, block_after_commit=True)
     reader, writer = world.reader, world.writer
     _warm(reader, 0)
