@@ -13,28 +13,22 @@ import logging
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight, async_timeout
-from litestar_alchemy_kit.cache.backends import (
-    AsyncBoundedReadBackend,
-    AsyncCacheBackend,
-    AsyncClosingBackend,
-    AsyncMarkingBackend,
-    FullStoreBackend,
-    InProcessBackend,
-    StoreFullError,
-)
+from litestar_alchemy_kit.cache._guarded_async import AsyncGuardedBackend
+from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight
+from litestar_alchemy_kit.cache.backends import AsyncCacheBackend, AsyncClosingBackend
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
-from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
-from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
+from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
-from litestar_alchemy_kit.cache.markers import marked, settled
+from litestar_alchemy_kit.cache.markers import unmarked as _unmarked
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
 from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions, new_token
+from litestar_alchemy_kit.cache.types import unique_tags as _unique
+from litestar_alchemy_kit.cache.types import version_text as _text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -44,29 +38,12 @@ T = TypeVar("T")
 logger = logging.getLogger("litestar_alchemy_kit.cache")
 
 
-def _unique(tags: Iterable[str]) -> list[str]:
-    if isinstance(tags, str):
-        msg = f"cache tags must be a collection of str, not the str {tags!r}"
-        raise TypeError(msg)
-    return list(dict.fromkeys(tags))
-
-
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("ascii", "replace")
-
-
 _Found = tuple[Any, bool, TagVersions | None]
-_FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
 _MARKED = "invalidation_marked"  # a commit touching a tag is in flight (its marker is in the store)
 _UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained within its staleness bound
 _FOREVER = float("inf")
-
-
-def _unmarked(raw: Sequence[bytes | None]) -> bool:
-    """Whether none of the versions ``raw`` is absent or a marker (so they may label a new entry)."""
-    return not any(value is None or value[:1] == b"!" for value in raw)
 
 
 class AsyncCache:
@@ -85,23 +62,15 @@ class AsyncCache:
     """
 
     _RECENT_MAX = 1024
-    _PLANS_MAX = 1024
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
         self._keys = KeyBuilder(namespace)
         self._backend: AsyncCacheBackend = as_async_backend(store)
         self._codec = self.options.codec
-        # In-process backends never block: a timeout around their reads is pure overhead.
-        self._in_process = isinstance(self._backend, InProcessBackend) and self._backend.in_process
-        # Backends that bound their own reads do it cheaper than a timeout scope around the call.
-        self._get_within: Callable[[Sequence[str], float], Awaitable[list[bytes | None]]] | None = (
-            self._backend.get_many_within if isinstance(self._backend, AsyncBoundedReadBackend) else None
-        )
-        self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
-        full_errors = self._backend.full_errors if isinstance(self._backend, FullStoreBackend) else ()
-        self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
+        # every store call goes through it: bounded, behind the circuit breaker, failing open
+        self._store = AsyncGuardedBackend(self._backend, self.options, self._telemetry, namespace)
         self._flight = AsyncSingleFlight()
         self._background = AsyncBackground()
         # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
@@ -114,7 +83,7 @@ class AsyncCache:
         self._serve_until = _FOREVER
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
+        self._plan = self._keys.plan
 
     # --- introspection -------------------------------------------------------------------
 
@@ -149,14 +118,10 @@ class AsyncCache:
     @property
     def breaker_open(self) -> bool:
         """Whether the circuit breaker currently refuses store calls."""
-        return self._breaker.is_open
+        return self._store.breaker.is_open
 
     def serve_until(self, deadline: float) -> None:
-        """Serve hits only before ``deadline`` (a :func:`time.monotonic` value); later reads are uncached bypasses.
-
-        An invalidation outbox moves it forward after each complete drain, so a process that stops
-        draining stops serving entries that an undrained commit may have made stale.
-        """
+        """Serve hits only before ``deadline`` (a :func:`time.monotonic` value); an invalidation outbox moves it."""
         self._serve_until = deadline
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
@@ -188,111 +153,6 @@ class AsyncCache:
         else:
             self._telemetry.bypass(reason, amount)
 
-    # --- store calls: each bounded by the timeout, each failure a miss -----------------------
-
-    def _failed(self, operation: str, exc: BaseException) -> None:
-        was_open = self._breaker.is_open
-        self._breaker.failure()
-        self._telemetry.count("error")
-        if self._breaker.is_open and not was_open:
-            logger.warning("cache store failing, circuit opened (namespace=%s, %s: %r)", self.namespace, operation, exc)
-        else:
-            logger.debug("cache %s failed (namespace=%s): %r", operation, self.namespace, exc)
-
-    async def _fetch(self, keys: Sequence[str]) -> list[bytes | None] | None:
-        if not self._breaker.allow():
-            return None
-        try:
-            if self._get_within is not None:
-                values = await self._get_within(keys, self.options.timeout)
-            elif self._in_process:
-                values = await self._backend.get_many(keys)
-            else:
-                async with async_timeout(self.options.timeout):
-                    values = await self._backend.get_many(keys)
-        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
-            self._failed("get", exc)
-            return None
-        except BaseException:
-            self._breaker.abandon()
-            raise
-        self._breaker.success()
-        return values
-
-    async def _guard(self, operation: str, call: Callable[[], Awaitable[Any]], timeout: float) -> tuple[bool, Any]:
-        """``(True, result)`` of ``call()`` within ``timeout``, or ``(False, None)`` if refused or failed."""
-        if not self._breaker.allow():
-            return False, None
-        try:
-            async with async_timeout(timeout):
-                result = await call()
-        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
-            if isinstance(exc, self._full_errors):
-                # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
-                # breaker would stop the bumps that keep other processes from serving stale entries.
-                self._breaker.success()
-                self._telemetry.count("error")
-                logger.debug("cache %s refused, store full (namespace=%s): %r", operation, self.namespace, exc)
-                return False, _FULL
-            self._failed(operation, exc)
-            return False, None
-        except BaseException:
-            self._breaker.abandon()  # a cancelled probe must not keep the breaker shut forever
-            raise
-        self._breaker.success()
-        return True, result
-
-    async def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
-        return (await self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
-
-    async def _write_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str] = ()) -> bool:
-        if self.options.commit_policy is None:
-            call: Callable[[], Awaitable[Any]] = partial(self._backend.set_many, items)
-        elif isinstance(self._backend, AsyncMarkingBackend):
-            call = partial(self._backend.settle_many, items, marker_ids)
-        else:
-            call = partial(self._settle_each, items, marker_ids)
-        done, result = await self._guard("bump", call, self.options.timeout)
-        if result is _FULL:
-            # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
-            # next reader initialises a new random token. The bump is delivered all the same.
-            done = (await self._guard("bump", partial(self._remove_each, list(items)), self.options.timeout))[0]
-        return done
-
-    async def _remove_each(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            await self._backend.delete(key)
-
-    async def _mark_each(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
-        # Read-modify-write: stores with no scripts (see AsyncMarkingBackend for the atomic form).
-        current = await self._backend.get_many(keys)
-        for key, value in zip(keys, current, strict=True):
-            await self._backend.set(key, marked(value, marker_id), ttl)
-
-    async def _settle_each(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
-        keys = list(items)
-        current = await self._backend.get_many(keys)
-        tokens: dict[str, bytes] = {}
-        for key, value in zip(keys, current, strict=True):
-            new, still_marked = settled(value, marker_ids, items[key])
-            if still_marked:
-                await self._backend.set(key, new, self.options.marker_ttl)
-            else:
-                tokens[key] = new
-        if tokens:
-            await self._backend.set_many(tokens)
-
-    async def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
-        done, values = await self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
-        return values if done else None
-
-    async def _add(self, key: str, value: bytes, ttl: float) -> bool | None:
-        done, added = await self._guard("add", partial(self._backend.add, key, value, ttl), self.options.timeout)
-        return bool(added) if done else None
-
-    async def _remove(self, key: str) -> bool:
-        return (await self._guard("delete", partial(self._backend.delete, key), self.options.timeout))[0]
-
     # --- pending invalidations ----------------------------------------------------------------
 
     def _blocked(self, tags: Iterable[str]) -> bool:
@@ -314,11 +174,9 @@ class AsyncCache:
             delay = min(delay * 2, self.options.retry_max)
 
     async def _deliver(self, tags: Sequence[str], namespace: bool = False, marker: str | None = None) -> bool:
-        """Write new tokens for ``tags`` (and the namespace); on success, clear what was pending before the write.
+        """Write new tokens for ``tags`` (and the namespace), settling ``marker`` and every pending marker.
 
-        Under a commit policy the write settles ``marker`` and every marker whose settle is pending: a tag still
-        marked by another commit in flight keeps that marker. A bump that fails while this write is in flight
-        keeps its tags pending: the write may have landed before that bump's commit, so it does not deliver it.
+        On success, clear what was pending before the write: a bump failing while it is in flight stays pending.
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
@@ -332,7 +190,7 @@ class AsyncCache:
         marker_ids = [marker_id for marker_id, _ in marks_before]
         if marker:
             marker_ids.append(marker)
-        if not await self._write_many(items, marker_ids):
+        if not await self._store.write_many(items, marker_ids):
             return False
         with self._pending_lock:
             for tag, generation in before:
@@ -372,7 +230,7 @@ class AsyncCache:
         if self._blocked(names):
             self._telemetry.bypass(_PENDING)
             return None
-        raw = await self._fetch(keys)
+        raw = await self._store.fetch(keys)
         if raw is None:
             self._telemetry.bypass(_UNAVAILABLE)
             return None
@@ -382,7 +240,7 @@ class AsyncCache:
                 if value is None:
                     # One initialisation per tag key at a time in this process, so concurrent first
                     # readers agree on the version even on stores with no atomic set-if-absent.
-                    init = partial(self._init, {key: new_token().encode()})
+                    init = partial(self._store.init, {key: new_token().encode()})
                     initialised = await self._flight.run(f"\x00init|{key}", init)
                     if initialised is None:
                         self._telemetry.bypass(_UNAVAILABLE)
@@ -396,19 +254,6 @@ class AsyncCache:
             return None
         tokens = [_text(value) or "" for value in raw]
         return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
-
-    def _plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
-        """The unique tag names and the version keys a read of them needs (namespace first), memoized.
-
-        Callers pass the same few tag sets over and over; this saves deduplicating and formatting
-        them on every read.
-        """
-        wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(_unique(tags))
-        plan = self._plans.get(wanted)
-        if plan is None:
-            names = _unique(wanted)
-            plan = self._plans.put(wanted, (names, [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]))
-        return plan
 
     async def _lookup(
         self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
@@ -426,7 +271,7 @@ class AsyncCache:
             if record:
                 self._telemetry.bypass(_UNDRAINED)
             return MISS, False, None
-        raw = await self._fetch([key, *version_keys])
+        raw = await self._store.fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
@@ -461,7 +306,7 @@ class AsyncCache:
         if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
             self._telemetry.bypass(_UNDRAINED)
             return Lookup(MISS, None, None)
-        raw = await self._fetch([key, *version_keys])
+        raw = await self._store.fetch([key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
@@ -562,7 +407,7 @@ class AsyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
-            return await self._write(key, blob, keep)
+            return await self._store.write(key, blob, keep)
 
     async def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
@@ -585,11 +430,9 @@ class AsyncCache:
     async def mark(self, tags: Iterable[str], namespace: bool = False) -> str | None:
         """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
 
-        Until :meth:`bump` settles the returned marker (``bump(tags, marker=...)``, after the commit) or it
-        expires (``options.marker_ttl``), no process hits or populates entries of these tags, so a writer
-        that dies or loses the store after its commit leaves no process serving older data. One round
-        trip on Redis/Valkey. Returns the marker, or ``None`` if it could not be written (the store is
-        failing); never raises for store errors.
+        Until ``bump(tags, marker=...)`` settles the returned marker or it expires (``options.marker_ttl``), no
+        process hits or populates entries of these tags (:mod:`~litestar_alchemy_kit.cache.markers`). One round
+        trip on Redis/Valkey. Returns the marker, or ``None`` if the store did not take it; never raises for it.
         """
         keys = [self._keys.tag(tag) for tag in _unique(tags)]
         if namespace:
@@ -598,27 +441,15 @@ class AsyncCache:
         if not keys:
             return marker_id
         self._recent.clear()
-        ttl = self.options.marker_ttl
-        if isinstance(self._backend, AsyncMarkingBackend):
-            call: Callable[[], Awaitable[Any]] = partial(self._backend.mark_many, keys, marker_id, ttl)
-        else:
-            call = partial(self._mark_each, keys, marker_id, ttl)
         with self._telemetry.span("cache.mark", **{"cache.tags": len(keys)}):
-            done, result = await self._guard("mark", call, self.options.timeout)
-            if result is _FULL:
-                # A full store refuses the marker but still deletes: with its version gone and no room to
-                # initialise a new one, nobody populates the tag until the store has room again.
-                done = (await self._guard("mark", partial(self._remove_each, keys), self.options.timeout))[0]
-        if not done:
-            # The write may still land (it timed out in flight): the next delivery settles it too.
-            with self._pending_lock:
-                self._generation += 1
-                self._pending_marks[marker_id] = self._generation
+            done = await self._store.mark_many(keys, marker_id)
+        if not done:  # the write may still land (it timed out in flight): the next delivery settles it too
+            self._undelivered((), marker=marker_id)
         return marker_id if done else None
 
     async def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        return await self._remove(key)
+        return await self._store.remove(key)
 
     async def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
@@ -632,12 +463,7 @@ class AsyncCache:
         if not await self._deliver((), namespace=True, marker=marker):
             self._undelivered((), namespace=True, marker=marker)
             return False
-        if self._breaker.allow():
-            try:
-                async with async_timeout(self.options.timeout * 20):
-                    await self._backend.delete_prefix(self._keys.prefix)
-            except Exception as exc:  # noqa: BLE001 - the version bump already invalidated everything
-                self._failed("clear", exc)
+        await self._store.remove_prefix(self._keys.prefix)  # the version bump already invalidated everything
         return True
 
     async def get_or_load(
@@ -704,7 +530,7 @@ class AsyncCache:
         lease_key: str | None = None
         if lease_ttl is not None:
             lease_key = self._keys.lease(key)
-            if await self._add(lease_key, new_token().encode(), lease_ttl) is False:
+            if await self._store.add(lease_key, new_token().encode(), lease_ttl) is False:
                 lease_key = None
                 value = await self._wait_for_holder(key, tags, schema)
                 if value is not MISS:
@@ -729,7 +555,7 @@ class AsyncCache:
             if remaining:
                 self._refreshing[key] = remaining
             if lease_key is not None:
-                await self._remove(lease_key)
+                await self._store.remove(lease_key)
 
     def _remember(self, key: str, signature: str, value: Any, ttl: float | None) -> None:
         # Callers whose lookup raced the load (read before the set landed) share its result, for at

@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
-__all__ = ("MARK", "MARK_SCRIPT", "SETTLE_SCRIPT", "is_marker", "marked", "settled")
+__all__ = ("MARK", "MARK_SCRIPT", "SETTLE_SCRIPT", "is_marker", "marked", "settled", "unmarked")
 
 MARK: Final = b"!"
 """First byte of a marker; version tokens are hex, so nothing else starts with it."""
@@ -67,6 +67,11 @@ return #KEYS
 def is_marker(value: bytes | None) -> bool:
     """Whether a stored version is a marker (a commit touching the tag is in flight)."""
     return value is not None and value[:1] == MARK
+
+
+def unmarked(raw: Sequence[bytes | None]) -> bool:
+    """Whether none of the versions ``raw`` is absent or a marker (so they may label a new entry)."""
+    return not any(value is None or value[:1] == b"!" for value in raw)
 
 
 def marked(current: bytes | None, marker_id: str) -> bytes:

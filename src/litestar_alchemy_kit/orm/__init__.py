@@ -13,6 +13,8 @@
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
+- :mod:`~litestar_alchemy_kit.orm.tenancy`: a repository's binding to one tenant, derived from that declaration
+  (documented as :class:`litestar_alchemy_kit.repository.TenantBinding`);
 - :mod:`~litestar_alchemy_kit.orm.audit`: the statement-cache audit of a model's column types.
 
 It knows nothing of repositories, services, auth or errors; the cache core knows nothing of it.
