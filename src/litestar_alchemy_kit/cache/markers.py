@@ -10,7 +10,8 @@ then initialise a fresh version, computed after the commit. No process serves th
 
 Markers accumulate ids instead of overwriting each other, so one writer's settle never lifts the
 marker of another writer whose commit is still in flight. On Redis/Valkey marking and settling are
-Lua scripts (atomic, one round trip); other stores get the same values by read-modify-write.
+Lua scripts (atomic, one round trip); other stores get the same values by read-modify-write. Like the
+``MSET`` they replace, the scripts overwrite a key of another type (a ``GET`` error reads as absent).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ MARK: Final = b"!"
 
 MARK_SCRIPT: Final = """
 for i, key in ipairs(KEYS) do
-  local current = redis.call('GET', key)
+  local current = redis.pcall('GET', key)
+  if type(current) == 'table' then current = false end
   local value
   if current and string.sub(current, 1, 1) == '!' then
     value = current .. ',' .. ARGV[1]
@@ -44,7 +46,8 @@ SETTLE_SCRIPT: Final = """
 local ids = {}
 for id in string.gmatch(ARGV[1], '[^ ]+') do ids[id] = true end
 for i, key in ipairs(KEYS) do
-  local current = redis.call('GET', key)
+  local current = redis.pcall('GET', key)
+  if type(current) == 'table' then current = false end
   if current and string.sub(current, 1, 1) == '!' then
     local rest = {}
     for id in string.gmatch(string.sub(current, 2), '[^,]+') do

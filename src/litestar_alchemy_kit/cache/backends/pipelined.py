@@ -22,6 +22,8 @@ connection carried it, so version checks stay exact.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import os
 import time
 from collections import deque
@@ -86,6 +88,12 @@ def _parse(buf: bytes, pos: int) -> tuple[Any, int]:  # noqa: C901, PLR0911
         return RespError(buf[pos + 1 : end].decode("utf-8", "replace")), end + 2
     msg = f"unexpected redis reply type byte {kind!r}"
     raise RespError(msg)
+
+
+@functools.cache
+def _sha(script: str) -> bytes:
+    """The SHA1 digest under which the server caches ``script`` (what ``EVALSHA`` names)."""
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest().encode()
 
 
 def pack(*parts: bytes) -> bytes:
@@ -343,9 +351,16 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         )
 
     async def _eval(self, script: str, keys: list[bytes], args: list[bytes]) -> None:
+        # EVALSHA: the server neither receives nor hashes the script again; EVAL loads it once per server.
         protocol = await self._ready(None)
+        numkeys = str(len(keys)).encode()
         try:
-            await protocol.send(pack(b"EVAL", script.encode(), str(len(keys)).encode(), *keys, *args))
+            try:
+                await protocol.send(pack(b"EVALSHA", _sha(script), numkeys, *keys, *args))
+            except RespError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+                await protocol.send(pack(b"EVAL", script.encode(), numkeys, *keys, *args))
         except RespError as exc:
             if str(exc).startswith("OOM "):
                 raise StoreFullError(str(exc)) from exc
