@@ -121,7 +121,7 @@ class AsyncCache:
         return self._store.breaker.is_open
 
     def serve_until(self, deadline: float) -> None:
-        """Serve hits only before ``deadline`` (a :func:`time.monotonic` value); an invalidation outbox moves it."""
+        """Serve hits only before ``deadline`` (a ``time.monotonic()`` value); an invalidation outbox moves it."""
         self._serve_until = deadline
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
@@ -431,7 +431,7 @@ class AsyncCache:
         """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
 
         Until ``bump(tags, marker=...)`` settles the returned marker or it expires (``options.marker_ttl``), no
-        process hits or populates entries of these tags (:mod:`~litestar_alchemy_kit.cache.markers`). One round
+        process hits or populates entries of these tags (see *Markers* in the cache guide). One round
         trip on Redis/Valkey. Returns the marker, or ``None`` if the store did not take it; never raises for it.
         """
         keys = [self._keys.tag(tag) for tag in _unique(tags)]
