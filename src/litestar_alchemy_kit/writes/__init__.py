@@ -9,6 +9,5 @@ the tenant on every write. The cached read path lives in :mod:`litestar_alchemy_
 
 from litestar_alchemy_kit.writes._async import GuardedWritesAsyncRepository
 from litestar_alchemy_kit.writes._sync import GuardedWritesSyncRepository
-from litestar_alchemy_kit.writes.state import ReadState
 
-__all__ = ("GuardedWritesAsyncRepository", "GuardedWritesSyncRepository", "ReadState")
+__all__ = ("GuardedWritesAsyncRepository", "GuardedWritesSyncRepository")

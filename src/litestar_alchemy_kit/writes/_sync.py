@@ -19,7 +19,7 @@ from advanced_alchemy.utils.dataclass import Empty
 
 from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
-from litestar_alchemy_kit.writes.state import ReadState
+from litestar_alchemy_kit.writes._state import ReadState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
