@@ -26,7 +26,6 @@ from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
-from litestar_alchemy_kit.cache.markers import unmarked as _unmarked
 from litestar_alchemy_kit.cache.markers import versions_of
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
@@ -252,13 +251,12 @@ class SyncCache:
                         return None
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
-        if not _unmarked(raw):
+        versions = versions_of(raw, names)
+        if versions is None:
             # A commit on one of these tags is in flight: what the database returns now may be overwritten
             # by it, and its writer may never settle the marker. Labelled with nothing, it is not cached.
             self._telemetry.bypass(_MARKED)
             return None
-        tokens = [_text(value) or "" for value in raw]
-        versions = TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
         if recorder is not None:
             recorder.observe(versions, self)  # read before the caller computes what it labels with them
         return versions
