@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
+from advanced_alchemy.exceptions import ImproperConfigurationError, wrap_sqlalchemy_exception
 from advanced_alchemy.repository import LoadSpec, SQLAlchemyAsyncRepository
 from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
@@ -34,6 +34,7 @@ from litestar_alchemy_kit.orm.populate import (
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import (
+    INERT_READ_STATE,
     ReadState,
     analysis_key,
     default_select,
@@ -101,6 +102,14 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
 
     use_cache: bool = True
     """Class-wide switch; the ``use_cache`` constructor argument and per-call ``use_cache=`` narrow it."""
+    cache: AsyncCache | None = None
+    """The cache this repository reads and invalidates (``None``: uncached, AA's behaviour)."""
+    # What a subclass whose ``__init__`` skips ``super().__init__()`` (a test double, say) sees: no
+    # cache, no tenant, no scope; it reads and writes exactly as AA's repository.
+    _cache_enabled: bool = False
+    _tenant: TenantBinding | None = None
+    _cache_scope: tuple[object, ...] = _NO_SCOPE
+    _read_state: ReadState = INERT_READ_STATE
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
     cache_limits: CacheLimits | None = None
@@ -148,15 +157,24 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         if statement is None:
             statement = default_select(self.model_type)  # built once per model, not per request
         kwargs["statement"] = statement if self._tenant is None else self._tenant.restrict(self.model_type, statement)
+        explicit_manager = kwargs.get("cache_manager") is not None
+        if explicit_manager and cache is not None:
+            msg = (
+                f"{type(self).__name__} was given both cache= (the kit's cache) and cache_manager= (AA's): "
+                "pass one of them (see the repository guide, 'Advanced Alchemy's cache')"
+            )
+            raise ImproperConfigurationError(msg)
         super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
-        # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
-        # invalidate after commit returns; this repository replaces it.
-        self._cache_manager = None
         bound = bound_async_caches(session)
-        if cache is None:
+        if cache is None and not explicit_manager:
             cache = bound[0] if len(bound) == 1 else None
-        elif not any(known is cache for known in bound):
+        elif cache is not None and not any(known is cache for known in bound):
             bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
+        if cache is not None:
+            # AA's cache manager (the one its config puts in ``session.info``) would cache the same reads
+            # by repr() and invalidate after commit returns: the kit's cache replaces it. Without a kit
+            # cache, AA's manager (explicit ``cache_manager=`` or the config's) works as in AA.
+            self._cache_manager = None
         self.cache = cache
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         if self._tenant is not None:
@@ -311,7 +329,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         if allowed and top_level and not kwargs and self._bind_group is None and _fast_pk(item_id):
             return await self._get_by_primary_key(item_id, auto_expunge)
         with self._read_state.narrow(allowed=allowed):
-            return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+            return await super().get(item_id, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     async def _get_by_primary_key(self, item_id: Any, auto_expunge: bool | None) -> ModelT:
         """``get(pk)`` with the repository's defaults: keyed by (base statement, pk), no statement built on a hit."""
@@ -404,14 +422,14 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     ) -> list[ModelT]:
         """AA's ``get_many`` (and ``list``), cached; ``use_cache=False`` reads from the database."""
         with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
-            return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+            return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     async def get_many_and_count(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> tuple[list[ModelT], int]:
         """AA's ``get_many_and_count`` (and ``list_and_count``), cached; same shape as AA's."""
         with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
-            return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+            return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     async def count(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> int:
         """AA's ``count``, cached; ``use_cache=False`` reads from the database."""

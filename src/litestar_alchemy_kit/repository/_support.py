@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
     from litestar_alchemy_kit.repository.tenancy import TenantBinding
 
-__all__ = ("ReadState", "analysis_key", "default_select", "entry_key", "key_prefix", "scope_token", "shared_analysis")
+__all__ = (
+    "INERT_READ_STATE",
+    "ReadState",
+    "analysis_key",
+    "default_select",
+    "entry_key",
+    "key_prefix",
+    "scope_token",
+    "shared_analysis",
+)
 
 _MAX_KEYS: Final = 8192
 _entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
@@ -135,3 +144,18 @@ class ReadState:
             yield
         finally:
             self.current = previous
+
+
+class _InertReadState(ReadState):
+    """The read state of a repository whose ``__init__`` did not run: it has no cache to open or bypass."""
+
+    __slots__ = ()
+
+    @contextlib.contextmanager
+    def narrow(self, *, allowed: bool) -> Generator[None]:
+        del allowed  # nothing to narrow, and a shared object must not change
+        yield
+
+
+INERT_READ_STATE: Final[ReadState] = _InertReadState()
+"""Shared by every repository that skipped ``CachedAsyncRepository.__init__`` / ``CachedSyncRepository.__init__``."""
