@@ -225,11 +225,8 @@ class CachedSyncRepository(SQLAlchemySyncRepository[ModelT]):
         if isinstance(info, Bypass) or bind.bypass is not None:
             cache.record_bypass()
             return super()._execute(statement, uniquify=uniquify)
-        bind_group = statement.get_execution_options().get("bind_group")
-        if bind_group is None:
-            key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
-        else:
-            key = cache.key(_KIND, info.fingerprint, (*self._cache_scope, ("bind_group", bind_group)))
+        # AA's bind_group is a statement execution option, so the fingerprint already tells bind groups apart
+        key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
         rows = self._read_through(cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify))
         if rows is None:
             return super()._execute(statement, uniquify=uniquify)

@@ -745,3 +745,30 @@ async def service_writes_read_the_database(env: Env) -> None:
     async with env.sessionmaker() as session:
         row = (await session.execute(select(Item.name, Item.quantity))).one()
         assert tuple(row) == ("changed elsewhere", 9)
+
+
+async def repository_update_reads_the_database(env: Env) -> None:
+    """``update()`` on the repository loads the row it merges into from the database, never from the cache.
+
+    AA's ``update`` reads the existing row with ``get()`` and merges the given object into it. Had that read
+    come from the cache, the stale cached copy (changed behind the cache's back with ``text()``) would be
+    merged and its old ``name`` written back along with the new ``quantity``.
+    """
+    cache = env.make_cache()
+    (item,) = await seed_items(env, ["original"])
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
+            assert (await repo.get(item.id)).name == "original"
+            assert (await repo.get(item.id, load=None, with_for_update=None)).name == "original"
+    async with env.sessionmaker() as session:
+        await session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
+        await session.commit()
+    hits = cache.stats["hit"]
+    async with env.sessionmaker() as session:
+        # a fresh session: nothing in its identity map answers the update's read
+        await ItemRepository(session=session, cache=cache).update(Item(id=item.id, quantity=9), auto_commit=True)
+    assert cache.stats["hit"] == hits, "the update must have read the row from the database"
+    async with env.sessionmaker() as session:
+        row = (await session.execute(select(Item.name, Item.quantity))).one()
+        assert tuple(row) == ("changed elsewhere", 9)

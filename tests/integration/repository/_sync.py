@@ -747,3 +747,30 @@ def service_writes_read_the_database(env: Env) -> None:
     with env.sessionmaker() as session:
         row = (session.execute(select(Item.name, Item.quantity))).one()
         assert tuple(row) == ("changed elsewhere", 9)
+
+
+def repository_update_reads_the_database(env: Env) -> None:
+    """``update()`` on the repository loads the row it merges into from the database, never from the cache.
+
+    AA's ``update`` reads the existing row with ``get()`` and merges the given object into it. Had that read
+    come from the cache, the stale cached copy (changed behind the cache's back with ``text()``) would be
+    merged and its old ``name`` written back along with the new ``quantity``.
+    """
+    cache = env.make_cache()
+    (item,) = seed_items(env, ["original"])
+    with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
+            assert (repo.get(item.id)).name == "original"
+            assert (repo.get(item.id, load=None, with_for_update=None)).name == "original"
+    with env.sessionmaker() as session:
+        session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
+        session.commit()
+    hits = cache.stats["hit"]
+    with env.sessionmaker() as session:
+        # a fresh session: nothing in its identity map answers the update's read
+        ItemRepository(session=session, cache=cache).update(Item(id=item.id, quantity=9), auto_commit=True)
+    assert cache.stats["hit"] == hits, "the update must have read the row from the database"
+    with env.sessionmaker() as session:
+        row = (session.execute(select(Item.name, Item.quantity))).one()
+        assert tuple(row) == ("changed elsewhere", 9)

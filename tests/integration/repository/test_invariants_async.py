@@ -90,3 +90,7 @@ async def test_savepoint_release_is_not_a_commit(async_env: Env) -> None:
 
 async def test_service_writes_read_the_database(async_env: Env) -> None:
     await scenarios.service_writes_read_the_database(async_env)
+
+
+async def test_repository_update_reads_the_database(async_env: Env) -> None:
+    await scenarios.repository_update_reads_the_database(async_env)

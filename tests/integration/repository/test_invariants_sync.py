@@ -93,3 +93,7 @@ def test_savepoint_release_is_not_a_commit(sync_env: Env) -> None:
 
 def test_service_writes_read_the_database(sync_env: Env) -> None:
     scenarios.service_writes_read_the_database(sync_env)
+
+
+def test_repository_update_reads_the_database(sync_env: Env) -> None:
+    scenarios.repository_update_reads_the_database(sync_env)
