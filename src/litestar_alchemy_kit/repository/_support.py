@@ -125,25 +125,29 @@ def default_select(model: type) -> Select[Any]:
 
 
 class ReadState:
-    """Whether the public method in progress may use the cache.
+    """Whether the public method in progress may use the cache, and whether its results are detached.
 
-    ``None`` outside any repository method (a direct ``_execute`` call from user code: uncached);
-    nested calls can only narrow it (a write method's internal reads never use the cache).
+    ``current`` is ``None`` outside any repository method (a direct ``_execute`` call from user code:
+    uncached); nested calls can only narrow it (a write method's internal reads never use the cache).
+    ``detach`` is the call's ``auto_expunge``: ``False`` makes cache hits the session's own instances.
     """
 
-    __slots__ = ("current",)
+    __slots__ = ("current", "detach")
 
     def __init__(self) -> None:
         self.current: bool | None = None
+        self.detach = False
 
     @contextlib.contextmanager
-    def narrow(self, *, allowed: bool) -> Generator[None]:
-        previous = self.current
+    def narrow(self, *, allowed: bool, detach: bool | None = None) -> Generator[None]:
+        previous, previous_detach = self.current, self.detach
         self.current = allowed if previous is None else previous and allowed
+        if detach is not None:
+            self.detach = detach
         try:
             yield
         finally:
-            self.current = previous
+            self.current, self.detach = previous, previous_detach
 
 
 class _InertReadState(ReadState):
@@ -152,8 +156,8 @@ class _InertReadState(ReadState):
     __slots__ = ()
 
     @contextlib.contextmanager
-    def narrow(self, *, allowed: bool) -> Generator[None]:
-        del allowed  # nothing to narrow, and a shared object must not change
+    def narrow(self, *, allowed: bool, detach: bool | None = None) -> Generator[None]:
+        del allowed, detach  # nothing to narrow, and a shared object must not change
         yield
 
 

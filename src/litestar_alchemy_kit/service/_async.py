@@ -51,7 +51,7 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
         service = ItemService(session=session, cache=cache, scope=tenant_id)
 
     With a repository that is not the kit's (any AA repository) it is AA's service, uncached.
-    Results are detached instances (``auto_expunge`` defaults to ``True``, as in the repository).
+    Results are the session's own instances (``auto_expunge`` defaults to ``False``, as in AA).
     """
 
     def __init__(
@@ -61,7 +61,7 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
         cache: AsyncCache | None = None,
         scope: object = None,
         use_cache: bool | None = None,
-        auto_expunge: bool = True,
+        auto_expunge: bool = False,
         **kwargs: Any,
     ) -> None:
         """Build the service and its repository.
@@ -71,7 +71,7 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
             cache: the cache (``None``: the one the session is bound to, if exactly one).
             scope: tenant / user scope, part of every key.
             use_cache: turn caching off for this service (``None`` keeps the repository's default).
-            auto_expunge: return detached instances (required for cached reads).
+            auto_expunge: return detached instances (AA's default ``False``: the session's own instances).
             **kwargs: everything AA's service accepts.
 
         Raises:
