@@ -281,8 +281,9 @@ _comparing = contextvars.ContextVar("comparing", default=False)
 
 
 def _record(flavour: str, name: str, cached: Any, fresh: Any) -> None:
+    """Compare two renderings (:func:`_plain`, taken right after each read)."""
     COUNTS.compared[flavour] += 1
-    if _plain(cached) != _plain(fresh):
+    if cached != fresh:
         COUNTS.differences.append(
             {
                 "test": os.environ.get("PYTEST_CURRENT_TEST", "?"),
@@ -297,6 +298,17 @@ def _hits(cache: Any) -> int:
     return 0 if cache is None else int(cache.stats["hit"])
 
 
+def _database_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The same read, from the database, refreshing the session's instances (``populate_existing``).
+
+    With AA's default ``auto_expunge=False`` a hit is merged into the session's own instances, so the
+    database's answer must overwrite them to be seen; the session has no uncommitted change to the
+    tables a cached read reads, or the read would not have been cached.
+    """
+    options = {**(kwargs.get("execution_options") or {}), "populate_existing": True}
+    return {**kwargs, "use_cache": False, "execution_options": options}
+
+
 def _wrap_async(name: str) -> None:
     original = getattr(CachedAsyncRepository, name)
 
@@ -305,16 +317,19 @@ def _wrap_async(name: str) -> None:
         if _comparing.get() or kwargs.get("use_cache") is False or self.cache is None:
             return await original(self, *args, **kwargs)
         before = _hits(self.cache)
-        result = await original(self, *args, **kwargs)
-        COUNTS.hits["async"] += _hits(self.cache) - before
+        result = await original(self, *args, **kwargs)  # what the test gets (populates on a miss)
         token = _comparing.set(True)
         try:
-            fresh = await original(self, *args, **{**kwargs, "use_cache": False})
+            cached = _plain(await original(self, *args, **kwargs))  # a hit once the first populated
+            COUNTS.hits["async"] += _hits(self.cache) - before
+            fresh: Any = await original(self, *args, **_database_kwargs(kwargs))
+            fresh = _plain(fresh)
         except Exception as error:
-            fresh = error
+            fresh = repr(error)
+            cached = _plain(result)
         finally:
             _comparing.reset(token)
-        _record("async", name, result, fresh)
+        _record("async", name, cached, fresh)
         return result
 
     setattr(CachedAsyncRepository, name, read)
@@ -329,15 +344,18 @@ def _wrap_sync(name: str) -> None:
             return original(self, *args, **kwargs)
         before = _hits(self.cache)
         result = original(self, *args, **kwargs)
-        COUNTS.hits["sync"] += _hits(self.cache) - before
         token = _comparing.set(True)
         try:
-            fresh = original(self, *args, **{**kwargs, "use_cache": False})
+            cached = _plain(original(self, *args, **kwargs))
+            COUNTS.hits["sync"] += _hits(self.cache) - before
+            fresh: Any = original(self, *args, **_database_kwargs(kwargs))
+            fresh = _plain(fresh)
         except Exception as error:
-            fresh = error
+            fresh = repr(error)
+            cached = _plain(result)
         finally:
             _comparing.reset(token)
-        _record("sync", name, result, fresh)
+        _record("sync", name, cached, fresh)
         return result
 
     setattr(CachedSyncRepository, name, read)
@@ -414,11 +432,12 @@ def _committed_async(models_fixture: str, schema_fixture: str) -> Any:
             return
         session = AsyncSession(bind=async_engine, expire_on_commit=False)
         try:
+            # Tables are cleaned before the test, not after: at teardown the other fixture's session
+            # (uuid and bigint are both set up) may still hold the test's uncommitted writes.
             await _clean_async(session, models)
             yield session, models
         finally:
-            with contextlib.suppress(Exception):
-                await _clean_async(session, models)
+            await session.rollback()
             await session.close()
 
     params = [
@@ -443,11 +462,10 @@ def _committed_sync(models_fixture: str, schema_fixture: str) -> Any:
             return
         session = Session(bind=engine, expire_on_commit=False)
         try:
-            _clean_sync(session, models)
+            _clean_sync(session, models)  # before the test (see the async fixture)
             yield session, models
         finally:
-            with contextlib.suppress(Exception):
-                _clean_sync(session, models)
+            session.rollback()
             session.close()
 
     params = [
