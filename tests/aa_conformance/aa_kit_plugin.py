@@ -251,15 +251,18 @@ _local_services()
 # --- 4. read twice: every cached read compared with the database's answer --------------------------
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
-    """A comparable rendering of a read's result: instances by their loaded column values."""
+def _plain(value: Any, depth: int = 0, *, tzinfo: bool = True) -> Any:
+    """A comparable rendering of a read's result: instances by their loaded column values.
+
+    ``tzinfo=False`` leaves out the type of an aware datetime's tzinfo (same instant, offset and wall clock).
+    """
     if isinstance(value, (list, tuple)):
-        return [_plain(item, depth) for item in value]
+        return [_plain(item, depth, tzinfo=tzinfo) for item in value]
     if isinstance(value, (str, int, float, bool, type(None), bytes, decimal.Decimal, uuid.UUID, enum.Enum)):
         return value
     if isinstance(value, datetime.datetime):
-        # same instant, offset and wall clock: psycopg's ZoneInfo('Etc/UTC') vs timezone.utc is listed apart
-        return (value.isoformat(), value.utcoffset(), type(value.tzinfo).__name__ if value.tzinfo else None)
+        kind = type(value.tzinfo).__name__ if value.tzinfo and tzinfo else None
+        return (value.isoformat(), value.utcoffset(), kind)
     if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
         return value
     try:
@@ -268,11 +271,11 @@ def _plain(value: Any, depth: int = 0) -> Any:
         return repr(value)
     mapper = state.mapper
     loaded = {attr.key for attr in mapper.column_attrs} - state.unloaded
-    columns = {key: _plain(getattr(value, key), depth) for key in sorted(loaded)}
+    columns = {key: _plain(getattr(value, key), depth, tzinfo=tzinfo) for key in sorted(loaded)}
     if depth < 1:
         for relationship in mapper.relationships:
             if relationship.key not in state.unloaded:
-                columns[relationship.key] = _plain(getattr(value, relationship.key), depth + 1)
+                columns[relationship.key] = _plain(getattr(value, relationship.key), depth + 1, tzinfo=tzinfo)
     return (type(value).__name__, columns)
 
 
@@ -280,16 +283,22 @@ _READS = ("get", "get_one", "get_one_or_none", "get_many", "get_many_and_count",
 _comparing = contextvars.ContextVar("comparing", default=False)
 
 
-def _record(flavour: str, name: str, cached: Any, fresh: Any) -> None:
-    """Compare two renderings (:func:`_plain`, taken right after each read)."""
+def _both(value: Any) -> tuple[Any, Any]:
+    return _plain(value), _plain(value, tzinfo=False)
+
+
+def _record(flavour: str, name: str, cached: tuple[Any, Any], fresh: tuple[Any, Any]) -> None:
+    """Compare two pairs of renderings (:func:`_both`, taken right after each read)."""
     COUNTS.compared[flavour] += 1
-    if cached != fresh:
+    if cached[0] != fresh[0]:
         COUNTS.differences.append(
             {
                 "test": os.environ.get("PYTEST_CURRENT_TEST", "?"),
                 "read": f"{flavour} {name}",
-                "cached": repr(_plain(cached))[:2000],
-                "database": repr(_plain(fresh))[:2000],
+                # the same but for the tzinfo objects of aware datetimes (psycopg's ZoneInfo('Etc/UTC'))
+                "kind": "tzinfo" if cached[1] == fresh[1] else "data",
+                "cached": repr(cached[0])[:2000],
+                "database": repr(fresh[0])[:2000],
             }
         )
 
@@ -320,16 +329,18 @@ def _wrap_async(name: str) -> None:
         result = await original(self, *args, **kwargs)  # what the test gets (populates on a miss)
         token = _comparing.set(True)
         try:
-            cached = _plain(await original(self, *args, **kwargs))  # a hit once the first populated
+            middle = _hits(self.cache)
+            cached = _both(await original(self, *args, **kwargs))  # a hit once the first populated
+            hit = _hits(self.cache) > middle
             COUNTS.hits["async"] += _hits(self.cache) - before
-            fresh: Any = await original(self, *args, **_database_kwargs(kwargs))
-            fresh = _plain(fresh)
+            # only a hit is compared: a miss or a bypass is a database read (the session's own state)
+            fresh = _both(await original(self, *args, **_database_kwargs(kwargs))) if hit else cached
         except Exception as error:
-            fresh = repr(error)
-            cached = _plain(result)
+            fresh, cached, hit = (repr(error), repr(error)), _both(result), True
         finally:
             _comparing.reset(token)
-        _record("async", name, cached, fresh)
+        if hit:
+            _record("async", name, cached, fresh)
         return result
 
     setattr(CachedAsyncRepository, name, read)
@@ -343,19 +354,21 @@ def _wrap_sync(name: str) -> None:
         if _comparing.get() or kwargs.get("use_cache") is False or self.cache is None:
             return original(self, *args, **kwargs)
         before = _hits(self.cache)
-        result = original(self, *args, **kwargs)
+        result = original(self, *args, **kwargs)  # what the test gets (populates on a miss)
         token = _comparing.set(True)
         try:
-            cached = _plain(original(self, *args, **kwargs))
+            middle = _hits(self.cache)
+            cached = _both(original(self, *args, **kwargs))  # a hit once the first populated
+            hit = _hits(self.cache) > middle
             COUNTS.hits["sync"] += _hits(self.cache) - before
-            fresh: Any = original(self, *args, **_database_kwargs(kwargs))
-            fresh = _plain(fresh)
+            # only a hit is compared: a miss or a bypass is a database read (the session's own state)
+            fresh = _both(original(self, *args, **_database_kwargs(kwargs))) if hit else cached
         except Exception as error:
-            fresh = repr(error)
-            cached = _plain(result)
+            fresh, cached, hit = (repr(error), repr(error)), _both(result), True
         finally:
             _comparing.reset(token)
-        _record("sync", name, cached, fresh)
+        if hit:
+            _record("sync", name, cached, fresh)
         return result
 
     setattr(CachedSyncRepository, name, read)
