@@ -14,30 +14,25 @@ import logging
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from litestar_alchemy_kit.cache._runtime import (
-    SyncBackground,
-    SyncSingleFlight,
-    sync_timeout,
-)
+from litestar_alchemy_kit.cache._guarded_sync import SyncGuardedBackend
+from litestar_alchemy_kit.cache._runtime import SyncBackground, SyncSingleFlight
 from litestar_alchemy_kit.cache.backends import (
-    FullStoreBackend,
-    InProcessBackend,
-    StoreFullError,
-    SyncBoundedReadBackend,
     SyncCacheBackend,
     SyncClosingBackend,
 )
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
-from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
-from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
+from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
+from litestar_alchemy_kit.cache.markers import versions_of
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
 from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions, new_token
+from litestar_alchemy_kit.cache.types import unique_tags as _unique
+from litestar_alchemy_kit.cache.types import version_text as _text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,21 +42,12 @@ T = TypeVar("T")
 logger = logging.getLogger("litestar_alchemy_kit.cache")
 
 
-def _unique(tags: Iterable[str]) -> list[str]:
-    if isinstance(tags, str):
-        msg = f"cache tags must be a collection of str, not the str {tags!r}"
-        raise TypeError(msg)
-    return list(dict.fromkeys(tags))
-
-
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("ascii", "replace")
-
-
 _Found = tuple[Any, bool, TagVersions | None]
-_FULL = object()  # what _guard returns for a write the store refused because it is full
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
+_MARKED = "invalidation_marked"  # a commit touching a tag is in flight (its marker is in the store)
+_UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained within its staleness bound
+_FOREVER = float("inf")
 
 
 class SyncCache:
@@ -80,34 +66,28 @@ class SyncCache:
     """
 
     _RECENT_MAX = 1024
-    _PLANS_MAX = 1024
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
         self._keys = KeyBuilder(namespace)
         self._backend: SyncCacheBackend = as_sync_backend(store)
         self._codec = self.options.codec
-        # In-process backends never block: a timeout around their reads is pure overhead.
-        self._in_process = isinstance(self._backend, InProcessBackend) and self._backend.in_process
-        # Backends that bound their own reads do it cheaper than a timeout scope around the call.
-        self._get_within: Callable[[Sequence[str], float], list[bytes | None]] | None = (
-            self._backend.get_many_within if isinstance(self._backend, SyncBoundedReadBackend) else None
-        )
-        self._breaker = CircuitBreaker(self.options.breaker_threshold, self.options.breaker_cooldown)
-        full_errors = self._backend.full_errors if isinstance(self._backend, FullStoreBackend) else ()
-        self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
         self._telemetry = Telemetry(namespace, self.options.telemetry)
+        # every store call goes through it: bounded, behind the circuit breaker, failing open
+        self._store = SyncGuardedBackend(self._backend, self.options, self._telemetry, namespace)
         self._flight = SyncSingleFlight()
         self._background = SyncBackground()
         # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
         self._pending: dict[str, int] = {}
         self._pending_namespace = 0
+        self._pending_marks: dict[str, int] = {}  # marker id -> generation of its undelivered settle
         self._generation = 0
         self._pending_lock = threading.Lock()  # the sync twin bumps from many threads
         self._closed = False
+        self._serve_until = _FOREVER
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
+        self._plan = self._keys.plan
 
     # --- introspection -------------------------------------------------------------------
 
@@ -142,7 +122,11 @@ class SyncCache:
     @property
     def breaker_open(self) -> bool:
         """Whether the circuit breaker currently refuses store calls."""
-        return self._breaker.is_open
+        return self._store.breaker.is_open
+
+    def serve_until(self, deadline: float) -> None:
+        """Serve hits only before ``deadline`` (a ``time.monotonic()`` value); an invalidation outbox moves it."""
+        self._serve_until = deadline
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
         """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
@@ -173,86 +157,6 @@ class SyncCache:
         else:
             self._telemetry.bypass(reason, amount)
 
-    # --- store calls: each bounded by the timeout, each failure a miss -----------------------
-
-    def _failed(self, operation: str, exc: BaseException) -> None:
-        was_open = self._breaker.is_open
-        self._breaker.failure()
-        self._telemetry.count("error")
-        if self._breaker.is_open and not was_open:
-            logger.warning("cache store failing, circuit opened (namespace=%s, %s: %r)", self.namespace, operation, exc)
-        else:
-            logger.debug("cache %s failed (namespace=%s): %r", operation, self.namespace, exc)
-
-    def _fetch(self, keys: Sequence[str]) -> list[bytes | None] | None:
-        if not self._breaker.allow():
-            return None
-        try:
-            if self._get_within is not None:
-                values = self._get_within(keys, self.options.timeout)
-            elif self._in_process:
-                values = self._backend.get_many(keys)
-            else:
-                with sync_timeout(self.options.timeout):
-                    values = self._backend.get_many(keys)
-        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
-            self._failed("get", exc)
-            return None
-        except BaseException:
-            self._breaker.abandon()
-            raise
-        self._breaker.success()
-        return values
-
-    def _guard(self, operation: str, call: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
-        """``(True, result)`` of ``call()`` within ``timeout``, or ``(False, None)`` if refused or failed."""
-        if not self._breaker.allow():
-            return False, None
-        try:
-            with sync_timeout(timeout):
-                result = call()
-        except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
-            if isinstance(exc, self._full_errors):
-                # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
-                # breaker would stop the bumps that keep other processes from serving stale entries.
-                self._breaker.success()
-                self._telemetry.count("error")
-                logger.debug("cache %s refused, store full (namespace=%s): %r", operation, self.namespace, exc)
-                return False, _FULL
-            self._failed(operation, exc)
-            return False, None
-        except BaseException:
-            self._breaker.abandon()  # a cancelled probe must not keep the breaker shut forever
-            raise
-        self._breaker.success()
-        return True, result
-
-    def _write(self, key: str, value: bytes, ttl: float | None) -> bool:
-        return (self._guard("set", partial(self._backend.set, key, value, ttl), self.options.timeout))[0]
-
-    def _write_many(self, items: Mapping[str, bytes]) -> bool:
-        done, result = self._guard("bump", partial(self._backend.set_many, items), self.options.timeout)
-        if result is _FULL:
-            # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
-            # next reader initialises a new random token. The bump is delivered all the same.
-            done = (self._guard("bump", partial(self._remove_each, list(items)), self.options.timeout))[0]
-        return done
-
-    def _remove_each(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._backend.delete(key)
-
-    def _init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
-        done, values = self._guard("init", partial(self._backend.init_many, items), self.options.timeout)
-        return values if done else None
-
-    def _add(self, key: str, value: bytes, ttl: float) -> bool | None:
-        done, added = self._guard("add", partial(self._backend.add, key, value, ttl), self.options.timeout)
-        return bool(added) if done else None
-
-    def _remove(self, key: str) -> bool:
-        return (self._guard("delete", partial(self._backend.delete, key), self.options.timeout))[0]
-
     # --- pending invalidations ----------------------------------------------------------------
 
     def _blocked(self, tags: Iterable[str]) -> bool:
@@ -273,11 +177,10 @@ class SyncCache:
             self._deliver(list(self._pending), namespace=bool(self._pending_namespace))
             delay = min(delay * 2, self.options.retry_max)
 
-    def _deliver(self, tags: Sequence[str], namespace: bool = False) -> bool:
-        """Write new tokens for ``tags`` (and the namespace); on success, clear what was pending before the write.
+    def _deliver(self, tags: Sequence[str], namespace: bool = False, marker: str | None = None) -> bool:
+        """Write new tokens for ``tags`` (and the namespace), settling ``marker`` and every pending marker.
 
-        A bump that fails while this write is in flight keeps its tags pending: the write may have landed
-        before that bump's commit, so it does not deliver it.
+        On success, clear what was pending before the write: a bump failing while it is in flight stays pending.
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
@@ -287,7 +190,11 @@ class SyncCache:
         pending = self._pending
         before = [(tag, pending.get(tag)) for tag in tags]
         namespace_before = self._pending_namespace
-        if not self._write_many(items):
+        marks_before = list(self._pending_marks.items())
+        marker_ids = [marker_id for marker_id, _ in marks_before]
+        if marker:
+            marker_ids.append(marker)
+        if not self._store.write_many(items, marker_ids):
             return False
         with self._pending_lock:
             for tag, generation in before:
@@ -295,15 +202,20 @@ class SyncCache:
                     del pending[tag]
             if namespace and self._pending_namespace == namespace_before:
                 self._pending_namespace = 0
+            for marker_id, generation in marks_before:
+                if self._pending_marks.get(marker_id) == generation:
+                    del self._pending_marks[marker_id]
         return True
 
-    def _undelivered(self, tags: Iterable[str], namespace: bool = False) -> None:
+    def _undelivered(self, tags: Iterable[str], namespace: bool = False, marker: str | None = None) -> None:
         with self._pending_lock:
             self._generation += 1
             for tag in tags:
                 self._pending[tag] = self._generation
             if namespace:
                 self._pending_namespace = self._generation
+            if marker:
+                self._pending_marks[marker] = self._generation
         self._schedule_retry()
 
     # --- the API --------------------------------------------------------------------------------
@@ -318,11 +230,11 @@ class SyncCache:
         names, keys = self._plan(tags)
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add(names)
+            recorder.need(names)
         if self._blocked(names):
             self._telemetry.bypass(_PENDING)
             return None
-        raw = self._fetch(keys)
+        raw = self._store.fetch(keys)
         if raw is None:
             self._telemetry.bypass(_UNAVAILABLE)
             return None
@@ -332,28 +244,22 @@ class SyncCache:
                 if value is None:
                     # One initialisation per tag key at a time in this process, so concurrent first
                     # readers agree on the version even on stores with no atomic set-if-absent.
-                    init = partial(self._init, {key: new_token().encode()})
+                    init = partial(self._store.init, {key: new_token().encode()})
                     initialised = self._flight.run(f"\x00init|{key}", init)
                     if initialised is None:
                         self._telemetry.bypass(_UNAVAILABLE)
                         return None
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
-        tokens = [_text(value) or "" for value in raw]
-        return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
-
-    def _plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
-        """The unique tag names and the version keys a read of them needs (namespace first), memoized.
-
-        Callers pass the same few tag sets over and over; this saves deduplicating and formatting
-        them on every read.
-        """
-        wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(_unique(tags))
-        plan = self._plans.get(wanted)
-        if plan is None:
-            names = _unique(wanted)
-            plan = self._plans.put(wanted, (names, [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]))
-        return plan
+        versions = versions_of(raw, names)
+        if versions is None:
+            # A commit on one of these tags is in flight: what the database returns now may be overwritten
+            # by it, and its writer may never settle the marker. Labelled with nothing, it is not cached.
+            self._telemetry.bypass(_MARKED)
+            return None
+        if recorder is not None:
+            recorder.observe(versions, self)  # read before the caller computes what it labels with them
+        return versions
 
     def _lookup(
         self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
@@ -362,24 +268,29 @@ class SyncCache:
         names, version_keys = plan
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add(names)
+            recorder.need(names)
         if (self._pending or self._pending_namespace) and self._blocked(names):
             if record:
                 self._telemetry.bypass(_PENDING)
             return MISS, False, None
-        raw = self._fetch([key, *version_keys])
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            if record:
+                self._telemetry.bypass(_UNDRAINED)
+            return MISS, False, None
+        raw = self._store.fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
             return MISS, False, None
-        observed = (
-            None
-            if not observe or None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
-        )
         value, stale = self._validate(raw, names, schema)
+        hit = value is not MISS and not stale
         if record:
-            self._telemetry.count("hit" if value is not MISS and not stale else "miss")
+            self._telemetry.count("hit" if hit else "miss")
+        # A miss may label its load with the versions unless one is absent or marked; a hit needs them only
+        # for a response being recorded (the valid entry was computed under them).
+        observed = versions_of(raw[1:], names) if (observe and not hit) or recorder is not None else None
+        if recorder is not None and observed is not None:
+            recorder.observe(observed, self)
         return value, stale, observed
 
     def lookup(self, key: str, tags: Iterable[str], schema: str = "") -> Lookup:
@@ -393,19 +304,20 @@ class SyncCache:
         names, version_keys = self._plan(tags)
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add(names)
+            recorder.need(names)
         if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
-        raw = self._fetch([key, *version_keys])
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            self._telemetry.bypass(_UNDRAINED)
+            return Lookup(MISS, None, None)
+        raw = self._store.fetch([key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
-        versions = (
-            None
-            if None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
-        )
+        versions = versions_of(raw[1:], names)
+        if recorder is not None and versions is not None:
+            recorder.observe(versions, self)
         value, stale = self._validate(raw, names, schema)
         labels: tuple[str, ...] | None = None
         if value is MISS and raw[0] is not None:
@@ -498,46 +410,63 @@ class SyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
-            return self._write(key, blob, keep)
+            return self._store.write(key, blob, keep)
 
-    def bump(self, tags: Iterable[str]) -> bool:
+    def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
 
-        One round trip on Redis/Valkey. If the store cannot be reached the tags are retried in the
-        background and, until delivered, this process neither serves nor stores entries for them.
-        Returns whether the bump was delivered now; never raises for store errors.
+        One round trip on Redis/Valkey. ``marker`` (from :meth:`mark`) is settled by the same write. If
+        the store cannot be reached the tags are retried in the background and, until delivered, this
+        process neither serves nor stores entries for them. Returns whether the bump was delivered now;
+        never raises for store errors.
         """
         names = _unique(tags)
         if not names:
             return True
         self._recent.clear()
         with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
-            if self._deliver(names):
+            if self._deliver(names, marker=marker):
                 return True
-            self._undelivered(names)
+            self._undelivered(names, marker=marker)
             return False
+
+    def mark(self, tags: Iterable[str], namespace: bool = False) -> str | None:
+        """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
+
+        Until ``bump(tags, marker=...)`` settles the returned marker or it expires (``options.marker_ttl``), no
+        process hits or populates entries of these tags (see *Markers* in the cache guide). One round
+        trip on Redis/Valkey. Returns the marker, or ``None`` if the store did not take it; never raises for it.
+        """
+        keys = [self._keys.tag(tag) for tag in _unique(tags)]
+        if namespace:
+            keys.append(self._keys.namespace_key)
+        marker_id = new_token()
+        if not keys:
+            return marker_id
+        self._recent.clear()
+        with self._telemetry.span("cache.mark", **{"cache.tags": len(keys)}):
+            done = self._store.mark_many(keys, marker_id)
+        if not done:  # the write may still land (it timed out in flight): the next delivery settles it too
+            self._undelivered((), marker=marker_id)
+        return marker_id if done else None
 
     def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        return self._remove(key)
+        return self._store.remove(key)
 
-    def clear(self) -> bool:
+    def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
 
-        Bumps the namespace version (one write, on every store); where the store can enumerate
-        keys (memory; Redis/Valkey under a store prefix) the namespace's keys are also deleted, matched
-        by ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
+        Bumps the namespace version (one write, on every store), settling ``marker`` (from
+        ``mark(..., namespace=True)``); where the store can enumerate keys (memory; Redis/Valkey under a
+        store prefix) the namespace's keys are also deleted, matched by ``namespace + ':'`` so a sibling
+        namespace sharing a prefix is untouched.
         """
         self._recent.clear()
-        if not self._deliver((), namespace=True):
-            self._undelivered((), namespace=True)
+        if not self._deliver((), namespace=True, marker=marker):
+            self._undelivered((), namespace=True, marker=marker)
             return False
-        if self._breaker.allow():
-            try:
-                with sync_timeout(self.options.timeout * 20):
-                    self._backend.delete_prefix(self._keys.prefix)
-            except Exception as exc:  # noqa: BLE001 - the version bump already invalidated everything
-                self._failed("clear", exc)
+        self._store.remove_prefix(self._keys.prefix)  # the version bump already invalidated everything
         return True
 
     def get_or_load(
@@ -604,7 +533,7 @@ class SyncCache:
         lease_key: str | None = None
         if lease_ttl is not None:
             lease_key = self._keys.lease(key)
-            if self._add(lease_key, new_token().encode(), lease_ttl) is False:
+            if self._store.add(lease_key, new_token().encode(), lease_ttl) is False:
                 lease_key = None
                 value = self._wait_for_holder(key, tags, schema)
                 if value is not MISS:
@@ -629,7 +558,7 @@ class SyncCache:
             if remaining:
                 self._refreshing[key] = remaining
             if lease_key is not None:
-                self._remove(lease_key)
+                self._store.remove(lease_key)
 
     def _remember(self, key: str, signature: str, value: Any, ttl: float | None) -> None:
         # Callers whose lookup raced the load (read before the set landed) share its result, for at

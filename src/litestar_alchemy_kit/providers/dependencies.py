@@ -6,6 +6,7 @@ is bound to the caller's tenant (every read filtered, every write stamped, the c
 decided by a :data:`~litestar_alchemy_kit.providers.ScopePolicy`.
 """
 
+import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from advanced_alchemy.extensions.litestar.providers import (
     DependencyDefaults,
     create_filter_dependencies,
 )
-from advanced_alchemy.utils.dependencies import FilterConfig
+from advanced_alchemy.filters import OrderBy
+from advanced_alchemy.utils.dependencies import FilterConfig, resolve_filter_aliases
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.params import SkipValidation
+from sqlalchemy import inspect as inspect_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -170,7 +173,42 @@ def create_service_dependencies(
     dependencies = {key: Provide(provider)}
     if filters:
         dependencies.update(create_filter_dependencies(filters, dependency_defaults))
+        order_key = dependency_defaults.ORDER_BY_FILTER_DEPENDENCY_KEY
+        if order_key in dependencies:
+            service: type[Any] = service_type
+            model: type[Any] = service.repository_type.model_type
+            dependencies[order_key] = Provide(
+                _checked_order_by(dependencies[order_key].dependency, model, filters), sync_to_thread=False
+            )
     return dependencies
+
+
+def _checked_order_by(
+    provide: Callable[..., OrderBy], model: type[Any], filters: FilterConfig
+) -> Callable[..., OrderBy]:
+    """AA's order-by provider, refusing a field the client may not sort by with a 400 that names the parameter.
+
+    AA passes the query's field name straight to ``getattr(model, name)``: an unknown or empty name is an
+    ``AttributeError`` deep in the repository, answered 500. The fields allowed are the configured ones when
+    ``sort_field`` lists several, otherwise the model's mapped columns.
+    """
+    configured = filters.get("sort_field")
+    columns: list[str] = list(inspect_model(model).column_attrs.keys())  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+    allowed = frozenset[str](configured) if isinstance(configured, (set, list)) else frozenset(columns)
+    parameter = resolve_filter_aliases(filters).get("order_by", "orderBy")
+
+    @functools.wraps(provide)  # the same signature, so the same query parameters and OpenAPI document
+    def provide_order_by(*args: Any, **kwargs: Any) -> OrderBy:
+        order = provide(*args, **kwargs)
+        if order.field_name not in allowed:
+            message = f"cannot sort by {order.field_name!r}; expected one of {', '.join(sorted(allowed))}"
+            raise ValidationException(
+                detail=f"Validation failed for {parameter}",
+                extra=[{"message": message, "key": parameter, "source": "query"}],
+            )
+        return order
+
+    return provide_order_by
 
 
 @dataclass(frozen=True)

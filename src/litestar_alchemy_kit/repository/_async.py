@@ -2,7 +2,8 @@
 
 Every read AA performs ends in :meth:`SQLAlchemyAsyncRepository._execute`, the one place the
 cache is consulted: the final statement's fingerprint is the key, the tables it reads its tags.
-Public read methods open the cache for the call; reads made inside write methods go to the database.
+Public read methods open the cache for the call; the write methods, and the tenant binding, are
+inherited from :class:`~litestar_alchemy_kit.writes.GuardedWritesAsyncRepository`, whose reads go to the database.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from advanced_alchemy.exceptions import ImproperConfigurationError, wrap_sqlalchemy_exception
-from advanced_alchemy.repository import LoadSpec, SQLAlchemyAsyncRepository
+from advanced_alchemy.exceptions import ImproperConfigurationError
 from advanced_alchemy.repository.typing import ModelT
-from advanced_alchemy.utils.dataclass import Empty
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.state import InstanceState
 
-from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
 from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation
@@ -36,8 +34,6 @@ from litestar_alchemy_kit.orm.populate import (
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository._support import (
-    INERT_READ_STATE,
-    ReadState,
     analysis_key,
     default_select,
     entry_key,
@@ -45,23 +41,17 @@ from litestar_alchemy_kit.repository._support import (
     scope_token,
     shared_analysis,
 )
-from litestar_alchemy_kit.repository.tenancy import TenantBinding
+from litestar_alchemy_kit.writes import GuardedWritesAsyncRepository
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
-    from advanced_alchemy.exceptions import ErrorMessages
-    from advanced_alchemy.filters import StatementFilter
     from advanced_alchemy.repository.typing import PrimaryKeyType
-    from advanced_alchemy.utils.dataclass import EmptyType
     from sqlalchemy import Select
     from sqlalchemy.engine import Result
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.ext.asyncio.scoping import async_scoped_session
-    from sqlalchemy.orm import InstrumentedAttribute
-    from sqlalchemy.sql import ColumnElement
-    from sqlalchemy.sql.selectable import ForUpdateParameter
 
     from litestar_alchemy_kit.cache import AsyncCache, TagVersions
     from litestar_alchemy_kit.cache.keys import EntryPrefix
@@ -87,7 +77,7 @@ def _pk_token(item_id: Any) -> str:
 _NO_SCOPE: Final[tuple[object, ...]] = ()
 
 
-class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
+class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
     """An AA repository whose reads are cached and can never return data older than the last commit.
 
     Subclass it exactly like ``SQLAlchemyAsyncRepository`` and pass the cache when constructing::
@@ -107,11 +97,9 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     cache: AsyncCache | None = None
     """The cache this repository reads and invalidates (``None``: uncached, AA's behaviour)."""
     # What a subclass whose ``__init__`` skips ``super().__init__()`` (a test double, say) sees: no
-    # cache, no tenant, no scope; it reads and writes exactly as AA's repository.
+    # cache, no scope (no tenant: see the base); it reads and writes exactly as AA's repository.
     _cache_enabled: bool = False
-    _tenant: TenantBinding | None = None
     _cache_scope: tuple[object, ...] = _NO_SCOPE
-    _read_state: ReadState = INERT_READ_STATE
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
     cache_limits: CacheLimits | None = None
@@ -142,23 +130,20 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 so entries of different scopes never meet. Must have a canonical form (str, int,
                 UUID, tuples of them...).
             tenant: bind the repository to this tenant of the model's declared tenant column
-                (see :class:`~litestar_alchemy_kit.repository.tenancy.TenantBinding`): reads see only
+                (see :class:`~litestar_alchemy_kit.repository.TenantBinding`): reads see only
                 its rows, writes stamp it, and the cache scope includes it.
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
             cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).
             auto_expunge: return detached instances (AA's default ``False``: the session's own instances).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
-        self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
         # get(pk)'s base statement is the same for every instance built alike: the class defaults, and
         # the tenant binding's statement for the same tenant (see analysis_key)
         self._defaults = (
             kwargs.get("statement") is None and kwargs.get("load") is None and kwargs.get("execution_options") is None
         )
-        statement = kwargs.get("statement")
-        if statement is None:
-            statement = default_select(self.model_type)  # built once per model, not per request
-        kwargs["statement"] = statement if self._tenant is None else self._tenant.restrict(self.model_type, statement)
+        if kwargs.get("statement") is None:
+            kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
         explicit_manager = kwargs.get("cache_manager") is not None
         if explicit_manager and cache is not None:
             msg = (
@@ -166,7 +151,7 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 "pass one of them (see the repository guide, 'Advanced Alchemy's cache')"
             )
             raise ImproperConfigurationError(msg)
-        super().__init__(session=session, auto_expunge=auto_expunge, **kwargs)
+        super().__init__(session=session, tenant=tenant, auto_expunge=auto_expunge, **kwargs)
         bound = bound_async_caches(session)
         if cache is None and not explicit_manager:
             cache = bound[0] if len(bound) == 1 else None
@@ -183,7 +168,6 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             self._cache_scope = (*self._tenant.scope, *self._cache_scope)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
         self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
-        self._read_state = ReadState()
         self._get_base: StatementInfo | Bypass | None = None
         self._get_prefix: EntryPrefix | None = None
         self._schema = schema_for(self.model_type)
@@ -195,28 +179,6 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     def cache_scope(self) -> tuple[object, ...]:
         """The scope every key of this repository includes (fixed at construction)."""
         return self._cache_scope
-
-    @property
-    def tenant(self) -> TenantBinding | None:
-        """The tenant the repository is bound to, or ``None``."""
-        return self._tenant
-
-    async def _require_tenant_rows(
-        self, item_ids: Iterable[Any], id_attribute: str | InstrumentedAttribute[Any] | None = None
-    ) -> None:
-        """Raise AA's ``NotFoundError`` unless every id is a row of the bound tenant (writes by id that skip ``get``)."""
-        if self._tenant is None:
-            return  # (before building the set: composite keys are dicts, which do not hash)
-        wanted = set(item_ids)
-        if not wanted:
-            return
-        key = self.id_attribute if id_attribute is None else id_attribute
-        column = getattr(self.model_type, key) if isinstance(key, str) else key
-        with self._read_state.narrow(allowed=False):
-            found = await self.count(column.in_(wanted), use_cache=False)
-        if found != len(wanted):
-            with self._errors():
-                self.check_not_found(None)
 
     # --- the one execution point ------------------------------------------------------------
 
@@ -413,11 +375,6 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         )
         return analyze(statement, dialect=self._dialect)
 
-    def _errors(self) -> AbstractContextManager[None]:
-        return wrap_sqlalchemy_exception(
-            error_messages=self.error_messages, dialect_name=self._dialect.name, wrap_exceptions=self.wrap_exceptions
-        )
-
     def _pk_statement(self, item_id: Any) -> tuple[Select[Any], bool]:
         """The statement AA's ``get()`` runs, and whether to uniquify its rows."""
         loader_options, wildcards = self._get_loader_options(None)
@@ -467,237 +424,3 @@ class CachedAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """AA's ``exists``, cached; ``use_cache=False`` reads from the database."""
         with self._read_state.narrow(allowed=self._allows(use_cache)):
             return await super().exists(*filters, **kwargs)
-
-    # --- writes: their internal reads never use the cache -----------------------------------
-
-    async def add(
-        self,
-        data: ModelT,
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        auto_refresh: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        bind_group: str | None = None,
-    ) -> ModelT:
-        """AA's ``add``; the commit invalidates through session events."""
-        if self._tenant is not None:
-            self._tenant.stamp(data)
-        with self._read_state.narrow(allowed=False):
-            return await super().add(**passthrough(locals()))
-
-    async def add_many(
-        self,
-        data: list[ModelT],
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        bind_group: str | None = None,
-    ) -> Sequence[ModelT]:
-        """AA's ``add_many``; the commit invalidates through session events."""
-        if self._tenant is not None:
-            self._tenant.stamp_all(data)
-        with self._read_state.narrow(allowed=False):
-            return await super().add_many(**passthrough(locals()))
-
-    async def delete(
-        self,
-        item_id: PrimaryKeyType,
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        id_attribute: str | InstrumentedAttribute[Any] | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> ModelT:
-        """AA's ``delete``; the commit invalidates through session events."""
-        with self._read_state.narrow(allowed=False):
-            return await super().delete(**passthrough(locals()))
-
-    async def delete_many(
-        self,
-        item_ids: list[PrimaryKeyType],
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        id_attribute: str | InstrumentedAttribute[Any] | None = None,
-        chunk_size: int | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> Sequence[ModelT]:
-        """AA's ``delete_many``; the commit invalidates through session events."""
-        # AA's bulk DELETE matches by key alone: check every row is the tenant's first.
-        await self._require_tenant_rows(item_ids, id_attribute)
-        with self._read_state.narrow(allowed=False):
-            return await super().delete_many(**passthrough(locals()))
-
-    async def delete_where(
-        self,
-        *filters: StatementFilter | ColumnElement[bool],
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        sanity_check: bool = True,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-        **kwargs: Any,
-    ) -> Sequence[ModelT]:
-        """AA's ``delete_where``; the commit invalidates through session events."""
-        if self._tenant is not None:
-            filters = (*filters, self._tenant.condition())
-        with self._read_state.narrow(allowed=False):
-            return await super().delete_where(*filters, **passthrough(locals(), "filters"))
-
-    async def get_or_upsert(
-        self,
-        *filters: StatementFilter | ColumnElement[bool],
-        match_fields: list[str] | str | None = None,
-        upsert: bool = True,
-        attribute_names: Iterable[str] | None = None,
-        with_for_update: ForUpdateParameter = None,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        auto_refresh: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-        **kwargs: Any,
-    ) -> tuple[ModelT, bool]:
-        """AA's ``get_or_upsert``, reading from the database."""
-        with self._read_state.narrow(allowed=False):
-            return await super().get_or_upsert(*filters, **passthrough(locals(), "filters"))
-
-    async def get_and_update(
-        self,
-        *filters: StatementFilter | ColumnElement[bool],
-        match_fields: list[str] | str | None = None,
-        attribute_names: Iterable[str] | None = None,
-        with_for_update: ForUpdateParameter = None,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        auto_refresh: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-        **kwargs: Any,
-    ) -> tuple[ModelT, bool]:
-        """AA's ``get_and_update``, reading from the database."""
-        with self._read_state.narrow(allowed=False):
-            return await super().get_and_update(*filters, **passthrough(locals(), "filters"))
-
-    async def update(
-        self,
-        data: ModelT,
-        *,
-        attribute_names: Iterable[str] | None = None,
-        with_for_update: ForUpdateParameter = None,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        auto_refresh: bool | None = None,
-        id_attribute: str | InstrumentedAttribute[Any] | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> ModelT:
-        """AA's ``update``; the row it updates is read from the database."""
-        if self._tenant is not None:
-            self._tenant.stamp(data)
-        with self._read_state.narrow(allowed=False):
-            return await super().update(**passthrough(locals()))
-
-    async def update_many(
-        self,
-        data: list[ModelT],
-        *,
-        auto_commit: bool | None = None,
-        auto_expunge: bool | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> list[ModelT]:
-        """AA's ``update_many``; the commit invalidates through session events."""
-        if self._tenant is not None:
-            # AA's bulk UPDATE matches by primary key alone: check every row is the tenant's first.
-            self._tenant.stamp_all(data)
-            await self._require_tenant_rows([self.get_id_attribute_value(item) for item in data])
-        with self._read_state.narrow(allowed=False):
-            return await super().update_many(**passthrough(locals()))
-
-    async def upsert(
-        self,
-        data: ModelT,
-        *,
-        attribute_names: Iterable[str] | None = None,
-        with_for_update: ForUpdateParameter = None,
-        auto_expunge: bool | None = None,
-        auto_commit: bool | None = None,
-        auto_refresh: bool | None = None,
-        match_fields: list[str] | str | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-    ) -> ModelT:
-        """AA's ``upsert``, reading from the database."""
-        if self._tenant is not None:
-            self._tenant.stamp(data)
-        with self._read_state.narrow(allowed=False):
-            return await super().upsert(**passthrough(locals()))
-
-    async def upsert_many(
-        self,
-        data: list[ModelT],
-        *,
-        auto_expunge: bool | None = None,
-        auto_commit: bool | None = None,
-        no_merge: bool = False,
-        match_fields: list[str] | str | None = None,
-        error_messages: ErrorMessages | EmptyType | None = Empty,
-        load: LoadSpec | None = None,
-        execution_options: dict[str, Any] | None = None,
-        uniquify: bool | None = None,
-        bind_group: str | None = None,
-        chunk_size: int | None = None,
-    ) -> list[ModelT]:
-        """AA's ``upsert_many``, reading from the database.
-
-        Bound to a tenant, each row is upserted in turn through :meth:`upsert` (its match is filtered
-        by the tenant): a native ``ON CONFLICT`` upsert would overwrite a conflicting row of another tenant.
-        """
-        if self._tenant is not None:
-            upserted = [
-                await self.upsert(
-                    item,
-                    auto_expunge=auto_expunge,
-                    auto_commit=False,
-                    match_fields=match_fields,
-                    error_messages=error_messages,
-                    load=load,
-                    execution_options=execution_options,
-                    uniquify=uniquify,
-                    bind_group=bind_group,
-                )
-                for item in data
-            ]
-            await self._flush_or_commit(auto_commit=auto_commit)
-            return upserted
-        with self._read_state.narrow(allowed=False):
-            return await super().upsert_many(**passthrough(locals()))

@@ -1,8 +1,7 @@
-"""Pieces of the cached repositories that do no I/O (shared by the async and sync flavours)."""
+"""Memos of the cached repositories' read path: keys and statement analyses (shared by the async and sync flavours)."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
@@ -11,23 +10,14 @@ from sqlalchemy import Select, select
 from litestar_alchemy_kit.cache.keys import LRU
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable
 
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
     from litestar_alchemy_kit.cache.keys import EntryPrefix
     from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
-    from litestar_alchemy_kit.repository.tenancy import TenantBinding
+    from litestar_alchemy_kit.orm.tenancy import TenantBinding
 
-__all__ = (
-    "INERT_READ_STATE",
-    "ReadState",
-    "analysis_key",
-    "default_select",
-    "entry_key",
-    "key_prefix",
-    "scope_token",
-    "shared_analysis",
-)
+__all__ = ("analysis_key", "default_select", "entry_key", "key_prefix", "scope_token", "shared_analysis")
 
 _MAX_KEYS: Final = 8192
 _entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
@@ -122,44 +112,3 @@ def default_select(model: type) -> Select[Any]:
     if statement is None:
         statement = _selects[model] = select(model)
     return statement
-
-
-class ReadState:
-    """Whether the public method in progress may use the cache, and whether its results are detached.
-
-    ``current`` is ``None`` outside any repository method (a direct ``_execute`` call from user code:
-    uncached); nested calls can only narrow it (a write method's internal reads never use the cache).
-    ``detach`` is the call's ``auto_expunge``: ``False`` makes cache hits the session's own instances.
-    """
-
-    __slots__ = ("current", "detach")
-
-    def __init__(self) -> None:
-        self.current: bool | None = None
-        self.detach = False
-
-    @contextlib.contextmanager
-    def narrow(self, *, allowed: bool, detach: bool | None = None) -> Generator[None]:
-        previous, previous_detach = self.current, self.detach
-        self.current = allowed if previous is None else previous and allowed
-        if detach is not None:
-            self.detach = detach
-        try:
-            yield
-        finally:
-            self.current, self.detach = previous, previous_detach
-
-
-class _InertReadState(ReadState):
-    """The read state of a repository whose ``__init__`` did not run: it has no cache to open or bypass."""
-
-    __slots__ = ()
-
-    @contextlib.contextmanager
-    def narrow(self, *, allowed: bool, detach: bool | None = None) -> Generator[None]:
-        del allowed, detach  # nothing to narrow, and a shared object must not change
-        yield
-
-
-INERT_READ_STATE: Final[ReadState] = _InertReadState()
-"""Shared by every repository that skipped ``CachedAsyncRepository.__init__`` / ``CachedSyncRepository.__init__``."""

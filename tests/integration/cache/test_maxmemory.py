@@ -18,8 +18,6 @@ cache after each commit has returned. Any value older than the commit is a stale
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,11 +32,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from litestar_alchemy_kit.cache import MISS, AsyncCache
 from tests.integration.cache._servers import OwnServer
 from tests.integration.repository._async import ItemRepository
+from tests.integration.repository._reader_process import ReaderProcess
 from tests.integration.repository.models import Item, RepoBase
 
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite]
 
-ROOT = Path(__file__).resolve().parents[3]
 ITERATIONS = 30
 FILLER = 8192  # bytes per filler value
 FILLERS = 250  # filler writes per iteration: about 2 MB, past the limit every iteration
@@ -103,31 +101,8 @@ async def test_no_stale_read_after_commit_across_processes_at_maxmemory(
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as session:
         item = await ItemRepository(session=session, cache=cache).add(Item(name="row", quantity=0), auto_commit=True)
-    reader = subprocess.Popen(  # noqa: ASYNC220 - a line protocol with a child process is the point
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.repository._reader_process",
-            db_url,
-            server.url,
-            namespace,
-            str(item.id),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert reader.stdin is not None
-    assert reader.stdout is not None
-
-    def read() -> tuple[int, int]:
-        reader.stdin.write("read\n")  # type: ignore[union-attr]
-        reader.stdin.flush()  # type: ignore[union-attr]
-        quantity, hits = reader.stdout.readline().split()  # type: ignore[union-attr]
-        return int(quantity), int(hits)
-
+    reader = ReaderProcess(db_url, server.url, namespace, item.id)
+    read = reader.read
     stale: list[tuple[int, int]] = []
     refused = 0
     hits = 0
@@ -150,8 +125,7 @@ async def test_no_stale_read_after_commit_across_processes_at_maxmemory(
             if quantity != i:
                 stale.append((i, quantity))
     finally:
-        reader.stdin.close()
-        reader.wait(timeout=30)
+        assert reader.close(timeout=30) == 0
         await cache.close()
         await client.aclose()
         await filler.aclose()

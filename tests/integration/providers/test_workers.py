@@ -5,9 +5,6 @@ database and the Redis/Valkey store with the app. Many rounds: read twice (the s
 the worker commits a new title, the app's next read returns it.
 """
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -18,12 +15,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from litestar_alchemy_kit.auth import TenantScope
 from litestar_alchemy_kit.cache import MISS, AsyncCache, SyncCache
 from litestar_alchemy_kit.providers import AsyncServiceContext
+from tests._line_process import LineProcess
 from tests.integration.providers._worker_app import TENANT, build_app, make_store
 from tests.integration.providers.models import NoteService, ProvidersBase
 
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite]
 
-ROOT = Path(__file__).resolve().parents[3]
 ROUNDS = 25
 STORES = [
     pytest.param("redis_store", marks=pytest.mark.redis_store),
@@ -50,26 +47,7 @@ async def test_a_worker_process_commit_is_seen_by_the_apps_next_read(
     app = build_app(db_path, store_kind, url, namespace)
     async with AsyncServiceContext.from_app(app, scope=TenantScope(TENANT)) as context:
         note = await context.service(NoteService).create({"title": "v0"})
-    worker = subprocess.Popen(  # noqa: ASYNC220 - a line protocol with a child process is the point
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.providers._worker_app",
-            mode,
-            db_path,
-            store_kind,
-            url,
-            namespace,
-            str(note.id),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert worker.stdin is not None
-    assert worker.stdout is not None
+    worker = LineProcess("tests.integration.providers._worker_app", mode, db_path, store_kind, url, namespace, note.id)
     try:
         async with AsyncTestClient(app=app) as client:
             for round_ in range(1, ROUNDS + 1):
@@ -77,15 +55,12 @@ async def test_a_worker_process_commit_is_seen_by_the_apps_next_read(
                 await client.get(url_path)
                 cached = await client.get(url_path)
                 assert cached.json() == {"title": f"v{round_ - 1}"}
-                worker.stdin.write(f"set v{round_}\n")
-                worker.stdin.flush()
-                assert worker.stdout.readline().strip() == "ok"
+                assert worker.ask(f"set v{round_}") == "ok"
                 fresh = await client.get(url_path)
                 assert fresh.json() == {"title": f"v{round_}"}, f"stale read in round {round_}"
             assert app.state.cache.stats["hit"] >= ROUNDS
     finally:
-        worker.stdin.close()
-        assert worker.wait(timeout=60) == 0
+        assert worker.close(timeout=60) == 0
 
 
 @pytest.mark.parametrize("store_kind", STORES)

@@ -1,7 +1,8 @@
-"""A separate reader process for the cross-process test: reads one row through its own cache client.
+"""A separate reader process for the cross-process tests: reads one row through its own cache client.
 
 Protocol on stdin/stdout, one line each: ``read`` -> ``<quantity> <hits>``; EOF ends the process.
-Usage: ``python -m tests.integration.repository._reader_process <db_url> <redis_url> <namespace> <item_id>``.
+Usage: ``python -m tests.integration.repository._reader_process <db_url> <redis_url> <namespace> <item_id>``,
+or :class:`ReaderProcess` from a test.
 """
 
 from __future__ import annotations
@@ -9,6 +10,20 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+
+from tests._line_process import LineProcess
+
+
+class ReaderProcess(LineProcess):
+    """This module in a child process, reading the ``Item`` row ``item_id`` through a Redis/Valkey cache."""
+
+    def __init__(self, db_url: str, redis_url: str, namespace: str, item_id: object) -> None:
+        super().__init__("tests.integration.repository._reader_process", db_url, redis_url, namespace, item_id)
+
+    def read(self) -> tuple[int, int]:
+        """The row's quantity as the other process reads it, and that process's cache hits so far."""
+        quantity, hits = self.ask("read").split()
+        return int(quantity), int(hits)
 
 
 async def main(db_url: str, redis_url: str, namespace: str, item_id: str) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,11 +12,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from litestar_alchemy_kit.cache import AsyncCache
 from tests.integration.repository._async import ItemRepository
+from tests.integration.repository._reader_process import ReaderProcess
 from tests.integration.repository.models import Item, RepoBase
 
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.redis_store]
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_commit_in_one_process_is_seen_by_the_next_read_in_another(redis_url: str, tmp_path: Path) -> None:
@@ -33,31 +29,8 @@ async def test_commit_in_one_process_is_seen_by_the_next_read_in_another(redis_u
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as session:
         item = await ItemRepository(session=session, cache=cache).add(Item(name="shared", quantity=0), auto_commit=True)
-    reader = subprocess.Popen(  # noqa: ASYNC220 - a line protocol with a child process is the point
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.repository._reader_process",
-            db_url,
-            redis_url,
-            namespace,
-            str(item.id),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert reader.stdin is not None
-    assert reader.stdout is not None
-
-    def read() -> tuple[int, int]:
-        reader.stdin.write("read\n")  # type: ignore[union-attr]
-        reader.stdin.flush()  # type: ignore[union-attr]
-        quantity, hits = reader.stdout.readline().split()  # type: ignore[union-attr]
-        return int(quantity), int(hits)
-
+    reader = ReaderProcess(db_url, redis_url, namespace, item.id)
+    read = reader.read
     try:
         iterations = 25
         for i in range(1, iterations + 1):
@@ -70,7 +43,6 @@ async def test_commit_in_one_process_is_seen_by_the_next_read_in_another(redis_u
             assert read()[0] == i, f"iteration {i}: the other process read a value from before the commit"
         assert read()[1] >= iterations, "the reader process must have been served from the cache"
     finally:
-        reader.stdin.close()
-        reader.wait(timeout=30)
+        assert reader.close(timeout=30) == 0
         await client.aclose()
         await engine.dispose()
