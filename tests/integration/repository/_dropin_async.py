@@ -128,7 +128,10 @@ async def config_cache_manager_without_kit_cache_is_honoured(env: Env) -> None:
 
 
 async def kit_cache_replaces_config_cache_manager(env: Env) -> None:
-    """A kit cache and AA's config manager on one session: the kit's cache serves, AA's manager stays empty."""
+    """A kit cache and AA's config manager on one session: the kit's cache serves, AA's manager stays empty.
+
+    ``auto_expunge=True``: AA's manager only caches detached results, so it would be at work here if kept.
+    """
     config = SQLAlchemyAsyncConfig(
         engine_instance=env.engine_object, cache_config=CacheConfig(backend="dogpile.cache.memory", key_prefix="both:")
     )
@@ -136,10 +139,10 @@ async def kit_cache_replaces_config_cache_manager(env: Env) -> None:
     assert manager is not None
     cache = env.make_cache()
     async with config.get_session() as session:
-        repo = ItemRepository(session=session, cache=cache)
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
         item = await repo.add(Item(name="kit", tenant="a"), auto_commit=True)
     async with config.get_session() as session:
-        repo = ItemRepository(session=session, cache=cache)
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
         assert (await repo.get(item.id)).name == "kit"
         hits = cache.stats["hit"]
         assert (await repo.get(item.id)).name == "kit"
@@ -149,7 +152,7 @@ async def kit_cache_replaces_config_cache_manager(env: Env) -> None:
         assert manager.get_entity_sync(Item.__tablename__, item.id, Item) is None, "AA's manager must not also cache"
     for _ in range(2):  # a session each: the first populates, the second hits
         async with config.get_session() as session:
-            repo = ItemRepository(session=session, cache=cache)
+            repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
             assert [row.name for row in await repo.get_many()] == ["kit"]
     assert cache.stats["hit"] == hits + 2, "the repeated get_many must be a hit of the kit's cache"
 

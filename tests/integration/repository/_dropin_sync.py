@@ -130,7 +130,10 @@ def config_cache_manager_without_kit_cache_is_honoured(env: Env) -> None:
 
 
 def kit_cache_replaces_config_cache_manager(env: Env) -> None:
-    """A kit cache and AA's config manager on one session: the kit's cache serves, AA's manager stays empty."""
+    """A kit cache and AA's config manager on one session: the kit's cache serves, AA's manager stays empty.
+
+    ``auto_expunge=True``: AA's manager only caches detached results, so it would be at work here if kept.
+    """
     config = SQLAlchemySyncConfig(
         engine_instance=env.engine_object, cache_config=CacheConfig(backend="dogpile.cache.memory", key_prefix="both:")
     )
@@ -138,10 +141,10 @@ def kit_cache_replaces_config_cache_manager(env: Env) -> None:
     assert manager is not None
     cache = env.make_cache()
     with config.get_session() as session:
-        repo = ItemRepository(session=session, cache=cache)
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
         item = repo.add(Item(name="kit", tenant="a"), auto_commit=True)
     with config.get_session() as session:
-        repo = ItemRepository(session=session, cache=cache)
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
         assert (repo.get(item.id)).name == "kit"
         hits = cache.stats["hit"]
         assert (repo.get(item.id)).name == "kit"
@@ -151,7 +154,7 @@ def kit_cache_replaces_config_cache_manager(env: Env) -> None:
         assert manager.get_entity_sync(Item.__tablename__, item.id, Item) is None, "AA's manager must not also cache"
     for _ in range(2):  # a session each: the first populates, the second hits
         with config.get_session() as session:
-            repo = ItemRepository(session=session, cache=cache)
+            repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
             assert [row.name for row in repo.get_many()] == ["kit"]
     assert cache.stats["hit"] == hits + 2, "the repeated get_many must be a hit of the kit's cache"
 
