@@ -13,9 +13,6 @@ repository or cache is attached to a session still count:
   rows are known, so what it bumps is fine (:func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps`:
   ``any``, the rows' ``row`` and ``part`` tags; coarse tags where a value is unknown or a
   foreign-key action fires);
-- ``do_orm_execute`` records the target tables of INSERT / UPDATE / DELETE statements run
-  through ``Session.execute`` (ORM bulk operations, AA's upserts and ``delete_where``): their
-  rows are not known, so their coarse tags are bumped;
 - ``before_commit`` of the outermost transaction flushes, then *marks* those tags in every cache
   bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`):
   until the marker is settled or expires, no process hits or populates their entries. A marker the
@@ -34,9 +31,12 @@ transaction ends its cached reads go to the database, and its commit clears the 
 namespaces (an extra invalidation, never a missing one). Installing the listeners at startup
 (binding the session factory, or :func:`install_listeners`) avoids it.
 
-Writes no session event sees (``text()``, statements on ``session.connection()`` or the engine,
-legacy ``bulk_*``, data-modifying CTEs) are observed where the engine runs them, by
-:mod:`~litestar_alchemy_kit.orm.rawdml`, and recorded in the session whose transaction ran them.
+Every statement that is not the flush's own unit of work (ORM bulk INSERT / UPDATE / DELETE through
+``Session.execute``, AA's upserts and ``delete_where``, ``text()``, statements on ``session.connection()``
+or the engine, legacy ``bulk_*``, data-modifying CTEs) is observed where the engine runs it, by
+:mod:`~litestar_alchemy_kit.orm.rawdml`, and recorded in the session whose transaction ran it: its rows
+are not known, so the coarse tags of what it writes are bumped. (A ``do_orm_execute`` listener for the ORM
+statements used to duplicate this; a mutant removing it could not be told apart.)
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from sqlalchemy.orm import Mapper, ORMExecuteState, UOWTransaction
+    from sqlalchemy.orm import Mapper, UOWTransaction
 
 __all__ = (
     "LISTENERS",
@@ -281,21 +281,6 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         _add_pending(session, flush_bumps(flush_context), _FINE_KEY)
 
 
-def _do_orm_execute(state: ORMExecuteState) -> None:
-    if not (state.is_insert or state.is_update or state.is_delete):
-        return
-    tags: set[str] = set()
-    target = getattr(state.statement, "table", None)
-    if isinstance(target, Table):
-        tags |= _table_tags(target)
-    elif isinstance(target, TableClause):
-        tags.add(table_tag(target))
-    for mapper in state.all_mappers:
-        tags |= _mapper_tags(mapper)
-    if tags:
-        _add_pending(state.session, tags)
-
-
 def _raw_writes(session: Session, writes: frozenset[str]) -> None:
     """Writes the engine saw on a connection of ``session``'s transaction (:mod:`~litestar_alchemy_kit.orm.rawdml`)."""
     if writes is EVERYTHING:
@@ -400,7 +385,6 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
     ("after_flush", _after_flush),
-    ("do_orm_execute", _do_orm_execute),
     ("before_commit", _before_commit),
     ("after_commit", _after_commit),
     ("after_transaction_create", _after_transaction_create),

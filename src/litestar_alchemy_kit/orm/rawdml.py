@@ -1,8 +1,8 @@
-"""Writes no session event sees, observed where the engine executes them.
+"""Writes other than the flush's own, observed where the engine executes them.
 
-``text()`` DML, statements on ``session.connection()`` or on the engine, the legacy ``bulk_*``
-methods and data-modifying CTEs never reach ``after_flush`` or ``do_orm_execute``. Every one of them
-reaches the DBAPI cursor, so a class-level ``after_cursor_execute`` listener on ``Engine`` (installed
+ORM bulk DML through ``Session.execute``, ``text()`` DML, statements on ``session.connection()`` or on
+the engine, the legacy ``bulk_*`` methods and data-modifying CTEs never reach ``after_flush``. Every one
+of them reaches the DBAPI cursor, so a class-level ``after_cursor_execute`` listener on ``Engine`` (installed
 with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners`, never at import)
 finds the tables each statement writes:
 
