@@ -46,7 +46,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session
-from litestar_alchemy_kit.orm.cascades import name_tags, written_tags
+from litestar_alchemy_kit.orm.cascades import generation, name_tags, written_tags
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -93,8 +93,10 @@ _SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _MEMO_LIMIT: Final = 4096
 _PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
 
-_compiled_writes: dict[int, tuple[Compiled, Writes]] = {}
-_raw_writes: dict[str, dict[str, Writes]] = {}
+# Both memos hold tags that include what a table's writes change (declared, reflected and cascading
+# dependencies), so each entry is valid for one generation of those dependencies only.
+_compiled_writes: dict[int, tuple[Compiled, int, Writes]] = {}
+_raw_writes: dict[tuple[str, int], dict[str, Writes]] = {}
 _pending: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
 _engines: dict[tuple[object, ...], weakref.WeakSet[AsyncCache | SyncCache]] = {}
 _session_hook: list[SessionWriteHook] = []
@@ -164,14 +166,15 @@ def _ddl_writes(compiled: DDLCompiler) -> Writes:
 def _compiled(compiled: Compiled) -> Writes:
     """Writes of a compiled construct that is DML, DDL, or a SELECT with CTEs (memoized per compiled object)."""
     memo = _compiled_writes.get(id(compiled))
-    if memo is not None and memo[0] is compiled:
-        return memo[1]
+    current = generation()
+    if memo is not None and memo[0] is compiled and memo[1] == current:
+        return memo[2]
     ddl = isinstance(compiled, DDLCompiler)
     writes = _ddl_writes(compiled) if ddl else _construct_writes(compiled.statement)  # type: ignore[arg-type]
     if len(_compiled_writes) >= _MEMO_LIMIT:
         _compiled_writes.clear()
     # the entry holds the compiled object, so its id cannot be reused while the entry exists
-    _compiled_writes[id(compiled)] = (compiled, writes)
+    _compiled_writes[id(compiled)] = (compiled, current, writes)
     return writes
 
 
@@ -186,9 +189,12 @@ def raw_sql_writes(sql: str, dialect_name: str) -> Writes:
         The written tags, :data:`EVERYTHING` when the writes cannot be attributed, ``None`` for a
         statement that writes nothing.
     """
-    memo = _raw_writes.get(dialect_name)
+    key = (dialect_name, generation())
+    memo = _raw_writes.get(key)
     if memo is None:
-        memo = _raw_writes[dialect_name] = {}
+        for stale in [known for known in _raw_writes if known[1] != key[1]]:
+            del _raw_writes[stale]  # another generation's tags
+        memo = _raw_writes[key] = {}
     elif sql in memo:
         return memo[sql]
     writes = _parse_writes(sql, dialect_name) if _WRITE_WORDS.search(sql) else None
