@@ -255,8 +255,15 @@ class SyncCache:
         wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(_unique(tags))
         plan = self._plans.get(wanted)
         if plan is None:
-            names = _unique(wanted)
-            plan = self._plans.put(wanted, (names, [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]))
+            if len(wanted) > 1 and wanted[-1] not in wanted[:-1]:
+                # A row tag last (``get(pk)``): sets that differ in it alone share the plan of the others, so
+                # with more rows than this memo holds a read still formats one tag, not all of them.
+                names, keys = self._plan(wanted[:-1])
+                plan = self._plans.put(wanted, ([*names, wanted[-1]], [*keys, self._keys.tag(wanted[-1])]))
+            else:
+                names = _unique(wanted)
+                keys = [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]
+                plan = self._plans.put(wanted, (names, keys))
         return plan
 
     def _lookup(

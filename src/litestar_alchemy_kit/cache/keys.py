@@ -162,8 +162,11 @@ class KeyBuilder:
             if not isinstance(cast("object", tag), str):
                 msg = f"cache tags must be str, not {type(tag).__qualname__!r}"
                 raise TypeError(msg)
-            # tag keys stay the same across wire formats: invalidations reach processes of every version
-            key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(canonical_bytes(tag))}")
+            # tag keys stay the same across wire formats: invalidations reach processes of every version.
+            # A plain str is encoded inline, byte for byte as canonical_bytes() does: row tags are as
+            # many as rows, so at scale most of them miss this memo.
+            data = f"s{len(tag)}:{tag}".encode("utf-8", "surrogatepass") if type(tag) is str else canonical_bytes(tag)
+            key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(data)}")
         return key
 
     def lease(self, entry_key: str) -> str:
