@@ -1,7 +1,8 @@
 """Response caching: the kit's scoped, invalidated cache vs Litestar's built-in (unscoped) cache vs no response cache.
 
 Part 1 drives the ASGI apps directly (no server, no network): µs per request, medians of
-interleaved batches, for the same authenticated ``GET /products/{id}``:
+interleaved batches (order rotated per round, garbage collected between batches), for the same
+authenticated ``GET /products/{id}``:
 
 - ``kit hit``: our cache, scoped to the caller, invalidated by commits;
 - ``kit 304``: the same with a matching ``If-None-Match``;
@@ -10,11 +11,18 @@ interleaved batches, for the same authenticated ``GET /products/{id}``:
   repository cache hit, the row rebuilt and serialised on every request).
 
 Part 2 measures requests per second over HTTP: each app under uvicorn (one worker, pinned to CPU 0)
-and ``wrk`` (one thread, 32 connections, pinned to CPU 1), rounds interleaved. It is skipped when
-``wrk`` or ``taskset`` is missing (``apt-get install -y wrk``).
+and ``wrk`` (one thread, 32 connections, pinned to CPU 1), the kit also answering 304s
+(``If-None-Match`` with a current ETag). Every server is started once and warmed; then rounds
+run each variant once, in an order rotated from round to round (a burst of load from
+elsewhere hits every variant alike), and the ratio against Litestar is taken per round (paired,
+runs seconds apart) before its median: on a shared machine paired ratios drift far less than
+absolute rates. Besides wall-clock requests per second, each run reports requests per second of
+CPU time the server process used (``/proc/<pid>/stat``): what the server would serve on a core of
+its own, which load from other processes hardly moves. Medians are reported with the spread
+(min-max) of the rounds. It is skipped when ``wrk`` or ``taskset`` is missing (``apt-get install -y wrk``).
 
 Run: ``python benchmarks/bench_response_cache.py`` (``BENCH_ROUNDS``, ``BENCH_HTTP_ROUNDS``,
-``BENCH_HTTP_SECONDS`` tune it). Report the machine's load average with the numbers.
+``BENCH_HTTP_SECONDS`` tune it). Load averages at the start and around the HTTP part are reported.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
+import gc
+import importlib.util
 import os
 import re
 import shutil
@@ -43,8 +53,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 BATCH = int(os.environ.get("BENCH_BATCH", "1000"))
-HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "3"))
-HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "5"))
+HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "9"))
+HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "4"))
 HERE = Path(__file__).resolve().parent
 
 
@@ -133,7 +143,7 @@ async def _asgi(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
     }
     for driver in drivers.values():
         await driver.start()
-        for _ in range(3):  # learn the route's tables, store, hit
+        for _ in range(3):  # miss (stored), hit, hit
             await driver.get()
         assert driver.status == 200, driver.status
     etag = drivers["kit hit"].response_headers[b"etag"].decode()
@@ -142,9 +152,13 @@ async def _asgi(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
     await drivers["kit 304"].get()
     assert drivers["kit 304"].status == 304
     samples: dict[str, list[float]] = {name: [] for name in drivers}
-    for _ in range(ROUNDS):
-        for name, driver in drivers.items():
+    order = list(drivers.items())
+    for round_ in range(ROUNDS):
+        shift = round_ % len(order)
+        for name, driver in order[shift:] + order[:shift]:
             get = driver.get
+            # The garbage of the batch before (the uncached handler's ORM objects) is not this batch's to collect.
+            gc.collect()
             started = time.perf_counter()
             for _ in range(BATCH):
                 await get()
@@ -155,24 +169,27 @@ async def _asgi(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
         if name != "kit 304":
             await driver.stop()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    ratios = {
-        "kit hit": ("litestar hit", medians["kit hit"] / medians["litestar hit"]),
-        "kit 304": ("kit hit", medians["kit 304"] / medians["kit hit"]),
-        "litestar hit": ("uncached", medians["litestar hit"] / medians["uncached"]),
-        "uncached": ("uncached", 1.0),
-    }
-    rows = [
-        [
-            name,
-            round(medians[name], 1),
-            f"{ratios[name][1]:.2f}x {ratios[name][0]}",
-            f"{medians[name] / medians['uncached']:.2f}x",
-        ]
-        for name in ("kit hit", "kit 304", "litestar hit", "uncached")
-    ]
+    anchors = {"kit hit": "litestar hit", "kit 304": "kit hit", "litestar hit": "uncached", "uncached": "uncached"}
+    rows = []
+    for name in ("kit hit", "kit 304", "litestar hit", "uncached"):
+        anchor = anchors[name]
+        paired = [mine / theirs for mine, theirs in zip(samples[name], samples[anchor], strict=True)]
+        rows.append(
+            [
+                name,
+                round(medians[name], 1),
+                f"{min(samples[name]):.1f}-{max(samples[name]):.1f}",
+                f"{statistics.median(paired):.2f}x {anchor} ({min(paired):.2f}-{max(paired):.2f})",
+                f"{medians[name] / medians['uncached']:.2f}x",
+            ]
+        )
     for row in rows:
         print(*row, sep="\t")
     return rows
+
+
+def _spread(values: list[float], digits: int = 0) -> str:
+    return f"{min(values):.{digits}f}-{max(values):.{digits}f}"
 
 
 def _free_port() -> int:
@@ -200,72 +217,140 @@ def _serve(variant: str, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(msg)
 
 
-def _wrk(port: int, path: str) -> float:
-    command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{HTTP_SECONDS}s", "-H", "X-User: alice"]
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, path: str, seconds: int = HTTP_SECONDS, headers: tuple[str, ...] = ()) -> tuple[float, int]:
+    """Requests per second and the number of requests of one ``wrk`` run."""
+    command = ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", "X-User: alice"]
+    for header in headers:
+        command += ["-H", header]
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None or "Non-2xx" in output:
+    total = re.search(r"(\d+) requests in", output)
+    if match is None or total is None or "Non-2xx" in output:
         msg = f"wrk failed: {output}"
         raise RuntimeError(msg)
-    return float(match.group(1))
+    return float(match.group(1)), int(total.group(1))
+
+
+def _paired(samples: dict[str, list[float]], variant: str) -> str:
+    ratios = [mine / theirs for mine, theirs in zip(samples[variant], samples["litestar"], strict=True)]
+    return f"{statistics.median(ratios):.2f}x ({_spread(ratios, 2)})"
 
 
 def _http(db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
-    if shutil.which("wrk") is None or shutil.which("taskset") is None:
-        print("http part skipped: wrk or taskset missing (apt-get install -y wrk)")
+    if shutil.which("wrk") is None or shutil.which("taskset") is None or not Path("/proc/self/stat").exists():
+        print("http part skipped: wrk, taskset or /proc missing (apt-get install -y wrk)")
         return []
     path = f"/products/{product_id}"
-    servers = {variant: _serve(variant, db_url) for variant in ("kit", "litestar", "uncached")}
+    variants = ("kit", "litestar", "uncached")
+    servers = {variant: _serve(variant, db_url) for variant in variants}
     try:
         for _, port in servers.values():
             for _ in range(3):
                 httpx.get(f"http://127.0.0.1:{port}{path}", headers={"X-User": "alice"}).raise_for_status()
+            _wrk(port, path, seconds=1)  # warm: connections, allocator, the handler's first calls
         answer = httpx.get(f"http://127.0.0.1:{servers['kit'][1]}{path}", headers={"X-User": "alice"})
         assert answer.headers["x-cache"] == "hit", answer.headers
-        samples: dict[str, list[float]] = {variant: [] for variant in servers}
-        for _ in range(HTTP_ROUNDS):
-            for variant, (_, port) in servers.items():
-                samples[variant].append(_wrk(port, path))
+        conditional = {"X-User": "alice", "If-None-Match": answer.headers["etag"]}
+        assert httpx.get(f"http://127.0.0.1:{servers['kit'][1]}{path}", headers=conditional).status_code == 304
+        # (row, server, extra request headers): the 304 row asks the kit's server with a current ETag
+        runs = [("kit", "kit", ()), ("kit 304", "kit", (f"If-None-Match: {answer.headers['etag']}",))]
+        runs += [(variant, variant, ()) for variant in variants[1:]]
+        rates: dict[str, list[float]] = {row: [] for row, _, _ in runs}
+        per_cpu: dict[str, list[float]] = {row: [] for row, _, _ in runs}
+        for round_ in range(HTTP_ROUNDS):
+            shift = round_ % len(runs)
+            for row, variant, headers in runs[shift:] + runs[:shift]:
+                server, port = servers[variant]
+                cpu = _cpu_seconds(server.pid)
+                rate, requests = _wrk(port, path, headers=headers)
+                rates[row].append(rate)
+                per_cpu[row].append(requests / max(_cpu_seconds(server.pid) - cpu, 1e-3))
+            print(
+                f"round {round_ + 1}: "
+                + ", ".join(f"{r} {rates[r][-1]:.0f} req/s, {per_cpu[r][-1]:.0f} per CPU s" for r, _, _ in runs),
+                flush=True,
+            )
     finally:
         for server, _ in servers.values():
             server.terminate()
             server.wait(timeout=10)
-    medians = {variant: statistics.median(values) for variant, values in samples.items()}
     rows = [
-        [variant, round(medians[variant]), f"{medians[variant] / medians['litestar']:.2f}x litestar"]
-        for variant in ("kit", "litestar", "uncached")
+        [
+            variant,
+            round(statistics.median(rates[variant])),
+            _spread(rates[variant]),
+            _paired(rates, variant),
+            round(statistics.median(per_cpu[variant])),
+            _spread(per_cpu[variant]),
+            _paired(per_cpu, variant),
+        ]
+        for variant, _, _ in runs
     ]
     for row in rows:
         print(*row, sep="\t")
     return rows
 
 
+def _uvicorn_stack() -> str:
+    """The HTTP parser and event loop uvicorn picks (``auto``: httptools and uvloop when installed)."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http}, {loop}"
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def main() -> None:
-    load = os.getloadavg()
+    start = _load()
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         product_id = asyncio.run(_seed(db_url))
         asgi = asyncio.run(_asgi(db_url, product_id))
+        before_http = _load()
         http = _http(db_url, product_id)
-    note = f"Load average at the start: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (2 cores)."
+        after_http = _load()
+    note = (
+        f"Median of {ROUNDS} interleaved batches of {BATCH} requests (order rotated per round); spread: min-max of "
+        "the batches; ratio: median of the per-round ratios, with their min-max. "
+        f"Load average (1, 5, 15 min; 2 cores) at the start: {start}."
+    )
+    print(note)
     record(
         "response_cache",
-        f"Response cache, ASGI app driven directly: µs per request (median of {ROUNDS} interleaved batches of {BATCH})",
-        ["variant", "µs/request", "ratio", "vs uncached"],
+        "Response cache, ASGI app driven directly: µs per request",
+        ["variant", "µs/request", "spread", "ratio", "vs uncached"],
         asgi,
         plot="µs/request",
         note=note,
     )
     if http:
+        http_note = (
+            f"uvicorn ({_uvicorn_stack()}), one worker on CPU 0; wrk -t1 -c32 on CPU 1. Median of {HTTP_ROUNDS} rounds "
+            f"of {HTTP_SECONDS} s runs, order rotated per round; spread: min-max of the rounds; ratio: median of the "
+            "per-round ratios to Litestar, with their min-max. req/s is wall clock; per server CPU s counts requests "
+            "per second of CPU time the server process used (what one core of its own would serve: load from other "
+            "processes hardly moves it). "
+            f"Load average (1, 5, 15 min; 2 cores) before the HTTP part: {before_http}; after it: {after_http}."
+        )
+        print(http_note)
         record(
             "response_cache_http",
-            f"Response cache over HTTP: requests/second (uvicorn 1 worker on CPU 0, wrk -c32 on CPU 1, median of {HTTP_ROUNDS} interleaved {HTTP_SECONDS} s runs)",
-            ["variant", "req/s", "ratio"],
+            "Response cache over HTTP: requests per second",
+            ["variant", "req/s", "spread", "ratio", "req per server CPU s", "spread", "ratio"],
             http,
             plot="req/s",
-            note=note,
+            note=http_note,
         )
 
 

@@ -1,11 +1,14 @@
 """Demo application: multi-tenant notes, cached and scoped, through the kit's one plugin.
 
-- ``POST /login`` issues a JWT (users ``alice``/``acme``, ``bob``/``globex``, ``carol`` with no tenant;
+- ``POST /login`` issues a JWT (users ``alice`` and ``dave``/``acme``, ``bob``/``globex``, ``carol`` with no tenant;
   each one's password is their name);
 - ``/notes`` are tenant-scoped: the provider binds each caller's service to their tenant (the
   model declares its tenant column once), so nobody ever reads or changes another tenant's notes;
 - ``GET /tenants`` is a public listing (optional authentication: signed-in callers see which one is theirs);
-- every response carries ``x-cache: hit | miss | none``; every error is ``application/problem+json``;
+- every response carries ``x-cache: hit | miss | none`` (the cached repositories' reads); every error is
+  ``application/problem+json``;
+- the notes' ``GET`` routes cache whole responses per tenant (``x-response-cache: hit | miss | bypass``,
+  an ETag answered 304 without running the handler), invalidated by every commit to the notes;
 - ``GET /cache`` shows the cache's counters; ``litestar --app examples.demo.app:app cache --help``
   lists the cache commands.
 
@@ -44,6 +47,8 @@ from litestar_alchemy_kit import (
     AuthContext,
     CachePluginConfig,
     ErrorsConfig,
+    ResponseCachePluginConfig,
+    ResponseCacheRule,
     ServiceDependency,
     observe_outcomes,
 )
@@ -56,7 +61,10 @@ class User(Struct, frozen=True):
     tenant: str | None
 
 
-USERS = {name: User(name, tenant) for name, tenant in (("alice", "acme"), ("bob", "globex"), ("carol", None))}
+USERS = {
+    name: User(name, tenant)
+    for name, tenant in (("alice", "acme"), ("dave", "acme"), ("bob", "globex"), ("carol", None))
+}
 TENANTS = {"acme": "Acme Corporation", "globex": "Globex", "initech": "Initech"}
 
 
@@ -125,7 +133,13 @@ async def list_tenants(
     return [TenantOut(slug=tenant.slug, name=tenant.name, mine=tenant.slug == auth.tenant_id) for tenant in found]
 
 
-@get("/notes")
+# What a tenant's notes look like is the same for every member of the tenant: one cached response per
+# tenant (the default would be one per caller). The tenant is the auth context's, the very one the
+# ``notes`` provider binds the service to.
+PER_TENANT = {"response_cache": ResponseCacheRule(scope="tenant", ttl=300)}
+
+
+@get("/notes", opt=PER_TENANT)
 async def list_notes(
     notes: NamedDependency[NoteService], filters: NamedDependency[SkipValidation[list[FilterTypes]]]
 ) -> OffsetPagination[NoteOut]:
@@ -138,7 +152,7 @@ async def create_note(notes: NamedDependency[NoteService], data: JSONBody[NoteIn
     return _out(await notes.create({"title": data.title, "body": data.body}))
 
 
-@get("/notes/{note_id:uuid}")
+@get("/notes/{note_id:uuid}", opt=PER_TENANT)
 async def get_note(notes: NamedDependency[NoteService], note_id: FromPath[UUID]) -> NoteOut:
     return _out(await notes.get(note_id))
 
@@ -209,6 +223,8 @@ KIT = AlchemyKitConfig(
     cache=CachePluginConfig(store="cache", namespace="demo"),
     auth=AuthConfig[User, Token](tenant_of=lambda user, _: user.tenant),
     errors=ErrorsConfig(),
+    # x-cache already tells the repositories' outcomes (CacheStatusHeader): responses get a header of their own.
+    response_cache=ResponseCachePluginConfig(hit_header="x-response-cache"),
     services={
         "notes": ServiceDependency(
             NoteService,

@@ -42,7 +42,7 @@ from litestar_alchemy_kit.errors import (
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.partition import tenant_column
-from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin
+from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin, identify_from_auth
 from litestar_alchemy_kit.providers import (
     AsyncServiceContext,
     ProviderKeys,
@@ -115,6 +115,7 @@ __all__ = (
     "has_any_scope",
     "has_role",
     "has_scope",
+    "identify_from_auth",
     "observe_outcomes",
     "optional_authentication",
     "reflect_dependencies",

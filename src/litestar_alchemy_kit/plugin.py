@@ -1,13 +1,15 @@
-"""The one plugin that composes the kit: database, cache, providers, auth, errors and the CLI.
+"""The one plugin that composes the kit: database, cache, providers, auth, errors, response cache, CLI.
 
 Every feature stays usable alone (each is its own plugin); this one wires them together so a
 user never does it by hand: it creates the cache on a named store when the app is built (so it
 exists before the first request and in CLI commands), binds it to every Advanced Alchemy session
 maker, registers the feature plugins that are configured, the services' providers under the
-dependency keys the other features use, and the ``litestar cache`` commands.
+dependency keys the other features use, the response cache on that same cache (so commits
+invalidate responses) keyed by the auth feature's caller, and the ``litestar cache`` commands.
 """
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +21,7 @@ from advanced_alchemy.extensions.litestar import (
 )
 from advanced_alchemy.extensions.litestar.plugins.init.plugin import SQLAlchemyInitPlugin
 from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
 from litestar.plugins import CLIPlugin, InitPlugin
 from litestar.stores.registry import StoreRegistry
 from sqlalchemy import MetaData
@@ -30,11 +33,18 @@ from litestar_alchemy_kit.cache import AsyncCache, CachePlugin, CachePluginConfi
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
 from litestar_alchemy_kit.orm import bind_cache
 from litestar_alchemy_kit.providers import ProviderKeys, ServiceDependency
+from litestar_alchemy_kit.response_cache import (
+    ANONYMOUS,
+    Caller,
+    ResponseCachePlugin,
+    ResponseCachePluginConfig,
+    identify_caller,
+)
 
 if TYPE_CHECKING:
     from click import Group
 
-__all__ = ("AlchemyKitConfig", "AlchemyKitPlugin")
+__all__ = ("AlchemyKitConfig", "AlchemyKitPlugin", "identify_from_auth")
 
 AlchemyConfigs = SQLAlchemyAsyncConfig | SQLAlchemySyncConfig | Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
 
@@ -45,6 +55,29 @@ def _default_cache() -> CachePluginConfig:
 
 def _no_services() -> dict[str, ServiceDependency]:
     return {}
+
+
+def _default_response_cache() -> ResponseCachePluginConfig:
+    return ResponseCachePluginConfig()
+
+
+Identify = Callable[[ASGIConnection[Any, Any, Any, Any]], "Caller | None"]
+
+
+def identify_from_auth(auth: AuthConfig[Any, Any]) -> Identify:
+    """The response cache's ``identify`` from the auth feature: the tenant and subject the providers scope by.
+
+    A response keyed this way belongs to the very tenant the caller's tenant-scoped services read,
+    and, by default, to the caller alone (their ``subject``).
+    """
+
+    def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
+        context = auth.context_for(connection)
+        if context.is_anonymous:
+            return ANONYMOUS
+        return Caller(context.tenant_id, context.subject)
+
+    return identify
 
 
 @dataclass
@@ -69,6 +102,12 @@ class AlchemyKitConfig:
     """Registers :class:`~litestar_alchemy_kit.errors.ErrorsPlugin` with this config; ``None``: not registered."""
     services: Mapping[str, ServiceDependency] = field(default_factory=_no_services)
     """Services provided to handlers, by dependency key (``{"notes": ServiceDependency(NoteService, scope="tenant")}``)."""
+    response_cache: ResponseCachePluginConfig | None = field(default_factory=_default_response_cache)
+    """Registers :class:`~litestar_alchemy_kit.response_cache.ResponseCachePlugin` with this config; ``None``:
+    not registered. On by default, as Litestar's own response cache is: nothing is cached until a route
+    opts in (``opt={"response_cache": ...}``). It shares the kit's cache (so every commit of the app's
+    sessions invalidates responses) and, with :attr:`auth`, identifies callers by the auth context's
+    tenant and subject; settings of your own here (``identify``, ``cache_state_key``) win."""
     cli: bool = True
     """Add the ``litestar cache`` commands (stats, clear, bump, audit)."""
 
@@ -144,6 +183,8 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
             plugins.append(AuthPlugin(config.auth))
         if config.errors is not None and not any(isinstance(plugin, ErrorsPlugin) for plugin in plugins):
             plugins.append(ErrorsPlugin(config.errors))
+        if config.response_cache is not None and not any(isinstance(plugin, ResponseCachePlugin) for plugin in plugins):
+            plugins.append(ResponseCachePlugin(self._response_cache(config.response_cache, cache_plugin)))
 
         # The registry the app will use, so the cache is built on the very store the app resolves.
         stores = cache_plugin.with_default_store(app_config.stores)
@@ -160,6 +201,20 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
             for name, provider in service.dependencies(key, keys).items():
                 app_config.dependencies.setdefault(name, provider)
         return app_config
+
+    def _response_cache(
+        self, response_cache: ResponseCachePluginConfig, cache_plugin: CachePlugin
+    ) -> ResponseCachePluginConfig:
+        """The response cache's config, on the kit's cache and auth unless the user set those fields."""
+        defaults = ResponseCachePluginConfig()
+        changes: dict[str, Any] = {}
+        if response_cache.cache_state_key == defaults.cache_state_key:
+            changes["cache_state_key"] = cache_plugin.config.state_key
+        if response_cache.namespace == defaults.namespace:
+            changes["namespace"] = cache_plugin.config.namespace
+        if response_cache.identify is identify_caller and self.config.auth is not None:
+            changes["identify"] = identify_from_auth(self.config.auth)
+        return dataclasses.replace(response_cache, **changes) if changes else response_cache
 
     def _bind(self, cache: AsyncCache, cache_plugin: CachePlugin, stores: StoreRegistry, app_config: AppConfig) -> None:
         """Bind the cache to every session maker, so every session's commits invalidate it."""

@@ -218,7 +218,7 @@ class AsyncCache:
         names, keys = self._plan(tags)
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add(names)
+            recorder.need(names)
         if self._blocked(names):
             self._telemetry.bypass(_PENDING)
             return None
@@ -240,7 +240,10 @@ class AsyncCache:
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
         tokens = [_text(value) or "" for value in raw]
-        return TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
+        versions = TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
+        if recorder is not None:
+            recorder.observe(versions, self)  # read before the caller computes what it labels with them
+        return versions
 
     def _plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
         """The unique tag names and the version keys a read of them needs (namespace first), memoized.
@@ -269,7 +272,7 @@ class AsyncCache:
         names, version_keys = plan
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add(names)
+            recorder.need(names)
         if (self._pending or self._pending_namespace) and self._blocked(names):
             if record:
                 self._telemetry.bypass(_PENDING)
@@ -281,9 +284,12 @@ class AsyncCache:
             return MISS, False, None
         observed = (
             None
-            if not observe or None in raw[1:]
+            if not (observe or recorder is not None) or None in raw[1:]
             else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
         )
+        if recorder is not None and observed is not None:
+            # A valid entry was computed under these versions; a miss computes its value after reading them.
+            recorder.observe(observed, self)
         value, stale = self._validate(raw, names, schema)
         if record:
             self._telemetry.count("hit" if value is not MISS and not stale else "miss")
@@ -300,7 +306,7 @@ class AsyncCache:
         names, version_keys = self._plan(tags)
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add(names)
+            recorder.need(names)
         if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
@@ -313,6 +319,8 @@ class AsyncCache:
             if None in raw[1:]
             else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
         )
+        if recorder is not None and versions is not None:
+            recorder.observe(versions, self)
         value, stale = self._validate(raw, names, schema)
         labels: tuple[str, ...] | None = None
         if value is MISS and raw[0] is not None:

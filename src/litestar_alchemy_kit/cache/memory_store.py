@@ -23,9 +23,10 @@ record, the LRU links and the dict slots. Measured with ``tracemalloc`` on CPyth
 store that only grew, up to 290 in one that evicts all the time: see ``benchmarks/soak_memory_store.py``),
 rounded up so that the accounted size bounds the real one."""
 
-EXPIRY_OVERHEAD: Final = 110
+EXPIRY_OVERHEAD: Final = 140
 """Bytes an entry with an expiry costs on top of ``ENTRY_OVERHEAD`` (its float and its expiry-wheel
-slot; measured: 85 to 100)."""
+slot; measured: 85 to 100, and up to 137 when a wheel slot's set, sized for the slot's peak, has lost
+half of its keys to eviction but not the three quarters that make the wheel rebuild it)."""
 
 _SWEEP: Final = 8  # expired entries reclaimed per write at most: bounded work, and more than one write adds
 

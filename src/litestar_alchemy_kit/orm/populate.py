@@ -22,15 +22,21 @@ if TYPE_CHECKING:
 
 __all__ = (
     "POPULATE_OPTIONS",
+    "VERSIONED_OPTION",
     "codec_for",
     "result_from_rows",
     "schema_for",
     "sorted_tags",
 )
 
-POPULATE_OPTIONS: Final = {"populate_existing": True}
+VERSIONED_OPTION: Final = "litestar_alchemy_kit.versioned"
+"""Execution option of a query whose tags the cache already recorded with versions read before it
+(:meth:`~litestar_alchemy_kit.cache.TagRecorder.observe`): the query recorder adds none of its own."""
+
+POPULATE_OPTIONS: Final = {"populate_existing": True, VERSIONED_OPTION: True}
 """A populating query refreshes instances already in the session's identity map: their in-memory
-state may predate the versions just read, and must not be published under them."""
+state may predate the versions just read, and must not be published under them. Its dependencies
+are the entry's tags, recorded with their versions by the cache read that preceded it."""
 
 _codecs: dict[type, RowCodec] = {}
 _schemas: dict[type, str] = {}

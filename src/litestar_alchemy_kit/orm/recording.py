@@ -5,12 +5,15 @@ sure a process-wide ``do_orm_execute`` listener is installed. While the block ru
 executed through any ``Session`` / ``AsyncSession`` in the same context adds the tags of the tables
 it reads (the same :func:`~litestar_alchemy_kit.orm.analyze` the cached repositories key on, so
 eagerly loaded relationships, loader options and subqueries count); reads served by a cache add
-theirs through the cache itself. The recording is refused (the result must not be cached) when
-a statement's tables cannot be told (``text()``, non-deterministic or locking reads), when it
-writes, when it reads a table with uncommitted changes in its session, or when its session's
-transaction began before the recording under an isolation level whose snapshot is fixed at the
-transaction start (REPEATABLE READ, SERIALIZABLE): versions read at the start of the recording
-could then be newer than what the query sees (invariant 3, no stale sets).
+theirs through the cache itself, with the versions they read. A cached repository's populating
+query (:data:`~litestar_alchemy_kit.orm.populate.VERSIONED_OPTION`) adds nothing: the entry's
+tags, with versions read before the query, were recorded by the cache read before it. The
+recording is refused (the result must not be cached) when a statement's tables cannot be told
+(``text()``, non-deterministic or locking reads), when it writes, when it reads a table with
+uncommitted changes in its session, or when its session's transaction began before the recording
+under an isolation level whose snapshot is fixed at the transaction start (REPEATABLE READ,
+SERIALIZABLE): versions read at the start of the recording could then be newer than what the
+query sees (invariant 3, no stale sets).
 
 Statements executed on a connection obtained from the session bypass ``do_orm_execute`` and are
 not seen: run reads whose results are cached through the session.
@@ -22,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.cache.recording import current_recorder, record_tags
@@ -33,6 +36,7 @@ from litestar_alchemy_kit.orm.binding import (
     session_connection,
 )
 from litestar_alchemy_kit.orm.invalidation import pending_tags
+from litestar_alchemy_kit.orm.populate import VERSIONED_OPTION
 from litestar_alchemy_kit.orm.statement import Bypass, analyze
 
 if TYPE_CHECKING:
@@ -62,6 +66,28 @@ def _record(state: ORMExecuteState) -> None:
     session = state.session
     bind = session.get_bind(**state.bind_arguments)
     engine = bind.engine if isinstance(bind, Connection) else bind
+    if not _snapshot_fresh(session, bind, engine, recorder):
+        recorder.refuse("transaction snapshot may be older than the recording")
+    elif not state.execution_options.get(VERSIONED_OPTION):
+        # (A cached read's populate is skipped: its tags and their prior versions are recorded already.)
+        _add_tables(state, engine, recorder)
+
+
+def _add_tables(state: ORMExecuteState, engine: Engine, recorder: TagRecorder) -> None:
+    # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
+    info = analyze(state.statement, dialect=engine.dialect)
+    if isinstance(info, Bypass):
+        recorder.refuse(f"query not tracked: {info.reason}")
+        return
+    uncommitted = pending_tags(state.session)
+    if uncommitted and not uncommitted.isdisjoint(info.tags):
+        recorder.refuse("read of uncommitted writes")
+        return
+    recorder.add(info.tags)
+
+
+def _snapshot_fresh(session: Session, bind: Engine | Connection, engine: Engine, recorder: TagRecorder) -> bool:
+    """Whether a statement of ``session`` sees every commit made before the recording began."""
     connection = None
     if session.info.get(_BEGUN_KEY) is not recorder:
         connection = session_connection(session, bind)
@@ -72,20 +98,7 @@ def _record(state: ORMExecuteState) -> None:
     verdict = BindState(None, "", None, connection, engine).populate_verdict()
     if verdict is None and connection is not None:
         verdict = _snapshot_per_statement(connection)  # a transaction open before: ask its real level
-    if verdict is not True:
-        recorder.refuse("transaction snapshot may be older than the recording")
-        return
-    dialect = engine.dialect
-    # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
-    info = analyze(state.statement, dialect=dialect)
-    if isinstance(info, Bypass):
-        recorder.refuse(f"query not tracked: {info.reason}")
-        return
-    uncommitted = pending_tags(session)
-    if uncommitted and not uncommitted.isdisjoint(info.tags):
-        recorder.refuse("read of uncommitted writes")
-        return
-    recorder.add(info.tags)
+    return verdict is True
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
@@ -117,8 +130,12 @@ def install_recording() -> None:
 
 
 @contextmanager
-def record_queries() -> Generator[TagRecorder, None, None]:
-    """Record the tags of every query run in this context until the block ends (see the module doc)."""
+def record_queries(source: object | None = None) -> Generator[TagRecorder, None, None]:
+    """Record the tags of every query run in this context until the block ends (see the module doc).
+
+    Args:
+        source: the cache whose versions, read by cached reads in the block, may label what it produces.
+    """
     install_recording()
-    with record_tags() as recorder:
+    with record_tags(source) as recorder:
         yield recorder

@@ -12,9 +12,12 @@ A request on a cached route is answered in this order:
    is stored labelled with the versions read in step 3, *before* the handler ran: a commit that
    lands meanwhile leaves the entry stale at once (no stale sets).
 
-Tags a key depended on are remembered per key (and, united, per route, for new keys): a recorded tag whose
-version was not read before the handler ran cannot label the entry, so such a response is not
-stored, and the next miss reads that tag first.
+A tag the handler read through the cache (a cached repository's hit or populate) is labelled with
+the version that read observed, before the data depending on it was computed; a tag read first by
+a plain query has no such version. Tags a key depended on are remembered per key (and, united, per
+route, for new keys): a tag whose version was neither read before the handler ran nor observed by
+a cached read cannot label the entry, so such a response is not stored, and the next miss reads
+that tag first.
 """
 
 from __future__ import annotations
@@ -90,6 +93,14 @@ class _Route:
         self.attributes = {"http.route": min(handler.paths) if handler.paths else handler.handler_name}
 
 
+def _covers(read: TagVersions, labels: TagVersions) -> bool:
+    """Whether ``read`` holds every version of ``labels``: a response labelled so is current for its reader."""
+    if read.namespace != labels.namespace:
+        return False
+    versions = read.tags
+    return all(versions.get(tag) == version for tag, version in labels.tags.items())
+
+
 def _matches(if_none_match: bytes, tag: bytes) -> bool:
     """Weak comparison of ``tag`` with an ``If-None-Match`` list (RFC 9110 13.1.2)."""
     if if_none_match.strip() == b"*":
@@ -129,7 +140,7 @@ class ResponseCacheEngine:
         self.telemetry = Telemetry(cache.namespace, config.telemetry, prefix="response_cache", outcomes=OUTCOMES)
         self._routes: dict[int, _Route | None] = {}
         self._key_tags: dict[str, tuple[str, ...]] = {}
-        self._flights: dict[tuple[str, str], asyncio.Future[_Stored | None]] = {}
+        self._flights: dict[tuple[str, str], asyncio.Future[tuple[_Stored, TagVersions] | None]] = {}
         self.hit_header = config.hit_header.lower().encode("latin-1") if config.hit_header else None
         self.stored_headers = frozenset(name.lower().encode("latin-1") for name in config.stored_headers)
         # Every key is ``{namespace}:e:resp:{digest}``: the cache's layout, with the digest computed here.
@@ -255,15 +266,18 @@ class ResponseCacheEngine:
         send: Send,
         app: ASGIApp,
     ) -> None:
-        flight: asyncio.Future[_Stored | None] | None = None
+        flight: asyncio.Future[tuple[_Stored, TagVersions] | None] | None = None
         flight_key = ("", "")
         if versions is not None:
             flight_key = (key, f"{versions.namespace}|{'|'.join(f'{t}={v}' for t, v in versions.tags.items())}")
             running = self._flights.get(flight_key)
             if running is not None:
-                # A handler for this key, started under the versions this caller read, is running: share it.
-                stored = await asyncio.shield(running)
-                if stored is not None:
+                # A handler for this key, started under the versions this caller read, is running: share it,
+                # if every label of its response is a version this caller read too (a tag its handler
+                # learned may have changed since: a commit returned before this caller arrived).
+                shared = await asyncio.shield(running)
+                if shared is not None and _covers(versions, shared[1]):
+                    stored = shared[0]
                     self.telemetry.count("hit", 1, route.attributes)
                     await self._send_stored(send, stored, stored.etag, b"hit")
                     return
@@ -271,7 +285,7 @@ class ResponseCacheEngine:
                 flight = self._flights[flight_key] = asyncio.get_running_loop().create_future()
         capture = _Capture(self, route, key, versions, if_none_match, send)
         try:
-            with record_queries() as recorder:
+            with record_queries(self.cache) as recorder:
                 capture.recorder = recorder
                 await app(scope, receive, capture)
             await capture.flush()
@@ -280,7 +294,8 @@ class ResponseCacheEngine:
         finally:
             if flight is not None:
                 del self._flights[flight_key]
-                flight.set_result(capture.stored)
+                result, labels = capture.stored, capture.labels
+                flight.set_result(None if result is None or labels is None else (result, labels))
 
     async def _send_stored(self, send: Send, stored: _Stored, tag: bytes, outcome: bytes) -> None:
         headers = [
@@ -402,19 +417,22 @@ class _Capture:
             route.learned = tuple(sorted(union if len(union) <= _ROUTE_TAGS_MAX else tags))
         reason = engine.storable(start, more_body, recorder)
         outcome = b"bypass"
+        labels = None
         if reason is None:
             if versions is None:
                 reason = "store unavailable"
-            elif not tags <= versions.tags.keys():
-                # Labels must be versions read before the handler ran: the next miss reads these first.
-                reason, outcome = "learning tags", b"miss"
-        if reason is not None or versions is None:
+            else:
+                # Labels: versions read before the handler ran, or by a cached read before its data was computed.
+                labels = recorder.labels(versions.tags, route.manual)
+                if labels is None:
+                    # A query read a table first: the next miss reads its version before the handler.
+                    reason, outcome = "learning tags", b"miss"
+        if reason is not None or versions is None or labels is None:
             engine.bypass(route, reason or "store unavailable")
             if hit is not None:
                 headers.append((hit, outcome))
             start["headers"] = headers
             return None
-        labels = {tag: versions.tags[tag] for tag in tags}
         self.labels = TagVersions(versions.namespace, labels)
         kept = [(n, v) for n, v in headers if n.lower() in engine.stored_headers]
         if route.scope != "public" or not any(n.lower() == b"cache-control" for n, _ in kept):

@@ -120,6 +120,18 @@ async def slow_item(
     return {"id": item.id, "quantity": quantity}
 
 
+async def slow_repository_item(
+    item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
+    """Reads through the cached repository (its versions observed), then waits for ``hooks.release``."""
+    hooks.calls["slow-repo"] += 1
+    item = await ItemRepository(session=session).get(item_id)
+    quantity = item.quantity
+    hooks.entered.set()
+    await asyncio.to_thread(hooks.release.wait, 30)
+    return {"id": item.id, "quantity": quantity}
+
+
 async def mine(
     request: Request[Any, Any, Any], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
 ) -> dict[str, Any]:
@@ -200,6 +212,7 @@ ROUTES: list[tuple[Any, Any, Any]] = [
     ("/plain/{item_id:int}", ResponseCacheRule(scope="public"), plain_item),
     ("/shelf-of/{item_id:int}", ResponseCacheRule(scope="public"), shelf_of),
     ("/slow/{item_id:int}", ResponseCacheRule(scope="public"), slow_item),
+    ("/slow-repo/{item_id:int}", ResponseCacheRule(scope="public"), slow_repository_item),
     ("/mine", True, mine),
     ("/tenant-items", ResponseCacheRule(scope="tenant"), tenant_items),
     ("/greet", ResponseCacheRule(scope="public"), greet),

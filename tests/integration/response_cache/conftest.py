@@ -103,9 +103,10 @@ WARM = ("/items/2", "/plain/2", "/shelf-of/2", "/slow/2", "/manual", "/negotiate
 
 
 async def warm(client: AsyncTestClient[Litestar], hooks: Hooks) -> None:
-    """One request per route: a process learns the tables a route reads on its first miss, and stores from the next.
+    """One request per route: a process learns the tables a route's plain queries read on its first miss.
 
-    Then everything is as after a restart, but for what was learned: no stored response, no calls counted.
+    (A response built from cached repository reads is stored at once: the cache read its tags' versions
+    first.) Then no calls are counted, and no route needs to learn anything for keys like these.
     """
     hooks.release.set()
     for path in WARM:

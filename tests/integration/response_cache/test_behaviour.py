@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from litestar_alchemy_kit.cache import AsyncCache
+from litestar_alchemy_kit.response_cache import ResponseCachePlugin
 from tests.integration.response_cache._app import Hooks, Item, ItemRepository, Shelf
 
 pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory_store]
@@ -20,14 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.aiosqlite, pytest.mark.memory
 Client = AsyncTestClient[Litestar]
 
 
-async def learn(client: Client, path: str) -> None:
-    """The first miss of a key that reads a tag its route never read (get(pk) reads its row's tag) is not stored."""
-    assert (await client.get(path)).headers["x-cache"] == "miss"
-
-
 async def test_second_request_is_a_hit_with_etag_age_cache_control_and_vary(client: Client, hooks: Hooks) -> None:
-    await learn(client, "/items/1")
-    hooks.calls.clear()
+    # A key the route never served (get(pk) reads its own row's tag): its first miss is stored all the same,
+    # labelled with the versions the cached repository read before its query.
     first = await client.get("/items/1")
     second = await client.get("/items/1")
     assert first.status_code == second.status_code == 200
@@ -42,8 +38,6 @@ async def test_second_request_is_a_hit_with_etag_age_cache_control_and_vary(clie
 
 
 async def test_if_none_match_is_answered_304_without_the_handler(client: Client, hooks: Hooks) -> None:
-    await learn(client, "/items/1")
-    hooks.calls.clear()
     tag = (await client.get("/items/1")).headers["etag"]
     for header in (tag, f'"other", {tag}', tag.removeprefix("W/"), "*"):
         answer = await client.get("/items/1", headers={"if-none-match": header})
@@ -57,8 +51,6 @@ async def test_if_none_match_is_answered_304_without_the_handler(client: Client,
 async def test_304_when_the_body_is_gone_but_the_etag_is_current(
     client: Client, hooks: Hooks, cache: AsyncCache, memory_store: MemoryStore
 ) -> None:
-    await learn(client, "/items/1")
-    hooks.calls.clear()
     before = set(memory_store._store)
     first = await client.get("/items/1")
     bodies = [key for key in set(memory_store._store) - before if key.startswith(f"{cache.namespace}:e:resp:")]
@@ -77,8 +69,6 @@ async def test_304_when_the_body_is_gone_but_the_etag_is_current(
 async def test_a_commit_makes_the_next_request_fresh(
     client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache, route: str
 ) -> None:
-    if route == "/items/1":
-        await learn(client, route)
     first = await client.get(route)
     for quantity in range(1, 6):
         async with sessions() as session:
@@ -88,9 +78,29 @@ async def test_a_commit_makes_the_next_request_fresh(
         assert answer.status_code == 200
         assert answer.json()["quantity"] == quantity
         assert answer.headers.get("etag") != first.headers["etag"]
-        # With row tags, the first miss after a write may learn a tag (answered, not stored): stored by the next.
-        outcomes = [(await client.get(route)).headers["x-cache"] for _ in range(2)]
-        assert outcomes[-1] == "hit", outcomes
+        assert answer.headers["x-cache"] == "miss"
+        # The miss after the write was stored (get(pk) reads its row tag, already known): the next is a hit.
+        again = await client.get(route)
+        assert (again.headers["x-cache"], again.headers["etag"]) == ("hit", answer.headers["etag"])
+    assert hooks.calls[route.split("/")[1].replace("items", "item")] == 6
+
+
+async def test_a_response_built_from_a_repository_hit_is_stored_again_by_the_first_miss_after_a_write(
+    client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache
+) -> None:
+    # The regression: stored from a repository hit, the key depended on the row tag only; the populate after
+    # a write read the table's other tags, unknown before the handler ran, and the miss was not stored.
+    for quantity in range(1, 4):
+        async with sessions() as session:
+            await ItemRepository(session=session, cache=cache).get(1)  # the repository's entry: the handler hits it
+        stored = await client.get("/items/1")
+        assert (await client.get("/items/1")).headers["x-cache"] == "hit", stored.headers["x-cache"]
+        async with sessions() as session:
+            await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=quantity), auto_commit=True)
+        after = await client.get("/items/1")
+        assert (after.json()["quantity"], after.headers["x-cache"]) == (quantity, "miss")
+        assert (await client.get("/items/1")).headers["x-cache"] == "hit"
+    assert hooks.calls["item"] == 4
 
 
 async def test_a_plain_session_update_invalidates(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -216,6 +226,57 @@ async def test_a_snapshot_older_than_a_commit_is_not_installed_as_current(
     assert fresh.headers["x-cache"] == "miss"
     assert fresh.json()["quantity"] == 7
     assert (await client.get("/slow/1", headers={"if-none-match": stale.headers["etag"]})).status_code == 200
+
+
+@pytest.mark.parametrize("repository_entry", [False, True], ids=["repository-miss", "repository-hit"])
+async def test_versions_a_cached_read_observed_label_the_response_and_a_commit_after_them_leaves_it_stale(
+    client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache, repository_entry: bool
+) -> None:
+    # The key is new to this process: its row tag's version is read by the repository, not before the handler.
+    if repository_entry:
+        assert (await client.get("/items/1")).headers["x-cache"] == "miss"  # the repository's entry for item 1
+    engine = client.app.plugins.get(ResponseCachePlugin).engine
+    assert engine is not None
+    stored = engine.telemetry.stats["stored"]
+    request = asyncio.create_task(in_this_loop(client).get("/slow-repo/1"))
+    assert await asyncio.to_thread(hooks.entered.wait, 10)
+    async with sessions() as session:
+        await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=7), auto_commit=True)
+    hooks.release.set()
+    stale = await request
+    assert (stale.json()["quantity"], stale.headers["x-cache"]) == (0, "miss")
+    assert engine.telemetry.stats["stored"] == stored + 1  # stored, labelled with the versions read before the commit
+    fresh = await client.get("/slow-repo/1", headers={"if-none-match": stale.headers["etag"]})
+    assert (fresh.status_code, fresh.headers["x-cache"], fresh.json()["quantity"]) == (200, "miss", 7)
+    assert (await client.get("/slow-repo/1")).headers["x-cache"] == "hit"
+    assert hooks.calls["slow-repo"] == 2
+
+
+async def test_a_request_after_a_commit_never_shares_a_handler_run_that_began_before_it(
+    client: Client, hooks: Hooks, sessions: async_sessionmaker[AsyncSession], cache: AsyncCache
+) -> None:
+    # A new key: its row tag is not read before the handler, so both requests read the same versions, and the
+    # second would share the first's run; but the first's response is labelled with a row version it read
+    # before the commit, which the second (arriving after the commit returned) must see.
+    concurrent = in_this_loop(client)
+    first = asyncio.create_task(concurrent.get("/slow-repo/1"))
+    assert await asyncio.to_thread(hooks.entered.wait, 10)
+    hooks.entered.clear()
+    async with sessions() as session:
+        await ItemRepository(session=session, cache=cache).update(Item(id=1, quantity=7), auto_commit=True)
+    engine = client.app.plugins.get(ResponseCachePlugin).engine
+    assert engine is not None
+    misses = engine.telemetry.stats["miss"]
+    second = asyncio.create_task(concurrent.get("/slow-repo/1"))
+    for _ in range(1000):  # until the second request counted its miss: it then joins the first's run at once
+        if engine.telemetry.stats["miss"] > misses:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.telemetry.stats["miss"] == misses + 1
+    hooks.release.set()
+    assert (await first).json()["quantity"] == 0
+    assert (await second).json()["quantity"] == 7
+    assert hooks.calls["slow-repo"] == 2
 
 
 async def test_guards_run_before_a_hit_is_served(client: Client, hooks: Hooks) -> None:
