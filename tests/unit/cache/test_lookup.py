@@ -72,7 +72,7 @@ async def test_per_row_tag_sets_beyond_the_plan_memo_read_every_tag() -> None:
     an earlier one is deduplicated as any other.
     """
     cache = AsyncCache(AsyncMemoryBackend(), namespace="rows")
-    rows = AsyncCache._PLANS_MAX + 200
+    rows = 2000  # the plan memo holds 1024 tag sets
     tag_sets = [("t:all", "t:any", f"t:row={index}") for index in range(rows)]
     for index, tags in enumerate(tag_sets):
         versions = await cache.versions(tags)
