@@ -39,8 +39,10 @@ from litestar_alchemy_kit.errors import (
     ProblemDetails,
     ProblemType,
 )
+from litestar_alchemy_kit.exceptions import CommitRefusedError
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
+from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.orm.partition import tenant_column
 from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin, identify_from_auth
 from litestar_alchemy_kit.providers import (
@@ -89,8 +91,10 @@ __all__ = (
     "CachedSyncRepositoryService",
     "Caller",
     "Codec",
+    "CommitRefusedError",
     "ErrorsConfig",
     "ErrorsPlugin",
+    "InvalidationOutbox",
     "MsgspecCodec",
     "ProblemDetails",
     "ProblemType",
@@ -118,6 +122,7 @@ __all__ = (
     "identify_from_auth",
     "observe_outcomes",
     "optional_authentication",
+    "outbox_table",
     "reflect_dependencies",
     "requires_authentication",
     "same_tenant",

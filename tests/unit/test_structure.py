@@ -41,6 +41,7 @@ BASE = frozenset(
         f"{ROOT_PACKAGE}._deprecation",
         f"{ROOT_PACKAGE}._passthrough",
         f"{ROOT_PACKAGE}.canonical",
+        f"{ROOT_PACKAGE}.exceptions",
         f"{ROOT_PACKAGE}.formats",
     }
 )

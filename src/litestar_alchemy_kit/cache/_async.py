@@ -13,19 +13,22 @@ import logging
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar_alchemy_kit.cache._guarded_async import AsyncGuardedBackend
 from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight
 from litestar_alchemy_kit.cache.backends import AsyncCacheBackend, AsyncClosingBackend
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
-from litestar_alchemy_kit.cache.keys import LRU, EntryPrefix, KeyBuilder
+from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
+from litestar_alchemy_kit.cache.markers import versions_of
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
 from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions, new_token
+from litestar_alchemy_kit.cache.types import unique_tags as _unique
+from litestar_alchemy_kit.cache.types import version_text as _text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -35,20 +38,12 @@ T = TypeVar("T")
 logger = logging.getLogger("litestar_alchemy_kit.cache")
 
 
-def _unique(tags: Iterable[str]) -> list[str]:
-    if isinstance(tags, str):
-        msg = f"cache tags must be a collection of str, not the str {tags!r}"
-        raise TypeError(msg)
-    return list(dict.fromkeys(tags))
-
-
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("ascii", "replace")
-
-
 _Found = tuple[Any, bool, TagVersions | None]
 _PENDING = "invalidation_pending"  # a tag has an invalidation this process has not delivered yet
 _UNAVAILABLE = "store_unavailable"  # the store failed, timed out, or the breaker is open
+_MARKED = "invalidation_marked"  # a commit touching a tag is in flight (its marker is in the store)
+_UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained within its staleness bound
+_FOREVER = float("inf")
 
 
 class AsyncCache:
@@ -67,7 +62,6 @@ class AsyncCache:
     """
 
     _RECENT_MAX = 1024
-    _PLANS_MAX = 1024
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
@@ -82,12 +76,14 @@ class AsyncCache:
         # tag -> generation of its latest undelivered bump (0 for the namespace: none pending)
         self._pending: dict[str, int] = {}
         self._pending_namespace = 0
+        self._pending_marks: dict[str, int] = {}  # marker id -> generation of its undelivered settle
         self._generation = 0
         self._pending_lock = threading.Lock()  # the sync twin bumps from many threads
         self._closed = False
+        self._serve_until = _FOREVER
         self._refreshing: dict[str, int] = {}
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
+        self._plan = self._keys.plan
 
     # --- introspection -------------------------------------------------------------------
 
@@ -123,6 +119,10 @@ class AsyncCache:
     def breaker_open(self) -> bool:
         """Whether the circuit breaker currently refuses store calls."""
         return self._store.breaker.is_open
+
+    def serve_until(self, deadline: float) -> None:
+        """Serve hits only before ``deadline`` (a ``time.monotonic()`` value); an invalidation outbox moves it."""
+        self._serve_until = deadline
 
     def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
         """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
@@ -173,11 +173,10 @@ class AsyncCache:
             await self._deliver(list(self._pending), namespace=bool(self._pending_namespace))
             delay = min(delay * 2, self.options.retry_max)
 
-    async def _deliver(self, tags: Sequence[str], namespace: bool = False) -> bool:
-        """Write new tokens for ``tags`` (and the namespace); on success, clear what was pending before the write.
+    async def _deliver(self, tags: Sequence[str], namespace: bool = False, marker: str | None = None) -> bool:
+        """Write new tokens for ``tags`` (and the namespace), settling ``marker`` and every pending marker.
 
-        A bump that fails while this write is in flight keeps its tags pending: the write may have landed
-        before that bump's commit, so it does not deliver it.
+        On success, clear what was pending before the write: a bump failing while it is in flight stays pending.
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
@@ -187,7 +186,11 @@ class AsyncCache:
         pending = self._pending
         before = [(tag, pending.get(tag)) for tag in tags]
         namespace_before = self._pending_namespace
-        if not await self._store.write_many(items):
+        marks_before = list(self._pending_marks.items())
+        marker_ids = [marker_id for marker_id, _ in marks_before]
+        if marker:
+            marker_ids.append(marker)
+        if not await self._store.write_many(items, marker_ids):
             return False
         with self._pending_lock:
             for tag, generation in before:
@@ -195,15 +198,20 @@ class AsyncCache:
                     del pending[tag]
             if namespace and self._pending_namespace == namespace_before:
                 self._pending_namespace = 0
+            for marker_id, generation in marks_before:
+                if self._pending_marks.get(marker_id) == generation:
+                    del self._pending_marks[marker_id]
         return True
 
-    def _undelivered(self, tags: Iterable[str], namespace: bool = False) -> None:
+    def _undelivered(self, tags: Iterable[str], namespace: bool = False, marker: str | None = None) -> None:
         with self._pending_lock:
             self._generation += 1
             for tag in tags:
                 self._pending[tag] = self._generation
             if namespace:
                 self._pending_namespace = self._generation
+            if marker:
+                self._pending_marks[marker] = self._generation
         self._schedule_retry()
 
     # --- the API --------------------------------------------------------------------------------
@@ -239,31 +247,15 @@ class AsyncCache:
                         return None
                     filled[key] = initialised[0]
             raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
-        tokens = [_text(value) or "" for value in raw]
-        versions = TagVersions(tokens[0], dict(zip(names, tokens[1:], strict=True)))
+        versions = versions_of(raw, names)
+        if versions is None:
+            # A commit on one of these tags is in flight: what the database returns now may be overwritten
+            # by it, and its writer may never settle the marker. Labelled with nothing, it is not cached.
+            self._telemetry.bypass(_MARKED)
+            return None
         if recorder is not None:
             recorder.observe(versions, self)  # read before the caller computes what it labels with them
         return versions
-
-    def _plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
-        """The unique tag names and the version keys a read of them needs (namespace first), memoized.
-
-        Callers pass the same few tag sets over and over; this saves deduplicating and formatting
-        them on every read.
-        """
-        wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(_unique(tags))
-        plan = self._plans.get(wanted)
-        if plan is None:
-            if len(wanted) > 1 and wanted[-1] not in wanted[:-1]:
-                # A row tag last (``get(pk)``): sets that differ in it alone share the plan of the others, so
-                # with more rows than this memo holds a read still formats one tag, not all of them.
-                names, keys = self._plan(wanted[:-1])
-                plan = self._plans.put(wanted, ([*names, wanted[-1]], [*keys, self._keys.tag(wanted[-1])]))
-            else:
-                names = _unique(wanted)
-                keys = [self._keys.namespace_key, *[self._keys.tag(tag) for tag in names]]
-                plan = self._plans.put(wanted, (names, keys))
-        return plan
 
     async def _lookup(
         self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
@@ -277,22 +269,24 @@ class AsyncCache:
             if record:
                 self._telemetry.bypass(_PENDING)
             return MISS, False, None
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            if record:
+                self._telemetry.bypass(_UNDRAINED)
+            return MISS, False, None
         raw = await self._store.fetch([key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
             return MISS, False, None
-        observed = (
-            None
-            if not (observe or recorder is not None) or None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
-        )
-        if recorder is not None and observed is not None:
-            # A valid entry was computed under these versions; a miss computes its value after reading them.
-            recorder.observe(observed, self)
         value, stale = self._validate(raw, names, schema)
+        hit = value is not MISS and not stale
         if record:
-            self._telemetry.count("hit" if value is not MISS and not stale else "miss")
+            self._telemetry.count("hit" if hit else "miss")
+        # A miss may label its load with the versions unless one is absent or marked; a hit needs them only
+        # for a response being recorded (the valid entry was computed under them).
+        observed = versions_of(raw[1:], names) if (observe and not hit) or recorder is not None else None
+        if recorder is not None and observed is not None:
+            recorder.observe(observed, self)
         return value, stale, observed
 
     async def lookup(self, key: str, tags: Iterable[str], schema: str = "") -> Lookup:
@@ -310,15 +304,14 @@ class AsyncCache:
         if (self._pending_namespace or self._pending) and self._blocked(names):
             self._telemetry.count("bypass")
             return Lookup(MISS, None, None)
+        if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
+            self._telemetry.bypass(_UNDRAINED)
+            return Lookup(MISS, None, None)
         raw = await self._store.fetch([key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
-        versions = (
-            None
-            if None in raw[1:]
-            else TagVersions(_text(raw[1]) or "", dict(zip(names, [_text(v) or "" for v in raw[2:]], strict=True)))
-        )
+        versions = versions_of(raw[1:], names)
         if recorder is not None and versions is not None:
             recorder.observe(versions, self)
         value, stale = self._validate(raw, names, schema)
@@ -415,37 +408,59 @@ class AsyncCache:
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
             return await self._store.write(key, blob, keep)
 
-    async def bump(self, tags: Iterable[str]) -> bool:
+    async def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
 
-        One round trip on Redis/Valkey. If the store cannot be reached the tags are retried in the
-        background and, until delivered, this process neither serves nor stores entries for them.
-        Returns whether the bump was delivered now; never raises for store errors.
+        One round trip on Redis/Valkey. ``marker`` (from :meth:`mark`) is settled by the same write. If
+        the store cannot be reached the tags are retried in the background and, until delivered, this
+        process neither serves nor stores entries for them. Returns whether the bump was delivered now;
+        never raises for store errors.
         """
         names = _unique(tags)
         if not names:
             return True
         self._recent.clear()
         with self._telemetry.span("cache.bump", **{"cache.tags": len(names)}):
-            if await self._deliver(names):
+            if await self._deliver(names, marker=marker):
                 return True
-            self._undelivered(names)
+            self._undelivered(names, marker=marker)
             return False
+
+    async def mark(self, tags: Iterable[str], namespace: bool = False) -> str | None:
+        """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
+
+        Until ``bump(tags, marker=...)`` settles the returned marker or it expires (``options.marker_ttl``), no
+        process hits or populates entries of these tags (see *Markers* in the cache guide). One round
+        trip on Redis/Valkey. Returns the marker, or ``None`` if the store did not take it; never raises for it.
+        """
+        keys = [self._keys.tag(tag) for tag in _unique(tags)]
+        if namespace:
+            keys.append(self._keys.namespace_key)
+        marker_id = new_token()
+        if not keys:
+            return marker_id
+        self._recent.clear()
+        with self._telemetry.span("cache.mark", **{"cache.tags": len(keys)}):
+            done = await self._store.mark_many(keys, marker_id)
+        if not done:  # the write may still land (it timed out in flight): the next delivery settles it too
+            self._undelivered((), marker=marker_id)
+        return marker_id if done else None
 
     async def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
         return await self._store.remove(key)
 
-    async def clear(self) -> bool:
+    async def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
 
-        Bumps the namespace version (one write, on every store); where the store can enumerate
-        keys (memory; Redis/Valkey under a store prefix) the namespace's keys are also deleted, matched
-        by ``namespace + ':'`` so a sibling namespace sharing a prefix is untouched.
+        Bumps the namespace version (one write, on every store), settling ``marker`` (from
+        ``mark(..., namespace=True)``); where the store can enumerate keys (memory; Redis/Valkey under a
+        store prefix) the namespace's keys are also deleted, matched by ``namespace + ':'`` so a sibling
+        namespace sharing a prefix is untouched.
         """
         self._recent.clear()
-        if not await self._deliver((), namespace=True):
-            self._undelivered((), namespace=True)
+        if not await self._deliver((), namespace=True, marker=marker):
+            self._undelivered((), namespace=True, marker=marker)
             return False
         await self._store.remove_prefix(self._keys.prefix)  # the version bump already invalidated everything
         return True

@@ -15,11 +15,13 @@ from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends import (
     AsyncBoundedReadBackend,
     AsyncCacheBackend,
+    AsyncMarkingBackend,
     FullStoreBackend,
     InProcessBackend,
     StoreFullError,
 )
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
+from litestar_alchemy_kit.cache.markers import marked, settled
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -121,18 +123,61 @@ class AsyncGuardedBackend:
         """Whether ``value`` was stored at ``key``."""
         return (await self.guard("set", partial(self.backend.set, key, value, ttl), self._options.timeout))[0]
 
-    async def write_many(self, items: Mapping[str, bytes]) -> bool:
-        """Whether every item was stored (or, on a full store, its key deleted)."""
-        done, result = await self.guard("bump", partial(self.backend.set_many, items), self._options.timeout)
+    async def write_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str] = ()) -> bool:
+        """Whether every item was stored (or, on a full store, its key deleted).
+
+        Under a commit policy the write settles ``marker_ids`` (see :mod:`~litestar_alchemy_kit.cache.markers`):
+        a key still marked by another commit keeps its marker instead of taking its item.
+        """
+        if self._options.commit_policy is None:
+            call: Callable[[], Awaitable[Any]] = partial(self.backend.set_many, items)
+        elif isinstance(self.backend, AsyncMarkingBackend):
+            call = partial(self.backend.settle_many, items, marker_ids)
+        else:
+            call = partial(self._settle_each, items, marker_ids)
+        done, result = await self.guard("bump", call, self._options.timeout)
         if result is FULL:
             # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
             # next reader initialises a new random token. The bump is delivered all the same.
             done = (await self.guard("bump", partial(self._remove_each, list(items)), self._options.timeout))[0]
         return done
 
+    async def mark_many(self, keys: Sequence[str], marker_id: str) -> bool:
+        """Whether ``marker_id`` was added to the marker of every key, for ``options.marker_ttl`` seconds."""
+        ttl = self._options.marker_ttl
+        if isinstance(self.backend, AsyncMarkingBackend):
+            call: Callable[[], Awaitable[Any]] = partial(self.backend.mark_many, keys, marker_id, ttl)
+        else:
+            call = partial(self._mark_each, keys, marker_id, ttl)
+        done, result = await self.guard("mark", call, self._options.timeout)
+        if result is FULL:
+            # A full store refuses the marker but still deletes: with its version gone and no room to
+            # initialise a new one, nobody populates the tag until the store has room again.
+            done = (await self.guard("mark", partial(self._remove_each, keys), self._options.timeout))[0]
+        return done
+
     async def _remove_each(self, keys: Sequence[str]) -> None:
         for key in keys:
             await self.backend.delete(key)
+
+    async def _mark_each(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        # Read-modify-write: stores with no scripts (see AsyncMarkingBackend for the atomic form).
+        current = await self.backend.get_many(keys)
+        for key, value in zip(keys, current, strict=True):
+            await self.backend.set(key, marked(value, marker_id), ttl)
+
+    async def _settle_each(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        keys = list(items)
+        current = await self.backend.get_many(keys)
+        tokens: dict[str, bytes] = {}
+        for key, value in zip(keys, current, strict=True):
+            new, still_marked = settled(value, marker_ids, items[key])
+            if still_marked:
+                await self.backend.set(key, new, self._options.marker_ttl)
+            else:
+                tokens[key] = new
+        if tokens:
+            await self.backend.set_many(tokens)
 
     async def init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         """The values at the keys of ``items``, each set to its item first if absent; ``None`` on failure."""

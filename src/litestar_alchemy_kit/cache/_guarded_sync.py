@@ -20,8 +20,10 @@ from litestar_alchemy_kit.cache.backends import (
     StoreFullError,
     SyncBoundedReadBackend,
     SyncCacheBackend,
+    SyncMarkingBackend,
 )
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
+from litestar_alchemy_kit.cache.markers import marked, settled
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -123,18 +125,61 @@ class SyncGuardedBackend:
         """Whether ``value`` was stored at ``key``."""
         return (self.guard("set", partial(self.backend.set, key, value, ttl), self._options.timeout))[0]
 
-    def write_many(self, items: Mapping[str, bytes]) -> bool:
-        """Whether every item was stored (or, on a full store, its key deleted)."""
-        done, result = self.guard("bump", partial(self.backend.set_many, items), self._options.timeout)
+    def write_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str] = ()) -> bool:
+        """Whether every item was stored (or, on a full store, its key deleted).
+
+        Under a commit policy the write settles ``marker_ids`` (see :mod:`~litestar_alchemy_kit.cache.markers`):
+        a key still marked by another commit keeps its marker instead of taking its item.
+        """
+        if self._options.commit_policy is None:
+            call: Callable[[], Any] = partial(self.backend.set_many, items)
+        elif isinstance(self.backend, SyncMarkingBackend):
+            call = partial(self.backend.settle_many, items, marker_ids)
+        else:
+            call = partial(self._settle_each, items, marker_ids)
+        done, result = self.guard("bump", call, self._options.timeout)
         if result is FULL:
             # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
             # next reader initialises a new random token. The bump is delivered all the same.
             done = (self.guard("bump", partial(self._remove_each, list(items)), self._options.timeout))[0]
         return done
 
+    def mark_many(self, keys: Sequence[str], marker_id: str) -> bool:
+        """Whether ``marker_id`` was added to the marker of every key, for ``options.marker_ttl`` seconds."""
+        ttl = self._options.marker_ttl
+        if isinstance(self.backend, SyncMarkingBackend):
+            call: Callable[[], Any] = partial(self.backend.mark_many, keys, marker_id, ttl)
+        else:
+            call = partial(self._mark_each, keys, marker_id, ttl)
+        done, result = self.guard("mark", call, self._options.timeout)
+        if result is FULL:
+            # A full store refuses the marker but still deletes: with its version gone and no room to
+            # initialise a new one, nobody populates the tag until the store has room again.
+            done = (self.guard("mark", partial(self._remove_each, keys), self._options.timeout))[0]
+        return done
+
     def _remove_each(self, keys: Sequence[str]) -> None:
         for key in keys:
             self.backend.delete(key)
+
+    def _mark_each(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        # Read-modify-write: stores with no scripts (see AsyncMarkingBackend for the atomic form).
+        current = self.backend.get_many(keys)
+        for key, value in zip(keys, current, strict=True):
+            self.backend.set(key, marked(value, marker_id), ttl)
+
+    def _settle_each(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        keys = list(items)
+        current = self.backend.get_many(keys)
+        tokens: dict[str, bytes] = {}
+        for key, value in zip(keys, current, strict=True):
+            new, still_marked = settled(value, marker_ids, items[key])
+            if still_marked:
+                self.backend.set(key, new, self._options.marker_ttl)
+            else:
+                tokens[key] = new
+        if tokens:
+            self.backend.set_many(tokens)
 
     def init(self, items: Mapping[str, bytes]) -> list[bytes] | None:
         """The values at the keys of ``items``, each set to its item first if absent; ``None`` on failure."""

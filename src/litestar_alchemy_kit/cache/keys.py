@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar, cast
 
+from litestar_alchemy_kit.cache.types import unique_tags
 from litestar_alchemy_kit.canonical import Unencodable, canonical_bytes
 from litestar_alchemy_kit.formats import format_token
 
@@ -112,14 +113,16 @@ class EntryPrefix:
 class KeyBuilder:
     """Builds every key a cache uses; all of them start with ``{namespace}:``."""
 
-    __slots__ = ("_format", "_tag_keys", "namespace", "namespace_key")
+    __slots__ = ("_format", "_plans", "_tag_keys", "namespace", "namespace_key")
 
     _MAX_MEMO = 4096
+    _PLANS_MAX = 1024
 
     def __init__(self, namespace: str) -> None:
         self.namespace = validate_name("namespace", namespace)
         self.namespace_key = f"{namespace}:n"
         self._tag_keys: LRU[str, str] = LRU(self._MAX_MEMO)
+        self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
         self._format = f"{format_token()}:".encode()
 
     def entry(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
@@ -168,6 +171,28 @@ class KeyBuilder:
             data = f"s{len(tag)}:{tag}".encode("utf-8", "surrogatepass") if type(tag) is str else canonical_bytes(tag)
             key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(data)}")
         return key
+
+    def plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
+        """The unique tag names and the version keys a read of them needs (namespace first), memoized.
+
+        Callers pass the same few tag sets over and over; this saves deduplicating and formatting
+        them on every read.
+
+        Raises:
+            TypeError: if ``tags`` is a single ``str`` or holds a non-``str``.
+        """
+        wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(unique_tags(tags))
+        plan = self._plans.get(wanted)
+        if plan is None:
+            if len(wanted) > 1 and wanted[-1] not in wanted[:-1]:
+                # A row tag last (``get(pk)``): sets that differ in it alone share the plan of the others, so
+                # with more rows than this memo holds a read still formats one tag, not all of them.
+                names, keys = self.plan(wanted[:-1])
+                plan = self._plans.put(wanted, ([*names, wanted[-1]], [*keys, self.tag(wanted[-1])]))
+            else:
+                names = unique_tags(wanted)
+                plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
+        return plan
 
     def lease(self, entry_key: str) -> str:
         """The key of the cross-process load lease for ``entry_key`` (kind and digest kept: one lease per entry)."""

@@ -1,6 +1,7 @@
 """Tunables of a cache instance, in one object."""
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
 from litestar_alchemy_kit.cache.limits import CacheLimits
@@ -63,8 +64,28 @@ class CacheOptions:
     telemetry: bool = True
     """Emit OpenTelemetry spans and counters (free when no OpenTelemetry SDK is configured)."""
 
+    commit_policy: Literal["available", "strict"] | None = "available"
+    """How commits bound to this cache invalidate across processes. With a policy, a commit marks its tags in the
+    store before the database commits and settles them after, so a writer that dies or loses the store after its
+    commit never leaves other processes serving older data. ``"strict"``: a commit whose markers cannot be written
+    is refused (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, a 503) and rolled back. ``"available"``: it
+    commits anyway; with an invalidation outbox other processes' staleness is bounded by its ``staleness_bound``,
+    without one by the entries' ttl. ``None``: one bump after the commit (one round trip less, no such guarantee)."""
+
+    marker_ttl: float = 30.0
+    """Seconds a commit's invalidation marker outlives a writer that never settles it (it died or lost the store
+    after marking): other processes bypass the marked tags that long. Must exceed the time a ``COMMIT`` takes."""
+
     def __post_init__(self) -> None:
-        for name in ("timeout", "breaker_cooldown", "retry_initial", "retry_max", "lease_wait", "lease_poll"):
+        for name in (
+            "timeout",
+            "breaker_cooldown",
+            "retry_initial",
+            "retry_max",
+            "lease_wait",
+            "lease_poll",
+            "marker_ttl",
+        ):
             if getattr(self, name) <= 0:
                 msg = f"cache option {name} must be positive, got {getattr(self, name)!r}"
                 raise ValueError(msg)
@@ -73,6 +94,9 @@ class CacheOptions:
             if value is not None and value <= 0:
                 msg = f"cache option {name} must be positive or None, got {value!r}"
                 raise ValueError(msg)
+        if self.commit_policy not in {"available", "strict", None}:
+            msg = f"cache option commit_policy must be 'available', 'strict' or None, got {self.commit_policy!r}"
+            raise ValueError(msg)
         if self.breaker_threshold < 1:
             msg = f"cache option breaker_threshold must be at least 1, got {self.breaker_threshold!r}"
             raise ValueError(msg)

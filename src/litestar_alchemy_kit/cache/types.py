@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from typing import Any, Final, NamedTuple, final
 
-__all__ = ("MISS", "Lookup", "TagVersions", "new_token")
+__all__ = ("MISS", "Lookup", "TagVersions", "new_token", "unique_tags", "version_text")
 
 
 @final
@@ -26,6 +27,23 @@ class _Miss:
 
 MISS: Final = _Miss()
 """Returned by ``get`` when there is no valid entry (``None`` is a value that can be cached)."""
+
+
+def unique_tags(tags: Iterable[str]) -> list[str]:
+    """``tags`` without repeats, in order.
+
+    Raises:
+        TypeError: if ``tags`` is a single ``str`` (a collection of tags was meant).
+    """
+    if isinstance(tags, str):
+        msg = f"cache tags must be a collection of str, not the str {tags!r}"
+        raise TypeError(msg)
+    return list(dict.fromkeys(tags))
+
+
+def version_text(raw: bytes | None) -> str | None:
+    """A stored version token as text (``None`` when absent)."""
+    return None if raw is None else raw.decode("ascii", "replace")
 
 
 def new_token() -> str:

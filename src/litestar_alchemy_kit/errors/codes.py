@@ -8,6 +8,7 @@ __all__ = (
     "BAD_REQUEST",
     "BUILTIN_TYPES",
     "CHECK_VIOLATION",
+    "COMMIT_REFUSED",
     "DUPLICATE",
     "FOREIGN_KEY",
     "INTEGRITY",
@@ -88,6 +89,14 @@ UNAVAILABLE = ProblemType(
     "The database cannot be reached right now; retry later.",
 )
 """The database connection was lost, cannot be opened, or the pool has none free; sent with ``Retry-After``."""
+COMMIT_REFUSED = ProblemType(
+    503,
+    "cache.commit_refused",
+    "Change not applied",
+    "The change could not be applied safely right now; retry later.",
+)
+"""A commit refused under the strict commit policy: the cache store could not announce its invalidation. Nothing
+was committed; sent with ``Retry-After``."""
 REPOSITORY = ProblemType(500, "repository_error", "Repository error", "The request could not be completed.")
 INTERNAL = ProblemType(500, "internal_error", "Internal server error", "An unexpected error occurred.")
 
@@ -104,6 +113,7 @@ BUILTIN_TYPES = (
     BAD_REQUEST,
     REPOSITORY,
     UNAVAILABLE,
+    COMMIT_REFUSED,
     INTERNAL,
 )
 """The problem types this library maps to; a code keeps one status and title wherever it appears."""

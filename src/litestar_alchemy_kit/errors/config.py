@@ -39,7 +39,7 @@ class ErrorsConfig:
     responses are logged at ``ERROR`` with the traceback and the trace id."""
     retry_after: int = 1
     """Seconds sent as ``Retry-After`` with a 503 ``database.unavailable`` (lost connection, unreachable database,
-    exhausted pool) when the exception carries no ``Retry-After`` of its own."""
+    exhausted pool) or ``cache.commit_refused`` when the exception carries no ``Retry-After`` of its own."""
     document_responses: bool = True
     """Document problem responses on every operation of the OpenAPI schema (validation, internal errors, the
     operation's ``raises`` and the exceptions listed under ``opt["problems"]``)."""

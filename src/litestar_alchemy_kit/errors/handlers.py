@@ -12,7 +12,7 @@ from urllib.parse import quote
 from litestar.response import Response
 from opentelemetry import trace
 
-from litestar_alchemy_kit.errors.codes import INTERNAL, UNAVAILABLE, ProblemType
+from litestar_alchemy_kit.errors.codes import COMMIT_REFUSED, INTERNAL, UNAVAILABLE, ProblemType
 from litestar_alchemy_kit.errors.mapping import resolve, safe_str
 from litestar_alchemy_kit.errors.problem import PROBLEM_MEDIA_TYPE, ExceptionDetail, ProblemDetails
 
@@ -80,7 +80,7 @@ def create_exception_handler(
             )
             return respond(INTERNAL, trace_id, detail=INTERNAL.detail or INTERNAL.title, instance=_path(request))
         response.headers.update(resolution.headers)
-        if resolution.problem_type is UNAVAILABLE and "retry-after" not in response.headers:
+        if resolution.problem_type in {UNAVAILABLE, COMMIT_REFUSED} and "retry-after" not in response.headers:
             response.headers["Retry-After"] = str(config.retry_after)
         return response
 

@@ -23,6 +23,7 @@ from litestar_alchemy_kit.errors.availability import is_unavailable
 from litestar_alchemy_kit.errors.codes import (
     BAD_REQUEST,
     CHECK_VIOLATION,
+    COMMIT_REFUSED,
     DUPLICATE,
     FOREIGN_KEY,
     INTEGRITY,
@@ -39,6 +40,7 @@ from litestar_alchemy_kit.errors.codes import (
 )
 from litestar_alchemy_kit.errors.integrity import classify_violation, is_invalid_data, is_out_of_range
 from litestar_alchemy_kit.errors.problem import FieldError
+from litestar_alchemy_kit.exceptions import CommitRefusedError
 
 __all__ = ("ExceptionProblems", "Resolution", "documented_problem_types", "resolve", "safe_str")
 
@@ -142,6 +144,7 @@ def _http_problem(exc: BaseException) -> ProblemType:
 
 _BUILTIN: dict[type[BaseException], ProblemType | Callable[[BaseException], ProblemType]] = {
     NotFoundError: NOT_FOUND,
+    CommitRefusedError: COMMIT_REFUSED,
     DuplicateKeyError: DUPLICATE,
     ForeignKeyError: FOREIGN_KEY,
     RepositoryIntegrityError: lambda exc: _database_problem(exc, INTEGRITY),

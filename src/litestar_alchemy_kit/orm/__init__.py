@@ -7,7 +7,8 @@
 - :mod:`~litestar_alchemy_kit.orm.codec`: rows to cache entries and back;
 - :mod:`~litestar_alchemy_kit.orm.populate`: when a read may populate the cache;
 - :mod:`~litestar_alchemy_kit.orm.binding`: the execution options and snapshot of one read;
-- :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that bump tags at commit;
+- :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that mark tags before a commit and bump them after;
+- :mod:`~litestar_alchemy_kit.orm.outbox`: the durable record of invalidations a writer could not announce;
 - :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
@@ -23,6 +24,7 @@ from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_sta
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
+from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
 from litestar_alchemy_kit.orm.recording import install_recording, record_queries
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
@@ -32,6 +34,7 @@ __all__ = (
     "AuditFinding",
     "AuditProblem",
     "Bypass",
+    "InvalidationOutbox",
     "StatementInfo",
     "analyze",
     "audit_statement_cache",
@@ -41,6 +44,7 @@ __all__ = (
     "declare_metadata",
     "install_listeners",
     "install_recording",
+    "outbox_table",
     "pending_tags",
     "record_queries",
     "reflect_dependencies",

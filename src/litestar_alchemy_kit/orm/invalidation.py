@@ -16,9 +16,16 @@ repository or cache is attached to a session still count:
 - ``do_orm_execute`` records the target tables of INSERT / UPDATE / DELETE statements run
   through ``Session.execute`` (ORM bulk operations, AA's upserts and ``delete_where``): their
   rows are not known, so their coarse tags are bumped;
+- ``before_commit`` of the outermost transaction flushes, then *marks* those tags in every cache
+  bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`):
+  until the marker is settled or expires, no process hits or populates their entries. A marker the
+  store does not take refuses the commit under the ``"strict"`` policy
+  (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, nothing committed) and, under
+  ``"available"``, is replaced by a row in the invalidation outbox, written in the same transaction
+  (:mod:`~litestar_alchemy_kit.orm.outbox`);
 - ``after_commit`` of the outermost transaction bumps those tags in every cache bound to the
-  session, and waits for it (inside an ``AsyncSession`` through SQLAlchemy's greenlet bridge), so
-  invalidation is complete when ``commit()`` returns;
+  session, settling the markers, and waits for it (inside an ``AsyncSession`` through SQLAlchemy's
+  greenlet bridge), so invalidation is complete when ``commit()`` returns;
 - the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched.
 
 A session whose transaction began before the listeners were installed may hold flushed writes
@@ -46,11 +53,13 @@ from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+from litestar_alchemy_kit.exceptions import CommitRefusedError
 from litestar_alchemy_kit.orm.binding import install_session_listeners
 from litestar_alchemy_kit.orm.cascades import generation as dependency_generation
 from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps
+from litestar_alchemy_kit.orm.outbox import record_undelivered
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
@@ -78,6 +87,8 @@ _WRITTEN_KEY: Final = "litestar_alchemy_kit.flushed_tables"
 """Coarse tags of tables the unit of work wrote: not bumped (their fine tags are), but uncommitted."""
 _FINE_KEY: Final = "litestar_alchemy_kit.fine_tags"
 """The fine (and, for unknown values, coarse) tags the unit of work's flushes bump at commit."""
+_MARKS_KEY: Final = "litestar_alchemy_kit.invalidation_marks"
+"""The markers ``before_commit`` wrote, one per cache (by position in the bound caches), settled after commit."""
 _TRACKED_KEY: Final = "litestar_alchemy_kit.tracked_transaction"
 _UNTRACKED_KEY: Final = "litestar_alchemy_kit.untracked_writes"
 _EMPTY: Final[frozenset[str]] = frozenset()
@@ -309,29 +320,82 @@ def _raw_writes(session: Session, writes: frozenset[str]) -> None:
         _add_pending(session, writes)
 
 
+def _commit_tags(info: dict[Any, Any]) -> tuple[list[str], bool]:
+    """The tags a commit of the session bumps (sorted), and whether it clears whole namespaces."""
+    tags: set[str] | None = info.get(_PENDING_KEY)
+    fine: set[str] | None = info.get(_FINE_KEY)
+    if fine:
+        tags = fine | tags if tags else fine
+    return sorted(tags) if tags else [], bool(info.get(_UNTRACKED_KEY, False))
+
+
+def _before_commit(session: Session) -> None:
+    """Phase one: mark the commit's tags in the store before the database commits (see the module doc)."""
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT release commits nothing yet
+    caches = bound_caches(session)
+    if not any(cache_.options.commit_policy is not None for cache_ in caches):
+        return
+    # The commit flushes after this hook: flush now, so that the last flush's writes are marked too.
+    session.flush()
+    tags, untracked = _commit_tags(session.info)
+    if not (tags or untracked):
+        return
+    marks = [_mark(cache_, tags, untracked) for cache_ in caches]
+    refused = [
+        cache_
+        for cache_, marker in zip(caches, marks, strict=True)
+        if marker is None and cache_.options.commit_policy == "strict"
+    ]
+    if refused:
+        # Lift the markers that were written (and, once the store answers again, any that arrive late):
+        # nothing will be committed, so this extra invalidation is all they cause.
+        for cache_, marker in zip(caches, marks, strict=True):
+            _deliver(cache_, tags, untracked, marker)
+        raise CommitRefusedError([cache_.namespace for cache_ in refused], len(tags) + untracked)
+    for cache_, marker in zip(caches, marks, strict=True):
+        if marker is None and cache_.options.commit_policy == "available":
+            record_undelivered(session, cache_, tags, namespace=untracked)
+    session.info[_MARKS_KEY] = marks
+
+
+def _mark(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool) -> str | None:
+    """The marker written for the commit in ``cache_``, ``None`` if its store did not take it (or it has no policy)."""
+    if cache_.options.commit_policy is None:
+        return None
+    if isinstance(cache_, AsyncCache):
+        return await_only(cache_.mark(tags, namespace=untracked))
+    return cache_.mark(tags, namespace=untracked)
+
+
+def _deliver(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool, marker: str | None) -> None:
+    if isinstance(cache_, AsyncCache):
+        # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
+        if untracked:
+            await_only(cache_.clear(marker=marker))
+        if tags:
+            await_only(cache_.bump(tags, marker=marker))
+    else:
+        if untracked:
+            cache_.clear(marker=marker)
+        if tags:
+            cache_.bump(tags, marker=marker)
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
-    tags: set[str] | None = session.info.pop(_PENDING_KEY, None)
-    fine: set[str] | None = session.info.pop(_FINE_KEY, None)
-    session.info.pop(_WRITTEN_KEY, None)
-    if fine:
-        tags = fine | tags if tags else fine
-    untracked = session.info.pop(_UNTRACKED_KEY, False)
+    tags, untracked = _commit_tags(session.info)
+    marks: list[str | None] = session.info.pop(_MARKS_KEY, None) or []
+    for key in (_PENDING_KEY, _FINE_KEY, _WRITTEN_KEY, _UNTRACKED_KEY):
+        session.info.pop(key, None)
     if not (tags or untracked):
         return
-    for cache_ in bound_caches(session):
-        if isinstance(cache_, AsyncCache):
-            # Runs inside AsyncSession.commit()'s greenlet: wait for delivery before commit() returns.
-            if untracked:
-                await_only(cache_.clear())
-            if tags:
-                await_only(cache_.bump(sorted(tags)))
-        else:
-            if untracked:
-                cache_.clear()
-            if tags:
-                cache_.bump(sorted(tags))
+    caches = bound_caches(session)
+    if len(marks) != len(caches):  # a cache bound after before_commit ran has no marker
+        marks = [None] * len(caches)
+    for cache_, marker in zip(caches, marks, strict=True):
+        _deliver(cache_, tags, untracked, marker)
 
 
 def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
@@ -346,11 +410,14 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_FINE_KEY, None)
         session.info.pop(_UNTRACKED_KEY, None)
         session.info.pop(_TRACKED_KEY, None)
+        # A commit the database refused after its markers were written: they expire with ``marker_ttl``.
+        session.info.pop(_MARKS_KEY, None)
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
     ("after_flush", _after_flush),
     ("do_orm_execute", _do_orm_execute),
+    ("before_commit", _before_commit),
     ("after_commit", _after_commit),
     ("after_transaction_create", _after_transaction_create),
     ("after_transaction_end", _after_transaction_end),

@@ -10,7 +10,7 @@ from typing import Any
 from litestar.stores.redis import RedisStore
 from litestar.stores.valkey import ValkeyStore
 
-from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+from litestar_alchemy_kit.cache import AsyncCache, CacheOptions, SyncCache
 from tests.integration.cache._servers import OwnServer
 
 
@@ -45,9 +45,21 @@ async def test_hit_and_bump_are_one_command_each(own_server: OwnServer) -> None:
         assert await cache.get(key, tags) == {"id": 1}
     assert _delta(before, own_server.command_calls()) == {"mget": 10}
 
+    assert await cache.bump(tags, marker=await cache.mark(tags))  # loads both scripts into the server
     before = own_server.command_calls()
     assert await cache.bump(tags)
+    # Under a commit policy a bump settles markers: one script, whose GET and SET per tag run in the server.
+    assert _delta(before, own_server.command_calls()) == {"evalsha": 1, "get": 3, "set": 3}
+    unguarded = AsyncCache(store, namespace="rt", options=CacheOptions(commit_policy=None))
+    before = own_server.command_calls()
+    assert await unguarded.bump(tags)
     assert _delta(before, own_server.command_calls()) == {"mset": 1}
+
+    before = own_server.command_calls()
+    marker = await cache.mark(tags)
+    assert marker is not None
+    assert _delta(before, own_server.command_calls()) == {"evalsha": 1, "get": 3, "set": 3}
+    assert await cache.bump(tags, marker=marker)
     assert await cache.get(key, tags) is not None  # a miss now
 
     before = own_server.command_calls()
@@ -83,5 +95,5 @@ def test_sync_hit_and_bump_are_one_command_each(own_server: OwnServer) -> None:
     before = own_server.command_calls()
     assert cache.get(key, ["a", "b"]) == [1]
     assert cache.bump(["a", "b"])
-    assert _delta(before, own_server.command_calls()) == {"mget": 1, "mset": 1}
+    assert _delta(before, own_server.command_calls()) == {"mget": 1, "eval": 1, "get": 2, "set": 2}
     client.close()

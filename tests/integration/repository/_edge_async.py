@@ -118,10 +118,10 @@ async def repeated_commit_bumps_once(env: Env) -> None:
     bumped: list[list[str]] = []
     deliver = cache.bump
 
-    async def recording_bump(tags: Any) -> bool:
+    async def recording_bump(tags: Any, marker: str | None = None) -> bool:
         tags = sorted(tags)
         bumped.append(tags)
-        return bool(await deliver(tags))
+        return bool(await deliver(tags, marker=marker))
 
     cache.bump = recording_bump
     commits: list[bool] = []

@@ -120,10 +120,10 @@ def repeated_commit_bumps_once(env: Env) -> None:
     bumped: list[list[str]] = []
     deliver = cache.bump
 
-    def recording_bump(tags: Any) -> bool:
+    def recording_bump(tags: Any, marker: str | None = None) -> bool:
         tags = sorted(tags)
         bumped.append(tags)
-        return bool(deliver(tags))
+        return bool(deliver(tags, marker=marker))
 
     cache.bump = recording_bump
     commits: list[bool] = []

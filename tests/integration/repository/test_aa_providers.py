@@ -83,10 +83,10 @@ async def test_commit_guard_and_autocommit_invalidate_once(tmp_path: Path) -> No
     bumped: list[list[str]] = []
     deliver = cache.bump
 
-    async def recording_bump(tags: Any) -> bool:
+    async def recording_bump(tags: Any, marker: str | None = None) -> bool:
         tags = sorted(tags)
         bumped.append(tags)
-        return await deliver(tags)
+        return await deliver(tags, marker=marker)
 
     cache.bump = recording_bump  # type: ignore[method-assign]
     bind_cache(config.create_session_maker(), cache)

@@ -191,9 +191,9 @@ def recorded() -> Any:
     bumped: list[set[str]] = []
     deliver = cache.bump
 
-    def record(tags: Any) -> bool:
+    def record(tags: Any, marker: str | None = None) -> bool:
         bumped.append(set(tags))
-        return deliver(tags)
+        return deliver(tags, marker=marker)
 
     cache.bump = record  # type: ignore[method-assign]
     session = Session(engine, expire_on_commit=False)

@@ -4,6 +4,7 @@ from litestar_alchemy_kit.cache.backends._async import (
     AsyncBoundedReadBackend,
     AsyncCacheBackend,
     AsyncClosingBackend,
+    AsyncMarkingBackend,
     AsyncMemoryBackend,
     AsyncRedisBackend,
 )
@@ -11,6 +12,7 @@ from litestar_alchemy_kit.cache.backends._sync import (
     SyncBoundedReadBackend,
     SyncCacheBackend,
     SyncClosingBackend,
+    SyncMarkingBackend,
     SyncMemoryBackend,
     SyncRedisBackend,
 )
@@ -23,6 +25,7 @@ __all__ = (
     "AsyncBoundedReadBackend",
     "AsyncCacheBackend",
     "AsyncClosingBackend",
+    "AsyncMarkingBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
     "FullStoreBackend",
@@ -33,6 +36,7 @@ __all__ = (
     "SyncBoundedReadBackend",
     "SyncCacheBackend",
     "SyncClosingBackend",
+    "SyncMarkingBackend",
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "as_async_backend",

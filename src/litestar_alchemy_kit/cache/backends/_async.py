@@ -9,6 +9,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from litestar_alchemy_kit.cache.backends.capabilities import out_of_memory_errors
+from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 
 if TYPE_CHECKING:
@@ -54,6 +55,23 @@ class AsyncBoundedReadBackend(Protocol):
 
     async def get_many_within(self, keys: Sequence[str], timeout: float) -> list[bytes | None]:
         """``get_many``, giving up (raising ``TimeoutError``) after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
+class AsyncMarkingBackend(Protocol):
+    """Optional capability: atomic invalidation markers (see :mod:`~litestar_alchemy_kit.cache.markers`).
+
+    Without it the cache marks and settles by read-modify-write, which two writers racing on one tag
+    in different processes can interleave.
+    """
+
+    async def mark_many(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        """Add ``marker_id`` to the marker of each key (replacing a version token), expiring in ``ttl`` seconds."""
+        ...
+
+    async def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        """Remove ``marker_ids`` from each key's marker; a key left with none (or holding none) gets its new token."""
         ...
 
 
@@ -178,6 +196,15 @@ class AsyncRedisBackend:
 
     async def delete(self, key: str) -> None:
         await self.client.delete(self.prefix + key)
+
+    async def mark_many(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        prefix = self.prefix
+        await self.client.eval(MARK_SCRIPT, len(keys), *[prefix + key for key in keys], marker_id, self._ms(ttl))
+
+    async def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        prefix = self.prefix
+        keys = [prefix + key for key in items]
+        await self.client.eval(SETTLE_SCRIPT, len(keys), *keys, " ".join(marker_ids), *items.values())
 
     async def delete_prefix(self, prefix: str) -> bool:
         if not self.prefix:

@@ -11,6 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from litestar_alchemy_kit.cache.backends.capabilities import out_of_memory_errors
+from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
 
 if TYPE_CHECKING:
@@ -56,6 +57,23 @@ class SyncBoundedReadBackend(Protocol):
 
     def get_many_within(self, keys: Sequence[str], timeout: float) -> list[bytes | None]:
         """``get_many``, giving up (raising ``TimeoutError``) after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
+class SyncMarkingBackend(Protocol):
+    """Optional capability: atomic invalidation markers (see :mod:`~litestar_alchemy_kit.cache.markers`).
+
+    Without it the cache marks and settles by read-modify-write, which two writers racing on one tag
+    in different processes can interleave.
+    """
+
+    def mark_many(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        """Add ``marker_id`` to the marker of each key (replacing a version token), expiring in ``ttl`` seconds."""
+        ...
+
+    def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        """Remove ``marker_ids`` from each key's marker; a key left with none (or holding none) gets its new token."""
         ...
 
 
@@ -180,6 +198,15 @@ class SyncRedisBackend:
 
     def delete(self, key: str) -> None:
         self.client.delete(self.prefix + key)
+
+    def mark_many(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        prefix = self.prefix
+        self.client.eval(MARK_SCRIPT, len(keys), *[prefix + key for key in keys], marker_id, self._ms(ttl))
+
+    def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        prefix = self.prefix
+        keys = [prefix + key for key in items]
+        self.client.eval(SETTLE_SCRIPT, len(keys), *keys, " ".join(marker_ids), *items.values())
 
     def delete_prefix(self, prefix: str) -> bool:
         if not self.prefix:

@@ -22,6 +22,8 @@ connection carried it, so version checks stay exact.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import os
 import time
 from collections import deque
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends._async import AsyncRedisBackend
 from litestar_alchemy_kit.cache.backends.capabilities import StoreFullError
+from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -85,6 +88,12 @@ def _parse(buf: bytes, pos: int) -> tuple[Any, int]:  # noqa: C901, PLR0911
         return RespError(buf[pos + 1 : end].decode("utf-8", "replace")), end + 2
     msg = f"unexpected redis reply type byte {kind!r}"
     raise RespError(msg)
+
+
+@functools.cache
+def _sha(script: str) -> bytes:
+    """The SHA1 digest under which the server caches ``script`` (what ``EVALSHA`` names)."""
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest().encode()
 
 
 def pack(*parts: bytes) -> bytes:
@@ -313,6 +322,46 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         except RespError as exc:
             # An error reply starts with its kind: OOM is a write refused at maxmemory (noeviction), which
             # the cache answers by deleting the versions instead (deletes are still accepted).
+            if str(exc).startswith("OOM "):
+                raise StoreFullError(str(exc)) from exc
+            raise
+
+    async def mark_many(self, keys: Sequence[str], marker_id: str, ttl: float) -> None:
+        """The marker script on the pipelined connection (it runs inside a commit, like a bump)."""
+        if self._target is None:
+            await super().mark_many(keys, marker_id, ttl)
+            return
+        encoding = self._encoding
+        await self._eval(
+            MARK_SCRIPT,
+            [(self.prefix + key).encode(encoding) for key in keys],
+            [marker_id.encode(), str(self._ms(ttl)).encode()],
+        )
+
+    async def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
+        """The settle script on the pipelined connection: phase two of a commit's invalidation."""
+        if self._target is None:
+            await super().settle_many(items, marker_ids)
+            return
+        encoding = self._encoding
+        await self._eval(
+            SETTLE_SCRIPT,
+            [(self.prefix + key).encode(encoding) for key in items],
+            [" ".join(marker_ids).encode(), *items.values()],
+        )
+
+    async def _eval(self, script: str, keys: list[bytes], args: list[bytes]) -> None:
+        # EVALSHA: the server neither receives nor hashes the script again; EVAL loads it once per server.
+        protocol = await self._ready(None)
+        numkeys = str(len(keys)).encode()
+        try:
+            try:
+                await protocol.send(pack(b"EVALSHA", _sha(script), numkeys, *keys, *args))
+            except RespError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+                await protocol.send(pack(b"EVAL", script.encode(), numkeys, *keys, *args))
+        except RespError as exc:
             if str(exc).startswith("OOM "):
                 raise StoreFullError(str(exc)) from exc
             raise

@@ -1,0 +1,228 @@
+"""The invalidation outbox: a durable record of the invalidations a writer could not announce to the store.
+
+Under the ``"available"`` commit policy a commit whose invalidation markers the store does not take
+(the writer lost the store) still commits; it writes the tags it invalidates into the outbox table,
+in the same database transaction. Every process that shares the database drains the table: it bumps
+the recorded tags in its cache's store and deletes the rows. A process serves cache hits only while
+its last complete drain began less than ``staleness_bound`` seconds ago, so no process serves data
+older than a commit for longer than that, whoever loses the store.
+
+The table lives in the user's database: add it to the application's ``MetaData`` with
+:func:`outbox_table`, so migrations (Alembic's autogenerate) create it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+
+from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.orm import Session
+
+__all__ = ("InvalidationOutbox", "outbox_table", "record_undelivered")
+
+logger = logging.getLogger("litestar_alchemy_kit.orm.outbox")
+
+DEFAULT_TABLE_NAME: Final = "lak_invalidation_outbox"
+_BATCH: Final = 500
+_outboxes: weakref.WeakKeyDictionary[AsyncCache | SyncCache, InvalidationOutbox] = weakref.WeakKeyDictionary()
+
+
+def outbox_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
+    """The outbox table, added to ``metadata`` (the application's, so that its migrations create it).
+
+    Columns: ``id`` (ordering), ``namespace`` (the cache namespace), ``tags`` (a JSON list),
+    ``clear_namespace`` (the commit clears the whole namespace) and ``created_at``.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        Column("namespace", String(64), nullable=False, index=True),
+        Column("tags", Text(), nullable=False),
+        Column("clear_namespace", Boolean(), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+@dataclass
+class InvalidationOutbox:
+    """Where the commits of caches under the ``"available"`` policy record what they could not announce.
+
+    :meth:`attach` a cache, then run the drain in every process that reads through it
+    (:meth:`run_async` / :meth:`run_sync`, e.g. from the application's lifespan): until a drain
+    completes, and ``staleness_bound`` seconds after the last one began, that cache serves no hits.
+    """
+
+    table: Table
+    """The table made by :func:`outbox_table`."""
+
+    staleness_bound: float = 5.0
+    """Seconds another process may serve data older than a commit whose writer could not reach the store."""
+
+    drain_interval: float | None = None
+    """Seconds between drains; ``None``: a quarter of ``staleness_bound``."""
+
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.staleness_bound <= 0:
+            msg = f"outbox staleness_bound must be positive, got {self.staleness_bound!r}"
+            raise ValueError(msg)
+        if self.drain_interval is not None and not 0 < self.drain_interval < self.staleness_bound:
+            msg = (
+                f"outbox drain_interval must be positive and below staleness_bound ({self.staleness_bound}),"
+                f" got {self.drain_interval!r}"
+            )
+            raise ValueError(msg)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between drains."""
+        return self.drain_interval if self.drain_interval is not None else self.staleness_bound / 4
+
+    def attach(self, cache: AsyncCache | SyncCache) -> None:
+        """Record ``cache``'s undelivered invalidations here, and hold its hits until a drain completes."""
+        _outboxes[cache] = self
+        cache.serve_until(time.monotonic())
+
+    def _rows(self, rows: Sequence[Any]) -> tuple[list[Any], list[str], bool]:
+        ids: list[Any] = []
+        tags: set[str] = set()
+        clear = False
+        for row in rows:
+            ids.append(row.id)
+            tags.update(json.loads(row.tags))
+            clear = clear or bool(row.clear_namespace)
+        return ids, sorted(tags), clear
+
+    def _select(self, namespace: str) -> Any:
+        table = self.table
+        return (
+            select(table.c.id, table.c.tags, table.c.clear_namespace)
+            .where(table.c.namespace == namespace)
+            .order_by(table.c.id)
+            .limit(_BATCH)
+        )
+
+    async def drain_async(self, engine: AsyncEngine, cache: AsyncCache) -> bool:
+        """Deliver and delete ``cache``'s outbox rows; ``True`` (and hits allowed again) if all were delivered."""
+        started = time.monotonic()
+        async with engine.connect() as connection:
+            while True:
+                rows = (await connection.execute(self._select(cache.namespace))).all()
+                ids, tags, clear = self._rows(rows)
+                if clear and not await cache.clear():
+                    return False
+                if tags and not await cache.bump(tags):
+                    return False
+                if ids:
+                    await connection.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+                await connection.commit()
+                if len(rows) < _BATCH:
+                    break
+        cache.serve_until(started + self.staleness_bound)
+        return True
+
+    def drain_sync(self, engine: Engine, cache: SyncCache) -> bool:
+        """:meth:`drain_async` for a sync engine and cache."""
+        started = time.monotonic()
+        with engine.connect() as connection:
+            while True:
+                rows = connection.execute(self._select(cache.namespace)).all()
+                ids, tags, clear = self._rows(rows)
+                if clear and not cache.clear():
+                    return False
+                if tags and not cache.bump(tags):
+                    return False
+                if ids:
+                    connection.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+                connection.commit()
+                if len(rows) < _BATCH:
+                    break
+        cache.serve_until(started + self.staleness_bound)
+        return True
+
+    async def run_async(self, engine: AsyncEngine, cache: AsyncCache) -> None:
+        """Drain every :attr:`interval` until cancelled; a failing drain is logged and retried."""
+        while True:
+            try:
+                await self.drain_async(engine, cache)
+            except Exception:
+                logger.debug("invalidation outbox drain failed (namespace=%s)", cache.namespace, exc_info=True)
+            await asyncio.sleep(self.interval)
+
+    def run_sync(self, engine: Engine, cache: SyncCache) -> threading.Thread:
+        """Drain every :attr:`interval` in a daemon thread, until :meth:`stop`; returns the thread."""
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.drain_sync(engine, cache)
+                except Exception:
+                    logger.debug("invalidation outbox drain failed (namespace=%s)", cache.namespace, exc_info=True)
+                self._stop.wait(self.interval)
+
+        thread = threading.Thread(target=loop, name="lak-outbox-drain", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Stop the thread started by :meth:`run_sync`."""
+        self._stop.set()
+
+
+def record_undelivered(
+    session: Session, cache: AsyncCache | SyncCache, tags: Sequence[str], *, namespace: bool
+) -> None:
+    """Write a commit's undelivered invalidation into ``cache``'s outbox, in the session's transaction.
+
+    Without an outbox attached to ``cache`` it is only logged: other processes may then serve data
+    older than the commit until their entries expire.
+    """
+    outbox = _outboxes.get(cache)
+    if outbox is None:
+        logger.warning(
+            "commit in namespace %s could not mark its %d tag(s) and no invalidation outbox is attached: other"
+            " processes may serve data older than this commit until their entries expire",
+            cache.namespace,
+            len(tags),
+        )
+        return
+    session.connection().execute(
+        insert(outbox.table).values(
+            namespace=cache.namespace,
+            tags=json.dumps(list(tags)),
+            clear_namespace=namespace,
+            created_at=datetime.now(timezone.utc),
+        )
+    )

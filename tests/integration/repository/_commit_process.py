@@ -1,0 +1,163 @@
+"""One app process of the partition and crash tests: a writer or a reader of one row, async or sync.
+
+Usage: ``python -m tests.integration.repository._commit_process '<json config>'``. Protocol on stdin/stdout, one
+line each; EOF ends the process:
+
+- ``write <n>`` (writer): set the row's quantity to ``n`` and commit -> ``ok``, or ``refused`` when the commit is
+  refused (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, the session is rolled back);
+- ``read`` (reader) -> ``<quantity> <hits>``.
+
+The writer prints ``committed <unix time>`` once the database has committed, before the kit's ``after_commit``
+listener delivers the invalidation; with ``block_after_commit`` it blocks there, so the test can SIGKILL it at
+that point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _announce_commits(block: bool) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    def announce(session: Session) -> None:
+        del session
+        _say(f"committed {time.time()!r}")
+        if block:
+            time.sleep(3600)
+
+    # insert=True: runs before the kit's after_commit listener, which delivers the invalidation.
+    event.listen(Session, "after_commit", announce, insert=True)
+
+
+def _options(config: dict[str, Any]) -> Any:
+    from litestar_alchemy_kit.cache import CacheOptions
+
+    return CacheOptions(commit_policy=config["policy"], marker_ttl=config["marker_ttl"], timeout=0.5)
+
+
+def _outbox(config: dict[str, Any]) -> Any:
+    from sqlalchemy import MetaData
+
+    from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
+
+    if not config["outbox"]:
+        return None
+    return InvalidationOutbox(
+        outbox_table(MetaData()), staleness_bound=config["bound"], drain_interval=config["interval"]
+    )
+
+
+async def run_async(config: dict[str, Any]) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from litestar_alchemy_kit.cache import AsyncCache, PipelinedRedisBackend
+    from litestar_alchemy_kit.exceptions import CommitRefusedError
+    from tests.integration.repository._async import ItemRepository
+    from tests.integration.repository.models import Item
+
+    if config["store_kind"] == "valkey":
+        from valkey.asyncio import Valkey as Client
+    else:
+        from redis.asyncio import Redis as Client  # type: ignore[assignment]
+    client = Client.from_url(config["store_url"], socket_timeout=0.5, socket_connect_timeout=0.5)
+    cache = AsyncCache(PipelinedRedisBackend(client), namespace=config["namespace"], options=_options(config))
+    engine = create_async_engine(config["db_url"])
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    outbox = _outbox(config)
+    drain: asyncio.Task[None] | None = None
+    if outbox is not None:
+        outbox.attach(cache)
+        if config["role"] == "reader":
+            drain = asyncio.ensure_future(outbox.run_async(engine, cache))
+    item_id = uuid.UUID(config["item_id"])
+    loop = asyncio.get_running_loop()
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).split():
+        if line[0] == "read":
+            async with sessions() as session:
+                item = await ItemRepository(session=session, cache=cache).get(item_id)
+            _say(f"{item.quantity} {cache.stats['hit']}")
+        else:
+            try:
+                async with sessions() as session:
+                    await ItemRepository(session=session, cache=cache).update(
+                        Item(id=item_id, quantity=int(line[1])), auto_commit=True
+                    )
+            except CommitRefusedError:
+                _say("refused")
+            else:
+                _say("ok")
+    if drain is not None:
+        drain.cancel()
+    await cache.close()
+    await client.aclose()
+    await engine.dispose()
+
+
+def run_sync(config: dict[str, Any]) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from litestar_alchemy_kit.cache import SyncCache
+    from litestar_alchemy_kit.exceptions import CommitRefusedError
+    from tests.integration.repository._sync import ItemRepository
+    from tests.integration.repository.models import Item
+
+    if config["store_kind"] == "valkey":
+        from valkey import Valkey as Client
+    else:
+        from redis import Redis as Client  # type: ignore[assignment]
+    client = Client.from_url(config["store_url"], socket_timeout=0.5, socket_connect_timeout=0.5)
+    cache = SyncCache(client, namespace=config["namespace"], options=_options(config))
+    engine = create_engine(config["db_url"])
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    outbox = _outbox(config)
+    if outbox is not None:
+        outbox.attach(cache)
+        if config["role"] == "reader":
+            outbox.run_sync(engine, cache)
+    item_id = uuid.UUID(config["item_id"])
+    while line := sys.stdin.readline().split():
+        if line[0] == "read":
+            with sessions() as session:
+                item = ItemRepository(session=session, cache=cache).get(item_id)
+            _say(f"{item.quantity} {cache.stats['hit']}")
+        else:
+            try:
+                with sessions() as session:
+                    ItemRepository(session=session, cache=cache).update(
+                        Item(id=item_id, quantity=int(line[1])), auto_commit=True
+                    )
+            except CommitRefusedError:
+                _say("refused")
+            else:
+                _say("ok")
+    if outbox is not None:
+        outbox.stop()
+    cache.close()
+    client.close()
+    engine.dispose()
+
+
+def main(config: dict[str, Any]) -> None:
+    if config["role"] == "writer":
+        _announce_commits(block=bool(config.get("block_after_commit")))
+    if config["flavour"] == "async":
+        asyncio.run(run_async(config))
+    else:
+        run_sync(config)
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
