@@ -232,7 +232,7 @@ def _has_changes(
     """Whether ``session`` holds new, dirty or deleted instances (``bool(session.new or session.dirty or ...)``).
 
     Asked on every cached read: a plain or async session is looked at without building the three
-    ``IdentitySet`` s SQLAlchemy's properties return (``dirty`` is the identity map's modified states).
+    identity sets SQLAlchemy's properties return (``dirty`` is the identity map's modified states).
     """
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     if isinstance(sync, Session):
