@@ -14,6 +14,12 @@ from litestar.stores.base import Store
 from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheLimits, CacheOptions, MsgspecCodec
 from tests.conftest import StoreBackend
 
+# The contract is about values and waiters, not the fail-open timeout (test_faults.py): a file or database
+# store call on a loaded 2-core runner can take longer than the default 0.5 s, which turned a read into a
+# miss here now and then.
+_TIMEOUT = 30.0
+_PATIENT = CacheOptions(timeout=_TIMEOUT)
+
 
 def _ns() -> str:
     return f"lakc{uuid.uuid4().hex[:10]}"
@@ -21,7 +27,7 @@ def _ns() -> str:
 
 @pytest.fixture
 async def cache(store: Store):
-    cache = AsyncCache(store, namespace="c")
+    cache = AsyncCache(store, namespace="c", options=_PATIENT)
     yield cache
     await cache.close()
 
@@ -50,8 +56,8 @@ async def test_miss_then_hit_round_trips_values(cache: AsyncCache) -> None:
 
 async def test_bump_is_seen_at_once_by_an_instance_on_its_own_client(store_backend: StoreBackend) -> None:
     ns = _ns()
-    first = AsyncCache(store_backend.make(ns), namespace="shared")
-    second = AsyncCache(store_backend.make(ns), namespace="shared")
+    first = AsyncCache(store_backend.make(ns), namespace="shared", options=_PATIENT)
+    second = AsyncCache(store_backend.make(ns), namespace="shared", options=_PATIENT)
     key = first.key("list", "select * from users")
     assert key == second.key("list", "select * from users")
     await first.set(key, [1, 2, 3], await first.versions(["users", "teams"]))
@@ -93,8 +99,10 @@ async def test_entries_need_exactly_their_tags_and_schema(cache: AsyncCache) -> 
 
 
 async def test_codec_change_is_a_miss(store: Store) -> None:
-    writer = AsyncCache(store, namespace="codec")
-    reader = AsyncCache(store, namespace="codec", options=CacheOptions(codec=MsgspecCodec(name="msgpack-v2")))
+    writer = AsyncCache(store, namespace="codec", options=_PATIENT)
+    reader = AsyncCache(
+        store, namespace="codec", options=CacheOptions(timeout=_TIMEOUT, codec=MsgspecCodec(name="msgpack-v2"))
+    )
     key = writer.key("row", "q")
     await writer.set(key, {"a": 1}, await writer.versions(["t"]))
     assert await reader.get(key, ["t"]) is MISS
@@ -106,7 +114,9 @@ async def test_typed_codec_decodes_into_its_type(store: Store) -> None:
         id: uuid.UUID
         price: Decimal
 
-    cache = AsyncCache(store, namespace="typed", options=CacheOptions(codec=MsgspecCodec(list[Row], name="rows")))
+    cache = AsyncCache(
+        store, namespace="typed", options=CacheOptions(timeout=_TIMEOUT, codec=MsgspecCodec(list[Row], name="rows"))
+    )
     rows = [Row(uuid.uuid4(), Decimal("1.10")), Row(uuid.uuid4(), Decimal("2.25"))]
     key = cache.key("rows", "q")
     await cache.set(key, rows, await cache.versions(["t"]))
@@ -115,10 +125,10 @@ async def test_typed_codec_decodes_into_its_type(store: Store) -> None:
 
 async def test_clear_spares_a_sibling_namespace_sharing_its_prefix(store_backend: StoreBackend) -> None:
     ns = _ns()
-    mine = AsyncCache(store_backend.make(ns), namespace="app")
-    sibling = AsyncCache(store_backend.make(ns), namespace="appx")
+    mine = AsyncCache(store_backend.make(ns), namespace="app", options=_PATIENT)
+    sibling = AsyncCache(store_backend.make(ns), namespace="appx", options=_PATIENT)
     # and a cache in a sibling *store* namespace (Litestar's Redis delete_all pattern `ns*` would match it)
-    sibling_store = AsyncCache(store_backend.make(ns + "x"), namespace="app")
+    sibling_store = AsyncCache(store_backend.make(ns + "x"), namespace="app", options=_PATIENT)
     for cache in (mine, sibling, sibling_store):
         await cache.set(cache.key("row", "q"), cache.namespace, await cache.versions(["t"]))
     assert await mine.clear()
@@ -136,7 +146,7 @@ async def test_clear_deletes_keys_where_the_store_can_enumerate_them(store_backe
     """Redis/Valkey and the bounded store lose the keys; other stores keep the bytes until expiry, but they never hit again."""
     ns = _ns()
     store = store_backend.make(ns)
-    cache = AsyncCache(store, namespace="gone")
+    cache = AsyncCache(store, namespace="gone", options=_PATIENT)
     key = cache.key("row", "q")
     await cache.set(key, 1, await cache.versions(["t"]))
     assert await store.exists(key)
@@ -159,7 +169,7 @@ async def test_clear_deletes_keys_where_the_store_can_enumerate_them(store_backe
     ids=["empty", "binary", "invalid-msgpack", "foreign-map", "truncated-entry"],
 )
 async def test_corrupted_bytes_under_a_live_key_are_a_miss_and_get_replaced(store: Store, garbage: bytes) -> None:
-    cache = AsyncCache(store, namespace="corrupt")
+    cache = AsyncCache(store, namespace="corrupt", options=_PATIENT)
     key = cache.key("row", "q")
     await cache.set(key, "good", await cache.versions(["t"]))
     assert await cache.get(key, ["t"]) == "good"
@@ -181,8 +191,12 @@ async def test_corrupted_bytes_under_a_live_key_are_a_miss_and_get_replaced(stor
 
 
 async def test_payload_that_no_longer_decodes_is_a_miss(store: Store) -> None:
-    writer = AsyncCache(store, namespace="shape", options=CacheOptions(codec=MsgspecCodec(name="rows")))
-    reader = AsyncCache(store, namespace="shape", options=CacheOptions(codec=MsgspecCodec(list[int], name="rows")))
+    writer = AsyncCache(
+        store, namespace="shape", options=CacheOptions(timeout=_TIMEOUT, codec=MsgspecCodec(name="rows"))
+    )
+    reader = AsyncCache(
+        store, namespace="shape", options=CacheOptions(timeout=_TIMEOUT, codec=MsgspecCodec(list[int], name="rows"))
+    )
     key = writer.key("rows", "q")
     await writer.set(key, ["not", "ints"], await writer.versions(["t"]))
     assert await reader.get(key, ["t"]) is MISS
@@ -196,7 +210,9 @@ async def test_unencodable_value_is_not_cached_and_does_not_raise(cache: AsyncCa
 
 
 async def test_an_entry_over_the_size_cap_is_never_stored_and_counts_as_too_large(store: Store) -> None:
-    cache = AsyncCache(store, namespace="cap", options=CacheOptions(limits=CacheLimits(max_entry_bytes=4096)))
+    cache = AsyncCache(
+        store, namespace="cap", options=CacheOptions(timeout=_TIMEOUT, limits=CacheLimits(max_entry_bytes=4096))
+    )
     key = cache.key("row", "big")
     versions = await cache.versions(["t"])
     assert await cache.set(key, "x" * 1000, versions)  # within the cap
@@ -225,7 +241,7 @@ async def test_entry_past_its_ttl_is_a_miss(cache: AsyncCache) -> None:
 
 
 async def test_lost_tag_versions_come_back_as_new_tokens(store: Store) -> None:
-    cache = AsyncCache(store, namespace="evict")
+    cache = AsyncCache(store, namespace="evict", options=_PATIENT)
     key = cache.key("row", "q")
     versions = await cache.versions(["t"])
     assert versions is not None
@@ -279,13 +295,13 @@ async def test_negative_caching_is_opt_in(store: Store) -> None:
         nonlocal calls
         calls += 1
 
-    plain = AsyncCache(store, namespace="plain")
+    plain = AsyncCache(store, namespace="plain", options=_PATIENT)
     key = plain.key("row", "absent")
     assert await plain.get_or_load(key, ["t"], loader) is None
     assert await plain.get_or_load(key, ["t"], loader) is None
     assert calls == 2
 
-    negative = AsyncCache(store, namespace="negative", options=CacheOptions(negative_ttl=0.3))
+    negative = AsyncCache(store, namespace="negative", options=CacheOptions(timeout=_TIMEOUT, negative_ttl=0.3))
     key = negative.key("row", "absent")
     calls = 0
     assert await negative.get_or_load(key, ["t"], loader) is None
@@ -300,7 +316,7 @@ async def test_negative_caching_is_opt_in(store: Store) -> None:
 
 
 async def test_stale_while_revalidate_serves_expired_but_never_invalidated_values(store: Store) -> None:
-    cache = AsyncCache(store, namespace="swr", options=CacheOptions(stale_ttl=30))
+    cache = AsyncCache(store, namespace="swr", options=CacheOptions(timeout=_TIMEOUT, stale_ttl=30))
     key = cache.key("row", "q")
     release = asyncio.Event()
     version = 0
@@ -394,7 +410,7 @@ async def test_lease_wait_is_bounded(store_backend: StoreBackend) -> None:
 
 async def test_concurrent_first_readers_on_independent_clients_agree(store_backend: StoreBackend) -> None:
     ns = _ns()
-    caches = [AsyncCache(store_backend.make(ns), namespace="init") for _ in range(8)]
+    caches = [AsyncCache(store_backend.make(ns), namespace="init", options=_PATIENT) for _ in range(8)]
     found = await asyncio.gather(*(cache.versions(["fresh"]) for cache in caches))
     tokens = [versions.tags["fresh"] for versions in found if versions is not None]
     assert len(tokens) == len(caches)
