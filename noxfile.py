@@ -109,6 +109,20 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def aa_conformance(session: nox.Session) -> None:
+    """Advanced Alchemy's own repository, service, provider and DTO tests on the kit's classes.
+
+    Fetches the sdist of the installed AA version, runs its tests with the kit's classes substituted and
+    a cache bound to every session (plain, then with committed seeds and every read run twice, cached and
+    uncached), on SQLite, aiosqlite, DuckDB, PostgreSQL and MariaDB; fails on any difference that
+    ``tests/aa_conformance/expected_differences.toml`` does not list. ``-- ARGS`` go to pytest
+    (``-- -k get_many``; ``--modes read_twice`` before them picks a mode).
+    """
+    _install(session, "test", "aa_conformance")
+    session.run("python", "tests/aa_conformance/run.py", "--workdir", session.create_tmp(), *session.posargs)
+
+
+@nox.session
 def mutation(session: nox.Session) -> None:
     """Curated mutants of the invariant-enforcing code (``tests/mutation/mutants.toml``): every one must be killed.
 

@@ -14,8 +14,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+from advanced_alchemy.exceptions import ImproperConfigurationError
 from advanced_alchemy.repository.typing import ModelT
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.state import InstanceState
 
 from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
@@ -84,13 +87,19 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
 
         repo = ItemRepository(session=session, cache=cache, scope=tenant_id)
 
-    Results are detached instances (``auto_expunge`` defaults to ``True``): change them through the
-    repository (``update`` merges) or ``session.merge``. With ``auto_expunge=False`` it reads from
-    the database: a cached copy could not be the session's own object.
+    Results are what AA returns: the session's own instances (``auto_expunge`` defaults to ``False``,
+    as in AA; a cache hit is merged into the session without SQL), or detached instances with
+    ``auto_expunge=True`` (the fastest hits).
     """
 
     use_cache: bool = True
     """Class-wide switch; the ``use_cache`` constructor argument and per-call ``use_cache=`` narrow it."""
+    cache: AsyncCache | None = None
+    """The cache this repository reads and invalidates (``None``: uncached, AA's behaviour)."""
+    # What a subclass whose ``__init__`` skips ``super().__init__()`` (a test double, say) sees: no
+    # cache, no scope (no tenant: see the base); it reads and writes exactly as AA's repository.
+    _cache_enabled: bool = False
+    _cache_scope: tuple[object, ...] = _NO_SCOPE
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
     cache_limits: CacheLimits | None = None
@@ -106,7 +115,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         tenant: object = None,
         use_cache: bool | None = None,
         cache_limits: CacheLimits | None = None,
-        auto_expunge: bool = True,
+        auto_expunge: bool = False,
         **kwargs: Any,
     ) -> None:
         """Build the repository.
@@ -125,7 +134,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 its rows, writes stamp it, and the cache scope includes it.
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
             cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).
-            auto_expunge: return detached instances (required for cached reads).
+            auto_expunge: return detached instances (AA's default ``False``: the session's own instances).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
         # get(pk)'s base statement is the same for every instance built alike: the class defaults, and
@@ -135,15 +144,24 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         )
         if kwargs.get("statement") is None:
             kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
+        explicit_manager = kwargs.get("cache_manager") is not None
+        if explicit_manager and cache is not None:
+            msg = (
+                f"{type(self).__name__} was given both cache= (the kit's cache) and cache_manager= (AA's): "
+                "pass one of them (see the repository guide, 'Advanced Alchemy's cache')"
+            )
+            raise ImproperConfigurationError(msg)
         super().__init__(session=session, tenant=tenant, auto_expunge=auto_expunge, **kwargs)
-        # AA's own cache manager (picked up from ``session.info``) would cache by repr() and
-        # invalidate after commit returns; this repository replaces it.
-        self._cache_manager = None
         bound = bound_async_caches(session)
-        if cache is None:
+        if cache is None and not explicit_manager:
             cache = bound[0] if len(bound) == 1 else None
-        elif not any(known is cache for known in bound):
+        elif cache is not None and not any(known is cache for known in bound):
             bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
+        if cache is not None:
+            # AA's cache manager (the one its config puts in ``session.info``) would cache the same reads
+            # by repr() and invalidate after commit returns: the kit's cache replaces it. Without a kit
+            # cache, AA's manager (explicit ``cache_manager=`` or the config's) works as in AA.
+            self._cache_manager = None
         self.cache = cache
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         if self._tenant is not None:
@@ -175,7 +193,9 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             return await super()._execute(statement, uniquify=uniquify)
         # AA's bind_group is a statement execution option, so the fingerprint already tells bind groups apart
         key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
-        rows = await self._read_through(cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify))
+        rows = await self._read_through(
+            cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify), detach=self._read_state.detach
+        )
         if rows is None:
             return await super()._execute(statement, uniquify=uniquify)
         return result_from_rows(*rows)
@@ -188,6 +208,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         key: str,
         build: Callable[[], tuple[Select[Any], bool]],
         *,
+        detach: bool,
         wrap_errors: bool = False,
     ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
         """The cached read of ``_execute`` and ``get(pk)``: the entry at ``key``, else ``build()``'s statement, stored.
@@ -204,9 +225,11 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         cached = await cache.get(key, tags, self._schema)
         if cached is not MISS:
             try:
-                return self._codec.decode_rows(cached)
+                keys, rows = self._codec.decode_rows(cached)
             except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
                 pass  # an entry this process cannot build is a miss
+            else:
+                return keys, rows if detach else await self._attach(rows)
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
             versions = await self._versions_for_populate(tags, cache, bind)
@@ -249,18 +272,38 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         """Within this block every read of this repository goes to the database (writes use it)."""
         return self._read_state.narrow(allowed=False)
 
+    async def _attach(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Cached rows with the session's own instances, as a query returns them (``merge(load=False)``: no SQL).
+
+        An instance the session already holds is the one returned, with the cached (committed) values:
+        the session has no uncommitted change to these tables, or the read would not be cached.
+        """
+        attached: list[tuple[Any, ...]] = []
+        for row in rows:
+            values: list[Any] = []
+            for value in row:
+                if isinstance(sa_inspect(value, raiseerr=False), InstanceState):
+                    value = await self.session.merge(value, load=False)  # noqa: PLW2901
+                values.append(value)
+            attached.append(tuple(values))
+        return attached
+
+    def _detaches(self, auto_expunge: bool | None) -> bool:
+        return self.auto_expunge if auto_expunge is None else auto_expunge
+
     def _expunge(self, instance: ModelT, auto_expunge: bool | None) -> None:
+        if not self._detaches(auto_expunge):
+            return  # as AA: the instance is not looked at
+        try:
+            session_id = instance_state(instance).session_id
+        except AttributeError:  # not a mapped instance (a test double): AA's own checks decide
+            session_id = True
         # Cached results are already detached: skip AA's inspect()-based checks, once per row.
-        if instance_state(instance).session_id is not None:
+        if session_id is not None:
             super()._expunge(instance, auto_expunge)
 
-    def _allows(self, use_cache: bool, auto_expunge: bool | None = None, *, detached: bool = True) -> bool:
-        if not (use_cache and self._cache_enabled and self.cache is not None):
-            return False
-        if detached and not (self.auto_expunge if auto_expunge is None else auto_expunge):
-            self.cache.record_bypass()
-            return False
-        return True
+    def _allows(self, use_cache: bool) -> bool:
+        return use_cache and self._cache_enabled and self.cache is not None
 
     # --- reads: open the cache for the call -------------------------------------------------
 
@@ -268,13 +311,13 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         self, item_id: PrimaryKeyType, *, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
-        allowed = self._allows(use_cache, auto_expunge)
+        allowed = self._allows(use_cache)
         # The shortcut only for a top-level call: inside a write method reads go to the database.
         top_level = self._read_state.current is None
         if allowed and top_level and not kwargs and self._bind_group is None and _fast_pk(item_id):
             return await self._get_by_primary_key(item_id, auto_expunge)
-        with self._read_state.narrow(allowed=allowed):
-            return await super().get(item_id, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+        with self._read_state.narrow(allowed=allowed, detach=self._detaches(auto_expunge)):
+            return await super().get(item_id, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     async def _get_by_primary_key(self, item_id: Any, auto_expunge: bool | None) -> ModelT:
         """``get(pk)`` with the repository's defaults: keyed by (base statement, pk), no statement built on a hit."""
@@ -311,6 +354,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 sorted_tags(base.tags) if tags is None else tags,
                 key,
                 partial(self._pk_statement, item_id),
+                detach=self._detaches(auto_expunge),
                 wrap_errors=True,
             )
         if rows is None:
@@ -347,36 +391,36 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         **kwargs: Any,
     ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
             return await super().get_one(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_one_or_none(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT | None:
         """AA's ``get_one_or_none``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
+        with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
             return await super().get_one_or_none(*filters, auto_expunge=auto_expunge, **kwargs)
 
     async def get_many(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> list[ModelT]:
         """AA's ``get_many`` (and ``list``), cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
-            return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+        with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
+            return await super().get_many(*filters, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     async def get_many_and_count(
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> tuple[list[ModelT], int]:
         """AA's ``get_many_and_count`` (and ``list_and_count``), cached; same shape as AA's."""
-        with self._read_state.narrow(allowed=self._allows(use_cache, auto_expunge)):
-            return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=False, **kwargs)
+        with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
+            return await super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     async def count(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> int:
         """AA's ``count``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.narrow(allowed=self._allows(use_cache, detached=False)):
+        with self._read_state.narrow(allowed=self._allows(use_cache)):
             return await super().count(*filters, **kwargs)
 
     async def exists(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> bool:
         """AA's ``exists``, cached; ``use_cache=False`` reads from the database."""
-        with self._read_state.narrow(allowed=self._allows(use_cache, detached=False)):
+        with self._read_state.narrow(allowed=self._allows(use_cache)):
             return await super().exists(*filters, **kwargs)

@@ -9,15 +9,16 @@ invalidates through the repository's session, with the same guarantees.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, cast
 
-from advanced_alchemy.exceptions import AdvancedAlchemyError
+from advanced_alchemy.exceptions import AdvancedAlchemyError, ImproperConfigurationError
 from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.service import SQLAlchemySyncRepositoryService
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
 
 from litestar_alchemy_kit._passthrough import passthrough
+from litestar_alchemy_kit.repository import CachedSyncRepository
 from litestar_alchemy_kit.service._typing import CachedSyncRepositoryT
 
 if TYPE_CHECKING:
@@ -42,14 +43,15 @@ if TYPE_CHECKING:
 class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, CachedSyncRepositoryT]):
     """AA's repository service over a :class:`~litestar_alchemy_kit.repository.CachedSyncRepository`.
 
-    Subclass it like AA's service, with a cached repository::
+    Subclass it like AA's service, with one type argument or two::
 
-        class ItemService(CachedSyncRepositoryService[Item, ItemRepository]):
+        class ItemService(CachedSyncRepositoryService[Item]):
             repository_type = ItemRepository
 
         service = ItemService(session=session, cache=cache, scope=tenant_id)
 
-    Results are detached instances (``auto_expunge`` defaults to ``True``, as in the repository).
+    With a repository that is not the kit's (any AA repository) it is AA's service, uncached.
+    Results are the session's own instances (``auto_expunge`` defaults to ``False``, as in AA).
     """
 
     def __init__(
@@ -59,7 +61,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         cache: SyncCache | None = None,
         scope: object = None,
         use_cache: bool | None = None,
-        auto_expunge: bool = True,
+        auto_expunge: bool = False,
         **kwargs: Any,
     ) -> None:
         """Build the service and its repository.
@@ -69,14 +71,37 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
             cache: the cache (``None``: the one the session is bound to, if exactly one).
             scope: tenant / user scope, part of every key.
             use_cache: turn caching off for this service (``None`` keeps the repository's default).
-            auto_expunge: return detached instances (required for cached reads).
+            auto_expunge: return detached instances (AA's default ``False``: the session's own instances).
             **kwargs: everything AA's service accepts.
+
+        Raises:
+            ImproperConfigurationError: ``cache``, ``scope`` or ``use_cache`` given with a
+                ``repository_type`` that is not a cached repository (it would ignore them).
         """
-        super().__init__(session, auto_expunge=auto_expunge, cache=cache, scope=scope, use_cache=use_cache, **kwargs)
+        repository_type = cast("type[object]", self.repository_type)  # any AA repository at runtime
+        if issubclass(repository_type, CachedSyncRepository):
+            kwargs.update(cache=cache, scope=scope, use_cache=use_cache)
+        elif cache is not None or scope is not None or use_cache is not None:
+            msg = (
+                f"{type(self).__name__}.repository_type {repository_type.__name__} is not a cached repository: "
+                "it cannot take cache=, scope= or use_cache= (subclass the kit's cached repository)"
+            )
+            raise ImproperConfigurationError(msg)
+        super().__init__(session, auto_expunge=auto_expunge, **kwargs)
+
+    def _database_reads(self) -> AbstractContextManager[None]:
+        """Within the block the repository reads from the database (a repository not the kit's has no cache)."""
+        repository = cast("object", self.repository)  # any AA repository at runtime
+        if isinstance(repository, CachedSyncRepository):
+            return repository.bypass_cache()
+        return nullcontext()
 
     def get(self, item_id: PrimaryKeyType, *, use_cache: bool = True, **kwargs: Any) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
-        return cast("ModelT", self.repository.get(item_id, use_cache=use_cache, **kwargs))
+        repository = cast("object", self.repository)  # any AA repository at runtime
+        if isinstance(repository, CachedSyncRepository):
+            return cast("ModelT", repository.get(item_id, use_cache=use_cache, **kwargs))
+        return super().get(item_id, **kwargs)
 
     # --- writes: the rows they read and change come from the database -------------------------
 
@@ -92,7 +117,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         schema_dump_config: SchemaDumpConfig | None = None,
     ) -> ModelT:
         """AA's ``create``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().create(**passthrough(locals()))
 
     def create_many(
@@ -106,7 +131,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         schema_dump_config: SchemaDumpConfig | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``create_many``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().create_many(**passthrough(locals()))
 
     def update(
@@ -128,7 +153,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         schema_dump_config: SchemaDumpConfig | None = None,
     ) -> ModelT:
         """AA's ``update``: the row it changes is read from the database, not the cache."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().update(**passthrough(locals()))
 
     def update_many(
@@ -145,7 +170,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         schema_dump_config: SchemaDumpConfig | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``update_many``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().update_many(**passthrough(locals()))
 
     def upsert(
@@ -167,7 +192,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         schema_dump_config: SchemaDumpConfig | None = None,
     ) -> ModelT:
         """AA's ``upsert``: the row it matches is read from the database."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().upsert(**passthrough(locals()))
 
     def upsert_many(
@@ -187,7 +212,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         chunk_size: int | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``upsert_many``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().upsert_many(**passthrough(locals()))
 
     def get_or_upsert(
@@ -209,7 +234,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
         """AA's ``get_or_upsert``, reading from the database."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().get_or_upsert(*filters, **passthrough(locals(), "filters"))
 
     def get_and_update(
@@ -230,7 +255,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
         """AA's ``get_and_update``, reading from the database."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().get_and_update(*filters, **passthrough(locals(), "filters"))
 
     def delete(
@@ -247,7 +272,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         bind_group: str | None = None,
     ) -> ModelT:
         """AA's ``delete``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().delete(**passthrough(locals()))
 
     def delete_many(
@@ -265,7 +290,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         bind_group: str | None = None,
     ) -> Sequence[ModelT]:
         """AA's ``delete_many``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().delete_many(**passthrough(locals()))
 
     def delete_where(
@@ -282,7 +307,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         **kwargs: Any,
     ) -> Sequence[ModelT]:
         """AA's ``delete_where``."""
-        with self.repository.bypass_cache():
+        with self._database_reads():
             return super().delete_where(*filters, **passthrough(locals(), "filters"))
 
     @classmethod

@@ -17,7 +17,7 @@ from advanced_alchemy.utils.dataclass import Empty
 
 from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
-from litestar_alchemy_kit.writes._state import ReadState
+from litestar_alchemy_kit.writes._state import INERT_READ_STATE, ReadState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -40,6 +40,11 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     Not meant to be used on its own: subclass
     :class:`~litestar_alchemy_kit.repository.CachedAsyncRepository`, which adds the cached reads.
     """
+
+    # What a subclass whose ``__init__`` skips ``super().__init__()`` (a test double, say) sees: no
+    # tenant, and no read state to narrow; it writes exactly as AA's repository.
+    _tenant: TenantBinding | None = None
+    _read_state: ReadState = INERT_READ_STATE
 
     def __init__(
         self,
@@ -78,8 +83,10 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         self, item_ids: Iterable[Any], id_attribute: str | InstrumentedAttribute[Any] | None = None
     ) -> None:
         """Raise AA's ``NotFoundError`` unless every id is a row of the bound tenant (writes by id that skip ``get``)."""
+        if self._tenant is None:
+            return  # (before building the set: composite keys are dicts, which do not hash)
         wanted = set(item_ids)
-        if self._tenant is None or not wanted:
+        if not wanted:
             return
         key = self.id_attribute if id_attribute is None else id_attribute
         column = getattr(self.model_type, key) if isinstance(key, str) else key

@@ -491,7 +491,7 @@ async def results_behave(env: Env) -> None:
         session.add(Author(name="ann", books=[Book(title="t1"), Book(title="t2")]))
         await session.commit()
     async with env.sessionmaker() as session:
-        repo = AuthorRepository(session=session, cache=cache)
+        repo = AuthorRepository(session=session, cache=cache, auto_expunge=True)
         fresh = await repo.get_one(name="ann")
         hits = cache.stats["hit"]
         first = await repo.get_one(name="ann")
@@ -511,7 +511,7 @@ async def results_behave(env: Env) -> None:
     assert second.name == "ann"
     assert len(second.books) == 2
     async with env.sessionmaker() as session:
-        repo = AuthorRepository(session=session, cache=cache)
+        repo = AuthorRepository(session=session, cache=cache, auto_expunge=True)
         third = await repo.get_one(name="ann")
         assert third.name == "ann"
         assert [b.title for b in third.books] == ["t1", "t2"]

@@ -182,7 +182,7 @@ async def expire_on_commit_sessions(env: Env) -> None:
     factory = env.bound(cache)
     factory.configure(expire_on_commit=True)
     async with factory() as session:
-        repo = ItemRepository(session=session, cache=cache)
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
         first = await repo.get(item.id)
         listed = await repo.get_many()
         await repo.update(Item(id=item.id, name="v1"), auto_commit=True)

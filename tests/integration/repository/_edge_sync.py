@@ -184,7 +184,7 @@ def expire_on_commit_sessions(env: Env) -> None:
     factory = env.bound(cache)
     factory.configure(expire_on_commit=True)
     with factory() as session:
-        repo = ItemRepository(session=session, cache=cache)
+        repo = ItemRepository(session=session, cache=cache, auto_expunge=True)
         first = repo.get(item.id)
         listed = repo.get_many()
         repo.update(Item(id=item.id, name="v1"), auto_commit=True)

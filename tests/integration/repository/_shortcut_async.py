@@ -13,14 +13,20 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository
+from tests.integration.repository._bridge import sync_call_async
 from tests.integration.repository.conftest import Env
-from tests.integration.repository.models import Item
+from tests.integration.repository.models import Author, Book, Item
 
 
 class ItemRepository(CachedAsyncRepository[Item]):
     model_type = Item
+
+
+class AuthorRepository(CachedAsyncRepository[Author]):
+    model_type = Author
 
 
 def populating_level(engine: str) -> str | None:
@@ -141,12 +147,39 @@ async def reads_inside_transactions_populate(env: Env) -> None:
 
 
 async def attached_reads_come_from_the_session(env: Env) -> None:
-    """``auto_expunge=False`` asks for the session's own instances: never a cached, detached copy."""
+    """``auto_expunge=False`` (AA's default) gets the session's own instances, from the cache without SQL.
+
+    A hit is merged into the session: the instance is in it, the same object as the session's for
+    the same row (as a query returns it), lazy relationships load, and a change commits.
+    """
     cache = env.make_cache()
     item = await seed_item(env, "row")
+    async with env.sessionmaker() as session:  # populate get(pk) (a first read populates)
+        await ItemRepository(session=session, cache=cache).get(item.id)
+    async with env.sessionmaker() as session:  # and get_many
+        await ItemRepository(session=session, cache=cache).get_many()
     async with env.sessionmaker() as session:
-        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
-        for _ in range(2):
-            assert await repo.get(item.id) in session
-            assert all(found in session for found in await repo.get_many())
-    assert cache.stats["hit"] == 0
+        repo = ItemRepository(session=session, cache=cache)
+        hits = cache.stats["hit"]
+        first = await repo.get(item.id)
+        assert first in session
+        listed = await repo.get_many()
+        assert listed == [first], "the session's own instance, as a query returns it"
+        assert await repo.get(item.id) is first
+        assert cache.stats["hit"] == hits + 3, "attached reads must be cache hits"
+        first.name = "changed"
+        await session.commit()
+    async with env.sessionmaker() as session:
+        assert (await ItemRepository(session=session, cache=cache).get(item.id)).name == "changed"
+    async with env.sessionmaker() as session:
+        session.add(Author(name="lazy", books=[Book(title="b1")]))
+        await session.commit()
+    hits = cache.stats["hit"]
+    for _ in range(2):  # the second read hits; the lazy collection loads through the session
+        async with env.sessionmaker() as session:
+            repo = AuthorRepository(session=session, cache=cache, load=[lazyload(Author.books)])
+            author = await repo.get_one(name="lazy")
+            assert author in session
+            titles = await sync_call_async(session, lambda _, author=author: [book.title for book in author.books])
+            assert titles == ["b1"]
+    assert cache.stats["hit"] == hits + 1

@@ -15,14 +15,20 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from litestar_alchemy_kit.repository import CachedSyncRepository
+from tests.integration.repository._bridge import sync_call
 from tests.integration.repository.conftest import Env
-from tests.integration.repository.models import Item
+from tests.integration.repository.models import Author, Book, Item
 
 
 class ItemRepository(CachedSyncRepository[Item]):
     model_type = Item
+
+
+class AuthorRepository(CachedSyncRepository[Author]):
+    model_type = Author
 
 
 def populating_level(engine: str) -> str | None:
@@ -143,12 +149,39 @@ def reads_inside_transactions_populate(env: Env) -> None:
 
 
 def attached_reads_come_from_the_session(env: Env) -> None:
-    """``auto_expunge=False`` asks for the session's own instances: never a cached, detached copy."""
+    """``auto_expunge=False`` (AA's default) gets the session's own instances, from the cache without SQL.
+
+    A hit is merged into the session: the instance is in it, the same object as the session's for
+    the same row (as a query returns it), lazy relationships load, and a change commits.
+    """
     cache = env.make_cache()
     item = seed_item(env, "row")
+    with env.sessionmaker() as session:  # populate get(pk) (a first read populates)
+        ItemRepository(session=session, cache=cache).get(item.id)
+    with env.sessionmaker() as session:  # and get_many
+        ItemRepository(session=session, cache=cache).get_many()
     with env.sessionmaker() as session:
-        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
-        for _ in range(2):
-            assert repo.get(item.id) in session
-            assert all(found in session for found in repo.get_many())
-    assert cache.stats["hit"] == 0
+        repo = ItemRepository(session=session, cache=cache)
+        hits = cache.stats["hit"]
+        first = repo.get(item.id)
+        assert first in session
+        listed = repo.get_many()
+        assert listed == [first], "the session's own instance, as a query returns it"
+        assert repo.get(item.id) is first
+        assert cache.stats["hit"] == hits + 3, "attached reads must be cache hits"
+        first.name = "changed"
+        session.commit()
+    with env.sessionmaker() as session:
+        assert (ItemRepository(session=session, cache=cache).get(item.id)).name == "changed"
+    with env.sessionmaker() as session:
+        session.add(Author(name="lazy", books=[Book(title="b1")]))
+        session.commit()
+    hits = cache.stats["hit"]
+    for _ in range(2):  # the second read hits; the lazy collection loads through the session
+        with env.sessionmaker() as session:
+            repo = AuthorRepository(session=session, cache=cache, load=[lazyload(Author.books)])
+            author = repo.get_one(name="lazy")
+            assert author in session
+            titles = sync_call(session, lambda _, author=author: [book.title for book in author.books])
+            assert titles == ["b1"]
+    assert cache.stats["hit"] == hits + 1

@@ -493,7 +493,7 @@ def results_behave(env: Env) -> None:
         session.add(Author(name="ann", books=[Book(title="t1"), Book(title="t2")]))
         session.commit()
     with env.sessionmaker() as session:
-        repo = AuthorRepository(session=session, cache=cache)
+        repo = AuthorRepository(session=session, cache=cache, auto_expunge=True)
         fresh = repo.get_one(name="ann")
         hits = cache.stats["hit"]
         first = repo.get_one(name="ann")
@@ -513,7 +513,7 @@ def results_behave(env: Env) -> None:
     assert second.name == "ann"
     assert len(second.books) == 2
     with env.sessionmaker() as session:
-        repo = AuthorRepository(session=session, cache=cache)
+        repo = AuthorRepository(session=session, cache=cache, auto_expunge=True)
         third = repo.get_one(name="ann")
         assert third.name == "ann"
         assert [b.title for b in third.books] == ["t1", "t2"]

@@ -40,7 +40,7 @@ from tests.integration.repository.models import Item, RepoBase
 pytestmark = [pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[3]
-BOUND = 2.0  # the outbox's staleness bound (available policy), seconds
+BOUND = 3.0  # the outbox's staleness bound (available policy), seconds
 INTERVAL = 1.0  # the outbox drain interval, seconds: long enough for stale reads to be seen, and to end
 MARKER_TTL = 2.0
 PARTITION = 3.0  # seconds the writer stays cut off after its commit
@@ -231,7 +231,7 @@ def world_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 def _warm(reader: Process, expected: int) -> None:
     """Read until the reader is served from its cache (the outbox's first drain must have run, if any)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     hits = reader.read()[1]
     while time.monotonic() < deadline:
         value, now = reader.read()
