@@ -19,7 +19,8 @@
    bump on the pipelined connection) against the same without a cache.
 
 Run: ``python benchmarks/bench_tenants.py`` (Redis on 127.0.0.1:6379 or LAK_REDIS_URL; PostgreSQL on
-127.0.0.1:5432 or LAK_POSTGRES_URL, else SQLite only). ``BENCH_SIZES=1000,100000`` sets section 2's sizes.
+127.0.0.1:5432 or LAK_POSTGRES_URL, else SQLite only). ``BENCH_SIZES=1000,100000`` sets section 2's sizes;
+``BENCH_SECTIONS=2,3`` runs only those sections (default: all four).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0
 TENANTS, ROWS_PER_TENANT, WRITE_SHARE = 20, 50, 0.05
 WARMUP, BATCH, BATCHES = 1500, 500, int(os.environ.get("BENCH_BATCHES", "8"))
 SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "1000,100000").split(",")]
+SECTIONS = {int(section) for section in os.environ.get("BENCH_SECTIONS", "1,2,3,4").split(",")}
 
 
 class PlainRepo(SQLAlchemyAsyncRepository[TenantRow]):
@@ -385,65 +387,62 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
     return [[db, name, _median_of(values), _median_of(values) / base] for name, values in timings.items()]
 
 
-async def main() -> None:
-    print(f"load average before: {_load()}")
-    with tempfile.TemporaryDirectory() as tmp:
+async def _sections(tmp: str) -> tuple[list[list[Any]], ...]:
+    """Run the sections BENCH_SECTIONS names (empty tables for the others)."""
+    work: list[list[Any]] = []
+    sizes: list[list[Any]] = []
+    request: list[list[Any]] = []
+    commits: list[list[Any]] = []
 
-        async def sqlite_url(name: str) -> str:
-            return f"sqlite+aiosqlite:///{tmp}/{name}.db"
+    async def sqlite_url(name: str) -> str:
+        return f"sqlite+aiosqlite:///{tmp}/{name}.db"
 
-        async def postgres_url(name: str) -> str | None:
-            return await _postgres(f"lak_bench_tenants_{name}")
+    async def postgres_url(name: str) -> str | None:
+        return await _postgres(f"lak_bench_tenants_{name}")
 
-        have_postgres = await postgres_url("probe")
-        if have_postgres:
-            await _drop_postgres(have_postgres)
+    have_postgres = await postgres_url("probe") if SECTIONS & {1, 4} else None
+    if have_postgres:
+        await _drop_postgres(have_postgres)
+    if 1 in SECTIONS:
         work = await workload("aiosqlite", sqlite_url)
         if have_postgres:
             work += await workload("postgresql", postgres_url)
-        _print(
-            "1. tenant workload, requests/s (median of batches)",
-            ["db", "cache", "req/s", "vs uncached", "read hit %", "sim per row/tenant %", "sim per table %"],
-            work,
-        )
+        _print("1. tenant workload, requests/s (median of batches)", WORK_COLUMNS, work)
+    if 2 in SECTIONS:
         sizes = await hit_cost(tmp)
-        _print(
-            "2. get(pk) hit, µs (median of batches), by cached rows", ["store", "rows", "µs/hit", "vs smallest"], sizes
-        )
+        _print("2. get(pk) hit, µs (median of batches), by cached rows", SIZE_COLUMNS, sizes)
+    if 3 in SECTIONS:
         request = await request_cost(tmp)
         _print("3. per-request cost on MemoryStore, µs", ["what", "µs", "ratio"], request)
+    if 4 in SECTIONS:
         commits = await commit_cost("aiosqlite", await sqlite_url("commit"))
         if have_postgres:
             commits += await commit_cost("postgresql", await postgres_url("commit"))  # type: ignore[arg-type]
-        _print("4. update + commit, µs", ["db", "what", "µs", "vs AA"], commits)
+        _print("4. update + commit, µs", COMMIT_COLUMNS, commits)
+    return work, sizes, request, commits
+
+
+WORK_COLUMNS = ["db", "cache", "req/s", "vs uncached", "read hit %", "sim per row/tenant %", "sim per table %"]
+SIZE_COLUMNS = ["store", "rows", "µs/hit", "vs smallest"]
+COMMIT_COLUMNS = ["db", "what", "µs", "vs AA"]
+
+
+async def main() -> None:
+    print(f"load average before: {_load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work, sizes, request, commits = await _sections(tmp)
     load = _load()
     print(f"load average after: {load}")
+    if len(SECTIONS) < 4:
+        return  # a partial run does not overwrite the recorded results
     note = f"Load average after the run: {load} (2 cores shared with other jobs)."
-    record(
-        "tenants_workload",
-        "Tenant workload: 20 tenants, 95% reads / 5% writes",
-        ["db", "cache", "req/s", "vs uncached", "read hit %", "sim per row/tenant %", "sim per table %"],
-        work,
-        plot="vs uncached",
-        note=note,
-    )
-    record(
-        "tenants_hit_cost",
-        "get(pk) hit cost by number of cached rows",
-        ["store", "rows", "µs/hit", "vs smallest"],
-        sizes,
-        plot="µs/hit",
-        note=note,
-    )
+    title = "Tenant workload: 20 tenants, 95% reads / 5% writes"
+    record("tenants_workload", title, WORK_COLUMNS, work, plot="vs uncached", note=note)
+    title = "get(pk) hit cost by number of cached rows"
+    record("tenants_hit_cost", title, SIZE_COLUMNS, sizes, plot="µs/hit", note=note)
     record("tenants_request", "Per-request cost on MemoryStore", ["what", "µs", "ratio"], request, note=note)
-    record(
-        "tenants_commit",
-        "Update + commit with and without the bump",
-        ["db", "what", "µs", "vs AA"],
-        commits,
-        plot="µs",
-        note=note,
-    )
+    title = "Update + commit with and without the bump"
+    record("tenants_commit", title, COMMIT_COLUMNS, commits, plot="µs", note=note)
 
 
 def _print(title: str, columns: list[str], rows: list[list[Any]]) -> None:

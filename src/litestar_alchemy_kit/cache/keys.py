@@ -165,8 +165,11 @@ class KeyBuilder:
             if not isinstance(cast("object", tag), str):
                 msg = f"cache tags must be str, not {type(tag).__qualname__!r}"
                 raise TypeError(msg)
-            # tag keys stay the same across wire formats: invalidations reach processes of every version
-            key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(canonical_bytes(tag))}")
+            # tag keys stay the same across wire formats: invalidations reach processes of every version.
+            # A plain str is encoded inline, byte for byte as canonical_bytes() does: row tags are as
+            # many as rows, so at scale most of them miss this memo.
+            data = f"s{len(tag)}:{tag}".encode("utf-8", "surrogatepass") if type(tag) is str else canonical_bytes(tag)
+            key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(data)}")
         return key
 
     def plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -181,8 +184,14 @@ class KeyBuilder:
         wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(unique_tags(tags))
         plan = self._plans.get(wanted)
         if plan is None:
-            names = unique_tags(wanted)
-            plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
+            if len(wanted) > 1 and wanted[-1] not in wanted[:-1]:
+                # A row tag last (``get(pk)``): sets that differ in it alone share the plan of the others, so
+                # with more rows than this memo holds a read still formats one tag, not all of them.
+                names, keys = self.plan(wanted[:-1])
+                plan = self._plans.put(wanted, ([*names, wanted[-1]], [*keys, self.tag(wanted[-1])]))
+            else:
+                names = unique_tags(wanted)
+                plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
         return plan
 
     def lease(self, entry_key: str) -> str:

@@ -219,11 +219,27 @@ def pending_tags(
     written: set[str] | None = info.get(_WRITTEN_KEY)
     if written:
         flushed = written | flushed if flushed else written
-    if not (session.new or session.dirty or session.deleted):
+    if not _has_changes(session):
         return flushed or _EMPTY
     tags = set(flushed or ())
     tags.update(_instance_tags(session.new, session.dirty, session.deleted))
     return tags
+
+
+def _has_changes(
+    session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+) -> bool:
+    """Whether ``session`` holds new, dirty or deleted instances (``bool(session.new or session.dirty or ...)``).
+
+    Asked on every cached read: a plain or async session is looked at without building the three
+    identity sets SQLAlchemy's properties return (``dirty`` is the identity map's modified states).
+    """
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if isinstance(sync, Session):
+        new: dict[Any, Any] = sync._new  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        deleted: dict[Any, Any] = sync._deleted  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        return bool(new or deleted or sync.identity_map.check_modified())
+    return bool(session.new or session.dirty or session.deleted)
 
 
 def _table_tags(table: Table) -> frozenset[str]:

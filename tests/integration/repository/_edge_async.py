@@ -231,6 +231,30 @@ async def unflushed_identity_map_changes(env: Env) -> None:
         assert [i.name for i in await repo.get_many()] == ["v0"]
 
 
+async def unflushed_new_and_deleted_instances(env: Env) -> None:
+    """With autoflush off, an added or a deleted instance not yet flushed: no cached entry of its table answers."""
+    cache = env.make_cache()
+    (item,) = await seed_items(env, ["v0"])
+    for _ in range(2):
+        async with env.sessionmaker() as session:
+            await ItemRepository(session=session, cache=cache).get(item.id)
+    for change in ("add", "delete"):
+        async with env.sessionmaker(autoflush=False) as session:
+            repo = ItemRepository(session=session, cache=cache)
+            if change == "add":
+                session.add(Item(name="unflushed"))
+            else:
+                await session.delete(await session.get(Item, item.id))
+            hits = cache.stats["hit"]
+            await repo.get(item.id)
+            assert cache.stats["hit"] == hits, f"an unflushed {change} must keep the table's entries from answering"
+            await session.rollback()
+    async with env.sessionmaker() as session:
+        hits = cache.stats["hit"]
+        assert (await ItemRepository(session=session, cache=cache).get(item.id)).name == "v0"
+        assert cache.stats["hit"] == hits + 1, "the entry itself was never touched"
+
+
 async def merged_cached_results_invalidate(env: Env) -> None:
     """A cached (detached) result merged into a session, changed and committed, invalidates."""
     cache = env.make_cache()

@@ -233,6 +233,30 @@ def unflushed_identity_map_changes(env: Env) -> None:
         assert [i.name for i in repo.get_many()] == ["v0"]
 
 
+def unflushed_new_and_deleted_instances(env: Env) -> None:
+    """With autoflush off, an added or a deleted instance not yet flushed: no cached entry of its table answers."""
+    cache = env.make_cache()
+    (item,) = seed_items(env, ["v0"])
+    for _ in range(2):
+        with env.sessionmaker() as session:
+            ItemRepository(session=session, cache=cache).get(item.id)
+    for change in ("add", "delete"):
+        with env.sessionmaker(autoflush=False) as session:
+            repo = ItemRepository(session=session, cache=cache)
+            if change == "add":
+                session.add(Item(name="unflushed"))
+            else:
+                session.delete(session.get(Item, item.id))
+            hits = cache.stats["hit"]
+            repo.get(item.id)
+            assert cache.stats["hit"] == hits, f"an unflushed {change} must keep the table's entries from answering"
+            session.rollback()
+    with env.sessionmaker() as session:
+        hits = cache.stats["hit"]
+        assert (ItemRepository(session=session, cache=cache).get(item.id)).name == "v0"
+        assert cache.stats["hit"] == hits + 1, "the entry itself was never touched"
+
+
 def merged_cached_results_invalidate(env: Env) -> None:
     """A cached (detached) result merged into a session, changed and committed, invalidates."""
     cache = env.make_cache()

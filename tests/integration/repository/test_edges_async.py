@@ -29,6 +29,10 @@ async def test_unflushed_identity_map_changes(async_env: Env) -> None:
     await scenarios.unflushed_identity_map_changes(async_env)
 
 
+async def test_unflushed_new_and_deleted_instances(async_env: Env) -> None:
+    await scenarios.unflushed_new_and_deleted_instances(async_env)
+
+
 async def test_merged_cached_results_invalidate(async_env: Env) -> None:
     await scenarios.merged_cached_results_invalidate(async_env)
 

@@ -31,6 +31,10 @@ def test_unflushed_identity_map_changes(sync_env: Env) -> None:
     scenarios.unflushed_identity_map_changes(sync_env)
 
 
+def test_unflushed_new_and_deleted_instances(sync_env: Env) -> None:
+    scenarios.unflushed_new_and_deleted_instances(sync_env)
+
+
 def test_merged_cached_results_invalidate(sync_env: Env) -> None:
     scenarios.merged_cached_results_invalidate(sync_env)
 

@@ -164,3 +164,18 @@ def test_lease_keys_keep_the_kind() -> None:
     row, rows = keys.entry("row", "q"), keys.entry("rows", "q")  # one fingerprint, two kinds
     assert keys.lease(row) != keys.lease(rows)
     assert keys.lease(row).startswith("ns:l:")
+
+
+class _Tag(str):
+    __slots__ = ()
+
+
+@given(st.one_of(st.text(), st.sampled_from(ADVERSARIAL)))
+def test_tag_keys_are_the_digest_of_the_canonical_encoding(tag: str) -> None:
+    """The inline encoding of a plain str tag is byte for byte canonical_bytes(): keys never change across versions."""
+    from litestar_alchemy_kit.cache.keys import digest
+
+    keys = KeyBuilder("ns")
+    assert keys.tag(tag) == f"ns:t:{digest(canonical_bytes(tag))}"
+    # a str subclass keeps its own (distinct) canonical encoding
+    assert KeyBuilder("ns").tag(_Tag(tag)) == f"ns:t:{digest(canonical_bytes(_Tag(tag)))}"

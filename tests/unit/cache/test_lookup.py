@@ -63,3 +63,33 @@ async def test_reads_record_their_tags_in_the_current_context_only() -> None:
     recorder.refuse("first")
     recorder.refuse("second")
     assert recorder.refused == "first"
+
+
+async def test_per_row_tag_sets_beyond_the_plan_memo_read_every_tag() -> None:
+    """More (shared tags + one row tag) sets than the plan memo holds: each read still checks all its tags.
+
+    The plan of such a set reuses the memoized plan of its shared tags; a set whose last tag repeats
+    an earlier one is deduplicated as any other.
+    """
+    cache = AsyncCache(AsyncMemoryBackend(), namespace="rows")
+    rows = 2000  # the plan memo holds 1024 tag sets
+    tag_sets = [("t:all", "t:any", f"t:row={index}") for index in range(rows)]
+    for index, tags in enumerate(tag_sets):
+        versions = await cache.versions(tags)
+        assert versions is not None
+        assert await cache.set(cache.key("get", str(index)), index, versions)
+    assert [await cache.get(cache.key("get", str(index)), tags) for index, tags in enumerate(tag_sets)] == list(
+        range(rows)
+    )
+    await cache.bump(["t:row=7"])
+    assert await cache.get(cache.key("get", "7"), tag_sets[7]) is MISS
+    assert await cache.get(cache.key("get", "8"), tag_sets[8]) == 8
+    await cache.bump(["t:any"])
+    assert await cache.get(cache.key("get", "8"), tag_sets[8]) is MISS
+    repeated = ("t:x", "t:y", "t:x")  # the last tag repeats: one version read per distinct tag
+    versions = await cache.versions(repeated)
+    assert versions is not None
+    assert await cache.set(cache.key("get", "r"), "r", versions)
+    assert await cache.get(cache.key("get", "r"), ("t:x", "t:y")) == "r"
+    await cache.bump(["t:x"])
+    assert await cache.get(cache.key("get", "r"), repeated) is MISS
