@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
@@ -94,21 +95,37 @@ async def test_available_commits_and_records_the_invalidation_in_the_outbox(
 
     # Another process: its store is reachable, it caches the row, it drains the outbox.
     reader = AsyncCache(AsyncMemoryBackend(), "lakpol")
+    try:
+        await _another_process(engine, sessions, outbox, table, writer, reader, item.id)
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def _another_process(  # noqa: PLR0917
+    engine: AsyncEngine,
+    sessions: Any,
+    outbox: InvalidationOutbox,
+    table: Any,
+    writer: AsyncCache,
+    reader: AsyncCache,
+    item_id: Any,
+) -> None:
     outbox.attach(reader)
     async with sessions() as session:
-        assert (await ItemRepository(session=session, cache=reader).get(item.id)).quantity == 1
+        assert (await ItemRepository(session=session, cache=reader).get(item_id)).quantity == 1
     assert reader.bypass_reasons["outbox_undrained"] == 1, "no hit before the first drain"
     assert await outbox.drain_async(engine, reader)
     async with sessions() as session:
         repository = ItemRepository(session=session, cache=reader)
-        await repository.get(item.id)
-        assert (await repository.get(item.id)).quantity == 1
+        await repository.get(item_id)
+        assert (await repository.get(item_id)).quantity == 1
     hits = reader.stats["hit"]
     assert hits >= 1
 
     outbox.attach(writer)
     async with sessions() as session:
-        await ItemRepository(session=session, cache=writer).update(Item(id=item.id, quantity=2), auto_commit=True)
+        await ItemRepository(session=session, cache=writer).update(Item(id=item_id, quantity=2), auto_commit=True)
     async with engine.connect() as connection:
         [row] = (await connection.execute(select(table))).all()
     assert row.namespace == "lakpol"
@@ -117,19 +134,17 @@ async def test_available_commits_and_records_the_invalidation_in_the_outbox(
     async with engine.connect() as connection:
         assert (await connection.execute(select(table))).all() == []
     async with sessions() as session:
-        assert (await ItemRepository(session=session, cache=reader).get(item.id)).quantity == 2
+        assert (await ItemRepository(session=session, cache=reader).get(item_id)).quantity == 2
     assert reader.stats["hit"] == hits, "the drain invalidated the entry from before the commit"
 
     # A process that stops draining stops serving hits once the bound has passed since its last drain began.
     await asyncio.sleep(0.5)
     async with sessions() as session:
         repository = ItemRepository(session=session, cache=reader)
-        await repository.get(item.id)
-        await repository.get(item.id)
+        await repository.get(item_id)
+        await repository.get(item_id)
     assert reader.stats["hit"] == hits
     assert reader.bypass_reasons["outbox_undrained"] >= 3
-    await writer.close()
-    await reader.close()
 
 
 @post("/items/{quantity:int}")

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[3]
 BOUND = 3.0  # the outbox's staleness bound (available policy), seconds
 INTERVAL = 1.0  # the outbox drain interval, seconds: long enough for stale reads to be seen, and to end
 MARKER_TTL = 2.0
-PARTITION = 3.0  # seconds the writer stays cut off after its commit
+PARTITION = 5.0  # seconds the writer stays cut off after its commit: longer than BOUND, so the outbox must end it
 HEALED = 3.0  # seconds of reads after the partition heals
 
 # (store, database, flavour): every store, database and flavour appears with both policies and both faults.
@@ -281,6 +281,7 @@ def test_writer_partitioned_from_the_store(world_factory: Any, setup: tuple[str,
         healed.committed_at = during.committed_at
         healed.classify(1, 2)
         assert during.longest <= BOUND, f"stale {during.longest:.3f}s after the commit, bound {BOUND}s"
+        assert during.samples[-1][1] == 2, "the staleness must end while the writer is still cut off"
         assert healed.stale == 0
     _report(f"partition {policy} {'-'.join(setup)}: partitioned", during)
     _report(f"partition {policy} {'-'.join(setup)}: healed", healed)
