@@ -88,10 +88,10 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
 
         repo = ItemRepository(session=session, cache=cache, scope=tenant_id)
 
-    Results are detached instances by default (``auto_expunge=True``: invariant 8, and the fastest hits;
-    AA's default is ``False``). With ``auto_expunge=False`` they are the session's own instances, as AA
-    returns them: a cache hit is merged into the session without SQL, at a cost per row (a 100-row list
-    hit then costs more than the query; see "Results" in the repository guide).
+    Results are what AA returns: the session's own instances (``auto_expunge`` defaults to ``False``,
+    as in AA; a cache hit is merged into the session without SQL, at a cost per row: a 100-row list hit
+    then costs more than the query), or detached instances with ``auto_expunge=True``, the fastest hits
+    (see "Results" in the repository guide).
     """
 
     use_cache: bool = True
@@ -117,7 +117,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         tenant: object = None,
         use_cache: bool | None = None,
         cache_limits: CacheLimits | None = None,
-        auto_expunge: bool = True,
+        auto_expunge: bool = False,
         **kwargs: Any,
     ) -> None:
         """Build the repository.
@@ -136,7 +136,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
                 its rows, writes stamp it, and the cache scope includes it.
             use_cache: turn caching off for this repository (``None`` keeps :attr:`use_cache`).
             cache_limits: size caps of this repository's results (``None`` keeps :attr:`cache_limits`).
-            auto_expunge: return detached instances (the default; ``False``, AA's default: the session's own instances).
+            auto_expunge: return detached instances (AA's default ``False``: the session's own instances).
             **kwargs: everything AA's repository accepts (``statement``, ``load``, ``bind_group``...).
         """
         # get(pk)'s base statement is the same for every instance built alike: the class defaults, and

@@ -147,7 +147,7 @@ async def reads_inside_transactions_populate(env: Env) -> None:
 
 
 async def attached_reads_come_from_the_session(env: Env) -> None:
-    """``auto_expunge=False`` (AA's default, not the kit's) gets the session's own instances, from the cache without SQL.
+    """``auto_expunge=False`` (AA's default) gets the session's own instances, from the cache without SQL.
 
     A hit is merged into the session: the instance is in it, the same object as the session's for
     the same row (as a query returns it), lazy relationships load, and a change commits.
@@ -155,11 +155,11 @@ async def attached_reads_come_from_the_session(env: Env) -> None:
     cache = env.make_cache()
     item = await seed_item(env, "row")
     async with env.sessionmaker() as session:  # populate get(pk) (a first read populates)
-        await ItemRepository(session=session, cache=cache, auto_expunge=False).get(item.id)
+        await ItemRepository(session=session, cache=cache).get(item.id)
     async with env.sessionmaker() as session:  # and get_many
-        await ItemRepository(session=session, cache=cache, auto_expunge=False).get_many()
+        await ItemRepository(session=session, cache=cache).get_many()
     async with env.sessionmaker() as session:
-        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
+        repo = ItemRepository(session=session, cache=cache)
         hits = cache.stats["hit"]
         first = await repo.get(item.id)
         assert first in session
@@ -170,14 +170,14 @@ async def attached_reads_come_from_the_session(env: Env) -> None:
         first.name = "changed"
         await session.commit()
     async with env.sessionmaker() as session:
-        assert (await ItemRepository(session=session, cache=cache, auto_expunge=False).get(item.id)).name == "changed"
+        assert (await ItemRepository(session=session, cache=cache).get(item.id)).name == "changed"
     async with env.sessionmaker() as session:
         session.add(Author(name="lazy", books=[Book(title="b1")]))
         await session.commit()
     hits = cache.stats["hit"]
     for _ in range(2):  # the second read hits; the lazy collection loads through the session
         async with env.sessionmaker() as session:
-            repo = AuthorRepository(session=session, cache=cache, load=[lazyload(Author.books)], auto_expunge=False)
+            repo = AuthorRepository(session=session, cache=cache, load=[lazyload(Author.books)])
             author = await repo.get_one(name="lazy")
             assert author in session
             titles = await sync_call_async(session, lambda _, author=author: [book.title for book in author.books])

@@ -149,7 +149,7 @@ def reads_inside_transactions_populate(env: Env) -> None:
 
 
 def attached_reads_come_from_the_session(env: Env) -> None:
-    """``auto_expunge=False`` (AA's default, not the kit's) gets the session's own instances, from the cache without SQL.
+    """``auto_expunge=False`` (AA's default) gets the session's own instances, from the cache without SQL.
 
     A hit is merged into the session: the instance is in it, the same object as the session's for
     the same row (as a query returns it), lazy relationships load, and a change commits.
@@ -157,11 +157,11 @@ def attached_reads_come_from_the_session(env: Env) -> None:
     cache = env.make_cache()
     item = seed_item(env, "row")
     with env.sessionmaker() as session:  # populate get(pk) (a first read populates)
-        ItemRepository(session=session, cache=cache, auto_expunge=False).get(item.id)
+        ItemRepository(session=session, cache=cache).get(item.id)
     with env.sessionmaker() as session:  # and get_many
-        ItemRepository(session=session, cache=cache, auto_expunge=False).get_many()
+        ItemRepository(session=session, cache=cache).get_many()
     with env.sessionmaker() as session:
-        repo = ItemRepository(session=session, cache=cache, auto_expunge=False)
+        repo = ItemRepository(session=session, cache=cache)
         hits = cache.stats["hit"]
         first = repo.get(item.id)
         assert first in session
@@ -172,14 +172,14 @@ def attached_reads_come_from_the_session(env: Env) -> None:
         first.name = "changed"
         session.commit()
     with env.sessionmaker() as session:
-        assert (ItemRepository(session=session, cache=cache, auto_expunge=False).get(item.id)).name == "changed"
+        assert (ItemRepository(session=session, cache=cache).get(item.id)).name == "changed"
     with env.sessionmaker() as session:
         session.add(Author(name="lazy", books=[Book(title="b1")]))
         session.commit()
     hits = cache.stats["hit"]
     for _ in range(2):  # the second read hits; the lazy collection loads through the session
         with env.sessionmaker() as session:
-            repo = AuthorRepository(session=session, cache=cache, load=[lazyload(Author.books)], auto_expunge=False)
+            repo = AuthorRepository(session=session, cache=cache, load=[lazyload(Author.books)])
             author = repo.get_one(name="lazy")
             assert author in session
             titles = sync_call(session, lambda _, author=author: [book.title for book in author.books])
