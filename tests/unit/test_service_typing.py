@@ -1,44 +1,14 @@
-"""mypy --strict and pyright (strict) accept a service with one type argument (issue 17)."""
+"""mypy --strict and pyright (strict) accept a service with one type argument, AA's usual form (issue 17)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from tests._typing import CHECKS, assert_mypy_strict, assert_pyright_strict
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-CHECK = ROOT / "tests" / "typing" / "check_service_types.py"
-PYRIGHT = Path(sys.executable).parent / "pyright"
+POSITIVE = CHECKS / "check_service_types.py"
+NEGATIVE = CHECKS / "check_service_types_any.py"
 
 
 def test_mypy_strict() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(CHECK)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert_mypy_strict(POSITIVE, NEGATIVE, expected_errors=2)
 
 
 def test_pyright_strict() -> None:
-    if not PYRIGHT.exists():
-        pytest.fail(f"pyright is not installed next to {sys.executable}")
-    env = {k: v for k, v in os.environ.items() if k != "PYRIGHT_PYTHON_FORCE_VERSION"}
-    env["PYRIGHT_PYTHON_USE_BUNDLED_PYRIGHT"] = "1"
-    completed = subprocess.run(
-        [str(PYRIGHT), "--outputjson", "--pythonpath", sys.executable, str(CHECK)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(completed.stdout)
-    errors = [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
-    assert errors == [], errors
+    assert_pyright_strict(POSITIVE, NEGATIVE, expected_errors=2)
