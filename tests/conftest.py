@@ -27,7 +27,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from litestar_alchemy_kit.cache import CacheOptions
 from tests import _backends as backends
+
+PATIENT = CacheOptions(timeout=30.0)
+"""Cache options for tests that count hits and misses: a store call on a loaded 2-core runner can take longer
+than the default 0.5 s fail-open timeout (a file or database store above all), which would turn a read into a
+miss. The fail-open timeout itself is ``tests/unit/cache/test_fail_open.py``'s and ``test_faults.py``'s subject."""
 
 pytest_plugins = [
     "pytest_databases.docker",

@@ -12,13 +12,10 @@ import pytest
 from litestar.stores.base import Store
 
 from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheLimits, CacheOptions, MsgspecCodec
-from tests.conftest import StoreBackend
+from tests.conftest import PATIENT, StoreBackend
 
-# The contract is about values and waiters, not the fail-open timeout (test_faults.py): a file or database
-# store call on a loaded 2-core runner can take longer than the default 0.5 s, which turned a read into a
-# miss here now and then.
-_TIMEOUT = 30.0
-_PATIENT = CacheOptions(timeout=_TIMEOUT)
+_TIMEOUT = PATIENT.timeout
+_PATIENT = PATIENT  # the contract is about values and waiters, not the fail-open timeout
 
 
 def _ns() -> str:

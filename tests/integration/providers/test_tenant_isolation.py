@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from litestar_alchemy_kit.auth import AuthContext
 from litestar_alchemy_kit.cache import AsyncCache
 from litestar_alchemy_kit.providers import create_service_provider
-from tests.conftest import StoreBackend
+from tests.conftest import PATIENT, StoreBackend
 from tests.integration.providers.models import Note, NoteService, ProvidersBase
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ async def notes_for(session: AsyncSession, cache: AsyncCache, tenant: str) -> No
     indirect=True,
 )
 async def test_tenant_provider_never_crosses_tenants(tables: AsyncEngine, store_backend: StoreBackend) -> None:
-    cache = AsyncCache(store_backend.make(), namespace=f"iso{uuid.uuid4().hex[:8]}")
+    cache = AsyncCache(store_backend.make(), namespace=f"iso{uuid.uuid4().hex[:8]}", options=PATIENT)
     sessions = async_sessionmaker(tables, expire_on_commit=False)
 
     async with sessions() as session:

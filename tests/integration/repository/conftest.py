@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
-from tests.conftest import _memory_backend, _server_backend
+from tests.conftest import PATIENT, _memory_backend, _server_backend
 from tests.integration.repository.models import RepoBase
 
 CACHE_STORES = ("memory_store", "redis_store", "valkey_store")
@@ -121,7 +121,7 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
         backend = _server_backend(cache_store, request.getfixturevalue(cache_store.replace("_store", "_url")))
 
     def make_cache() -> Any:
-        caches.append(AsyncCache(backend.make(namespace), namespace=namespace))
+        caches.append(AsyncCache(backend.make(namespace), namespace=namespace, options=PATIENT))
         return caches[-1]
 
     yield Env(

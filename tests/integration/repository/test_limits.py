@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from litestar_alchemy_kit.cache import AsyncCache
-from tests.conftest import StoreBackend
+from tests.conftest import PATIENT, StoreBackend
 from tests.integration.repository import _limits_async, _limits_sync
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import RepoBase
@@ -21,7 +21,7 @@ async def test_oversized_values_and_results_async(async_engine: AsyncEngine, sto
     caches: list[AsyncCache] = []
 
     def make_cache() -> AsyncCache:
-        caches.append(AsyncCache(store_backend.make(namespace), namespace=namespace))
+        caches.append(AsyncCache(store_backend.make(namespace), namespace=namespace, options=PATIENT))
         return caches[-1]
 
     env = Env(async_sessionmaker(async_engine, expire_on_commit=False), make_cache, "async", async_engine)

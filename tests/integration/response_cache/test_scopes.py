@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin, get_auth_context
 from litestar_alchemy_kit.cache import AsyncCache
 from litestar_alchemy_kit.response_cache import ANONYMOUS, Caller
-from tests.conftest import StoreBackend
+from tests.conftest import PATIENT, StoreBackend
 from tests.integration.response_cache._app import Hooks, make_app
 from tests.integration.response_cache.conftest import USERS, User
 
@@ -89,7 +89,7 @@ async def test_users_and_tenants_never_cross_over(
 ) -> None:
     auth, login_as = _backend(backend)
     store = store_backend.make()
-    cache = AsyncCache(store, namespace=f"lakrcs{uuid.uuid4().hex[:8]}")
+    cache = AsyncCache(store, namespace=f"lakrcs{uuid.uuid4().hex[:8]}", options=PATIENT)
     hooks = Hooks()
     config = AuthConfig[User, Any](tenant_of=lambda user, _: user.tenant, subject_of=lambda user, _: user.id)
     app = make_app(
