@@ -153,13 +153,14 @@ def _simulate(trace: list[tuple[str, int, uuid.UUID]], *, fine: bool) -> float:
 # --- 1. the workload --------------------------------------------------------------------------
 
 
-async def _request(sessions: Any, cache: Any, op: str, tenant: int, row: uuid.UUID) -> None:
+async def _request(sessions: Any, variant: tuple[Any, bool], op: str, tenant: int, row: uuid.UUID) -> None:
+    cache, expunge = variant
     async with sessions() as session:
         base = select(TenantRow).where(TenantRow.tenant == tenant)
         if cache is None:
-            repo: Any = PlainRepo(session=session, statement=base, auto_expunge=True)
+            repo: Any = PlainRepo(session=session, statement=base, auto_expunge=expunge)
         else:
-            repo = KitRepo(session=session, cache=cache, scope=tenant, statement=base)
+            repo = KitRepo(session=session, cache=cache, scope=tenant, statement=base, auto_expunge=expunge)
         if op == "get":
             await repo.get(row)
         elif op == "list":
@@ -175,7 +176,7 @@ async def _prepare(url_for: Any, variants: dict[str, Any]) -> tuple[dict[str, An
     """A database with the same rows per variant, and its session factory (bound to the variant's cache)."""
     rows = _rows(TENANTS * ROWS_PER_TENANT, TENANTS)
     engines, sessions = {}, {}
-    for index, (name, cache) in enumerate(variants.items()):
+    for index, (name, (cache, _)) in enumerate(variants.items()):
         url = await url_for(f"v{index}")
         engines[name] = (await _engine(url, rows), url)
         factory = async_sessionmaker(engines[name][0], expire_on_commit=False)
@@ -186,7 +187,7 @@ async def _prepare(url_for: Any, variants: dict[str, Any]) -> tuple[dict[str, An
 
 
 async def _dispose(engines: dict[str, Any], variants: dict[str, Any]) -> None:
-    for cache in variants.values():
+    for cache, _ in variants.values():
         if cache is not None:
             await cache.clear()
             await cache.close()
@@ -203,36 +204,50 @@ async def workload(db: str, url_for: Any) -> list[list[Any]]:
 
     trace = _trace()
     client = Redis.from_url(REDIS_URL)
-    namespace = f"lakten{uuid.uuid4().hex[:8]}"
-    variants: dict[str, Any] = {
-        "uncached (AA repo)": None,
-        "kit MemoryStore": AsyncCache(MemoryStore(), namespace=namespace),
-        "kit RedisStore": AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace),
+
+    def memory(expunge: bool) -> tuple[Any, bool]:
+        namespace = f"lakten{uuid.uuid4().hex[:8]}"
+        return AsyncCache(MemoryStore(), namespace=namespace), expunge
+
+    def redis(expunge: bool) -> tuple[Any, bool]:
+        namespace = f"lakten{uuid.uuid4().hex[:8]}"
+        return AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace), expunge
+
+    # each variant next to the uncached run with the same auto_expunge: AA's default False (the
+    # session's own instances, what an app built on AA gets) and True (detached, the guide's advice)
+    variants: dict[str, tuple[Any, bool]] = {
+        "uncached (AA repo)": (None, False),
+        "kit MemoryStore": memory(False),
+        "kit RedisStore": redis(False),
+        "uncached (AA repo), auto_expunge=True": (None, True),
+        "kit MemoryStore, auto_expunge=True": memory(True),
+        "kit RedisStore, auto_expunge=True": redis(True),
     }
     engines, sessions = await _prepare(url_for, variants)
     timings: dict[str, list[float]] = {name: [] for name in variants}
     hits = {name: [0, 0] for name in variants}
-    for name, cache in variants.items():
+    for name, variant in variants.items():
         for op, tenant, row in trace[:WARMUP]:
-            await _request(sessions[name], cache, op, tenant, row)
+            await _request(sessions[name], variant, op, tenant, row)
     for batch in range(BATCHES):
         chunk = trace[WARMUP + batch * BATCH : WARMUP + (batch + 1) * BATCH]
         reads = sum(op != "write" for op, _, _ in chunk)
-        for name, cache in variants.items():
+        for name, variant in variants.items():
+            cache = variant[0]
             before = cache.stats["hit"] if cache is not None else 0
             start = time.perf_counter()
             for op, tenant, row in chunk:
-                await _request(sessions[name], cache, op, tenant, row)
+                await _request(sessions[name], variant, op, tenant, row)
             timings[name].append(len(chunk) / (time.perf_counter() - start))
             hits[name][0] += cache.stats["hit"] - before if cache is not None else 0
             hits[name][1] += reads
     fine, coarse = _simulate(trace, fine=True), _simulate(trace, fine=False)
-    uncached = _median_of(timings["uncached (AA repo)"])
+    uncached = {expunge: _median_of(timings[name]) for name, (cache, expunge) in variants.items() if cache is None}
     out = []
-    for name, cache in variants.items():
+    for name, (cache, expunge) in variants.items():
         rate = None if cache is None else hits[name][0] / hits[name][1] * 100
         rps = _median_of(timings[name])
-        out.append([db, name, rps, rps / uncached, rate, fine * 100, coarse * 100])
+        out.append([db, name, rps, rps / uncached[expunge], rate, fine * 100, coarse * 100])
     await _dispose(engines, variants)
     await client.aclose()
     return out

@@ -51,6 +51,7 @@ __all__ = (
     "owning_session",
     "remember_isolation",
     "session_connection",
+    "sync_session_of",
 )
 
 KEY_NEUTRAL_OPTIONS: Final = IGNORED_EXECUTION_OPTIONS | frozenset(
@@ -202,7 +203,8 @@ def forget_isolation(connection: Connection) -> None:
     _levels.pop(connection, None)
 
 
-def _sync_session(session: Any) -> Session:
+def sync_session_of(session: Any) -> Session:
+    """The plain ``Session`` behind ``session`` (async, scoped or plain)."""
     if type(session) is AsyncSession:
         return session.sync_session
     current = session if isinstance(session, (Session, AsyncSession)) else session()
@@ -237,7 +239,7 @@ def bind_state(
     Returns:
         The :class:`BindState` of the read.
     """
-    sync_session = _sync_session(session)
+    sync_session = sync_session_of(session)
     bind = sync_session.get_bind(mapper=mapper, clause=clause)
     connection = session_connection(sync_session, bind)
     engine = bind.engine if isinstance(bind, Connection) else bind

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from advanced_alchemy.exceptions import ImproperConfigurationError
 from advanced_alchemy.repository.typing import ModelT
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.orm.state import InstanceState
 
 from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
-from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation
+from litestar_alchemy_kit.orm.attach import attach_rows
+from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation, sync_session_of
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
@@ -89,9 +88,9 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         repo = ItemRepository(session=session, cache=cache, scope=tenant_id)
 
     Results are what AA returns: the session's own instances (``auto_expunge`` defaults to ``False``,
-    as in AA; a cache hit is merged into the session without SQL, at a cost per row: a 100-row list hit
-    then costs more than the query), or detached instances with ``auto_expunge=True``, the fastest hits
-    (see "Results" in the repository guide).
+    as in AA; a cache hit is attached to the session without SQL, the instance it already holds for a
+    row returned as a query returns it), or detached instances with ``auto_expunge=True``, the fastest
+    hits (see "Results" in the repository guide).
     """
 
     use_cache: bool = True
@@ -273,20 +272,11 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         return self._read_state.narrow(allowed=False)
 
     def _attach(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Cached rows with the session's own instances, as a query returns them (``merge(load=False)``: no SQL).
+        """Cached rows with the session's own instances, as a query returns them (no SQL; see :func:`attach_rows`).
 
-        An instance the session already holds is the one returned, with the cached (committed) values:
-        the session has no uncommitted change to these tables, or the read would not be cached.
+        The session has no uncommitted change to these tables, or the read would not be cached.
         """
-        attached: list[tuple[Any, ...]] = []
-        for row in rows:
-            values: list[Any] = []
-            for value in row:
-                if isinstance(sa_inspect(value, raiseerr=False), InstanceState):
-                    value = self.session.merge(value, load=False)  # noqa: PLW2901
-                values.append(value)
-            attached.append(tuple(values))
-        return attached
+        return attach_rows(sync_session_of(self.session), rows)
 
     def _detaches(self, auto_expunge: bool | None) -> bool:
         return self.auto_expunge if auto_expunge is None else auto_expunge

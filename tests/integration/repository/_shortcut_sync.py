@@ -14,11 +14,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from litestar_alchemy_kit.repository import CachedSyncRepository
-from tests.integration.repository._bridge import sync_call
+from tests.integration.repository._bridge import sync_call, sync_engine_of
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Author, Book, Item
 
@@ -185,3 +186,73 @@ def attached_reads_come_from_the_session(env: Env) -> None:
             titles = sync_call(session, lambda _, author=author: [book.title for book in author.books])
             assert titles == ["b1"]
     assert cache.stats["hit"] == hits + 1
+
+
+def attached_hits_behave_like_a_query(env: Env) -> None:
+    """An attached hit is what a query without ``populate_existing`` returns, and runs no SQL.
+
+    The instance the session holds for a row is the one returned, its loaded values as they are;
+    attributes it has not loaded (expired) get the cached committed values; the attached rows carry
+    no history, so a commit without changes writes nothing and a change writes only its column; an
+    eagerly loaded relationship points at the session's own instances.
+    """
+    cache = env.make_cache()
+    first, second = seed_item(env, "first"), seed_item(env, "second")
+    with env.sessionmaker() as session:
+        author = Author(name="eager", books=[Book(title="b1"), Book(title="b2")])
+        session.add(author)
+        session.commit()
+    for _ in range(2):  # populate, then check the entries are warm (a session per read: SQLite's populates)
+        hits = cache.stats["hit"]
+        with env.sessionmaker() as session:
+            ItemRepository(session=session, cache=cache).get(first.id)
+        with env.sessionmaker() as session:
+            ItemRepository(session=session, cache=cache).get_many()
+        with env.sessionmaker() as session:
+            AuthorRepository(session=session, cache=cache).get_many()
+    assert cache.stats["hit"] == hits + 3, "the entries must be warm"
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = sync_engine_of(env.engine_object)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with env.sessionmaker() as session:
+            repo = ItemRepository(session=session, cache=cache)
+            held = (session.execute(select(Item).where(Item.id == first.id))).scalar_one()
+            set_committed_value(held, "name", "local")  # a loaded value the session holds, clean in its eyes
+            statements.clear()
+            hits = cache.stats["hit"]
+            listed = repo.get_many()
+            assert held in listed, "the session's own instance, as a query returns it"
+            assert held.name == "local", "a query without populate_existing leaves loaded values as they are"
+            other = next(item for item in listed if item.id == second.id)
+            assert other in session
+            session.expire(held)
+            assert repo.get(first.id) is held
+            assert held.name == "first", "an expired attribute is filled from the entry"
+            (cached_author,) = AuthorRepository(session=session, cache=cache).get_many()
+            assert cached_author in session
+            assert [book.title for book in cached_author.books] == ["b1", "b2"]
+            assert all(book in session for book in cached_author.books)
+            assert cache.stats["hit"] == hits + 3, "attached reads must be cache hits"
+            assert statements == [], f"attached hits run no SQL: {statements}"
+            session.commit()
+            assert not [s for s in statements if "UPDATE" in s.upper()], "unchanged attached rows are not written"
+            other.quantity = 41
+            session.commit()
+            updates = [s for s in statements if "UPDATE" in s.upper()]
+            assert len(updates) == 1, updates
+            assert "quantity" in updates[0]
+            assert "name" not in updates[0].split("WHERE")[0], "only the changed column is written"
+        with env.sessionmaker() as session:
+            # a book the session already holds: the cached author's collection points at it
+            book = (session.execute(select(Book).where(Book.title == "b1"))).scalar_one()
+            statements.clear()
+            (cached_author,) = AuthorRepository(session=session, cache=cache).get_many()
+            assert statements == [], f"the author was a hit: {statements}"
+            assert cached_author.books[0] is book
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

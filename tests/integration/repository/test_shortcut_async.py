@@ -56,3 +56,7 @@ async def test_slow_reader_never_installs_stale_inside_transactions(async_env: E
 
 async def test_attached_reads_come_from_the_session(async_env: Env) -> None:
     await scenarios.attached_reads_come_from_the_session(async_env)
+
+
+async def test_attached_hits_behave_like_a_query(async_env: Env) -> None:
+    await scenarios.attached_hits_behave_like_a_query(async_env)

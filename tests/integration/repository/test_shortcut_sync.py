@@ -59,3 +59,7 @@ def test_slow_reader_never_installs_stale_inside_transactions(sync_env: Env) -> 
 
 def test_attached_reads_come_from_the_session(sync_env: Env) -> None:
     scenarios.attached_reads_come_from_the_session(sync_env)
+
+
+def test_attached_hits_behave_like_a_query(sync_env: Env) -> None:
+    scenarios.attached_hits_behave_like_a_query(sync_env)
