@@ -347,17 +347,23 @@ class AsyncCache:
             return MISS, False
         return value, entry.fresh_until is not None and entry.fresh_until <= time.time()
 
-    async def get(self, key: str, tags: Iterable[str] = (), schema: str = "") -> Any:
+    async def get(self, key: str, tags: Iterable[str] = (), schema: str = "", *, row_tag: str | None = None) -> Any:
         """The cached value, or :data:`MISS`.
 
-        A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` at their
-        current versions (checked in the same round trip as the read). Never raises for store errors.
+        A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` (and
+        ``row_tag``) at their current versions (checked in the same round trip as the read). Never raises
+        for store errors.
+
+        ``row_tag``: one more tag, last, that belongs to this entry alone (a row's tag): as many of them
+        as entries, so unlike ``tags`` its key is not memoized and a hit costs the same however many
+        entries there are.
         """
+        plan = self._plan(tags) if row_tag is None else self._keys.plan_row(tags, row_tag)
         if not self._telemetry.tracing():  # the hot path skips even a no-op context manager
-            value, stale, _ = await self._lookup(key, self._plan(tags), schema, observe=False)
+            value, stale, _ = await self._lookup(key, plan, schema, observe=False)
             return MISS if stale else value
         with self._telemetry.span("cache.get"):
-            value, stale, _ = await self._lookup(key, self._plan(tags), schema, observe=False)
+            value, stale, _ = await self._lookup(key, plan, schema, observe=False)
             return MISS if stale else value
 
     async def set(  # noqa: PLR0917

@@ -162,15 +162,17 @@ class KeyBuilder:
         """The key holding the current version token of ``tag`` (memoized: tags are few)."""
         key = self._tag_keys.get(tag)
         if key is None:
-            if not isinstance(cast("object", tag), str):
-                msg = f"cache tags must be str, not {type(tag).__qualname__!r}"
-                raise TypeError(msg)
-            # tag keys stay the same across wire formats: invalidations reach processes of every version.
-            # A plain str is encoded inline, byte for byte as canonical_bytes() does: row tags are as
-            # many as rows, so at scale most of them miss this memo.
-            data = f"s{len(tag)}:{tag}".encode("utf-8", "surrogatepass") if type(tag) is str else canonical_bytes(tag)
-            key = self._tag_keys.put(tag, f"{self.namespace}:t:{digest(data)}")
+            key = self._tag_keys.put(tag, self._tag_key(tag))
         return key
+
+    def _tag_key(self, tag: str) -> str:
+        if not isinstance(cast("object", tag), str):
+            msg = f"cache tags must be str, not {type(tag).__qualname__!r}"
+            raise TypeError(msg)
+        # tag keys stay the same across wire formats: invalidations reach processes of every version.
+        # A plain str is encoded inline, byte for byte as canonical_bytes() does.
+        data = f"s{len(tag)}:{tag}".encode("utf-8", "surrogatepass") if type(tag) is str else canonical_bytes(tag)
+        return f"{self.namespace}:t:{digest(data)}"
 
     def plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
         """The unique tag names and the version keys a read of them needs (namespace first), memoized.
@@ -184,15 +186,24 @@ class KeyBuilder:
         wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(unique_tags(tags))
         plan = self._plans.get(wanted)
         if plan is None:
-            if len(wanted) > 1 and wanted[-1] not in wanted[:-1]:
-                # A row tag last (``get(pk)``): sets that differ in it alone share the plan of the others, so
-                # with more rows than this memo holds a read still formats one tag, not all of them.
-                names, keys = self.plan(wanted[:-1])
-                plan = self._plans.put(wanted, ([*names, wanted[-1]], [*keys, self.tag(wanted[-1])]))
-            else:
-                names = unique_tags(wanted)
-                plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
+            names = unique_tags(wanted)
+            plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
         return plan
+
+    def plan_row(self, tags: Iterable[str], row: str) -> tuple[list[str], list[str]]:
+        """:meth:`plan` of ``tags`` plus ``row``, a tag of one entry alone (a row's tag), last.
+
+        ``tags``' plan is memoized; ``row``'s version key is computed on every call and memoized nowhere:
+        there are as many row tags as rows, so memoizing them would only evict the few shared plans, and
+        a hit's cost would grow with the number of cached rows.
+
+        Raises:
+            TypeError: if ``row`` or a tag of ``tags`` is not a ``str``.
+        """
+        names, keys = self.plan(tags)
+        if row in names:
+            return names, keys
+        return [*names, row], [*keys, self._tag_key(row)]
 
     def lease(self, entry_key: str) -> str:
         """The key of the cross-process load lease for ``entry_key`` (kind and digest kept: one lease per entry)."""

@@ -114,10 +114,13 @@ class PkLookup:
     column: Column[Any]
     """The entity table's one primary key column."""
 
-    def tags(self, item_id: object) -> tuple[str, ...] | None:
-        """The tags of a lookup of ``item_id``; None when the value has no exact token (use the statement's own)."""
+    def row(self, item_id: object) -> str | None:
+        """The row tag of ``item_id``; None when the value has no exact token (use the statement's own tags).
+
+        A lookup of ``item_id`` depends on :attr:`base` and this tag.
+        """
         token = value_token(self.column, item_id)
-        return None if token is None else (*self.base, row_tag(self.coarse, token))
+        return None if token is None else row_tag(self.coarse, token)
 
 
 @dataclass(frozen=True)

@@ -210,19 +210,21 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         *,
         detach: bool,
         wrap_errors: bool = False,
+        row_tag: str | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
         """The cached read of ``_execute`` and ``get(pk)``: the entry at ``key``, else ``build()``'s statement, stored.
 
-        ``build`` runs on a miss only (a hit builds no statement). Returns result keys and rows, or
-        ``None`` when the read must go to the database uncached: the session has uncommitted
-        writes to ``tags``, or its isolation level forbids populating.
+        The entry depends on ``tags`` and ``row_tag`` (``get(pk)``'s row). ``build`` runs on a miss only
+        (a hit builds no statement). Returns result keys and rows, or ``None`` when the read must go to
+        the database uncached: the session has uncommitted writes to those tags, or its isolation level
+        forbids populating.
         """
         uncommitted = pending_tags(self.session)
-        if uncommitted and not uncommitted.isdisjoint(tags):
+        if uncommitted and not (uncommitted.isdisjoint(tags) and row_tag not in uncommitted):
             # This session's own writes are not committed: neither read nor publish these tables.
             cache.record_bypass()
             return None
-        cached = await cache.get(key, tags, self._schema)
+        cached = await cache.get(key, tags, self._schema, row_tag=row_tag)
         if cached is not MISS:
             try:
                 keys, rows = self._codec.decode_rows(cached)
@@ -232,7 +234,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 return keys, rows if detach else self._attach(rows)
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = await self._versions_for_populate(tags, cache, bind)
+            versions = await self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind)
             if versions is None:
                 return None
             result = await self.session.execute(statement, execution_options=POPULATE_OPTIONS)
@@ -338,15 +340,16 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             key = prefix.key(_pk_token(item_id))
             # one row: its row tag instead of the table's partition or ``any`` tag, where the key renders exactly
             lookup = base.pk_lookup
-            tags = None if lookup is None else lookup.tags(item_id)
+            row = None if lookup is None else lookup.row(item_id)
             rows = await self._read_through(
                 cache,
                 bind,
-                sorted_tags(base.tags) if tags is None else tags,
+                sorted_tags(base.tags) if lookup is None or row is None else lookup.base,
                 key,
                 partial(self._pk_statement, item_id),
                 detach=self._detaches(auto_expunge),
                 wrap_errors=True,
+                row_tag=row,
             )
         if rows is None:
             with self._read_state.narrow(allowed=False):

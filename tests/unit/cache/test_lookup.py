@@ -93,3 +93,26 @@ async def test_per_row_tag_sets_beyond_the_plan_memo_read_every_tag() -> None:
     assert await cache.get(cache.key("get", "r"), ("t:x", "t:y")) == "r"
     await cache.bump(["t:x"])
     assert await cache.get(cache.key("get", "r"), repeated) is MISS
+
+
+async def test_a_row_tag_is_checked_with_its_entry_and_memoized_nowhere() -> None:
+    """``get(..., row_tag=)``: the entry depends on its shared tags and its own row tag, however many rows."""
+    cache = AsyncCache(AsyncMemoryBackend(), namespace="rowtag")
+    shared = ("t:all", "t:any")
+    rows = 2000  # more than the plan and tag-key memos hold
+    for index in range(rows):
+        versions = await cache.versions((*shared, f"t:row={index}"))
+        assert versions is not None
+        assert await cache.set(cache.key("get", str(index)), index, versions)
+    got = [await cache.get(cache.key("get", str(index)), shared, row_tag=f"t:row={index}") for index in range(rows)]
+    assert got == list(range(rows))
+    await cache.bump(["t:row=7"])
+    assert await cache.get(cache.key("get", "7"), shared, row_tag="t:row=7") is MISS
+    assert await cache.get(cache.key("get", "8"), shared, row_tag="t:row=8") == 8
+    assert await cache.get(cache.key("get", "8"), shared, row_tag="t:row=9") is MISS, "another row's tag"
+    await cache.bump(["t:any"])
+    assert await cache.get(cache.key("get", "8"), shared, row_tag="t:row=8") is MISS
+    versions = await cache.versions(shared)
+    assert versions is not None
+    assert await cache.set(cache.key("get", "s"), "s", versions)
+    assert await cache.get(cache.key("get", "s"), shared, row_tag="t:any") == "s", "a row tag among the tags counts once"

@@ -149,9 +149,9 @@ def test_a_primary_key_lookup_narrows_to_a_row() -> None:
     assert isinstance(info, StatementInfo)
     lookup = info.pk_lookup
     assert lookup is not None
-    assert lookup.tags(5) == (ORG, f"{ORG}:row=i5")
-    assert lookup.tags("5") is None, "a key of another type gets no row tag"
-    assert lookup.tags(True) is None
+    assert (lookup.base, lookup.row(5)) == ((ORG,), f"{ORG}:row=i5")
+    assert lookup.row("5") is None, "a key of another type gets no row tag"
+    assert lookup.row(True) is None
     node = analyze(select(Node), dialect=SQLITE)
     assert isinstance(node, StatementInfo)
     assert node.pk_lookup is None, "its eager children are other rows of the same table"
