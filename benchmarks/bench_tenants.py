@@ -205,11 +205,11 @@ async def workload(db: str, url_for: Any) -> list[list[Any]]:
     trace = _trace()
     client = Redis.from_url(REDIS_URL)
 
-    def memory(expunge: bool) -> tuple[Any, bool]:
+    def memory(*, expunge: bool) -> tuple[Any, bool]:
         namespace = f"lakten{uuid.uuid4().hex[:8]}"
         return AsyncCache(MemoryStore(), namespace=namespace), expunge
 
-    def redis(expunge: bool) -> tuple[Any, bool]:
+    def redis(*, expunge: bool) -> tuple[Any, bool]:
         namespace = f"lakten{uuid.uuid4().hex[:8]}"
         return AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace), expunge
 
@@ -217,11 +217,11 @@ async def workload(db: str, url_for: Any) -> list[list[Any]]:
     # session's own instances, what an app built on AA gets) and True (detached, the guide's advice)
     variants: dict[str, tuple[Any, bool]] = {
         "uncached (AA repo)": (None, False),
-        "kit MemoryStore": memory(False),
-        "kit RedisStore": redis(False),
+        "kit MemoryStore": memory(expunge=False),
+        "kit RedisStore": redis(expunge=False),
         "uncached (AA repo), auto_expunge=True": (None, True),
-        "kit MemoryStore, auto_expunge=True": memory(True),
-        "kit RedisStore, auto_expunge=True": redis(True),
+        "kit MemoryStore, auto_expunge=True": memory(expunge=True),
+        "kit RedisStore, auto_expunge=True": redis(expunge=True),
     }
     engines, sessions = await _prepare(url_for, variants)
     timings: dict[str, list[float]] = {name: [] for name in variants}

@@ -41,6 +41,8 @@ from litestar_alchemy_kit.repository._support import (
     shared_analysis,
 )
 from litestar_alchemy_kit.writes import GuardedWritesAsyncRepository
+from litestar_alchemy_kit.writes._state import ReadState
+from litestar_alchemy_kit.writes._template import Template, template_key, templates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -139,11 +141,11 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         """
         # get(pk)'s base statement is the same for every instance built alike: the class defaults, and
         # the tenant binding's statement for the same tenant (see analysis_key)
-        self._defaults = (
-            kwargs.get("statement") is None and kwargs.get("load") is None and kwargs.get("execution_options") is None
-        )
         if kwargs.get("statement") is None:
             kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
+            self._defaults = kwargs.get("load") is None and kwargs.get("execution_options") is None
+        else:
+            self._defaults = False
         explicit_manager = kwargs.get("cache_manager") is not None
         if explicit_manager and cache is not None:
             msg = (
@@ -151,29 +153,69 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 "pass one of them (see the repository guide, 'Advanced Alchemy's cache')"
             )
             raise ImproperConfigurationError(msg)
-        super().__init__(session=session, tenant=tenant, auto_expunge=auto_expunge, **kwargs)
         bound = bound_async_caches(session)
         if cache is None and not explicit_manager:
             cache = bound[0] if len(bound) == 1 else None
         elif cache is not None and not any(known is cache for known in bound):
             bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
+        # Services build a repository per request, the same way each time: the state AA's __init__ and
+        # this one derive from the class, the options and the session's bind is built once (see Template)
+        keyed = (
+            None
+            if tenant is not None or cache_limits is not None
+            else template_key(type(self), self.model_type, session.bind, kwargs, (cache, auto_expunge, use_cache))
+        )
+        template = None if keyed is None else templates.get(keyed[0])
+        if template is None:
+            before = dict(vars(self))
+            self._build(
+                session=session,
+                cache=cache,
+                tenant=tenant,
+                use_cache=use_cache,
+                cache_limits=cache_limits,
+                auto_expunge=auto_expunge,
+                **kwargs,
+            )
+            if keyed is not None:
+                templates.put(keyed[0], Template(self, before, keyed[1]))
+        else:
+            template.restore(self)
+            self.session = session
+            self._read_state = ReadState()
+            # as AA's __init__ (a keyed call has no cache_manager=), unless the kit's cache replaces it
+            self._cache_manager = None if cache is not None else session.info.get("cache_manager")
+        self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
+        if self._tenant is not None:
+            self._cache_scope = (*self._tenant.scope, *self._cache_scope)
+        # Also fails now, with context, for a scope with no canonical form.
+        self._scope_token = "" if cache is None else scope_token(cache, _KIND, self._cache_scope)
+
+    def _build(
+        self,
+        *,
+        session: AsyncSession | async_scoped_session[AsyncSession],
+        cache: AsyncCache | None,
+        tenant: object,
+        use_cache: bool | None,
+        cache_limits: CacheLimits | None,
+        auto_expunge: bool,
+        **kwargs: Any,
+    ) -> None:
+        """AA's ``__init__`` (through the tenant binding's), then the state the cached reads need."""
+        super().__init__(session=session, tenant=tenant, auto_expunge=auto_expunge, **kwargs)
         if cache is not None:
             # AA's cache manager (the one its config puts in ``session.info``) would cache the same reads
             # by repr() and invalidate after commit returns: the kit's cache replaces it. Without a kit
             # cache, AA's manager (explicit ``cache_manager=`` or the config's) works as in AA.
             self._cache_manager = None
         self.cache = cache
-        self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
-        if self._tenant is not None:
-            self._cache_scope = (*self._tenant.scope, *self._cache_scope)
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
         self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
         self._get_base: StatementInfo | Bypass | None = None
         self._get_prefix: EntryPrefix | None = None
         self._schema = schema_for(self.model_type)
         self._codec = codec_for(self.model_type)
-        # Also fails now, with context, for a scope with no canonical form.
-        self._scope_token = "" if cache is None else scope_token(cache, _KIND, self._cache_scope)
 
     @property
     def cache_scope(self) -> tuple[object, ...]:

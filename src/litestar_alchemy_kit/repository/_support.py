@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Select, select
-
 from litestar_alchemy_kit.cache.keys import LRU
+from litestar_alchemy_kit.writes._template import default_select
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -101,14 +100,3 @@ def key_prefix(
     if prefix is None:
         prefix = _prefixes.put(memo_key, cache.key_prefix(kind, fingerprint, scope))
     return prefix
-
-
-_selects: dict[type, Select[Any]] = {}
-
-
-def default_select(model: type) -> Select[Any]:
-    """``select(model)``, built once per model: AA's default statement, shared (statements are immutable)."""
-    statement = _selects.get(model)
-    if statement is None:
-        statement = _selects[model] = select(model)
-    return statement

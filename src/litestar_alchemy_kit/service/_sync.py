@@ -79,7 +79,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
                 ``repository_type`` that is not a cached repository (it would ignore them).
         """
         repository_type = cast("type[object]", self.repository_type)  # any AA repository at runtime
-        if issubclass(repository_type, CachedSyncRepository):
+        if CachedSyncRepository in repository_type.__mro__:  # issubclass() without ABC's hook: built per request
             kwargs.update(cache=cache, scope=scope, use_cache=use_cache)
         elif cache is not None or scope is not None or use_cache is not None:
             msg = (

@@ -115,4 +115,6 @@ async def test_a_row_tag_is_checked_with_its_entry_and_memoized_nowhere() -> Non
     versions = await cache.versions(shared)
     assert versions is not None
     assert await cache.set(cache.key("get", "s"), "s", versions)
-    assert await cache.get(cache.key("get", "s"), shared, row_tag="t:any") == "s", "a row tag among the tags counts once"
+    assert await cache.get(cache.key("get", "s"), shared, row_tag="t:any") == "s", (
+        "a row tag among the tags counts once"
+    )

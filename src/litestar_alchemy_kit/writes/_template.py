@@ -1,0 +1,113 @@
+"""AA's repository ``__init__`` run once per configuration, its result reused (shared by the async and sync flavours).
+
+A service builds its repository on every request, and AA's ``__init__`` derives the same state
+each time from the class, the call's options and the session's bind: loader and execution
+options, error messages, primary key columns, the dialect. When a repository is built with
+nothing but plain options (the way services and providers build them), the state AA's
+``__init__`` left on the first instance is remembered, keyed by everything it was derived from,
+and copied onto the next ones; anything else (a custom statement, ``load=``, options given as
+lists or dicts, a session with no single bind) runs AA's ``__init__`` as usual.
+
+Per-instance state is never copied: the session, AA's cache manager (read from the session's
+``info``), the read state, the cache scope and its token; every dict and list is copied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import Select, select
+
+from litestar_alchemy_kit.cache.keys import LRU
+
+if TYPE_CHECKING:
+    from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
+
+__all__ = ("Template", "default_select", "template_key", "templates")
+
+
+class Template:
+    """The state AA's ``__init__`` left on one instance, without its per-instance parts."""
+
+    __slots__ = ("keep", "mutable", "state")
+
+    def __init__(self, instance: object, before: dict[str, Any], keep: tuple[object, ...]) -> None:
+        # what AA's __init__ set: attributes a subclass set before calling it are its own, per instance
+        self.state = {
+            name: value
+            for name, value in vars(instance).items()
+            if name not in _PER_INSTANCE and (name not in before or before[name] is not value)
+        }
+        self.mutable = tuple(name for name, value in self.state.items() if type(value) in {dict, list})
+        self.keep = keep  # the objects whose id() the key holds: alive as long as the template
+
+    def restore(self, instance: object) -> None:
+        """Give ``instance`` this state, with its own copy of every dict and list."""
+        data = vars(instance)
+        data.update(self.state)
+        for name in self.mutable:
+            data[name] = data[name].copy()
+
+
+_selects: dict[type, Select[Any]] = {}
+
+
+def default_select(model: type) -> Select[Any]:
+    """``select(model)``, built once per model: AA's default statement, shared (statements are immutable)."""
+    statement = _selects.get(model)
+    if statement is None:
+        statement = _selects[model] = select(model)
+    return statement
+
+
+templates: Final[LRU[tuple[object, ...], Template]] = LRU(256)
+"""The remembered states, by :func:`template_key`."""
+
+# The values an argument may have in a keyed call: flags, or absent (None, AA's ``Empty`` class): with
+# those, AA's class defaults decide, and the key holds them.
+_PLAIN: Final = frozenset({type(None), bool, type})
+# Set per instance by AA's __init__ (or the kit's), never taken from a template.
+_PER_INSTANCE: Final = frozenset(
+    {"session", "_cache_manager", "_read_state", "_tenant", "_cache_scope", "_scope_token"}
+)
+
+
+def template_key(
+    cls: type[SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any]],
+    model: type,
+    bind: object,
+    kwargs: dict[str, Any],
+    own: tuple[object, ...],
+) -> tuple[tuple[object, ...], tuple[object, ...]] | None:
+    """What AA's ``__init__`` derives its state from, and the objects the key names by identity; None: run it.
+
+    ``model`` is the class's ``model_type``; ``bind`` is the session's bind (None: bound per mapper or
+    routed, the dialect is looked up per call); ``kwargs`` are the arguments AA gets besides the session, whose ``statement`` must be the
+    model's :func:`default_select` (or absent); ``own`` is what else the subclass derives its state
+    from (hashable).
+    """
+    if bind is None:
+        return None
+    values = tuple(kwargs.values())
+    kinds = set(map(type, values))
+    statement = kwargs.get("statement")
+    if statement is not None:
+        if statement is not default_select(model):
+            return None
+        kinds.discard(Select)
+    if not kinds <= _PLAIN:
+        return None
+    keep = (statement, cls.loader_options, cls.execution_options, cls.error_messages, cls.prefer_any_dialects)
+    key = (
+        cls,
+        bind,
+        tuple(kwargs),
+        values,
+        *map(id, keep),
+        cls.uniquify,
+        cls.count_with_window_function,
+        cls.inherit_lazy_relationships,
+        cls.merge_loader_options,
+        *own,
+    )
+    return key, keep

@@ -1,0 +1,126 @@
+"""Repositories built per request reuse the state AA's ``__init__`` derives, never anything per instance."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from advanced_alchemy.base import CommonTableAttributes, create_registry
+from advanced_alchemy.mixins import UUIDPrimaryKey
+from sqlalchemy import create_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
+
+from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.repository import CachedSyncRepository
+from litestar_alchemy_kit.writes._template import templates
+
+
+class _Base(CommonTableAttributes, DeclarativeBase):
+    registry = create_registry()
+    metadata = registry.metadata
+    __abstract__ = True
+
+
+class Widget(UUIDPrimaryKey, _Base):
+    __tablename__ = "lak_template_widget"
+
+    name: Mapped[str]
+
+
+class WidgetRepository(CachedSyncRepository[Widget]):
+    model_type = Widget
+
+
+class StampedRepository(WidgetRepository):
+    """Sets an attribute of its own before AA's ``__init__``: per instance, never from a template."""
+
+    def __init__(self, *, stamp: str, **kwargs: Any) -> None:
+        self.stamp = stamp
+        super().__init__(**kwargs)
+
+
+# What AA's service passes to the repository it builds.
+SERVICE_KWARGS: dict[str, Any] = {
+    "statement": None,
+    "auto_refresh": True,
+    "auto_commit": False,
+    "order_by": None,
+    "wrap_exceptions": True,
+    "load": None,
+    "execution_options": None,
+    "uniquify": False,
+    "count_with_window_function": True,
+}
+
+
+def _state(repo: object) -> dict[str, Any]:
+    ignored = {"session", "_read_state"}
+    return {name: value for name, value in vars(repo).items() if name not in ignored}
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Any:
+    engine = create_engine(f"sqlite:///{tmp_path}/template.db")
+    _Base.metadata.create_all(engine)
+    yield lambda: Session(engine)
+    engine.dispose()
+
+
+def test_a_second_repository_is_built_from_the_template_as_the_first(sessions: Any) -> None:
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl")
+    with sessions() as one, sessions() as two:
+        before = len(templates)
+        first = WidgetRepository(session=one, cache=cache, scope="a", **SERVICE_KWARGS)
+        assert len(templates) == before + 1, "a plain build is remembered"
+        second = WidgetRepository(session=two, cache=cache, scope="b", **SERVICE_KWARGS)
+        assert len(templates) == before + 1, "and reused"
+        assert second.session is two
+        assert second._read_state is not first._read_state
+        assert second._default_execution_options is not first._default_execution_options
+        assert (first.cache_scope, second.cache_scope) == (("a",), ("b",))
+        assert second._scope_token != first._scope_token
+        state_one, state_two = _state(first), _state(second)
+        for name in ("_cache_scope", "_scope_token", "_default_execution_options", "_tenant"):
+            state_one.pop(name, None), state_two.pop(name, None)
+        assert first.tenant is second.tenant is None
+        assert state_one == state_two
+        # the rebuilt repository works: it reads, caches and writes
+        second.add(Widget(id=uuid.UUID(int=1), name="w"), auto_commit=True)
+        assert second.get(uuid.UUID(int=1)).name == "w"
+
+
+def test_what_the_state_derives_from_is_the_key(sessions: Any) -> None:
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl2")
+    with sessions() as session:
+        plain = WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)
+        detached = WidgetRepository(session=session, cache=cache, auto_expunge=True, **SERVICE_KWARGS)
+        assert (plain.auto_expunge, detached.auto_expunge) == (False, True)
+        uncached = WidgetRepository(session=session, cache=cache, use_cache=False, **SERVICE_KWARGS)
+        assert uncached._cache_enabled is False
+        assert WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)._cache_enabled is True
+        other_cache = SyncCache(SyncMemoryBackend(), namespace="tpl3")
+        assert WidgetRepository(session=session, cache=other_cache, **SERVICE_KWARGS).cache is other_cache
+        loaded = WidgetRepository(session=session, cache=cache, **{**SERVICE_KWARGS, "load": [selectinload("*")]})
+        assert loaded._default_loader_options != plain._default_loader_options
+        ordered = WidgetRepository(session=session, cache=cache, **{**SERVICE_KWARGS, "order_by": (Widget.name, True)})
+        assert ordered.order_by == (Widget.name, True)
+        assert WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS).order_by is None
+        # a class default changed at runtime is seen by the next build
+        previous = WidgetRepository.execution_options
+        WidgetRepository.execution_options = {"populate_existing": False}
+        try:
+            changed = WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)
+            assert changed._default_execution_options == {"populate_existing": False}
+        finally:
+            WidgetRepository.execution_options = previous
+        assert WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)._default_execution_options == {}
+
+
+def test_attributes_a_subclass_sets_before_init_stay_its_own(sessions: Any) -> None:
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl4")
+    with sessions() as session:
+        first = StampedRepository(stamp="one", session=session, cache=cache, **SERVICE_KWARGS)
+        second = StampedRepository(stamp="two", session=session, cache=cache, **SERVICE_KWARGS)
+        assert (first.stamp, second.stamp) == ("one", "two")
