@@ -352,15 +352,10 @@ class SyncCache:
         return value, entry.fresh_until is not None and entry.fresh_until <= time.time()
 
     def get(self, key: str, tags: Iterable[str] = (), schema: str = "", *, row_tag: str | None = None) -> Any:
-        """The cached value, or :data:`MISS`.
+        """The cached value, or :data:`MISS`; never raises for store errors.
 
-        A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` (and
-        ``row_tag``) at their current versions (checked in the same round trip as the read). Never raises
-        for store errors.
-
-        ``row_tag``: one more tag, last, that belongs to this entry alone (a row's tag): as many of them
-        as entries, so unlike ``tags`` its key is not memoized and a hit costs the same however many
-        entries there are.
+        A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` and ``row_tag`` (a
+        last tag of this entry alone, not memoized) at their current versions, checked in the same round trip.
         """
         plan = self._plan(tags) if row_tag is None else self._keys.plan_row(tags, row_tag)
         if not self._telemetry.tracing():  # the hot path skips even a no-op context manager
