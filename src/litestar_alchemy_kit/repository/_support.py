@@ -6,7 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_alchemy_kit.cache.keys import LRU
-from litestar_alchemy_kit.writes._template import default_select
+from litestar_alchemy_kit.writes.template import default_select
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -43,8 +43,7 @@ from litestar_alchemy_kit.repository._support import (
     shared_analysis,
 )
 from litestar_alchemy_kit.writes import GuardedWritesSyncRepository
-from litestar_alchemy_kit.writes._state import ReadState
-from litestar_alchemy_kit.writes._template import Template, template_key, templates
+from litestar_alchemy_kit.writes.template import Template, template_key, templates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -183,7 +182,6 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         else:
             template.restore(self)
             self.session = session
-            self._read_state = ReadState()
             # as AA's __init__ (a keyed call has no cache_manager=), unless the kit's cache replaces it
             self._cache_manager = None if cache is not None else session.info.get("cache_manager")
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
 
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.repository import CachedSyncRepository
-from litestar_alchemy_kit.writes._template import templates
+from litestar_alchemy_kit.writes.template import templates
 
 
 class _Base(CommonTableAttributes, DeclarativeBase):

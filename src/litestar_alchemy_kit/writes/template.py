@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Select, select
 
 from litestar_alchemy_kit.cache.keys import LRU
+from litestar_alchemy_kit.writes._state import ReadState
 
 if TYPE_CHECKING:
     from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
@@ -42,11 +43,12 @@ class Template:
         self.keep = keep  # the objects whose id() the key holds: alive as long as the template
 
     def restore(self, instance: object) -> None:
-        """Give ``instance`` this state, with its own copy of every dict and list."""
+        """Give ``instance`` this state, with its own copy of every dict and list, and its own read state."""
         data = vars(instance)
         data.update(self.state)
         for name in self.mutable:
             data[name] = data[name].copy()
+        data["_read_state"] = ReadState()
 
 
 _selects: dict[type, Select[Any]] = {}
