@@ -84,9 +84,13 @@ class _Attacher:
                     self.related(obj, name, data[name])
             self.session.add(obj)
         else:
-            # What add() does for a detached instance when there is nothing to cascade to, without walking
-            # the (empty) cascade: a sixth of add()'s cost, paid per row of a list hit.
-            self.session._update_impl(state)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+            # What add() does for a fresh detached instance when there is nothing to cascade to, without
+            # walking the (empty) cascade, and without beginning a transaction: a hit runs no SQL, and a
+            # get(pk) request pays for a transaction it never uses otherwise.
+            session = self.session
+            session.dispatch.before_attach(session, state)
+            self.identity_map.add(state)
+            session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         state.manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
         return obj
 
