@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
 
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.repository import CachedSyncRepository
-from litestar_alchemy_kit.writes.template import templates
+from litestar_alchemy_kit.writes.template import default_select, template_key, templates
 
 
 class _Base(CommonTableAttributes, DeclarativeBase):
@@ -71,11 +71,20 @@ def sessions(tmp_path: Path) -> Any:
 def test_a_second_repository_is_built_from_the_template_as_the_first(sessions: Any) -> None:
     cache = SyncCache(SyncMemoryBackend(), namespace="tpl")
     with sessions() as one, sessions() as two:
-        before = len(templates)
+        keyed = template_key(
+            WidgetRepository,
+            Widget,
+            one.bind,
+            {**SERVICE_KWARGS, "statement": default_select(Widget)},
+            (cache, False, None),
+        )
+        assert keyed is not None
+        assert templates.get(keyed[0]) is None
         first = WidgetRepository(session=one, cache=cache, scope="a", **SERVICE_KWARGS)
-        assert len(templates) == before + 1, "a plain build is remembered"
+        remembered = templates.get(keyed[0])
+        assert remembered is not None, "a plain build is remembered"
         second = WidgetRepository(session=two, cache=cache, scope="b", **SERVICE_KWARGS)
-        assert len(templates) == before + 1, "and reused"
+        assert templates.get(keyed[0]) is remembered, "and reused"
         assert second.session is two
         assert second._read_state is not first._read_state
         assert second._default_execution_options is not first._default_execution_options
