@@ -292,12 +292,20 @@ async def hit_cost(tmp: str) -> list[list[Any]]:
         for _ in range(BATCHES):
             for _size, cache, repo, ids, _, batches in cases:
                 picks = [rng.choice(ids) for _ in range(2000)]
-                before = cache.stats["hit"]
+                before = dict(cache.stats)
                 start = time.perf_counter()
                 for item_id in picks:
                     await repo.get(item_id)
-                batches.append((time.perf_counter() - start) / len(picks) * 1e6)
-                assert cache.stats["hit"] - before == len(picks), "every timed get must be a hit"
+                elapsed = time.perf_counter() - start
+                counts = {name: cache.stats[name] - before.get(name, 0) for name in cache.stats}
+                if counts["hit"] == len(picks):
+                    batches.append(elapsed / len(picks) * 1e6)
+                elif counts["hit"] + counts["error"] == len(picks):
+                    # a store call failed (a timeout on a loaded machine) and failed open: not a batch of hits
+                    print(f"batch dropped ({store_name}, {_size} rows): {counts}")
+                else:
+                    msg = f"every timed get must be a hit ({store_name}, {_size} rows): {counts}"
+                    raise AssertionError(msg)
         small = _median_of(cases[0][5])
         for size, cache, _, _, session, batches in cases:
             out.append([store_name, size, _median_of(batches), _median_of(batches) / small])
