@@ -260,11 +260,16 @@ async def workload(db: str, url_for: Any) -> list[list[Any]]:
 
 
 def _all_hits(cache: Any, before: dict[str, int], reads: int, what: str) -> bool:
-    """Whether the batch was all hits; a batch in which a store call failed open (a timeout under load) is dropped."""
+    """Whether the batch was all hits; one with a few misses (a store call that failed open) is dropped.
+
+    On a loaded machine a Redis round trip can outlast the store timeout: the call fails open (a miss,
+    and the circuit breaker refuses the next call or two, misses without an error). More than a few
+    misses is not that, and fails the run.
+    """
     counts = {name: cache.stats[name] - before.get(name, 0) for name in cache.stats}
     if counts["hit"] == reads:
         return True
-    if counts["hit"] + counts["error"] == reads:
+    if reads - counts["hit"] <= 3:  # noqa: PLR2004
         print(f"batch dropped ({what}): {counts}")
         return False
     msg = f"every timed get must be a hit ({what}): {counts}"
