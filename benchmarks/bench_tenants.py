@@ -269,7 +269,7 @@ def _all_hits(cache: Any, before: dict[str, int], reads: int, what: str) -> bool
     counts = {name: cache.stats[name] - before.get(name, 0) for name in cache.stats}
     if counts["hit"] == reads:
         return True
-    if reads - counts["hit"] <= 3:  # noqa: PLR2004
+    if reads - counts["hit"] <= 3:
         print(f"batch dropped ({what}): {counts}")
         return False
     msg = f"every timed get must be a hit ({what}): {counts}"
