@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar_alchemy_kit.cache._guarded_async import AsyncGuardedBackend
 from litestar_alchemy_kit.cache._runtime import AsyncBackground, AsyncSingleFlight
-from litestar_alchemy_kit.cache.backends import AsyncCacheBackend, AsyncClosingBackend
+from litestar_alchemy_kit.cache.backends import AsyncCacheBackend, AsyncClosingBackend, ClusteredBackend
 from litestar_alchemy_kit.cache.backends.store import as_async_backend
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
 from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
@@ -65,8 +65,11 @@ class AsyncCache:
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
-        self._keys = KeyBuilder(namespace)
         self._backend: AsyncCacheBackend = as_async_backend(store)
+        # A cluster backend dictates where keys live; every other backend keeps the plain layout.
+        layout = self._backend.layout if isinstance(self._backend, ClusteredBackend) else None
+        self._keys = KeyBuilder(namespace, layout)
+        self._placed = layout is not None
         self._codec = self.options.codec
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         # every store call goes through it: bounded, behind the circuit breaker, failing open
@@ -142,6 +145,14 @@ class AsyncCache:
         """
         return self._keys.entry_prefix(kind, fingerprint, scope)
 
+    def stored_key(self, key: str, tags: Iterable[str] = ()) -> str:
+        """The store key an entry ``key`` depending on ``tags`` lives under: ``key`` itself, except on a cluster.
+
+        On a cluster layout the entry sits beside the versions it is validated against (see
+        :mod:`~litestar_alchemy_kit.cache.layout`), so its store key carries their slot group's hash tag.
+        """
+        return self._keys.place(key, self._plan(tags)[1]) if self._placed else key
+
     def tag_key(self, tag: str) -> str:
         """The store key holding ``tag``'s current version."""
         return self._keys.tag(tag)
@@ -180,7 +191,7 @@ class AsyncCache:
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
-            items[self._keys.namespace_key] = new_token().encode()
+            items.update(dict.fromkeys(self._keys.namespace_keys, new_token().encode()))  # one token, every copy
         if not items:
             return True
         pending = self._pending
@@ -273,7 +284,7 @@ class AsyncCache:
             if record:
                 self._telemetry.bypass(_UNDRAINED)
             return MISS, False, None
-        raw = await self._store.fetch([key, *version_keys])
+        raw = await self._store.fetch([self._keys.place(key, version_keys) if self._placed else key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
@@ -307,7 +318,7 @@ class AsyncCache:
         if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
             self._telemetry.bypass(_UNDRAINED)
             return Lookup(MISS, None, None)
-        raw = await self._store.fetch([key, *version_keys])
+        raw = await self._store.fetch([self._keys.place(key, version_keys) if self._placed else key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
@@ -406,6 +417,8 @@ class AsyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
+            if self._placed:
+                key = self._keys.place(key, self._plan(tuple(versions.tags))[1])
             return await self._store.write(key, blob, keep)
 
     async def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
@@ -435,7 +448,7 @@ class AsyncCache:
         """
         keys = [self._keys.tag(tag) for tag in _unique(tags)]
         if namespace:
-            keys.append(self._keys.namespace_key)
+            keys.extend(self._keys.namespace_keys)
         marker_id = new_token()
         if not keys:
             return marker_id
@@ -448,7 +461,10 @@ class AsyncCache:
 
     async def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        return await self._store.remove(key)
+        if not self._placed:
+            return await self._store.remove(key)
+        removed = [await self._store.remove(placed) for placed in self._keys.placements(key)]
+        return all(removed)
 
     async def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.

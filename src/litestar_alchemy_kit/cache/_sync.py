@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from litestar_alchemy_kit.cache._guarded_sync import SyncGuardedBackend
 from litestar_alchemy_kit.cache._runtime import SyncBackground, SyncSingleFlight
 from litestar_alchemy_kit.cache.backends import (
+    ClusteredBackend,
     SyncCacheBackend,
     SyncClosingBackend,
 )
@@ -69,8 +70,11 @@ class SyncCache:
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
-        self._keys = KeyBuilder(namespace)
         self._backend: SyncCacheBackend = as_sync_backend(store)
+        # A cluster backend dictates where keys live; every other backend keeps the plain layout.
+        layout = self._backend.layout if isinstance(self._backend, ClusteredBackend) else None
+        self._keys = KeyBuilder(namespace, layout)
+        self._placed = layout is not None
         self._codec = self.options.codec
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         # every store call goes through it: bounded, behind the circuit breaker, failing open
@@ -146,6 +150,14 @@ class SyncCache:
         """
         return self._keys.entry_prefix(kind, fingerprint, scope)
 
+    def stored_key(self, key: str, tags: Iterable[str] = ()) -> str:
+        """The store key an entry ``key`` depending on ``tags`` lives under: ``key`` itself, except on a cluster.
+
+        On a cluster layout the entry sits beside the versions it is validated against (see
+        :mod:`~litestar_alchemy_kit.cache.layout`), so its store key carries their slot group's hash tag.
+        """
+        return self._keys.place(key, self._plan(tags)[1]) if self._placed else key
+
     def tag_key(self, tag: str) -> str:
         """The store key holding ``tag``'s current version."""
         return self._keys.tag(tag)
@@ -184,7 +196,7 @@ class SyncCache:
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
-            items[self._keys.namespace_key] = new_token().encode()
+            items.update(dict.fromkeys(self._keys.namespace_keys, new_token().encode()))  # one token, every copy
         if not items:
             return True
         pending = self._pending
@@ -277,7 +289,7 @@ class SyncCache:
             if record:
                 self._telemetry.bypass(_UNDRAINED)
             return MISS, False, None
-        raw = self._store.fetch([key, *version_keys])
+        raw = self._store.fetch([self._keys.place(key, version_keys) if self._placed else key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
@@ -311,7 +323,7 @@ class SyncCache:
         if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
             self._telemetry.bypass(_UNDRAINED)
             return Lookup(MISS, None, None)
-        raw = self._store.fetch([key, *version_keys])
+        raw = self._store.fetch([self._keys.place(key, version_keys) if self._placed else key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
@@ -410,6 +422,8 @@ class SyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
+            if self._placed:
+                key = self._keys.place(key, self._plan(tuple(versions.tags))[1])
             return self._store.write(key, blob, keep)
 
     def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
@@ -439,7 +453,7 @@ class SyncCache:
         """
         keys = [self._keys.tag(tag) for tag in _unique(tags)]
         if namespace:
-            keys.append(self._keys.namespace_key)
+            keys.extend(self._keys.namespace_keys)
         marker_id = new_token()
         if not keys:
             return marker_id
@@ -452,7 +466,10 @@ class SyncCache:
 
     def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        return self._store.remove(key)
+        if not self._placed:
+            return self._store.remove(key)
+        removed = [self._store.remove(placed) for placed in self._keys.placements(key)]
+        return all(removed)
 
     def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
