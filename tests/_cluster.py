@@ -143,7 +143,9 @@ class LocalCluster:
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
-        """Until every live node reports ``cluster_state:ok`` and every live replica is in sync."""
+        """Until every live node reports ``cluster_state:ok``, every live replica is in sync, and every node's
+        ``CLUSTER SLOTS`` covers all slots and lists a replica per master when all nodes live (clients read it)."""
+        replicated = sum(1 for node in self.nodes if node.alive) == len(self.nodes)
 
         def healthy() -> bool:
             for node in self.nodes:
@@ -154,6 +156,11 @@ class LocalCluster:
                     return False
                 info = client.info("replication")
                 if info["role"] == "slave" and info.get("master_link_status") != "up":
+                    return False
+                ranges = client.execute_command("CLUSTER", "SLOTS")
+                if sum(int(end) - int(start) + 1 for start, end, *_ in ranges) != SLOTS:
+                    return False  # this node has not heard of every master's slots yet
+                if replicated and any(len(entry) < 4 for entry in ranges):
                     return False
             return True
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from litestar_alchemy_kit.cache._runtime import async_timeout
@@ -83,17 +84,33 @@ class AsyncClusterBackend(AsyncRedisBackend):
         replicas: replicas that must acknowledge an invalidation write (``WAIT``), capped by the replicas
             the slot map lists for the master; 0 turns the wait off (a failover may then lose a bump).
         wait_timeout: seconds ``WAIT`` may block; keep it below the cache's ``timeout``.
+        refresh_every: seconds after which the slot map is read again in the background (a replica that
+            joined is waited for from then on); it is also read again after every failed call.
     """
 
-    __slots__ = ("_auth", "_connecting", "_conns", "_pid", "_refresh", "layout", "replicas", "wait_timeout")
+    __slots__ = (
+        "_auth",
+        "_connecting",
+        "_conns",
+        "_pid",
+        "_refresh",
+        "_refreshed",
+        "_refreshing",
+        "layout",
+        "refresh_every",
+        "replicas",
+        "wait_timeout",
+    )
 
     def __init__(
         self,
         client: Any,
         prefix: str = "",
         layout: ClusterLayout | None = None,
+        *,
         replicas: int = 1,
         wait_timeout: float = 0.25,
+        refresh_every: float = 5.0,
     ) -> None:
         super().__init__(client, prefix)
         if replicas < 0 or wait_timeout <= 0:
@@ -106,19 +123,39 @@ class AsyncClusterBackend(AsyncRedisBackend):
         self._conns: dict[asyncio.AbstractEventLoop, dict[_Address, _Protocol]] = {}
         self._connecting: dict[tuple[asyncio.AbstractEventLoop, _Address], asyncio.Future[_Protocol]] = {}
         self._refresh = True  # the slot map is read (the client initialised) before the first call
+        self.refresh_every = refresh_every
+        self._refreshed = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
         self._pid = os.getpid()
 
     # --- routing -------------------------------------------------------------------------------
 
     async def _topology(self) -> dict[int, list[Any]]:
         if self._refresh:
-            if not self.client.nodes_manager.slots_cache:
-                await self.client.initialize()
-            else:
-                await self.client.nodes_manager.initialize()
             self._refresh = False
+            try:
+                if not self.client.nodes_manager.slots_cache:
+                    await self.client.initialize()
+                else:
+                    await self.client.nodes_manager.initialize()
+            except BaseException:
+                self._refresh = True
+                raise
+            self._refreshed = time.monotonic()
+        elif time.monotonic() - self._refreshed > self.refresh_every and self._refreshing is None:
+            # Periodically, off the caller's path: replicas joining or leaving change what a write waits for.
+            self._refreshed = time.monotonic()
+            self._refreshing = asyncio.get_running_loop().create_task(self._background_refresh())
         slots: dict[int, list[Any]] = self.client.nodes_manager.slots_cache
         return slots
+
+    async def _background_refresh(self) -> None:
+        try:
+            await self.client.nodes_manager.initialize()
+        except Exception:  # noqa: BLE001 - the next failed call asks again
+            self._refresh = True
+        finally:
+            self._refreshing = None
 
     def _route(self, keys: Sequence[bytes], slots: dict[int, list[Any]]) -> dict[_Address, dict[int, list[int]]]:
         """Node address -> slot -> indices of ``keys``."""

@@ -45,6 +45,7 @@ class SyncClusterBackend(SyncRedisBackend):
         client: Any,
         prefix: str = "",
         layout: ClusterLayout | None = None,
+        *,
         replicas: int = 1,
         wait_timeout: float = 0.25,
     ) -> None:
