@@ -25,9 +25,10 @@ from litestar_alchemy_kit.cache.backends import (
 )
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
-from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
+from litestar_alchemy_kit.cache.keys import KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
 from litestar_alchemy_kit.cache.markers import versions_of
+from litestar_alchemy_kit.cache.naming import KeyNaming
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
@@ -51,7 +52,7 @@ _UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained 
 _FOREVER = float("inf")
 
 
-class SyncCache:
+class SyncCache(KeyNaming):
     """A versioned, fail-open cache over a store backend.
 
     On Redis/Valkey a hit, validation included, is one ``MGET`` and bumping the tags of a commit
@@ -71,10 +72,10 @@ class SyncCache:
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
         self._backend: SyncCacheBackend = as_sync_backend(store)
-        # A cluster backend dictates where keys live; every other backend keeps the plain layout.
-        layout = self._backend.layout if isinstance(self._backend, ClusteredBackend) else None
-        self._keys = KeyBuilder(namespace, layout)
-        self._placed = layout is not None
+        self._keys = KeyBuilder(
+            namespace, self._backend.layout if isinstance(self._backend, ClusteredBackend) else None
+        )
+        self._placed = self._keys.layout is not None  # a cluster: entries sit beside their versions (cache.layout)
         self._codec = self.options.codec
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         # every store call goes through it: bounded, behind the circuit breaker, failing open
@@ -112,10 +113,7 @@ class SyncCache:
 
     @property
     def bypass_reasons(self) -> Mapping[str, int]:
-        """Bypasses by reason (``too_large``, ``store_unavailable``, ``invalidation_pending``, ...) since creation.
-
-        Bypasses recorded without a reason are counted in :attr:`stats` only.
-        """
+        """Bypasses by reason (``too_large``, ``store_unavailable``, ...) since creation; reasonless ones are in :attr:`stats`."""
         return self._telemetry.bypass_reasons
 
     @property
@@ -131,36 +129,6 @@ class SyncCache:
     def serve_until(self, deadline: float) -> None:
         """Serve hits only before ``deadline`` (a ``time.monotonic()`` value); an invalidation outbox moves it."""
         self._serve_until = deadline
-
-    def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
-        """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
-
-        Raises:
-            ValueError: if ``kind`` is not 1-64 of ``A-Z a-z 0-9 _ . -``.
-            TypeError: if ``scope`` holds a value with no canonical form.
-        """
-        return self._keys.entry(kind, fingerprint, scope)
-
-    def key_prefix(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> EntryPrefix:
-        """The fixed part of a family of keys, ``prefix.key(suffix)`` one of them (e.g. one per primary key).
-
-        Raises:
-            ValueError: if ``kind`` is not 1-64 of ``A-Z a-z 0-9 _ . -``.
-            TypeError: if ``scope`` holds a value with no canonical form.
-        """
-        return self._keys.entry_prefix(kind, fingerprint, scope)
-
-    def stored_key(self, key: str, tags: Iterable[str] = ()) -> str:
-        """The store key an entry ``key`` depending on ``tags`` lives under: ``key`` itself, except on a cluster.
-
-        On a cluster layout the entry sits beside the versions it is validated against (see
-        :mod:`~litestar_alchemy_kit.cache.layout`), so its store key carries their slot group's hash tag.
-        """
-        return self._keys.place(key, self._plan(tags)[1]) if self._placed else key
-
-    def tag_key(self, tag: str) -> str:
-        """The store key holding ``tag``'s current version."""
-        return self._keys.tag(tag)
 
     def record_bypass(self, amount: int = 1, reason: str | None = None) -> None:
         """Count a read that skipped the cache (e.g. a query that cannot be fingerprinted), with its ``reason``."""
@@ -422,8 +390,7 @@ class SyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
-            if self._placed:
-                key = self._keys.place(key, self._plan(tuple(versions.tags))[1])
+            key = self.stored_key(key, tuple(versions.tags))
             return self._store.write(key, blob, keep)
 
     def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
@@ -466,8 +433,7 @@ class SyncCache:
 
     def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        if not self._placed:
-            return self._store.remove(key)
+        # every placement (one per slot group on a cluster layout: the entry's tags are not known here), none skipped
         removed = [self._store.remove(placed) for placed in self._keys.placements(key)]
         return all(removed)
 
