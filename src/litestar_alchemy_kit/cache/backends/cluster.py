@@ -43,6 +43,11 @@ _Address = tuple[str, int]
 _REDIRECTS = ("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN")
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class ReplicationError(Exception):
     """A write the master took but fewer replicas than required acknowledged in time (``WAIT``)."""
 
@@ -228,7 +233,13 @@ class AsyncClusterBackend(AsyncRedisBackend):
         """Write ``commands`` to one node back to back (one round trip) and return their replies in order."""
         protocol = await self._conn(address)
         replies = [protocol.send(command, timeout) for command in commands]
-        return list(await asyncio.gather(*replies))
+        try:
+            # in order: each reply resolves no earlier than those written before it on the connection
+            return [await reply for reply in replies]
+        except BaseException:
+            for reply in replies:  # the failure of the replies after it is known: nobody waits for them
+                reply.add_done_callback(_retrieved)
+            raise
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -238,12 +249,45 @@ class AsyncClusterBackend(AsyncRedisBackend):
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """``MGET`` per slot: one round trip per node holding some of ``keys``, all nodes at once."""
-        return await self._mget(keys, None)
+        return await self.get_many_within(keys, None)
 
-    async def get_many_within(self, keys: Sequence[str], timeout: float) -> list[bytes | None]:
-        """:meth:`get_many` giving up after ``timeout`` seconds (``TimeoutError``)."""
+    async def get_many_within(self, keys: Sequence[str], timeout: float | None) -> list[bytes | None]:
+        """:meth:`get_many` giving up after ``timeout`` seconds (``TimeoutError``).
+
+        A read on open connections bounds each reply by the connection's own deadline timer (no timeout
+        scope per call); one that must connect or read the slot map first is bounded as a whole.
+        """
+        fast = self._fast_path(keys)
+        if fast is not None:
+            try:
+                values: list[bytes | None] = await fast.send(pack(b"MGET", *self._keys(keys)), timeout)
+            except Exception as exc:
+                self._failed(exc)
+                raise
+            return values
+        if timeout is None:
+            return await self._mget(keys, None)
         async with async_timeout(timeout):
             return await self._mget(keys, timeout)
+
+    def _fast_path(self, keys: Sequence[str]) -> _Protocol | None:
+        """The open connection to the one node holding every key of ``keys`` in one slot, if there is one.
+
+        The common hit (one table's versions and the entry beside them) skips routing tables and task switches.
+        """
+        if self._refresh or time.monotonic() - self._refreshed > self.refresh_every:
+            return None
+        prefix = self.prefix
+        slot = key_slot((prefix + keys[0]).encode())
+        for key in keys[1:]:
+            if key_slot((prefix + key).encode()) != slot:
+                return None
+        nodes = self.client.nodes_manager.slots_cache.get(slot)
+        conns = self._conns.get(asyncio.get_running_loop())
+        if not nodes or conns is None:
+            return None
+        protocol = conns.get((nodes[0].host, int(nodes[0].port)))
+        return protocol if protocol is not None and protocol.transport is not None else None
 
     async def _mget(self, keys: Sequence[str], timeout: float | None) -> list[bytes | None]:
         try:
@@ -252,7 +296,7 @@ class AsyncClusterBackend(AsyncRedisBackend):
             routes = self._route(encoded, slots)
             if len(routes) == 1:
                 ((address, by_slot),) = routes.items()
-                if len(by_slot) == 1:  # the common case: one slot, one MGET, values already in order
+                if len(by_slot) == 1:  # one slot, one MGET, values already in order
                     values: list[bytes | None] = (await self._node_call(address, [pack(b"MGET", *encoded)], timeout))[0]
                     return values
             out: list[bytes | None] = [None] * len(keys)
