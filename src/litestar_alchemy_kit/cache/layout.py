@@ -59,7 +59,7 @@ def _spaced_tags(groups: int) -> tuple[str, ...]:
 
 
 class ClusterLayout:
-    """The slot groups of a cache on a cluster (see the module docstring).
+    """The slot groups of a cache on a cluster (see *Redis Cluster and Valkey Cluster* in the cache guide).
 
     Every process sharing a cluster must use the same ``groups``: it is part of the key layout.
 

@@ -42,7 +42,7 @@ class KeyNaming:
         """The store key entry ``key`` depending on ``tags`` lives under.
 
         ``key`` itself, except on a cluster layout: there the entry sits beside the versions it is validated
-        against (see :mod:`~litestar_alchemy_kit.cache.layout`), so its key ends with their slot group's hash tag.
+        against (see :class:`~litestar_alchemy_kit.cache.ClusterLayout`), so its key ends with their slot group's hash tag.
         """
         return self._keys.place(key, self._keys.plan(tags)[1]) if self._placed else key
 
