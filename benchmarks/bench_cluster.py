@@ -258,7 +258,8 @@ async def main() -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, width, strict=True)))
     note = (
         f"{REPS} interleaved batches, medians; client on CPU {CLIENT_CPU}, every server on CPU {SERVER_CPU} "
-        f"(taskset); 3 masters + 3 replicas on loopback; {os.cpu_count()} CPUs."
+        f"(taskset); 3 masters + 3 replicas on loopback; {os.cpu_count()} CPUs; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (a shared machine inflates the µs: read the ratios)."
     )
     record("cluster", "Cache on a 3-shard cluster vs a single node", columns, rows, note=note)
 
