@@ -318,3 +318,30 @@ async def test_a_migrating_slot_never_yields_a_stale_read(flavour: str, own_clus
     assert await cache.get(key, tags) in {MISS, "new"}  # its slot map is stale: MOVED is a miss, then a new map
     assert await cache.get(key, tags) == "new"
     await _close(cache, other)
+
+
+# --- the sync twin ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_a_sync_cache_on_the_cluster_store_shares_its_keys(flavour: str, shared_cluster: LocalCluster) -> None:
+    """``SyncCache(store)`` on the app's cluster store: a sync cluster client of its own, same prefix and layout."""
+    from litestar_alchemy_kit.cache import SyncCache, SyncClusterBackend
+
+    store = _store(flavour, shared_cluster, namespace="twin")
+    cache = AsyncCache(store, namespace=f"twin{flavour}", options=PATIENT)
+    worker = SyncCache(store, namespace=f"twin{flavour}", options=PATIENT)
+    assert isinstance(worker.backend, SyncClusterBackend)
+    tags = ["t:jobs", "t:jobs:any"]
+    key = cache.key("list", "jobs")
+    assert await cache.set(key, ["a"], await cache.versions(tags))
+    assert await asyncio.to_thread(worker.get, key, tags) == ["a"]  # the async app's entry, read by the worker
+    _reset_stats(shared_cluster)
+    assert await asyncio.to_thread(worker.get, key, tags) == ["a"]
+    assert list(_calls(shared_cluster).values()) == [{"mget": 1}]  # one round trip to one node from sync code too
+    marker = await asyncio.to_thread(worker.mark, tags)
+    assert marker is not None
+    assert await asyncio.to_thread(worker.bump, tags, marker)  # the worker's commit, acknowledged by a replica
+    assert await cache.get(key, tags) is MISS  # invalidates the app's entry
+    await asyncio.to_thread(worker.close)
+    await _close(cache)
