@@ -137,15 +137,13 @@ class AsyncClusterBackend(AsyncRedisBackend):
 
     async def _topology(self) -> dict[int, list[Any]]:
         if self._refresh:
+            # Every caller waits for a map (concurrent first callers too: the clients serialise initialisation
+            # under their own lock); the flag clears only once one is read.
+            if not self.client.nodes_manager.slots_cache:
+                await self.client.initialize()
+            else:
+                await self.client.nodes_manager.initialize()
             self._refresh = False
-            try:
-                if not self.client.nodes_manager.slots_cache:
-                    await self.client.initialize()
-                else:
-                    await self.client.nodes_manager.initialize()
-            except BaseException:
-                self._refresh = True
-                raise
             self._refreshed = time.monotonic()
         elif time.monotonic() - self._refreshed > self.refresh_every and self._refreshing is None:
             # Periodically, off the caller's path: replicas joining or leaving change what a write waits for.
