@@ -64,6 +64,7 @@ __all__ = (
     "install_engine_listeners",
     "raw_sql_writes",
     "register_engine",
+    "unregister_engine",
 )
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,13 @@ def register_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
         cache: the cache to invalidate.
     """
     _engines.setdefault(_database_key(engine), weakref.WeakSet()).add(cache)
+
+
+def unregister_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
+    """Undo :func:`register_engine`: raw writes through ``engine``'s database no longer invalidate ``cache``."""
+    caches = _engines.get(_database_key(engine))
+    if caches is not None:
+        caches.discard(cache)
 
 
 def _engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]:
