@@ -42,11 +42,14 @@ def sync_engine_of(engine: Any) -> Any:
 def unreachable_cache_async(policy: str, namespace: str) -> Any:
     """An ``AsyncCache`` on a Redis nobody listens on (every marker fails fast), under commit ``policy``."""
     from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     from litestar_alchemy_kit.cache import AsyncCache, AsyncRedisBackend, CacheOptions
     from tests._backends import free_port
 
-    client = Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    # no retries: a refused connection fails at once, as a partitioned store does after its timeout
+    client = Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
     options = CacheOptions(commit_policy=policy, timeout=0.2, breaker_threshold=1000)  # type: ignore[arg-type]
     return AsyncCache(AsyncRedisBackend(client), namespace=namespace, options=options)
 
@@ -54,11 +57,14 @@ def unreachable_cache_async(policy: str, namespace: str) -> Any:
 def unreachable_cache(policy: str, namespace: str) -> Any:
     """:func:`unreachable_cache_async` for sync code: a ``SyncCache``."""
     from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     from litestar_alchemy_kit.cache import CacheOptions, SyncCache
     from tests._backends import free_port
 
-    client = Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    # no retries: a refused connection fails at once, as a partitioned store does after its timeout
+    client = Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
     options = CacheOptions(commit_policy=policy, timeout=0.2, breaker_threshold=1000)  # type: ignore[arg-type]
     return SyncCache(client, namespace=namespace, options=options)
 
