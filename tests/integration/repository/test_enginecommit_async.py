@@ -28,4 +28,6 @@ async def test_engine_write_refused_under_strict(async_env: Env, form: str) -> N
 @pytest.mark.parametrize("form", scenarios.FORMS)
 async def test_engine_write_recorded_in_the_outbox_under_available(async_env: Env, form: str) -> None:
     _applies(async_env, form)
+    if async_env.engine == "duckdb":
+        pytest.skip("DuckDB: one process owns the database file, so no other process needs an outbox")
     await scenarios.engine_available_records_the_outbox(async_env, form)

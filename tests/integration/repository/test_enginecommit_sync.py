@@ -28,4 +28,6 @@ def test_engine_write_refused_under_strict(sync_env: Env, form: str) -> None:
 @pytest.mark.parametrize("form", scenarios.FORMS)
 def test_engine_write_recorded_in_the_outbox_under_available(sync_env: Env, form: str) -> None:
     _applies(sync_env, form)
+    if sync_env.engine == "duckdb":
+        pytest.skip("DuckDB: one process owns the database file, so no other process needs an outbox")
     scenarios.engine_available_records_the_outbox(sync_env, form)
