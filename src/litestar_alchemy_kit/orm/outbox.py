@@ -54,7 +54,7 @@ logger = logging.getLogger("litestar_alchemy_kit.orm.outbox")
 
 DEFAULT_TABLE_NAME: Final = "lak_invalidation_outbox"
 OUTBOX_OPTION: Final = "litestar_alchemy_kit.outbox_record"
-"""Execution option of the outbox's own inserts (not a write the raw-DML listener invalidates)."""
+"""Execution option of the outbox's own inserts and deletes (not writes the raw-DML listener invalidates)."""
 _BATCH: Final = 500
 _outboxes: weakref.WeakKeyDictionary[AsyncCache | SyncCache, InvalidationOutbox] = weakref.WeakKeyDictionary()
 
@@ -148,7 +148,9 @@ class InvalidationOutbox:
                 if tags and not await cache.bump(tags):
                     return False
                 if ids:
-                    await connection.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+                    await connection.execute(
+                        delete(self.table).where(self.table.c.id.in_(ids)).execution_options(**{OUTBOX_OPTION: True})
+                    )
                 await connection.commit()
                 if len(rows) < _BATCH:
                     break
@@ -167,7 +169,9 @@ class InvalidationOutbox:
                 if tags and not cache.bump(tags):
                     return False
                 if ids:
-                    connection.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+                    connection.execute(
+                        delete(self.table).where(self.table.c.id.in_(ids)).execution_options(**{OUTBOX_OPTION: True})
+                    )
                 connection.commit()
                 if len(rows) < _BATCH:
                     break
