@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -135,7 +135,7 @@ class _OutboxDrain:
             self._started.set()
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, app: "Litestar") -> AsyncIterator[None]:
+    async def lifespan(self, app: "Litestar") -> AsyncGenerator[None, None]:
         """Drain from the end of the startup until the shutdown begins (before the caches close)."""
         del app
         self._started = started = asyncio.Event()
@@ -334,7 +334,7 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         sync_cache = app_config.state.get(cache_plugin.sync_state_key)
         if isinstance(sync_cache, SyncCache):
             drain.attach(sync_cache)
-        app_config.lifespan.append(drain.lifespan)
+        app_config.lifespan.append(drain.lifespan)  # pyright: ignore[reportUnknownMemberType]
         app_config.on_startup.append(drain.started)
 
     def _bind(self, cache: AsyncCache, cache_plugin: CachePlugin, stores: StoreRegistry, app_config: AppConfig) -> None:

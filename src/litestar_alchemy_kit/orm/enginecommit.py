@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
@@ -48,6 +48,12 @@ __all__ = ("Phase", "mark", "settle")
 
 logger = logging.getLogger("litestar_alchemy_kit.orm.rawdml")
 
+_Marks: TypeAlias = "list[tuple[AsyncCache | SyncCache, str | None]]"
+
+
+def _no_marks() -> _Marks:
+    return []
+
 
 @dataclass
 class Phase:
@@ -57,7 +63,7 @@ class Phase:
     """The written tags, sorted."""
     everything: bool
     """The writes could not be attributed: the whole namespace is invalidated."""
-    marks: list[tuple[AsyncCache | SyncCache, str | None]] = field(default_factory=list)
+    marks: _Marks = field(default_factory=_no_marks)
     """Each cache to invalidate, with the marker it took (``None``: no policy, or not taken)."""
 
 
