@@ -71,7 +71,7 @@ def _default_response_cache() -> ResponseCachePluginConfig:
 
 @dataclass
 class OutboxConfig:
-    """The invalidation outbox of :class:`~litestar_alchemy_kit.AlchemyKitPlugin` (see :ref:`commit-policies`)."""
+    """The invalidation outbox of :class:`AlchemyKitPlugin` (see :ref:`commit-policies`)."""
 
     metadata: MetaData | None = None
     """The ``MetaData`` the outbox table is added to: your models' own, so that ``create_all`` and Alembic's
