@@ -326,11 +326,11 @@ def uncommitted_raw_write_bypasses(env: Env) -> None:
 
 
 def engine_commit_window_closed(env: Env) -> None:
-    """A reader between the engine commit's first invalidation and the commit itself installs nothing stale.
+    """A reader between the engine commit's first phase and the commit itself installs nothing stale.
 
-    The reader runs inside the connection's ``commit`` event, after the raw-DML listener's first
-    bump and before the database commits: it reads the old row under the new versions. The second
-    bump, once the commit is durable, must invalidate that entry.
+    The reader runs inside the connection's ``commit`` event, after the raw-DML listener marked the
+    written tags (or, without a commit policy, bumped them) and before the database commits: it reads
+    the old row, and must not cache it under versions the commit leaves current.
     """
     reader_cache = env.make_cache()
     _seed(env, ["before"])
