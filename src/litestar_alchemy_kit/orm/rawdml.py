@@ -254,8 +254,9 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
     if _autocommit(connection):
         # committed as it runs: marked now, settled by after_cursor_execute (a refused marker raises here,
         # before the statement runs)
+        everything = writes is EVERYTHING
         _brackets[connection] = enginecommit.mark(
-            connection, _engine_caches(connection), writes, everything=writes is EVERYTHING
+            connection, _engine_caches(connection), () if everything else writes, everything=everything
         )
         return
     if owner is None or isinstance(owner.bind, Connection):
