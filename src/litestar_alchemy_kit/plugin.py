@@ -31,7 +31,7 @@ from litestar.connection import ASGIConnection
 from litestar.plugins import CLIPlugin, InitPlugin
 from litestar.stores.registry import StoreRegistry
 from sqlalchemy import MetaData, Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin
@@ -304,12 +304,32 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         self._bind(cache, cache_plugin, stores, app_config)
         if config.outbox is not None:
             self._drain_outbox(config.outbox, cache, cache_plugin, app_config)
+        # First in, so last out: after every other lifespan that could still use the engines.
+        app_config.lifespan.insert(0, self._dispose_engines)  # pyright: ignore[reportUnknownMemberType]
 
         keys = config.provider_keys
         for key, service in config.services.items():
             for name, provider in service.dependencies(key, keys).items():
                 app_config.dependencies.setdefault(name, provider)
         return app_config
+
+    @contextlib.asynccontextmanager
+    async def _dispose_engines(self, _: "Litestar") -> AsyncGenerator[None, None]:
+        """Dispose the configs' engines at shutdown, which AA 1.12 skips for all but a process's first config.
+
+        AA's lifespan looks the engine up under ``engine_dependency_key`` while the engine is stored under
+        ``engine_app_state_key``, which AA renames (``db_engine_1``...) for every config after the first: their
+        pooled connections then outlive the app. Disposing twice is harmless.
+        """
+        try:
+            yield
+        finally:
+            for alchemy in self.config.alchemy_configs:
+                engine = alchemy.engine_instance
+                if isinstance(engine, AsyncEngine):
+                    await engine.dispose()
+                elif engine is not None:
+                    engine.dispose()
 
     def _response_cache(
         self, response_cache: ResponseCachePluginConfig, cache_plugin: CachePlugin
