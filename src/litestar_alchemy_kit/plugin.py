@@ -5,11 +5,17 @@ user never does it by hand: it creates the cache on a named store when the app i
 exists before the first request and in CLI commands), binds it to every Advanced Alchemy session
 maker, registers the feature plugins that are configured, the services' providers under the
 dependency keys the other features use, the response cache on that same cache (so commits
-invalidate responses) keyed by the auth feature's caller, and the ``litestar cache`` commands.
+invalidate responses) keyed by the auth feature's caller, and the ``litestar cache`` commands; and,
+when asked (:class:`OutboxConfig`), the invalidation outbox: its table in the app's metadata, attached to the
+app's caches, drained once the app has started (after Advanced Alchemy's ``create_all``) and then every
+``drain_interval``, by lifespan tasks that stop before the caches close.
 """
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,14 +30,15 @@ from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
 from litestar.plugins import CLIPlugin, InitPlugin
 from litestar.stores.registry import StoreRegistry
-from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.auth import AuthConfig, AuthPlugin
 from litestar_alchemy_kit.cache import AsyncCache, CachePlugin, CachePluginConfig, SyncCache
 from litestar_alchemy_kit.errors import ErrorsConfig, ErrorsPlugin
 from litestar_alchemy_kit.orm import bind_cache
+from litestar_alchemy_kit.orm.outbox import DEFAULT_TABLE_NAME, InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.providers import ProviderKeys, ServiceDependency
 from litestar_alchemy_kit.response_cache import (
     ANONYMOUS,
@@ -43,8 +50,9 @@ from litestar_alchemy_kit.response_cache import (
 
 if TYPE_CHECKING:
     from click import Group
+    from litestar import Litestar
 
-__all__ = ("AlchemyKitConfig", "AlchemyKitPlugin", "identify_from_auth")
+__all__ = ("AlchemyKitConfig", "AlchemyKitPlugin", "OutboxConfig", "identify_from_auth")
 
 AlchemyConfigs = SQLAlchemyAsyncConfig | SQLAlchemySyncConfig | Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
 
@@ -59,6 +67,101 @@ def _no_services() -> dict[str, ServiceDependency]:
 
 def _default_response_cache() -> ResponseCachePluginConfig:
     return ResponseCachePluginConfig()
+
+
+@dataclass
+class OutboxConfig:
+    """The invalidation outbox of :class:`AlchemyKitPlugin` (see :ref:`commit-policies`)."""
+
+    metadata: MetaData | None = None
+    """The ``MetaData`` the outbox table is added to: your models' own, so that ``create_all`` and Alembic's
+    autogenerate create it. ``None``: the first Advanced Alchemy config's metadata."""
+    table_name: str = DEFAULT_TABLE_NAME
+    """Name of the outbox table; a table of that name already in the metadata (made by ``outbox_table``) is used."""
+    staleness_bound: float = 5.0
+    """Seconds another process may serve data older than a commit whose writer could not reach the store; a
+    process whose last complete drain began longer ago than this serves no cache hits."""
+    drain_interval: float | None = None
+    """Seconds between drains; ``None``: a quarter of :attr:`staleness_bound`."""
+
+    def __post_init__(self) -> None:
+        # the outbox's own checks, now rather than when the app is built
+        InvalidationOutbox(outbox_table(MetaData(), self.table_name), self.staleness_bound, self.drain_interval)
+
+
+def _outbox_drain(
+    config: OutboxConfig, configs: Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
+) -> "_OutboxDrain":
+    """The outbox on its table, drained through the engines of the ``configs`` that use the table's metadata.
+
+    The table is added to the metadata unless there already; with no config on that metadata, the first
+    config's engine drains it.
+    """
+    # Advanced Alchemy's configs resolve a metadata of None to their bind key's registered one.
+    metadata = config.metadata if config.metadata is not None else cast("MetaData", configs[0].metadata)
+    existing = metadata.tables.get(config.table_name)
+    table = existing if isinstance(existing, Table) else outbox_table(metadata, config.table_name)
+    outbox = InvalidationOutbox(table, config.staleness_bound, config.drain_interval)
+    drained = [alchemy for alchemy in configs if alchemy.metadata is metadata] or [configs[0]]
+    return _OutboxDrain(outbox, drained)
+
+
+class _OutboxDrain:
+    """Drains one outbox into the app's caches for as long as the app runs (a lifespan manager)."""
+
+    __slots__ = ("_started", "_threads", "async_caches", "configs", "outbox", "sync_caches")
+
+    def __init__(
+        self, outbox: InvalidationOutbox, configs: Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
+    ) -> None:
+        self.outbox = outbox
+        self.configs = list(configs)
+        self.async_caches: list[AsyncCache] = []
+        self.sync_caches: list[SyncCache] = []
+        self._started: asyncio.Event | None = None
+        self._threads: list[threading.Thread] = []
+
+    def attach(self, cache: AsyncCache | SyncCache) -> None:
+        """Record ``cache``'s undelivered invalidations in the outbox and drain into it (no hits before the first drain)."""
+        self.outbox.attach(cache)
+        if isinstance(cache, AsyncCache):
+            self.async_caches.append(cache)
+        else:
+            self.sync_caches.append(cache)
+
+    def started(self) -> None:
+        """``on_startup`` hook: the app's tables exist now, so the drains may begin."""
+        if self._started is not None:
+            self._started.set()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: "Litestar") -> AsyncGenerator[None, None]:
+        """Drain from the end of the startup until the shutdown begins (before the caches close)."""
+        del app
+        self._started = started = asyncio.Event()
+        tasks = [asyncio.ensure_future(self._run(started, config)) for config in self.configs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.outbox.stop()
+            for thread in self._threads:
+                await asyncio.to_thread(thread.join, self.outbox.staleness_bound)
+            self._threads.clear()
+            self._started = None
+
+    async def _run(self, started: asyncio.Event, config: SQLAlchemyAsyncConfig | SQLAlchemySyncConfig) -> None:
+        await started.wait()
+        if isinstance(config, SQLAlchemyAsyncConfig):
+            engine = config.get_engine()
+            await asyncio.gather(*(self.outbox.run_async(engine, cache) for cache in self.async_caches))
+        else:
+            sync_engine = config.get_engine()
+            self._threads.extend(self.outbox.run_sync(sync_engine, cache) for cache in self.sync_caches)
 
 
 Identify = Callable[[ASGIConnection[Any, Any, Any, Any]], "Caller | None"]
@@ -110,6 +213,10 @@ class AlchemyKitConfig:
     tenant and subject; settings of your own here (``identify``, ``cache_state_key``) win."""
     cli: bool = True
     """Add the ``litestar cache`` commands (stats, clear, bump, audit)."""
+    outbox: OutboxConfig | None = None
+    """Opt in to the invalidation outbox (:ref:`commit-policies`): its table joins your metadata, a commit whose
+    markers the store does not take records its invalidation there in the same transaction, and every process
+    running the app drains it (after startup, then periodically). ``None``: no outbox."""
 
     def __post_init__(self) -> None:
         if (self.alchemy is None) == (self.connection_string is None):
@@ -195,12 +302,34 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         if not isinstance(cache, AsyncCache):
             cache = app_config.state[state_key] = cache_plugin.create_cache(stores)
         self._bind(cache, cache_plugin, stores, app_config)
+        if config.outbox is not None:
+            self._drain_outbox(config.outbox, cache, cache_plugin, app_config)
+        # First in, so last out: after every other lifespan that could still use the engines.
+        app_config.lifespan.insert(0, self._dispose_engines)  # pyright: ignore[reportUnknownMemberType]
 
         keys = config.provider_keys
         for key, service in config.services.items():
             for name, provider in service.dependencies(key, keys).items():
                 app_config.dependencies.setdefault(name, provider)
         return app_config
+
+    @contextlib.asynccontextmanager
+    async def _dispose_engines(self, _: "Litestar") -> AsyncGenerator[None, None]:
+        """Dispose the configs' engines at shutdown, which AA 1.12 skips for all but a process's first config.
+
+        AA's lifespan looks the engine up under ``engine_dependency_key`` while the engine is stored under
+        ``engine_app_state_key``, which AA renames (``db_engine_1``...) for every config after the first: their
+        pooled connections then outlive the app. Disposing twice is harmless.
+        """
+        try:
+            yield
+        finally:
+            for alchemy in self.config.alchemy_configs:
+                engine = alchemy.engine_instance
+                if isinstance(engine, AsyncEngine):
+                    await engine.dispose()
+                elif engine is not None:
+                    engine.dispose()
 
     def _response_cache(
         self, response_cache: ResponseCachePluginConfig, cache_plugin: CachePlugin
@@ -215,6 +344,18 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         if response_cache.identify is identify_caller and self.config.auth is not None:
             changes["identify"] = identify_from_auth(self.config.auth)
         return dataclasses.replace(response_cache, **changes) if changes else response_cache
+
+    def _drain_outbox(
+        self, outbox: OutboxConfig, cache: AsyncCache, cache_plugin: CachePlugin, app_config: AppConfig
+    ) -> None:
+        """Attach the outbox to the app's caches and drain it from the app's lifespan (after the user's own)."""
+        drain = _outbox_drain(outbox, self.config.alchemy_configs)
+        drain.attach(cache)
+        sync_cache = app_config.state.get(cache_plugin.sync_state_key)
+        if isinstance(sync_cache, SyncCache):
+            drain.attach(sync_cache)
+        app_config.lifespan.append(drain.lifespan)  # pyright: ignore[reportUnknownMemberType]
+        app_config.on_startup.append(drain.started)
 
     def _bind(self, cache: AsyncCache, cache_plugin: CachePlugin, stores: StoreRegistry, app_config: AppConfig) -> None:
         """Bind the cache to every session maker, so every session's commits invalidate it."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from litestar.stores.base import Store
 
+from tests._backends import CLUSTERS
 from tests.conftest import StoreBackend
 
 
@@ -35,6 +37,10 @@ async def test_expiry_and_renew_for(store: Store) -> None:
 
 
 async def test_delete_all_is_confined_to_its_namespace(store_backend: StoreBackend) -> None:
+    if store_backend.name in CLUSTERS:
+        # Litestar's delete_all is a Lua SCAN on whichever node the client picks: on a cluster it misses the
+        # keys of the other masters. The cache does not use it (clear() deletes on every master: test_contract).
+        pytest.skip("Litestar's RedisStore/ValkeyStore.delete_all scans one node of a cluster")
     mine = store_backend.make("laksmokemine")
     other = store_backend.make("laksmokeother")
     await mine.set("k", b"mine")

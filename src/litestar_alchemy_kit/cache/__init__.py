@@ -13,10 +13,14 @@ from litestar_alchemy_kit.cache.backends import (
     SyncMemoryBackend,
     SyncRedisBackend,
 )
+from litestar_alchemy_kit.cache.backends.cluster import AsyncClusterBackend
+from litestar_alchemy_kit.cache.backends.cluster_sync import SyncClusterBackend
 from litestar_alchemy_kit.cache.codec import Codec, MsgspecCodec
 from litestar_alchemy_kit.cache.expiry import ExpiryWheel
+from litestar_alchemy_kit.cache.layout import ClusterLayout
 from litestar_alchemy_kit.cache.limits import CacheLimits
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
+from litestar_alchemy_kit.cache.naming import KeyNaming
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.plugin import CachePlugin, CachePluginConfig
 from litestar_alchemy_kit.cache.recording import TagRecorder, current_recorder, record_tags
@@ -27,6 +31,7 @@ __all__ = (
     "MISS",
     "AsyncCache",
     "AsyncCacheBackend",
+    "AsyncClusterBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
     "BoundedMemoryStore",
@@ -34,14 +39,17 @@ __all__ = (
     "CacheOptions",
     "CachePlugin",
     "CachePluginConfig",
+    "ClusterLayout",
     "Codec",
     "ExpiryWheel",
+    "KeyNaming",
     "Lookup",
     "MsgspecCodec",
     "PipelinedRedisBackend",
     "StoreBackend",
     "SyncCache",
     "SyncCacheBackend",
+    "SyncClusterBackend",
     "SyncMemoryBackend",
     "SyncRedisBackend",
     "TagRecorder",

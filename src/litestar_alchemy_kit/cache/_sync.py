@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from litestar_alchemy_kit.cache._guarded_sync import SyncGuardedBackend
 from litestar_alchemy_kit.cache._runtime import SyncBackground, SyncSingleFlight
 from litestar_alchemy_kit.cache.backends import (
+    ClusteredBackend,
     SyncCacheBackend,
     SyncClosingBackend,
 )
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.codec import FORMAT, Entry, decode_entry, encode_entry
-from litestar_alchemy_kit.cache.keys import EntryPrefix, KeyBuilder
+from litestar_alchemy_kit.cache.keys import KeyBuilder
 from litestar_alchemy_kit.cache.limits import TOO_LARGE, CacheLimits
 from litestar_alchemy_kit.cache.markers import versions_of
+from litestar_alchemy_kit.cache.naming import KeyNaming
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
@@ -50,7 +52,7 @@ _UNDRAINED = "outbox_undrained"  # the invalidation outbox has not been drained 
 _FOREVER = float("inf")
 
 
-class SyncCache:
+class SyncCache(KeyNaming):
     """A versioned, fail-open cache over a store backend.
 
     On Redis/Valkey a hit, validation included, is one ``MGET`` and bumping the tags of a commit
@@ -69,8 +71,11 @@ class SyncCache:
 
     def __init__(self, store: Any, namespace: str = "lak", options: CacheOptions | None = None) -> None:
         self.options = options if options is not None else CacheOptions()
-        self._keys = KeyBuilder(namespace)
         self._backend: SyncCacheBackend = as_sync_backend(store)
+        self._keys = KeyBuilder(
+            namespace, self._backend.layout if isinstance(self._backend, ClusteredBackend) else None
+        )
+        self._placed = self._keys.layout is not None  # a cluster: entries sit beside their versions (cache.layout)
         self._codec = self.options.codec
         self._telemetry = Telemetry(namespace, self.options.telemetry)
         # every store call goes through it: bounded, behind the circuit breaker, failing open
@@ -108,10 +113,7 @@ class SyncCache:
 
     @property
     def bypass_reasons(self) -> Mapping[str, int]:
-        """Bypasses by reason (``too_large``, ``store_unavailable``, ``invalidation_pending``, ...) since creation.
-
-        Bypasses recorded without a reason are counted in :attr:`stats` only.
-        """
+        """Bypasses by reason (``too_large``, ``store_unavailable``, ...) since creation; reasonless ones are in :attr:`stats`."""
         return self._telemetry.bypass_reasons
 
     @property
@@ -127,28 +129,6 @@ class SyncCache:
     def serve_until(self, deadline: float) -> None:
         """Serve hits only before ``deadline`` (a ``time.monotonic()`` value); an invalidation outbox moves it."""
         self._serve_until = deadline
-
-    def key(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> str:
-        """The key of an entry: namespace, kind, and a hash of ``scope`` and ``fingerprint``.
-
-        Raises:
-            ValueError: if ``kind`` is not 1-64 of ``A-Z a-z 0-9 _ . -``.
-            TypeError: if ``scope`` holds a value with no canonical form.
-        """
-        return self._keys.entry(kind, fingerprint, scope)
-
-    def key_prefix(self, kind: str, fingerprint: str | bytes, scope: Sequence[object] = ()) -> EntryPrefix:
-        """The fixed part of a family of keys, ``prefix.key(suffix)`` one of them (e.g. one per primary key).
-
-        Raises:
-            ValueError: if ``kind`` is not 1-64 of ``A-Z a-z 0-9 _ . -``.
-            TypeError: if ``scope`` holds a value with no canonical form.
-        """
-        return self._keys.entry_prefix(kind, fingerprint, scope)
-
-    def tag_key(self, tag: str) -> str:
-        """The store key holding ``tag``'s current version."""
-        return self._keys.tag(tag)
 
     def record_bypass(self, amount: int = 1, reason: str | None = None) -> None:
         """Count a read that skipped the cache (e.g. a query that cannot be fingerprinted), with its ``reason``."""
@@ -184,7 +164,7 @@ class SyncCache:
         """
         items = {self._keys.tag(tag): new_token().encode() for tag in tags}
         if namespace:
-            items[self._keys.namespace_key] = new_token().encode()
+            items.update(dict.fromkeys(self._keys.namespace_keys, new_token().encode()))  # one token, every copy
         if not items:
             return True
         pending = self._pending
@@ -277,7 +257,7 @@ class SyncCache:
             if record:
                 self._telemetry.bypass(_UNDRAINED)
             return MISS, False, None
-        raw = self._store.fetch([key, *version_keys])
+        raw = self._store.fetch([self._keys.place(key, version_keys) if self._placed else key, *version_keys])
         if raw is None:
             if record:
                 self._telemetry.count("miss")
@@ -311,7 +291,7 @@ class SyncCache:
         if self._serve_until is not _FOREVER and time.monotonic() >= self._serve_until:
             self._telemetry.bypass(_UNDRAINED)
             return Lookup(MISS, None, None)
-        raw = self._store.fetch([key, *version_keys])
+        raw = self._store.fetch([self._keys.place(key, version_keys) if self._placed else key, *version_keys])
         if raw is None:
             self._telemetry.count("miss")
             return Lookup(MISS, None, None)
@@ -411,6 +391,7 @@ class SyncCache:
                 self._telemetry.bypass(TOO_LARGE)
                 return False
             keep = None if ttl is None else ttl + (stale_ttl or 0.0)
+            key = self.stored_key(key, tuple(versions.tags))
             return self._store.write(key, blob, keep)
 
     def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
@@ -440,7 +421,7 @@ class SyncCache:
         """
         keys = [self._keys.tag(tag) for tag in _unique(tags)]
         if namespace:
-            keys.append(self._keys.namespace_key)
+            keys.extend(self._keys.namespace_keys)
         marker_id = new_token()
         if not keys:
             return marker_id
@@ -453,7 +434,9 @@ class SyncCache:
 
     def delete(self, key: str) -> bool:
         """Remove one entry; returns whether the store confirmed it."""
-        return self._store.remove(key)
+        # every placement (one per slot group on a cluster layout: the entry's tags are not known here), none skipped
+        removed = [self._store.remove(placed) for placed in self._keys.placements(key)]
+        return all(removed)
 
     def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar, cast
 
+from litestar_alchemy_kit.cache.layout import ClusterLayout
 from litestar_alchemy_kit.cache.types import unique_tags
 from litestar_alchemy_kit.canonical import Unencodable, canonical_bytes
 from litestar_alchemy_kit.formats import format_token
@@ -111,16 +112,27 @@ class EntryPrefix:
 
 
 class KeyBuilder:
-    """Builds every key a cache uses; all of them start with ``{namespace}:``."""
+    """Builds every key a cache uses; all of them start with ``{namespace}:``.
 
-    __slots__ = ("_format", "_plans", "_tag_keys", "namespace", "namespace_key")
+    With a :class:`~litestar_alchemy_kit.cache.layout.ClusterLayout` every version key ends with its
+    slot group's hash tag, the namespace version is kept once per group (:attr:`namespace_keys`), and an
+    entry is stored under :meth:`place` (its key plus the hash tag of its tags' anchor group).
+    """
+
+    __slots__ = ("_format", "_plans", "_tag_keys", "layout", "namespace", "namespace_key", "namespace_keys")
 
     _MAX_MEMO = 4096
     _PLANS_MAX = 1024
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, layout: ClusterLayout | None = None) -> None:
         self.namespace = validate_name("namespace", namespace)
+        self.layout = layout
         self.namespace_key = f"{namespace}:n"
+        """The namespace version's key (on a cluster layout: the stem of every group's copy)."""
+        self.namespace_keys: tuple[str, ...] = (
+            (self.namespace_key,) if layout is None else tuple(self.namespace_key + tag for tag in layout.hash_tags)
+        )
+        """Every key holding the namespace version: what ``clear()`` writes."""
         self._tag_keys: LRU[str, str] = LRU(self._MAX_MEMO)
         self._plans: LRU[tuple[str, ...], tuple[list[str], list[str]]] = LRU(self._PLANS_MAX)
         self._format = f"{format_token()}:".encode()
@@ -172,7 +184,10 @@ class KeyBuilder:
         # tag keys stay the same across wire formats: invalidations reach processes of every version.
         # A plain str is encoded inline, byte for byte as canonical_bytes() does.
         data = f"s{len(tag)}:{tag}".encode("utf-8", "surrogatepass") if type(tag) is str else canonical_bytes(tag)
-        return f"{self.namespace}:t:{digest(data)}"
+        key = f"{self.namespace}:t:{digest(data)}"
+        if self.layout is not None:
+            key += self.layout.hash_tags[self.layout.group(tag)]
+        return key
 
     def plan(self, tags: Iterable[str]) -> tuple[list[str], list[str]]:
         """The unique tag names and the version keys a read of them needs (namespace first), memoized.
@@ -186,8 +201,13 @@ class KeyBuilder:
         wanted = cast("tuple[str, ...]", tags) if type(tags) is tuple else tuple(unique_tags(tags))
         plan = self._plans.get(wanted)
         if plan is None:
-            names = unique_tags(wanted)
-            plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
+            if self.layout is not None:
+                names = unique_tags(wanted)
+                anchor = self.namespace_keys[self.layout.anchor(names)]
+                plan = self._plans.put(wanted, (names, [anchor, *[self.tag(tag) for tag in names]]))
+            else:
+                names = unique_tags(wanted)
+                plan = self._plans.put(wanted, (names, [self.namespace_key, *[self.tag(tag) for tag in names]]))
         return plan
 
     def plan_row(self, tags: Iterable[str], row: str) -> tuple[list[str], list[str]]:
@@ -200,10 +220,28 @@ class KeyBuilder:
         Raises:
             TypeError: if ``row`` or a tag of ``tags`` is not a ``str``.
         """
+        if self.layout is not None:  # the anchor depends on every tag: the plan of the whole set
+            return self.plan((*tags, row))
         names, keys = self.plan(tags)
         if row in names:
             return names, keys
         return [*names, row], [*keys, self._tag_key(row)]
+
+    def place(self, entry_key: str, version_keys: list[str]) -> str:
+        """Where the entry ``entry_key``, validated against ``version_keys`` (a :meth:`plan`'s), is stored.
+
+        On a cluster layout: beside the namespace copy it is validated against (the plan's first key),
+        so a hit reads the entry and its anchor group's versions in one ``MGET``. Otherwise ``entry_key``.
+        """
+        if self.layout is None:
+            return entry_key
+        return entry_key + version_keys[0][len(self.namespace_key) :]
+
+    def placements(self, entry_key: str) -> list[str]:
+        """Every key the entry ``entry_key`` may be stored under (one per slot group on a cluster layout)."""
+        if self.layout is None:
+            return [entry_key]
+        return [entry_key + tag for tag in self.layout.hash_tags]
 
     def lease(self, entry_key: str) -> str:
         """The key of the cross-process load lease for ``entry_key`` (kind and digest kept: one lease per entry)."""

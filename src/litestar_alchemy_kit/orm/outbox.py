@@ -27,6 +27,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Integer,
     MetaData,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
@@ -45,13 +47,14 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
-    from sqlalchemy.orm import Session
 
-__all__ = ("InvalidationOutbox", "outbox_table", "record_undelivered")
+__all__ = ("OUTBOX_OPTION", "InvalidationOutbox", "outbox_table", "record_undelivered")
 
 logger = logging.getLogger("litestar_alchemy_kit.orm.outbox")
 
 DEFAULT_TABLE_NAME: Final = "lak_invalidation_outbox"
+OUTBOX_OPTION: Final = "litestar_alchemy_kit.outbox_record"
+"""Execution option of the outbox's own inserts and deletes (not writes the raw-DML listener invalidates)."""
 _BATCH: Final = 500
 _outboxes: weakref.WeakKeyDictionary[AsyncCache | SyncCache, InvalidationOutbox] = weakref.WeakKeyDictionary()
 
@@ -145,7 +148,9 @@ class InvalidationOutbox:
                 if tags and not await cache.bump(tags):
                     return False
                 if ids:
-                    await connection.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+                    await connection.execute(
+                        delete(self.table).where(self.table.c.id.in_(ids)).execution_options(**{OUTBOX_OPTION: True})
+                    )
                 await connection.commit()
                 if len(rows) < _BATCH:
                     break
@@ -164,7 +169,9 @@ class InvalidationOutbox:
                 if tags and not cache.bump(tags):
                     return False
                 if ids:
-                    connection.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+                    connection.execute(
+                        delete(self.table).where(self.table.c.id.in_(ids)).execution_options(**{OUTBOX_OPTION: True})
+                    )
                 connection.commit()
                 if len(rows) < _BATCH:
                     break
@@ -202,12 +209,13 @@ class InvalidationOutbox:
 
 
 def record_undelivered(
-    session: Session, cache: AsyncCache | SyncCache, tags: Sequence[str], *, namespace: bool
+    where: Session | Connection, cache: AsyncCache | SyncCache, tags: Sequence[str], *, namespace: bool
 ) -> None:
-    """Write a commit's undelivered invalidation into ``cache``'s outbox, in the session's transaction.
+    """Write a commit's undelivered invalidation into ``cache``'s outbox, in the transaction of ``where``.
 
     Without an outbox attached to ``cache`` it is only logged: other processes may then serve data
-    older than the commit until their entries expire.
+    older than the commit until their entries expire. The insert carries :data:`OUTBOX_OPTION`, so the
+    raw-DML listener does not take it for a write of the application's.
     """
     outbox = _outboxes.get(cache)
     if outbox is None:
@@ -218,8 +226,11 @@ def record_undelivered(
             len(tags),
         )
         return
-    session.connection().execute(
-        insert(outbox.table).values(
+    connection = where.connection() if isinstance(where, Session) else where
+    connection.execute(
+        insert(outbox.table)
+        .execution_options(**{OUTBOX_OPTION: True})
+        .values(
             namespace=cache.namespace,
             tags=json.dumps(list(tags)),
             clear_namespace=namespace,

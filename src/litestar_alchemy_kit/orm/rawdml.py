@@ -2,7 +2,7 @@
 
 ORM bulk DML through ``Session.execute``, ``text()`` DML, statements on ``session.connection()`` or on
 the engine, the legacy ``bulk_*`` methods and data-modifying CTEs never reach ``after_flush``. Every one
-of them reaches the DBAPI cursor, so a class-level ``after_cursor_execute`` listener on ``Engine`` (installed
+of them reaches the DBAPI cursor, so a class-level ``before_cursor_execute`` listener on ``Engine`` (installed
 with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners`, never at import)
 finds the tables each statement writes:
 
@@ -21,9 +21,10 @@ Where the invalidation goes:
   joined to a transaction it does not own (``Session(bind=connection)``) the connection's real commit
   bumps them too;
 - any other connection: the caches bound to sessions on the same database (see
-  :func:`register_engine`), bumped when the connection's transaction commits: once as it commits and
-  again as soon as the connection is used again or returned to the pool;
-- under ``AUTOCOMMIT`` the statement is committed as it runs: bumped at once.
+  :func:`register_engine`), invalidated in two phases when the connection's transaction commits, as a
+  session's commit is (:mod:`~litestar_alchemy_kit.orm.enginecommit`): marked before the DBAPI commit,
+  settled as soon as the connection is used again or returned to the pool;
+- under ``AUTOCOMMIT`` the statement is committed as it runs: marked before it, settled after it.
 """
 
 from __future__ import annotations
@@ -41,17 +42,17 @@ from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
 from sqlalchemy.sql.ddl import DropTable
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import TextClause
-from sqlalchemy.util import await_only
-from sqlalchemy.util.concurrency import in_greenlet
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+from litestar_alchemy_kit.orm import enginecommit
 from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session
 from litestar_alchemy_kit.orm.cascades import generation, name_tags, written_tags
+from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from sqlalchemy.engine import ExecutionContext
+    from sqlalchemy.engine import ExceptionContext, ExecutionContext
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.orm import Session
     from sqlalchemy.pool import ConnectionPoolEntry
@@ -63,6 +64,7 @@ __all__ = (
     "install_engine_listeners",
     "raw_sql_writes",
     "register_engine",
+    "unregister_engine",
 )
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ Writes: TypeAlias = "frozenset[str] | None"
 """The tags a statement writes (:data:`EVERYTHING` when unknown), ``None`` when it writes nothing."""
 
 SessionWriteHook: TypeAlias = "Callable[[Session, frozenset[str]], None]"
+_Parameters: TypeAlias = "Any"  # the DBAPI parameters SQLAlchemy passes through the listener untouched
 
 _WRITE_WORDS: Final = re.compile(
     r"\b(?:insert|update|delete|merge|replace|truncate|upsert|copy|load|call|exec|execute|do|"
@@ -98,6 +101,7 @@ _PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
 _compiled_writes: dict[int, tuple[Compiled, int, Writes]] = {}
 _raw_writes: dict[tuple[str, int], dict[str, Writes]] = {}
 _pending: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+_brackets: weakref.WeakKeyDictionary[Connection, enginecommit.Phase] = weakref.WeakKeyDictionary()
 _engines: dict[tuple[object, ...], weakref.WeakSet[AsyncCache | SyncCache]] = {}
 _session_hook: list[SessionWriteHook] = []
 _installed = False
@@ -123,6 +127,13 @@ def register_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
         cache: the cache to invalidate.
     """
     _engines.setdefault(_database_key(engine), weakref.WeakSet()).add(cache)
+
+
+def unregister_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
+    """Undo :func:`register_engine`: raw writes through ``engine``'s database no longer invalidate ``cache``."""
+    caches = _engines.get(_database_key(engine))
+    if caches is not None:
+        caches.discard(cache)
 
 
 def _engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]:
@@ -228,19 +239,6 @@ def _parse_writes(sql: str, dialect_name: str) -> Writes:
 # --- delivery --------------------------------------------------------------------------------
 
 
-def _deliver(caches: Iterable[AsyncCache | SyncCache], writes: frozenset[str]) -> None:
-    everything = writes is EVERYTHING
-    tags = sorted(writes)
-    for cache in caches:
-        if isinstance(cache, SyncCache):
-            cache.clear() if everything else cache.bump(tags)
-        elif in_greenlet():
-            # inside an async engine's greenlet: wait for delivery, as the session's commit does
-            await_only(cache.clear() if everything else cache.bump(tags))
-        else:
-            logger.error("raw write through a sync engine cannot invalidate async cache %s", cache.namespace)
-
-
 def _autocommit(connection: Connection) -> bool:
     level = connection.get_execution_options().get("isolation_level")
     if level is None:
@@ -254,7 +252,12 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
         for hook in _session_hook:
             hook(owner, writes)
     if _autocommit(connection):
-        _deliver(_engine_caches(connection), writes)
+        # committed as it runs: marked now, settled by after_cursor_execute (a refused marker raises here,
+        # before the statement runs)
+        everything = writes is EVERYTHING
+        _brackets[connection] = enginecommit.mark(
+            connection, _engine_caches(connection), () if everything else writes, everything=everything
+        )
         return
     if owner is None or isinstance(owner.bind, Connection):
         # no session commits this transaction (or the session only joined it): its real commit does
@@ -265,15 +268,21 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
             current.update(writes)
 
 
-def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
+def _before_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
     connection: Connection,
     cursor: object,
     statement: str,
-    parameters: object,
+    parameters: _Parameters,
     context: ExecutionContext | None,
     executemany: bool,
-) -> None:
-    del cursor, parameters, executemany
+) -> tuple[str, _Parameters]:
+    # Before the statement runs, so that under AUTOCOMMIT its markers are in place before it commits.
+    del cursor, executemany
+    _attribute(connection, statement, context)
+    return statement, parameters
+
+
+def _attribute(connection: Connection, statement: str, context: ExecutionContext | None) -> None:
     compiled = context.compiled if context is not None else None
     if compiled is None:
         _note_isolation(connection, statement)
@@ -288,8 +297,37 @@ def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
             writes = raw_sql_writes(statement, connection.dialect.name)
         else:
             writes = _compiled(compiled)
-    if writes and not _unit_of_work(connection, context):
+    if writes and not _unit_of_work(connection, context) and not _outbox_record(context):
         _record(connection, writes)
+
+
+def _outbox_record(context: ExecutionContext | None) -> bool:
+    return context is not None and bool(context.execution_options.get(OUTBOX_OPTION))
+
+
+def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
+    connection: Connection,
+    cursor: object,
+    statement: str,
+    parameters: object,
+    context: ExecutionContext | None,
+    executemany: bool,
+) -> None:
+    del cursor, statement, parameters, context, executemany
+    if _brackets:  # the read path: one truth test
+        phase = _brackets.pop(connection, None)
+        if phase is not None:
+            enginecommit.settle(phase)
+
+
+def _handle_error(context: ExceptionContext) -> None:
+    # A failed AUTOCOMMIT statement committed nothing, or part of its work (MySQL's non-transactional
+    # engines): settling is an extra invalidation at most.
+    connection = context.connection
+    if _brackets and connection is not None:
+        phase = _brackets.pop(connection, None)
+        if phase is not None:
+            enginecommit.settle(phase)
 
 
 def _note_isolation(connection: Connection, sql: str) -> None:
@@ -318,15 +356,16 @@ def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> b
 
 
 def _commit(connection: Connection) -> None:
+    # Fires before the DBAPI commit (Connection._commit_impl): phase one. No event follows the DBAPI
+    # commit, so phase two runs at the next one, the connection's next transaction or its checkin.
     writes = _pending.pop(connection, None)
     if not writes:
         return
-    frozen = EVERYTHING if "*" in writes else frozenset(writes)
-    # As it commits, entries computed before the write stop being served; once the commit is
-    # durable (the connection's next transaction, or its return to the pool) entries computed in
-    # between are invalidated again.
-    _deliver(_engine_caches(connection), frozen)
-    connection.info[_PENDING_KEY] = (connection.engine, frozen)
+    everything = "*" in writes
+    phase = enginecommit.mark(
+        connection, _engine_caches(connection), () if everything else writes, everything=everything
+    )
+    connection.info[_PENDING_KEY] = phase
 
 
 def _rollback(connection: Connection) -> None:
@@ -334,11 +373,9 @@ def _rollback(connection: Connection) -> None:
 
 
 def _after_commit_delivery(info: dict[Any, Any]) -> None:
-    pending: tuple[Engine, frozenset[str]] | None = info.pop(_PENDING_KEY, None)
-    if pending is not None:
-        engine, writes = pending
-        caches = _engines.get(_database_key(engine))
-        _deliver(tuple(caches) if caches else (), writes)
+    phase: enginecommit.Phase | None = info.pop(_PENDING_KEY, None)
+    if phase is not None:
+        enginecommit.settle(phase)
 
 
 def _begin(connection: Connection) -> None:
@@ -363,7 +400,9 @@ def install_engine_listeners(on_session_write: SessionWriteHook) -> None:
     if _installed:
         return
     _session_hook.append(on_session_write)
+    event.listen(Engine, "before_cursor_execute", _before_cursor_execute, retval=True)
     event.listen(Engine, "after_cursor_execute", _after_cursor_execute)
+    event.listen(Engine, "handle_error", _handle_error)
     event.listen(Engine, "commit", _commit)
     event.listen(Engine, "rollback", _rollback)
     event.listen(Engine, "begin", _begin)

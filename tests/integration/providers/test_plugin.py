@@ -184,3 +184,38 @@ async def test_the_service_context_needs_an_explicit_scope_and_rolls_back_on_err
             await notes.create({"title": "kept"})
         async with AsyncServiceContext.from_app(app, scope=TenantScope("acme")) as context:
             assert [note.tenant_id for note in await context.service(NoteService).get_many()] == ["acme"]
+
+
+def _renamed_engine_key(config: SQLAlchemyAsyncConfig | SQLAlchemySyncConfig) -> None:
+    """A config after a process's first has its engine under a renamed state key, which AA 1.12's lifespan misses."""
+    assert config.engine_app_state_key != config.engine_dependency_key
+
+
+async def test_the_engines_are_disposed_at_shutdown_even_when_aa_renamed_their_state_key(tmp_path: Path) -> None:
+    SQLAlchemyAsyncConfig(connection_string="sqlite+aiosqlite://")  # takes AA's default engine key in this process
+    config = alchemy(tmp_path)
+    _renamed_engine_key(config)
+    app = Litestar(plugins=[AlchemyKitPlugin(AlchemyKitConfig(alchemy=config))], stores={"cache": MemoryStore()})
+    async with AsyncTestClient(app=app):
+        engine = config.get_engine()
+        assert engine.pool.checkedin() == 1  # create_all's connection, back in the pool
+    assert engine.pool.checkedin() == 0  # disposed: a fresh pool; the old one's connections closed
+
+
+@pytest.mark.sqlite
+@pytest.mark.redis_store
+async def test_a_sync_engine_is_disposed_at_shutdown_too(tmp_path: Path, redis_url: str) -> None:
+    from litestar.stores.redis import RedisStore
+
+    SQLAlchemySyncConfig(connection_string="sqlite://")
+    config = SQLAlchemySyncConfig(
+        connection_string=f"sqlite:///{tmp_path / 'sync.db'}", metadata=ProvidersBase.metadata, create_all=True
+    )
+    _renamed_engine_key(config)
+    store = RedisStore.with_client(url=redis_url, namespace=f"lakp{uuid.uuid4().hex[:8]}")
+    app = Litestar(plugins=[AlchemyKitPlugin(AlchemyKitConfig(alchemy=config))], stores={"cache": store})
+    async with AsyncTestClient(app=app):
+        engine = config.get_engine()
+        assert engine.pool.checkedin() == 1
+    assert engine.pool.checkedin() == 0
+    app.state["cache.sync"].close()

@@ -4,12 +4,13 @@ Usage: ``python -m tests.integration.repository._commit_process '<json config>'`
 line each; EOF ends the process:
 
 - ``write <n>`` (writer): set the row's quantity to ``n`` and commit -> ``ok``, or ``refused`` when the commit is
-  refused (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, the session is rolled back);
+  refused (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, the session is rolled back). With
+  ``"writer": "engine"`` the write is an ``UPDATE`` in an ``engine.begin()`` block, which no session owns;
 - ``read`` (reader) -> ``<quantity> <hits>``.
 
-The writer prints ``committed <unix time>`` once the database has committed, before the kit's ``after_commit``
-listener delivers the invalidation; with ``block_after_commit`` it blocks there, so the test can SIGKILL it at
-that point.
+The writer prints ``committed <unix time>`` once the database has committed, before the kit delivers the
+invalidation (the session's ``after_commit``, or, for an engine write, the connection's return to the pool); with
+``block_after_commit`` it blocks there, so the test can SIGKILL it at that point.
 """
 
 from __future__ import annotations
@@ -41,6 +42,34 @@ def _announce_commits(block: bool) -> None:
     event.listen(Session, "after_commit", announce, insert=True)
 
 
+_engine_writing: list[bool] = []
+
+
+def _announce_engine_commits(block: bool) -> None:
+    """The engine write's connection returns to the pool after its COMMIT: announce there, before the kit settles."""
+    from sqlalchemy import Engine, event
+    from sqlalchemy.pool import Pool
+
+    from litestar_alchemy_kit.orm import install_listeners, rawdml
+
+    def announce(*args: Any) -> None:
+        del args
+        if _engine_writing:
+            _engine_writing.clear()
+            _say(f"committed {time.time()!r}")
+            if block:
+                time.sleep(3600)
+
+    install_listeners()
+    # The kit's commit listener (it marks, or refuses the commit by raising) runs before this one: a refused
+    # commit is never announced.
+    event.listen(Engine, "commit", lambda connection: _engine_writing.append(True))
+    # Class-level Pool listeners run in registration order: the kit's settle goes after this one.
+    event.remove(Pool, "checkin", rawdml._checkin)
+    event.listen(Pool, "checkin", announce)
+    event.listen(Pool, "checkin", rawdml._checkin)
+
+
 def _timeout(config: dict[str, Any]) -> float:
     # The writer gives up on a cut-off store quickly; the reader's store is never cut off, and on a loaded
     # machine a short timeout would only turn its reads into misses.
@@ -70,6 +99,7 @@ async def run_async(config: dict[str, Any]) -> None:
 
     from litestar_alchemy_kit.cache import AsyncCache, PipelinedRedisBackend
     from litestar_alchemy_kit.exceptions import CommitRefusedError
+    from litestar_alchemy_kit.orm import bind_cache
     from tests.integration.repository._async import ItemRepository
     from tests.integration.repository.models import Item
 
@@ -83,6 +113,7 @@ async def run_async(config: dict[str, Any]) -> None:
     cache = AsyncCache(PipelinedRedisBackend(client), namespace=config["namespace"], options=_options(config))
     engine = create_async_engine(config["db_url"])
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+    bind_cache(sessions, cache)  # also what makes the engine's own writes invalidate the cache
     outbox = _outbox(config)
     drain: asyncio.Task[None] | None = None
     if outbox is not None:
@@ -98,10 +129,14 @@ async def run_async(config: dict[str, Any]) -> None:
             _say(f"{item.quantity} {cache.stats['hit']}")
         else:
             try:
-                async with sessions() as session:
-                    await ItemRepository(session=session, cache=cache).update(
-                        Item(id=item_id, quantity=int(line[1])), auto_commit=True
-                    )
+                if config.get("writer") == "engine":
+                    async with engine.begin() as conn:
+                        await conn.execute(_engine_update(item_id, int(line[1])))
+                else:
+                    async with sessions() as session:
+                        await ItemRepository(session=session, cache=cache).update(
+                            Item(id=item_id, quantity=int(line[1])), auto_commit=True
+                        )
             except CommitRefusedError:
                 _say("refused")
             else:
@@ -119,6 +154,7 @@ def run_sync(config: dict[str, Any]) -> None:
 
     from litestar_alchemy_kit.cache import SyncCache
     from litestar_alchemy_kit.exceptions import CommitRefusedError
+    from litestar_alchemy_kit.orm import bind_cache
     from tests.integration.repository._sync import ItemRepository
     from tests.integration.repository.models import Item
 
@@ -132,6 +168,7 @@ def run_sync(config: dict[str, Any]) -> None:
     cache = SyncCache(client, namespace=config["namespace"], options=_options(config))
     engine = create_engine(config["db_url"])
     sessions = sessionmaker(engine, expire_on_commit=False)
+    bind_cache(sessions, cache)  # also what makes the engine's own writes invalidate the cache
     outbox = _outbox(config)
     if outbox is not None:
         outbox.attach(cache)
@@ -145,10 +182,14 @@ def run_sync(config: dict[str, Any]) -> None:
             _say(f"{item.quantity} {cache.stats['hit']}")
         else:
             try:
-                with sessions() as session:
-                    ItemRepository(session=session, cache=cache).update(
-                        Item(id=item_id, quantity=int(line[1])), auto_commit=True
-                    )
+                if config.get("writer") == "engine":
+                    with engine.begin() as conn:
+                        conn.execute(_engine_update(item_id, int(line[1])))
+                else:
+                    with sessions() as session:
+                        ItemRepository(session=session, cache=cache).update(
+                            Item(id=item_id, quantity=int(line[1])), auto_commit=True
+                        )
             except CommitRefusedError:
                 _say("refused")
             else:
@@ -160,9 +201,20 @@ def run_sync(config: dict[str, Any]) -> None:
     engine.dispose()
 
 
+def _engine_update(item_id: uuid.UUID, quantity: int) -> Any:
+    from sqlalchemy import update
+
+    from tests.integration.repository.models import Item
+
+    return update(Item.__table__).where(Item.__table__.c.id == item_id).values(quantity=quantity)
+
+
 def main(config: dict[str, Any]) -> None:
     if config["role"] == "writer":
-        _announce_commits(block=bool(config.get("block_after_commit")))
+        if config.get("writer") == "engine":
+            _announce_engine_commits(block=bool(config.get("block_after_commit")))
+        else:
+            _announce_commits(block=bool(config.get("block_after_commit")))
     if config["flavour"] == "async":
         asyncio.run(run_async(config))
     else:

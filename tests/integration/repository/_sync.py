@@ -688,7 +688,11 @@ def fail_open(env: Env, dead_cache: Any) -> None:
     base = repo._get_base
     assert isinstance(base, StatementInfo)
     key = cache.key_prefix("get", base.fingerprint, ()).key(f"u{item.id.hex}")
-    cache.backend.set(key, b"\x00not an entry", None)
+    assert base.pk_lookup is not None
+    tags = base.pk_lookup.tags(item.id)
+    assert tags is not None
+    # where the entry is stored: the key itself, except on a cluster (its tags' slot group)
+    cache.backend.set(cache.stored_key(key, tags), b"\x00not an entry", None)
     errors = cache.stats["error"]
     with env.sessionmaker() as session:
         assert (ItemRepository(session=session, cache=cache).get(item.id)).name == "renamed"

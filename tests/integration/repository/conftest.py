@@ -1,8 +1,10 @@
 """Fixtures of the repository tests: a database with the test tables, and caches on one store.
 
 ``cache_store`` is parametrized over an in-process store, Redis and Valkey (network stores:
-separate clients, one round trip per hit). Every scenario runs on every engine of the matrix
-with each.
+separate clients, one round trip per hit), and Redis Cluster and Valkey Cluster. Every scenario
+runs on every engine of the matrix with the first three; on the clusters it runs on one engine
+per flavour (aiosqlite, sqlite): what a cluster changes is the store's side, which the engines
+do not vary, and the suite must stay within its time budget.
 """
 
 from __future__ import annotations
@@ -19,10 +21,30 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
-from tests.conftest import PATIENT, _memory_backend, _server_backend
+from tests._backends import CLUSTERS
+from tests.conftest import PATIENT, _memory_backend, _server_backend, cluster_backend
 from tests.integration.repository.models import RepoBase
 
-CACHE_STORES = ("memory_store", "redis_store", "valkey_store")
+CACHE_STORES = ("memory_store", "redis_store", "valkey_store", *CLUSTERS)
+CLUSTER_ENGINES = frozenset({"aiosqlite", "sqlite"})
+"""The engines the cluster stores run the scenarios on."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect cluster runs on engines other than :data:`CLUSTER_ENGINES` (see the module docstring)."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        params = params.params if params is not None else {}
+        engine = params.get("async_engine", params.get("sync_engine"))
+        if params.get("cache_store") in CLUSTERS and engine is not None and engine not in CLUSTER_ENGINES:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @dataclasses.dataclass
@@ -57,7 +79,9 @@ class Env:
     ]
 )
 def cache_store(request: pytest.FixtureRequest) -> str:
-    if request.param != "memory_store":
+    if request.param in CLUSTERS:
+        request.getfixturevalue(request.param)
+    elif request.param != "memory_store":
         request.getfixturevalue("redis_url" if request.param == "redis_store" else "valkey_url")
     return str(request.param)
 
@@ -117,6 +141,8 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
     # the matrix's own store factories: one MemoryStore per namespace, a new client per Redis/Valkey store
     if cache_store == "memory_store":
         backend = _memory_backend()
+    elif cache_store in CLUSTERS:
+        backend = cluster_backend(cache_store, request.getfixturevalue(cache_store))
     else:
         backend = _server_backend(cache_store, request.getfixturevalue(cache_store.replace("_store", "_url")))
 
@@ -152,6 +178,18 @@ def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureReque
 
         def make_cache() -> Any:
             caches.append(SyncCache(shared, namespace=namespace))
+            return caches[-1]
+    elif cache_store in CLUSTERS:
+        if cache_store == "redis_cluster":
+            from redis.cluster import RedisCluster as ClusterClient
+        else:
+            from valkey.cluster import ValkeyCluster as ClusterClient
+        host, port = request.getfixturevalue(cache_store).startup[0]
+
+        def make_cache() -> Any:
+            client = ClusterClient(host=host, port=port)
+            clients.append(client)
+            caches.append(SyncCache(client, namespace=namespace, options=PATIENT))
             return caches[-1]
     else:
         if cache_store == "redis_store":

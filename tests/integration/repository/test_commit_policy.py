@@ -21,7 +21,8 @@ from litestar.params import FromPath
 from litestar.stores.redis import RedisStore
 from litestar.testing import TestClient
 from redis.asyncio import Redis
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, select, update
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from litestar_alchemy_kit.cache import AsyncCache, AsyncMemoryBackend, CacheOptions
@@ -181,3 +182,54 @@ def test_a_refused_commit_is_a_503_with_a_stable_code(tmp_path: Path) -> None:
             await engine.dispose()
 
     assert asyncio.run(stored()) == []
+
+
+async def test_a_sync_engine_write_cannot_mark_an_async_cache(tmp_path: Path) -> None:
+    """A sync engine has no event loop to await an async cache on: its marker counts as not taken.
+
+    Strict refuses the write (nothing committed); available commits it with an outbox row, which a drain
+    delivers to the async cache.
+    """
+    for policy in ("strict", "available"):
+        path = tmp_path / f"{policy}.db"
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        sync_engine = create_sync_engine(f"sqlite:///{path}")
+        table = outbox_table(MetaData())
+        RepoBase.metadata.create_all(sync_engine)
+        table.metadata.create_all(sync_engine)
+        cache = AsyncCache(AsyncMemoryBackend(), f"lakmixed{policy}", CacheOptions(commit_policy=policy))  # type: ignore[arg-type]
+        outbox = InvalidationOutbox(table, staleness_bound=60.0)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        bind_cache(sessions, cache)  # the async cache is invalidated by raw writes on this database
+        try:
+            outbox.attach(cache)
+            assert await outbox.drain_async(engine, cache)
+            async with sessions() as session:
+                item = await ItemRepository(session=session, cache=cache).add(
+                    Item(name="x", quantity=1), auto_commit=True
+                )
+            async with sessions() as session:
+                repository = ItemRepository(session=session, cache=cache)
+                await repository.get(item.id)
+                hits = cache.stats["hit"]
+                assert (await repository.get(item.id)).quantity == 1
+                assert cache.stats["hit"] == hits + 1
+            write = update(Item.__table__).where(Item.__table__.c.id == item.id).values(quantity=2)
+            if policy == "strict":
+                with pytest.raises(CommitRefusedError), sync_engine.begin() as conn:
+                    conn.execute(write)
+                assert await _quantities(engine) == [1]
+                continue
+            with sync_engine.begin() as conn:
+                conn.execute(write)
+            assert await _quantities(engine) == [2]
+            with sync_engine.connect() as conn:
+                [row] = conn.execute(select(table)).all()
+            assert Item.__table__.name in row.tags
+            assert await outbox.drain_async(engine, cache)
+            async with sessions() as session:
+                assert (await ItemRepository(session=session, cache=cache).get(item.id)).quantity == 2
+        finally:
+            await cache.close()
+            await engine.dispose()
+            sync_engine.dispose()

@@ -1,7 +1,8 @@
 """What the listeners cannot see, as the docs list it: each limit shown, then its remedy.
 
 Every other write path is observed (tests/integration/repository/test_safety_*.py); these are the
-writes no code of this process runs, or that the database makes on its own.
+writes no code of this process runs, or that the database makes on its own. The last test is not a
+listener limit: the write is seen, and what happens to it depends on the commit policy.
 """
 
 from __future__ import annotations
@@ -153,7 +154,11 @@ def test_select_with_side_effects_needs_an_explicit_bump(postgres_url: str) -> N
 
 @pytest.mark.redis_store
 async def test_sync_engine_writes_reach_async_caches_through_a_sync_cache(tmp_path: Path, redis_url: str) -> None:
-    """A raw write through a sync engine cannot await an async cache; a SyncCache on the same store can bump it."""
+    """A raw write through a sync engine cannot await an async cache; a SyncCache on the same store can bump it.
+
+    Not a listener limit (the write is seen): with no outbox attached, the ``"available"`` policy can only log it;
+    with one, it is recorded there, and ``"strict"`` refuses it (``test_commit_policy.py``).
+    """
     path = tmp_path / "mixed.db"
     async_engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     sync_engine = create_engine(f"sqlite:///{path}")
@@ -176,7 +181,7 @@ async def test_sync_engine_writes_reach_async_caches_through_a_sync_cache(tmp_pa
         assert await names() == await names() == ["before"]
         with sync_engine.begin() as conn:
             conn.execute(text(f"UPDATE {ITEM} SET name = 'middle'"))
-        assert await names() == ["before"]  # the limit: no event loop to await the async cache on
+        assert await names() == ["before"]  # no event loop to await the async cache on, and no outbox
         # the remedy: the sync engine's writes invalidate a SyncCache on the same store and namespace
         sync_factory = sessionmaker(sync_engine)  # as an application keeps its session factory
         bind_cache(sync_factory, SyncCache(sync_client, namespace=namespace))

@@ -182,7 +182,9 @@ class World:
 def world_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     made: list[Any] = []
 
-    def make(setup: tuple[str, str, str], policy: str, *, block_after_commit: bool) -> tuple[World, uuid.UUID]:
+    def make(
+        setup: tuple[str, str, str], policy: str, *, block_after_commit: bool, writer_kind: str = "session"
+    ) -> tuple[World, uuid.UUID]:
         store_kind, database, flavour = setup
         server = OwnServer(store_kind).start()
         made.append(server.stop)
@@ -219,6 +221,7 @@ def world_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
                 "role": "writer",
                 "store_url": f"redis://127.0.0.1:{proxy.port}/0",
                 "block_after_commit": block_after_commit,
+                "writer": writer_kind,
             }
         )
         made.append(writer.close)
@@ -250,10 +253,19 @@ def _report(name: str, staleness: Staleness) -> None:
     )
 
 
-@pytest.mark.parametrize("setup", SETUPS, ids=["-".join(setup) for setup in SETUPS])
+# The writer commits through a session (a cached repository), or through an engine connection no session owns
+# (an UPDATE in an ``engine.begin()`` block): both stores, both flavours, SQLite and PostgreSQL.
+WRITERS = [(setup, "session") for setup in SETUPS] + [(SETUPS[0], "engine"), (SETUPS[1], "engine")]
+WRITER_IDS = ["-".join(setup) + ("" if kind == "session" else "-engine") for setup, kind in WRITERS]
+
+
+@pytest.mark.parametrize(("setup", "writer_kind"), WRITERS, ids=WRITER_IDS)
 @pytest.mark.parametrize("policy", ["strict", "available"])
-def test_writer_partitioned_from_the_store(world_factory: Any, setup: tuple[str, str, str], policy: str) -> None:
-    world, item_id = world_factory(setup, policy, block_after_commit=False)
+def test_writer_partitioned_from_the_store(
+    world_factory: Any, setup: tuple[str, str, str], writer_kind: str, policy: str
+) -> None:
+    world, item_id = world_factory(setup, policy, block_after_commit=False, writer_kind=writer_kind)
+    name = "-".join((*setup, writer_kind))
     reader, writer = world.reader, world.writer
     _warm(reader, 0)
     assert writer.write(1) == "ok"
@@ -283,8 +295,8 @@ def test_writer_partitioned_from_the_store(world_factory: Any, setup: tuple[str,
         assert during.longest <= BOUND, f"stale {during.longest:.3f}s after the commit, bound {BOUND}s"
         assert during.samples[-1][1] == 2, "the staleness must end while the writer is still cut off"
         assert healed.stale == 0
-    _report(f"partition {policy} {'-'.join(setup)}: partitioned", during)
-    _report(f"partition {policy} {'-'.join(setup)}: healed", healed)
+    _report(f"partition {policy} {name}: partitioned", during)
+    _report(f"partition {policy} {name}: healed", healed)
 
     # Healed, the writer commits again (its breaker may need a cooldown first) and is seen at once.
     deadline = time.monotonic() + 15
@@ -294,12 +306,13 @@ def test_writer_partitioned_from_the_store(world_factory: Any, setup: tuple[str,
     assert reader.read()[0] == 3
 
 
-@pytest.mark.parametrize("setup", SETUPS, ids=["-".join(setup) for setup in SETUPS])
+@pytest.mark.parametrize(("setup", "writer_kind"), WRITERS, ids=WRITER_IDS)
 @pytest.mark.parametrize("policy", ["strict", "available"])
 def test_writer_killed_after_commit_before_delivery(
-    world_factory: Any, setup: tuple[str, str, str], policy: str
+    world_factory: Any, setup: tuple[str, str, str], writer_kind: str, policy: str
 ) -> None:
-    world, item_id = world_factory(setup, policy, block_after_commit=True)
+    world, item_id = world_factory(setup, policy, block_after_commit=True, writer_kind=writer_kind)
+    name = "-".join((*setup, writer_kind))
     reader, writer = world.reader, world.writer
     _warm(reader, 0)
     writer.send("write 1")
@@ -316,8 +329,8 @@ def test_writer_killed_after_commit_before_delivery(
     killed.classify(0, 1)
     assert blocked.stale == 0
     assert killed.stale == 0
-    _report(f"crash {policy} {'-'.join(setup)}: writer blocked", blocked)
-    _report(f"crash {policy} {'-'.join(setup)}: writer killed", killed)
+    _report(f"crash {policy} {name}: writer blocked", blocked)
+    _report(f"crash {policy} {name}: writer killed", killed)
     # The dead writer's markers expire: the reader caches the committed value again.
     time.sleep(max(0.0, blocked.committed_at + MARKER_TTL - time.time()))
     _warm(reader, 1)

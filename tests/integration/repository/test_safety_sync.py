@@ -70,6 +70,7 @@ RAW_FORMS = [
     "autocommit",
     "bulk_update",
     "bulk_insert",
+    "bulk_save",
     "truncate",
     "cte",
     "replace",

@@ -49,18 +49,19 @@ async def main():
     await store.set(key, b"\x00garbage")
     assert await cache.get(key, ["t"]) is MISS                          # error (and miss)
     # stale-while-revalidate: an expired entry served while a refresh runs
-    gate = asyncio.Event()
+    gate, loading = asyncio.Event(), asyncio.Event()
     calls = 0
     async def loader():
         nonlocal calls
         calls += 1
         if calls > 1:
+            loading.set()
             await gate.wait()
         return calls
     assert await cache.get_or_load(key, ["t"], loader, ttl=0.05) == 1
     await asyncio.sleep(0.1)
     refresh = asyncio.create_task(cache.get_or_load(key, ["t"], loader, ttl=0.05))
-    await asyncio.sleep(0.02)
+    await loading.wait()                                                # the refresh is running
     assert await cache.get_or_load(key, ["t"], loader, ttl=0.05) == 1   # stale_served
     gate.set()
     assert await refresh == 2

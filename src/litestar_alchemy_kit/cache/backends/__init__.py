@@ -16,7 +16,12 @@ from litestar_alchemy_kit.cache.backends._sync import (
     SyncMemoryBackend,
     SyncRedisBackend,
 )
-from litestar_alchemy_kit.cache.backends.capabilities import FullStoreBackend, InProcessBackend, StoreFullError
+from litestar_alchemy_kit.cache.backends.capabilities import (
+    ClusteredBackend,
+    FullStoreBackend,
+    InProcessBackend,
+    StoreFullError,
+)
 from litestar_alchemy_kit.cache.backends.coerce import as_sync_backend
 from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 from litestar_alchemy_kit.cache.backends.store import StoreBackend, as_async_backend
@@ -28,6 +33,7 @@ __all__ = (
     "AsyncMarkingBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "ClusteredBackend",
     "FullStoreBackend",
     "InProcessBackend",
     "PipelinedRedisBackend",

@@ -2,7 +2,9 @@
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ("FullStoreBackend", "InProcessBackend", "StoreFullError", "out_of_memory_errors")
+from litestar_alchemy_kit.cache.layout import ClusterLayout
+
+__all__ = ("ClusteredBackend", "FullStoreBackend", "InProcessBackend", "StoreFullError", "out_of_memory_errors")
 
 
 class StoreFullError(Exception):
@@ -42,3 +44,14 @@ class InProcessBackend(Protocol):
     """
 
     in_process: bool
+
+
+@runtime_checkable
+class ClusteredBackend(Protocol):
+    """Optional capability: a backend on a sharded store, whose keys the cache lays out by ``layout``.
+
+    The cache co-locates each entry with the versions it is validated against (see
+    :mod:`~litestar_alchemy_kit.cache.layout`); the backend routes each key to the node serving its slot.
+    """
+
+    layout: ClusterLayout

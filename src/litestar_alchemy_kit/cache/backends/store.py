@@ -11,6 +11,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
 from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend
+from litestar_alchemy_kit.cache.backends.cluster import AsyncClusterBackend, is_cluster_client
 from litestar_alchemy_kit.cache.backends.pipelined import PipelinedRedisBackend
 from litestar_alchemy_kit.cache.expiry import ExpiryWheel
 from litestar_alchemy_kit.cache.memory_store import BoundedMemoryStore
@@ -197,11 +198,12 @@ class BoundedMemoryBackend:
         return True
 
 
-def as_async_backend(store: object) -> AsyncCacheBackend:
+def as_async_backend(store: object) -> AsyncCacheBackend:  # noqa: PLR0911 - one return per kind of store
     """The fastest backend for ``store``.
 
     ``RedisStore``/``ValkeyStore``: their raw client for writes and a pipelined connection for reads
-    (:class:`PipelinedRedisBackend`); ``BoundedMemoryStore``: its synchronous methods; ``MemoryStore``:
+    (:class:`PipelinedRedisBackend`; on a ``RedisCluster``/``ValkeyCluster`` client, an
+    :class:`~litestar_alchemy_kit.cache.backends.cluster.AsyncClusterBackend` with per-node connections); ``BoundedMemoryStore``: its synchronous methods; ``MemoryStore``:
     its dict; any other store: its public API.
 
     Raises:
@@ -211,8 +213,11 @@ def as_async_backend(store: object) -> AsyncCacheBackend:
         client: Any = getattr(store, "_redis", None) or getattr(store, "_valkey", None)
         namespace = getattr(store, "namespace", None)
         if client is not None and type(store).__name__ in {"RedisStore", "ValkeyStore"}:
-            # Same key layout as the store's own _make_key, so both see the same keys.
-            return PipelinedRedisBackend(client, f"{namespace}:" if namespace else "")
+            # Same key prefix as the store's own _make_key, so both see the same keys.
+            prefix = f"{namespace}:" if namespace else ""
+            if is_cluster_client(client):
+                return AsyncClusterBackend(client, prefix)
+            return PipelinedRedisBackend(client, prefix)
         if isinstance(store, BoundedMemoryStore):
             return BoundedMemoryBackend(store)
         if type(store) is MemoryStore and isinstance(getattr(store, "_store", None), dict):
@@ -220,5 +225,7 @@ def as_async_backend(store: object) -> AsyncCacheBackend:
         return StoreBackend(store)
     if isinstance(store, AsyncCacheBackend):
         return store
+    if is_cluster_client(store):
+        return AsyncClusterBackend(store)
     msg = f"cannot build a cache on {type(store).__qualname__!r}: pass a litestar Store or an AsyncCacheBackend"
     raise TypeError(msg)

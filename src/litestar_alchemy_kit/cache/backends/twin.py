@@ -13,9 +13,11 @@ import sys
 from typing import Any
 
 from litestar_alchemy_kit.cache.backends._sync import SyncRedisBackend
+from litestar_alchemy_kit.cache.backends.cluster import is_cluster_client
+from litestar_alchemy_kit.cache.backends.cluster_sync import SyncClusterBackend
 from litestar_alchemy_kit.cache.backends.pipelined import connection_target
 
-__all__ = ("StoreSyncBackend", "sync_backend_for_store")
+__all__ = ("StoreSyncBackend", "StoreSyncClusterBackend", "sync_backend_for_store")
 
 
 class StoreSyncBackend(SyncRedisBackend):
@@ -26,6 +28,41 @@ class StoreSyncBackend(SyncRedisBackend):
     def close(self) -> None:
         """Close the client this backend created."""
         self.client.close()
+
+
+class StoreSyncClusterBackend(SyncClusterBackend):
+    """A :class:`SyncClusterBackend` on a cluster client of its own, made for a store (closed with the cache)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Close the client this backend created."""
+        self.client.close()
+
+
+def _cluster_twin(client: Any, package: str, prefix: str) -> StoreSyncClusterBackend:
+    """A sync cluster client on the async one's nodes, with its password (TLS and credential providers refused)."""
+    from litestar_alchemy_kit.cache.backends.cluster import cluster_credentials  # noqa: PLC0415
+
+    credentials = cluster_credentials(client)
+    nodes = [(node.host, int(node.port)) for node in client.nodes_manager.startup_nodes.values()]
+    auth: dict[str, Any] = {}
+    if credentials is not None:
+        auth["password"] = credentials[-1].decode()
+        if len(credentials) == 2:  # noqa: PLR2004 - username and password
+            auth["username"] = credentials[0].decode()
+    if package == "redis":
+        from redis.cluster import ClusterNode, RedisCluster  # noqa: PLC0415 - the redis extra
+
+        node: Any = ClusterNode  # untyped constructor
+        sync_client: Any = RedisCluster(startup_nodes=[node(h, p) for h, p in nodes], **auth)
+    else:
+        from valkey.cluster import ClusterNode as ValkeyNode  # noqa: PLC0415 - the valkey extra
+        from valkey.cluster import ValkeyCluster  # noqa: PLC0415
+
+        valkey_node: Any = ValkeyNode
+        sync_client = ValkeyCluster(startup_nodes=[valkey_node(h, p) for h, p in nodes], **auth)
+    return StoreSyncClusterBackend(sync_client, prefix)
 
 
 def _store_client(store: Any) -> tuple[Any, str] | None:
@@ -40,17 +77,21 @@ def _store_client(store: Any) -> tuple[Any, str] | None:
     return None
 
 
-def sync_backend_for_store(store: object) -> StoreSyncBackend | None:
+def sync_backend_for_store(store: object) -> StoreSyncBackend | StoreSyncClusterBackend | None:
     """A sync backend sharing ``store``'s keys, for a ``RedisStore``/``ValkeyStore``; ``None`` for other stores.
 
     Raises:
         TypeError: the store's client connects in a way a new client cannot reproduce (TLS,
-            credential providers, Sentinel, cluster): build ``SyncRedisBackend(client, prefix)`` yourself.
+            credential providers, Sentinel; a cluster client gets a sync cluster client on its nodes):
+            build ``SyncRedisBackend(client, prefix)`` yourself.
     """
     found = _store_client(store)
     if found is None:
         return None
     client, package = found
+    namespace_of: str | None = store.namespace  # type: ignore[attr-defined]
+    if is_cluster_client(client):
+        return _cluster_twin(client, package, f"{namespace_of}:" if namespace_of else "")
     target = connection_target(client)
     if target is None:
         msg = (

@@ -1,0 +1,33 @@
+"""Engine connections no session owns: two-phase invalidation, over every async engine and cache store (issue 10)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.repository import _enginecommit_async as scenarios
+from tests.integration.repository.conftest import Env
+
+
+def _applies(env: Env, form: str) -> None:
+    if form == "autocommit" and env.engine == "duckdb":
+        pytest.skip("duckdb-engine has no AUTOCOMMIT isolation level")
+
+
+@pytest.mark.parametrize("form", scenarios.FORMS)
+async def test_engine_write_is_marked_until_settled(async_env: Env, form: str) -> None:
+    _applies(async_env, form)
+    await scenarios.engine_write_is_marked_until_settled(async_env, form)
+
+
+@pytest.mark.parametrize("form", scenarios.FORMS)
+async def test_engine_write_refused_under_strict(async_env: Env, form: str) -> None:
+    _applies(async_env, form)
+    await scenarios.engine_strict_refuses(async_env, form)
+
+
+@pytest.mark.parametrize("form", scenarios.FORMS)
+async def test_engine_write_recorded_in_the_outbox_under_available(async_env: Env, form: str) -> None:
+    _applies(async_env, form)
+    if async_env.engine == "duckdb":
+        pytest.skip("DuckDB: one process owns the database file, so no other process needs an outbox")
+    await scenarios.engine_available_records_the_outbox(async_env, form)
