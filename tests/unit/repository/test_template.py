@@ -133,3 +133,18 @@ def test_attributes_a_subclass_sets_before_init_stay_its_own(sessions: Any) -> N
         first = StampedRepository(stamp="one", session=session, cache=cache, **SERVICE_KWARGS)
         second = StampedRepository(stamp="two", session=session, cache=cache, **SERVICE_KWARGS)
         assert (first.stamp, second.stamp) == ("one", "two")
+
+
+def test_a_statement_of_the_callers_own_runs_aas_init_whatever_the_model() -> None:
+    """AA's own tests build repositories of a test double model with a statement of their own: never select() it."""
+
+    class Double:
+        """Not a mapped class: ``select(Double)`` would raise."""
+
+    statement = default_select(Widget)
+    assert template_key(WidgetRepository, Double, object(), {"statement": statement}, ()) is None
+    assert (
+        template_key(WidgetRepository, Widget, object(), {"statement": statement.where(Widget.name == "a")}, ()) is None
+    )
+    keyed = template_key(WidgetRepository, Widget, object(), {"statement": statement}, ())
+    assert keyed is not None
