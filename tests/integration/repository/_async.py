@@ -687,8 +687,9 @@ async def fail_open(env: Env, dead_cache: Any) -> None:
     assert isinstance(base, StatementInfo)
     key = cache.key_prefix("get", base.fingerprint, ()).key(f"u{item.id.hex}")
     assert base.pk_lookup is not None
-    tags = base.pk_lookup.tags(item.id)
-    assert tags is not None
+    row = base.pk_lookup.row(item.id)
+    assert row is not None
+    tags = (*base.pk_lookup.base, row)
     # where the entry is stored: the key itself, except on a cluster (its tags' slot group)
     await cache.backend.set(cache.stored_key(key, tags), b"\x00not an entry", None)
     errors = cache.stats["error"]
