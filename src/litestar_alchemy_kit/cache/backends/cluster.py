@@ -52,6 +52,13 @@ class ReplicationError(Exception):
     """A write the master took but fewer replicas than required acknowledged in time (``WAIT``)."""
 
 
+def check_replication(replicas: int, wait_timeout: float) -> None:
+    """Refuse settings no ``WAIT`` can honour (shared by the async and sync cluster backends)."""
+    if replicas < 0 or wait_timeout <= 0:
+        msg = f"cluster backend needs replicas >= 0 and wait_timeout > 0, got {replicas!r} and {wait_timeout!r}"
+        raise ValueError(msg)
+
+
 def is_cluster_client(client: object) -> bool:
     """Whether ``client`` is redis-py's or valkey-py's asyncio cluster client."""
     kind = type(client)
@@ -118,9 +125,7 @@ class AsyncClusterBackend(AsyncRedisBackend):
         refresh_every: float = 5.0,
     ) -> None:
         super().__init__(client, prefix)
-        if replicas < 0 or wait_timeout <= 0:
-            msg = f"cluster backend needs replicas >= 0 and wait_timeout > 0, got {replicas!r} and {wait_timeout!r}"
-            raise ValueError(msg)
+        check_replication(replicas, wait_timeout)
         self.layout = layout if layout is not None else ClusterLayout()
         self.replicas = replicas
         self.wait_timeout = wait_timeout

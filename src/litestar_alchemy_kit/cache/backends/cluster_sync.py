@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from litestar_alchemy_kit.cache.backends._sync import SyncRedisBackend
-from litestar_alchemy_kit.cache.backends.cluster import ReplicationError
+from litestar_alchemy_kit.cache.backends.cluster import ReplicationError, check_replication
 from litestar_alchemy_kit.cache.layout import ClusterLayout, key_slot
 from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 
@@ -50,9 +50,7 @@ class SyncClusterBackend(SyncRedisBackend):
         wait_timeout: float = 0.25,
     ) -> None:
         super().__init__(client, prefix)
-        if replicas < 0 or wait_timeout <= 0:
-            msg = f"cluster backend needs replicas >= 0 and wait_timeout > 0, got {replicas!r} and {wait_timeout!r}"
-            raise ValueError(msg)
+        check_replication(replicas, wait_timeout)
         self.layout = layout if layout is not None else ClusterLayout()
         self.replicas = replicas
         self.wait_timeout = wait_timeout
