@@ -126,8 +126,8 @@ def _in_listener(engine: Engine, run: Callable[[Any], Any]) -> float:
         empty(*call)
 
     # both listeners (attribution before the statement, the AUTOCOMMIT settle check after it), net of two
-    # empty calls with the same arguments, best of 5
-    return min(per_call(both) - per_call(two_empty) for _ in range(5))
+    # empty calls with the same arguments, interleaved: the median of ROUNDS pairs
+    return statistics.median(per_call(both) - per_call(two_empty) for _ in range(ROUNDS))
 
 
 def main() -> None:
