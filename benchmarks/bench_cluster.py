@@ -10,28 +10,43 @@ to the last CPU (``taskset``) while this process runs pinned to the first, and m
 * hits/s: 64 concurrent callers reading entries of 48 tables, for the same time on both;
 * ``client MGET``: the bare cluster client's ``MGET`` of a one-table hit's three keys (redis-py's /
   valkey-py's own cluster path), the floor a cache without its own connections would pay;
-* key distribution: entries of 48 tables (20 each) counted per master with ``SCAN``.
+* key distribution: entries of 48 tables (20 each) counted per master with ``SCAN``;
+* req/s over HTTP: a small Litestar app (``_cluster_app.py``: ``GET /products/{id}``, a cached repository
+  ``get`` of one row from SQLite) under uvicorn, one app on the single node and one on the cluster, both
+  running at once, one worker each pinned to the first CPU; ``wrk`` (one thread, 32 connections) pinned
+  to the last CPU beside the servers. Rounds run both apps in turn (order flipped every round); the table
+  gives the medians of the rounds and the median of the per-round ratios, for wall-clock req/s and for
+  requests per second of CPU time the app process used (``/proc/<pid>/stat``: what one core of its own
+  would serve, which load from elsewhere hardly moves). Skipped without ``wrk`` (``apt-get install -y wrk``).
 
 Single node and cluster batches alternate (order flipped every repetition); the table gives the
 median of the per-hit means of ``REPS`` batches and the ratio cluster / single node.
 
-Run: ``python benchmarks/bench_cluster.py`` (``BENCH_REPS`` overrides the repetitions).
+Run: ``python benchmarks/bench_cluster.py`` (``BENCH_REPS``, ``BENCH_HTTP_ROUNDS``, ``BENCH_HTTP_SECONDS``
+tune it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import decimal
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+from _models import BenchBase, Product
 from _report import record
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,6 +65,9 @@ TABLES = 48
 OPTIONS = CacheOptions(timeout=5.0)
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPU, CLIENT_CPU = CPUS[-1], CPUS[0]
+HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "7"))
+HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "3"))
+HERE = Path(__file__).resolve().parent
 
 
 class _Taskset:
@@ -181,7 +199,121 @@ async def _populate(cache: AsyncCache, per_table: int) -> list[tuple[str, list[s
     return out
 
 
-async def run(flavour: str, binary: str) -> list[list[Any]]:
+# --- req/s over HTTP -----------------------------------------------------------------------------
+
+
+async def _seed(db_url: str) -> uuid.UUID:
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(BenchBase.metadata.create_all)
+    product = Product(
+        name="product 1",
+        sku="SKU-00001",
+        description="a fairly ordinary product description number 1",
+        quantity=1,
+        price=decimal.Decimal("1.99"),
+        weight=0.25,
+        active=True,
+        category="cat-1",
+        created=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    )
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        session.add(product)
+        await session.commit()
+    await engine.dispose()
+    return product.id
+
+
+def _serve(flavour: str, topology: str, port: int, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    """uvicorn with ``_cluster_app`` on the first CPU; returns the process and its HTTP port."""
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "LAK_BENCH_FLAVOUR": flavour,
+        "LAK_BENCH_TOPOLOGY": topology,
+        "LAK_BENCH_PORT": str(port),
+        "LAK_BENCH_DB": db_url,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+    }
+    command = ["taskset", "-c", str(CLIENT_CPU), sys.executable, "-m", "uvicorn", "_cluster_app:app"]
+    command += ["--port", str(http_port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(command, cwd=HERE, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{http_port}/stats", timeout=1)
+        except httpx.HTTPError:  # noqa: PERF203 - polling until the server listens
+            time.sleep(0.2)
+        else:
+            return server, http_port
+    server.kill()
+    msg = f"uvicorn did not start for {flavour} {topology}"
+    raise RuntimeError(msg)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, path: str, seconds: int) -> tuple[float, int]:
+    """Requests per second and the number of requests of one ``wrk`` run (one thread, 32 connections)."""
+    command = ["taskset", "-c", str(SERVER_CPU), "wrk", "-t1", "-c32", f"-d{seconds}s"]
+    completed = subprocess.run([*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True)
+    output = completed.stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    if rate is None or total is None or "Non-2xx" in output:
+        msg = f"wrk failed: {output}"
+        raise RuntimeError(msg)
+    return float(rate.group(1)), int(total.group(1))
+
+
+def _http(flavour: str, single_port: int, cluster_port: int, db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
+    """req/s of the app on the single node and on the cluster, interleaved rounds (see the module docstring)."""
+    if shutil.which("wrk") is None or shutil.which("taskset") is None or not Path("/proc/self/stat").exists():
+        print("http part skipped: wrk, taskset or /proc missing (apt-get install -y wrk)")
+        return []
+    path = f"/products/{product_id}"
+    topologies = ("single", "cluster")
+    servers = {
+        topology: _serve(flavour, topology, port, db_url)
+        for topology, port in zip(topologies, (single_port, cluster_port), strict=True)
+    }
+    try:
+        for _, port in servers.values():
+            for _ in range(3):
+                httpx.get(f"http://127.0.0.1:{port}{path}").raise_for_status()
+            _wrk(port, path, 1)  # warm: connections, slot map, allocator
+        rates: dict[str, list[float]] = {topology: [] for topology in topologies}
+        per_cpu: dict[str, list[float]] = {topology: [] for topology in topologies}
+        for round_ in range(HTTP_ROUNDS):
+            for topology in topologies if round_ % 2 == 0 else topologies[::-1]:
+                server, port = servers[topology]
+                cpu = _cpu_seconds(server.pid)
+                rate, requests = _wrk(port, path, HTTP_SECONDS)
+                rates[topology].append(rate)
+                per_cpu[topology].append(requests / max(_cpu_seconds(server.pid) - cpu, 1e-3))
+            print(f"{flavour} round {round_ + 1}: " + ", ".join(f"{t} {rates[t][-1]:.0f} req/s" for t in topologies))
+        for topology, (_, port) in servers.items():
+            stats = httpx.get(f"http://127.0.0.1:{port}/stats").json()
+            hit_rate = stats["hit"] / max(1, stats["hit"] + stats["miss"])
+            print(f"{flavour} {topology}: cache {stats}")
+            assert hit_rate > 0.99, (topology, stats)  # every request a cache hit but the first ones
+    finally:
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=10)
+    rows = []
+    for label, samples in (("req/s, HTTP get(pk)", rates), ("req/s per app CPU s", per_cpu)):
+        ratios = [b / a for a, b in zip(samples["single"], samples["cluster"], strict=True)]
+        single, clustered = statistics.median(samples["single"]), statistics.median(samples["cluster"])
+        rows.append([flavour, label, round(single), round(clustered), round(statistics.median(ratios), 2)])
+    return rows
+
+
+async def run(flavour: str, binary: str, db_url: str, product_id: uuid.UUID) -> list[list[Any]]:
     wrapper = _Taskset(binary, SERVER_CPU)
     process, single_port = _single(str(wrapper.path))
     cluster = LocalCluster(str(wrapper.path), flavour).start()
@@ -234,6 +366,7 @@ async def run(flavour: str, binary: str) -> list[list[Any]]:
         for cache in (single, clustered):
             await cache.close()
         await cluster_client.aclose()
+        rows += _http(flavour, single_port, cluster.startup[0][1], db_url, product_id)
         return rows
     finally:
         cluster.stop()
@@ -242,15 +375,23 @@ async def run(flavour: str, binary: str) -> list[list[Any]]:
         wrapper.close()
 
 
+def _load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 async def main() -> None:
     if hasattr(os, "sched_setaffinity") and len(CPUS) > 1:
         os.sched_setaffinity(0, {CLIENT_CPU})
     rows: list[list[Any]] = []
-    for flavour, binary in (("redis", redis_server_binary()), ("valkey", valkey_server_binary())):
-        if binary is None:
-            print(f"{flavour}: no server binary, skipped")
-            continue
-        rows += await run(flavour, binary)
+    start_load = _load()
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        product_id = await _seed(db_url)
+        for flavour, binary in (("redis", redis_server_binary()), ("valkey", valkey_server_binary())):
+            if binary is None:
+                print(f"{flavour}: no server binary, skipped")
+                continue
+            rows += await run(flavour, binary, db_url, product_id)
     columns = ["server", "what", "single node", "3-shard cluster", "cluster / single"]
     width = [8, 28, 12, 18, 16]
     print("  ".join(c.ljust(w) for c, w in zip(columns, width, strict=True)))
@@ -258,9 +399,12 @@ async def main() -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, width, strict=True)))
     note = (
         f"{REPS} interleaved batches, medians; client on CPU {CLIENT_CPU}, every server on CPU {SERVER_CPU} "
-        f"(taskset); 3 masters + 3 replicas on loopback; {os.cpu_count()} CPUs; load average at the end "
-        f"{os.getloadavg()[0]:.1f} (a shared machine inflates the µs: read the ratios)."
+        f"(taskset); 3 masters + 3 replicas on loopback; {os.cpu_count()} CPUs. req/s: uvicorn, one worker per "
+        f"app on CPU {CLIENT_CPU}, wrk -t1 -c32 on CPU {SERVER_CPU}, {HTTP_ROUNDS} rounds of {HTTP_SECONDS} s per "
+        "app, order flipped per round; medians, and the median of the per-round ratios. Load average (1, 5, 15 "
+        f"min) at the start {start_load}, at the end {_load()} (a shared machine inflates the µs: read the ratios)."
     )
+    print(note)
     record("cluster", "Cache on a 3-shard cluster vs a single node", columns, rows, note=note)
 
 

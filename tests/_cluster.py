@@ -9,10 +9,15 @@ session. Start-up takes about a second: replicas sync diskless with no delay.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +53,30 @@ class Node:
     node_id: str = ""
 
     def client(self) -> Any:
+        """An admin client of its own, that never retries (the harness polls; a retry would only delay it)."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, decode_responses=True)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=10, decode_responses=True, retry=Retry(NoBackoff(), 0)
+        )
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def _linked(replica: Node) -> bool:
+    return replica.client().info("replication").get("master_link_status") == "up"
+
+
+def _pings(node: Node) -> bool:
+    client = node.client()
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
 
 
 @dataclasses.dataclass
@@ -73,6 +95,8 @@ class LocalCluster:
     node_timeout: int = 5000
     nodes: list[Node] = dataclasses.field(default_factory=list)
     root: Path | None = None
+    aborted: threading.Event = dataclasses.field(default_factory=threading.Event)
+    """Set to make a start under way in another thread give up (and stop what it started)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -84,7 +108,9 @@ class LocalCluster:
                 directory.mkdir()
                 node = Node(free_port(), free_port(), directory)
                 self.nodes.append(node)
-                self._launch(node)
+                self._spawn(node)  # all at once: each takes a moment to listen
+            for node in self.nodes:
+                self._wait(partial(_pings, node), f"node {node.port} to answer")
             self._join()
         except BaseException:
             self.stop()
@@ -92,6 +118,10 @@ class LocalCluster:
         return self
 
     def _launch(self, node: Node) -> None:
+        self._spawn(node)
+        self._wait(partial(_pings, node), f"node {node.port} to answer")
+
+    def _spawn(self, node: Node) -> None:
         config = node.directory / "node.conf"
         config.write_text(
             "\n".join(
@@ -118,7 +148,6 @@ class LocalCluster:
         node.process = subprocess.Popen(
             [self.binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        self._wait(lambda: node.client().ping(), f"node {node.port} to answer")
 
     def _join(self) -> None:
         masters, replicas = self.nodes[: self.masters], self.nodes[self.masters :]
@@ -128,18 +157,28 @@ class LocalCluster:
         for index, node in enumerate(masters):
             last = SLOTS - 1 if index == self.masters - 1 else (index + 1) * step - 1
             node.client().execute_command("CLUSTER", "ADDSLOTSRANGE", index * step, last)
-        first = self.nodes[0]
-        for node in self.nodes[1:]:
-            node.client().execute_command("CLUSTER", "MEET", "127.0.0.1", first.port, first.bus_port)
-        self._wait(
-            lambda: all(
-                len(node.client().execute_command("CLUSTER", "NODES").splitlines()) == len(self.nodes)
-                for node in self.nodes
-            ),
-            "every node to know every other",
-        )
+        # every pair met directly: a handshake each, instead of waiting for gossip to spread the others
+        for index, node in enumerate(self.nodes):
+            client = node.client()
+            for other in self.nodes[index + 1 :]:
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", other.port, other.bus_port)
+        ids = {node.node_id for node in self.nodes}
+
+        def known() -> bool:  # by id: a node still in handshake is listed under a temporary one
+            for node in self.nodes:
+                lines = node.client().execute_command("CLUSTER", "NODES").splitlines()
+                if {line.split()[0] for line in lines if "handshake" not in line} != ids:
+                    return False
+            return True
+
+        self._wait(known, "every node to know every other")
         for master, replica in zip(masters, replicas, strict=True):
             replica.client().execute_command("CLUSTER", "REPLICATE", master.node_id)
+        self._wait(lambda: all(_linked(replica) for replica in replicas), "every replica to sync")
+        # Redis 7.0 lists a replica in CLUSTER SLOTS only once its replication offset is not 0, which on a master
+        # nobody wrote to takes until its next ping to replicas (10 s): a write that leaves nothing makes it so now.
+        for master in masters:
+            master.client().flushall()
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
@@ -174,11 +213,13 @@ class LocalCluster:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    @staticmethod
-    def _wait(check: Any, what: str) -> None:
+    def _wait(self, check: Any, what: str) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
         last: BaseException | None = None
         while time.monotonic() < deadline:
+            if self.aborted.is_set():
+                msg = f"aborted waiting for {what}"
+                raise RuntimeError(msg)
             try:
                 if check():
                     return
@@ -222,6 +263,19 @@ class LocalCluster:
         node.process.kill()
         node.process.wait()
 
+    def pause(self, node: Node) -> None:
+        """``SIGSTOP``: the node keeps its sockets open and answers nothing (a hung or overloaded server)."""
+        assert node.process is not None
+        os.kill(node.process.pid, signal.SIGSTOP)
+
+    def resume(self, node: Node) -> None:
+        assert node.process is not None
+        os.kill(node.process.pid, signal.SIGCONT)
+
+    def restart(self, node: Node) -> None:
+        """Start a killed node again with its old id, role and slots (its ``nodes.conf``), and no data."""
+        self._launch(node)
+
     def takeover(self, replica: Node) -> None:
         """Promote ``replica`` at once (its master is dead: no agreement asked), and wait until all agree."""
         replica.client().execute_command("CLUSTER", "FAILOVER", "TAKEOVER")
@@ -249,3 +303,46 @@ class LocalCluster:
         return {
             node.port: int(node.client().info("stats")["total_commands_processed"]) for node in self.nodes if node.alive
         }
+
+
+class ClusterPool:
+    """Clusters of one flavour for tests that need one of their own (they kill, pause, migrate), started one ahead.
+
+    A cluster takes over two seconds to start, most of it idle (a master accepts writes only two seconds
+    after it started), so :meth:`take` hands out the cluster started in a background thread while the
+    previous test ran, and starts the next one. Each cluster serves one test, which stops it: nothing is
+    shared but the waiting. The first :meth:`take` waits for a whole start.
+    """
+
+    def __init__(self, binary: str, flavour: str, node_timeout: int) -> None:
+        self.binary = binary
+        self.flavour = flavour
+        self.node_timeout = node_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{flavour}-cluster")
+        self._next: tuple[LocalCluster, Future[LocalCluster]] | None = None
+
+    def _start(self) -> tuple[LocalCluster, Future[LocalCluster]]:
+        cluster = LocalCluster(self.binary, self.flavour, node_timeout=self.node_timeout)
+        return cluster, self._executor.submit(cluster.start)
+
+    def take(self) -> LocalCluster:
+        """A started cluster, the caller's to stop; the next one starts in the background."""
+        _, started = self._next if self._next is not None else self._start()
+        self._next = None
+        cluster = started.result()  # a failed start raises here, in the test that needed it
+        self._next = self._start()
+        return cluster
+
+    def close(self) -> None:
+        """Stop the cluster started ahead (aborting its start if it is under way)."""
+        if self._next is not None:
+            cluster, started = self._next
+            cluster.aborted.set()
+            try:
+                started.result()
+            except Exception:
+                pass
+            else:
+                cluster.stop()
+            self._next = None
+        self._executor.shutdown()

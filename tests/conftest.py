@@ -11,7 +11,8 @@ Fixtures other tests build on:
   driver, for tests that build their own clients.
 - ``redis_cluster``, ``valkey_cluster``: a local 3-master, 3-replica cluster per test process
   (:class:`tests._cluster.LocalCluster`); the ``redis_cluster`` / ``valkey_cluster`` stores of the
-  matrix are RedisStore / ValkeyStore on a cluster client.
+  matrix are RedisStore / ValkeyStore on a cluster client. ``own_clusters.take(flavour)``: a cluster
+  for one test that kills, pauses or migrates (started ahead in the background).
 """
 
 from __future__ import annotations
@@ -142,6 +143,41 @@ def _local_cluster(flavour: str) -> Iterator[Any]:
         raise
     yield cluster
     cluster.stop()
+
+
+class OwnClusters:
+    """A :class:`tests._cluster.ClusterPool` per flavour (node timeout 1 s), made on first use."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, Any] = {}
+
+    def take(self, flavour: str) -> Any:
+        """A started cluster of ``flavour`` (``redis`` or ``valkey``) for one test, which stops it."""
+        from tests._cluster import ClusterPool, redis_server_binary, valkey_server_binary
+
+        if flavour not in self._pools:
+            binary = redis_server_binary() if flavour == "redis" else valkey_server_binary()
+            if binary is None:
+                backends.unavailable(f"{flavour}_cluster", "no server binary found")
+            assert binary is not None
+            self._pools[flavour] = ClusterPool(binary, flavour, node_timeout=1000)
+        try:
+            return self._pools[flavour].take()
+        except Exception as exc:  # a cluster that fails to start is just unavailable
+            backends.unavailable(f"{flavour}_cluster", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+
+@pytest.fixture(scope="session")
+def own_clusters() -> Iterator[OwnClusters]:
+    """Clusters for tests that kill, pause or migrate (each test its own, started ahead: see ``ClusterPool``)."""
+    clusters = OwnClusters()
+    yield clusters
+    clusters.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from litestar_alchemy_kit.cache import SyncCacheBackend, SyncMemoryBackend, SyncRedisBackend
-from tests.integration.cache._servers import OwnServer
+from tests.integration.cache._servers import OwnCluster, OwnServer
 
 SYNC_BACKENDS = ("memory_store", "redis_store", "valkey_store")
 
@@ -61,3 +61,31 @@ def own_server(request: pytest.FixtureRequest) -> Iterator[OwnServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis", marks=[pytest.mark.redis_store, pytest.mark.integration]),
+        pytest.param("valkey", marks=[pytest.mark.valkey_store, pytest.mark.integration]),
+        pytest.param("redis_cluster", marks=[pytest.mark.redis_cluster, pytest.mark.integration]),
+        pytest.param("valkey_cluster", marks=[pytest.mark.valkey_cluster, pytest.mark.integration]),
+    ]
+)
+def fault_target(request: pytest.FixtureRequest) -> Iterator[OwnServer | OwnCluster]:
+    """A private server, or a private cluster whose faults hit the master of the ``users`` tag, to pause and stop."""
+    name: str = request.param
+    target: OwnServer | OwnCluster
+    if name.endswith("_cluster"):
+        kind = name.removesuffix("_cluster")
+        cluster = request.getfixturevalue("own_clusters").take(kind)
+        try:
+            target = OwnCluster(kind, cluster)
+        except BaseException:
+            cluster.stop()
+            raise
+    else:
+        target = OwnServer(name).start()
+    try:
+        yield target
+    finally:
+        target.close()

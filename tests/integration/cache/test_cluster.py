@@ -20,7 +20,7 @@ import pytest
 from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheOptions
 from litestar_alchemy_kit.cache.backends.cluster import AsyncClusterBackend
 from litestar_alchemy_kit.cache.layout import ClusterLayout, key_slot
-from tests._cluster import LocalCluster, Node, redis_server_binary, valkey_server_binary
+from tests._cluster import LocalCluster, Node
 
 FLAVOURS = [
     pytest.param("redis", id="redis_cluster", marks=[pytest.mark.redis_cluster, pytest.mark.integration]),
@@ -64,14 +64,10 @@ def shared_cluster(request: pytest.FixtureRequest) -> LocalCluster:
 
 
 @pytest.fixture
-def own_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+def own_cluster(request: pytest.FixtureRequest, own_clusters: Any) -> Iterator[LocalCluster]:
     """A cluster of this test's own (it kills, promotes and migrates): node timeout 1 s, so a dead replica is
     dropped from the slot map quickly."""
-    flavour: str = request.node.callspec.params["flavour"]
-    binary = redis_server_binary() if flavour == "redis" else valkey_server_binary()
-    request.getfixturevalue(f"{flavour}_cluster")  # skips (or fails in CI) like the shared cluster when unavailable
-    assert binary is not None
-    cluster = LocalCluster(binary, flavour, node_timeout=1000).start()
+    cluster: LocalCluster = own_clusters.take(request.node.callspec.params["flavour"])
     yield cluster
     cluster.stop()
 

@@ -1,5 +1,12 @@
 """Outages on real servers: a paused or stopped Redis/Valkey gives misses within the timeout, never errors,
-and once it is back no value older than a bump made during the outage is served."""
+and once it is back no value older than a bump made during the outage is served.
+
+Every scenario runs on a private single server and on a private Redis Cluster and Valkey Cluster (3 masters +
+3 replicas), where the fault hits one master: the one holding the ``users`` table's versions. The entry depends
+on ``users`` and ``orders``; on a cluster it is stored beside ``orders``' versions on another master (the lower
+slot group anchors it), so it outlives a fault of the master whose versions the outage's bump could not reach,
+which a single server cannot show: there, the versions alone keep it from hitting.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +14,40 @@ import asyncio
 import time
 from typing import Any
 
-from litestar.stores.redis import RedisStore
+import pytest
 from litestar.stores.valkey import ValkeyStore
 
-from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheOptions, SyncCache
-from tests.integration.cache._servers import OwnServer
+from litestar_alchemy_kit.cache import MISS, AsyncCache, AsyncRedisBackend, CacheOptions, SyncCache
+from tests.integration.cache._servers import OwnCluster, OwnServer
 
 OPTIONS = CacheOptions(timeout=0.2, breaker_threshold=2, breaker_cooldown=0.3, retry_initial=0.05, retry_max=0.2)
+TAGS = ["users", "orders"]
+FAULTED = ["users"]
+"""The tag whose versions the outage's bump writes (on a cluster: the faulted master's)."""
+PREFIX = "fault:"
+
+Target = OwnServer | OwnCluster
 
 
-def _store(server: OwnServer) -> Any:
-    if server.kind == "valkey":
-        from valkey.asyncio import Valkey
-
-        return ValkeyStore(Valkey.from_url(server.url, socket_timeout=1), namespace="fault")
-    from redis.asyncio import Redis
-
-    return RedisStore(Redis.from_url(server.url, socket_timeout=1), namespace="fault")
+def _placed(target: Target, cache: AsyncCache | SyncCache, key: str) -> None:
+    """On a cluster: the bumped versions are on the faulted master and the entry is not (see the module docstring)."""
+    if isinstance(target, OwnCluster):
+        assert target.on_faulted(PREFIX + cache.tag_key(FAULTED[0]))
+        assert not target.on_faulted(PREFIX + cache.stored_key(key, TAGS))
 
 
-async def _eventually(check: Any, timeout: float = 10.0) -> None:
+async def _cached(cache: AsyncCache, other: AsyncCache, key: str, value: str) -> None:
+    """Store ``value`` and see ``other`` hit it: a precondition, retried (a cold client's first calls, reading the
+    slot map and connecting, can pass the 0.2 s timeout on a loaded runner)."""
+
+    async def stored() -> bool:
+        versions = await cache.versions(TAGS)
+        return versions is not None and await cache.set(key, value, versions) and await other.get(key, TAGS) == value
+
+    await _eventually(stored)
+
+
+async def _eventually(check: Any, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await check():
@@ -35,153 +56,138 @@ async def _eventually(check: Any, timeout: float = 10.0) -> None:
     raise AssertionError("condition not reached")
 
 
-async def test_paused_server_gives_misses_and_a_bump_during_the_pause_wins(own_server: OwnServer) -> None:
-    cache = AsyncCache(_store(own_server), namespace="f", options=OPTIONS)
-    other = AsyncCache(_store(own_server), namespace="f", options=OPTIONS)  # another process, in effect
+async def test_paused_server_gives_misses_and_a_bump_during_the_pause_wins(fault_target: Target) -> None:
+    cache = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)
+    other = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)  # another process
     key = cache.key("row", "q")
-    await cache.set(key, "before", await cache.versions(["users"]))
-    assert await other.get(key, ["users"]) == "before"
+    _placed(fault_target, cache, key)
+    await _cached(cache, other, key, "before")
 
-    own_server.pause()
+    fault_target.pause()
     try:
         started = time.monotonic()
-        assert await cache.get(key, ["users"]) is MISS
+        assert await cache.get(key, TAGS) is MISS
         assert time.monotonic() - started < 1.0  # bounded by the 0.2 s timeout, not the socket's
-        assert not await cache.bump(["users"])  # a commit during the outage: undelivered
+        assert not await cache.bump(FAULTED)  # a commit during the outage: undelivered
         assert "users" in cache.pending_tags
         for _ in range(5):
-            assert await cache.get(key, ["users"]) is MISS
-            assert await cache.versions(["users"]) is None
-            assert await cache.get_or_load(key, ["users"], _const("db-now")) == "db-now"
+            assert await cache.get(key, TAGS) is MISS
+            assert await cache.versions(TAGS) is None
+            assert await cache.get_or_load(key, TAGS, _const("db-now")) == "db-now"
         assert cache.breaker_open
         assert cache.stats["error"] >= 1
     finally:
-        own_server.resume()
+        fault_target.resume()
 
     # back: the pending bump is delivered, after which the pre-outage entry never hits, in any instance
     await _eventually(lambda: _true(not cache.pending_tags))
-    assert await cache.get(key, ["users"]) is MISS
-    assert await other.get(key, ["users"]) is MISS
-    assert await cache.get_or_load(key, ["users"], _const("after")) == "after"
-    assert await other.get(key, ["users"]) == "after"
-    await cache.close()
+    assert await cache.get(key, TAGS) is MISS
+    assert await other.get(key, TAGS) is MISS
+    assert await cache.get_or_load(key, TAGS, _const("after")) == "after"
+    assert await other.get(key, TAGS) == "after"
+    await _close(cache, other)
 
 
-async def test_stopped_and_restarted_server(own_server: OwnServer) -> None:
-    cache = AsyncCache(_store(own_server), namespace="f", options=OPTIONS)
+async def test_stopped_and_restarted_server(fault_target: Target) -> None:
+    cache = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)
+    other = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)
     key = cache.key("row", "q")
-    await cache.set(key, "before", await cache.versions(["users"]))
-    own_server.stop()
+    _placed(fault_target, cache, key)
+    await _cached(cache, other, key, "before")
+    fault_target.stop()
     started = time.monotonic()
-    assert await cache.get(key, ["users"]) is MISS
-    assert not await cache.bump(["users"])
-    assert await cache.get_or_load(key, ["users"], _const("db")) == "db"
-    assert await cache.versions(["users"]) is None  # nothing computed now may be cached
+    assert await cache.get(key, TAGS) is MISS
+    assert not await cache.bump(FAULTED)
+    assert await cache.get_or_load(key, TAGS, _const("db")) == "db"
+    assert await cache.versions(TAGS) is None  # nothing computed now may be cached
     assert time.monotonic() - started < 3.0
-    own_server.start()  # same port, empty: every version is new
+    fault_target.start()  # same port, empty: every version it held is new
+    # The entry outlived the outage only where it is not on the stopped server (a cluster's other master).
+    assert fault_target.stored(PREFIX + cache.stored_key(key, TAGS)) is isinstance(fault_target, OwnCluster)
     await _eventually(lambda: _true(not cache.pending_tags))
-    assert await cache.get(key, ["users"]) is MISS
+    assert await cache.get(key, TAGS) is MISS
+    assert await other.get(key, TAGS) is MISS
     await _eventually(lambda: _hits(cache, key))
-    await cache.close()
+    await _close(cache, other)
 
 
-def test_sync_cache_paused_server(own_server: OwnServer) -> None:
-    if own_server.kind == "valkey":
-        import valkey
-
-        client: Any = valkey.Valkey.from_url(own_server.url, socket_timeout=0.2)
-    else:
-        import redis
-
-        client = redis.Redis.from_url(own_server.url, socket_timeout=0.2)
-    cache = SyncCache(client, namespace="f", options=OPTIONS)
+@pytest.mark.timeout(60)  # a sync call the socket timeout does not bound would block until the server resumes
+def test_sync_cache_paused_server(fault_target: Target) -> None:
+    """A worker's ``SyncCache`` on the app's store: its sync client keeps the async client's socket timeout."""
+    store = fault_target.store("fault", socket_timeout=0.2)
+    cache = SyncCache(store, namespace="f", options=OPTIONS)
     key = cache.key("row", "q")
-    cache.set(key, "before", cache.versions(["users"]))
-    own_server.pause()
+    _placed(fault_target, cache, key)
+    for _ in range(50):  # a precondition, retried: a cold client's first calls may pass the socket timeout
+        versions = cache.versions(TAGS)
+        if versions is not None and cache.set(key, "before", versions) and cache.get(key, TAGS) == "before":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the entry was never cached")
+    fault_target.pause()
     try:
         started = time.monotonic()
-        assert cache.get(key, ["users"]) is MISS
-        assert not cache.bump(["users"])
-        assert cache.get_or_load(key, ["users"], lambda: "db") == "db"
+        assert cache.get(key, TAGS) is MISS
+        assert not cache.bump(FAULTED)
+        assert cache.get_or_load(key, TAGS, lambda: "db") == "db"
         assert time.monotonic() - started < 2.0
     finally:
-        own_server.resume()
-    deadline = time.monotonic() + 10
+        fault_target.resume()
+    deadline = time.monotonic() + 20
     while cache.pending_tags and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not cache.pending_tags
-    assert cache.get(key, ["users"]) is MISS
+    assert cache.get(key, TAGS) is MISS
     cache.close()
-    client.close()
-
-
-def _refuse_writes(server: OwnServer, refuse: bool) -> None:
-    """Make the server reject every write, deletes included (``NOREPLICAS``: it waits for a replica it does
-    not have), while reads still work.
-
-    Not ``maxmemory``: a full server still deletes, and the cache delivers a refused bump by deleting
-    the versions (``test_maxmemory.py``).
-    """
-    import redis
-
-    admin = redis.Redis.from_url(server.url)
-    try:
-        admin.config_set("min-replicas-to-write", 1 if refuse else 0)
-    finally:
-        admin.close()
+    asyncio.run(_aclose_store(store))
 
 
 # retries far apart: the one delivery attempt that counts is close()'s, after writes are accepted again
 NO_RETRY = CacheOptions(timeout=0.5, breaker_threshold=1000, retry_initial=60, retry_max=60)
 
 
-async def test_an_undelivered_clear_serves_nothing_older_than_it(own_server: OwnServer) -> None:
+async def test_an_undelivered_clear_serves_nothing_older_than_it(fault_target: Target) -> None:
     """The server refuses the namespace bump of ``clear()`` but still answers reads: this process
     must not serve the entries the clear was meant to drop; others do until it is delivered."""
-    cache = AsyncCache(_store(own_server), namespace="f", options=NO_RETRY)
-    other = AsyncCache(_store(own_server), namespace="f", options=NO_RETRY)  # another process, in effect
+    cache = AsyncCache(fault_target.store("fault"), namespace="f", options=NO_RETRY)
+    other = AsyncCache(fault_target.store("fault"), namespace="f", options=NO_RETRY)  # another process, in effect
     key = cache.key("row", "q")
-    assert await cache.set(key, "before the clear", await cache.versions(["users"]))
-    assert await cache.get(key, ["users"]) == "before the clear"
-    _refuse_writes(own_server, True)
+    assert await cache.set(key, "before the clear", await cache.versions(TAGS))
+    assert await cache.get(key, TAGS) == "before the clear"
+    fault_target.refuse_writes(True)
     try:
         assert not await cache.clear()
-        assert await other.get(key, ["users"]) == "before the clear"  # the entry is still readable
-        assert await cache.get(key, ["users"]) is MISS
-        assert await cache.get_or_load(key, ["users"], _const("db")) == "db"
-        assert await cache.versions(["users"]) is None
+        assert await other.get(key, TAGS) == "before the clear"  # the entry is still readable
+        assert await cache.get(key, TAGS) is MISS
+        assert await cache.get_or_load(key, TAGS, _const("db")) == "db"
+        assert await cache.versions(TAGS) is None
     finally:
-        _refuse_writes(own_server, False)
+        fault_target.refuse_writes(False)
     await cache.close()  # its last attempt delivers the clear
-    assert await other.get(key, ["users"]) is MISS
-    await other.close()
+    assert await other.get(key, TAGS) is MISS
+    await _close(cache, other)
 
 
-def test_sync_an_undelivered_clear_serves_nothing_older_than_it(own_server: OwnServer) -> None:
-    if own_server.kind == "valkey":
-        import valkey
-
-        clients: list[Any] = [valkey.Valkey.from_url(own_server.url) for _ in range(2)]
-    else:
-        import redis
-
-        clients = [redis.Redis.from_url(own_server.url) for _ in range(2)]
+def test_sync_an_undelivered_clear_serves_nothing_older_than_it(fault_target: Target) -> None:
+    """As above, with sync caches on bare clients (``Redis``/``Valkey``, or their cluster clients)."""
+    clients = [fault_target.sync_client() for _ in range(2)]
     cache = SyncCache(clients[0], namespace="f", options=NO_RETRY)
     other = SyncCache(clients[1], namespace="f", options=NO_RETRY)
     key = cache.key("row", "q")
-    assert cache.set(key, "before the clear", cache.versions(["users"]))
-    assert cache.get(key, ["users"]) == "before the clear"
-    _refuse_writes(own_server, True)
+    assert cache.set(key, "before the clear", cache.versions(TAGS))
+    assert cache.get(key, TAGS) == "before the clear"
+    fault_target.refuse_writes(True)
     try:
         assert not cache.clear()
-        assert other.get(key, ["users"]) == "before the clear"
-        assert cache.get(key, ["users"]) is MISS
-        assert cache.get_or_load(key, ["users"], lambda: "db") == "db"
-        assert cache.versions(["users"]) is None
+        assert other.get(key, TAGS) == "before the clear"
+        assert cache.get(key, TAGS) is MISS
+        assert cache.get_or_load(key, TAGS, lambda: "db") == "db"
+        assert cache.versions(TAGS) is None
     finally:
-        _refuse_writes(own_server, False)
+        fault_target.refuse_writes(False)
     cache.close()
-    assert other.get(key, ["users"]) is MISS
+    assert other.get(key, TAGS) is MISS
     other.close()
     for client in clients:
         client.close()
@@ -199,5 +205,18 @@ async def _true(value: bool) -> bool:
 
 
 async def _hits(cache: AsyncCache, key: str) -> bool:
-    await cache.get_or_load(key, ["users"], _const("fresh"))
-    return await cache.get(key, ["users"]) == "fresh"
+    await cache.get_or_load(key, TAGS, _const("fresh"))
+    return await cache.get(key, TAGS) == "fresh"
+
+
+async def _aclose_store(store: Any) -> None:
+    await (store._valkey if isinstance(store, ValkeyStore) else store._redis).aclose()
+
+
+async def _close(*caches: AsyncCache) -> None:
+    """Close the caches and the store clients the test made for them."""
+    for cache in caches:
+        await cache.close()
+        backend = cache.backend
+        assert isinstance(backend, AsyncRedisBackend)
+        await backend.client.aclose()

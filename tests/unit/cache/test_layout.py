@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from litestar_alchemy_kit.cache import AsyncClusterBackend, ClusterLayout, SyncClusterBackend
@@ -75,3 +77,44 @@ def test_bad_backend_settings_are_refused(backend: type) -> None:
         backend(client, replicas=-1)
     with pytest.raises(ValueError, match="replicas >= 0 and wait_timeout > 0"):
         backend(client, wait_timeout=0)
+
+
+def _tls_client(package: str) -> object:
+    if package == "redis":
+        from redis.asyncio import RedisCluster
+
+        return RedisCluster(host="127.0.0.1", port=1, ssl=True)  # never connects: built, not initialised
+    from valkey.asyncio import ValkeyCluster
+
+    return ValkeyCluster(host="127.0.0.1", port=1, ssl=True)
+
+
+def _provider_client(package: str) -> object:
+    if package == "redis":
+        from redis import UsernamePasswordCredentialProvider
+        from redis.asyncio import RedisCluster
+
+        return RedisCluster(host="127.0.0.1", port=1, credential_provider=UsernamePasswordCredentialProvider("u", "p"))
+    from valkey import UsernamePasswordCredentialProvider as ValkeyProvider
+    from valkey.asyncio import ValkeyCluster
+
+    return ValkeyCluster(host="127.0.0.1", port=1, credential_provider=ValkeyProvider("u", "p"))
+
+
+@pytest.mark.parametrize("package", ["redis", "valkey"])
+@pytest.mark.parametrize("make", [_tls_client, _provider_client], ids=["tls", "credential_provider"])
+def test_cluster_clients_the_cache_cannot_imitate_are_refused(package: str, make: Callable[[str], object]) -> None:
+    """The cache's own node connections are plain TCP: TLS and credential providers are refused when the cache is
+    built, for the async cache and for the sync twin derived from the app's store (documented limits)."""
+    from litestar.stores.redis import RedisStore
+    from litestar.stores.valkey import ValkeyStore
+
+    from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+
+    client = make(package)
+    store = RedisStore(client, namespace="app") if package == "redis" else ValkeyStore(client, namespace="app")  # type: ignore[arg-type]
+    for build in (AsyncCache, SyncCache):
+        with pytest.raises(
+            TypeError, match=r"supports plain TCP nodes \(with a password\), not TLS or credential providers"
+        ):
+            build(store)

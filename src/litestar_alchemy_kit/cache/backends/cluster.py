@@ -37,7 +37,7 @@ from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ("AsyncClusterBackend", "ReplicationError", "cluster_credentials", "is_cluster_client")
+__all__ = ("AsyncClusterBackend", "ReplicationError", "cluster_credentials", "cluster_timeouts", "is_cluster_client")
 
 _Address = tuple[str, int]
 _REDIRECTS = ("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN")
@@ -68,15 +68,31 @@ def is_cluster_client(client: object) -> bool:
     }
 
 
+def _node_settings(client: Any) -> tuple[dict[str, Any], str]:
+    """The connection settings and connection class name the cluster client opens its node connections with."""
+    nodes = list(client.nodes_manager.nodes_cache.values()) or list(client.nodes_manager.startup_nodes.values())
+    if not nodes:
+        return {}, ""
+    return dict(nodes[0].connection_kwargs), nodes[0].connection_class.__name__
+
+
+def cluster_timeouts(client: Any) -> dict[str, Any]:
+    """``socket_timeout`` and ``socket_connect_timeout`` of the client's node connections.
+
+    A sync twin keeps them: sync calls cannot be cancelled, so the socket timeout is what bounds them.
+    """
+    kwargs = _node_settings(client)[0]
+    return {name: kwargs.get(name) for name in ("socket_timeout", "socket_connect_timeout")}
+
+
 def cluster_credentials(client: Any) -> list[bytes] | None:
     """``AUTH`` arguments like the client's node connections use, or ``None`` without a password.
 
     Raises:
         TypeError: for connection settings a plain TCP connection cannot reproduce (TLS, credential providers).
     """
-    nodes = list(client.nodes_manager.nodes_cache.values()) or list(client.nodes_manager.startup_nodes.values())
-    kwargs: dict[str, Any] = dict(nodes[0].connection_kwargs) if nodes else {}
-    if kwargs.get("credential_provider") is not None or "ssl" in nodes[0].connection_class.__name__.lower():
+    kwargs, connection_class = _node_settings(client)
+    if kwargs.get("credential_provider") is not None or "ssl" in connection_class.lower():
         msg = "the cache's cluster backend supports plain TCP nodes (with a password), not TLS or credential providers"
         raise TypeError(msg)
     password = kwargs.get("password")

@@ -41,27 +41,27 @@ class StoreSyncClusterBackend(SyncClusterBackend):
 
 
 def _cluster_twin(client: Any, package: str, prefix: str) -> StoreSyncClusterBackend:
-    """A sync cluster client on the async one's nodes, with its password (TLS and credential providers refused)."""
-    from litestar_alchemy_kit.cache.backends.cluster import cluster_credentials  # noqa: PLC0415
+    """A sync cluster client on the async one's nodes, with its password and socket timeouts (no TLS)."""
+    from litestar_alchemy_kit.cache.backends.cluster import cluster_credentials, cluster_timeouts  # noqa: PLC0415
 
     credentials = cluster_credentials(client)
     nodes = [(node.host, int(node.port)) for node in client.nodes_manager.startup_nodes.values()]
-    auth: dict[str, Any] = {}
+    settings: dict[str, Any] = cluster_timeouts(client)
     if credentials is not None:
-        auth["password"] = credentials[-1].decode()
+        settings["password"] = credentials[-1].decode()
         if len(credentials) == 2:  # noqa: PLR2004 - username and password
-            auth["username"] = credentials[0].decode()
+            settings["username"] = credentials[0].decode()
     if package == "redis":
         from redis.cluster import ClusterNode, RedisCluster  # noqa: PLC0415 - the redis extra
 
         node: Any = ClusterNode  # untyped constructor
-        sync_client: Any = RedisCluster(startup_nodes=[node(h, p) for h, p in nodes], **auth)
+        sync_client: Any = RedisCluster(startup_nodes=[node(h, p) for h, p in nodes], **settings)
     else:
         from valkey.cluster import ClusterNode as ValkeyNode  # noqa: PLC0415 - the valkey extra
         from valkey.cluster import ValkeyCluster  # noqa: PLC0415
 
         valkey_node: Any = ValkeyNode
-        sync_client = ValkeyCluster(startup_nodes=[valkey_node(h, p) for h, p in nodes], **auth)
+        sync_client = ValkeyCluster(startup_nodes=[valkey_node(h, p) for h, p in nodes], **settings)
     return StoreSyncClusterBackend(sync_client, prefix)
 
 
@@ -111,13 +111,20 @@ def sync_backend_for_store(store: object) -> StoreSyncBackend | StoreSyncCluster
         kwargs["unix_socket_path"] = target["path"]
     else:
         kwargs["host"], kwargs["port"] = target["host"], target["port"]
+    # No client-side retries: a sync call cannot be cancelled, so the socket timeout is what bounds it, and the
+    # cache retries undelivered writes itself. redis-py 8 retries a timed-out command 10 times by default (a
+    # 0.2 s socket timeout became a 12 s block on a hung server); a client made ``from_url`` does not retry.
     if package == "redis":
         from redis import Redis  # noqa: PLC0415 - the redis extra, only for a RedisStore
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+        from redis.retry import Retry  # noqa: PLC0415
 
-        sync_client: Any = Redis(**kwargs)
+        sync_client: Any = Redis(**kwargs, retry=Retry(NoBackoff(), 0))
     else:
         from valkey import Valkey  # noqa: PLC0415 - the valkey extra, only for a ValkeyStore
+        from valkey.backoff import NoBackoff as ValkeyNoBackoff  # noqa: PLC0415
+        from valkey.retry import Retry as ValkeyRetry  # noqa: PLC0415
 
-        sync_client = Valkey(**kwargs)
+        sync_client = Valkey(**kwargs, retry=ValkeyRetry(ValkeyNoBackoff(), 0))
     namespace: str | None = store.namespace  # type: ignore[attr-defined]
     return StoreSyncBackend(sync_client, f"{namespace}:" if namespace else "")
