@@ -4,7 +4,9 @@ Encoding reads each instance's loaded state (columns and loaded relationships, r
 decoding builds detached instances with ``ClassManager.new_instance`` and their identity key,
 writing committed values straight into the instance dict, as SQLAlchemy's loader does. That is
 several times cheaper than calling model constructors and gives objects that
-``session.merge(obj, load=False)`` accepts.
+``session.merge(obj, load=False)`` accepts. Columns the query did not load (``load_only``, a
+subclass's own columns in a base-class query) are expired, as the loader leaves them: in a session
+they load on access, detached they raise, never read as ``None``.
 
 Anything whose round trip through the cache codec is not exact (an unknown Python type, a
 locally modified instance, a missing primary key) raises :class:`Uncacheable`: the result is
@@ -135,6 +137,7 @@ class _MapperCodec:
         "pk_converters",
         "pk_keys",
         "relationships",
+        "unloaded_keys",
     )
 
     def __init__(self, mapper: Mapper[Any]) -> None:
@@ -156,6 +159,7 @@ class _MapperCodec:
         self.identity_class: type = mapper.identity_key_from_primary_key(tuple([None] * len(mapper.primary_key)))[0]
         self.full_mask = (1 << len(self.keys)) - 1
         self.decoders: dict[int, tuple[msgspec.msgpack.Decoder[Any], tuple[str, ...], tuple[int, ...]]] = {}
+        self.unloaded_keys: dict[int, tuple[str, ...]] = {}
         pk_cols = set(mapper.primary_key)
         self.pk_keys: tuple[str, ...] = tuple(p.key for p in props if any(c in pk_cols for c in p.columns))
         if len(self.pk_keys) != len(mapper.primary_key):
@@ -175,6 +179,15 @@ class _MapperCodec:
             pk_positions = tuple(keys.index(key) for key in self.pk_keys)
             decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(list[tuple[types]])  # type: ignore[valid-type]
             found = self.decoders[mask] = (decoder, keys, pk_positions)
+        return found
+
+    def unloaded(self, mask: int) -> tuple[str, ...]:
+        """The column attributes a row encoded with ``mask`` did not load (deferred, or a subclass's own)."""
+        found = self.unloaded_keys.get(mask)
+        if found is None:
+            found = self.unloaded_keys[mask] = tuple(
+                key for index, key in enumerate(self.keys) if not mask >> index & 1
+            )
         return found
 
     def check(self, index: int, value: Any) -> None:
@@ -362,12 +375,15 @@ class RowCodec:
         decoder, keys, pk_positions = codec.typed(mask)
         new_instance = codec.manager.new_instance
         identity_class = codec.identity_class
+        unloaded = codec.unloaded(mask)
         out: list[tuple[Any, ...]] = []
         for values in decoder.decode(blob):
             obj = new_instance()
             state = instance_state(obj)
             state.dict.update(zip(keys, values, strict=True))
             state.key = (identity_class, tuple([values[i] for i in pk_positions]), None)
+            if unloaded:
+                state.expired_attributes.update(unloaded)
             out.append((obj,))
         return out
 
@@ -412,6 +428,7 @@ class RowCodec:
                     position += 1
                     convert_one = converters[index]
                     data[key] = value if convert_one is None or value is None else convert_one(value)
+            state.expired_attributes.update(codec.unloaded(mask))
         pk = tuple([data[key] for key in codec.pk_keys])
         state.key = (codec.identity_class, pk, None)
         memo[codec.cls_key, pk] = obj

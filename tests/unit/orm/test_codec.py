@@ -10,9 +10,31 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import ARRAY, JSON, ForeignKey, Integer, Numeric, PickleType, String, create_engine, inspect, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ForeignKey,
+    Integer,
+    Numeric,
+    PickleType,
+    String,
+    create_engine,
+    inspect,
+    select,
+)
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    lazyload,
+    load_only,
+    mapped_column,
+    relationship,
+    selectinload,
+)
+from sqlalchemy.orm.exc import DetachedInstanceError
 
+from litestar_alchemy_kit.orm.attach import attach_rows
 from litestar_alchemy_kit.orm.codec import RowCodec, Uncacheable, registry_schema
 
 
@@ -119,6 +141,27 @@ def test_unloaded_attributes_stay_unloaded(session: Session) -> None:
     built = codec.decode_rows(_wire(codec.encode_rows(["Child"], rows)))[1]
     assert built[0][0].parent.name == "p"
     assert "children" not in inspect(built[0][0].parent).dict
+
+
+def test_columns_the_query_did_not_load_are_expired(session: Session) -> None:
+    """As on a queried instance: attached they load from the database, detached they raise (never read as None)."""
+    codec = RowCodec(Parent)
+    children = session.execute(select(Child).options(load_only(Child.id), lazyload(Child.parent))).scalars().all()
+    flat = codec.encode_rows(["Child"], [(child,) for child in children])
+    assert flat[0] == "F", "one class, no loaded relationship: the flat layout"
+    expected = {"parent_id": children[0].parent_id, "price": decimal.Decimal("1.50")}
+    session.expunge_all()
+    loaded = (load_only(Parent.name), selectinload(Parent.children).lazyload(Child.parent))
+    parents = session.execute(select(Parent).options(*loaded)).scalars().all()
+    generic = codec.encode_rows(["Parent"], [(parent,) for parent in parents])
+    assert generic[0] == "G", "a loaded relationship: the generic layout"
+    for payload, column in ((flat, "parent_id"), (generic, "price")):
+        built = codec.decode_rows(_wire(payload))[1][0][0]
+        with pytest.raises(DetachedInstanceError):
+            getattr(built, column)
+        with Session(session.bind) as other:
+            (attached,) = attach_rows(other, codec.decode_rows(_wire(payload))[1])[0]
+            assert getattr(attached, column) == expected[column]
 
 
 def test_modified_instances_are_not_cached(session: Session) -> None:
