@@ -160,8 +160,14 @@ class _MapperCodec:
         self.full_mask = (1 << len(self.keys)) - 1
         self.decoders: dict[int, tuple[msgspec.msgpack.Decoder[Any], tuple[str, ...], tuple[int, ...]]] = {}
         self.unloaded_keys: dict[int, tuple[str, ...]] = {}
-        pk_cols = set(mapper.primary_key)
-        self.pk_keys: tuple[str, ...] = tuple(p.key for p in props if any(c in pk_cols for c in p.columns))
+        # in the order of the mapper's primary key, as identity keys hold the values (a composite key's
+        # constraint may list its columns in another order than the class declares them)
+        pk_keys: list[str] = []
+        for column in mapper.primary_key:
+            found = [p.key for p in props if column in p.columns]
+            if len(found) == 1 and found[0] not in pk_keys:
+                pk_keys.append(found[0])
+        self.pk_keys: tuple[str, ...] = tuple(pk_keys)
         if len(self.pk_keys) != len(mapper.primary_key):
             self.pk_keys = ()  # primary key not mapped one column per attribute: never cached
         self.pk_converters = tuple(self.converters[self.keys.index(key)] for key in self.pk_keys)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     PickleType,
+    PrimaryKeyConstraint,
     String,
     create_engine,
     inspect,
@@ -74,6 +75,17 @@ class Pickled(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[Any] = mapped_column(PickleType)
+
+
+class Pair(Base):
+    """A composite primary key whose constraint lists its columns in another order than the class."""
+
+    __tablename__ = "codec_pair"
+
+    a: Mapped[int]
+    b: Mapped[int]
+    value: Mapped[str] = mapped_column(String(10))
+    __table_args__ = (PrimaryKeyConstraint("b", "a"),)
 
 
 def _wire(payload: Any) -> Any:
@@ -162,6 +174,24 @@ def test_columns_the_query_did_not_load_are_expired(session: Session) -> None:
         with Session(session.bind) as other:
             (attached,) = attach_rows(other, codec.decode_rows(_wire(payload))[1])[0]
             assert getattr(attached, column) == expected[column]
+
+
+def test_identity_keys_follow_the_primary_key_order(session: Session) -> None:
+    """A composite key's identity is in the mapper's primary key order: an attached row is never another row."""
+    session.add_all([Pair(a=1, b=2, value="one-two"), Pair(a=2, b=1, value="two-one")])
+    session.commit()
+    codec = RowCodec(Pair)
+    originals = session.execute(select(Pair).order_by(Pair.a)).scalars().all()
+    payload = _wire(codec.encode_rows(["Pair"], [(pair,) for pair in originals]))
+    built = [row[0] for row in codec.decode_rows(payload)[1]]
+    assert [inspect(pair).key for pair in built] == [inspect(pair).key for pair in originals]
+    with Session(session.bind) as other:
+        held = other.get(Pair, (1, 2))  # identity (b, a): the row a=2, b=1
+        assert held is not None
+        assert held.value == "two-one"
+        attached = [row[0] for row in attach_rows(other, codec.decode_rows(payload)[1])]
+        assert [(pair.a, pair.b, pair.value) for pair in attached] == [(1, 2, "one-two"), (2, 1, "two-one")]
+        assert attached[1] is held
 
 
 def test_modified_instances_are_not_cached(session: Session) -> None:
