@@ -6,8 +6,9 @@ A decoded entry holds fresh detached instances that carry their identity key (se
 - if the session's identity map already holds that identity, the session's instance is returned, as
   a query returns it: its loaded attributes are left as they are, and only those it has not loaded
   (expired after a commit, deferred) are filled from the entry as committed values;
-- otherwise the decoded instance itself becomes persistent in the session (``Session.add`` of a
-  detached instance: no SQL, no history, so a later flush writes only what the caller changes).
+- otherwise the decoded instance itself becomes persistent in the session (what ``Session.add`` does
+  for a detached instance, without its cascade: no SQL, no history, so a later flush writes only what
+  the caller changes).
 
 Related instances of eagerly loaded relationships are attached by the same rule first, so a
 relationship never points at a second copy of a row the session already holds.
@@ -82,15 +83,15 @@ class _Attacher:
             for name in relationships.keys():  # noqa: SIM118 - ReadOnlyProperties has no __iter__ of keys
                 if name in data:
                     self.related(obj, name, data[name])
-            self.session.add(obj)
-        else:
-            # What add() does for a fresh detached instance when there is nothing to cascade to, without
-            # walking the (empty) cascade, and without beginning a transaction: a hit runs no SQL, and a
-            # get(pk) request pays for a transaction it never uses otherwise.
-            session = self.session
-            session.dispatch.before_attach(session, state)
-            self.identity_map.add(state)
-            session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        # What add() does for a fresh detached instance, without its save-update cascade and without
+        # beginning a transaction. Every instance of a loaded relationship is attached here by the same rule;
+        # add()'s cascade would walk the entry's graph before it is rewired (a cycle leads back to the
+        # entry's own copy of a row the session holds, which add() refuses). A hit runs no SQL, and a get(pk)
+        # request pays for a transaction it never uses otherwise (a change to the instance begins one).
+        session = self.session
+        session.dispatch.before_attach(session, state)
+        self.identity_map.add(state)
+        session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         state.manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
         return obj
 
