@@ -13,6 +13,10 @@ A decoded entry holds fresh detached instances that carry their identity key (se
 Related instances of eagerly loaded relationships are attached by the same rule first, so a
 relationship never points at a second copy of a row the session already holds.
 
+A read with ``populate_existing`` (``refresh=True``), or of a mapper with ``always_refresh``, is a
+query that overwrites what the session holds: the session's instance is expired, then filled from
+the entry.
+
 ``session.merge(obj, load=False)`` gives the same instances but copies every attribute into a new
 instance through each property's ``merge``; attaching the decoded instance is several times cheaper.
 The caller guarantees the session has no uncommitted change to the tables the rows come from (the
@@ -34,9 +38,13 @@ if TYPE_CHECKING:
 __all__ = ("attach_rows",)
 
 
-def attach_rows(session: Session, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` (of decoded instances and scalars) with each instance attached to ``session``."""
-    attacher = _Attacher(session)
+def attach_rows(session: Session, rows: list[tuple[Any, ...]], *, refresh: bool = False) -> list[tuple[Any, ...]]:
+    """``rows`` (of decoded instances and scalars) with each instance attached to ``session``.
+
+    ``refresh``: the read populates existing instances (``populate_existing``): the session's
+    instances take the entry's values instead of keeping theirs.
+    """
+    attacher = _Attacher(session, refresh)
     value = attacher.value
     return [tuple([value(cell) for cell in row]) for row in rows]
 
@@ -44,12 +52,13 @@ def attach_rows(session: Session, rows: list[tuple[Any, ...]]) -> list[tuple[Any
 class _Attacher:
     """Attaches the instances of one result (``seen``: identity key -> the instance returned for it)."""
 
-    __slots__ = ("identity_map", "seen", "session")
+    __slots__ = ("identity_map", "refresh", "seen", "session")
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, refresh: bool) -> None:
         self.session = session
         self.identity_map: IdentityMap = session.identity_map
         self.seen: dict[Any, object] = {}
+        self.refresh = refresh
 
     def value(self, value: object) -> object:
         """An instance attached; a scalar (or ``None``) as it is."""
@@ -75,6 +84,11 @@ class _Attacher:
         relationships = state.mapper.relationships
         if existing is not None:
             seen[key] = existing
+            if self.refresh or state.mapper.always_refresh:
+                # as the query populating existing instances: nothing the session loaded is kept (the session
+                # has no uncommitted change to these rows, or the read would not be served from the cache)
+                held: InstanceState[Any] = instance_state(existing)
+                held._expire(held.dict, self.identity_map._modified)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
             self.fill_unloaded(existing, state.dict, relationships)
             return existing
         seen[key] = obj

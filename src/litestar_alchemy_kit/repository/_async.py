@@ -234,7 +234,13 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         # AA's bind_group is a statement execution option, so the fingerprint already tells bind groups apart
         key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
         rows = await self._read_through(
-            cache, bind, sorted_tags(info.tags), key, lambda: (statement, uniquify), detach=self._read_state.detach
+            cache,
+            bind,
+            sorted_tags(info.tags),
+            key,
+            lambda: (statement, uniquify),
+            detach=self._read_state.detach,
+            refresh=lambda: bool(statement.get_execution_options().get("populate_existing")),
         )
         if rows is None:
             return await super()._execute(statement, uniquify=uniquify)
@@ -251,12 +257,14 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         detach: bool,
         wrap_errors: bool = False,
         row_tag: str | None = None,
+        refresh: Callable[[], bool],
     ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
         """The cached read of ``_execute`` and ``get(pk)``: the entry at ``key``, else ``build()``'s statement, stored.
 
         The entry depends on ``tags`` and ``row_tag`` (``get(pk)``'s row). ``build`` runs on a miss only
-        (a hit builds no statement). Returns result keys and rows, or ``None`` when the read must go to
-        the database uncached: the session has uncommitted writes to those tags, or its isolation level
+        (a hit builds no statement); ``refresh`` on an attached hit only (whether the statement populates
+        existing instances). Returns result keys and rows, or ``None`` when the read must go to the
+        database uncached: the session has uncommitted writes to those tags, or its isolation level
         forbids populating.
         """
         uncommitted = pending_tags(self.session)
@@ -271,7 +279,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
                 pass  # an entry this process cannot build is a miss
             else:
-                return keys, rows if detach else self._attach(rows)
+                return keys, rows if detach else self._attach(rows, refresh=refresh())
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
             versions = await self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind)
@@ -314,12 +322,13 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         """Within this block every read of this repository goes to the database (writes use it)."""
         return self._read_state.narrow(allowed=False)
 
-    def _attach(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def _attach(self, rows: list[tuple[Any, ...]], *, refresh: bool) -> list[tuple[Any, ...]]:
         """Cached rows with the session's own instances, as a query returns them (no SQL; see :func:`attach_rows`).
 
         The session has no uncommitted change to these tables, or the read would not be cached.
+        ``refresh``: the query populates existing instances.
         """
-        return attach_rows(sync_session_of(self.session), rows)
+        return attach_rows(sync_session_of(self.session), rows, refresh=refresh)
 
     def _detaches(self, auto_expunge: bool | None) -> bool:
         return self.auto_expunge if auto_expunge is None else auto_expunge
@@ -390,6 +399,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 detach=self._detaches(auto_expunge),
                 wrap_errors=True,
                 row_tag=row,
+                refresh=self._refreshes,
             )
         if rows is None:
             with self._read_state.narrow(allowed=False):
@@ -400,6 +410,11 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         instance: ModelT = rows[1][0][0]
         self._expunge(instance, auto_expunge=auto_expunge)
         return instance
+
+    def _refreshes(self) -> bool:
+        """Whether ``get(pk)``'s statement populates existing instances (the option is not part of its key)."""
+        option = "populate_existing"
+        return bool(self._default_execution_options.get(option) or self.statement.get_execution_options().get(option))
 
     def _analyze_get_base(self) -> StatementInfo | Bypass:
         statement = self._get_base_stmt(

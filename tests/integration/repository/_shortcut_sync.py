@@ -189,9 +189,10 @@ def attached_reads_come_from_the_session(env: Env) -> None:
 
 
 def attached_hits_behave_like_a_query(env: Env) -> None:
-    """An attached hit is what a query without ``populate_existing`` returns, and runs no SQL.
+    """An attached hit is what the query it replaces returns, and runs no SQL.
 
-    The instance the session holds for a row is the one returned, its loaded values as they are;
+    The instance the session holds for a row is the one returned, its loaded values as they are (with
+    ``populate_existing``: overwritten by the entry's);
     attributes it has not loaded (expired) get the cached committed values; the attached rows carry
     no history, so a commit without changes writes nothing and a change writes only its column; an
     eagerly loaded relationship points at the session's own instances.
@@ -230,6 +231,12 @@ def attached_hits_behave_like_a_query(env: Env) -> None:
             assert held.name == "local", "a query without populate_existing leaves loaded values as they are"
             other = next(item for item in listed if item.id == second.id)
             assert other in session
+            refreshing = {"populate_existing": True}  # not part of the key: the same entry, read as that query
+            assert held in repo.get_many(execution_options=refreshing)
+            assert held.name == "first", "a query with populate_existing overwrites loaded values"
+            set_committed_value(held, "name", "local")
+            assert ItemRepository(session=session, cache=cache, execution_options=refreshing).get(first.id) is held
+            assert held.name == "first", "so does get(pk) on a repository whose statements populate existing"
             session.expire(held)
             assert repo.get(first.id) is held
             assert held.name == "first", "an expired attribute is filled from the entry"
@@ -237,7 +244,7 @@ def attached_hits_behave_like_a_query(env: Env) -> None:
             assert cached_author in session
             assert [book.title for book in cached_author.books] == ["b1", "b2"]
             assert all(book in session for book in cached_author.books)
-            assert cache.stats["hit"] == hits + 3, "attached reads must be cache hits"
+            assert cache.stats["hit"] == hits + 5, "attached reads must be cache hits"
             assert statements == [], f"attached hits run no SQL: {statements}"
             session.commit()
             assert not [s for s in statements if "UPDATE" in s.upper()], "unchanged attached rows are not written"

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 from sqlalchemy import ForeignKey, String, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, lazyload, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from litestar_alchemy_kit.orm.attach import attach_rows
 from litestar_alchemy_kit.orm.codec import RowCodec
@@ -73,3 +74,22 @@ def test_related_rows_the_session_holds_are_its_own_even_through_a_cycle(engine:
         assert all(file in session for file in folder.files)
         assert not session.dirty
         assert not session.new
+
+
+def test_a_refreshing_read_overwrites_what_the_session_holds(engine: Any) -> None:
+    """``populate_existing`` (or a mapper's ``always_refresh``): the session's instances take the entry's values."""
+    codec, payload = _cached(engine, select(Folder))
+    with Session(engine) as session:
+        folder = session.get(Folder, 1)
+        assert folder is not None
+        file = folder.files[0]
+        set_committed_value(folder, "name", "stale")  # loaded before another process committed, say
+        set_committed_value(file, "name", "stale")
+        ((kept,),) = attach_rows(session, codec.decode_rows(payload)[1])
+        assert kept is folder
+        assert (folder.name, file.name) == ("stale", "stale"), "without populate_existing: loaded values stay"
+        ((refreshed,),) = attach_rows(session, codec.decode_rows(payload)[1], refresh=True)
+        assert refreshed is folder
+        assert folder.files[0] is file
+        assert (folder.name, file.name) == ("f", "a"), "as the query with populate_existing returns them"
+        assert not session.dirty
