@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "VIEW_INFO_KEY",
+    "changed_tags",
     "declare_dependency",
     "declare_metadata",
     "forget_dependencies",
@@ -155,7 +156,8 @@ def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str,
     return edges, tables
 
 
-def _closure(start: str, extra: MetaData | None) -> frozenset[str]:
+def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> frozenset[str]:
+    """Tags of ``start`` (unless ``itself`` is False: only when an edge leads back to it) and of what it changes."""
     global _memo_state  # noqa: PLW0603
     metadata = _all_metadata(extra)
     state = (_generation, len(metadata), sum(len(meta.tables) for meta in metadata))
@@ -163,12 +165,12 @@ def _closure(start: str, extra: MetaData | None) -> frozenset[str]:
         if state != _memo_state:
             _memo.clear()
             _memo_state = state
-        memo_key = (start, id(extra) if extra is not None else None)
+        memo_key = (start, id(extra) if extra is not None else None, itself)
         found = _memo.get(memo_key)
     if found is not None:
         return found
     edges, tables = _graph(metadata)
-    names = {start}
+    names: set[str] = {start} if itself else set()
     todo = [start]
     # views whose definition could not be analysed may read any table: every write changes them
     for changed in edges.get(_ALL, ()):
@@ -192,6 +194,15 @@ def _closure(start: str, extra: MetaData | None) -> frozenset[str]:
 def written_tags(table: Table) -> frozenset[str]:
     """Tags of ``table`` and of everything its writes change, transitively (see the module doc)."""
     return frozenset({table_tag(table)}) | _closure(_name(table.name), table.metadata)
+
+
+def changed_tags(table: Table) -> frozenset[str]:
+    """Tags of what a write to ``table`` changes besides the rows it writes (see the module doc), transitively.
+
+    ``table``'s own tag is among them when a dependency leads back to it: a foreign key to its own
+    table that cascades (deleting a parent deletes its children), or a trigger declared on itself.
+    """
+    return _closure(_name(table.name), table.metadata, itself=False)
 
 
 def name_tags(name: str, schema: str | None = None) -> frozenset[str]:

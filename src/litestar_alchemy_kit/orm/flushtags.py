@@ -7,7 +7,8 @@ For each row the unit of work inserted, updated or deleted, and each table the r
 - the ``part`` tags of its tenant column value, before and after (a row moved between tenants
   changes both partitions' lists);
 - the coarse tag of everything else that changes with the table's rows (:mod:`~litestar_alchemy_kit.orm.cascades`:
-  cascading foreign keys, views, declared dependencies: rows the ORM never sees);
+  cascading foreign keys, views, declared dependencies: rows the ORM never sees), the table's own when
+  one of them leads back to it (a foreign key to its own table that cascades);
 - the coarse tag of many-to-many secondary tables of the row's mapper (link rows, not tracked one by one).
 
 A value the flush does not hold (an expired attribute, a key changed from an unloaded value) or holds
@@ -25,7 +26,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 from sqlalchemy.sql import TableClause
 
-from litestar_alchemy_kit.orm.cascades import written_tags
+from litestar_alchemy_kit.orm.cascades import changed_tags, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import tenant_column_of
@@ -43,9 +44,12 @@ __all__ = ("flush_bumps",)
 def _cascade_tags(table: Table) -> frozenset[str]:
     """Coarse tags of what else changes when ``table``'s rows do (cascades, views, declared dependencies).
 
-    :func:`~litestar_alchemy_kit.orm.cascades.written_tags`, without the table itself.
+    :func:`~litestar_alchemy_kit.orm.cascades.written_tags`, without the table itself unless a dependency
+    leads back to it: then other rows of the table change, which the flush does not know.
     """
-    return written_tags(table) - {table_tag(table)}
+    own = table_tag(table)
+    tags = written_tags(table)
+    return tags if own in changed_tags(table) else tags - {own}
 
 
 def _secondary_tags(mapper: Mapper[Any]) -> frozenset[str]:

@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import CHAR, ForeignKey, String, Text, Uuid, create_engine, func, literal_column, select, update
+from advanced_alchemy.exceptions import NotFoundError
+from sqlalchemy import CHAR, ForeignKey, String, Text, Uuid, create_engine, event, func, literal_column, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -18,6 +19,7 @@ from sqlalchemy.orm import (
     mapped_column,
     relationship,
     selectinload,
+    sessionmaker,
     with_loader_criteria,
 )
 from sqlalchemy.sql import Executable
@@ -26,7 +28,7 @@ from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.orm.finetags import column_kind, value_token
 from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
-from litestar_alchemy_kit.repository import bind_cache
+from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
 
 
 class Base(DeclarativeBase):
@@ -76,6 +78,16 @@ class Node(Base):
     tenant: Mapped[int] = tenant_column()
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("ft_node.id"))
     children: Mapped[list[Node]] = relationship(lazy="selectin", join_depth=1)
+
+
+class Tree(Base):
+    """A foreign key to its own table that cascades: deleting a row deletes its subtree, in the database."""
+
+    __tablename__ = "ft_tree"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("ft_tree.id", ondelete="CASCADE"))
 
 
 SQLITE, MYSQL = sqlite.dialect(), mysql.dialect()
@@ -236,3 +248,31 @@ def test_unknown_values_bump_the_coarse_tag(recorded: Any) -> None:
     session.execute(update(Org).where(Org.name == "c").values(name="d"))
     session.commit()
     assert bumped.pop() == {ORG}, "a bulk UPDATE's rows are unknown"
+
+
+def test_a_table_whose_writes_cascade_to_its_own_rows_bumps_its_coarse_tag(tmp_path: Any) -> None:
+    """Deleting a parent deletes its children in the database: their rows (and row tags) are unknown to the flush."""
+    engine = create_engine(f"sqlite:///{tmp_path}/tree.db")
+    event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA foreign_keys=ON"))
+    Base.metadata.create_all(engine)
+
+    class TreeRepository(CachedSyncRepository[Tree]):
+        model_type = Tree
+
+    cache = SyncCache(SyncMemoryBackend())
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    bind_cache(sessions, cache)
+    with sessions() as session:
+        session.add_all([Tree(id=1, name="root"), Tree(id=2, name="leaf", parent_id=1)])
+        session.commit()
+    for _ in range(2):  # populate get(2), then hit it
+        with sessions() as session:
+            assert TreeRepository(session=session, cache=cache).get(2).name == "leaf"
+    assert cache.stats["hit"] == 1
+    with sessions() as session:
+        TreeRepository(session=session, cache=cache).delete(1)
+        assert session.execute(select(func.count()).select_from(Tree)).scalar_one() == 0, "the database cascaded"
+        session.commit()
+    with sessions() as session, pytest.raises(NotFoundError):
+        TreeRepository(session=session, cache=cache).get(2)
+    engine.dispose()
