@@ -159,11 +159,13 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         elif cache is not None and not any(known is cache for known in bound):
             bind_cache(session, cache)  # not yet bound (e.g. through its session factory)
         # Services build a repository per request, the same way each time: the state AA's __init__ and
-        # this one derive from the class, the options and the session's bind is built once (see Template)
+        # this one derive from the class, the options and the session's bind is built once (see Template).
+        # The kit's class defaults are part of the key: a class-wide switch flipped at runtime is seen.
+        own = (cache, auto_expunge, use_cache, self.use_cache, self.cache_limits)
         keyed = (
             None
             if tenant is not None or cache_limits is not None
-            else template_key(type(self), self.model_type, session.bind, kwargs, (cache, auto_expunge, use_cache))
+            else template_key(type(self), self.model_type, session.bind, kwargs, own)
         )
         template = None if keyed is None else templates.get(keyed[0])
         if template is None:

@@ -12,7 +12,7 @@ from advanced_alchemy.mixins import UUIDPrimaryKey
 from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
 
-from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.cache import CacheLimits, SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from litestar_alchemy_kit.writes.template import default_select, template_key, templates
 
@@ -76,7 +76,7 @@ def test_a_second_repository_is_built_from_the_template_as_the_first(sessions: A
             Widget,
             one.bind,
             {**SERVICE_KWARGS, "statement": default_select(Widget)},
-            (cache, False, None),
+            (cache, False, None, WidgetRepository.use_cache, WidgetRepository.cache_limits),
         )
         assert keyed is not None
         assert templates.get(keyed[0]) is None
@@ -148,3 +148,35 @@ def test_a_statement_of_the_callers_own_runs_aas_init_whatever_the_model() -> No
     )
     keyed = template_key(WidgetRepository, Widget, object(), {"statement": statement}, ())
     assert keyed is not None
+
+
+def test_the_kits_class_defaults_changed_at_runtime_are_seen(sessions: Any) -> None:
+    """``use_cache`` (the class-wide switch) and ``cache_limits`` are class defaults the state derives from too."""
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl5")
+    with sessions() as session:
+        WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS).add(
+            Widget(id=uuid.UUID(int=5), name="w"), auto_commit=True
+        )
+    for _ in range(2):  # a template, and a warm entry
+        with sessions() as session:
+            assert WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS).get(uuid.UUID(int=5)).name == "w"
+    hits = cache.stats["hit"]
+    WidgetRepository.use_cache = False
+    try:
+        with sessions() as session:
+            switched_off = WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)
+            assert switched_off._cache_enabled is False
+            switched_off.get(uuid.UUID(int=5))
+        assert cache.stats["hit"] == hits, "the class-wide switch turns the cache off for the next build"
+    finally:
+        del WidgetRepository.use_cache
+    limits = CacheLimits(max_rows=1)
+    WidgetRepository.cache_limits = limits
+    try:
+        with sessions() as session:
+            assert WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)._cache_limits is limits
+    finally:
+        del WidgetRepository.cache_limits
+    with sessions() as session:
+        rebuilt = WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)
+        assert (rebuilt._cache_enabled, rebuilt._cache_limits) == (True, None)
