@@ -165,7 +165,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         keyed = (
             None
             if tenant is not None or cache_limits is not None
-            else template_key(type(self), self.model_type, session.bind, kwargs, own)
+            else template_key(self, self.model_type, session.bind, kwargs, own)
         )
         template = None if keyed is None else templates.get(keyed[0])
         if template is None:

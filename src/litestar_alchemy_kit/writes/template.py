@@ -75,7 +75,7 @@ _PER_INSTANCE: Final = frozenset(
 
 
 def template_key(
-    cls: type[SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any]],
+    repository: SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any],
     model: type,
     bind: object,
     kwargs: dict[str, Any],
@@ -83,7 +83,8 @@ def template_key(
 ) -> tuple[tuple[object, ...], tuple[object, ...]] | None:
     """What AA's ``__init__`` derives its state from, and the objects the key names by identity; None: run it.
 
-    ``model`` is the class's ``model_type``; ``bind`` is the session's bind (None: bound per mapper or
+    ``repository`` is the instance being built, before AA's ``__init__``: its defaults are read through
+    it, as AA's ``__init__`` reads them (a subclass may set them on the instance first). ``model`` is its ``model_type``; ``bind`` is the session's bind (None: bound per mapper or
     routed, the dialect is looked up per call); ``kwargs`` are the arguments AA gets besides the session, whose ``statement`` must be the
     model's :func:`default_select` (or absent); ``own`` is what else the subclass derives its state
     from (hashable).
@@ -100,17 +101,23 @@ def template_key(
         kinds.discard(Select)
     if not kinds <= _PLAIN:
         return None
-    keep = (statement, cls.loader_options, cls.execution_options, cls.error_messages, cls.prefer_any_dialects)
+    keep = (
+        statement,
+        repository.loader_options,
+        repository.execution_options,
+        repository.error_messages,
+        repository.prefer_any_dialects,
+    )
     key = (
-        cls,
+        type(repository),
         bind,
         tuple(kwargs),
         values,
         *map(id, keep),
-        cls.uniquify,
-        cls.count_with_window_function,
-        cls.inherit_lazy_relationships,
-        cls.merge_loader_options,
+        repository.uniquify,
+        repository.count_with_window_function,
+        repository.inherit_lazy_relationships,
+        repository.merge_loader_options,
         *own,
     )
     return key, keep

@@ -55,6 +55,11 @@ SERVICE_KWARGS: dict[str, Any] = {
 }
 
 
+def _unbuilt(cls: type[WidgetRepository]) -> WidgetRepository:
+    """An instance before its ``__init__``: what ``template_key`` reads the defaults through."""
+    return cls.__new__(cls)
+
+
 def _state(repo: object) -> dict[str, Any]:
     ignored = {"session", "_read_state"}
     return {name: value for name, value in vars(repo).items() if name not in ignored}
@@ -72,7 +77,7 @@ def test_a_second_repository_is_built_from_the_template_as_the_first(sessions: A
     cache = SyncCache(SyncMemoryBackend(), namespace="tpl")
     with sessions() as one, sessions() as two:
         keyed = template_key(
-            WidgetRepository,
+            _unbuilt(WidgetRepository),
             Widget,
             one.bind,
             {**SERVICE_KWARGS, "statement": default_select(Widget)},
@@ -142,11 +147,14 @@ def test_a_statement_of_the_callers_own_runs_aas_init_whatever_the_model() -> No
         """Not a mapped class: ``select(Double)`` would raise."""
 
     statement = default_select(Widget)
-    assert template_key(WidgetRepository, Double, object(), {"statement": statement}, ()) is None
+    assert template_key(_unbuilt(WidgetRepository), Double, object(), {"statement": statement}, ()) is None
     assert (
-        template_key(WidgetRepository, Widget, object(), {"statement": statement.where(Widget.name == "a")}, ()) is None
+        template_key(
+            _unbuilt(WidgetRepository), Widget, object(), {"statement": statement.where(Widget.name == "a")}, ()
+        )
+        is None
     )
-    keyed = template_key(WidgetRepository, Widget, object(), {"statement": statement}, ())
+    keyed = template_key(_unbuilt(WidgetRepository), Widget, object(), {"statement": statement}, ())
     assert keyed is not None
 
 
@@ -180,3 +188,37 @@ def test_the_kits_class_defaults_changed_at_runtime_are_seen(sessions: Any) -> N
     with sessions() as session:
         rebuilt = WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS)
         assert (rebuilt._cache_enabled, rebuilt._cache_limits) == (True, None)
+
+
+class PerTenantSchemaRepository(WidgetRepository):
+    """Sets an AA default on the instance before AA's ``__init__`` reads it: a schema per tenant."""
+
+    def __init__(self, *, schema: str | None, **kwargs: Any) -> None:
+        self.execution_options = {"schema_translate_map": {None: schema}}
+        super().__init__(**kwargs)
+
+
+class LocalizedRepository(WidgetRepository):
+    """The same with error messages."""
+
+    def __init__(self, *, language: str, **kwargs: Any) -> None:
+        self.error_messages = {"not_found": f"not found ({language})"}
+        super().__init__(**kwargs)
+
+
+def test_defaults_a_subclass_sets_on_the_instance_are_its_own(sessions: Any) -> None:
+    """AA's ``__init__`` reads its defaults through the instance: what an instance set is what it derives from."""
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl6")
+    with sessions() as session:
+        one = PerTenantSchemaRepository(schema="one", session=session, cache=cache, **SERVICE_KWARGS)
+        two = PerTenantSchemaRepository(schema="two", session=session, cache=cache, **SERVICE_KWARGS)
+        assert one._default_execution_options == {"schema_translate_map": {None: "one"}}
+        assert two._default_execution_options == {"schema_translate_map": {None: "two"}}
+        english = LocalizedRepository(language="en", session=session, cache=cache, **SERVICE_KWARGS)
+        french = LocalizedRepository(language="fr", session=session, cache=cache, **SERVICE_KWARGS)
+        assert english.error_messages is not None
+        assert french.error_messages is not None
+        assert (english.error_messages.get("not_found"), french.error_messages.get("not_found")) == (
+            "not found (en)",
+            "not found (fr)",
+        )
