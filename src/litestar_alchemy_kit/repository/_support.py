@@ -11,6 +11,8 @@ from litestar_alchemy_kit.writes.template import default_select
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
+
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
     from litestar_alchemy_kit.cache.keys import EntryPrefix
     from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo
@@ -62,13 +64,25 @@ _analyses: LRU[tuple[object, ...], tuple[StatementInfo | Bypass, tuple[object, .
 _prefixes: LRU[tuple[str, str, str, str], EntryPrefix] = LRU(_MAX_KEYS)
 
 
-def analysis_key(cls: Any, dialect: object, tenant: TenantBinding | None) -> tuple[object, ...] | None:
+def analysis_key(
+    repository: SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any],
+    dialect: object,
+    tenant: TenantBinding | None,
+) -> tuple[object, ...] | None:
     """What determines the analysis of ``get(pk)``'s base statement, or None: not shared.
 
-    For a repository built with the class defaults (statement, loader and execution options),
-    optionally bound to a tenant.
+    For a repository built with its defaults (statement, loader and execution options), optionally
+    bound to a tenant. The defaults are read through the instance, as AA's ``__init__`` reads them (a
+    subclass may set them on the instance); the caller keeps the objects whose ``id()`` the key holds.
     """
-    key = (cls, dialect, id(cls.loader_options), id(cls.execution_options), cls.merge_loader_options)
+    key: tuple[object, ...] = (
+        type(repository),
+        dialect,
+        id(repository.loader_options),
+        id(repository.execution_options),
+        repository.merge_loader_options,
+        repository.inherit_lazy_relationships,
+    )
     if tenant is None:
         return key
     value = tenant.value

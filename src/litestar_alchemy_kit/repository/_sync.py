@@ -368,10 +368,9 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         assert cache is not None  # noqa: S101 - guarded by _allows()
         base = self._get_base
         if base is None:
-            cls = type(self)
-            shared = analysis_key(cls, self._dialect, self._tenant) if self._defaults else None
+            shared = analysis_key(self, self._dialect, self._tenant) if self._defaults else None
             base = self._get_base = shared_analysis(
-                shared, (cls.loader_options, cls.execution_options), self._analyze_get_base
+                shared, (self.loader_options, self.execution_options), self._analyze_get_base
             )
         rows = None
         bind = bind_state(self.session, self.model_type)

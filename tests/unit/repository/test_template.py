@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import UUIDPrimaryKey
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
 
 from litestar_alchemy_kit.cache import CacheLimits, SyncCache, SyncMemoryBackend
@@ -222,3 +222,30 @@ def test_defaults_a_subclass_sets_on_the_instance_are_its_own(sessions: Any) -> 
             "not found (en)",
             "not found (fr)",
         )
+
+
+def test_get_by_primary_key_follows_the_schema_the_instance_set(tmp_path: Path) -> None:
+    """Two tenants' repositories of one class, each routed to its schema by options it set on itself.
+
+    ``get(pk)``'s base statement (with its execution options) is analysed once and shared: never
+    across instances whose options differ, or tenant two is served tenant one's cached row.
+    """
+    engine = create_engine(f"sqlite:///{tmp_path}/main.db")
+
+    @event.listens_for(engine, "connect")
+    def attach(connection: Any, _: Any) -> None:
+        for schema in ("one", "two"):
+            connection.execute(f"ATTACH DATABASE '{tmp_path}/{schema}.db' AS {schema}")
+
+    for schema in ("one", "two"):
+        with engine.begin() as connection:
+            routed = connection.execution_options(schema_translate_map={None: schema})
+            _Base.metadata.create_all(routed)
+            routed.execute(Widget.__table__.insert().values(id=uuid.UUID(int=7), name=f"in {schema}"))
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl7")
+    for schema in ("one", "one", "two", "two"):  # a miss then a hit per schema
+        with Session(engine) as session:
+            repository = PerTenantSchemaRepository(schema=schema, session=session, cache=cache, **SERVICE_KWARGS)
+            assert repository.get(uuid.UUID(int=7)).name == f"in {schema}"
+    assert cache.stats["hit"] == 2
+    engine.dispose()
