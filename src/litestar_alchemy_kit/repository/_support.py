@@ -65,9 +65,7 @@ _prefixes: LRU[tuple[str, str, str, str], EntryPrefix] = LRU(_MAX_KEYS)
 
 
 def analysis_key(
-    repository: SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any],
-    dialect: object,
-    tenant: TenantBinding | None,
+    repo: SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any], dialect: object, tenant: TenantBinding | None
 ) -> tuple[object, ...] | None:
     """What determines the analysis of ``get(pk)``'s base statement, or None: not shared.
 
@@ -75,14 +73,8 @@ def analysis_key(
     bound to a tenant. The defaults are read through the instance, as AA's ``__init__`` reads them (a
     subclass may set them on the instance); the caller keeps the objects whose ``id()`` the key holds.
     """
-    key: tuple[object, ...] = (
-        type(repository),
-        dialect,
-        id(repository.loader_options),
-        id(repository.execution_options),
-        repository.merge_loader_options,
-        repository.inherit_lazy_relationships,
-    )
+    flags = (repo.merge_loader_options, repo.inherit_lazy_relationships)
+    key: tuple[object, ...] = (type(repo), dialect, id(repo.loader_options), id(repo.execution_options), *flags)
     if tenant is None:
         return key
     value = tenant.value
