@@ -23,7 +23,7 @@ from sqlalchemy import MetaData, Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import mapperlib
 
-from litestar_alchemy_kit.orm.dependencies import table_tag
+from litestar_alchemy_kit.orm.dependencies import name_tag, table_tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -183,7 +183,7 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
                 todo.append(changed)
     tags: set[str] = set()
     for name in names:
-        tags.add(f"t:{name}")
+        tags.add(name_tag(name))
         tags.update(table_tag(table) for table in tables.get(name, ()))
     result = frozenset(tags)
     with _lock:
@@ -212,9 +212,9 @@ def name_tags(name: str, schema: str | None = None) -> frozenset[str]:
     writes change.
     """
     bare = _name(name)
-    own = {f"t:{name}", f"t:{bare}"}
+    own = {name_tag(name), name_tag(bare)}
     if schema:
-        own.update({f"t:{schema}.{name}", f"t:{schema.lower()}.{bare}"})
+        own.update({name_tag(f"{schema}.{name}"), name_tag(f"{schema.lower()}.{bare}")})
     return frozenset(own) | _closure(bare, None)
 
 

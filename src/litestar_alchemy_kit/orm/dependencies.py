@@ -25,6 +25,7 @@ __all__ = (
     "indirect_tags",
     "loaded_tags",
     "mapper_tags",
+    "name_tag",
     "relationship_tags",
     "table_tag",
 )
@@ -36,7 +37,7 @@ EAGER_STRATEGIES = frozenset({"joined", "selectin", "subquery", "immediate", Fal
 def table_tag(table: Table | TableClause) -> str:
     """Return the invalidation tag of a table: ``"t:"`` plus its schema-qualified name.
 
-    This is the only place tags are named; writes and reads must agree on it.
+    Writes and reads must agree on it: every tag of a table is named here or by :func:`name_tag`.
 
     Args:
         table: The table (or lightweight ``table()`` clause).
@@ -44,8 +45,17 @@ def table_tag(table: Table | TableClause) -> str:
     Returns:
         The tag string.
     """
-    schema = table.schema
-    return f"t:{schema}.{table.name}" if schema else f"t:{table.name}"
+    return name_tag(f"{table.schema}.{table.name}" if table.schema else table.name)
+
+
+def name_tag(qualified: str) -> str:
+    """The tag of the table called ``qualified`` (``name`` or ``schema.name``), as :func:`table_tag` names it.
+
+    ``:`` separates a tag's parts (``t:users:any``, ``t:users:row=...``), so it is escaped in the
+    name, and ``%`` with it: a table called ``users:any`` must not share a tag with the ``any`` reads
+    of ``users``, nor be taken for one of them (invariant 1).
+    """
+    return "t:" + qualified.replace("%", "%25").replace(":", "%3A")
 
 
 def expression_tags(element: ClauseElement | None) -> frozenset[str]:

@@ -34,7 +34,7 @@ from sqlalchemy.util import LRUCache
 
 from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.formats import wire_format
-from litestar_alchemy_kit.orm.dependencies import indirect_tags, mapper_tags, relationship_tags, table_tag
+from litestar_alchemy_kit.orm.dependencies import indirect_tags, mapper_tags, name_tag, relationship_tags, table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.restriction import Restrictions, restrictions
 from litestar_alchemy_kit.orm.schema import model_schema_fingerprint
@@ -217,7 +217,7 @@ def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:  # noqa: C901 - o
     elif issubclass(cls, TableClause):
         name, schema = _attr(node, "name"), _attr(node, "schema")
         if isinstance(name, str):  # later mentions of the same table are bare back-references
-            walk.tags.add(f"t:{schema}.{name}" if schema else f"t:{name}")
+            walk.tags.add(name_tag(f"{schema}.{name}" if schema else name))
     elif issubclass(cls, AliasedInsp):
         target = _attr(node, "_target")
         if isinstance(target, tuple) and target and isinstance(target[0], Mapper):

@@ -26,6 +26,7 @@ from sqlalchemy.sql import Executable
 
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind, value_token
 from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
@@ -88,6 +89,24 @@ class Tree(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(20))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("ft_tree.id", ondelete="CASCADE"))
+
+
+class OrgBadge(Base):
+    """A table whose name starts like ``ft_org``'s fine tags: ``ft_org:any`` plus more."""
+
+    __tablename__ = "ft_org:anything"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("ft_org.id"))
+    label: Mapped[str] = mapped_column(String(20))
+
+
+class OrgAny(Base):
+    """A table named like ``ft_org``'s ``any`` tag."""
+
+    __tablename__ = "ft_org:any"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
 
 
 SQLITE, MYSQL = sqlite.dialect(), mysql.dialect()
@@ -275,4 +294,40 @@ def test_a_table_whose_writes_cascade_to_its_own_rows_bumps_its_coarse_tag(tmp_p
         session.commit()
     with sessions() as session, pytest.raises(NotFoundError):
         TreeRepository(session=session, cache=cache).get(2)
+    engine.dispose()
+
+
+def test_table_names_with_the_tag_separator_get_tags_of_their_own(tmp_path: Any) -> None:
+    """``:`` is escaped in table names: a table's tags never pass for another table's fine tags.
+
+    A ``get(pk)`` entry keeps the tags of every other table its base statement joins; a table called
+    ``ft_org:anything`` lost them to the filter that drops ``ft_org``'s ``any`` tags, so a write to
+    it left the entry served after the commit (invariant 1).
+    """
+    assert table_tag(OrgAny.__table__) != f"{ORG}:any"
+    assert not table_tag(OrgBadge.__table__).startswith(f"{ORG}:")
+    engine = create_engine(f"sqlite:///{tmp_path}/badges.db")
+    Base.metadata.create_all(engine)
+
+    class BadgedOrgs(CachedSyncRepository[Org]):
+        model_type = Org
+
+    cache = SyncCache(SyncMemoryBackend())
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    bind_cache(sessions, cache)
+    with sessions() as session:
+        session.add_all([Org(id=1, tenant=1, name="acme"), OrgBadge(id=1, org_id=1, label="gold")])
+        session.commit()
+    base = select(Org).join(OrgBadge, OrgBadge.org_id == Org.id).where(OrgBadge.label == "gold")
+    for _ in range(2):  # populate get(1), then hit it
+        with sessions() as session:
+            assert BadgedOrgs(session=session, cache=cache, statement=base).get(1).name == "acme"
+    assert cache.stats["hit"] == 1
+    with sessions() as session:
+        badge = session.get(OrgBadge, 1)
+        assert badge is not None
+        badge.label = "silver"
+        session.commit()
+    with sessions() as session, pytest.raises(NotFoundError):
+        BadgedOrgs(session=session, cache=cache, statement=base).get(1)
     engine.dispose()
