@@ -53,6 +53,25 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return ["backends: " + "; ".join(f"{name}: {source}" for name, source in backends.planned_sources().items())]
 
 
+@pytest.fixture(autouse=True)
+def _aa_state_keys_per_test() -> Iterator[None]:
+    """Each test's Advanced Alchemy configs name their app state keys as a process's first configs do.
+
+    AA 1.12 keeps the keys of every config ever made in a process-wide registry and names a later
+    config's engine key ``db_engine_1``, ``db_engine_2``...; its lifespan then looks the engine up
+    under ``db_engine`` and never disposes it, so the pooled connections of every test app built on
+    AA's own plugin outlived it (aiosqlite warns when the garbage collector finds them, in whichever
+    test runs then). A real application has one config per process; so does each test.
+    ``AlchemyKitPlugin`` disposes its configs' engines itself (``tests/integration/providers/test_plugin.py``).
+    """
+    yield
+    from advanced_alchemy.config.common import GenericSQLAlchemyConfig
+
+    GenericSQLAlchemyConfig._ENGINE_APP_STATE_KEY_REGISTRY.clear()
+    GenericSQLAlchemyConfig._SESSION_SCOPE_KEY_REGISTRY.clear()
+    GenericSQLAlchemyConfig._SESSIONMAKER_APP_STATE_KEY_REGISTRY.clear()
+
+
 def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
