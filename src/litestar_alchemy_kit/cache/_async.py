@@ -340,6 +340,26 @@ class AsyncCache(KeyNaming):
             value, stale, _ = await self._lookup(key, plan, schema, observe=False)
             return MISS if stale else value
 
+    async def read(
+        self, key: str, tags: Iterable[str] = (), schema: str = "", *, row_tag: str | None = None
+    ) -> tuple[Any, TagVersions | None]:
+        """:meth:`get`, and on a miss the versions of ``tags`` and ``row_tag`` read in the same round trip.
+
+        For a caller that computes the value after a miss and stores it: the versions were read before
+        the computation, as :meth:`versions` would read them, without a second round trip. They are
+        ``None`` on a hit, and when one is absent or marked, or the store did not answer (then call
+        :meth:`versions`, which initialises absent ones). Never raises for store errors.
+        """
+        plan = self._plan(tags) if row_tag is None else self._keys.plan_row(tags, row_tag)
+        if not self._telemetry.tracing():
+            value, stale, observed = await self._lookup(key, plan, schema)
+        else:
+            with self._telemetry.span("cache.get"):
+                value, stale, observed = await self._lookup(key, plan, schema)
+        if stale:
+            return MISS, observed
+        return value, observed if value is MISS else None
+
     async def set(  # noqa: PLR0917
         self,
         key: str,
