@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 if TYPE_CHECKING:
     from sqlalchemy.orm import RelationshipProperty, Session
     from sqlalchemy.orm.identity import IdentityMap
+    from sqlalchemy.orm.instrumentation import ClassManager
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.util import ReadOnlyProperties
 
@@ -66,7 +67,7 @@ class _Attacher:
         self.seen: dict[Any, object] = {}
         self.refresh = refresh
         # per class: its relationships, and whether the session's instances are refreshed
-        self.mappers: dict[object, tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]] = {}
+        self.mappers: dict[ClassManager[Any], tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]] = {}
 
     def value(self, value: object) -> object:
         """An instance attached; a scalar (or ``None``) as it is."""
@@ -85,11 +86,7 @@ class _Attacher:
             msg = f"cached {type(obj).__name__} instance has no identity key"
             raise ValueError(msg)
         manager = state.manager
-        found = self.mappers.get(manager)
-        if found is None:
-            mapper = manager.mapper
-            found = self.mappers[manager] = (mapper.relationships, self.refresh or mapper.always_refresh)
-        relationships, refresh = found
+        relationships, refresh = self.mappers.get(manager) or self.mapper(manager)
         tracked = refresh or bool(relationships)
         seen = self.seen
         if tracked:
@@ -97,9 +94,9 @@ class _Attacher:
             if done is not None:
                 return done
         existing = self.identity_map.get(key)
+        if tracked:  # before its relationships are attached: a cycle leads back to it
+            seen[key] = obj if existing is None else existing
         if existing is not None:
-            if tracked:
-                seen[key] = existing
             if refresh:
                 # as the query populating existing instances: nothing the session loaded is kept (the session
                 # has no uncommitted change to these rows, or the read would not be served from the cache)
@@ -107,8 +104,6 @@ class _Attacher:
                 held._expire(held.dict, self.identity_map._modified)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
             self.fill_unloaded(existing, state.dict, relationships)
             return existing
-        if tracked:
-            seen[key] = obj
         if relationships:
             data = state.dict
             for name in relationships.keys():  # noqa: SIM118 - ReadOnlyProperties has no __iter__ of keys
@@ -125,6 +120,12 @@ class _Attacher:
         session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
         return obj
+
+    def mapper(self, manager: ClassManager[Any]) -> tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]:
+        """The class's relationships, and whether the session's instances of it are refreshed (remembered)."""
+        mapper = manager.mapper
+        found = self.mappers[manager] = (mapper.relationships, self.refresh or mapper.always_refresh)
+        return found
 
     def related(self, owner: object, name: str, related: Any) -> None:
         """Point ``owner.name`` at attached instances, the session's own ones where it holds them."""
