@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends import (
@@ -57,6 +57,8 @@ class AsyncGuardedBackend:
         self._get_within: Callable[[Sequence[str], float], Awaitable[list[bytes | None]]] | None = (
             backend.get_many_within if isinstance(backend, AsyncBoundedReadBackend) else None
         )
+        # capabilities are fixed per backend: a runtime-checkable protocol's isinstance() costs microseconds per write
+        self._marking = isinstance(backend, AsyncMarkingBackend)
         full_errors = backend.full_errors if isinstance(backend, FullStoreBackend) else ()
         self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
 
@@ -101,8 +103,11 @@ class AsyncGuardedBackend:
         if not self.breaker.allow():
             return False, None
         try:
-            async with async_timeout(timeout):
-                result = await call()
+            if self._in_process:
+                result = await call()  # never blocks: a timeout scope would only cost a timer per write
+            else:
+                async with async_timeout(timeout):
+                    result = await call()
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
             if isinstance(exc, self._full_errors):
                 # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
@@ -131,8 +136,8 @@ class AsyncGuardedBackend:
         """
         if self._options.commit_policy is None:
             call: Callable[[], Awaitable[Any]] = partial(self.backend.set_many, items)
-        elif isinstance(self.backend, AsyncMarkingBackend):
-            call = partial(self.backend.settle_many, items, marker_ids)
+        elif self._marking:
+            call = partial(cast("AsyncMarkingBackend", self.backend).settle_many, items, marker_ids)
         else:
             call = partial(self._settle_each, items, marker_ids)
         done, result = await self.guard("bump", call, self._options.timeout)
@@ -145,8 +150,10 @@ class AsyncGuardedBackend:
     async def mark_many(self, keys: Sequence[str], marker_id: str) -> bool:
         """Whether ``marker_id`` was added to the marker of every key, for ``options.marker_ttl`` seconds."""
         ttl = self._options.marker_ttl
-        if isinstance(self.backend, AsyncMarkingBackend):
-            call: Callable[[], Awaitable[Any]] = partial(self.backend.mark_many, keys, marker_id, ttl)
+        if self._marking:
+            call: Callable[[], Awaitable[Any]] = partial(
+                cast("AsyncMarkingBackend", self.backend).mark_many, keys, marker_id, ttl
+            )
         else:
             call = partial(self._mark_each, keys, marker_id, ttl)
         done, result = await self.guard("mark", call, self._options.timeout)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar_alchemy_kit.cache._runtime import sync_timeout
 from litestar_alchemy_kit.cache.backends import (
+    AsyncMarkingBackend,
     FullStoreBackend,
     InProcessBackend,
     StoreFullError,
@@ -59,6 +60,8 @@ class SyncGuardedBackend:
         self._get_within: Callable[[Sequence[str], float], list[bytes | None]] | None = (
             backend.get_many_within if isinstance(backend, SyncBoundedReadBackend) else None
         )
+        # capabilities are fixed per backend: a runtime-checkable protocol's isinstance() costs microseconds per write
+        self._marking = isinstance(backend, SyncMarkingBackend)
         full_errors = backend.full_errors if isinstance(backend, FullStoreBackend) else ()
         self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
 
@@ -103,8 +106,11 @@ class SyncGuardedBackend:
         if not self.breaker.allow():
             return False, None
         try:
-            with sync_timeout(timeout):
-                result = call()
+            if self._in_process:
+                result = call()  # never blocks: a timeout scope would only cost a timer per write
+            else:
+                with sync_timeout(timeout):
+                    result = call()
         except Exception as exc:  # noqa: BLE001 - fail open: any store error is a miss
             if isinstance(exc, self._full_errors):
                 # The store answered, it is only full (Redis/Valkey at maxmemory under noeviction). An open
@@ -133,8 +139,8 @@ class SyncGuardedBackend:
         """
         if self._options.commit_policy is None:
             call: Callable[[], Any] = partial(self.backend.set_many, items)
-        elif isinstance(self.backend, SyncMarkingBackend):
-            call = partial(self.backend.settle_many, items, marker_ids)
+        elif self._marking:
+            call = partial(cast("AsyncMarkingBackend", self.backend).settle_many, items, marker_ids)
         else:
             call = partial(self._settle_each, items, marker_ids)
         done, result = self.guard("bump", call, self._options.timeout)
@@ -147,8 +153,8 @@ class SyncGuardedBackend:
     def mark_many(self, keys: Sequence[str], marker_id: str) -> bool:
         """Whether ``marker_id`` was added to the marker of every key, for ``options.marker_ttl`` seconds."""
         ttl = self._options.marker_ttl
-        if isinstance(self.backend, SyncMarkingBackend):
-            call: Callable[[], Any] = partial(self.backend.mark_many, keys, marker_id, ttl)
+        if self._marking:
+            call: Callable[[], Any] = partial(cast("AsyncMarkingBackend", self.backend).mark_many, keys, marker_id, ttl)
         else:
             call = partial(self._mark_each, keys, marker_id, ttl)
         done, result = self.guard("mark", call, self._options.timeout)

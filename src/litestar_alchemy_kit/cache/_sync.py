@@ -337,13 +337,26 @@ class SyncCache(KeyNaming):
         A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` and ``row_tag`` (a
         last tag of this entry alone, not memoized) at their current versions, checked in the same round trip.
         """
+        return (self.read(key, tags, schema, row_tag=row_tag))[0]
+
+    def read(
+        self, key: str, tags: Iterable[str] = (), schema: str = "", *, row_tag: str | None = None
+    ) -> tuple[Any, TagVersions | None]:
+        """:meth:`get`, and on a miss the versions of ``tags`` and ``row_tag`` read in the same round trip.
+
+        A caller computing the value after a miss labels it with them, as with :meth:`versions`, without a
+        second round trip. ``None`` on a hit, or when one is absent or marked or the store did not answer
+        (then call :meth:`versions`, which initialises absent ones). Never raises for store errors.
+        """
         plan = self._plan(tags) if row_tag is None else self._keys.plan_row(tags, row_tag)
         if not self._telemetry.tracing():  # the hot path skips even a no-op context manager
-            value, stale, _ = self._lookup(key, plan, schema, observe=False)
-            return MISS if stale else value
-        with self._telemetry.span("cache.get"):
-            value, stale, _ = self._lookup(key, plan, schema, observe=False)
-            return MISS if stale else value
+            value, stale, observed = self._lookup(key, plan, schema)
+        else:
+            with self._telemetry.span("cache.get"):
+                value, stale, observed = self._lookup(key, plan, schema)
+        if stale:
+            return MISS, observed
+        return value, observed if value is MISS else None
 
     def set(  # noqa: PLR0917
         self,

@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 if TYPE_CHECKING:
     from sqlalchemy.orm import RelationshipProperty, Session
     from sqlalchemy.orm.identity import IdentityMap
+    from sqlalchemy.orm.instrumentation import ClassManager
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.util import ReadOnlyProperties
 
@@ -50,15 +51,23 @@ def attach_rows(session: Session, rows: list[tuple[Any, ...]], *, refresh: bool 
 
 
 class _Attacher:
-    """Attaches the instances of one result (``seen``: identity key -> the instance returned for it)."""
+    """Attaches the instances of one result (``seen``: identity key -> the instance returned for it).
 
-    __slots__ = ("identity_map", "refresh", "seen", "session")
+    ``seen`` keeps instances of classes with relationships, and of refreshed reads, only: an instance
+    of any other class is attached before anything else looks its identity up, so the identity map
+    answers for it (a second row of the same identity gets the instance the first one attached, with
+    nothing left to fill).
+    """
+
+    __slots__ = ("identity_map", "mappers", "refresh", "seen", "session")
 
     def __init__(self, session: Session, refresh: bool) -> None:
         self.session = session
         self.identity_map: IdentityMap = session.identity_map
         self.seen: dict[Any, object] = {}
         self.refresh = refresh
+        # per class: its relationships, and whether the session's instances are refreshed
+        self.mappers: dict[ClassManager[Any], tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]] = {}
 
     def value(self, value: object) -> object:
         """An instance attached; a scalar (or ``None``) as it is."""
@@ -76,22 +85,25 @@ class _Attacher:
         if key is None:  # the codec gives every instance its identity; one without would be INSERTed
             msg = f"cached {type(obj).__name__} instance has no identity key"
             raise ValueError(msg)
+        manager = state.manager
+        relationships, refresh = self.mappers.get(manager) or self.mapper(manager)
+        tracked = refresh or bool(relationships)
         seen = self.seen
-        done = seen.get(key)
-        if done is not None:
-            return done
+        if tracked:
+            done = seen.get(key)
+            if done is not None:
+                return done
         existing = self.identity_map.get(key)
-        relationships = state.mapper.relationships
+        if tracked:  # before its relationships are attached: a cycle leads back to it
+            seen[key] = obj if existing is None else existing
         if existing is not None:
-            seen[key] = existing
-            if self.refresh or state.mapper.always_refresh:
+            if refresh:
                 # as the query populating existing instances: nothing the session loaded is kept (the session
                 # has no uncommitted change to these rows, or the read would not be served from the cache)
                 held: InstanceState[Any] = instance_state(existing)
                 held._expire(held.dict, self.identity_map._modified)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
             self.fill_unloaded(existing, state.dict, relationships)
             return existing
-        seen[key] = obj
         if relationships:
             data = state.dict
             for name in relationships.keys():  # noqa: SIM118 - ReadOnlyProperties has no __iter__ of keys
@@ -106,8 +118,14 @@ class _Attacher:
         session.dispatch.before_attach(session, state)
         self.identity_map.add(state)
         session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
-        state.manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
+        manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
         return obj
+
+    def mapper(self, manager: ClassManager[Any]) -> tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]:
+        """The class's relationships, and whether the session's instances of it are refreshed (remembered)."""
+        mapper = manager.mapper
+        found = self.mappers[manager] = (mapper.relationships, self.refresh or mapper.always_refresh)
+        return found
 
     def related(self, owner: object, name: str, related: Any) -> None:
         """Point ``owner.name`` at attached instances, the session's own ones where it holds them."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import msgspec
 from sqlalchemy import inspect
 from sqlalchemy.orm import ColumnProperty, Mapper, registry
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
 
 from litestar_alchemy_kit.canonical import qualified_name
 from litestar_alchemy_kit.formats import wire_format
@@ -383,11 +383,18 @@ class RowCodec:
         identity_class = codec.identity_class
         unloaded = codec.unloaded(mask)
         out: list[tuple[Any, ...]] = []
+        single = pk_positions[0] if len(pk_positions) == 1 else None  # most tables: identity built without a loop
         for values in decoder.decode(blob):
             obj = new_instance()
             state = instance_state(obj)
-            state.dict.update(zip(keys, values, strict=True))
-            state.key = (identity_class, tuple([values[i] for i in pk_positions]), None)
+            instance_dict(obj).update(
+                zip(keys, values, strict=True)
+            )  # the state's dict, as SQLAlchemy's loader writes it
+            state.key = (
+                identity_class,
+                (values[single],) if single is not None else tuple([values[i] for i in pk_positions]),
+                None,
+            )
             if unloaded:
                 state.expired_attributes.update(unloaded)
             out.append((obj,))

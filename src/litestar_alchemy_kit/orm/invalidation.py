@@ -196,7 +196,11 @@ def bound_caches(
 
 def bound_async_caches(session: AsyncSession | async_scoped_session[AsyncSession]) -> tuple[AsyncCache, ...]:
     """The async caches ``session`` invalidates when it commits (:func:`bind_cache` binds no other kind)."""
-    return tuple(cache for cache in bound_caches(session) if isinstance(cache, AsyncCache))
+    caches = bound_caches(session)
+    for cache in caches:  # asked per repository built: the tuple itself when every cache is async
+        if not isinstance(cache, AsyncCache):
+            return tuple(cache for cache in caches if isinstance(cache, AsyncCache))
+    return cast("tuple[AsyncCache, ...]", caches)
 
 
 def bound_sync_caches(session: Session | scoped_session[Session]) -> tuple[SyncCache, ...]:

@@ -32,6 +32,7 @@ from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.util import LRUCache
 
+from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.formats import wire_format
 from litestar_alchemy_kit.orm.dependencies import indirect_tags, mapper_tags, name_tag, relationship_tags, table_tag
@@ -138,13 +139,25 @@ class StatementInfo:
 
     @cached_property
     def pk_lookup(self) -> PkLookup | None:
-        """How the tags narrow for a lookup by primary key (``get(pk)`` on this base statement), if they do."""
+        """How the tags narrow for a lookup by primary key (``get(pk)`` on this base statement), if they do.
+
+        Memoized by what it derives from (the tags and the row), so a base statement analysed per request
+        (a repository built per request with its own statement) does not sort its tags again.
+        """
         if self.row is None:
             return None
         coarse, column = self.row
-        fine = (f"{coarse}:any", f"{coarse}:part=")
-        base = tuple(sorted(tag for tag in self.tags if not tag.startswith(fine)))
-        return PkLookup(base, coarse, column)
+        # the column by identity (its == builds SQL); the entry holds it, so its id is not reused meanwhile
+        memo_key = (self.tags, coarse, id(column))
+        found = _pk_lookups.get(memo_key)
+        if found is None:
+            fine = (f"{coarse}:any", f"{coarse}:part=")
+            base = tuple(sorted(tag for tag in self.tags if not tag.startswith(fine)))
+            found = _pk_lookups.put(memo_key, PkLookup(base, coarse, column))
+        return found
+
+
+_pk_lookups: LRU[tuple[frozenset[str], str, int], PkLookup] = LRU(4096)
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             # This session's own writes are not committed: neither read nor publish these tables.
             cache.record_bypass()
             return None
-        cached = await cache.get(key, tags, self._schema, row_tag=row_tag)
+        cached, observed = await cache.read(key, tags, self._schema, row_tag=row_tag)
         if cached is not MISS:
             try:
                 keys, rows = self._codec.decode_rows(cached)
@@ -284,7 +284,9 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 return keys, rows if detach else self._attach(rows, refresh=refresh())
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = await self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind)
+            versions = await self._versions_for_populate(
+                tags if row_tag is None else (*tags, row_tag), cache, bind, observed
+            )
             if versions is None:
                 return None
             result = await self.session.execute(statement, execution_options=POPULATE_OPTIONS)
@@ -305,12 +307,13 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         return keys, rows
 
     async def _versions_for_populate(
-        self, tags: Sequence[str], cache: AsyncCache, bind: BindState
+        self, tags: Sequence[str], cache: AsyncCache, bind: BindState, observed: TagVersions | None
     ) -> TagVersions | None:
         """Tag versions to label the result with, read before the query; ``None``: do not populate.
 
-        The rule looks at the connection the read really runs on (see :class:`BindState`): a session
-        joined to a connection whose transaction already read has an old snapshot.
+        ``observed`` are the versions the missed lookup read (``None``: read them now). The rule looks at
+        the connection the read really runs on (see :class:`BindState`): a session joined to a connection
+        whose transaction already read has an old snapshot.
         """
         verdict = bind.populate_verdict()
         if verdict is None:
@@ -318,7 +321,10 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             connection = await self.session.connection(bind_arguments={"mapper": self.model_type})
             remember_isolation(connection, await connection.get_isolation_level())
             verdict = bind.populate_verdict()
-        return await cache.versions(tags) if verdict else None
+        if not verdict:
+            return None
+        # Read before this query like any others: older labels than the snapshot can only make the entry miss.
+        return observed if observed is not None else await cache.versions(tags)
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""

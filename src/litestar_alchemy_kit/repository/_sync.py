@@ -275,7 +275,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             # This session's own writes are not committed: neither read nor publish these tables.
             cache.record_bypass()
             return None
-        cached = cache.get(key, tags, self._schema, row_tag=row_tag)
+        cached, observed = cache.read(key, tags, self._schema, row_tag=row_tag)
         if cached is not MISS:
             try:
                 keys, rows = self._codec.decode_rows(cached)
@@ -285,7 +285,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
                 return keys, rows if detach else self._attach(rows, refresh=refresh())
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind)
+            versions = self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind, observed)
             if versions is None:
                 return None
             result = self.session.execute(statement, execution_options=POPULATE_OPTIONS)
@@ -305,11 +305,14 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             cache.set(key, payload, versions, self._schema, self.cache_ttl, limits)
         return keys, rows
 
-    def _versions_for_populate(self, tags: Sequence[str], cache: SyncCache, bind: BindState) -> TagVersions | None:
+    def _versions_for_populate(
+        self, tags: Sequence[str], cache: SyncCache, bind: BindState, observed: TagVersions | None
+    ) -> TagVersions | None:
         """Tag versions to label the result with, read before the query; ``None``: do not populate.
 
-        The rule looks at the connection the read really runs on (see :class:`BindState`): a session
-        joined to a connection whose transaction already read has an old snapshot.
+        ``observed`` are the versions the missed lookup read (``None``: read them now). The rule looks at
+        the connection the read really runs on (see :class:`BindState`): a session joined to a connection
+        whose transaction already read has an old snapshot.
         """
         verdict = bind.populate_verdict()
         if verdict is None:
@@ -317,7 +320,10 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             connection = self.session.connection(bind_arguments={"mapper": self.model_type})
             remember_isolation(connection, connection.get_isolation_level())
             verdict = bind.populate_verdict()
-        return cache.versions(tags) if verdict else None
+        if not verdict:
+            return None
+        # Read before this query like any others: older labels than the snapshot can only make the entry miss.
+        return observed if observed is not None else cache.versions(tags)
 
     def bypass_cache(self) -> AbstractContextManager[None]:
         """Within this block every read of this repository goes to the database (writes use it)."""

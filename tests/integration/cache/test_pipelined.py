@@ -4,6 +4,7 @@ authentication, database selection, unix sockets, and the fallback to the client
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
 import time
 from collections.abc import Iterator
@@ -475,4 +476,26 @@ async def test_a_bump_goes_through_the_pipelined_connection(library: str, shared
     assert await cache.set(key, "after", await cache.versions(["t", "u"]))
     assert await cache.get(key, ["t", "u"]) == "after", "the stream stays in step after the MSET reply"
     await cache.close()
+    await client.aclose()
+
+
+async def test_a_populate_is_one_set_on_the_pipelined_connection(library: str, shared_url: str) -> None:
+    """Entries are written where the reads go (not through the client), with their ttl, and read back."""
+    client = _client(library, shared_url)
+    backend = PipelinedRedisBackend(client, f"pl{random.randrange(10**9)}:")
+    # From now on every command of the client fails: only the pipelined connection can write.
+    client.connection_pool.connection_kwargs["port"] = free_port()
+    await client.connection_pool.disconnect()
+    await backend.set("lasting", b"a", None)
+    await backend.set("brief", b"b", 30.0)
+    assert await backend.get_many(["lasting", "brief"]) == [b"a", b"b"]
+    admin = _client(library, shared_url)
+    assert await admin.pttl(f"{backend.prefix}lasting") == -1  # no ttl: no expiry
+    assert 0 < await admin.pttl(f"{backend.prefix}brief") <= 30_000
+    refused = importlib.import_module(f"{library}.exceptions").ConnectionError
+    with pytest.raises(refused):
+        await client.get("anything")  # (the client really is unusable)
+    await admin.delete(f"{backend.prefix}lasting", f"{backend.prefix}brief")
+    await admin.aclose()
+    await backend.aclose()
     await client.aclose()

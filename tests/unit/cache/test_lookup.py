@@ -118,3 +118,32 @@ async def test_a_row_tag_is_checked_with_its_entry_and_memoized_nowhere() -> Non
     assert await cache.get(cache.key("get", "s"), shared, row_tag="t:any") == "s", (
         "a row tag among the tags counts once"
     )
+
+
+async def test_read_labels_a_miss_with_the_versions_of_its_round_trip() -> None:
+    """``read``: a miss carries the versions ``versions()`` gives; a hit, an absent, marked or pending tag none."""
+    cache = AsyncCache(AsyncMemoryBackend(), namespace="read")
+    key = cache.key("row", "k")
+    assert await cache.read(key, ["t:a"]) == (MISS, None)  # no version yet: versions() initialises it
+    versions = await cache.versions(["t:a"])
+    assert versions is not None
+    assert await cache.read(key, ["t:a"]) == (MISS, versions)
+    assert await cache.read(key, ["t:a"], row_tag="t:a:row=1") == (MISS, None)  # the row tag has no version yet
+    with_row = await cache.versions(["t:a", "t:a:row=1"])
+    assert with_row is not None
+    assert await cache.read(key, ["t:a"], row_tag="t:a:row=1") == (MISS, with_row)
+    assert await cache.set(key, "body", versions)
+    assert await cache.read(key, ["t:a"]) == ("body", None)
+    await cache.bump(["t:a"])
+    value, after = await cache.read(key, ["t:a"])
+    assert value is MISS
+    assert after == await cache.versions(["t:a"])
+    assert after != versions
+    marker = await cache.mark(["t:a"])
+    assert await cache.read(key, ["t:a"]) == (MISS, None)  # a commit in flight: nothing to label with
+    await cache.bump(["t:a"], marker=marker)
+    failing = AsyncCache(_WritesFail(), namespace="read")
+    assert await failing.versions(["t:a"]) is not None
+    assert not await failing.bump(["t:a"])
+    assert await failing.read(key, ["t:a"]) == (MISS, None)  # an undelivered bump: no label
+    await failing.close()

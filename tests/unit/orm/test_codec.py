@@ -88,6 +88,13 @@ class Pair(Base):
     __table_args__ = (PrimaryKeyConstraint("b", "a"),)
 
 
+class Plain(Base):
+    __tablename__ = "codec_plain"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
 def _wire(payload: Any) -> Any:
     """What the cache hands back: the payload after a msgpack round trip, untyped."""
     return msgspec.msgpack.decode(msgspec.msgpack.encode(payload))
@@ -370,3 +377,27 @@ def test_postgresql_arrays_round_trip_or_are_refused() -> None:
     assert copy.prices is None
     with pytest.raises(Uncacheable):  # Decimals would come back as strings
         codec.encode_rows(["Arrayed"], [(_arrayed(prices=[decimal.Decimal("1.50")]),)])
+
+
+@pytest.mark.parametrize("model", [Plain, Parent])
+def test_rows_of_one_identity_attach_as_one_instance(session: Session, model: type[Any]) -> None:
+    """A result holding a row twice attaches one instance (the session's own when it holds one), with or
+    without relationships (rows without any are looked up in the identity map only)."""
+    session.add(Plain(id=1, name="a"))
+    session.commit()
+    session.expunge_all()
+    rows = [tuple(row) for row in session.execute(select(model)).all()]
+    codec = RowCodec(model)
+    payload = _wire(codec.encode_rows([model.__name__], rows))
+    # what a result holding the row twice decodes to (a join, say): two fresh instances of one identity
+    decoded = codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1]
+    assert decoded[0][0] is not decoded[1][0]
+    with Session(session.get_bind()) as other:
+        attached = attach_rows(other, decoded)
+        assert attached[0][0] is attached[1][0]
+        assert attached[0][0] in other
+        assert other.get(model, inspect(attached[0][0]).identity) is attached[0][0]
+    with Session(session.get_bind()) as holding:
+        held = holding.execute(select(model)).scalar_one()
+        decoded = codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1]
+        assert all(row[0] is held for row in attach_rows(holding, decoded))

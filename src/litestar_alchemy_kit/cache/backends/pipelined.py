@@ -13,10 +13,12 @@ Correctness rests on three rules:
 * a connection with replies outstanding for longer than ``stall_after`` is dropped and replaced,
   so a paused server cannot grow a backlog forever.
 
-Writes keep going through the client (its retries and pool), except the ``MSET`` of a bump, which
-waits on a commit: it goes through the pipelined connection too (the cache retries an undelivered
-bump itself). A read sent after a write returned is ordered after it by the server, whichever
-connection carried it, so version checks stay exact.
+The writes on a request's path go through the pipelined connection too: the ``SET`` of a populate
+(a miss pays for it), and the marker script, the settle script and the ``MSET`` of a bump, which
+wait on a commit (the cache retries an undelivered bump itself). The other writes (initialising
+versions, leases, deletes) keep going through the client (its retries and pool). A read sent after a
+write returned is ordered after it by the server, whichever connection carried it, so version checks
+stay exact.
 """
 
 from __future__ import annotations
@@ -305,20 +307,33 @@ class PipelinedRedisBackend(AsyncRedisBackend):
                 return await super().get_many(keys)
         return await self._mget(keys, timeout)
 
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """``SET`` of one entry (``PX`` its ttl) on the pipelined connection: a populate, one round trip."""
+        if self._target is None:
+            await super().set(key, value, ttl)
+            return
+        parts = [b"SET", (self.prefix + key).encode(self._encoding), value]
+        if ttl is not None:
+            parts += [b"PX", b"%d" % self._ms(ttl)]
+        await self._write(pack(*parts))
+
     async def set_many(self, items: Mapping[str, bytes]) -> None:
         """``MSET`` of ``items`` on the pipelined connection (a bump: one round trip, no pool checkout)."""
         if self._target is None:
             await super().set_many(items)
             return
-        protocol = await self._ready(None)
         prefix = self.prefix
         encoding = self._encoding
         parts = [b"MSET"]
         for key, value in items.items():
             parts.append((prefix + key).encode(encoding))
             parts.append(value)
+        await self._write(pack(*parts))
+
+    async def _write(self, command: bytes) -> None:
+        protocol = await self._ready(None)
         try:
-            await protocol.send(pack(*parts))
+            await protocol.send(command)
         except RespError as exc:
             # An error reply starts with its kind: OOM is a write refused at maxmemory (noeviction), which
             # the cache answers by deleting the versions instead (deletes are still accepted).

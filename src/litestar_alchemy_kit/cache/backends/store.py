@@ -7,7 +7,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from litestar.stores.base import Store
+from litestar.stores.base import StorageObject, Store
 from litestar.stores.memory import MemoryStore
 
 from litestar_alchemy_kit.cache.backends._async import AsyncCacheBackend
@@ -90,13 +90,15 @@ _SWEEP: Final = 8  # expired entries reclaimed per write at most: bounded work, 
 
 
 class MemoryStoreBackend(StoreBackend):
-    """A ``MemoryStore`` read straight from its dict: no lock or task switch per key.
+    """A ``MemoryStore`` read and written straight through its dict: no lock or task switch per key.
 
-    Safe because the event loop runs one coroutine at a time and a dict read is atomic; writes
-    still go through the store's API. ``MemoryStore`` drops an expired entry only when its key is
-    read again, so a cache writing many distinct keys would grow without end: every write here also
-    reclaims up to a few entries this backend wrote whose expiry has passed (an :class:`ExpiryWheel`
-    remembers them), whether or not they are ever read again.
+    Safe because the event loop runs one coroutine at a time and a dict read or assignment is
+    atomic: ``MemoryStore`` itself never awaits inside its lock, so no operation of its own is ever
+    half done when this backend runs. A write stores what ``MemoryStore.set`` stores (a
+    ``StorageObject``). ``MemoryStore`` drops an expired entry only when its key is read again, so a
+    cache writing many distinct keys would grow without end: every write here also reclaims up to a
+    few entries this backend wrote whose expiry has passed (an :class:`ExpiryWheel` remembers them),
+    whether or not they are ever read again.
     """
 
     __slots__ = ("_wheel",)
@@ -112,19 +114,37 @@ class MemoryStoreBackend(StoreBackend):
         return data
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
-        """``store.set``, then reclaim up to a few expired entries."""
+        """What ``store.set`` stores, then reclaim up to a few expired entries."""
         expires_in = _expires_in(ttl)
-        await self.store.set(key, value, expires_in=expires_in)
+        self._data()[key] = StorageObject.new(data=value, expires_in=expires_in)
         if expires_in is not None:
             self._wheel.add(key, time.monotonic() + expires_in)
         await self.sweep(_SWEEP)
 
+    async def set_many(self, items: Mapping[str, bytes]) -> None:
+        """Every item, without expiry."""
+        data = self._data()
+        for key, value in items.items():
+            data[key] = StorageObject.new(data=value, expires_in=None)
+
+    async def init_many(self, items: Mapping[str, bytes]) -> list[bytes]:
+        """Each key's live value, set first when absent (or expired)."""
+        data = self._data()
+        out: list[bytes] = []
+        for key, value in items.items():
+            item = data.get(key)
+            if item is None or item.expired:
+                data[key] = StorageObject.new(data=value, expires_in=None)
+                out.append(value)
+            else:
+                out.append(item.data)
+        return out
+
     async def sweep(self, limit: int) -> int:
         """Reclaim up to ``limit`` expired entries written through this backend; returns how many were found gone.
 
-        Through the store's own API, under its lock (``MemoryStore.get`` deletes an expired entry), so
-        writes never depend on how the store keeps its dict. An entry set again with a later expiry
-        goes back on the wheel.
+        Through the store's own API, under its lock (``MemoryStore.get`` deletes an expired entry). An
+        entry set again with a later expiry goes back on the wheel.
         """
         reclaimed = 0
         for key in self._wheel.due(time.monotonic(), limit):
