@@ -37,7 +37,7 @@ EAGER_STRATEGIES = frozenset({"joined", "selectin", "subquery", "immediate", Fal
 def table_tag(table: Table | TableClause) -> str:
     """Return the invalidation tag of a table: ``"t:"`` plus its schema-qualified name.
 
-    Writes and reads must agree on it: every tag of a table is named here or by :func:`name_tag`.
+    Writes and reads must agree on it: every tag of a table is named here or by ``name_tag``.
 
     Args:
         table: The table (or lightweight ``table()`` clause).
