@@ -429,7 +429,7 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
 class MergingRepo(KitRepo):
     """The previous attach, for comparison: each cached instance through ``session.merge(load=False)``."""
 
-    def _attach(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def _attach(self, rows: list[tuple[Any, ...]], *, refresh: bool) -> list[tuple[Any, ...]]:  # noqa: ARG002
         sync = self.session.sync_session
         return [
             tuple(sync.merge(value, load=False) if hasattr(value, "_sa_instance_state") else value for value in row)
