@@ -2,6 +2,7 @@
 
 import datetime
 import decimal
+import uuid
 
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from advanced_alchemy.mixins import UUIDPrimaryKey
@@ -40,3 +41,28 @@ class TenantRow(UUIDPrimaryKey, BenchBase):
     tenant: Mapped[int] = tenant_column()
     name: Mapped[str] = mapped_column(String(60))
     value: Mapped[int]
+
+
+async def seed_product(db_url: str) -> uuid.UUID:
+    """Create the tables at ``db_url`` and one product; its id (the HTTP benchmarks' apps serve it)."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    engine = create_async_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(BenchBase.metadata.create_all)
+    product = Product(
+        name="product 1",
+        sku="SKU-00001",
+        description="a fairly ordinary product description number 1",
+        quantity=1,
+        price=decimal.Decimal("1.99"),
+        weight=0.25,
+        active=True,
+        category="cat-1",
+        created=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    )
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        session.add(product)
+        await session.commit()
+    await engine.dispose()
+    return product.id

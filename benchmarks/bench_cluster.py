@@ -29,8 +29,6 @@ tune it).
 from __future__ import annotations
 
 import asyncio
-import datetime
-import decimal
 import os
 import re
 import shutil
@@ -44,9 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _models import BenchBase, Product
+from _models import seed_product
 from _report import record
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -200,28 +197,6 @@ async def _populate(cache: AsyncCache, per_table: int) -> list[tuple[str, list[s
 
 
 # --- req/s over HTTP -----------------------------------------------------------------------------
-
-
-async def _seed(db_url: str) -> uuid.UUID:
-    engine = create_async_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(BenchBase.metadata.create_all)
-    product = Product(
-        name="product 1",
-        sku="SKU-00001",
-        description="a fairly ordinary product description number 1",
-        quantity=1,
-        price=decimal.Decimal("1.99"),
-        weight=0.25,
-        active=True,
-        category="cat-1",
-        created=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-    )
-    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        session.add(product)
-        await session.commit()
-    await engine.dispose()
-    return product.id
 
 
 def _serve(flavour: str, topology: str, port: int, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -386,7 +361,7 @@ async def main() -> None:
     start_load = _load()
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        product_id = await _seed(db_url)
+        product_id = await seed_product(db_url)
         for flavour, binary in (("redis", redis_server_binary()), ("valkey", valkey_server_binary())):
             if binary is None:
                 print(f"{flavour}: no server binary, skipped")

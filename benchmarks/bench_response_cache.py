@@ -28,8 +28,6 @@ Run: ``python benchmarks/bench_response_cache.py`` (``BENCH_ROUNDS``, ``BENCH_HT
 from __future__ import annotations
 
 import asyncio
-import datetime
-import decimal
 import gc
 import importlib.util
 import os
@@ -46,38 +44,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _models import BenchBase, Product
+from _models import seed_product
 from _report import record
 from _response_cache_app import make_app
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 BATCH = int(os.environ.get("BENCH_BATCH", "1000"))
 HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "9"))
 HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "4"))
 HERE = Path(__file__).resolve().parent
-
-
-async def _seed(db_url: str) -> uuid.UUID:
-    engine = create_async_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(BenchBase.metadata.create_all)
-    product = Product(
-        name="product 1",
-        sku="SKU-00001",
-        description="a fairly ordinary product description number 1",
-        quantity=1,
-        price=decimal.Decimal("1.99"),
-        weight=0.25,
-        active=True,
-        category="cat-1",
-        created=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-    )
-    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        session.add(product)
-        await session.commit()
-    await engine.dispose()
-    return product.id
 
 
 class Driver:
@@ -315,7 +290,7 @@ def main() -> None:
     start = _load()
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        product_id = asyncio.run(_seed(db_url))
+        product_id = asyncio.run(seed_product(db_url))
         asgi = asyncio.run(_asgi(db_url, product_id))
         before_http = _load()
         http = _http(db_url, product_id)
