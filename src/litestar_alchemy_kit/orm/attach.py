@@ -30,13 +30,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.orm import RelationshipProperty, Session
     from sqlalchemy.orm.identity import IdentityMap
     from sqlalchemy.orm.instrumentation import ClassManager
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.util import ReadOnlyProperties
 
-__all__ = ("attach_rows",)
+__all__ = ("attach_rows", "populates_existing")
 
 
 def attach_rows(session: Session, rows: list[tuple[Any, ...]], *, refresh: bool = False) -> list[tuple[Any, ...]]:
@@ -161,3 +163,8 @@ class _Attacher:
             set_committed_value(existing, name, value)
         # what merge(load=False) announces for an instance it updates: Mutable types re-track the new values
         state.manager.dispatch._sa_event_merge_wo_load(state, None)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+
+
+def populates_existing(*options: Mapping[str, Any]) -> bool:
+    """Whether any of these execution options asks a read to populate existing instances (``refresh`` above)."""
+    return any(option.get("populate_existing") for option in options)

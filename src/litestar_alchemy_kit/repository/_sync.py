@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
-from litestar_alchemy_kit.orm.attach import attach_rows
+from litestar_alchemy_kit.orm.attach import attach_rows, populates_existing
 from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation, sync_session_of
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
@@ -243,7 +243,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             key,
             lambda: (statement, uniquify),
             detach=self._read_state.detach,
-            refresh=lambda: bool(statement.get_execution_options().get("populate_existing")),
+            refresh=lambda: populates_existing(statement.get_execution_options()),
         )
         if rows is None:
             return super()._execute(statement, uniquify=uniquify)
@@ -419,8 +419,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
 
     def _refreshes(self) -> bool:
         """Whether ``get(pk)``'s statement populates existing instances (the option is not part of its key)."""
-        option = "populate_existing"
-        return bool(self._default_execution_options.get(option) or self.statement.get_execution_options().get(option))
+        return populates_existing(self._default_execution_options, self.statement.get_execution_options())
 
     def _analyze_get_base(self) -> StatementInfo | Bypass:
         statement = self._get_base_stmt(
