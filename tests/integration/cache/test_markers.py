@@ -29,6 +29,7 @@ OPTIONS = CacheOptions(marker_ttl=0.3)
 async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[AsyncCache, AsyncCache]]:
     """Two caches on one store: this process's and another's."""
     closers: list[Callable[[], Any]] = []
+    clients: list[Any] = []
     if request.param == "memory":
         shared = AsyncMemoryBackend()
         caches = (AsyncCache(shared, "mk", OPTIONS), AsyncCache(shared, "mk", OPTIONS))
@@ -42,7 +43,7 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         closers.append(server.stop)
         from redis.asyncio import Redis
 
-        clients = [Redis.from_url(server.url), Redis.from_url(server.url)]
+        clients = [Redis.from_url(server.url), Redis.from_url(server.url)]  # the caller's clients: it closes them
         caches = (
             AsyncCache(PipelinedRedisBackend(clients[0]), "mk", OPTIONS),
             AsyncCache(PipelinedRedisBackend(clients[1]), "mk", OPTIONS),
@@ -50,6 +51,8 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     yield caches
     for cache in caches:
         await cache.close()
+    for client in clients:
+        await client.aclose()
     for close in closers:
         close()
 
