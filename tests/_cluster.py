@@ -297,8 +297,20 @@ class LocalCluster:
     def revive_as_replica(self, node: Node, master: Node) -> None:
         """Restart a killed node with its old id and config, as a replica of ``master``."""
         self._launch(node)
+        # The node restarts with its old view, where ``master`` is still a replica (it was promoted while the node
+        # was down) and REPLICATE of a replica is refused: first wait until gossip has told it otherwise.
+        self._wait(partial(self._sees_as_master, node, master), f"node {node.port} to learn {master.port} is a master")
         node.client().execute_command("CLUSTER", "REPLICATE", master.node_id)
         self.wait_healthy()
+
+    @staticmethod
+    def _sees_as_master(node: Node, other: Node) -> bool:
+        """Whether ``node``'s own view of the cluster (``CLUSTER NODES``) flags ``other`` as a master."""
+        for line in node.client().execute_command("CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if fields and fields[0] == other.node_id:
+                return "master" in fields[2].split(",")
+        return False
 
     def commands_processed(self) -> dict[int, int]:
         """``total_commands_processed`` per live node (the INFO call itself counts on the next read)."""
