@@ -15,8 +15,10 @@
 3. **Per-request cost.** New session + service + ``get`` hit + close on MemoryStore, against its
    floor (an ``AsyncSession`` open+close plus a long-lived repository's hit), and the service
    construction against AA's.
-4. **Commit with bump.** Update one row and commit, with the session bound to a Redis cache (the
-   bump on the pipelined connection) against the same without a cache.
+4. **Commit with bump.** Update one row and commit, with the session bound to a Redis cache against the
+   same without a cache: under the default ``commit_policy="available"`` (a marker before the database
+   COMMIT, settled by the bump after it: two round trips on the pipelined connection) and under
+   ``commit_policy=None`` (the bump alone, one round trip, without the dead-writer guarantee).
 5. **Attaching a list hit.** A 100-row list per request: uncached, and a hit returned detached
    (``auto_expunge=True``), attached to the session (AA's default), and attached the previous way
    (``session.merge(load=False)`` per instance).
@@ -392,10 +394,17 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
     client = Redis.from_url(REDIS_URL)
     namespace = f"lakcm{uuid.uuid4().hex[:8]}"
     cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
+    # commit_policy=None: one bump after the commit, no marker before it (no dead-writer guarantee)
+    unmarked = AsyncCache(
+        RedisStore(client, namespace=namespace), namespace=f"{namespace}n", options=CacheOptions(commit_policy=None)
+    )
     plain = async_sessionmaker(engine, expire_on_commit=False)
     bound = async_sessionmaker(engine, expire_on_commit=False)
     bind_cache(bound, cache)
-    await cache.bump(["warm"])  # the pipelined connection is open
+    bound_unmarked = async_sessionmaker(engine, expire_on_commit=False)
+    bind_cache(bound_unmarked, unmarked)
+    for each in (cache, unmarked):
+        await each.bump(["warm"])  # the pipelined connection is open
 
     def write(factory: Any) -> Any:
         async def run() -> None:
@@ -406,7 +415,11 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
 
         return run
 
-    cases = {"AA commit (no cache)": write(plain), "kit commit + bump (Redis)": write(bound)}
+    cases = {
+        "AA commit (no cache)": write(plain),
+        "kit commit + mark + bump (Redis, default policy available)": write(bound),
+        "kit commit + bump (Redis, commit_policy=None)": write(bound_unmarked),
+    }
     timings: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(BATCHES):
         for name, call in cases.items():
@@ -416,6 +429,7 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
             timings[name].append((time.perf_counter() - start) / 100 * 1e6)
     base = _median_of(timings["AA commit (no cache)"])
     await cache.close()
+    await unmarked.close()
     await client.aclose()
     await engine.dispose()
     if url.startswith("postgresql"):

@@ -27,7 +27,7 @@ from litestar_alchemy_kit.cache.naming import KeyNaming
 from litestar_alchemy_kit.cache.options import CacheOptions
 from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.cache.telemetry import Telemetry
-from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions, new_token
+from litestar_alchemy_kit.cache.types import MISS, Lookup, TagVersions, new_token, new_tokens
 from litestar_alchemy_kit.cache.types import unique_tags as _unique
 from litestar_alchemy_kit.cache.types import version_text as _text
 
@@ -157,7 +157,8 @@ class AsyncCache(KeyNaming):
 
         On success, clear what was pending before the write: a bump failing while it is in flight stays pending.
         """
-        items = {self._keys.tag(tag): new_token().encode() for tag in tags}
+        tag_key = self._keys.tag
+        items = {tag_key(tag): token for tag, token in zip(tags, new_tokens(len(tags)), strict=True)}
         if namespace:
             items.update(dict.fromkeys(self._keys.namespace_keys, new_token().encode()))  # one token, every copy
         if not items:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends import (
     AsyncBoundedReadBackend,
+    AsyncBoundedWriteBackend,
     AsyncCacheBackend,
     AsyncMarkingBackend,
     FullStoreBackend,
@@ -59,6 +60,11 @@ class AsyncGuardedBackend:
         )
         # capabilities are fixed per backend: a runtime-checkable protocol's isinstance() costs microseconds per write
         self._marking = isinstance(backend, AsyncMarkingBackend)
+        # Backends that bound a commit's invalidation writes themselves (a deadline per command on a pipelined
+        # connection) spare each of them a timeout scope: a timer handle, a cancellation scope, loop work.
+        self._bounded: AsyncBoundedWriteBackend | None = (
+            backend if isinstance(backend, AsyncBoundedWriteBackend) else None
+        )
         full_errors = backend.full_errors if isinstance(backend, FullStoreBackend) else ()
         self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
 
@@ -95,16 +101,19 @@ class AsyncGuardedBackend:
         self.breaker.success()
         return values
 
-    async def guard(self, operation: str, call: Callable[[], Awaitable[Any]], timeout: float) -> tuple[bool, Any]:
+    async def guard(
+        self, operation: str, call: Callable[[], Awaitable[Any]], timeout: float, *, bounded: bool = False
+    ) -> tuple[bool, Any]:
         """``(True, result)`` of ``call()`` within ``timeout``, or ``(False, None)`` if refused or failed.
 
-        ``(False, FULL)`` when the store answered that it is full.
+        ``(False, FULL)`` when the store answered that it is full. ``bounded``: ``call`` gives up after
+        ``timeout`` by itself (raising ``TimeoutError``), so no timeout scope is put around it.
         """
         if not self.breaker.allow():
             return False, None
         try:
-            if self._in_process:
-                result = await call()  # never blocks: a timeout scope would only cost a timer per write
+            if self._in_process or bounded:
+                result = await call()  # never blocks, or bounds itself: a timeout scope would only cost a timer
             else:
                 async with async_timeout(timeout):
                     result = await call()
@@ -134,13 +143,20 @@ class AsyncGuardedBackend:
         Under a commit policy the write settles ``marker_ids`` (see :mod:`~litestar_alchemy_kit.cache.markers`):
         a key still marked by another commit keeps its marker instead of taking its item.
         """
-        if self._options.commit_policy is None:
-            call: Callable[[], Awaitable[Any]] = partial(self.backend.set_many, items)
+        timeout = self._options.timeout
+        bounded = self._bounded
+        if bounded is not None:
+            if self._options.commit_policy is None:
+                call: Callable[[], Awaitable[Any]] = partial(bounded.set_many_within, items, timeout)
+            else:
+                call = partial(bounded.settle_many_within, items, marker_ids, timeout)
+        elif self._options.commit_policy is None:
+            call = partial(self.backend.set_many, items)
         elif self._marking:
             call = partial(cast("AsyncMarkingBackend", self.backend).settle_many, items, marker_ids)
         else:
             call = partial(self._settle_each, items, marker_ids)
-        done, result = await self.guard("bump", call, self._options.timeout)
+        done, result = await self.guard("bump", call, timeout, bounded=bounded is not None)
         if result is FULL:
             # A full store still deletes: a deleted version reads as absent, no entry matches it, and the
             # next reader initialises a new random token. The bump is delivered all the same.
@@ -150,13 +166,15 @@ class AsyncGuardedBackend:
     async def mark_many(self, keys: Sequence[str], marker_id: str) -> bool:
         """Whether ``marker_id`` was added to the marker of every key, for ``options.marker_ttl`` seconds."""
         ttl = self._options.marker_ttl
-        if self._marking:
-            call: Callable[[], Awaitable[Any]] = partial(
-                cast("AsyncMarkingBackend", self.backend).mark_many, keys, marker_id, ttl
-            )
+        timeout = self._options.timeout
+        bounded = self._bounded
+        if bounded is not None:
+            call: Callable[[], Awaitable[Any]] = partial(bounded.mark_many_within, keys, marker_id, ttl, timeout)
+        elif self._marking:
+            call = partial(cast("AsyncMarkingBackend", self.backend).mark_many, keys, marker_id, ttl)
         else:
             call = partial(self._mark_each, keys, marker_id, ttl)
-        done, result = await self.guard("mark", call, self._options.timeout)
+        done, result = await self.guard("mark", call, timeout, bounded=bounded is not None)
         if result is FULL:
             # A full store refuses the marker but still deletes: with its version gone and no room to
             # initialise a new one, nobody populates the tag until the store has room again.

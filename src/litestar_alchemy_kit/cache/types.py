@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any, Final, NamedTuple, final
 
-__all__ = ("MISS", "Lookup", "TagVersions", "new_token", "unique_tags", "version_text")
+__all__ = ("MISS", "Lookup", "TagVersions", "new_token", "new_tokens", "unique_tags", "version_text")
 
 
 @final
@@ -49,6 +49,12 @@ def version_text(raw: bytes | None) -> str | None:
 def new_token() -> str:
     """A fresh version token: random, so a tag key lost to eviction never comes back with an old value."""
     return secrets.token_hex(8)
+
+
+def new_tokens(count: int) -> list[bytes]:
+    """``count`` fresh version tokens, as :func:`new_token` makes them, from one read of the random source."""
+    raw = secrets.token_hex(8 * count).encode()
+    return [raw[start : start + 16] for start in range(0, 16 * count, 16)]
 
 
 @final

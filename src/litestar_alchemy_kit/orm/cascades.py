@@ -35,6 +35,7 @@ __all__ = (
     "declare_metadata",
     "forget_dependencies",
     "generation",
+    "graph_state",
     "name_tags",
     "reflect_dependencies",
     "view_of",
@@ -118,6 +119,16 @@ def generation() -> int:
     Callers memoizing tags per mapper key their memo by it (cheap: no graph is built).
     """
     return _generation * 1_000_003 + len(mapperlib._mapper_registries)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+
+
+def graph_state() -> tuple[tuple[int, int, int], list[MetaData]]:
+    """The state the memo of closures is valid for (see :func:`_closure`), and the ``MetaData`` objects it covers.
+
+    A caller memoizing closures of tables whose ``MetaData`` is among them may reuse them while the state
+    is unchanged: the closures would come from the same memo.
+    """
+    metadata = _all_metadata()
+    return (_generation, len(metadata), sum(len(meta.tables) for meta in metadata)), metadata
 
 
 def _all_metadata(extra: MetaData | None = None) -> list[MetaData]:

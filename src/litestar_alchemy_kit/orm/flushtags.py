@@ -26,7 +26,7 @@ from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 from sqlalchemy.sql import TableClause
 
-from litestar_alchemy_kit.orm.cascades import changed_tags, written_tags
+from litestar_alchemy_kit.orm.cascades import changed_tags, graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import tenant_column_of
@@ -34,6 +34,7 @@ from litestar_alchemy_kit.orm.partition import tenant_column_of
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sqlalchemy import MetaData
     from sqlalchemy.orm import Mapper, UOWTransaction
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.sql.schema import Column
@@ -120,12 +121,47 @@ def _values(state: InstanceState[Any], fine: _Fine, insert: bool) -> list[object
     return values
 
 
-def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str]) -> None:
-    mapper = state.mapper
+class _Plan(NamedTuple):
+    """What a row of a mapper bumps whatever its values.
+
+    Per table: its coarse tag, the tags every row bumps, its fine columns; and the tags of the mapper's link
+    and non-``Table`` tables.
+    """
+
+    tables: tuple[tuple[str, frozenset[str], tuple[_Fine, ...]], ...]
+    extra: frozenset[str]
+
+
+_plans: dict[Mapper[Any], tuple[tuple[int, int, int], _Plan]] = {}
+
+
+def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaData]) -> _Plan:
+    """``mapper``'s plan, memoized while the dependency graph is in the state ``graph`` (its closures' own memo key).
+
+    Built per row otherwise, as before: a mapper with a table of a ``MetaData`` the state does not cover.
+    """
+    memo = _plans.get(mapper)
+    if memo is not None and memo[0] == graph:
+        return memo[1]
+    fine_columns = _fine_columns(mapper)
+    plan = _Plan(
+        tuple(
+            (coarse, frozenset({any_tag(coarse), *_cascade_tags(table)}), fines)  # views read inserted rows too
+            for table, coarse, fines in fine_columns
+        ),
+        _secondary_tags(mapper) | _other_tags(mapper),
+    )
+    tables = [table for table, _, _ in fine_columns]
+    tables.extend(rel.secondary for rel in mapper.relationships if isinstance(rel.secondary, Table))
+    if all(any(table.metadata is meta for meta in metadata) for table in tables):
+        _plans[mapper] = (graph, plan)
+    return plan
+
+
+def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str], plan: _Plan) -> None:
     insert = state.key is None and not isdelete
-    for table, coarse, fines in _fine_columns(mapper):
-        tags.add(any_tag(coarse))
-        tags.update(_cascade_tags(table))  # views read inserted rows too
+    for coarse, every_row, fines in plan.tables:
+        tags.update(every_row)
         for fine in fines:
             values = _values(state, fine, insert)
             # NULL equals nothing: no read is restricted to it, so it needs no tag
@@ -134,8 +170,7 @@ def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str]) -> Non
                 tags.add(coarse)  # which rows or partitions this write touched is not known exactly
                 break
             tags.update(fine.make(coarse, token) for token in tokens if token is not None)
-    tags.update(_secondary_tags(mapper))
-    tags.update(_other_tags(mapper))
+    tags.update(plan.extra)
 
 
 @cache
@@ -148,10 +183,11 @@ def flush_bumps(flush_context: UOWTransaction) -> set[str]:
     """Every tag the flush's writes require bumping at commit (see the module doc)."""
     tags: set[str] = set()
     states: dict[InstanceState[Any], tuple[bool, bool]] = flush_context.states  # pyright: ignore[reportAssignmentType,reportUnknownMemberType]
+    graph, metadata = graph_state()  # once per flush: the plans of its mappers are reused while it holds
     for state, (isdelete, listonly) in states.items():
         if listonly:
             # registered for its collections only: its own row is not written, link rows may be
             tags.update(_secondary_tags(state.mapper))
             continue
-        _row_bumps(state, isdelete, tags)
+        _row_bumps(state, isdelete, tags, _plan(state.mapper, graph, metadata))
     return tags

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -59,16 +60,27 @@ async def _eventually(check: Any, timeout: float = 20.0) -> None:
 async def test_paused_server_gives_misses_and_a_bump_during_the_pause_wins(fault_target: Target) -> None:
     cache = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)
     other = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)  # another process
+    # a writer with no commit policy: its bump is one MSET, bounded like the settle
+    unmarked = AsyncCache(
+        fault_target.store("fault", socket_timeout=1), namespace="f", options=replace(OPTIONS, commit_policy=None)
+    )
+    marking = AsyncCache(fault_target.store("fault", socket_timeout=1), namespace="f", options=OPTIONS)
     key = cache.key("row", "q")
     _placed(fault_target, cache, key)
     await _cached(cache, other, key, "before")
+    assert await unmarked.bump(["warm"])  # their connections are open before the pause
+    assert await marking.bump(["warm"])
 
     fault_target.pause()
     try:
         started = time.monotonic()
         assert await cache.get(key, TAGS) is MISS
         assert time.monotonic() - started < 1.0  # bounded by the 0.2 s timeout, not the socket's
-        assert not await cache.bump(FAULTED)  # a commit during the outage: undelivered
+        # a commit during the outage: its bump is bounded by the timeout too, and undelivered; so are the marker
+        # of another commit and the bump of a writer with no commit policy (each cache its own breaker, still closed)
+        assert not await asyncio.wait_for(cache.bump(FAULTED), 1.0)
+        assert await asyncio.wait_for(marking.mark(FAULTED), 1.0) is None
+        assert not await asyncio.wait_for(unmarked.bump(FAULTED), 1.0)
         assert "users" in cache.pending_tags
         for _ in range(5):
             assert await cache.get(key, TAGS) is MISS
@@ -85,7 +97,8 @@ async def test_paused_server_gives_misses_and_a_bump_during_the_pause_wins(fault
     assert await other.get(key, TAGS) is MISS
     assert await cache.get_or_load(key, TAGS, _const("after")) == "after"
     assert await other.get(key, TAGS) == "after"
-    await _close(cache, other)
+    await _eventually(lambda: _true(not unmarked.pending_tags))
+    await _close(cache, other, unmarked, marking)
 
 
 async def test_stopped_and_restarted_server(fault_target: Target) -> None:

@@ -26,7 +26,8 @@ from sqlalchemy.sql import Executable
 
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
-from litestar_alchemy_kit.orm.dependencies import table_tag
+from litestar_alchemy_kit.orm.cascades import declare_dependency, forget_dependencies
+from litestar_alchemy_kit.orm.dependencies import name_tag, table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind, value_token
 from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
@@ -249,6 +250,25 @@ def test_unit_of_work_writes_bump_their_rows_and_partitions(recorded: Any) -> No
     session.delete(org)
     session.commit()
     assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i1", f"{ORG}:part=i11"}
+
+
+def test_a_dependency_declared_after_a_write_counts_for_the_next_write(recorded: Any) -> None:
+    """What a mapper's rows bump is memoized per mapper, and recomputed once the dependency graph changes."""
+    session, bumped = recorded
+    org = Org(id=4, tenant=10, name="a")
+    session.add(org)
+    session.commit()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i4", f"{ORG}:part=i10"}
+    declare_dependency(Org.__table__, "ft_org_copy")  # a trigger copying the table's rows
+    try:
+        org.name = "b"
+        session.commit()
+        assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i4", f"{ORG}:part=i10", name_tag("ft_org_copy")}
+    finally:
+        forget_dependencies()
+    org.name = "c"
+    session.commit()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i4", f"{ORG}:part=i10"}
 
 
 def test_unknown_values_bump_the_coarse_tag(recorded: Any) -> None:

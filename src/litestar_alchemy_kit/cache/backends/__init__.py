@@ -2,6 +2,7 @@
 
 from litestar_alchemy_kit.cache.backends._async import (
     AsyncBoundedReadBackend,
+    AsyncBoundedWriteBackend,
     AsyncCacheBackend,
     AsyncClosingBackend,
     AsyncMarkingBackend,
@@ -10,6 +11,7 @@ from litestar_alchemy_kit.cache.backends._async import (
 )
 from litestar_alchemy_kit.cache.backends._sync import (
     SyncBoundedReadBackend,
+    SyncBoundedWriteBackend,
     SyncCacheBackend,
     SyncClosingBackend,
     SyncMarkingBackend,
@@ -28,6 +30,7 @@ from litestar_alchemy_kit.cache.backends.store import StoreBackend, as_async_bac
 
 __all__ = (
     "AsyncBoundedReadBackend",
+    "AsyncBoundedWriteBackend",
     "AsyncCacheBackend",
     "AsyncClosingBackend",
     "AsyncMarkingBackend",
@@ -40,6 +43,7 @@ __all__ = (
     "StoreBackend",
     "StoreFullError",
     "SyncBoundedReadBackend",
+    "SyncBoundedWriteBackend",
     "SyncCacheBackend",
     "SyncClosingBackend",
     "SyncMarkingBackend",

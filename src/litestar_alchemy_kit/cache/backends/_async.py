@@ -59,6 +59,27 @@ class AsyncBoundedReadBackend(Protocol):
 
 
 @runtime_checkable
+class AsyncBoundedWriteBackend(Protocol):
+    """Optional capability: a backend that bounds its own invalidation writes, cheaper than a timeout around the call.
+
+    The writes a commit waits for (a bump's ``MSET``, the marker and settle scripts). A write that gives up
+    may still land: the cache treats it as undelivered, and the next delivery writes it again.
+    """
+
+    async def set_many_within(self, items: Mapping[str, bytes], timeout: float) -> None:
+        """``set_many``, giving up (raising ``TimeoutError``) after ``timeout`` seconds."""
+        ...
+
+    async def mark_many_within(self, keys: Sequence[str], marker_id: str, ttl: float, timeout: float) -> None:
+        """``mark_many`` (see :class:`AsyncMarkingBackend`), giving up after ``timeout`` seconds."""
+        ...
+
+    async def settle_many_within(self, items: Mapping[str, bytes], marker_ids: Sequence[str], timeout: float) -> None:
+        """``settle_many`` (see :class:`AsyncMarkingBackend`), giving up after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
 class AsyncMarkingBackend(Protocol):
     """Optional capability: atomic invalidation markers (see :mod:`~litestar_alchemy_kit.cache.markers`).
 

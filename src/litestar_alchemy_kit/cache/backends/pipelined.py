@@ -315,25 +315,36 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         parts = [b"SET", (self.prefix + key).encode(self._encoding), value]
         if ttl is not None:
             parts += [b"PX", b"%d" % self._ms(ttl)]
-        await self._write(pack(*parts))
+        await self._write(pack(*parts), None)
 
     async def set_many(self, items: Mapping[str, bytes]) -> None:
         """``MSET`` of ``items`` on the pipelined connection (a bump: one round trip, no pool checkout)."""
         if self._target is None:
             await super().set_many(items)
             return
+        await self._write(self._mset(items), None)
+
+    async def set_many_within(self, items: Mapping[str, bytes], timeout: float) -> None:
+        """:meth:`set_many` bounded by ``timeout`` seconds (``TimeoutError``): the connection's deadline, no timer."""
+        if self._target is None:
+            async with async_timeout(timeout):
+                await super().set_many(items)
+            return
+        await self._write(self._mset(items), timeout)
+
+    def _mset(self, items: Mapping[str, bytes]) -> bytes:
         prefix = self.prefix
         encoding = self._encoding
         parts = [b"MSET"]
         for key, value in items.items():
             parts.append((prefix + key).encode(encoding))
             parts.append(value)
-        await self._write(pack(*parts))
+        return pack(*parts)
 
-    async def _write(self, command: bytes) -> None:
-        protocol = await self._ready(None)
+    async def _write(self, command: bytes, timeout: float | None) -> None:
+        protocol = await self._ready(timeout)
         try:
-            await protocol.send(command)
+            await protocol.send(command, timeout)
         except RespError as exc:
             # An error reply starts with its kind: OOM is a write refused at maxmemory (noeviction), which
             # the cache answers by deleting the versions instead (deletes are still accepted).
@@ -346,11 +357,24 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         if self._target is None:
             await super().mark_many(keys, marker_id, ttl)
             return
+        await self._mark(keys, marker_id, ttl, None)
+
+    async def mark_many_within(self, keys: Sequence[str], marker_id: str, ttl: float, timeout: float) -> None:
+        """:meth:`mark_many` bounded by ``timeout`` seconds (``TimeoutError``): the connection's deadline, no timer."""
+        if self._target is None:
+            async with async_timeout(timeout):
+                await super().mark_many(keys, marker_id, ttl)
+            return
+        await self._mark(keys, marker_id, ttl, timeout)
+
+    async def _mark(self, keys: Sequence[str], marker_id: str, ttl: float, timeout: float | None) -> None:
+        prefix = self.prefix
         encoding = self._encoding
         await self._eval(
             MARK_SCRIPT,
-            [(self.prefix + key).encode(encoding) for key in keys],
-            [marker_id.encode(), str(self._ms(ttl)).encode()],
+            [(prefix + key).encode(encoding) for key in keys],
+            [marker_id.encode(), b"%d" % self._ms(ttl)],
+            timeout,
         )
 
     async def settle_many(self, items: Mapping[str, bytes], marker_ids: Sequence[str]) -> None:
@@ -358,24 +382,38 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         if self._target is None:
             await super().settle_many(items, marker_ids)
             return
+        await self._settle(items, marker_ids, None)
+
+    async def settle_many_within(self, items: Mapping[str, bytes], marker_ids: Sequence[str], timeout: float) -> None:
+        """:meth:`settle_many` bounded by ``timeout`` seconds (``TimeoutError``): the connection's deadline, no timer."""
+        if self._target is None:
+            async with async_timeout(timeout):
+                await super().settle_many(items, marker_ids)
+            return
+        await self._settle(items, marker_ids, timeout)
+
+    async def _settle(self, items: Mapping[str, bytes], marker_ids: Sequence[str], timeout: float | None) -> None:
+        prefix = self.prefix
         encoding = self._encoding
         await self._eval(
             SETTLE_SCRIPT,
-            [(self.prefix + key).encode(encoding) for key in items],
+            [(prefix + key).encode(encoding) for key in items],
             [" ".join(marker_ids).encode(), *items.values()],
+            timeout,
         )
 
-    async def _eval(self, script: str, keys: list[bytes], args: list[bytes]) -> None:
+    async def _eval(self, script: str, keys: list[bytes], args: list[bytes], timeout: float | None) -> None:
         # EVALSHA: the server neither receives nor hashes the script again; EVAL loads it once per server.
-        protocol = await self._ready(None)
-        numkeys = str(len(keys)).encode()
+        # ``timeout`` bounds the connect and each command (the EVAL after a NOSCRIPT reply gets its own).
+        protocol = await self._ready(timeout)
+        numkeys = b"%d" % len(keys)
         try:
             try:
-                await protocol.send(pack(b"EVALSHA", _sha(script), numkeys, *keys, *args))
+                await protocol.send(pack(b"EVALSHA", _sha(script), numkeys, *keys, *args), timeout)
             except RespError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-                await protocol.send(pack(b"EVAL", script.encode(), numkeys, *keys, *args))
+                await protocol.send(pack(b"EVAL", script.encode(), numkeys, *keys, *args), timeout)
         except RespError as exc:
             if str(exc).startswith("OOM "):
                 raise StoreFullError(str(exc)) from exc
