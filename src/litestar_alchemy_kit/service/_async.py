@@ -16,7 +16,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryReadService, SQLAl
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
 
 from litestar_alchemy_kit._passthrough import passthrough
-from litestar_alchemy_kit.orm.invalidation import bound_async_caches
+from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches
 from litestar_alchemy_kit.repository import CachedAsyncRepository
 from litestar_alchemy_kit.service._typing import CachedAsyncRepositoryT
 from litestar_alchemy_kit.writes.template import service_templates
@@ -105,7 +105,9 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
         repository_type = cast("type[object]", self.repository_type)  # any AA repository at runtime
         keyed = None
         if CachedAsyncRepository in repository_type.__mro__:  # issubclass() without ABC's hook: built per request
-            keyed = None if kwargs else self._template_key(session, cache, use_cache, auto_expunge)
+            # what providers pass (tenant=None: no binding) is a plain call too
+            plain = not kwargs or (kwargs.keys() == {"tenant"} and kwargs["tenant"] is None)
+            keyed = self._template_key(session, cache, use_cache, auto_expunge) if plain else None
             found = None if keyed is None else service_templates.get(keyed[0])
             if keyed is not None and found is not None:
                 # the repository AA's __init__ would build, from the template of the first call alike
@@ -138,9 +140,9 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
 
         ``None``: build the repository as AA does. AA's ``__init__`` passes the repository this service's class
         defaults and its own constants, and the repository derives its state from them, its class defaults, the
-        cache and the session's bind (see ``litestar_alchemy_kit.writes.template``). A call whose cache is not
-        yet bound to the session, or a class whose ``__init__`` is not the kit's (or AA's next), is built as AA
-        does. The repository's defaults are read through its class: its ``__init__`` is the kit's, so nothing
+        cache and the session's bind (see ``litestar_alchemy_kit.writes.template``); a cache not yet bound to
+        the session is bound first, as the repository's ``__init__`` does. A class whose ``__init__`` is not the
+        kit's (or AA's next) is built as AA does. The repository's defaults are read through its class: its ``__init__`` is the kit's, so nothing
         sets them on the instance first.
         """
         service_type = type(self)
@@ -155,7 +157,7 @@ class CachedAsyncRepositoryService(SQLAlchemyAsyncRepositoryService[ModelT, Cach
         if cache is None:
             cache = bound[0] if len(bound) == 1 else None
         elif not any(known is cache for known in bound):
-            return None  # the repository binds it on its first build
+            bind_cache(session, cache)  # as the repository's __init__ does, before building anything
         # read as AA's __init__ reads them: through the service, and through the class of the repository
         keep = (
             self.loader_options,

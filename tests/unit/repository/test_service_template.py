@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
 from litestar_alchemy_kit.cache import AsyncCache, AsyncMemoryBackend
+from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.orm.invalidation import bound_async_caches
 from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
 from litestar_alchemy_kit.writes.template import service_templates
@@ -29,6 +31,20 @@ class Gadget(UUIDPrimaryKey, _Base):
     __tablename__ = "lak_service_template_gadget"
 
     name: Mapped[str]
+
+
+class Note(UUIDPrimaryKey, _Base):
+    __tablename__ = "lak_service_template_note"
+
+    tenant: Mapped[int] = tenant_column()
+
+
+class NoteRepository(CachedAsyncRepository[Note]):
+    model_type = Note
+
+
+class NoteService(CachedAsyncRepositoryService[Note, NoteRepository]):
+    repository_type = NoteRepository
 
 
 class GadgetRepository(CachedAsyncRepository[Gadget]):
@@ -106,9 +122,14 @@ async def test_what_the_repository_derives_from_is_the_key(
         assert GadgetService(session=session, auto_expunge=True).repository.auto_expunge is True
         assert GadgetService(session=session).repository.auto_expunge is False
         other = AsyncCache(AsyncMemoryBackend(), namespace="svcother")
-        bind_cache(session, other)  # two caches bound: only the one given is used
+        # a cache not bound to the session yet is bound, as the repository binds it; then two caches are
+        # bound, and only the one given is used
+        assert GadgetService(session=session, cache=other).repository.cache is other
+        assert bound_async_caches(session) == (cache, other)
         assert GadgetService(session=session, cache=other).repository.cache is other
         assert GadgetService(session=session, cache=cache).repository.cache is cache
+        # as providers call it
+        assert GadgetService(session, cache=cache, scope=1, tenant=None).repository.cache_scope == (1,)
     async with factory() as session:
         # class defaults changed at runtime, the service's and the repository's, are seen by the next build
         GadgetService.execution_options = {"populate_existing": True}
@@ -141,3 +162,16 @@ async def test_a_repository_with_its_own_init_is_built_by_it(
     async with factory() as session:
         stamps = {StampedService(session=session).repository.stamp for _ in range(3)}
         assert len(stamps) == 3
+
+
+async def test_a_tenant_binding_is_never_restored_from_an_unbound_template(
+    sessions: tuple[async_sessionmaker[AsyncSession], AsyncCache],
+) -> None:
+    factory, _ = sessions
+    async with factory() as session:
+        for _ in range(2):  # remembered, then restored
+            assert NoteService(session, scope=1, tenant=None).repository.tenant is None
+        bound = NoteService(session, scope=1, tenant=7).repository
+        assert bound.tenant is not None
+        assert bound.tenant.value == 7
+        assert bound.cache_scope != (1,)
