@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
+from litestar_alchemy_kit.cache.memo import entry_key, key_prefix, scope_token
 from litestar_alchemy_kit.orm.attach import attach_rows, populates_existing
 from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation, sync_session_of
 from litestar_alchemy_kit.orm.codec import Uncacheable
@@ -34,14 +35,7 @@ from litestar_alchemy_kit.orm.populate import (
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
-from litestar_alchemy_kit.repository._support import (
-    analysis_key,
-    default_select,
-    entry_key,
-    key_prefix,
-    scope_token,
-    shared_analysis,
-)
+from litestar_alchemy_kit.repository._support import analysis_key, default_select, shared_analysis
 from litestar_alchemy_kit.writes import GuardedWritesSyncRepository
 from litestar_alchemy_kit.writes.template import Template, template_key, templates
 
@@ -53,6 +47,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.engine import Result
     from sqlalchemy.orm import Session, scoped_session
+    from typing_extensions import Self
 
     from litestar_alchemy_kit.cache import SyncCache, TagVersions
     from litestar_alchemy_kit.cache.keys import EntryPrefix
@@ -102,6 +97,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
     # cache, no scope (no tenant: see the base); it reads and writes exactly as AA's repository.
     _cache_enabled: bool = False
     _cache_scope: tuple[object, ...] = _NO_SCOPE
+    _template: Template | None = None
     cache_ttl: float | None = None
     """Seconds entries stay fresh (``None``: the cache's ``default_ttl``); invalidation keeps them correct."""
     cache_limits: CacheLimits | None = None
@@ -141,11 +137,10 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         """
         # get(pk)'s base statement is the same for every instance built alike: the class defaults, and
         # the tenant binding's statement for the same tenant (see analysis_key)
-        if kwargs.get("statement") is None:
+        defaults = kwargs.get("statement") is None
+        if defaults:
             kwargs["statement"] = default_select(self.model_type)  # built once per model, not per request
-            self._defaults = kwargs.get("load") is None and kwargs.get("execution_options") is None
-        else:
-            self._defaults = False
+            defaults = kwargs.get("load") is None and kwargs.get("execution_options") is None
         explicit_manager = kwargs.get("cache_manager") is not None
         if explicit_manager and cache is not None:
             msg = (
@@ -177,15 +172,43 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
                 use_cache=use_cache,
                 cache_limits=cache_limits,
                 auto_expunge=auto_expunge,
+                defaults=defaults,
                 **kwargs,
             )
             if keyed is not None:
-                templates.put(keyed[0], Template(self, before, keyed[1]))
+                template = templates.put(keyed[0], Template(self, before, keyed[1]))
+            self._scope(template, cache, scope)
         else:
-            template.restore(self)
-            self.session = session
-            # as AA's __init__ (a keyed call has no cache_manager=), unless the kit's cache replaces it
-            self._cache_manager = None if cache is not None else session.info.get("cache_manager")
+            self._join(template, session, cache, scope)
+
+    @classmethod
+    def _from_template(
+        cls,
+        template: Template,
+        session: Session | scoped_session[Session],
+        cache: SyncCache | None,
+        scope: object,
+    ) -> Self:
+        """An instance as ``__init__`` builds it from ``template`` (for a service that knows the template of its call)."""
+        repository = cls.__new__(cls)
+        repository._join(template, session, cache, scope)  # noqa: SLF001 - its own class
+        return repository
+
+    def _join(
+        self,
+        template: Template,
+        session: Session | scoped_session[Session],
+        cache: SyncCache | None,
+        scope: object,
+    ) -> None:
+        template.restore(self)
+        self.session = session
+        # as AA's __init__ (a keyed call has no cache_manager=), unless the kit's cache replaces it
+        self._cache_manager = None if cache is not None else session.info.get("cache_manager")
+        self._scope(template, cache, scope)
+
+    def _scope(self, template: Template | None, cache: SyncCache | None, scope: object) -> None:
+        self._template = template  # the template this instance was built from, or remembered as
         self._cache_scope: tuple[object, ...] = _NO_SCOPE if scope is None else (scope,)
         if self._tenant is not None:
             self._cache_scope = (*self._tenant.scope, *self._cache_scope)
@@ -201,10 +224,12 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         use_cache: bool | None,
         cache_limits: CacheLimits | None,
         auto_expunge: bool,
+        defaults: bool,
         **kwargs: Any,
     ) -> None:
         """AA's ``__init__`` (through the tenant binding's), then the state the cached reads need."""
         super().__init__(session=session, tenant=tenant, auto_expunge=auto_expunge, **kwargs)
+        self._defaults = defaults  # get(pk)'s base statement is the class default (see analysis_key)
         if cache is not None:
             # AA's cache manager (the one its config puts in ``session.info``) would cache the same reads
             # by repr() and invalidate after commit returns: the kit's cache replaces it. Without a kit
@@ -378,6 +403,8 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             base = self._get_base = shared_analysis(
                 shared, (self.loader_options, self.execution_options), self._analyze_get_base
             )
+            if shared is not None and self._template is not None:
+                self._template.share("_get_base", base)  # its key is finer than analysis_key: the next ones skip it
         rows = None
         bind = bind_state(self.session, self.model_type)
         if isinstance(base, Bypass) or bind.bypass is not None:

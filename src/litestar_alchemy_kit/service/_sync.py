@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.exceptions import AdvancedAlchemyError, ImproperConfigurationError
 from advanced_alchemy.repository.typing import ModelT
-from advanced_alchemy.service import SQLAlchemySyncRepositoryService
+from advanced_alchemy.service import (
+    SQLAlchemySyncRepositoryReadService,
+    SQLAlchemySyncRepositoryService,
+)
 from advanced_alchemy.utils.dataclass import Empty, EmptyType
 
 from litestar_alchemy_kit._passthrough import passthrough
+from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from litestar_alchemy_kit.service._typing import CachedSyncRepositoryT
+from litestar_alchemy_kit.writes.template import service_templates
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Sequence
@@ -38,6 +43,28 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from litestar_alchemy_kit.cache import SyncCache
+
+
+def _plain(service_type: type[object], repository_type: type[object]) -> bool:
+    """Whether the service's ``__init__`` is the kit's then AA's, and its repository's ``__init__`` the kit's.
+
+    Then the repository a plain call builds is known from the template of the first such call; a class
+    that overrides either ``__init__`` (or its repository's ``__new__``) is built as it says.
+    """
+    mro = service_type.__mro__
+    after = mro[mro.index(CachedSyncRepositoryService) + 1 :]
+    init: object = next(vars(cls)["__init__"] for cls in after if "__init__" in vars(cls))
+    repository_init: object = repository_type.__init__
+    repository_new: object = repository_type.__new__
+    return (
+        init is vars(SQLAlchemySyncRepositoryReadService)["__init__"]
+        and repository_init is vars(CachedSyncRepository)["__init__"]
+        and repository_new is object.__new__
+    )
+
+
+# per (service class, repository class): whether _plain() holds (classes are few and live as long as the process)
+_plain_classes: dict[tuple[type[object], type[object]], bool] = {}
 
 
 class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, CachedSyncRepositoryT]):
@@ -79,7 +106,17 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
                 ``repository_type`` that is not a cached repository (it would ignore them).
         """
         repository_type = cast("type[object]", self.repository_type)  # any AA repository at runtime
+        keyed = None
         if CachedSyncRepository in repository_type.__mro__:  # issubclass() without ABC's hook: built per request
+            # what providers pass (tenant=None: no binding) is a plain call too
+            plain = not kwargs or (kwargs.keys() == {"tenant"} and kwargs["tenant"] is None)
+            keyed = self._template_key(session, cache, use_cache, auto_expunge) if plain else None
+            found = None if keyed is None else service_templates.get(keyed[0])
+            if keyed is not None and found is not None:
+                # the repository AA's __init__ would build, from the template of the first call alike
+                repository = self.repository_type._from_template(found[0], session, keyed[2], scope)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+                self._repository_instance = repository
+                return
             kwargs.update(cache=cache, scope=scope, use_cache=use_cache)
         elif cache is not None or scope is not None or use_cache is not None:
             msg = (
@@ -87,7 +124,71 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
                 "it cannot take cache=, scope= or use_cache= (subclass the kit's cached repository)"
             )
             raise ImproperConfigurationError(msg)
+        before = set(vars(self))
         super().__init__(session, auto_expunge=auto_expunge, **kwargs)
+        # remembered when AA's __init__ set nothing but the repository, and the repository has a template
+        if keyed is not None and set(vars(self)) - before == {"_repository_instance"}:
+            built = self._repository_instance._template  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+            if built is not None:
+                service_templates.put(keyed[0], (built, keyed[1]))
+
+    def _template_key(
+        self,
+        session: Session | scoped_session[Session],
+        cache: SyncCache | None,
+        use_cache: bool | None,
+        auto_expunge: bool,
+    ) -> tuple[tuple[object, ...], tuple[object, ...], SyncCache | None] | None:
+        """The key of the template of the repository this call builds, the objects it names by identity, the cache.
+
+        ``None``: build the repository as AA does. AA's ``__init__`` passes the repository this service's class
+        defaults and its own constants, and the repository derives its state from them, its class defaults, the
+        cache and the session's bind (see ``litestar_alchemy_kit.writes.template``); a cache not yet bound to
+        the session is bound first, as the repository's ``__init__`` does. A class whose ``__init__`` is not the
+        kit's (or AA's next) is built as AA does. The repository's defaults are read through its class: its ``__init__`` is the kit's, so nothing
+        sets them on the instance first.
+        """
+        service_type = type(self)
+        repository_type = self.repository_type
+        plain = _plain_classes.get((service_type, repository_type))
+        if plain is None:
+            plain = _plain_classes[service_type, repository_type] = _plain(service_type, repository_type)
+        bind = session.bind
+        if not plain or bind is None:
+            return None
+        bound = bound_sync_caches(session)
+        if cache is None:
+            cache = bound[0] if len(bound) == 1 else None
+        elif not any(known is cache for known in bound):
+            bind_cache(session, cache)  # as the repository's __init__ does, before building anything
+        # read as AA's __init__ reads them: through the service, and through the class of the repository
+        keep = (
+            self.loader_options,
+            self.execution_options,
+            repository_type.loader_options,
+            repository_type.execution_options,
+            repository_type.error_messages,
+            repository_type.prefer_any_dialects,
+        )
+        key = (
+            service_type,
+            repository_type,
+            bind,
+            cache,
+            use_cache,
+            auto_expunge,
+            *map(id, keep),
+            self.count_with_window_function,
+            self._get_uniquify(None),
+            repository_type.model_type,
+            repository_type.uniquify,
+            repository_type.count_with_window_function,
+            repository_type.inherit_lazy_relationships,
+            repository_type.merge_loader_options,
+            repository_type.use_cache,
+            repository_type.cache_limits,
+        )
+        return key, keep, cache
 
     def _database_reads(self) -> AbstractContextManager[None]:
         """Within the block the repository reads from the database (a repository not the kit's has no cache)."""

@@ -24,7 +24,7 @@ from litestar_alchemy_kit.writes._state import ReadState
 if TYPE_CHECKING:
     from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
 
-__all__ = ("Template", "default_select", "template_key", "templates")
+__all__ = ("Template", "default_select", "service_templates", "template_key", "templates")
 
 
 class Template:
@@ -50,6 +50,10 @@ class Template:
             data[name] = data[name].copy()
         data["_read_state"] = ReadState()
 
+    def share(self, name: str, value: object) -> None:
+        """Give instances restored from now on ``value``, derived from this state alone (an immutable memo)."""
+        self.state[name] = value
+
 
 _selects: dict[type, Select[Any]] = {}
 
@@ -65,12 +69,16 @@ def default_select(model: type) -> Select[Any]:
 templates: Final[LRU[tuple[object, ...], Template]] = LRU(256)
 """The remembered states, by :func:`template_key`."""
 
+service_templates: Final[LRU[tuple[object, ...], tuple[Template, tuple[object, ...]]]] = LRU(256)
+"""The template of the repository a service builds, by what the service's arguments and class defaults are,
+and the objects the key names by identity (see the services' ``__init__``)."""
+
 # The values an argument may have in a keyed call: flags, or absent (None, AA's ``Empty`` class): with
 # those, AA's class defaults decide, and the key holds them.
 _PLAIN: Final = frozenset({type(None), bool, type})
 # Set per instance by AA's __init__ (or the kit's), never taken from a template.
 _PER_INSTANCE: Final = frozenset(
-    {"session", "_cache_manager", "_read_state", "_tenant", "_cache_scope", "_scope_token"}
+    {"session", "_cache_manager", "_read_state", "_tenant", "_cache_scope", "_scope_token", "_template"}
 )
 
 

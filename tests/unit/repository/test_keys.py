@@ -32,7 +32,7 @@ def test_memoized_entry_keys_never_merge_equal_looking_scopes() -> None:
     from litestar.stores.memory import MemoryStore
 
     from litestar_alchemy_kit.cache import AsyncCache
-    from litestar_alchemy_kit.repository._support import entry_key
+    from litestar_alchemy_kit.cache.memo import entry_key
 
     cache = AsyncCache(MemoryStore(), namespace="memo")
     keys = set()
