@@ -1,4 +1,7 @@
-"""The model both benchmarks measure: one product row of typical width, on a registry of its own."""
+"""The model the benchmarks measure: one product row of typical width, on a registry of its own.
+
+It imports nothing of the kit: ``bench_ab.py`` loads it beside an older version of the kit.
+"""
 
 import datetime
 import decimal
@@ -9,8 +12,6 @@ from advanced_alchemy.mixins import UUIDPrimaryKey
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from litestar_alchemy_kit.orm import tenant_column
 
 
 class BenchBase(CommonTableAttributes, DeclarativeBase):
@@ -31,16 +32,6 @@ class Product(UUIDPrimaryKey, BenchBase):
     active: Mapped[bool]
     category: Mapped[str] = mapped_column(String(30))
     created: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
-
-
-class TenantRow(UUIDPrimaryKey, BenchBase):
-    """A row of a table that tenants share: its tenant column is declared once."""
-
-    __tablename__ = "lak_bench_tenant_row"
-
-    tenant: Mapped[int] = tenant_column()
-    name: Mapped[str] = mapped_column(String(60))
-    value: Mapped[int]
 
 
 async def seed_product(db_url: str) -> uuid.UUID:

@@ -39,14 +39,17 @@ import time
 import uuid
 from typing import Any
 
-from _models import BenchBase, TenantRow
+from _models import BenchBase
 from _report import record
+from advanced_alchemy.mixins import UUIDPrimaryKey
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import insert, select
+from sqlalchemy import String, insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Mapped, mapped_column
 
 from litestar_alchemy_kit.cache import AsyncCache, CacheOptions
+from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
 
@@ -56,6 +59,16 @@ TENANTS, ROWS_PER_TENANT, WRITE_SHARE = 20, 50, 0.05
 WARMUP, BATCH, BATCHES = 1500, 500, int(os.environ.get("BENCH_BATCHES", "8"))
 SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "1000,100000").split(",")]
 SECTIONS = {int(section) for section in os.environ.get("BENCH_SECTIONS", "1,2,3,4,5").split(",")}
+
+
+class TenantRow(UUIDPrimaryKey, BenchBase):
+    """A row of a table that tenants share: its tenant column is declared once."""
+
+    __tablename__ = "lak_bench_tenant_row"
+
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str] = mapped_column(String(60))
+    value: Mapped[int]
 
 
 class PlainRepo(SQLAlchemyAsyncRepository[TenantRow]):
