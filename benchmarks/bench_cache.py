@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from _models import Product
+from _pin import pin_client
 from _report import record
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -363,4 +364,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    print(pin_client())
     asyncio.run(main())

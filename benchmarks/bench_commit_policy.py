@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _models import BenchBase, Product
+from _pin import pin_client
 from _report import record
 from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
@@ -207,4 +208,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    print(pin_client())
     asyncio.run(main())

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from _models import BenchBase, Product
+from _pin import pin_client
 from _report import record
 from sqlalchemy import Engine, create_engine, event, select, text
 
@@ -167,4 +168,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    print(pin_client())
     main()

@@ -27,6 +27,7 @@ import uuid
 from typing import Any
 
 from _models import BenchBase, Product
+from _pin import pin_client
 from _report import record
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import event, select
@@ -336,6 +337,7 @@ def _listener_overhead() -> None:  # noqa: C901 - three interleaved variants per
 
 
 if __name__ == "__main__":
+    print(pin_client())
     import sys
 
     if sys.argv[1:] == ["listeners"]:

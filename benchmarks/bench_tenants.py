@@ -40,6 +40,7 @@ import uuid
 from typing import Any
 
 from _models import BenchBase
+from _pin import pin_client
 from _report import record
 from advanced_alchemy.mixins import UUIDPrimaryKey
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -58,6 +59,7 @@ POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0
 TENANTS, ROWS_PER_TENANT, WRITE_SHARE = 20, 50, 0.05
 WARMUP, BATCH, BATCHES = 1500, 500, int(os.environ.get("BENCH_BATCHES", "8"))
 SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "1000,100000").split(",")]
+PINNED = "client not pinned"
 SECTIONS = {int(section) for section in os.environ.get("BENCH_SECTIONS", "1,2,3,4,5").split(",")}
 
 
@@ -555,7 +557,7 @@ async def main() -> None:
     load = _load()
     print(f"load average after: {load}")
     # each section run is recorded; the others keep their last recorded results
-    note = f"Load average after the run: {load} (2 cores shared with other jobs)."
+    note = f"Load average after the run: {load}; {PINNED}, local servers on CPU 0."
     if work:
         title = "Tenant workload: 20 tenants, 95% reads / 5% writes"
         record("tenants_workload", title, WORK_COLUMNS, work, plot="vs uncached", note=note)
@@ -580,4 +582,6 @@ def _print(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 if __name__ == "__main__":
+    PINNED = pin_client()
+    print(PINNED)
     asyncio.run(main())
