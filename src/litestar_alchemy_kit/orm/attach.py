@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ("attach_rows", "populates_existing")
 
+_ClassPlan = tuple["ReadOnlyProperties[RelationshipProperty[Any]]", bool, bool]
+
 
 def attach_rows(session: Session, rows: list[tuple[Any, ...]], *, refresh: bool = False) -> list[tuple[Any, ...]]:
     """``rows`` (of decoded instances and scalars) with each instance attached to ``session``.
@@ -61,15 +63,20 @@ class _Attacher:
     nothing left to fill).
     """
 
-    __slots__ = ("identity_map", "mappers", "refresh", "seen", "session")
+    __slots__ = ("announce", "hash_key", "identity_map", "mappers", "refresh", "seen", "session")
 
     def __init__(self, session: Session, refresh: bool) -> None:
         self.session = session
         self.identity_map: IdentityMap = session.identity_map
+        self.hash_key = session.hash_key
         self.seen: dict[Any, object] = {}
         self.refresh = refresh
-        # per class: its relationships, and whether the session's instances are refreshed
-        self.mappers: dict[ClassManager[Any], tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]] = {}
+        # per class: its relationships, whether the session's instances are refreshed, its load event
+        self.mappers: dict[ClassManager[Any], _ClassPlan] = {}
+        # Session events add() fires for a detached instance, looked up once per result: most sessions have no
+        # listener, and an empty event call per row costs more than the attach itself.
+        dispatch = session.dispatch
+        self.announce = bool(dispatch.before_attach or dispatch.after_attach or dispatch.detached_to_persistent)
 
     def value(self, value: object) -> object:
         """An instance attached; a scalar (or ``None``) as it is."""
@@ -88,7 +95,7 @@ class _Attacher:
             msg = f"cached {type(obj).__name__} instance has no identity key"
             raise ValueError(msg)
         manager = state.manager
-        relationships, refresh = self.mappers.get(manager) or self.mapper(manager)
+        relationships, refresh, load = self.mappers.get(manager) or self.mapper(manager)
         tracked = refresh or bool(relationships)
         seen = self.seen
         if tracked:
@@ -106,6 +113,18 @@ class _Attacher:
                 held._expire(held.dict, self.identity_map._modified)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
             self.fill_unloaded(existing, state.dict, relationships)
             return existing
+        return self.adopt(obj, state, key, relationships, load=load)
+
+    def adopt(
+        self,
+        obj: object,
+        state: InstanceState[Any],
+        key: Any,
+        relationships: ReadOnlyProperties[RelationshipProperty[Any]],
+        *,
+        load: bool,
+    ) -> object:
+        """The decoded instance made persistent in the session (its identity ``key`` is not in the identity map)."""
         if relationships:
             data = state.dict
             for name in relationships.keys():  # noqa: SIM118 - ReadOnlyProperties has no __iter__ of keys
@@ -116,17 +135,28 @@ class _Attacher:
         # add()'s cascade would walk the entry's graph before it is rewired (a cycle leads back to the
         # entry's own copy of a row the session holds, which add() refuses). A hit runs no SQL, and a get(pk)
         # request pays for a transaction it never uses otherwise (a change to the instance begins one).
-        session = self.session
-        session.dispatch.before_attach(session, state)
-        self.identity_map.add(state)
-        session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
-        manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
+        if self.announce:
+            session = self.session
+            session.dispatch.before_attach(session, state)
+            self.identity_map.add(state)
+            session._after_attach(state, obj)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        else:
+            # what add() and _after_attach() leave for a clean detached instance whose identity the map does
+            # not hold (looked up above), written as SQLAlchemy's loader writes a loaded row
+            state.session_id = self.hash_key
+            self.identity_map._add_unpresent(state, key)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        if load:
+            state.manager.dispatch.load(state, None)  # as a loaded (or merged) instance: Mutable types track it
         return obj
 
-    def mapper(self, manager: ClassManager[Any]) -> tuple[ReadOnlyProperties[RelationshipProperty[Any]], bool]:
-        """The class's relationships, and whether the session's instances of it are refreshed (remembered)."""
+    def mapper(self, manager: ClassManager[Any]) -> _ClassPlan:
+        """The class's relationships, whether the session's instances of it are refreshed, whether it has load listeners."""
         mapper = manager.mapper
-        found = self.mappers[manager] = (mapper.relationships, self.refresh or mapper.always_refresh)
+        found = self.mappers[manager] = (
+            mapper.relationships,
+            self.refresh or mapper.always_refresh,
+            bool(manager.dispatch.load),
+        )
         return found
 
     def related(self, owner: object, name: str, related: Any) -> None:

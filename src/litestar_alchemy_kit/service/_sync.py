@@ -24,7 +24,7 @@ from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from litestar_alchemy_kit.service._typing import CachedSyncRepositoryT
-from litestar_alchemy_kit.writes.template import service_templates
+from litestar_alchemy_kit.writes.template import repository_defaults, service_templates
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Sequence
@@ -162,14 +162,8 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         elif not any(known is cache for known in bound):
             bind_cache(session, cache)  # as the repository's __init__ does, before building anything
         # read as AA's __init__ reads them: through the service, and through the class of the repository
-        keep = (
-            self.loader_options,
-            self.execution_options,
-            repository_type.loader_options,
-            repository_type.execution_options,
-            repository_type.error_messages,
-            repository_type.prefer_any_dialects,
-        )
+        defaults, flags = repository_defaults(repository_type)
+        keep = (self.loader_options, self.execution_options, *defaults)
         key = (
             service_type,
             repository_type,
@@ -181,10 +175,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
             self.count_with_window_function,
             self._get_uniquify(None),
             repository_type.model_type,
-            repository_type.uniquify,
-            repository_type.count_with_window_function,
-            repository_type.inherit_lazy_relationships,
-            repository_type.merge_loader_options,
+            *flags,
             repository_type.use_cache,
             repository_type.cache_limits,
         )

@@ -24,7 +24,7 @@ from litestar_alchemy_kit.writes._state import ReadState
 if TYPE_CHECKING:
     from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
 
-__all__ = ("Template", "default_select", "service_templates", "template_key", "templates")
+__all__ = ("Template", "default_select", "repository_defaults", "service_templates", "template_key", "templates")
 
 
 class Template:
@@ -109,23 +109,32 @@ def template_key(
         kinds.discard(Select)
     if not kinds <= _PLAIN:
         return None
-    keep = (
-        statement,
+    defaults, flags = repository_defaults(repository)
+    keep = (statement, *defaults)
+    key = (type(repository), bind, tuple(kwargs), values, *map(id, keep), *flags, *own)
+    return key, keep
+
+
+def repository_defaults(
+    repository: type[SQLAlchemyAsyncRepository[Any] | SQLAlchemySyncRepository[Any]]
+    | SQLAlchemyAsyncRepository[Any]
+    | SQLAlchemySyncRepository[Any],
+) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """The repository defaults AA's ``__init__`` derives its state from: the objects a key names by identity, and the flags.
+
+    Read through an instance (a subclass may set them on it before AA's ``__init__``) or through the class
+    (a service keys the repository it is about to build).
+    """
+    defaults = (
         repository.loader_options,
         repository.execution_options,
         repository.error_messages,
         repository.prefer_any_dialects,
     )
-    key = (
-        type(repository),
-        bind,
-        tuple(kwargs),
-        values,
-        *map(id, keep),
+    flags = (
         repository.uniquify,
         repository.count_with_window_function,
         repository.inherit_lazy_relationships,
         repository.merge_loader_options,
-        *own,
     )
-    return key, keep
+    return defaults, flags

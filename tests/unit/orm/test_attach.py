@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import ForeignKey, String, create_engine, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, lazyload, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, lazyload, mapped_column, object_session, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from litestar_alchemy_kit.orm.attach import attach_rows
@@ -93,3 +93,67 @@ def test_a_refreshing_read_overwrites_what_the_session_holds(engine: Any) -> Non
         assert folder.files[0] is file
         assert (folder.name, file.name) == ("f", "a"), "as the query with populate_existing returns them"
         assert not session.dirty
+
+
+class Doc(Base):
+    __tablename__ = "attach_doc"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON())
+
+
+def _cached_docs(engine: Any) -> tuple[RowCodec, Any]:
+    codec = RowCodec(Doc)
+    with Session(engine) as session:
+        session.add(Doc(id=1, body={"n": 1}))
+        session.commit()
+        rows = [tuple(row) for row in session.execute(select(Doc)).all()]
+        payload = codec.encode_rows(["Doc"], rows)
+    return codec, msgspec.msgpack.decode(msgspec.msgpack.encode(payload))
+
+
+def test_an_attached_instance_is_the_sessions_and_its_changes_flush(engine: Any) -> None:
+    """With no attach listener (the fast path): the identity map holds it, a change is tracked and flushed."""
+    codec, payload = _cached_docs(engine)
+    with Session(engine) as session:
+        ((doc,),) = attach_rows(session, codec.decode_rows(payload)[1])
+        assert doc in session
+        assert session.get(Doc, 1) is doc, "the identity map answers with the attached instance"
+        assert object_session(doc) is session
+        session.expire(doc, ["body"])
+        assert doc.body == {"n": 1}, "an expired attribute loads through the session"
+        assert not session.dirty
+        doc.body = {"n": 2}
+        assert doc in session.dirty
+        session.commit()
+    with Session(engine) as session:
+        assert session.get_one(Doc, 1).body == {"n": 2}
+
+
+def test_attach_announces_the_instance_to_session_listeners(engine: Any) -> None:
+    """A session with attach listeners sees what ``Session.add`` of a detached instance announces."""
+    codec, payload = _cached_docs(engine)
+    with Session(engine) as session:
+        seen: list[tuple[str, object]] = []
+        event.listen(session, "before_attach", lambda _s, inst: seen.append(("before_attach", inst)))
+        event.listen(session, "after_attach", lambda _s, inst: seen.append(("after_attach", inst)))
+        event.listen(session, "detached_to_persistent", lambda _s, inst: seen.append(("detached_to_persistent", inst)))
+        ((doc,),) = attach_rows(session, codec.decode_rows(payload)[1])
+        assert seen == [("before_attach", doc), ("after_attach", doc), ("detached_to_persistent", doc)]
+
+
+def test_attach_fires_the_classs_load_event_where_it_has_listeners(engine: Any) -> None:
+    """As for a loaded row (Mutable types and other ``load`` listeners track the instance); ``context`` is None."""
+    codec, payload = _cached_docs(engine)
+    loaded: list[tuple[object, object]] = []
+
+    def on_load(target: object, context: object) -> None:
+        loaded.append((target, context))
+
+    event.listen(Doc, "load", on_load)
+    try:
+        with Session(engine) as session:
+            ((doc,),) = attach_rows(session, codec.decode_rows(payload)[1])
+            assert loaded == [(doc, None)]
+    finally:
+        event.remove(Doc, "load", on_load)
