@@ -175,10 +175,12 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 **kwargs,
             )
             if keyed is not None:
-                template = templates.put(keyed[0], Template(self, before, keyed[1]))
+                template = templates.put(keyed[0], Template(self, before, keyed[1], own_statement=keyed[2]))
             self._scope(template, cache, scope)
         else:
             self._join(template, session, cache, scope)
+            if keyed is not None and keyed[2]:
+                self.statement = kwargs["statement"]  # the caller's own, never the template's
 
     @classmethod
     def _from_template(

@@ -5,11 +5,12 @@ each time from the class, the call's options and the session's bind: loader and 
 options, error messages, primary key columns, the dialect. When a repository is built with
 nothing but plain options (the way services and providers build them), the state AA's
 ``__init__`` left on the first instance is remembered, keyed by everything it was derived from,
-and copied onto the next ones; anything else (a custom statement, ``load=``, options given as
-lists or dicts, a session with no single bind) runs AA's ``__init__`` as usual.
+and copied onto the next ones; anything else (``load=``, options given as lists or dicts, a
+statement that is not a select, a session with no single bind) runs AA's ``__init__`` as usual.
 
 Per-instance state is never copied: the session, AA's cache manager (read from the session's
-``info``), the read state, the cache scope and its token; every dict and list is copied.
+``info``), the read state, the cache scope and its token, and a statement of the caller's own (a
+tenant-filtered select built per request); every dict and list is copied.
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ class Template:
 
     __slots__ = ("keep", "mutable", "state")
 
-    def __init__(self, instance: object, before: dict[str, Any], keep: tuple[object, ...]) -> None:
+    def __init__(
+        self, instance: object, before: dict[str, Any], keep: tuple[object, ...], *, own_statement: bool = False
+    ) -> None:
         # what AA's __init__ set: attributes a subclass set before calling it are its own, per instance
+        per_instance = _PER_INSTANCE | {"statement"} if own_statement else _PER_INSTANCE
         self.state = {
             name: value
             for name, value in vars(instance).items()
-            if name not in _PER_INSTANCE and (name not in before or before[name] is not value)
+            if name not in per_instance and (name not in before or before[name] is not value)
         }
         self.mutable = tuple(name for name, value in self.state.items() if type(value) in {dict, list})
         self.keep = keep  # the objects whose id() the key holds: alive as long as the template
@@ -88,31 +92,46 @@ def template_key(
     bind: object,
     kwargs: dict[str, Any],
     own: tuple[object, ...],
-) -> tuple[tuple[object, ...], tuple[object, ...]] | None:
-    """What AA's ``__init__`` derives its state from, and the objects the key names by identity; None: run it.
+) -> tuple[tuple[object, ...], tuple[object, ...], bool] | None:
+    """What AA's ``__init__`` derives its state from, the objects the key names by identity, whether the statement is the caller's; None: run it.
 
     ``repository`` is the instance being built, before AA's ``__init__``: its defaults are read through
-    it, as AA's ``__init__`` reads them (a subclass may set them on the instance first). ``model`` is its ``model_type``; ``bind`` is the session's bind (None: bound per mapper or
-    routed, the dialect is looked up per call); ``kwargs`` are the arguments AA gets besides the session, whose ``statement`` must be the
-    model's :func:`default_select` (or absent); ``own`` is what else the subclass derives its state
-    from (hashable).
+    it, as AA's ``__init__`` reads them (a subclass may set them on the instance first). ``model`` is its
+    ``model_type``; ``bind`` is the session's bind (None: bound per mapper or routed, the dialect is looked up
+    per call); ``kwargs`` are the arguments AA gets besides the session; ``own`` is what else the subclass
+    derives its state from (hashable).
+
+    A ``statement`` other than the model's :func:`default_select` (a tenant-filtered select built per
+    request, say) is the instance's own: AA's ``__init__`` derives nothing from it, so the key says only
+    that there is one, and the instance keeps its statement (see :class:`Template`).
     """
     if bind is None:
         return None
-    values = tuple(kwargs.values())
+    statement: object = kwargs.get("statement")
+    own_statement = statement is not None and statement is not _selects.get(model)  # looked up, never built here
+    if own_statement and not _is_select(statement):
+        return None
+    values = tuple(_OWN_STATEMENT if value is statement and own_statement else value for value in kwargs.values())
     kinds = set(map(type, values))
-    statement = kwargs.get("statement")
-    if statement is not None:
-        # looked up, never built here: a caller's own statement (of any model, even a test double) runs AA's __init__
-        if statement is not _selects.get(model):
-            return None
-        kinds.discard(Select)
+    kinds.discard(Select)
+    kinds.discard(_OwnStatement)
     if not kinds <= _PLAIN:
         return None
     defaults, flags = repository_defaults(repository)
-    keep = (statement, *defaults)
+    keep = (None if own_statement else statement, *defaults)
     key = (type(repository), bind, tuple(kwargs), values, *map(id, keep), *flags, *own)
-    return key, keep
+    return key, keep, own_statement
+
+
+def _is_select(statement: object) -> bool:
+    return isinstance(statement, Select)
+
+
+class _OwnStatement:
+    """Stands for a caller's own statement in a template key (the key must not hold a per-request statement)."""
+
+
+_OWN_STATEMENT: Final = _OwnStatement()
 
 
 def repository_defaults(

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.base import CommonTableAttributes, create_registry
+from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.mixins import UUIDPrimaryKey
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
 
 from litestar_alchemy_kit.cache import CacheLimits, SyncCache, SyncMemoryBackend
@@ -140,22 +141,61 @@ def test_attributes_a_subclass_sets_before_init_stay_its_own(sessions: Any) -> N
         assert (first.stamp, second.stamp) == ("one", "two")
 
 
-def test_a_statement_of_the_callers_own_runs_aas_init_whatever_the_model() -> None:
-    """AA's own tests build repositories of a test double model with a statement of their own: never select() it."""
+def test_a_statement_of_the_callers_own_is_keyed_without_it_whatever_the_model() -> None:
+    """AA's own tests build repositories of a test double model with a statement of their own: never select() it.
+
+    A caller's statement (a tenant-filtered select built per request) is keyed as "one of its own": the key
+    never holds it, so statements built per request share one template and are not kept alive by it.
+    """
 
     class Double:
         """Not a mapped class: ``select(Double)`` would raise."""
 
     statement = default_select(Widget)
-    assert template_key(_unbuilt(WidgetRepository), Double, object(), {"statement": statement}, ()) is None
-    assert (
-        template_key(
-            _unbuilt(WidgetRepository), Widget, object(), {"statement": statement.where(Widget.name == "a")}, ()
-        )
-        is None
-    )
-    keyed = template_key(_unbuilt(WidgetRepository), Widget, object(), {"statement": statement}, ())
+    bind = object()
+    assert template_key(_unbuilt(WidgetRepository), Double, bind, {"statement": statement}, ()) is not None
+    first = statement.where(Widget.name == "a")
+    keyed = template_key(_unbuilt(WidgetRepository), Widget, bind, {"statement": first}, ())
     assert keyed is not None
+    assert keyed[2] is True, "the caller's own statement"
+    assert all(part is not first for part in (*keyed[0], *keyed[1]))
+    again = template_key(
+        _unbuilt(WidgetRepository), Widget, bind, {"statement": statement.where(Widget.name == "b")}, ()
+    )
+    assert again is not None
+    assert again[0] == keyed[0], "one template for every statement of the caller's own"
+    default = template_key(_unbuilt(WidgetRepository), Widget, bind, {"statement": statement}, ())
+    assert default is not None
+    assert default[2] is False
+    assert default[0] != keyed[0]
+    assert template_key(_unbuilt(WidgetRepository), Widget, bind, {"statement": text("select 1")}, ()) is None
+
+
+def test_a_repository_restored_with_a_statement_of_its_own_reads_through_it(sessions: Any) -> None:
+    """Per-request filtered statements: the second repository comes from the template, with its own statement."""
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl6")
+    with sessions() as session:
+        WidgetRepository(session=session, cache=cache, **SERVICE_KWARGS).add_many(
+            [Widget(id=uuid.UUID(int=61), name="a"), Widget(id=uuid.UUID(int=62), name="b")], auto_commit=True
+        )
+    templates_before = len(templates)
+    for _ in range(2):  # a template and warm entries, then hits
+        for name, own_id, other_id in (("a", 61, 62), ("b", 62, 61)):
+            # a session per read: on SQLite only a read that opens its transaction populates
+            for read in ("list", "own", "other"):
+                with sessions() as session:
+                    statement = default_select(Widget).where(Widget.name == name)
+                    repo = WidgetRepository(session=session, cache=cache, **{**SERVICE_KWARGS, "statement": statement})
+                    assert repo.statement is statement
+                    if read == "list":
+                        assert [widget.name for widget in repo.get_many()] == [name]
+                    elif read == "own":
+                        assert repo.get(uuid.UUID(int=own_id)).name == name
+                    else:
+                        with pytest.raises(NotFoundError):
+                            repo.get(uuid.UUID(int=other_id))
+    assert len(templates) == templates_before + 1, "one template for both statements"
+    assert cache.stats["hit"] == 6, "the second round: every read a hit of its own statement's entry"
 
 
 def test_the_kits_class_defaults_changed_at_runtime_are_seen(sessions: Any) -> None:
