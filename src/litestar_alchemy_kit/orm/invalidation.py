@@ -407,7 +407,7 @@ def _mark_early(session: Session, caches: tuple[AsyncCache | SyncCache, ...]) ->
         return None
     loop = asyncio.get_running_loop()
     ordered = sorted(tags)
-    return _Early(
+    early = _Early(
         tags,
         [
             loop.create_task(cache_.mark(ordered))
@@ -416,6 +416,11 @@ def _mark_early(session: Session, caches: tuple[AsyncCache | SyncCache, ...]) ->
             for cache_ in caches
         ],
     )
+    # One pass of the event loop: the tasks write their commands before the flush writes its first statement, so
+    # the markers' round trips overlap the whole flush (without it they start after that statement is sent, and
+    # on a fast database its reply is often back by then).
+    await_only(asyncio.sleep(0))
+    return early
 
 
 def _complete_early(
