@@ -14,7 +14,11 @@ repository or cache is attached to a session still count:
   ``any``, the rows' ``row`` and ``part`` tags; coarse tags where a value is unknown or a
   foreign-key action fires);
 - ``before_commit`` of the outermost transaction flushes, then *marks* those tags in every cache
-  bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`):
+  bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`).
+  In an ``AsyncSession`` the markers of the tags known before the flush (the rows the session holds,
+  earlier flushes) are sent before it and awaited after it, so their round trip overlaps the flush's;
+  what the flush writes beyond them is marked under the same marker, and all of it is acknowledged
+  before the database COMMIT (a failed flush lifts them):
   until the marker is settled or expires, no process hits or populates their entries. A marker the
   store does not take refuses the commit under the ``"strict"`` policy
   (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, nothing committed) and, under
