@@ -421,17 +421,18 @@ class AsyncCache(KeyNaming):
             self._undelivered(names, marker=marker)
             return False
 
-    async def mark(self, tags: Iterable[str], namespace: bool = False) -> str | None:
+    async def mark(self, tags: Iterable[str], namespace: bool = False, marker: str | None = None) -> str | None:
         """Phase one of a commit's invalidation: mark ``tags`` (and the namespace) in every process sharing the store.
 
         Until ``bump(tags, marker=...)`` settles the returned marker or it expires (``options.marker_ttl``), no
         process hits or populates entries of these tags (see *Markers* in the cache guide). One round
-        trip on Redis/Valkey. Returns the marker, or ``None`` if the store did not take it; never raises for it.
+        trip on Redis/Valkey. ``marker``: extend that marker (from an earlier call) to ``tags``, so that one
+        settle lifts both. Returns the marker, or ``None`` if the store did not take it; never raises for it.
         """
         keys = [self._keys.tag(tag) for tag in _unique(tags)]
         if namespace:
             keys.extend(self._keys.namespace_keys)
-        marker_id = new_token()
+        marker_id = marker or new_token()
         if not keys:
             return marker_id
         self._recent.clear()

@@ -32,14 +32,14 @@ from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, ro
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from sqlalchemy import MetaData
     from sqlalchemy.orm import Mapper, UOWTransaction
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.sql.schema import Column
 
-__all__ = ("flush_bumps",)
+__all__ = ("flush_bumps", "predicted_bumps")
 
 
 def _cascade_tags(table: Table) -> frozenset[str]:
@@ -190,4 +190,29 @@ def flush_bumps(flush_context: UOWTransaction) -> set[str]:
             tags.update(_secondary_tags(state.mapper))
             continue
         _row_bumps(state, isdelete, tags, _plan(state.mapper, graph, metadata))
+    return tags
+
+
+def predicted_bumps(states: Iterable[tuple[InstanceState[Any], bool]]) -> set[str]:
+    """What :func:`flush_bumps` will find for these ``(state, isdelete)`` pairs, known before the flush runs.
+
+    The rows a session holds as new, dirty or deleted have their fine values already, except new rows
+    whose values the flush itself generates (a default primary key): such a row would predict its
+    table's coarse tag where the flush finds its fine tags, so it is left out (the caller marks what
+    the flush writes beyond the prediction). The flush may also write rows no session list holds
+    (delete-orphans, link rows, what ``before_flush`` adds): a prediction is a head start, never the
+    whole answer.
+    """
+    tags: set[str] = set()
+    graph, metadata = graph_state()
+    for state, isdelete in states:
+        plan = _plan(state.mapper, graph, metadata)
+        if state.key is None and not isdelete:
+            row: set[str] = set()
+            _row_bumps(state, isdelete, row, plan)
+            if any(coarse in row for coarse, _, _ in plan.tables):
+                continue  # a value the flush generates: its fine tags are known after it
+            tags |= row
+        else:
+            _row_bumps(state, isdelete, tags, plan)
     return tags

@@ -14,7 +14,11 @@ repository or cache is attached to a session still count:
   ``any``, the rows' ``row`` and ``part`` tags; coarse tags where a value is unknown or a
   foreign-key action fires);
 - ``before_commit`` of the outermost transaction flushes, then *marks* those tags in every cache
-  bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`):
+  bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`).
+  In an ``AsyncSession`` the markers of the tags known before the flush (the rows the session holds,
+  earlier flushes) are sent before it and awaited after it, so their round trip overlaps the flush's;
+  what the flush writes beyond them is marked under the same marker, and all of it is acknowledged
+  before the database COMMIT (a failed flush lifts them):
   until the marker is settled or expires, no process hits or populates their entries. A marker the
   store does not take refuses the commit under the ``"strict"`` policy
   (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, nothing committed) and, under
@@ -41,8 +45,9 @@ statements used to duplicate this; a mutant removing it could not be told apart.
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast, overload
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, cast, overload
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
@@ -51,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionmaker
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.exceptions import CommitRefusedError
@@ -58,7 +64,7 @@ from litestar_alchemy_kit.orm.binding import install_session_listeners
 from litestar_alchemy_kit.orm.cascades import generation as dependency_generation
 from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
-from litestar_alchemy_kit.orm.flushtags import flush_bumps
+from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
@@ -66,6 +72,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from sqlalchemy.orm import Mapper, UOWTransaction
+    from sqlalchemy.orm.state import InstanceState
 
 __all__ = (
     "LISTENERS",
@@ -325,12 +332,10 @@ def _before_commit(session: Session) -> None:
     caches = bound_caches(session)
     if not any(cache_.options.commit_policy is not None for cache_ in caches):
         return
-    # The commit flushes after this hook: flush now, so that the last flush's writes are marked too.
-    session.flush()
-    tags, untracked = _commit_tags(session.info)
-    if not (tags or untracked):
+    found = _phase_one(session, caches)
+    if found is None:
         return
-    marks = [_mark(cache_, tags, untracked) for cache_ in caches]
+    tags, untracked, marks = found
     refused = [
         cache_
         for cache_, marker in zip(caches, marks, strict=True)
@@ -346,6 +351,104 @@ def _before_commit(session: Session) -> None:
         if marker is None and cache_.options.commit_policy == "available":
             record_undelivered(session, cache_, tags, namespace=untracked)
     session.info[_MARKS_KEY] = marks
+
+
+def _phase_one(
+    session: Session, caches: tuple[AsyncCache | SyncCache, ...]
+) -> tuple[list[str], bool, list[str | None]] | None:
+    """Flush, then the commit's tags, whether it clears namespaces, and each cache's acknowledged marker (``None``: not taken).
+
+    ``None`` when the commit bumps nothing. Markers of the tags known before the flush go out first, so their
+    round trip overlaps the flush's; what the flush writes beyond them is marked after it. Either way every
+    marker is acknowledged when this returns, before the database COMMIT.
+    """
+    early = _mark_early(session, caches)
+    # The commit flushes after this hook: flush now, so that the last flush's writes are marked too.
+    try:
+        session.flush()
+    except Exception:
+        if early is not None:
+            _lift_early(caches, early)
+        raise
+    tags, untracked = _commit_tags(session.info)
+    if early is None:
+        if not (tags or untracked):
+            return None
+        return tags, untracked, [_mark(cache_, tags, untracked) for cache_ in caches]
+    marks = _complete_early(caches, early, tags, untracked)
+    _add_pending(session, early.tags, _FINE_KEY)  # settled after the commit, written or not
+    tags, untracked = _commit_tags(session.info)
+    return tags, untracked, marks
+
+
+class _Early(NamedTuple):
+    """Markers sent before the commit's flush, on the tags its rows are known to bump: their replies still due."""
+
+    tags: frozenset[str]
+    replies: list[asyncio.Task[str | None] | None]  # per bound cache; None: no policy
+
+
+def _mark_early(session: Session, caches: tuple[AsyncCache | SyncCache, ...]) -> _Early | None:
+    """Send the markers of the tags known before the flush, so their round trip overlaps the flush's.
+
+    Only for async caches inside an ``AsyncSession``'s greenlet, and only while the session has changes
+    to flush. The markers are not acknowledged yet: :func:`_complete_early` waits for them (and marks
+    what the flush wrote beyond them) before the database COMMIT.
+    """
+    info = session.info
+    if _UNTRACKED_KEY in info or not in_greenlet() or not _has_changes(session):
+        return None
+    if not all(isinstance(cache_, AsyncCache) for cache_ in caches):
+        return None
+    deleted: dict[InstanceState[Any], Any] = session._deleted  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    new: dict[InstanceState[Any], Any] = session._new  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    states = [(state, False) for state in new]
+    states += [(state, False) for state in session.identity_map._modified if state not in deleted]  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+    states += [(state, True) for state in deleted]
+    known, _ = _commit_tags(info)  # earlier flushes of the transaction
+    tags = frozenset(known).union(predicted_bumps(states))
+    if not tags:
+        return None
+    loop = asyncio.get_running_loop()
+    ordered = sorted(tags)
+    early = _Early(
+        tags,
+        [
+            loop.create_task(cache_.mark(ordered))
+            if cache_.options.commit_policy is not None and isinstance(cache_, AsyncCache)
+            else None
+            for cache_ in caches
+        ],
+    )
+    # One pass of the event loop: the tasks write their commands before the flush writes its first statement, so
+    # the markers' round trips overlap the whole flush (without it they start after that statement is sent, and
+    # on a fast database its reply is often back by then).
+    await_only(asyncio.sleep(0))
+    return early
+
+
+def _complete_early(
+    caches: tuple[AsyncCache | SyncCache, ...], early: _Early, tags: list[str], untracked: bool
+) -> list[str | None]:
+    """Each cache's marker once acknowledged, extended to what the flush wrote beyond the prediction (before COMMIT)."""
+    rest = [tag for tag in tags if tag not in early.tags]
+    marks: list[str | None] = []
+    for cache_, reply in zip(caches, early.replies, strict=True):
+        marker = None if reply is None else await_only(reply)
+        if marker is not None and (rest or untracked):
+            # Same marker id: one settle lifts both. A failed extension leaves the id pending in the cache,
+            # which its next delivery settles, and the cache counts as not marked (its policy decides).
+            marker = await_only(cast("AsyncCache", cache_).mark(rest, namespace=untracked, marker=marker))
+        marks.append(marker)
+    return marks
+
+
+def _lift_early(caches: tuple[AsyncCache | SyncCache, ...], early: _Early) -> None:
+    """The flush failed after the early markers went out: nothing will commit, settle them (an extra bump at most)."""
+    tags = sorted(early.tags)
+    for cache_, reply in zip(caches, early.replies, strict=True):
+        if reply is not None:
+            _deliver(cache_, tags, untracked=False, marker=await_only(reply))
 
 
 def _mark(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool) -> str | None:
