@@ -370,15 +370,14 @@ def _phase_one(
         if early is not None:
             _lift_early(caches, early)
         raise
-    tags, untracked = _commit_tags(session.info)
     if early is None:
+        tags, untracked = _commit_tags(session.info)
         if not (tags or untracked):
             return None
         return tags, untracked, [_mark(cache_, tags, untracked) for cache_ in caches]
-    marks = _complete_early(caches, early, tags, untracked)
     _add_pending(session, early.tags, _FINE_KEY)  # settled after the commit, written or not
     tags, untracked = _commit_tags(session.info)
-    return tags, untracked, marks
+    return tags, untracked, _complete_early(caches, early, tags, untracked)
 
 
 class _Early(NamedTuple):

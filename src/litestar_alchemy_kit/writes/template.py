@@ -111,27 +111,18 @@ def template_key(
     own_statement = statement is not None and statement is not _selects.get(model)  # looked up, never built here
     if own_statement and not _is_select(statement):
         return None
-    values = tuple(_OWN_STATEMENT if value is statement and own_statement else value for value in kwargs.values())
-    kinds = set(map(type, values))
-    kinds.discard(Select)
-    kinds.discard(_OwnStatement)
-    if not kinds <= _PLAIN:
+    # the statement is keyed by identity (the default) or as "the caller's own", never by value
+    values = tuple(value for name, value in kwargs.items() if name != "statement")
+    if not set(map(type, values)) <= _PLAIN:
         return None
     defaults, flags = repository_defaults(repository)
     keep = (None if own_statement else statement, *defaults)
-    key = (type(repository), bind, tuple(kwargs), values, *map(id, keep), *flags, *own)
+    key = (type(repository), bind, tuple(kwargs), values, own_statement, *map(id, keep), *flags, *own)
     return key, keep, own_statement
 
 
 def _is_select(statement: object) -> bool:
     return isinstance(statement, Select)
-
-
-class _OwnStatement:
-    """Stands for a caller's own statement in a template key (the key must not hold a per-request statement)."""
-
-
-_OWN_STATEMENT: Final = _OwnStatement()
 
 
 def repository_defaults(
