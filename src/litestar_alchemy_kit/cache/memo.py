@@ -7,7 +7,7 @@ so values that compare equal across types never share a key.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from litestar_alchemy_kit.cache.keys import LRU
 
@@ -22,7 +22,7 @@ SCALAR_SCOPES: Final = frozenset({str, int, uuid.UUID})
 
 _MAX_KEYS: Final = 8192
 _entry_keys: LRU[tuple[str, str, str, str], str] = LRU(_MAX_KEYS)
-_scope_tokens: LRU[tuple[str, type, object], str] = LRU(_MAX_KEYS)
+_scope_tokens: LRU[tuple[str, tuple[object, ...]], str] = LRU(_MAX_KEYS)
 
 
 def entry_key(
@@ -43,20 +43,40 @@ def entry_key(
 def scope_token(cache: AsyncCache | SyncCache, kind: str, scope: tuple[object, ...]) -> str:
     """``cache.key(kind, "", scope)``: a string standing for the scope in memo keys, memoized for scalar scopes.
 
-    A scope of one ``str``, ``int`` or ``UUID`` (exact types: ``True`` is not ``1``) is memoized by
-    value and type, so a repository built per request does not hash its tenant again.
+    A scope of ``str``, ``int`` or ``UUID`` values, or tuples of them (a tenant binding's ``("tenant", id)``),
+    is memoized by values and types (exact types: ``True`` is not ``1``), so a repository built per request
+    does not hash its tenant again.
 
     Raises:
         TypeError: if ``scope`` holds a value with no canonical form.
     """
-    if len(scope) == 1 and type(scope[0]) in SCALAR_SCOPES:
+    shape = _scalar_shape(scope)
+    if shape is None:
+        return cache.key(kind, "", scope)
+    memo_key = (cache.namespace, shape)
+    token = _scope_tokens.get(memo_key)
+    if token is None:
+        token = _scope_tokens.put(memo_key, cache.key(kind, "", scope))
+    return token
+
+
+def _scalar_shape(scope: tuple[object, ...]) -> tuple[object, ...] | None:
+    """``scope`` with each value's type beside it, or ``None`` (not memoized).
+
+    Memoized: scopes of scalars and of tuples of scalars (a tenant binding's ``("tenant", id)``).
+    """
+    if len(scope) == 1 and type(scope[0]) in SCALAR_SCOPES:  # the common case, without a loop
         value = scope[0]
-        memo_key = (cache.namespace, type(value), value)
-        token = _scope_tokens.get(memo_key)
-        if token is None:
-            token = _scope_tokens.put(memo_key, cache.key(kind, "", scope))
-        return token
-    return cache.key(kind, "", scope)
+        return (type(value), value)
+    shape: list[object] = []
+    for item in scope:
+        if type(item) in SCALAR_SCOPES:
+            shape.append((type(item), item))
+        elif type(item) is tuple and all(type(part) in SCALAR_SCOPES for part in cast("tuple[object, ...]", item)):
+            shape.append((tuple, tuple([(type(part), part) for part in cast("tuple[object, ...]", item)])))
+        else:
+            return None
+    return tuple(shape)
 
 
 _prefixes: LRU[tuple[str, str, str, str], EntryPrefix] = LRU(_MAX_KEYS)

@@ -8,6 +8,11 @@ A repository constructed with ``tenant=`` derives from that declaration, and fro
   is a ``NotFoundError``) sees only the tenant's rows;
 - the stamp written into every instance it adds, updates or upserts (the bound tenant always wins);
 - the part of the cache scope that keeps tenants' entries apart.
+
+A repository is built per request: the binding of a tenant of a scalar type (``str``, ``int``,
+``UUID``) and its default statement are built once and shared (bounded memos; both are immutable),
+so every request of a tenant reads through the same statement object, whose SQLAlchemy cache key
+and analysis are computed once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import class_mapper
 
+from litestar_alchemy_kit.cache.keys import LRU
+from litestar_alchemy_kit.cache.memo import SCALAR_SCOPES
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
 if TYPE_CHECKING:
@@ -28,6 +35,11 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.schema import Column
 
 __all__ = ("TenantBinding",)
+
+_MEMO_SIZE = 4096
+# by (model, type(tenant), tenant): exact types, so ``1`` and ``True`` never share a binding
+_bindings: LRU[tuple[type[Any], type, object], TenantBinding] = LRU(_MEMO_SIZE)
+_statements: LRU[tuple[type[Any], Column[Any], type, object], Select[Any]] = LRU(_MEMO_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,10 @@ class TenantBinding:
             TypeError: the model declares no tenant column (declare it with ``tenant_column()``).
             ValueError: ``tenant`` is empty.
         """
+        memo_key = (model_type, type(tenant), tenant) if type(tenant) in SCALAR_SCOPES else None
+        found = None if memo_key is None else _bindings.get(memo_key)
+        if found is not None:
+            return found
         column = tenant_column_of(model_type)
         if column is None:
             msg = (
@@ -60,7 +76,8 @@ class TenantBinding:
             msg = f"a tenant binding of {model_type.__name__} needs a tenant id, got {tenant!r}"
             raise ValueError(msg)
         attribute = class_mapper(model_type).get_property_by_column(column).key
-        return cls(column=column, attribute=attribute, value=tenant)
+        binding = cls(column=column, attribute=attribute, value=tenant)
+        return binding if memo_key is None else _bindings.put(memo_key, binding)
 
     @property
     def scope(self) -> tuple[object, ...]:
@@ -72,9 +89,17 @@ class TenantBinding:
         return self.column == self.value
 
     def restrict(self, model_type: type[Any], statement: Select[Any] | None) -> Select[Any]:
-        """``statement`` (default ``select(model_type)``) restricted to the tenant's rows."""
-        base = select(model_type) if statement is None else statement
-        return base.where(self.condition())
+        """``statement`` (default ``select(model_type)``, built once per tenant) restricted to the tenant's rows."""
+        if statement is not None:
+            return statement.where(self.condition())
+        value = self.value
+        if type(value) not in SCALAR_SCOPES:
+            return select(model_type).where(self.condition())
+        memo_key = (model_type, self.column, type(value), value)
+        found = _statements.get(memo_key)
+        if found is None:
+            found = _statements.put(memo_key, select(model_type).where(self.condition()))
+        return found
 
     def stamp(self, instance: object) -> None:
         """Write the bound tenant into ``instance`` (a value already there is replaced: nothing leaves the tenant)."""

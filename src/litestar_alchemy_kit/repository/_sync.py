@@ -35,9 +35,10 @@ from litestar_alchemy_kit.orm.populate import (
     sorted_tags,
 )
 from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
+from litestar_alchemy_kit.orm.tenancy import TenantBinding
 from litestar_alchemy_kit.repository._support import analysis_key, default_select, shared_analysis
 from litestar_alchemy_kit.writes import GuardedWritesSyncRepository
-from litestar_alchemy_kit.writes.template import Template, template_key, templates
+from litestar_alchemy_kit.writes.template import Template, callers_statement, template_key, templates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -156,11 +157,17 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         # Services build a repository per request, the same way each time: the state AA's __init__ and
         # this one derive from the class, the options and the session's bind is built once (see Template).
         # The kit's class defaults are part of the key: a class-wide switch flipped at runtime is seen.
-        own = (cache, auto_expunge, use_cache, self.use_cache, self.cache_limits)
+        binding = None if tenant is None else TenantBinding.of(self.model_type, tenant)
+        # whether get(pk)'s base is shared (``defaults``) and a tenant's are per instance, so both are keyed
+        own = (cache, auto_expunge, use_cache, self.use_cache, self.cache_limits, defaults, binding is None)
+        statement = kwargs["statement"]
+        if binding is not None:
+            # the tenant's statement is the instance's own, as a caller's: the template holds no tenant
+            statement = binding.restrict(self.model_type, callers_statement(self.model_type, statement))
         keyed = (
             None
-            if tenant is not None or cache_limits is not None
-            else template_key(self, self.model_type, session.bind, kwargs, own)
+            if cache_limits is not None
+            else template_key(self, self.model_type, session.bind, {**kwargs, "statement": statement}, own)
         )
         template = None if keyed is None else templates.get(keyed[0])
         if template is None:
@@ -179,9 +186,10 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
                 template = templates.put(keyed[0], Template(self, before, keyed[1], own_statement=keyed[2]))
             self._scope(template, cache, scope)
         else:
+            self._tenant = binding
             self._join(template, session, cache, scope)
             if keyed is not None and keyed[2]:
-                self.statement = kwargs["statement"]  # the caller's own, never the template's
+                self.statement = statement  # the caller's own (or the tenant's), never the template's
 
     @classmethod
     def _from_template(
@@ -190,10 +198,18 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         session: Session | scoped_session[Session],
         cache: SyncCache | None,
         scope: object,
+        tenant: object = None,
     ) -> Self:
-        """An instance as ``__init__`` builds it from ``template`` (for a service that knows the template of its call)."""
+        """An instance as ``__init__`` builds it from ``template`` (for a service that knows the template of its call).
+
+        ``tenant``: the call's tenant; the template must be of a tenant-bound call with AA's default statement.
+        """
         repository = cls.__new__(cls)
-        repository._join(template, session, cache, scope)  # noqa: SLF001 - its own class
+        binding = None if tenant is None else TenantBinding.of(cls.model_type, tenant)
+        repository._tenant = binding  # noqa: SLF001 - its own class
+        repository._join(template, session, cache, scope)  # noqa: SLF001
+        if binding is not None:
+            repository.statement = binding.restrict(cls.model_type, None)
         return repository
 
     def _join(
@@ -405,8 +421,10 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             base = self._get_base = shared_analysis(
                 shared, (self.loader_options, self.execution_options), self._analyze_get_base
             )
-            if shared is not None and self._template is not None:
-                self._template.share("_get_base", base)  # its key is finer than analysis_key: the next ones skip it
+            if shared is not None and self._template is not None and self._tenant is None:
+                # its key is finer than analysis_key: the next ones skip it (a tenant's analysis is the tenant's
+                # alone, and a template serves every tenant)
+                self._template.share("_get_base", base)
         rows = None
         bind = bind_state(self.session, self.model_type)
         if isinstance(base, Bypass) or bind.bypass is not None:

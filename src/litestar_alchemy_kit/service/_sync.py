@@ -108,13 +108,14 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         repository_type = cast("type[object]", self.repository_type)  # any AA repository at runtime
         keyed = None
         if CachedSyncRepository in repository_type.__mro__:  # issubclass() without ABC's hook: built per request
-            # what providers pass (tenant=None: no binding) is a plain call too
-            plain = not kwargs or (kwargs.keys() == {"tenant"} and kwargs["tenant"] is None)
-            keyed = self._template_key(session, cache, use_cache, auto_expunge) if plain else None
+            # what providers pass (tenant=, None when unbound) is a plain call too
+            plain = not kwargs or kwargs.keys() == {"tenant"}
+            tenant = kwargs.get("tenant")
+            keyed = self._template_key(session, cache, use_cache, auto_expunge, tenant is None) if plain else None
             found = None if keyed is None else service_templates.get(keyed[0])
             if keyed is not None and found is not None:
                 # the repository AA's __init__ would build, from the template of the first call alike
-                repository = self.repository_type._from_template(found[0], session, keyed[2], scope)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+                repository = self.repository_type._from_template(found[0], session, keyed[2], scope, tenant)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
                 self._repository_instance = repository
                 return
             kwargs.update(cache=cache, scope=scope, use_cache=use_cache)
@@ -138,6 +139,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         cache: SyncCache | None,
         use_cache: bool | None,
         auto_expunge: bool,
+        unbound: bool,
     ) -> tuple[tuple[object, ...], tuple[object, ...], SyncCache | None] | None:
         """The key of the template of the repository this call builds, the objects it names by identity, the cache.
 
@@ -146,7 +148,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
         cache and the session's bind (see ``litestar_alchemy_kit.writes.template``); a cache not yet bound to
         the session is bound first, as the repository's ``__init__`` does. A class whose ``__init__`` is not the
         kit's (or AA's next) is built as AA does. The repository's defaults are read through its class: its ``__init__`` is the kit's, so nothing
-        sets them on the instance first.
+        sets them on the instance first. ``unbound``: the call binds no tenant (a bound one's template keeps no statement).
         """
         service_type = type(self)
         repository_type = self.repository_type
@@ -178,6 +180,7 @@ class CachedSyncRepositoryService(SQLAlchemySyncRepositoryService[ModelT, Cached
             *flags,
             repository_type.use_cache,
             repository_type.cache_limits,
+            unbound,  # a tenant-bound repository's statement is its own (see _from_template)
         )
         return key, keep, cache
 

@@ -18,6 +18,7 @@ from advanced_alchemy.utils.dataclass import Empty
 from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
 from litestar_alchemy_kit.writes._state import INERT_READ_STATE, ReadState
+from litestar_alchemy_kit.writes.template import callers_statement
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -64,7 +65,9 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """
         self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
         if self._tenant is not None:
-            kwargs["statement"] = self._tenant.restrict(self.model_type, kwargs.get("statement"))
+            kwargs["statement"] = self._tenant.restrict(
+                self.model_type, callers_statement(self.model_type, kwargs.get("statement"))
+            )
         self._read_state = ReadState()
         super().__init__(session=session, **kwargs)
 

@@ -25,7 +25,15 @@ from litestar_alchemy_kit.writes._state import ReadState
 if TYPE_CHECKING:
     from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
 
-__all__ = ("Template", "default_select", "repository_defaults", "service_templates", "template_key", "templates")
+__all__ = (
+    "Template",
+    "callers_statement",
+    "default_select",
+    "repository_defaults",
+    "service_templates",
+    "template_key",
+    "templates",
+)
 
 
 class Template:
@@ -68,6 +76,11 @@ def default_select(model: type) -> Select[Any]:
     if statement is None:
         statement = _selects[model] = select(model)
     return statement
+
+
+def callers_statement(model: type, statement: Select[Any] | None) -> Select[Any] | None:
+    """The caller's own base statement, or ``None`` for AA's default (``statement`` absent or :func:`default_select`)."""
+    return None if statement is None or statement is _selects.get(model) else statement
 
 
 templates: Final[LRU[tuple[object, ...], Template]] = LRU(256)

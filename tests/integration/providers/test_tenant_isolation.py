@@ -56,6 +56,8 @@ async def test_tenant_provider_never_crosses_tenants(tables: AsyncEngine, store_
         mine = await acme.create({"title": "a1"}, auto_commit=True)
         # A client naming another tenant in the payload still writes into its own.
         theirs = await globex.create({"title": "b1", "tenant_id": "acme"}, auto_commit=True)
+        # the first repository of its kind is built, not restored from a template: it reads only its tenant's rows too
+        assert [note.title for note in await acme.get_many(use_cache=False)] == ["a1"]
     assert (mine.tenant_id, theirs.tenant_id) == ("acme", "globex")
     # The cache scope comes from the same tenant value as the filter (keys of two tenants never meet).
     assert acme.repository.cache_scope == (("tenant", "acme"),)

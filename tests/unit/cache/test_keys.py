@@ -179,3 +179,36 @@ def test_tag_keys_are_the_digest_of_the_canonical_encoding(tag: str) -> None:
     assert keys.tag(tag) == f"ns:t:{digest(canonical_bytes(tag))}"
     # a str subclass keeps its own (distinct) canonical encoding
     assert KeyBuilder("ns").tag(_Tag(tag)) == f"ns:t:{digest(canonical_bytes(_Tag(tag)))}"
+
+
+def test_memoized_scope_tokens_are_each_scopes_own() -> None:
+    """Scope tokens stand for scopes in memo keys: two scopes never share one, memoized or not."""
+    from litestar.stores.memory import MemoryStore
+
+    from litestar_alchemy_kit.cache import AsyncCache
+    from litestar_alchemy_kit.cache.memo import scope_token
+
+    cache = AsyncCache(MemoryStore(), namespace=f"tok{uuid.uuid4().hex[:8]}")
+    tenant = uuid.UUID(int=5)
+    scopes: list[tuple[object, ...]] = [
+        (1,),
+        ("1",),
+        (2,),
+        (("tenant", 1),),
+        (("tenant", 2),),
+        (("tenant", "1"),),
+        (("tenant", tenant),),
+        (("tenant", 1), "user-1"),  # a tenant's users share its statements: only the token tells them apart
+        (("tenant", 1), "user-2"),
+        (("tenant", 1), 1),
+        (("tenant", 1), (1,)),
+        ((1, 2),),
+        ((2, 1),),
+        (1, 2),
+        (True,),  # not memoized (bool is not a scalar scope type), never 1's token
+        (("tenant", True),),
+    ]
+    for _ in range(2):  # computed, then from the memo
+        tokens = [scope_token(cache, "orm", scope) for scope in scopes]
+        assert tokens == [cache.key("orm", "", scope) for scope in scopes]
+        assert len(set(tokens)) == len(scopes)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.base import CommonTableAttributes, create_registry
+from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.mixins import UUIDPrimaryKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped
@@ -18,7 +19,7 @@ from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.orm.invalidation import bound_async_caches
 from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
-from litestar_alchemy_kit.writes.template import service_templates
+from litestar_alchemy_kit.writes.template import default_select, service_templates
 
 
 class _Base(CommonTableAttributes, DeclarativeBase):
@@ -175,3 +176,43 @@ async def test_a_tenant_binding_is_never_restored_from_an_unbound_template(
         assert bound.tenant is not None
         assert bound.tenant.value == 7
         assert bound.cache_scope != (1,)
+
+
+async def test_a_tenant_bound_service_restores_its_repository_with_its_own_tenant(
+    sessions: tuple[async_sessionmaker[AsyncSession], AsyncCache],
+) -> None:
+    """What providers build per request (``tenant=``): the repository from the template, bound to the call's tenant."""
+    factory, cache = sessions
+    async with factory() as session:
+        for tenant, row in ((1, 81), (2, 82)):
+            await NoteService(session, tenant=tenant).create(Note(id=uuid.UUID(int=row), tenant=9), auto_commit=True)
+    templates: list[object] = []
+    for _ in range(2):  # remembered, then restored
+        for tenant, own, other in ((1, 81, 82), (2, 82, 81)):
+            for read in (
+                "list",
+                "own",
+                "other",
+            ):  # a session per read: on SQLite only a read that opens its transaction populates
+                async with factory() as session:
+                    service = NoteService(session, tenant=tenant)
+                    repository = service.repository
+                    assert repository.tenant is not None
+                    assert repository.tenant.value == tenant
+                    assert repository.cache_scope == (("tenant", tenant),)
+                    templates.append(repository._template)
+                    if read == "list":
+                        assert [note.id for note in await service.get_many()] == [uuid.UUID(int=own)]
+                    elif read == "own":
+                        assert (await service.get(uuid.UUID(int=own))).tenant == tenant, "created rows are stamped"
+                    else:
+                        with pytest.raises(NotFoundError):
+                            await service.get(uuid.UUID(int=other))
+    assert templates[0] is not None
+    assert all(template is templates[0] for template in templates)
+    assert cache.stats["hit"] == 6, "the second round: every read a hit of its own tenant's entry"
+    async with factory() as session:  # an unbound call after bound ones is never given a bound template
+        for _ in range(2):
+            unbound = NoteService(session, scope=1).repository
+            assert unbound.tenant is None
+            assert unbound.statement is default_select(Note)

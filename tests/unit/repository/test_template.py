@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, selectinload
 
 from litestar_alchemy_kit.cache import CacheLimits, SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.orm.statement import Bypass
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from litestar_alchemy_kit.writes.template import default_select, template_key, templates
 
@@ -32,6 +34,17 @@ class Widget(UUIDPrimaryKey, _Base):
 
 class WidgetRepository(CachedSyncRepository[Widget]):
     model_type = Widget
+
+
+class Memo(UUIDPrimaryKey, _Base):
+    __tablename__ = "lak_template_memo"
+
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str]
+
+
+class MemoRepository(CachedSyncRepository[Memo]):
+    model_type = Memo
 
 
 class StampedRepository(WidgetRepository):
@@ -82,7 +95,7 @@ def test_a_second_repository_is_built_from_the_template_as_the_first(sessions: A
             Widget,
             one.bind,
             {**SERVICE_KWARGS, "statement": default_select(Widget)},
-            (cache, False, None, WidgetRepository.use_cache, WidgetRepository.cache_limits),
+            (cache, False, None, WidgetRepository.use_cache, WidgetRepository.cache_limits, True, True),
         )
         assert keyed is not None
         assert templates.get(keyed[0]) is None
@@ -199,6 +212,56 @@ def test_a_repository_restored_with_a_statement_of_its_own_reads_through_it(sess
     assert built[0] is not None
     assert all(template is built[0] for template in built), "one template for both statements"
     assert cache.stats["hit"] == 6, "the second round: every read a hit of its own statement's entry"
+
+
+def test_tenant_bound_repositories_share_a_template_and_keep_their_own_tenant(sessions: Any) -> None:
+    """What providers build per request (``tenant=``): one template, each instance its tenant's statement, scope, analysis and stamp."""
+    cache = SyncCache(SyncMemoryBackend(), namespace="tpl7")
+    with sessions() as session:
+        MemoRepository(session=session, cache=cache).add_many(
+            [Memo(id=uuid.UUID(int=71), tenant=1, name="a"), Memo(id=uuid.UUID(int=72), tenant=2, name="b")],
+            auto_commit=True,
+        )
+    built: list[object] = []
+    statements: dict[int, set[int]] = {1: set(), 2: set()}
+    bases: dict[int, set[str]] = {1: set(), 2: set()}
+    for _ in range(2):  # a template and warm entries, then hits
+        for tenant, own_id, other_id in ((1, 71, 72), (2, 72, 71)):
+            for read in (
+                "list",
+                "own",
+                "other",
+            ):  # a session per read: on SQLite only a read that opens its transaction populates
+                with sessions() as session:
+                    repo = MemoRepository(session=session, cache=cache, tenant=tenant, **SERVICE_KWARGS)
+                    assert repo.tenant is not None
+                    assert repo.tenant.value == tenant
+                    assert repo.cache_scope == (("tenant", tenant),)
+                    built.append(repo._template)
+                    statements[tenant].add(id(repo.statement))
+                    if read == "list":
+                        assert [memo.name for memo in repo.get_many()] == ["ab"[tenant - 1]]
+                    elif read == "own":
+                        assert repo.get(uuid.UUID(int=own_id)).name == "ab"[tenant - 1]
+                        assert repo._get_base is not None
+                        assert not isinstance(repo._get_base, Bypass)
+                        bases[tenant].add(repo._get_base.fingerprint)
+                    else:
+                        with pytest.raises(NotFoundError):
+                            repo.get(uuid.UUID(int=other_id))
+    assert built[0] is not None
+    assert all(template is built[0] for template in built), "one template for every tenant"
+    assert all(len(ids) == 1 for ids in statements.values()), "a tenant's statement is built once"
+    assert statements[1] != statements[2]
+    assert len(bases[1]) == len(bases[2]) == 1
+    assert bases[1] != bases[2], "get(pk)'s analysis is each tenant's own, never the template's"
+    assert cache.stats["hit"] == 6, "the second round: every read a hit of its own tenant's entry"
+    with sessions() as session:  # a write through a repository built from the template stamps its tenant
+        repo = MemoRepository(session=session, cache=cache, tenant=2, **SERVICE_KWARGS)
+        assert repo._template is built[0]
+        repo.add(Memo(id=uuid.UUID(int=73), tenant=1, name="c"), auto_commit=True)
+    with sessions() as session:
+        assert session.get(Memo, uuid.UUID(int=73)).tenant == 2
 
 
 def test_the_kits_class_defaults_changed_at_runtime_are_seen(sessions: Any) -> None:
