@@ -19,6 +19,7 @@ import datetime
 import decimal
 import enum
 import hashlib
+import operator
 import uuid
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -39,7 +40,7 @@ __all__ = ("CODEC_VERSION", "RowCodec", "Uncacheable", "registry_schema")
 CODEC_VERSION: Final = wire_format("rows")
 """Part of every entry's schema string: a change of this wire format is a miss, never a misread."""
 
-_NATIVE: Final = frozenset({str, int, float, bool, type(None), bytes})
+_NATIVE: Final[frozenset[type]] = frozenset({str, int, float, bool, type(None), bytes})
 _ENTITY: Final = "e"
 _SCALAR: Final = "s"
 
@@ -130,12 +131,15 @@ class _MapperCodec:
         "decoders",
         "expected",
         "full_mask",
+        "getter",
         "identity_class",
         "keys",
         "manager",
         "mapper",
         "pk_converters",
         "pk_keys",
+        "plain_types",
+        "relationship_keys",
         "relationships",
         "unloaded_keys",
     )
@@ -173,6 +177,15 @@ class _MapperCodec:
         self.pk_converters = tuple(self.converters[self.keys.index(key)] for key in self.pk_keys)
         self.relationships: tuple[tuple[str, bool], ...] = tuple(
             (rel.key, bool(rel.uselist)) for rel in mapper.relationships
+        )
+        self.relationship_keys = frozenset(key for key, _ in self.relationships)
+        # the flat layout's encoding (see RowCodec._encode_flat): every column of a row at once, and per column
+        # the value types :meth:`check` accepts whatever the value
+        self.getter: Callable[[dict[str, Any]], tuple[Any, ...]] | None = (
+            operator.itemgetter(*self.keys) if len(self.keys) > 1 else None
+        )
+        self.plain_types = tuple(
+            _plain_types(expected, convert) for expected, convert in zip(types, self.converters, strict=True)
         )
 
     def typed(self, mask: int) -> tuple[msgspec.msgpack.Decoder[Any], tuple[str, ...], tuple[int, ...]]:
@@ -218,6 +231,25 @@ class _MapperCodec:
         raise Uncacheable(msg)
 
 
+def _mapped(value: object) -> bool:
+    try:
+        instance_state(value)
+    except AttributeError:  # a scalar
+        return False
+    return True
+
+
+def _plain_types(expected: type | None, convert: Callable[[Any], Any] | None) -> frozenset[type]:
+    """The types of a column's values that come back from the wire exactly, whatever the value (NULL included)."""
+    if expected is None or expected in _JSON_LIKE:
+        return _NATIVE  # decoded untyped: scalars come back as they are
+    if expected is datetime.datetime or expected is datetime.time:
+        return frozenset({type(None)})  # exact only in some zones: each value is checked
+    if expected in _NATIVE or convert is not None:
+        return frozenset({type(None), expected})
+    return frozenset({type(None)})
+
+
 def registry_schema(model: type) -> str:
     """Schema string for entries about ``model``: every mapper of its registry, plus the wire format.
 
@@ -243,12 +275,20 @@ class RowCodec:
         model: any mapped class of the registry whose instances are encoded.
     """
 
-    __slots__ = ("_by_key", "_registry")
+    __slots__ = ("_by_class", "_by_key", "_registry")
 
     def __init__(self, model: type) -> None:
         model_mapper: Mapper[Any] = inspect(model)
         self._registry: registry = model_mapper.registry
         self._by_key: dict[str, _MapperCodec] = {}
+        self._by_class: dict[type, _MapperCodec] = {}
+
+    def _class_codec(self, cls: type) -> _MapperCodec:
+        """:meth:`_codec_for_class`, memoized by the class itself."""
+        codec = self._by_class.get(cls)
+        if codec is None:
+            codec = self._by_class[cls] = self._codec_for_class(cls)
+        return codec
 
     def _codec_for_class(self, cls: type) -> _MapperCodec:
         key = qualified_name(cls)
@@ -277,11 +317,60 @@ class RowCodec:
         Rows of one fully loaded entity class with no loaded relationships (most reads) use a flat
         layout decoded in one typed msgspec pass; anything else the generic nested layout.
         """
+        flat = self._encode_flat(rows)
+        if flat is not None:
+            return [_FLAT, list(keys), *flat]
         generic = self._encode_generic(rows)
         flat = self._flatten(generic)
         if flat is not None:
             return [_FLAT, list(keys), *flat]
         return [_GENERIC, list(keys), *generic]
+
+    def _encode_flat(self, rows: Sequence[Sequence[Any]]) -> tuple[str, int, bytes] | None:
+        """The flat layout read straight from the instances, or ``None``: the generic encoding decides.
+
+        For rows of one distinct, clean instance each, all of one class, with every column and no
+        relationship loaded (most reads). Values are checked a column at once, as :meth:`_MapperCodec.check`
+        checks each one.
+        """
+        found = self._flat_table(rows)
+        if found is None:
+            return None
+        codec, table = found
+        plain = codec.plain_types
+        for index, column in enumerate(zip(*table, strict=True)):
+            if not set(map(type, column)) <= plain[index]:
+                for value in column:
+                    codec.check(index, value)
+        try:
+            return codec.cls_key, codec.full_mask, _ENCODER.encode(table)
+        except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:  # e.g. ints beyond 64 bits
+            msg = f"{codec.cls_key} values have no msgpack form: {exc}"
+            raise Uncacheable(msg) from exc
+
+    def _flat_table(self, rows: Sequence[Sequence[Any]]) -> tuple[_MapperCodec, list[tuple[Any, ...]]] | None:
+        """The codec of the rows' one class and each row's column values, where the flat layout fits them."""
+        first: object = rows[0][0] if rows and len(rows[0]) == 1 else None
+        cls = type(first)
+        codec = None if first is None or not _mapped(first) else self._class_codec(cls)
+        if codec is None or codec.getter is None or not codec.pk_keys:
+            return None
+        getter, related = codec.getter, codec.relationship_keys
+        table: list[tuple[Any, ...]] = []
+        for row in rows:
+            state = instance_state(row[0]) if len(row) == 1 and type(row[0]) is cls else None
+            if state is None or state.key is None or state.modified:
+                return None
+            data = state.dict
+            if related and not related.isdisjoint(data):
+                return None
+            try:
+                table.append(getter(data))
+            except KeyError:  # a column not loaded: the generic layout keeps the mask
+                return None
+        if len({id(row[0]) for row in rows}) != len(rows):
+            return None  # an instance twice: the generic layout refers back to it
+        return codec, table
 
     def _flatten(self, generic: list[Any]) -> tuple[str, int, bytes] | None:
         kinds, rows = generic

@@ -19,11 +19,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.engine import Result
+    from sqlalchemy.orm.identity import IdentityMap
 
 __all__ = (
+    "FRESH_POPULATE_OPTIONS",
     "POPULATE_OPTIONS",
     "VERSIONED_OPTION",
     "codec_for",
+    "populate_options",
     "result_from_rows",
     "schema_for",
     "sorted_tags",
@@ -37,6 +40,17 @@ POPULATE_OPTIONS: Final = {"populate_existing": True, VERSIONED_OPTION: True}
 """A populating query refreshes instances already in the session's identity map: their in-memory
 state may predate the versions just read, and must not be published under them. Its dependencies
 are the entry's tags, recorded with their versions by the cache read that preceded it."""
+
+FRESH_POPULATE_OPTIONS: Final = {VERSIONED_OPTION: True}
+""":data:`POPULATE_OPTIONS` for a session whose identity map is empty (a request's new session): every
+instance the query returns is built from its rows, so there is nothing to refresh, and refreshing
+would commit each new instance's state a second time."""
+
+
+def populate_options(identity_map: IdentityMap) -> dict[str, bool]:
+    """The execution options of a populating query of a session with this identity map."""
+    return POPULATE_OPTIONS if len(identity_map) else FRESH_POPULATE_OPTIONS
+
 
 _codecs: dict[type, RowCodec] = {}
 _schemas: dict[type, str] = {}

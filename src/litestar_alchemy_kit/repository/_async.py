@@ -26,8 +26,8 @@ from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_iso
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
-    POPULATE_OPTIONS,
     codec_for,
+    populate_options,
     result_from_rows,
     schema_for,
     sorted_tags,
@@ -332,7 +332,8 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             )
             if versions is None:
                 return None
-            result = await self.session.execute(statement, execution_options=POPULATE_OPTIONS)
+            options = populate_options(sync_session_of(self.session).identity_map)
+            result = await self.session.execute(statement, execution_options=options)
             if uniquify or self._uniquify:
                 result = result.unique()
             keys = list(result.keys())

@@ -28,8 +28,8 @@ from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_iso
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
-    POPULATE_OPTIONS,
     codec_for,
+    populate_options,
     result_from_rows,
     schema_for,
     sorted_tags,
@@ -331,7 +331,8 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             versions = self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind, observed)
             if versions is None:
                 return None
-            result = self.session.execute(statement, execution_options=POPULATE_OPTIONS)
+            options = populate_options(sync_session_of(self.session).identity_map)
+            result = self.session.execute(statement, execution_options=options)
             if uniquify or self._uniquify:
                 result = result.unique()
             keys = list(result.keys())

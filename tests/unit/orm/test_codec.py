@@ -401,3 +401,17 @@ def test_rows_of_one_identity_attach_as_one_instance(session: Session, model: ty
         held = holding.execute(select(model)).scalar_one()
         decoded = codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1]
         assert all(row[0] is held for row in attach_rows(holding, decoded))
+
+
+def test_an_instance_twice_in_a_result_is_rebuilt_as_one(session: Session) -> None:
+    """A plain class's rows take the flat layout, unless one instance is in two rows: it stays one instance."""
+    session.add_all([Plain(id=1, name="a"), Plain(id=2, name="b")])
+    session.commit()
+    one, two = session.execute(select(Plain).order_by(Plain.id)).scalars().all()
+    codec = RowCodec(Plain)
+    assert codec.encode_rows(["Plain"], [(one,), (two,)])[0] == "F"
+    payload = codec.encode_rows(["Plain"], [(one,), (two,), (one,)])
+    _, built = codec.decode_rows(_wire(payload))
+    assert [copy.name for (copy,) in built] == ["a", "b", "a"]
+    assert built[0][0] is built[2][0], "as the query returned it: the same instance"
+    assert built[0][0] is not built[1][0]
