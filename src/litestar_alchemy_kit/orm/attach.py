@@ -25,7 +25,7 @@ read would not be served from the cache otherwise).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
@@ -50,6 +50,9 @@ def attach_rows(session: Session, rows: list[tuple[Any, ...]], *, refresh: bool 
     instances take the entry's values instead of keeping theirs.
     """
     attacher = _Attacher(session, refresh)
+    flat = attacher.flat(rows)
+    if flat is not None:
+        return flat
     value = attacher.value
     return [tuple([value(cell) for cell in row]) for row in rows]
 
@@ -78,6 +81,41 @@ class _Attacher:
         dispatch = session.dispatch
         self.announce = bool(dispatch.before_attach or dispatch.after_attach or dispatch.detached_to_persistent)
 
+    def flat(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+        """The rows attached in one loop, or ``None`` (attach them cell by cell).
+
+        For rows of one instance each, all of one class with no relationships, whose instances no
+        listener hears of and are not refreshed (most lists): each is the identity map's instance or
+        becomes one, as :meth:`state` decides for it.
+        """
+        first: object = rows[0][0] if rows and len(rows[0]) == 1 and not self.announce else None
+        if first is None:
+            return None
+        try:
+            manager = instance_state(first).manager
+        except AttributeError:  # a scalar
+            return None
+        cls = type(first)
+        relationships, refresh, load = self.mappers.get(manager) or self.mapper(manager)
+        if relationships or refresh or load or not all(len(row) == 1 and type(row[0]) is cls for row in rows):
+            return None
+        get, add, hash_key = self.identity_map.get, self.identity_map._add_unpresent, self.hash_key  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        out: list[tuple[Any, ...]] = []
+        for row in rows:
+            state: InstanceState[Any] = instance_state(row[0])
+            key = state.key
+            if key is None:
+                return _no_identity(row[0])
+            existing = get(key)
+            if existing is None:  # as adopt(): written as SQLAlchemy's loader writes a loaded row
+                state.session_id = hash_key
+                add(state, key)
+                out.append(row)
+            else:
+                self.fill_unloaded(existing, state.dict, relationships)
+                out.append((existing,))
+        return out
+
     def value(self, value: object) -> object:
         """An instance attached; a scalar (or ``None``) as it is."""
         try:
@@ -91,9 +129,8 @@ class _Attacher:
 
     def state(self, obj: object, state: InstanceState[Any]) -> object:
         key = state.key
-        if key is None:  # the codec gives every instance its identity; one without would be INSERTed
-            msg = f"cached {type(obj).__name__} instance has no identity key"
-            raise ValueError(msg)
+        if key is None:
+            return _no_identity(obj)
         manager = state.manager
         relationships, refresh, load = self.mappers.get(manager) or self.mapper(manager)
         tracked = refresh or bool(relationships)
@@ -193,6 +230,12 @@ class _Attacher:
             set_committed_value(existing, name, value)
         # what merge(load=False) announces for an instance it updates: Mutable types re-track the new values
         state.manager.dispatch._sa_event_merge_wo_load(state, None)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+
+
+def _no_identity(obj: object) -> NoReturn:
+    # the codec gives every instance its identity; one without would be INSERTed
+    msg = f"cached {type(obj).__name__} instance has no identity key"
+    raise ValueError(msg)
 
 
 def populates_existing(*options: Mapping[str, Any]) -> bool:

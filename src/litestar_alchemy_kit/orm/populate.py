@@ -82,5 +82,11 @@ def sorted_tags(tags: frozenset[str]) -> tuple[str, ...]:
 
 
 def result_from_rows(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> Result[Any]:
-    """A ``Result`` over already materialized rows, as the repository's callers expect."""
+    """A ``Result`` over already materialized rows, as the repository's callers expect.
+
+    A one-column result holds its values as they are, as SQLAlchemy's own single-entity results do:
+    ``scalars()`` (AA's lists) yields them without building a row each.
+    """
+    if len(keys) == 1:
+        return IteratorResult(SimpleResultMetaData(keys), iter([row[0] for row in rows]), _source_supports_scalars=True)
     return IteratorResult(SimpleResultMetaData(keys), iter(rows))

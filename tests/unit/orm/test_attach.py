@@ -112,11 +112,16 @@ def _cached_docs(engine: Any) -> tuple[RowCodec, Any]:
     return codec, msgspec.msgpack.decode(msgspec.msgpack.encode(payload))
 
 
-def test_an_attached_instance_is_the_sessions_and_its_changes_flush(engine: Any) -> None:
-    """With no attach listener (the fast path): the identity map holds it, a change is tracked and flushed."""
+@pytest.mark.parametrize("shape", ["alone", "beside a scalar"])
+def test_an_attached_instance_is_the_sessions_and_its_changes_flush(engine: Any, shape: str) -> None:
+    """With no attach listener (the fast path): the identity map holds it, a change is tracked and flushed.
+
+    Rows of one instance each are attached in one loop, others cell by cell: both alike.
+    """
     codec, payload = _cached_docs(engine)
     with Session(engine) as session:
-        ((doc,),) = attach_rows(session, codec.decode_rows(payload)[1])
+        rows = codec.decode_rows(payload)[1]
+        ((doc, *_),) = attach_rows(session, rows if shape == "alone" else [(*row, 7) for row in rows])
         assert doc in session
         assert session.get(Doc, 1) is doc, "the identity map answers with the attached instance"
         assert object_session(doc) is session

@@ -379,10 +379,17 @@ def test_postgresql_arrays_round_trip_or_are_refused() -> None:
         codec.encode_rows(["Arrayed"], [(_arrayed(prices=[decimal.Decimal("1.50")]),)])
 
 
+def _beside(rows: list[tuple[Any, ...]], shape: str) -> list[tuple[Any, ...]]:
+    """``rows`` as they are (``"alone"``: one instance per row), or each beside a scalar (attached cell by cell)."""
+    return rows if shape == "alone" else [(*row, 7) for row in rows]
+
+
+@pytest.mark.parametrize("shape", ["alone", "beside a scalar"])
 @pytest.mark.parametrize("model", [Plain, Parent])
-def test_rows_of_one_identity_attach_as_one_instance(session: Session, model: type[Any]) -> None:
+def test_rows_of_one_identity_attach_as_one_instance(session: Session, model: type[Any], shape: str) -> None:
     """A result holding a row twice attaches one instance (the session's own when it holds one), with or
-    without relationships (rows without any are looked up in the identity map only)."""
+    without relationships (rows without any are looked up in the identity map only), a row of one
+    instance (attached in one loop) or of more cells."""
     session.add(Plain(id=1, name="a"))
     session.commit()
     session.expunge_all()
@@ -390,7 +397,7 @@ def test_rows_of_one_identity_attach_as_one_instance(session: Session, model: ty
     codec = RowCodec(model)
     payload = _wire(codec.encode_rows([model.__name__], rows))
     # what a result holding the row twice decodes to (a join, say): two fresh instances of one identity
-    decoded = codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1]
+    decoded = _beside(codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1], shape)
     assert decoded[0][0] is not decoded[1][0]
     with Session(session.get_bind()) as other:
         attached = attach_rows(other, decoded)
@@ -399,7 +406,7 @@ def test_rows_of_one_identity_attach_as_one_instance(session: Session, model: ty
         assert other.get(model, inspect(attached[0][0]).identity) is attached[0][0]
     with Session(session.get_bind()) as holding:
         held = holding.execute(select(model)).scalar_one()
-        decoded = codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1]
+        decoded = _beside(codec.decode_rows(payload)[1] + codec.decode_rows(payload)[1], shape)
         assert all(row[0] is held for row in attach_rows(holding, decoded))
 
 
