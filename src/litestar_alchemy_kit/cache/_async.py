@@ -199,9 +199,8 @@ class AsyncCache(KeyNaming):
     async def versions(self, tags: Iterable[str]) -> TagVersions | None:
         """The current versions of ``tags``; read them *before* computing the value to cache.
 
-        Returns ``None`` when the result must not be cached: the store is failing, or a tag has an
-        invalidation this process could not deliver yet. Missing versions are initialised with
-        fresh random tokens (never an old value).
+        ``None``: the result must not be cached (the store is failing, or a tag has an invalidation this process
+        could not deliver yet). Missing versions are initialised with fresh random tokens (never an old value).
         """
         names, keys = self._plan(tags)
         recorder = current_recorder()
@@ -211,31 +210,35 @@ class AsyncCache(KeyNaming):
             self._telemetry.bypass(_PENDING)
             return None
         raw = await self._store.fetch(keys)
+        if raw is not None and None in raw:
+            raw = await self._initialised(keys, raw)
         if raw is None:
             self._telemetry.bypass(_UNAVAILABLE)
             return None
-        if None in raw:
-            filled: dict[str, bytes] = {}
-            for key, value in zip(keys, raw, strict=True):
-                if value is None:
-                    # One initialisation per tag key at a time in this process, so concurrent first
-                    # readers agree on the version even on stores with no atomic set-if-absent.
-                    init = partial(self._store.init, {key: new_token().encode()})
-                    initialised = await self._flight.run(f"\x00init|{key}", init)
-                    if initialised is None:
-                        self._telemetry.bypass(_UNAVAILABLE)
-                        return None
-                    filled[key] = initialised[0]
-            raw = [value if value is not None else filled[key] for key, value in zip(keys, raw, strict=True)]
         versions = versions_of(raw, names)
         if versions is None:
-            # A commit on one of these tags is in flight: what the database returns now may be overwritten
-            # by it, and its writer may never settle the marker. Labelled with nothing, it is not cached.
+            # A commit on one of these tags is in flight: what the database returns now may be overwritten by it,
+            # and its writer may never settle the marker. Labelled with nothing, it is not cached.
             self._telemetry.bypass(_MARKED)
             return None
         if recorder is not None:
             recorder.observe(versions, self)  # read before the caller computes what it labels with them
         return versions
+
+    async def _initialised(self, keys: list[str], raw: list[bytes | None]) -> list[bytes | None] | None:
+        """The versions ``raw`` read at ``keys``, each absent one initialised with a fresh token; ``None``: no answer."""
+        out = list(raw)
+        for index, key in enumerate(keys):
+            if out[index] is None:
+                # One initialisation per tag key at a time in this process, so concurrent first readers agree on
+                # the version even on stores with no atomic set-if-absent.
+                initialised = await self._flight.run(
+                    f"\x00init|{key}", partial(self._store.init, {key: new_token().encode()})
+                )
+                if initialised is None:
+                    return None
+                out[index] = initialised[0]
+        return out
 
     async def _lookup(
         self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
@@ -262,9 +265,12 @@ class AsyncCache(KeyNaming):
         hit = value is not MISS and not stale
         if record:
             self._telemetry.count("hit" if hit else "miss")
-        # A miss may label its load with the versions unless one is absent or marked; a hit needs them only
-        # for a response being recorded (the valid entry was computed under them).
-        observed = versions_of(raw[1:], names) if (observe and not hit) or recorder is not None else None
+        # A miss may label its load with the versions unless one is marked (absent ones are initialised here, as
+        # versions() would, saving the load a second read); a hit needs them only for a response being recorded
+        # (the valid entry was computed under them).
+        wanted = (observe and not hit) or recorder is not None
+        current = await self._initialised(version_keys, raw[1:]) if observe and not hit and None in raw else raw[1:]
+        observed = versions_of(current, names) if wanted and current is not None else None
         if recorder is not None and observed is not None:
             recorder.observe(observed, self)
         return value, stale, observed
@@ -333,23 +339,24 @@ class AsyncCache(KeyNaming):
         A hit needs the entry to exist, decode, carry ``schema``, and carry exactly ``tags`` and ``row_tag`` (a
         last tag of this entry alone, not memoized) at their current versions, checked in the same round trip.
         """
-        return (await self.read(key, tags, schema, row_tag=row_tag))[0]
+        return (await self.read(key, tags, schema, row_tag=row_tag, observe=False))[0]
 
     async def read(
-        self, key: str, tags: Iterable[str] = (), schema: str = "", *, row_tag: str | None = None
+        self, key: str, tags: Iterable[str] = (), schema: str = "", *, row_tag: str | None = None, observe: bool = True
     ) -> tuple[Any, TagVersions | None]:
         """:meth:`get`, and on a miss the versions of ``tags`` and ``row_tag`` read in the same round trip.
 
         A caller computing the value after a miss labels it with them, as with :meth:`versions`, without a
-        second round trip. ``None`` on a hit, or when one is absent or marked or the store did not answer
-        (then call :meth:`versions`, which initialises absent ones). Never raises for store errors.
+        second round trip (absent ones are initialised first, as :meth:`versions` does). ``None`` on a hit, when
+        one is marked, the store did not answer (then call :meth:`versions`) or ``observe`` is false (no versions
+        wanted: nothing initialised). Never raises for store errors.
         """
         plan = self._plan(tags) if row_tag is None else self._keys.plan_row(tags, row_tag)
         if not self._telemetry.tracing():  # the hot path skips even a no-op context manager
-            value, stale, observed = await self._lookup(key, plan, schema)
+            value, stale, observed = await self._lookup(key, plan, schema, observe=observe)
         else:
             with self._telemetry.span("cache.get"):
-                value, stale, observed = await self._lookup(key, plan, schema)
+                value, stale, observed = await self._lookup(key, plan, schema, observe=observe)
         if stale:
             return MISS, observed
         return value, observed if value is MISS else None
@@ -385,16 +392,10 @@ class AsyncCache(KeyNaming):
             if not cap.entry_fits(len(payload)):  # the envelope only adds to it: skip building one
                 self._telemetry.bypass(TOO_LARGE)
                 return False
-            entry = Entry(
-                FORMAT,
-                self._codec.name,
-                schema,
-                versions.namespace,
-                versions.tags,
-                None if ttl is None else time.time() + ttl,
-                payload,
+            fresh_until = None if ttl is None else time.time() + ttl
+            blob = encode_entry(
+                Entry(FORMAT, self._codec.name, schema, versions.namespace, versions.tags, fresh_until, payload)
             )
-            blob = encode_entry(entry)
             if not cap.entry_fits(len(blob)):
                 # Kept out of the store whole: a truncated entry would decode to a wrong value.
                 self._telemetry.bypass(TOO_LARGE)
@@ -555,8 +556,8 @@ class AsyncCache(KeyNaming):
                 await self._store.remove(lease_key)
 
     def _remember(self, key: str, signature: str, value: Any, ttl: float | None) -> None:
-        # Callers whose lookup raced the load (read before the set landed) share its result, for at
-        # most the store timeout: they observed the same versions, so it is as fresh as joining.
+        # Callers whose lookup raced the load (read before the set landed) share its result, for at most the
+        # store timeout: they observed the same versions, so it is as fresh as joining.
         if len(self._recent) >= self._RECENT_MAX:
             self._recent.clear()
         lifetime = self.options.timeout if ttl is None else min(ttl, self.options.timeout)
@@ -574,8 +575,8 @@ class AsyncCache(KeyNaming):
     async def close(self) -> None:
         """Stop background retries, try once more to deliver pending bumps, close the backend's own connections.
 
-        A bump still undelivered then is lost to other processes (they serve entries it should have
-        invalidated until those expire): it is logged as an error.
+        A bump still undelivered then is lost to other processes (they serve entries it should have invalidated
+        until those expire): it is logged as an error.
         """
         self._closed = True
         await self._background.close()

@@ -105,6 +105,23 @@ async def test_concurrent_callers_each_get_their_own_reply(library: str, shared_
     await client.aclose()
 
 
+async def test_versions_are_initialised_where_absent_only(library: str, shared_url: str) -> None:
+    """``init_many`` on the pipelined connection: an absent key takes its item, a present one keeps its value."""
+    client = _client(library, shared_url)
+    backend = PipelinedRedisBackend(client, prefix=f"pl{random.randrange(10**9)}:")
+    assert backend.pipelined
+    await backend.set_many({"held": b"old"})
+    assert await backend.init_many({"held": b"new", "fresh": b"first", "other": b"second"}) == [
+        b"old",
+        b"first",
+        b"second",
+    ]
+    assert await backend.init_many({"fresh": b"again"}) == [b"first"], "a second initialiser gets the first's"
+    assert await backend.get_many(["held", "fresh", "other"]) == [b"old", b"first", b"second"]
+    await backend.aclose()
+    await client.aclose()
+
+
 async def test_abandoned_replies_are_dropped_in_order(library: str) -> None:
     server = OwnServer("valkey").start()
     client = _client(library, server.url)

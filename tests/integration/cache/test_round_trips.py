@@ -10,7 +10,7 @@ from typing import Any
 from litestar.stores.redis import RedisStore
 from litestar.stores.valkey import ValkeyStore
 
-from litestar_alchemy_kit.cache import AsyncCache, CacheOptions, SyncCache
+from litestar_alchemy_kit.cache import MISS, AsyncCache, CacheOptions, SyncCache
 from tests.integration.cache._servers import OwnServer
 
 
@@ -97,3 +97,32 @@ def test_sync_hit_and_bump_are_one_command_each(own_server: OwnServer) -> None:
     assert cache.bump(["a", "b"])
     assert _delta(before, own_server.command_calls()) == {"mget": 1, "eval": 1, "get": 2, "set": 2}
     client.close()
+
+
+async def test_a_miss_on_tags_never_written_initialises_them_in_one_more_round_trip(own_server: OwnServer) -> None:
+    """A first read of tags nobody bumped yet (a row never written): the lookup, then one script that sets the
+    absent versions and reads them back; the load is labelled with them, with no second read."""
+    client = _async_client(own_server)
+    store = ValkeyStore(client, namespace="rti") if own_server.kind == "valkey" else RedisStore(client, namespace="rti")
+    cache = AsyncCache(store, namespace="rti")
+    assert await cache.versions(["warm"]) is not None  # connection open, init script loaded
+    await cache.bump(["shared"])
+    key = cache.key("row", "fresh")
+
+    before = own_server.command_calls()
+    value, versions = await cache.read(key, ["shared"], row_tag="row=1")
+    assert value is MISS
+    assert versions is not None
+    # the lookup's MGET, then the script: SET NX and GET of the one absent version, run in the server
+    assert _delta(before, own_server.command_calls()) == {"mget": 1, "evalsha": 1, "set": 1, "get": 1}
+    assert versions == await cache.versions(["shared", "row=1"])
+
+    before = own_server.command_calls()
+
+    async def loader() -> int:
+        return 3
+
+    assert await cache.get_or_load(cache.key("row", "other"), ["shared", "row=2"], loader) == 3
+    assert _delta(before, own_server.command_calls()) == {"mget": 1, "evalsha": 1, "set": 2, "get": 1}
+    assert await cache.get(cache.key("row", "other"), ["shared", "row=2"]) == 3
+    await client.aclose()

@@ -121,16 +121,23 @@ async def test_a_row_tag_is_checked_with_its_entry_and_memoized_nowhere() -> Non
 
 
 async def test_read_labels_a_miss_with_the_versions_of_its_round_trip() -> None:
-    """``read``: a miss carries the versions ``versions()`` gives; a hit, an absent, marked or pending tag none."""
+    """``read``: a miss carries the versions ``versions()`` gives (absent ones initialised as it does); a hit, a
+    marked or pending tag none; ``get`` (``observe=False``) initialises nothing."""
     cache = AsyncCache(AsyncMemoryBackend(), namespace="read")
     key = cache.key("row", "k")
-    assert await cache.read(key, ["t:a"]) == (MISS, None)  # no version yet: versions() initialises it
-    versions = await cache.versions(["t:a"])
+    assert await cache.get(key, ["t:a"]) is MISS
+    assert await cache.read(key, ["t:a"], observe=False) == (MISS, None)
+    assert await cache.read(key, ["t:b"]) == (MISS, await cache.versions(["t:b"]))
+    first, versions = await cache.read(key, ["t:a"])  # no version yet: initialised by the read
+    assert first is MISS
     assert versions is not None
+    assert versions == await cache.versions(["t:a"]), "the versions the next read finds: never a second token"
     assert await cache.read(key, ["t:a"]) == (MISS, versions)
-    assert await cache.read(key, ["t:a"], row_tag="t:a:row=1") == (MISS, None)  # the row tag has no version yet
-    with_row = await cache.versions(["t:a", "t:a:row=1"])
+    value, with_row = await cache.read(key, ["t:a"], row_tag="t:a:row=1")  # the row tag has no version yet
+    assert value is MISS
     assert with_row is not None
+    assert with_row == await cache.versions(["t:a", "t:a:row=1"])
+    assert with_row.tags["t:a"] == versions.tags["t:a"]
     assert await cache.read(key, ["t:a"], row_tag="t:a:row=1") == (MISS, with_row)
     assert await cache.set(key, "body", versions)
     assert await cache.read(key, ["t:a"]) == ("body", None)

@@ -92,6 +92,17 @@ def _parse(buf: bytes, pos: int) -> tuple[Any, int]:  # noqa: C901, PLR0911
     raise RespError(msg)
 
 
+# Each key set to its argument where absent, then every key's value: SET NX and GET in one round trip.
+_INIT_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i], 'NX')
+  out[i] = redis.call('GET', key)
+end
+return out
+"""
+
+
 @functools.cache
 def _sha(script: str) -> bytes:
     """The SHA1 digest under which the server caches ``script`` (what ``EVALSHA`` names)."""
@@ -402,18 +413,28 @@ class PipelinedRedisBackend(AsyncRedisBackend):
             timeout,
         )
 
-    async def _eval(self, script: str, keys: list[bytes], args: list[bytes], timeout: float | None) -> None:
+    async def init_many(self, items: Mapping[str, bytes]) -> list[bytes]:
+        """Each key's value, set first where absent: one script on the pipelined connection (a tag's first read)."""
+        if self._target is None:
+            return await super().init_many(items)
+        prefix = self.prefix
+        encoding = self._encoding
+        keys = [(prefix + key).encode(encoding) for key in items]
+        values: list[bytes] = await self._eval(_INIT_SCRIPT, keys, list(items.values()), None)
+        return values
+
+    async def _eval(self, script: str, keys: list[bytes], args: list[bytes], timeout: float | None) -> Any:
         # EVALSHA: the server neither receives nor hashes the script again; EVAL loads it once per server.
         # ``timeout`` bounds the connect and each command (the EVAL after a NOSCRIPT reply gets its own).
         protocol = await self._ready(timeout)
         numkeys = b"%d" % len(keys)
         try:
             try:
-                await protocol.send(pack(b"EVALSHA", _sha(script), numkeys, *keys, *args), timeout)
+                return await protocol.send(pack(b"EVALSHA", _sha(script), numkeys, *keys, *args), timeout)
             except RespError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-                await protocol.send(pack(b"EVAL", script.encode(), numkeys, *keys, *args), timeout)
+                return await protocol.send(pack(b"EVAL", script.encode(), numkeys, *keys, *args), timeout)
         except RespError as exc:
             if str(exc).startswith("OOM "):
                 raise StoreFullError(str(exc)) from exc
