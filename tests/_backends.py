@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -79,11 +80,26 @@ class Server:
     source: str
 
 
+# Below Linux's ephemeral range (32768-60999): a port the OS hands out for ``bind(0)`` is also what it hands out as
+# the local port of an outgoing connection, and one of the suite's many connections could take it before the
+# server binds it (the server then exits: a cluster node that never answered). Picked at random, and checked
+# free, so concurrent workers rarely pick the same one; the servers that matter retry on new ports.
+_PORTS = range(20000, 32768)
+_rng = random.SystemRandom()
+
+
 def free_port() -> int:
-    """A port the OS just handed out, so concurrent processes do not pick the same one."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port outside the ephemeral range, picked at random so concurrent processes rarely clash."""
+    for _ in range(200):
+        port = _rng.choice(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    msg = f"no free port in {_PORTS.start}-{_PORTS.stop - 1} after 200 tries"
+    raise OSError(msg)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

