@@ -476,9 +476,8 @@ class RowCodec:
         for values in decoder.decode(blob):
             obj = new_instance()
             state = instance_state(obj)
-            instance_dict(obj).update(
-                zip(keys, values, strict=True)
-            )  # the state's dict, as SQLAlchemy's loader writes it
+            # the state's dict, as SQLAlchemy's loader writes it; the typed decoder gave each row exactly len(keys) values
+            instance_dict(obj).update(zip(keys, values))  # noqa: B905
             state.key = (
                 identity_class,
                 (values[single],) if single is not None else tuple([values[i] for i in pk_positions]),
