@@ -82,9 +82,23 @@ class Server:
 
 # Below Linux's ephemeral range (32768-60999): a port the OS hands out for ``bind(0)`` is also what it hands out as
 # the local port of an outgoing connection, and one of the suite's many connections could take it before the
-# server binds it (the server then exits: a cluster node that never answered). Picked at random, and checked
-# free, so concurrent workers rarely pick the same one; the servers that matter retry on new ports.
-_PORTS = range(20000, 32768)
+# server binds it (the server then exits: a cluster node that never answered). Each xdist worker picks from a
+# slice of its own, at random and checked free, so two workers never pick the same port; cluster nodes that
+# still lose theirs are respawned on new ones.
+_ALL_PORTS = range(20000, 32768)
+
+
+def _worker_ports() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or not worker[2:].isdigit() or count < 2:
+        return _ALL_PORTS
+    size = len(_ALL_PORTS) // count
+    start = _ALL_PORTS.start + int(worker[2:]) % count * size
+    return range(start, start + size)
+
+
+_PORTS = _worker_ports()
 _rng = random.SystemRandom()
 
 
