@@ -12,7 +12,6 @@ import asyncio
 import logging
 import threading
 import time
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar_alchemy_kit.cache._guarded_async import AsyncGuardedBackend
@@ -211,7 +210,7 @@ class AsyncCache(KeyNaming):
             return None
         raw = await self._store.fetch(keys)
         if raw is not None and None in raw:
-            raw = await self._initialised(keys, raw)
+            raw = await self._store.initialised(keys, raw)
         if raw is None:
             self._telemetry.bypass(_UNAVAILABLE)
             return None
@@ -224,21 +223,6 @@ class AsyncCache(KeyNaming):
         if recorder is not None:
             recorder.observe(versions, self)  # read before the caller computes what it labels with them
         return versions
-
-    async def _initialised(self, keys: list[str], raw: list[bytes | None]) -> list[bytes | None] | None:
-        """The versions ``raw`` read at ``keys``, each absent one initialised with a fresh token; ``None``: no answer."""
-        out = list(raw)
-        for index, key in enumerate(keys):
-            if out[index] is None:
-                # One initialisation per tag key at a time in this process, so concurrent first readers agree on
-                # the version even on stores with no atomic set-if-absent.
-                initialised = await self._flight.run(
-                    f"\x00init|{key}", partial(self._store.init, {key: new_token().encode()})
-                )
-                if initialised is None:
-                    return None
-                out[index] = initialised[0]
-        return out
 
     async def _lookup(
         self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
@@ -269,7 +253,8 @@ class AsyncCache(KeyNaming):
         # versions() would, saving the load a second read); a hit needs them only for a response being recorded
         # (the valid entry was computed under them).
         wanted = (observe and not hit) or recorder is not None
-        current = await self._initialised(version_keys, raw[1:]) if observe and not hit and None in raw else raw[1:]
+        rest = raw[1:]
+        current = await self._store.initialised(version_keys, rest) if observe and not hit and None in rest else rest
         observed = versions_of(current, names) if wanted and current is not None else None
         if recorder is not None and observed is not None:
             recorder.observe(observed, self)

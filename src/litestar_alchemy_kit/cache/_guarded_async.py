@@ -11,18 +11,20 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from litestar_alchemy_kit.cache._runtime import async_timeout
+from litestar_alchemy_kit.cache._runtime import AsyncSingleFlight, async_timeout
 from litestar_alchemy_kit.cache.backends import (
     AsyncBoundedReadBackend,
     AsyncBoundedWriteBackend,
     AsyncCacheBackend,
     AsyncMarkingBackend,
+    AtomicInitBackend,
     FullStoreBackend,
     InProcessBackend,
     StoreFullError,
 )
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.markers import marked, settled
+from litestar_alchemy_kit.cache.types import new_token
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -65,6 +67,8 @@ class AsyncGuardedBackend:
         self._bounded: AsyncBoundedWriteBackend | None = (
             backend if isinstance(backend, AsyncBoundedWriteBackend) else None
         )
+        # Where a set-if-absent decides concurrent first readers' token, this process need not serialise them.
+        self._flight = None if isinstance(backend, AtomicInitBackend) and backend.atomic_init else AsyncSingleFlight()
         full_errors = backend.full_errors if isinstance(backend, FullStoreBackend) else ()
         self._full_errors: tuple[type[Exception], ...] = (StoreFullError, *full_errors)
 
@@ -208,6 +212,29 @@ class AsyncGuardedBackend:
         """The values at the keys of ``items``, each set to its item first if absent; ``None`` on failure."""
         done, values = await self.guard("init", partial(self.backend.init_many, items), self._options.timeout)
         return values if done else None
+
+    async def initialised(self, keys: Sequence[str], raw: Sequence[bytes | None]) -> list[bytes | None] | None:
+        """The versions ``raw`` read at ``keys``, each absent one initialised with a fresh token; ``None``: no answer."""
+        out = list(raw)
+        absent = [index for index, value in enumerate(raw) if value is None]
+        if self._flight is None:  # one call for all of them
+            items = {keys[index]: new_token().encode() for index in absent}
+            values = await self.init(items)
+            if values is None:
+                return None
+            found = dict(zip(items, values, strict=True))
+            for index in absent:
+                out[index] = found[keys[index]]
+            return out
+        for index in absent:
+            key = keys[index]
+            # One initialisation per key at a time in this process, so concurrent first readers agree on the
+            # version even though the store has no set-if-absent.
+            initialised = await self._flight.run(f"\x00init|{key}", partial(self.init, {key: new_token().encode()}))
+            if initialised is None:
+                return None
+            out[index] = initialised[0]
+        return out
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool | None:
         """Whether ``value`` was stored at ``key`` that had none; ``None`` when the store did not answer."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar_alchemy_kit.cache._guarded_sync import SyncGuardedBackend
@@ -216,7 +215,7 @@ class SyncCache(KeyNaming):
             return None
         raw = self._store.fetch(keys)
         if raw is not None and None in raw:
-            raw = self._initialised(keys, raw)
+            raw = self._store.initialised(keys, raw)
         if raw is None:
             self._telemetry.bypass(_UNAVAILABLE)
             return None
@@ -229,21 +228,6 @@ class SyncCache(KeyNaming):
         if recorder is not None:
             recorder.observe(versions, self)  # read before the caller computes what it labels with them
         return versions
-
-    def _initialised(self, keys: list[str], raw: list[bytes | None]) -> list[bytes | None] | None:
-        """The versions ``raw`` read at ``keys``, each absent one initialised with a fresh token; ``None``: no answer."""
-        out = list(raw)
-        for index, key in enumerate(keys):
-            if out[index] is None:
-                # One initialisation per tag key at a time in this process, so concurrent first readers agree on
-                # the version even on stores with no atomic set-if-absent.
-                initialised = self._flight.run(
-                    f"\x00init|{key}", partial(self._store.init, {key: new_token().encode()})
-                )
-                if initialised is None:
-                    return None
-                out[index] = initialised[0]
-        return out
 
     def _lookup(
         self, key: str, plan: tuple[list[str], list[str]], schema: str, *, record: bool = True, observe: bool = True
@@ -274,7 +258,8 @@ class SyncCache(KeyNaming):
         # versions() would, saving the load a second read); a hit needs them only for a response being recorded
         # (the valid entry was computed under them).
         wanted = (observe and not hit) or recorder is not None
-        current = self._initialised(version_keys, raw[1:]) if observe and not hit and None in raw else raw[1:]
+        rest = raw[1:]
+        current = self._store.initialised(version_keys, rest) if observe and not hit and None in rest else rest
         observed = versions_of(current, names) if wanted and current is not None else None
         if recorder is not None and observed is not None:
             recorder.observe(observed, self)

@@ -125,4 +125,11 @@ async def test_a_miss_on_tags_never_written_initialises_them_in_one_more_round_t
     assert await cache.get_or_load(cache.key("row", "other"), ["shared", "row=2"], loader) == 3
     assert _delta(before, own_server.command_calls()) == {"mget": 1, "evalsha": 1, "set": 2, "get": 1}
     assert await cache.get(cache.key("row", "other"), ["shared", "row=2"]) == 3
+
+    # several absent versions (a new partition's tag and a row's): still one script for all of them
+    before = own_server.command_calls()
+    value, versions = await cache.read(cache.key("row", "third"), ["shared", "part=9"], row_tag="row=3")
+    assert value is MISS
+    assert _delta(before, own_server.command_calls()) == {"mget": 1, "evalsha": 1, "set": 2, "get": 2}
+    assert versions == await cache.versions(["shared", "part=9", "row=3"])
     await client.aclose()

@@ -19,6 +19,7 @@ from litestar_alchemy_kit.cache.backends._sync import (
     SyncRedisBackend,
 )
 from litestar_alchemy_kit.cache.backends.capabilities import (
+    AtomicInitBackend,
     ClusteredBackend,
     FullStoreBackend,
     InProcessBackend,
@@ -36,6 +37,7 @@ __all__ = (
     "AsyncMarkingBackend",
     "AsyncMemoryBackend",
     "AsyncRedisBackend",
+    "AtomicInitBackend",
     "ClusteredBackend",
     "FullStoreBackend",
     "InProcessBackend",

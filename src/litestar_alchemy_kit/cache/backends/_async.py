@@ -120,6 +120,8 @@ class AsyncMemoryBackend:
 
     in_process = True
     """Answers at once, so the cache skips the per-operation timeout on reads."""
+    atomic_init = True
+    """``init_many`` reads and sets under the lock."""
 
     def __init__(self, max_entries: int = 100_000, max_bytes: int | None = 64 * 1024 * 1024) -> None:
         self._store = BoundedMemoryStore(max_bytes=max_bytes, max_entries=max_entries)
@@ -183,6 +185,9 @@ class AsyncRedisBackend:
     """
 
     __slots__ = ("client", "full_errors", "prefix")
+
+    atomic_init = True
+    """``init_many`` is ``SET NX`` then ``GET`` per key: a concurrent first reader reads whichever token landed."""
 
     def __init__(self, client: Any, prefix: str = "") -> None:
         self.client = client

@@ -4,7 +4,14 @@ from typing import Protocol, runtime_checkable
 
 from litestar_alchemy_kit.cache.layout import ClusterLayout
 
-__all__ = ("ClusteredBackend", "FullStoreBackend", "InProcessBackend", "StoreFullError", "out_of_memory_errors")
+__all__ = (
+    "AtomicInitBackend",
+    "ClusteredBackend",
+    "FullStoreBackend",
+    "InProcessBackend",
+    "StoreFullError",
+    "out_of_memory_errors",
+)
 
 
 class StoreFullError(Exception):
@@ -44,6 +51,18 @@ class InProcessBackend(Protocol):
     """
 
     in_process: bool
+
+
+@runtime_checkable
+class AtomicInitBackend(Protocol):
+    """Optional capability: ``init_many`` sets each key only if absent, then returns what it holds (``atomic_init = True``).
+
+    Concurrent first readers of a version then agree on it without this process serialising them: the
+    cache initialises all of a read's absent versions in one call. Without it (a Litestar store's get,
+    then set), the cache initialises one version at a time per key in this process.
+    """
+
+    atomic_init: bool
 
 
 @runtime_checkable

@@ -104,6 +104,7 @@ class MemoryStoreBackend(StoreBackend):
     __slots__ = ("_wheel",)
 
     in_process = True
+    atomic_init = True  # init_many never awaits between its read and its write
 
     def __init__(self, store: MemoryStore) -> None:
         super().__init__(store)
@@ -176,6 +177,7 @@ class BoundedMemoryBackend:
     __slots__ = ("store",)
 
     in_process = True
+    atomic_init = True
 
     def __init__(self, store: BoundedMemoryStore) -> None:
         self.store = store
