@@ -91,9 +91,9 @@ async def test_concurrent_first_readers_in_one_process_agree_on_the_version(back
 async def test_which_stores_initialise_in_one_call(tmp_path: object) -> None:
     """Litestar's MemoryStore (read straight through its dict) sets if absent; any other Litestar store does not."""
     memory = AsyncCache(MemoryStore(), namespace="init")
-    assert memory._store._flight is None  # noqa: SLF001
+    assert memory._store._flight is None
     files = AsyncCache(FileStore(path=f"{tmp_path}/store"), namespace="init")
-    assert isinstance(files._backend, StoreBackend)  # noqa: SLF001
-    assert files._store._flight is not None  # noqa: SLF001
+    assert isinstance(files._backend, StoreBackend)
+    assert files._store._flight is not None
     _, versions = await files.read(files.key("row", "k"), ["t:a", "t:b"])
     assert versions == await files.versions(["t:a", "t:b"])
