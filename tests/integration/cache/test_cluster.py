@@ -137,6 +137,27 @@ async def test_a_one_table_hit_is_one_mget_on_one_node(flavour: str, shared_clus
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_event_loop_that_ends_closes_its_node_connections(flavour: str, shared_cluster: LocalCluster) -> None:
+    """A cache used from one ``asyncio.run`` after another: each loop's node connections close as it shuts down."""
+    store = _store(flavour, shared_cluster, namespace=f"loops{os.getpid()}")
+    cache = AsyncCache(store, namespace="loops", options=PATIENT)
+    backend = cache.backend
+    assert isinstance(backend, AsyncClusterBackend)
+    opened: list[Any] = []
+
+    async def read() -> None:
+        assert await cache.versions(["t"]) is not None
+        opened.extend(backend._conns[asyncio.get_running_loop()].values())
+        await backend.client.aclose()  # the client's connections are its owner's to close
+
+    asyncio.run(read())
+    asyncio.run(read())
+    assert opened
+    assert all(protocol.transport is None for protocol in opened)  # closed while their loops still ran
+    asyncio.run(_close(cache))
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_a_multi_table_hit_reads_each_node_once(flavour: str, shared_cluster: LocalCluster) -> None:
     cache = AsyncCache(_store(flavour, shared_cluster), namespace=f"mt{flavour}", options=PATIENT)
     backend = cache.backend

@@ -270,12 +270,12 @@ async def test_unsupported_connection_settings_fall_back_to_the_client(library: 
 
 @pytest.fixture
 def _closed_loops_collected(_close_every_cache: list[Any]) -> Iterator[None]:
-    """Collect the sockets left on event loops that closed under the test's cache and client.
+    """Collect the sockets left on event loops that closed under the test's client.
 
-    A transport cannot be closed once its loop is (closing needs the loop); the pipelined backend
-    forgets such connections and the collector releases them, as it does redis-py's own pool
-    connections, each with a ``ResourceWarning``. Collected once the test's frame is gone, they
-    are not reported against a later test.
+    A transport cannot be closed once its loop is (closing needs the loop): the pipelined backend
+    closes its connection as the loop shuts down, but redis-py's own pool connections of a loop that
+    closed are left to the collector, each with a ``ResourceWarning``. Collected once the test's
+    frame is gone, they are not reported against a later test.
     """
     yield
     _close_every_cache.clear()  # the test closed its cache; no reference may keep its client's sockets alive
@@ -304,6 +304,37 @@ def test_a_cache_outlives_its_event_loop(library: str, shared_url: str) -> None:
 
     async def done() -> None:
         await cache.clear()
+        await cache.close()
+        await client.aclose()
+
+    asyncio.run(done())
+
+
+def test_an_event_loop_that_ends_closes_its_pipelined_connection(library: str, shared_url: str) -> None:
+    """``asyncio.run`` (or a test runner) shutting a loop down closes the connection opened on it: nothing is
+    left for the collector to report, and the next loop opens its own."""
+    client = _client(library, shared_url)
+    cache = AsyncCache(_store(library, client), namespace=f"pl{random.randrange(10**9)}", options=OPTIONS)
+    opened: list[Any] = []
+
+    async def read() -> None:
+        assert await cache.versions(["t"]) is not None
+        opened.append(_protocol(cache))
+        await client.aclose()  # the client's pool connections are its own, closed by its owner
+
+    asyncio.run(read())
+    asyncio.run(read())
+    assert len({id(protocol) for protocol in opened}) == 2
+    for protocol in opened:
+        assert protocol.transport is None  # closed while its loop still ran
+        assert isinstance(protocol.lost, ConnectionError)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)] == []
+
+    async def done() -> None:
+        assert await cache.versions(["t"]) is not None  # a third loop reconnects
         await cache.close()
         await client.aclose()
 

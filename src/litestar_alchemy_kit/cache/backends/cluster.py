@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 from litestar_alchemy_kit.cache._runtime import async_timeout
 from litestar_alchemy_kit.cache.backends._async import AsyncRedisBackend
 from litestar_alchemy_kit.cache.backends.capabilities import StoreFullError
-from litestar_alchemy_kit.cache.backends.pipelined import RespError, _Protocol, _sha, pack  # pyright: ignore[reportPrivateUsage]
+from litestar_alchemy_kit.cache.backends.pipelined import (  # pyright: ignore[reportPrivateUsage]
+    RespError,
+    _Protocol,  # pyright: ignore[reportPrivateUsage]
+    _sha,  # pyright: ignore[reportPrivateUsage]
+    close_with_loop,
+    pack,
+)
 from litestar_alchemy_kit.cache.layout import ClusterLayout, key_slot
 from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 
@@ -237,6 +243,7 @@ class AsyncClusterBackend(AsyncRedisBackend):
             except BaseException:
                 protocol.abort(ConnectionError("redis handshake failed"))
                 raise
+            await close_with_loop(protocol)
         except BaseException as exc:
             future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("connect cancelled"))
             future.exception()

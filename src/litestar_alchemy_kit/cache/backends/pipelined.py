@@ -14,11 +14,15 @@ Correctness rests on three rules:
   so a paused server cannot grow a backlog forever.
 
 The writes on a request's path go through the pipelined connection too: the ``SET`` of a populate
-(a miss pays for it), and the marker script, the settle script and the ``MSET`` of a bump, which
-wait on a commit (the cache retries an undelivered bump itself). The other writes (initialising
-versions, leases, deletes) keep going through the client (its retries and pool). A read sent after a
-write returned is ordered after it by the server, whichever connection carried it, so version checks
-stay exact.
+(a miss pays for it), the script initialising absent versions, and the marker script, the settle
+script and the ``MSET`` of a bump, which wait on a commit (the cache retries an undelivered bump
+itself). The other writes (leases, deletes) keep going through the client (its retries and pool). A
+read sent after a write returned is ordered after it by the server, whichever connection carried it,
+so version checks stay exact.
+
+A connection lives as long as its event loop: the loop's ``shutdown_asyncgens()`` (which
+``asyncio.run`` and test runners call before closing it) closes it, so a cache used from several
+loops in turn leaves no socket open behind a closed one.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from litestar_alchemy_kit.cache.backends.capabilities import StoreFullError
 from litestar_alchemy_kit.cache.markers import MARK_SCRIPT, SETTLE_SCRIPT
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
 __all__ = ("PipelinedRedisBackend", "RespError", "connection_target")
 
@@ -119,7 +123,18 @@ def pack(*parts: bytes) -> bytes:
 class _Protocol(asyncio.Protocol):
     """Replies resolve waiting futures in the order their commands were written."""
 
-    __slots__ = ("_chunks", "_need", "_size", "_timer", "_timer_at", "lost", "progress", "transport", "waiters")
+    __slots__ = (
+        "_chunks",
+        "_need",
+        "_size",
+        "_timer",
+        "_timer_at",
+        "lost",
+        "progress",
+        "transport",
+        "waiters",
+        "watcher",
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -133,6 +148,7 @@ class _Protocol(asyncio.Protocol):
         # One timer per connection (not one per command) fails waiters past their deadline.
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = _INF
+        self.watcher: AsyncIterator[None] | None = None  # see close_with_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -230,6 +246,26 @@ class _Protocol(asyncio.Protocol):
         if transport is not None:
             transport.abort()
         self.connection_lost(exc if isinstance(exc, Exception) else None)
+
+
+async def _until_loop_shutdown(protocol: _Protocol) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        protocol.abort(ConnectionError("event loop shut down"))
+
+
+async def close_with_loop(protocol: _Protocol) -> None:
+    """Close ``protocol``'s connection when the running loop shuts its async generators down.
+
+    A loop closed with the connection open would leave its socket to the garbage collector (a
+    ``ResourceWarning``), and a closed loop can no longer close it. An async generator started on the
+    loop is closed by ``loop.shutdown_asyncgens()``, which ``asyncio.run`` and test runners call while
+    the loop still runs; the protocol holds it, so it lives as long as the connection.
+    """
+    watcher = _until_loop_shutdown(protocol)
+    await anext(watcher)
+    protocol.watcher = watcher
 
 
 def connection_target(client: Any) -> dict[str, Any] | None:
@@ -523,6 +559,7 @@ class PipelinedRedisBackend(AsyncRedisBackend):
         except BaseException:
             protocol.abort(ConnectionError("redis handshake failed"))
             raise
+        await close_with_loop(protocol)
         return protocol
 
     def _drop(self, loop: asyncio.AbstractEventLoop) -> None:
