@@ -513,12 +513,13 @@ class AsyncCache(KeyNaming):
         lease_key: str | None = None
         if lease_ttl is not None:
             lease_key = self._keys.lease(key)
-            if await self._store.add(lease_key, new_token().encode(), lease_ttl) is False:
-                lease_key = None
-                value = await self._wait_for_holder(key, tags, schema)
-                if value is not MISS:
-                    found: T = value
-                    return found
+            taken = await self._store.add(lease_key, new_token().encode(), lease_ttl)
+            if taken is False:
+                lease_key = None  # another process holds it
+            value = await self._after_lease(key, tags, schema, taken, lease_key)
+            if value is not MISS:
+                found: T = value
+                return found
         self._refreshing[key] = self._refreshing.get(key, 0) + 1
         try:
             # The versions observed by the lookup were read before the loader runs: they label the value.
@@ -547,6 +548,18 @@ class AsyncCache(KeyNaming):
             self._recent.clear()
         lifetime = self.options.timeout if ttl is None else min(ttl, self.options.timeout)
         self._recent[key, signature] = (time.monotonic() + lifetime, value)
+
+    async def _after_lease(self, key: str, tags: list[str], schema: str, taken: bool | None, lease: str | None) -> Any:
+        """The value a caller finds once it asked for the lease (``MISS``: it loads; ``taken`` None: no answer)."""
+        if taken is False:  # another process holds it
+            return await self._wait_for_holder(key, tags, schema)
+        if taken:  # the last holder may have stored its value after this caller's lookup missed: look once more
+            value, stale, _ = await self._lookup(key, self._plan(tags), schema, record=False, observe=False)
+            if value is not MISS and not stale:
+                if lease is not None:
+                    await self._store.remove(lease)
+                return value
+        return MISS
 
     async def _wait_for_holder(self, key: str, tags: list[str], schema: str) -> Any:
         deadline = time.monotonic() + self.options.lease_wait
