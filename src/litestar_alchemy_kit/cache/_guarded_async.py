@@ -24,7 +24,7 @@ from litestar_alchemy_kit.cache.backends import (
 )
 from litestar_alchemy_kit.cache.breaker import CircuitBreaker
 from litestar_alchemy_kit.cache.markers import marked, settled
-from litestar_alchemy_kit.cache.types import new_token
+from litestar_alchemy_kit.cache.types import new_token, new_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -218,7 +218,7 @@ class AsyncGuardedBackend:
         out = list(raw)
         absent = [index for index, value in enumerate(raw) if value is None]
         if self._flight is None:  # one call for all of them
-            items = {keys[index]: new_token().encode() for index in absent}
+            items = dict(zip([keys[index] for index in absent], new_tokens(len(absent)), strict=True))
             values = await self.init(items)
             if values is None:
                 return None
