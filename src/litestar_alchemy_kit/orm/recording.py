@@ -21,6 +21,7 @@ not seen: run reads whose results are cached through the session.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,12 @@ def _record(state: ORMExecuteState) -> None:
 
 def _add_tables(state: ORMExecuteState, engine: Engine, recorder: TagRecorder) -> None:
     # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
-    info = analyze(state.statement, dialect=engine.dialect)
+    # The parameters passed beside the statement do count: they decide which partition a read is restricted to.
+    params = state.parameters
+    if params is not None and not isinstance(params, Mapping):
+        recorder.refuse("select executed with many parameter sets")
+        return
+    info = analyze(state.statement, dialect=engine.dialect, params=params)
     if isinstance(info, Bypass):
         recorder.refuse(f"query not tracked: {info.reason}")
         return

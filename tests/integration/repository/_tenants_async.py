@@ -12,9 +12,10 @@ import uuid
 from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
+from litestar_alchemy_kit.orm import record_queries
 from litestar_alchemy_kit.repository import CachedAsyncRepository
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Project, Task
@@ -291,3 +292,29 @@ async def get_analysis_shared_only_alike(env: Env) -> None:
         assert loaded.project.name == "p1-renamed"
         default_loaded = await TaskWithProjectRepository(session=session, cache=cache).get(ids["a"])
         assert default_loaded.project.name == "p1-renamed"
+
+
+async def recorded_read_with_tenant_passed_beside(env: Env) -> None:
+    """A recorded read whose tenant is a parameter passed beside the statement depends on that tenant's writes.
+
+    The statement's own bound value (tenant 1) is replaced by the call's (tenant 2): the recording must not take
+    the partition from the statement alone, or a response built from tenant 2's rows would outlive their writes.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = await seed(env)
+    statement = select(Project).where(Project.tenant == bindparam("t", 1))
+    async with env.sessionmaker() as session:
+        with record_queries(reader) as recorder:
+            names = [project.name for project in await session.scalars(statement, {"t": 2})]
+    assert names == ["p3"]
+    assert recorder.refused is None
+    before = await reader.versions(recorder.tags)
+    async with env.bound(writer)() as session:
+        written = await session.get(Project, ids["p3"])
+        assert written is not None
+        written.name = "p3-renamed"
+        await session.commit()
+    after = await reader.versions(recorder.tags)
+    assert before is not None
+    assert after is not None
+    assert dict(before.tags) != dict(after.tags), f"no recorded tag changed: {sorted(recorder.tags)}"

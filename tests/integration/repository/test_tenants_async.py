@@ -36,3 +36,7 @@ async def test_interleaved_sessions_one_partition(async_env: Env) -> None:
 
 async def test_get_analysis_shared_only_alike(async_env: Env) -> None:
     await scenarios.get_analysis_shared_only_alike(async_env)
+
+
+async def test_recorded_read_with_tenant_passed_beside(async_env: Env) -> None:
+    await scenarios.recorded_read_with_tenant_passed_beside(async_env)

@@ -36,3 +36,7 @@ def test_interleaved_sessions_one_partition(sync_env: Env) -> None:
 
 def test_get_analysis_shared_only_alike(sync_env: Env) -> None:
     scenarios.get_analysis_shared_only_alike(sync_env)
+
+
+def test_recorded_read_with_tenant_passed_beside(sync_env: Env) -> None:
+    scenarios.recorded_read_with_tenant_passed_beside(sync_env)
