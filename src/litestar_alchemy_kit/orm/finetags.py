@@ -25,13 +25,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from advanced_alchemy.types import GUID
 from sqlalchemy import CHAR, Enum, Integer, String, Uuid
+from sqlalchemy.dialects.postgresql import CITEXT
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
     from sqlalchemy.sql.schema import Column
+    from sqlalchemy.types import TypeEngine
 
-__all__ = ("any_tag", "column_kind", "exact_on", "part_tag", "read_tags", "row_tag", "value_token")
+__all__ = ("any_tag", "column_kind", "exact_on", "part_tag", "read_tags", "row_tag", "type_kind", "value_token")
 
 # Dialects whose default string equality is byte-wise (MySQL/MariaDB collations ignore case and
 # trailing spaces, SQL Server's usually case): elsewhere string values get no fine tag on reads.
@@ -66,11 +68,19 @@ def read_tags(coarse: str) -> tuple[str, str]:
 def column_kind(column: Column[Any]) -> str | None:
     """``"i"``, ``"u"`` or ``"s"`` when equal column values always have equal Python values of one type, else None.
 
-    Type decorators (which may rewrite values on the way in), variants (another type on some
-    dialect), enums, fixed-width ``CHAR`` (blank-padded comparison) and explicit collations are
-    refused: their database equality may differ from Python's.
+    See :func:`type_kind`, applied to the column's type.
     """
-    type_ = column.type
+    return type_kind(column.type)
+
+
+def type_kind(type_: TypeEngine[Any]) -> str | None:
+    """``"i"``, ``"u"`` or ``"s"`` when values of ``type_`` reach the database as they are in Python, else None.
+
+    Type decorators (which may rewrite values on the way in), variants (another type on some
+    dialect), enums, fixed-width ``CHAR`` (blank-padded comparison), explicit collations and
+    PostgreSQL's ``CITEXT`` (case-insensitive) are refused: their database equality may differ from
+    Python's. A collation given only in the database's DDL is not seen: declare it on the column.
+    """
     kind = None
     if type_._variant_mapping:  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         kind = None
@@ -82,7 +92,7 @@ def column_kind(column: Column[Any]) -> str | None:
         kind = "u" if type_.as_uuid else None
     elif isinstance(type_, Integer):
         kind = "i"
-    elif isinstance(type_, String) and not isinstance(type_, (Enum, CHAR)) and type_.collation is None:
+    elif isinstance(type_, String) and not isinstance(type_, (Enum, CHAR, CITEXT)) and type_.collation is None:
         kind = "s"
     return kind
 

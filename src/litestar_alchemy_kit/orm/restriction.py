@@ -25,7 +25,7 @@ from sqlalchemy.sql.selectable import AliasedReturnsRows, FromClause, Join, Sele
 from sqlalchemy.sql.util import find_tables
 
 from litestar_alchemy_kit.orm.dependencies import loaded_tags, table_tag
-from litestar_alchemy_kit.orm.finetags import exact_on
+from litestar_alchemy_kit.orm.finetags import column_kind, exact_on, type_kind
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
 if TYPE_CHECKING:
@@ -153,9 +153,20 @@ def _partitions(
             continue
         tag = table_tag(table)
         tenant = tenant_column_of(table)
-        if tag in single and tenant is not None and column.name == tenant.name and exact_on(tenant, dialect):
+        if (
+            tag in single
+            and tenant is not None
+            and column.name == tenant.name
+            and exact_on(tenant, dialect)
+            and _sent_as_is(bind, tenant)
+        ):
             partitions.setdefault(tag, (tag, positions[id(bind)], tenant))
     return tuple(partitions.values())
+
+
+def _sent_as_is(bind: BindParameter[Any], column: Column[Any]) -> bool:
+    """Whether ``bind`` sends its value as the column's own type would (a bind of another type may rewrite it)."""
+    return bind.type is column.type or type_kind(bind.type) == column_kind(column)
 
 
 def _row(select: Select[Any], single: set[str], dialect: Dialect) -> tuple[str, Column[Any]] | None:

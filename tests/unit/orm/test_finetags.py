@@ -7,8 +7,24 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import CHAR, ForeignKey, String, Text, Uuid, create_engine, event, func, literal_column, select, update
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy import (
+    CHAR,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects.postgresql import CITEXT
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -23,6 +39,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.sql import Executable
+from sqlalchemy.types import TypeDecorator
 
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
@@ -110,7 +127,7 @@ class OrgAny(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
 
 
-SQLITE, MYSQL = sqlite.dialect(), mysql.dialect()
+SQLITE, MYSQL, POSTGRESQL = sqlite.dialect(), mysql.dialect(), postgresql.dialect()
 ORG, DOC, NODE = "t:ft_org", "t:ft_doc", "t:ft_node"
 
 
@@ -154,6 +171,28 @@ def test_string_tenants_are_exact_only_where_string_equality_is() -> None:
     assert tags(select(Doc.title).where(Doc.tenant == "acme"), MYSQL) == {DOC, f"{DOC}:any"}
     # Org's integer tenant is exact everywhere
     assert tags(select(Org).where(Org.tenant == 1), MYSQL) == {ORG, f"{ORG}:part=i1"}
+
+
+class _Lowered(TypeDecorator[str]):
+    """A bind type that rewrites its value on the way in, as a slug or normalising type does."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.lower()
+
+
+@pytest.mark.parametrize("dialect", [SQLITE, POSTGRESQL], ids=["sqlite", "postgresql"])
+def test_a_bind_whose_type_may_rewrite_the_value_proves_no_partition(dialect: Any) -> None:
+    # the database finds 'acme' rows: a partition tag of 'ACME' would miss their writes
+    rewritten = select(Doc.title).where(Doc.tenant == literal("ACME", _Lowered()))
+    assert tags(rewritten, dialect) == {DOC, f"{DOC}:any"}
+    # of another kind than the column: the database coerces it
+    assert tags(select(Org).where(Org.tenant == literal("7", String())), dialect) == {ORG, f"{ORG}:any"}
+    # a bind of the column's own kind, explicit or taken from the column, proves it
+    assert tags(select(Org).where(Org.tenant == literal(7, Integer())), dialect) == {ORG, f"{ORG}:part=i7"}
+    assert tags(select(Org).where(Org.tenant == bindparam("t", 7)), dialect) == {ORG, f"{ORG}:part=i7"}
 
 
 def test_tables_read_beyond_the_where_are_any_reads() -> None:
@@ -206,8 +245,14 @@ def test_value_tokens_are_exact_and_typed() -> None:
 
 @pytest.mark.parametrize(
     "type_",
-    [CHAR(5), String(5, collation="utf8mb4_general_ci"), String().with_variant(Text(), "mysql"), Uuid(as_uuid=False)],
-    ids=["char", "collation", "variant", "uuid-as-str"],
+    [
+        CHAR(5),
+        String(5, collation="utf8mb4_general_ci"),
+        String().with_variant(Text(), "mysql"),
+        Uuid(as_uuid=False),
+        CITEXT(),
+    ],
+    ids=["char", "collation", "variant", "uuid-as-str", "citext"],
 )
 def test_types_whose_equality_may_differ_get_no_fine_tags(type_: Any) -> None:
     from sqlalchemy import Column
