@@ -13,7 +13,18 @@ For each row the unit of work inserted, updated or deleted, and each table the r
 
 A value the flush does not hold (an expired attribute, a key changed from an unloaded value) or holds
 in a type the database may store differently (``"5"`` on an integer column) is unknown: the table's
-coarse tag is bumped instead, which invalidates every entry reading the table.
+coarse tag is bumped instead, which invalidates every entry reading the table. So is the value before an
+UPDATE of a column the UPDATE itself rewrites without the session recording the old value (a ``Computed``
+or ``server_onupdate`` column, a version counter, a Python ``onupdate`` the row did not set): the flush
+puts the new value in the instance over the old one (read back with ``eager_defaults``, or computed in
+Python), so which partition the row left is not known.
+
+On a table whose SQLite conflict clauses say ``REPLACE`` (``sqlite_on_conflict`` on its primary key or a
+unique constraint, a column's ``sqlite_on_conflict_primary_key`` / ``sqlite_on_conflict_unique``), an
+INSERT or UPDATE deletes the rows it collides with, which the flush never sees; a ``NOT NULL ON CONFLICT
+REPLACE`` fine column stores its default where the flush wrote NULL. Every insert and update of such a
+table bumps its coarse tag (deletes stay fine). The clause is read from the model whatever the database:
+on others it only costs hit rate.
 """
 
 from __future__ import annotations
@@ -71,16 +82,49 @@ class _Fine(NamedTuple):
     key: str  # the mapped attribute ("" when the mapper does not map the column: never known)
     identity: int | None  # its position in the mapper's identity, if it is part of it
     make: Callable[[str, str], str]  # row_tag or part_tag
+    rewritten: bool  # every UPDATE may change it (Computed, server_onupdate, version counter): the old value is lost
+    defaulted: bool  # a Python onupdate: an UPDATE that does not set it overwrites it, old value unrecorded
+
+
+class _Table(NamedTuple):
+    """A table of a mapper: its coarse tag, its fine columns, and whether its writes may replace other rows."""
+
+    table: Table
+    coarse: str
+    fines: tuple[_Fine, ...]
+    replaces: bool  # SQLite ON CONFLICT REPLACE: an INSERT or UPDATE may delete rows, or store other values
+
+
+def _says_replace(clause: object) -> bool:
+    return isinstance(clause, str) and clause.strip().upper() == "REPLACE"
 
 
 @cache
-def _fine_columns(mapper: Mapper[Any]) -> tuple[tuple[Table, str, tuple[_Fine, ...]], ...]:
-    """Per table of ``mapper``: the table, its coarse tag and its fine columns.
+def _replaces_rows(table: Table) -> bool:
+    """Whether an INSERT or UPDATE of ``table`` may delete other rows on SQLite (a conflict clause ``REPLACE``).
+
+    Every spelling of SQLAlchemy's SQLite dialect: ``sqlite_on_conflict`` on the primary key or a unique
+    constraint, a column's ``sqlite_on_conflict_primary_key`` or ``sqlite_on_conflict_unique``. Only
+    declarations are seen: a reflected table does not carry them.
+    """
+    if any(_says_replace(constraint.dialect_options["sqlite"]["on_conflict"]) for constraint in table.constraints):
+        return True
+    return any(
+        _says_replace(column.dialect_options["sqlite"]["on_conflict_primary_key"])
+        or _says_replace(column.dialect_options["sqlite"]["on_conflict_unique"])
+        for column in table.columns
+    )
+
+
+@cache
+def _fine_columns(mapper: Mapper[Any]) -> tuple[_Table, ...]:
+    """Per table of ``mapper``: the table, its coarse tag, its fine columns and whether its writes replace rows.
 
     A column counts when its type renders exactly (:func:`column_kind`); a table without such
     columns only gets ``any`` bumped for its rows.
     """
-    plan: list[tuple[Table, str, tuple[_Fine, ...]]] = []
+    plan: list[_Table] = []
+    version = mapper.version_id_col
     for table in mapper.tables:
         if not isinstance(table, Table):
             continue
@@ -98,14 +142,28 @@ def _fine_columns(mapper: Mapper[Any]) -> tuple[tuple[Table, str, tuple[_Fine, .
             except UnmappedColumnError:
                 key = ""
             identity = next((i for i, c in enumerate(mapper.primary_key) if c.shares_lineage(column)), None)
-            fine.append(_Fine(column, key, identity, make))
-        plan.append((table, table_tag(table), tuple(fine)))
+            # a Computed column is a server_onupdate one too; a version counter is rewritten by every UPDATE
+            rewritten = column.server_onupdate is not None or (version is not None and version.shares_lineage(column))
+            fine.append(_Fine(column, key, identity, make, rewritten, column.onupdate is not None))
+        # NOT NULL ON CONFLICT REPLACE stores the column's default where the flush wrote NULL (which tags nothing)
+        replaces = _replaces_rows(table) or any(
+            _says_replace(f.column.dialect_options["sqlite"]["on_conflict_not_null"]) for f in fine
+        )
+        plan.append(_Table(table, table_tag(table), tuple(fine), replaces))
     return tuple(plan)
 
 
-def _values(state: InstanceState[Any], fine: _Fine, insert: bool) -> list[object] | None:
-    """The column's value in the row now and, if the flush changed it, before; None if either is unknown."""
+def _values(state: InstanceState[Any], fine: _Fine, insert: bool, update: bool) -> list[object] | None:
+    """The column's value in the row now and, if the flush changed it, before; None if either is unknown.
+
+    ``update``: the row is persistent and not deleted, so the flush may UPDATE it, changing a rewritten or
+    defaulted column with no trace in ``committed_state`` (the value read back replaces the old one in the
+    instance). Whether it did is not known here: a row flushed with no UPDATE (only its collections changed)
+    bumps the coarse tag too, more than needed, never less.
+    """
     if not fine.key:
+        return None
+    if update and (fine.rewritten or (fine.defaulted and fine.key not in state.committed_state)):
         return None
     current = state.dict.get(fine.key, NO_VALUE)
     if current is NO_VALUE and fine.identity is not None and state.key is not None:
@@ -128,7 +186,7 @@ class _Plan(NamedTuple):
     and non-``Table`` tables.
     """
 
-    tables: tuple[tuple[str, frozenset[str], tuple[_Fine, ...]], ...]
+    tables: tuple[tuple[str, frozenset[str], tuple[_Fine, ...], bool], ...]  # coarse, every row, fines, replaces
     extra: frozenset[str]
 
 
@@ -146,12 +204,12 @@ def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaD
     fine_columns = _fine_columns(mapper)
     plan = _Plan(
         tuple(
-            (coarse, frozenset({any_tag(coarse), *_cascade_tags(table)}), fines)  # views read inserted rows too
-            for table, coarse, fines in fine_columns
+            (coarse, frozenset({any_tag(coarse), *_cascade_tags(table)}), fines, replaces)  # views read inserted rows
+            for table, coarse, fines, replaces in fine_columns
         ),
         _secondary_tags(mapper) | _other_tags(mapper),
     )
-    tables = [table for table, _, _ in fine_columns]
+    tables = [entry.table for entry in fine_columns]
     tables.extend(rel.secondary for rel in mapper.relationships if isinstance(rel.secondary, Table))
     if all(any(table.metadata is meta for meta in metadata) for table in tables):
         _plans[mapper] = (graph, plan)
@@ -160,10 +218,14 @@ def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaD
 
 def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str], plan: _Plan) -> None:
     insert = state.key is None and not isdelete
-    for coarse, every_row, fines in plan.tables:
+    update = not insert and not isdelete
+    for coarse, every_row, fines, replaces in plan.tables:
         tags.update(every_row)
+        if replaces and not isdelete:
+            tags.add(coarse)  # the rows it replaced are not known
+            continue
         for fine in fines:
-            values = _values(state, fine, insert)
+            values = _values(state, fine, insert, update)
             # NULL equals nothing: no read is restricted to it, so it needs no tag
             tokens = None if values is None else [value_token(fine.column, v) for v in values if v is not None]
             if tokens is None or None in tokens:
@@ -210,7 +272,7 @@ def predicted_bumps(states: Iterable[tuple[InstanceState[Any], bool]]) -> set[st
         if state.key is None and not isdelete:
             row: set[str] = set()
             _row_bumps(state, isdelete, row, plan)
-            if any(coarse in row for coarse, _, _ in plan.tables):
+            if any(coarse in row for coarse, _, _, _ in plan.tables):
                 continue  # a value the flush generates: its fine tags are known after it
             tags |= row
         else:

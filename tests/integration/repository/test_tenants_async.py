@@ -40,3 +40,7 @@ async def test_get_analysis_shared_only_alike(async_env: Env) -> None:
 
 async def test_recorded_read_with_tenant_passed_beside(async_env: Env) -> None:
     await scenarios.recorded_read_with_tenant_passed_beside(async_env)
+
+
+async def test_tenant_computed_by_the_database(async_env: Env) -> None:
+    await scenarios.tenant_computed_by_the_database(async_env)

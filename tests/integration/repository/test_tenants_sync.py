@@ -40,3 +40,7 @@ def test_get_analysis_shared_only_alike(sync_env: Env) -> None:
 
 def test_recorded_read_with_tenant_passed_beside(sync_env: Env) -> None:
     scenarios.recorded_read_with_tenant_passed_beside(sync_env)
+
+
+def test_tenant_computed_by_the_database(sync_env: Env) -> None:
+    scenarios.tenant_computed_by_the_database(sync_env)
