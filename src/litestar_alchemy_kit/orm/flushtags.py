@@ -5,7 +5,9 @@ For each row the unit of work inserted, updated or deleted, and each table the r
 - the table's ``any`` tag (every read that is neither a row lookup nor a proven partition);
 - the ``row`` tag of its primary key, before and after (a changed key leaves one row and enters another);
 - the ``part`` tags of its tenant column value, before and after (a row moved between tenants
-  changes both partitions' lists);
+  changes both partitions' lists); for an UPDATE or DELETE, "before" is the value read from the
+  database before the flush (:mod:`~litestar_alchemy_kit.orm.partitionread`), not the session's, which
+  may be stale;
 - the coarse tag of everything else that changes with the table's rows (:mod:`~litestar_alchemy_kit.orm.cascades`:
   cascading foreign keys, views, declared dependencies: rows the ORM never sees), the table's own when
   one of them leads back to it (a foreign key to its own table that cascades);
@@ -30,6 +32,7 @@ on others it only costs hit rate.
 from __future__ import annotations
 
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Table
@@ -41,9 +44,10 @@ from litestar_alchemy_kit.orm.cascades import changed_tags, graph_state, written
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import tenant_column_of
+from litestar_alchemy_kit.orm.partitionread import verified_partitions
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from sqlalchemy import MetaData
     from sqlalchemy.orm import Mapper, UOWTransaction
@@ -73,6 +77,9 @@ def _secondary_tags(mapper: Mapper[Any]) -> frozenset[str]:
         elif isinstance(secondary, TableClause):
             tags.add(table_tag(secondary))
     return frozenset(tags)
+
+
+_NOTHING_READ: Mapping[Table, object] = MappingProxyType({})
 
 
 class _Fine(NamedTuple):
@@ -153,18 +160,39 @@ def _fine_columns(mapper: Mapper[Any]) -> tuple[_Table, ...]:
     return tuple(plan)
 
 
-def _values(state: InstanceState[Any], fine: _Fine, insert: bool, update: bool) -> list[object] | None:
+def _values(
+    state: InstanceState[Any], fine: _Fine, insert: bool, update: bool, verified: Mapping[Table, object] | None
+) -> list[object] | None:
     """The column's value in the row now and, if the flush changed it, before; None if either is unknown.
 
     ``update``: the row is persistent and not deleted, so the flush may UPDATE it, changing a rewritten or
     defaulted column with no trace in ``committed_state`` (the value read back replaces the old one in the
     instance). Whether it did is not known here: a row flushed with no UPDATE (only its collections changed)
     bumps the coarse tag too, more than needed, never less.
+
+    ``verified``: the row's tenant values read from the database before its UPDATE or DELETE
+    (:mod:`~litestar_alchemy_kit.orm.partitionread`), by table; ``None`` to take the session's (a prediction).
     """
     if not fine.key:
         return None
     if update and (fine.rewritten or (fine.defaulted and fine.key not in state.committed_state)):
         return None
+    if verified is not None and not insert and fine.make is part_tag:
+        return _read_values(state, fine, verified)
+    return _session_values(state, fine, insert)
+
+
+def _read_values(state: InstanceState[Any], fine: _Fine, verified: Mapping[Table, object]) -> list[object] | None:
+    """The tenant value the row had in the database before the flush, and the one the flush set if it changed it."""
+    table: Any = fine.column.table
+    if table not in verified:
+        return None  # not read: the session's value may be stale
+    changed = fine.key in state.committed_state
+    return [verified[table], state.dict.get(fine.key)] if changed else [verified[table]]
+
+
+def _session_values(state: InstanceState[Any], fine: _Fine, insert: bool) -> list[object] | None:
+    """The column's value in the session now and, if changed since loaded, as loaded; None if either is unknown."""
     current = state.dict.get(fine.key, NO_VALUE)
     if current is NO_VALUE and fine.identity is not None and state.key is not None:
         current = state.key[1][fine.identity]  # an expired primary key: the identity still holds it
@@ -216,7 +244,13 @@ def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaD
     return plan
 
 
-def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str], plan: _Plan) -> None:
+def _row_bumps(
+    state: InstanceState[Any],
+    isdelete: bool,
+    tags: set[str],
+    plan: _Plan,
+    verified: Mapping[Table, object] | None = None,
+) -> None:
     insert = state.key is None and not isdelete
     update = not insert and not isdelete
     for coarse, every_row, fines, replaces in plan.tables:
@@ -225,7 +259,7 @@ def _row_bumps(state: InstanceState[Any], isdelete: bool, tags: set[str], plan: 
             tags.add(coarse)  # the rows it replaced are not known
             continue
         for fine in fines:
-            values = _values(state, fine, insert, update)
+            values = _values(state, fine, insert, update, verified)
             # NULL equals nothing: no read is restricted to it, so it needs no tag
             tokens = None if values is None else [value_token(fine.column, v) for v in values if v is not None]
             if tokens is None or None in tokens:
@@ -246,12 +280,13 @@ def flush_bumps(flush_context: UOWTransaction) -> set[str]:
     tags: set[str] = set()
     states: dict[InstanceState[Any], tuple[bool, bool]] = flush_context.states  # pyright: ignore[reportAssignmentType,reportUnknownMemberType]
     graph, metadata = graph_state()  # once per flush: the plans of its mappers are reused while it holds
+    verified = verified_partitions(flush_context.session)
     for state, (isdelete, listonly) in states.items():
         if listonly:
             # registered for its collections only: its own row is not written, link rows may be
             tags.update(_secondary_tags(state.mapper))
             continue
-        _row_bumps(state, isdelete, tags, _plan(state.mapper, graph, metadata))
+        _row_bumps(state, isdelete, tags, _plan(state.mapper, graph, metadata), verified.get(state, _NOTHING_READ))
     return tags
 
 

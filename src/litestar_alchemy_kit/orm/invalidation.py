@@ -53,7 +53,7 @@ from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_scoped_session, async_sessionmaker
-from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionmaker
+from sqlalchemy.orm import Mapper, Session, SessionTransaction, scoped_session, sessionmaker
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
@@ -66,12 +66,13 @@ from litestar_alchemy_kit.orm.cascades import written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
+from litestar_alchemy_kit.orm.partitionread import VERIFIED_KEY, read_partitions, read_row_partition
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from sqlalchemy.orm import Mapper, UOWTransaction
+    from sqlalchemy.orm import UOWTransaction
     from sqlalchemy.orm.state import InstanceState
 
 __all__ = (
@@ -295,6 +296,14 @@ def _add_pending(session: Session, tags: Iterable[str], key: str = _PENDING_KEY)
         pending.update(tags)
 
 
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
+    # The partitions the flush's rows are in, read from the database: the session's own values may be stale.
+    if bound_caches(session):
+        read_partitions(session)
+    else:
+        session.info.pop(VERIFIED_KEY, None)
+
+
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     # Every state the unit of work registered: the new, dirty and deleted instances it flushed, and
     # rows never modified in Python (a child moved between parents through a one-to-many collection
@@ -506,6 +515,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
+    ("before_flush", _before_flush),
     ("after_flush", _after_flush),
     ("before_commit", _before_commit),
     ("after_commit", _after_commit),
@@ -528,4 +538,6 @@ def install_listeners() -> None:
     install_engine_listeners(_raw_writes)
     for name, handler in LISTENERS:
         event.listen(Session, name, handler)
+    for name in ("before_update", "before_delete"):  # every mapper, configured now or later
+        event.listen(Mapper, name, read_row_partition)
     _installed = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.repository import _tenants_async as scenarios
 from tests.integration.repository.conftest import Env
 
@@ -44,3 +46,9 @@ async def test_recorded_read_with_tenant_passed_beside(async_env: Env) -> None:
 
 async def test_tenant_computed_by_the_database(async_env: Env) -> None:
     await scenarios.tenant_computed_by_the_database(async_env)
+
+
+@pytest.mark.parametrize("one_transaction", [False, True], ids=["loaded-before", "loaded-in-it"])
+@pytest.mark.parametrize("delete", [False, True], ids=["update", "delete"])
+async def test_stale_session_writes_where_the_row_is(async_env: Env, delete: bool, one_transaction: bool) -> None:
+    await scenarios.stale_session_writes_where_the_row_is(async_env, delete=delete, one_transaction=one_transaction)

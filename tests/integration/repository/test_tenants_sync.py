@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.repository import _tenants_sync as scenarios
 from tests.integration.repository.conftest import Env
 
@@ -44,3 +46,9 @@ def test_recorded_read_with_tenant_passed_beside(sync_env: Env) -> None:
 
 def test_tenant_computed_by_the_database(sync_env: Env) -> None:
     scenarios.tenant_computed_by_the_database(sync_env)
+
+
+@pytest.mark.parametrize("one_transaction", [False, True], ids=["loaded-before", "loaded-in-it"])
+@pytest.mark.parametrize("delete", [False, True], ids=["update", "delete"])
+def test_stale_session_writes_where_the_row_is(sync_env: Env, delete: bool, one_transaction: bool) -> None:
+    scenarios.stale_session_writes_where_the_row_is(sync_env, delete=delete, one_transaction=one_transaction)

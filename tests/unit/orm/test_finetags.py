@@ -46,6 +46,7 @@ from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.orm.cascades import declare_dependency, forget_dependencies
 from litestar_alchemy_kit.orm.dependencies import name_tag, table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind, value_token
+from litestar_alchemy_kit.orm.invalidation import bound_sync_caches
 from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
 
@@ -323,15 +324,32 @@ def test_unknown_values_bump_the_coarse_tag(recorded: Any) -> None:
     bumped.clear()
     org = session.get(Org, 2)
     session.expire(org, ["tenant"])
-    org.name = "b"  # the tenant is not loaded: which partition's lists hold this row is unknown
+    org.name = "b"  # the session does not hold the tenant: the flush reads it from the database
     session.commit()
-    assert ORG in bumped.pop()
+    assert bumped.pop() == {f"{ORG}:any", f"{ORG}:row=i2", f"{ORG}:part=i10"}
     session.add(Org(id=3, tenant="12", name="c"))  # stored as 12 by the database, not by Python
     session.commit()
     assert ORG in bumped.pop()
     session.execute(update(Org).where(Org.name == "c").values(name="d"))
     session.commit()
     assert bumped.pop() == {ORG}, "a bulk UPDATE's rows are unknown"
+
+
+def test_a_row_whose_tenant_was_not_read_bumps_the_coarse_tag(recorded: Any) -> None:
+    """Flushed before a cache was bound: the tenant was not read from the database, and the session's may be stale."""
+    session, bumped = recorded
+    session.add(Org(id=5, tenant=10, name="a"))
+    session.commit()
+    bumped.clear()
+    (cache,) = bound_sync_caches(session)
+    with Session(session.get_bind(), expire_on_commit=False) as other:
+        row = other.get(Org, 5)
+        assert row is not None
+        row.name = "b"
+        other.flush()
+        bind_cache(other, cache)
+        other.commit()
+    assert bumped.pop() == {ORG, f"{ORG}:any", f"{ORG}:row=i5"}
 
 
 def test_a_table_whose_writes_cascade_to_its_own_rows_bumps_its_coarse_tag(tmp_path: Any) -> None:
