@@ -46,7 +46,6 @@ statements used to duplicate this; a mutant removing it could not be told apart.
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, cast, overload
 
 from sqlalchemy import Table, event
@@ -61,8 +60,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.exceptions import CommitRefusedError
 from litestar_alchemy_kit.orm.binding import install_session_listeners
-from litestar_alchemy_kit.orm.cascades import generation as dependency_generation
-from litestar_alchemy_kit.orm.cascades import written_tags
+from litestar_alchemy_kit.orm.cascades import graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
@@ -72,6 +70,7 @@ from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from sqlalchemy import MetaData
     from sqlalchemy.orm import UOWTransaction
     from sqlalchemy.orm.state import InstanceState
 
@@ -259,32 +258,51 @@ def _table_tags(table: Table) -> frozenset[str]:
     return written_tags(table)
 
 
-def _mapper_tags(mapper: Mapper[Any]) -> frozenset[str]:
-    """Tags a write through ``mapper`` changes (memoized until the dependency graph changes)."""
-    return _mapper_tags_at(mapper, dependency_generation())
+_mapper_memo: dict[Mapper[Any], tuple[tuple[int, int, int], frozenset[str]]] = {}
+_MAPPER_MEMO_LIMIT: Final = 4096
 
 
-@lru_cache(maxsize=4096)
-def _mapper_tags_at(mapper: Mapper[Any], generation: int) -> frozenset[str]:
-    del generation  # part of the memo key only
+def _mapper_tags(
+    mapper: Mapper[Any], graph: tuple[tuple[int, int, int], list[MetaData]] | None = None
+) -> frozenset[str]:
+    """Tags a write through ``mapper`` changes, memoized while the dependency graph is in the same state.
+
+    The state is :func:`~litestar_alchemy_kit.orm.cascades.graph_state`'s (pass it as ``graph`` when asking
+    for many mappers): it counts tables added later to a ``MetaData`` already known, whose cascading foreign
+    keys change what a write to the mapper's tables changes.
+    """
+    state, metadata = graph_state() if graph is None else graph
+    memo = _mapper_memo.get(mapper)
+    if memo is not None and memo[0] == state:
+        return memo[1]
     tags: set[str] = set()
+    tables: list[Table] = []
     for table in mapper.tables:
         if isinstance(table, Table):
             tags |= _table_tags(table)
+            tables.append(table)
     for rel in mapper.relationships:
         secondary = rel.secondary
         if isinstance(secondary, Table):
             tags |= _table_tags(secondary)
+            tables.append(secondary)
         elif isinstance(secondary, TableClause):
             tags.add(table_tag(secondary))
-    return frozenset(tags)
+    result = frozenset(tags)
+    # a table of a MetaData the state does not count could gain dependencies unseen: not memoized
+    if all(any(table.metadata is meta for meta in metadata) for table in tables):
+        if len(_mapper_memo) >= _MAPPER_MEMO_LIMIT:
+            _mapper_memo.clear()
+        _mapper_memo[mapper] = (state, result)
+    return result
 
 
 def _instance_tags(*groups: Iterable[Any]) -> set[str]:
     tags: set[str] = set()
+    graph = graph_state()
     for group in groups:
         for obj in group:
-            tags |= _mapper_tags(sa_inspect(obj).mapper)
+            tags |= _mapper_tags(sa_inspect(obj).mapper, graph)
     return tags
 
 
@@ -310,8 +328,9 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     # with no back reference, delete-orphans). States registered only for reference count too:
     # over-invalidation is harmless. One lookup per mapper, not per instance.
     tags: set[str] = set()
+    graph = graph_state()
     for mapper in flush_context.mappers:
-        tags |= _mapper_tags(mapper)
+        tags |= _mapper_tags(mapper, graph)
     if tags:
         _add_pending(session, tags, _WRITTEN_KEY)
         _add_pending(session, flush_bumps(flush_context), _FINE_KEY)

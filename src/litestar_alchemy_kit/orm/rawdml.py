@@ -1,8 +1,9 @@
 """Writes other than the flush's own, observed where the engine executes them.
 
 ORM bulk DML through ``Session.execute``, ``text()`` DML, statements on ``session.connection()`` or on
-the engine, the legacy ``bulk_*`` methods and data-modifying CTEs never reach ``after_flush``. Every one
-of them reaches the DBAPI cursor, so a class-level ``before_cursor_execute`` listener on ``Engine`` (installed
+the engine, the legacy ``bulk_*`` methods and data-modifying CTEs never reach ``after_flush``, also when a
+mapper event runs them during a flush (only the unit of work's own statements do). Every one of them
+reaches the DBAPI cursor, so a class-level ``before_cursor_execute`` listener on ``Engine`` (installed
 with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners`, never at import)
 finds the tables each statement writes:
 
@@ -29,6 +30,7 @@ Where the invalidation goes:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import weakref
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import persistence
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql import TableClause, visitors
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
@@ -46,12 +49,14 @@ from sqlalchemy.sql.elements import TextClause
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm import enginecommit
 from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session
-from litestar_alchemy_kit.orm.cascades import generation, name_tags, written_tags
+from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from types import CodeType, FrameType
 
+    from sqlalchemy import MetaData
     from sqlalchemy.engine import ExceptionContext, ExecutionContext
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.orm import Session
@@ -97,9 +102,11 @@ _MEMO_LIMIT: Final = 4096
 _PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
 
 # Both memos hold tags that include what a table's writes change (declared, reflected and cascading
-# dependencies), so each entry is valid for one generation of those dependencies only.
-_compiled_writes: dict[int, tuple[Compiled, int, Writes]] = {}
-_raw_writes: dict[tuple[str, int], dict[str, Writes]] = {}
+# dependencies), so each entry is valid for one state of the dependency graph only: graph_state()'s, which
+# also counts tables added later to a MetaData already known (cascades.generation() does not).
+_GraphState: TypeAlias = "tuple[int, int, int]"
+_compiled_writes: dict[int, tuple[Compiled, _GraphState, Writes]] = {}
+_raw_writes: dict[tuple[str, _GraphState], dict[str, Writes]] = {}
 _pending: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
 _brackets: weakref.WeakKeyDictionary[Connection, enginecommit.Phase] = weakref.WeakKeyDictionary()
 _engines: dict[tuple[object, ...], weakref.WeakSet[AsyncCache | SyncCache]] = {}
@@ -144,9 +151,14 @@ def _engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]
 # --- what a statement writes -----------------------------------------------------------------
 
 
-def _construct_writes(statement: Any) -> Writes:
-    """Tables written by the DML anywhere inside ``statement`` (a compiled SQLAlchemy construct)."""
+def _construct_writes(statement: Any, known: list[MetaData]) -> tuple[Writes, bool]:
+    """Tables written by the DML anywhere inside ``statement`` (a compiled SQLAlchemy construct).
+
+    Also whether the result may be memoized for the graph state of ``known``: not when a written table
+    belongs to a ``MetaData`` that state does not count (a table added to it later would go unseen).
+    """
     tags: set[str] = set()
+    memoizable = True
     for element in visitors.iterate(statement):
         if not isinstance(element, UpdateBase):
             continue
@@ -158,30 +170,39 @@ def _construct_writes(statement: Any) -> Writes:
         for target in targets:
             if isinstance(target, Table):
                 tags |= written_tags(target)
+                memoizable = memoizable and _known(target, known)
             elif isinstance(target, TableClause):
                 tags |= name_tags(target.name, target.schema)
             else:
-                return EVERYTHING
-    return frozenset(tags) if tags else None
+                return EVERYTHING, True
+    return (frozenset(tags) if tags else None), memoizable
 
 
-def _ddl_writes(compiled: DDLCompiler) -> Writes:
+def _known(table: Table, known: list[MetaData]) -> bool:
+    return any(table.metadata is metadata for metadata in known)
+
+
+def _ddl_writes(compiled: DDLCompiler, known: list[MetaData]) -> tuple[Writes, bool]:
     # Dropping a table removes its rows; creating one (create_all at startup) changes no cached
     # entry, and indexes, sequences, constraints and schemas change no rows.
     statement = compiled.statement
     if isinstance(statement, DropTable):
-        return written_tags(statement.element)
-    return None
+        return written_tags(statement.element), _known(statement.element, known)
+    return None, True
 
 
 def _compiled(compiled: Compiled) -> Writes:
     """Writes of a compiled construct that is DML, DDL, or a SELECT with CTEs (memoized per compiled object)."""
     memo = _compiled_writes.get(id(compiled))
-    current = generation()
+    current, known = graph_state()
     if memo is not None and memo[0] is compiled and memo[1] == current:
         return memo[2]
-    ddl = isinstance(compiled, DDLCompiler)
-    writes = _ddl_writes(compiled) if ddl else _construct_writes(compiled.statement)  # type: ignore[arg-type]
+    if isinstance(compiled, DDLCompiler):
+        writes, memoizable = _ddl_writes(compiled, known)
+    else:
+        writes, memoizable = _construct_writes(compiled.statement, known)
+    if not memoizable:
+        return writes
     if len(_compiled_writes) >= _MEMO_LIMIT:
         _compiled_writes.clear()
     # the entry holds the compiled object, so its id cannot be reused while the entry exists
@@ -200,7 +221,8 @@ def raw_sql_writes(sql: str, dialect_name: str) -> Writes:
         The written tags, :data:`EVERYTHING` when the writes cannot be attributed, ``None`` for a
         statement that writes nothing.
     """
-    key = (dialect_name, generation())
+    # a raw statement names tables, whose tags come from the MetaData the graph state counts
+    key = (dialect_name, graph_state()[0])
     memo = _raw_writes.get(key)
     if memo is None:
         for stale in [known for known in _raw_writes if known[1] != key[1]]:
@@ -341,7 +363,8 @@ def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> b
 
     The session's ``after_flush`` knows those rows and bumps their fine tags (a coarse bump from here
     would undo them). Not for a session joined to a transaction it does not own: that transaction's
-    real commit must bump what it wrote, and only this module sees it.
+    real commit must bump what it wrote, and only this module sees it. Nor for what the flush's mapper
+    events execute (:func:`_issued_by_flush`): their rows are none of the flush's.
     """
     owner = owning_session(connection)
     return (
@@ -352,7 +375,48 @@ def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> b
         and not isinstance(owner.bind, Connection)
         and context is not None
         and context.execution_options.get("compiled_cache") is not None
+        and _issued_by_flush()
     )
+
+
+def _persistence_code(*names: str) -> frozenset[CodeType]:
+    # A function SQLAlchemy no longer defines matches no frame: every statement of a flush is then recorded
+    # as a raw write (coarse tags, an extra invalidation), never one missed.
+    functions = (getattr(persistence, name, None) for name in names)
+    return frozenset(code for code in (getattr(function, "__code__", None) for function in functions) if code)
+
+
+# What emits the unit of work's own INSERT / UPDATE / DELETE statements, and the unit of work's calls to it.
+# ORM bulk UPDATE by primary key and the legacy bulk_* methods run the same emitters (with the same
+# compiled_cache) from bulk_persistence; inside a flush they can only come from user code its events run.
+_EMITTERS: Final = _persistence_code(
+    "_emit_insert_statements", "_emit_update_statements", "_emit_post_update_statements", "_emit_delete_statements"
+)
+_FLUSH_CALLERS: Final = _persistence_code("save_obj", "post_update", "delete_obj")
+# Modules that run between an emitter's Connection.execute() and this listener without running user code
+_PASS_THROUGH: Final = ("sqlalchemy.engine.", "sqlalchemy.event.", "sqlalchemy.sql.", "sqlalchemy.util.", __name__)
+
+
+def _issued_by_flush() -> bool:
+    """Whether the statement about to run was issued by the unit of work's persistence for its own rows.
+
+    Inside a flush, mapper events (``before_insert`` ... ``after_delete``) and other hooks run user code
+    that may execute DML with the mapper's ``compiled_cache`` too (ORM bulk UPDATE by primary key,
+    ``bulk_update_mappings``): nothing the statement carries tells it apart. The call stack does: the
+    flush's own statement is executed by a persistence emitter that the unit of work called, with only
+    the engine's frames in between. Anything else (user code in between, an emitter called by
+    ``bulk_persistence``, no emitter found) counts as a raw write: an extra invalidation at most.
+    """
+    # the stack is the only record of who issued the statement (no frames at all: recorded)
+    frame: FrameType | None = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code in _EMITTERS:
+            caller = frame.f_back
+            return caller is not None and caller.f_code in _FLUSH_CALLERS
+        if not str(frame.f_globals.get("__name__", "")).startswith(_PASS_THROUGH):
+            return False
+        frame = frame.f_back
+    return False
 
 
 def _commit(connection: Connection) -> None:

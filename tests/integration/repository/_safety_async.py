@@ -4,7 +4,8 @@
 - sessions joined to a connection whose transaction already read (REPEATABLE READ snapshots);
 - isolation levels that read uncommitted rows;
 - writes no session event sees (``text()``, connection and engine statements, legacy ``bulk_*``,
-  data-modifying CTEs, autocommit, SQL that cannot be attributed).
+  data-modifying CTEs, autocommit, SQL that cannot be attributed), also when a mapper event runs
+  them in the middle of a flush.
 
 Each scenario proves the cache is in use (a hit is counted) before showing the hole is closed.
 """
@@ -17,11 +18,12 @@ from typing import Any
 
 from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import object_session
 
 from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
 from tests.integration.repository._bridge import run_inline, sync_call_async, sync_engine_of
 from tests.integration.repository.conftest import Env
-from tests.integration.repository.models import Item, RepoBase
+from tests.integration.repository.models import Item, Label, RepoBase
 
 ITEM = Item.__table__.name
 TENANTS = ("a", "b")
@@ -29,6 +31,10 @@ TENANTS = ("a", "b")
 
 class ItemRepository(CachedAsyncRepository[Item]):
     model_type = Item
+
+
+class LabelRepository(CachedAsyncRepository[Label]):
+    model_type = Label
 
 
 async def _names(repo: ItemRepository) -> list[str]:
@@ -308,6 +314,79 @@ async def raw_write_invalidates(env: Env, form: str) -> None:
     await _raw_write(env, form, writer_cache)
     expected = {"truncate": [], "bulk_insert": ["after", "before"], "bulk_save": ["after", "before"]}
     assert await _fresh_names(env, reader_cache) == expected.get(form, ["after"])
+
+
+EVENT_WRITE_FORMS = ("orm_bulk_update", "legacy_bulk_update", "orm_update", "text", "connection")
+FLUSH_EVENTS = ("after_insert", "before_update", "after_update", "after_delete")
+
+
+def _event_write(form: str, name: str, rows: list[Any]) -> Any:
+    """A mapper event listener that renames every item to ``name`` through ``form``, inside the flush."""
+
+    def write(mapper: Any, connection: Any, target: Any) -> None:
+        del mapper
+        session: Any = object_session(target)
+        if form == "orm_bulk_update":  # run with the mapper's compiled_cache, as the flush's own UPDATEs are
+            session.execute(update(Item), [{"id": row, "name": name} for row in rows])
+        elif form == "legacy_bulk_update":
+            session.bulk_update_mappings(Item, [{"id": row, "name": name} for row in rows])
+        elif form == "orm_update":
+            session.execute(update(Item).values(name=name))
+        elif form == "text":  # a literal: sqlglot attributes it on every dialect (MySQL's %(new)s it does not parse)
+            session.execute(text(f"UPDATE {ITEM} SET name = '{name}'"))
+        else:
+            connection.execute(update(Item.__table__).values(name=name))
+
+    return write
+
+
+async def _flush_firing(env: Env, cache: Any, step: str, label_id: Any) -> Any:
+    """Commit a change to a label that fires the mapper event ``step``; the id of the label written."""
+    async with env.bound(cache)() as session:
+        if step == "after_insert":
+            label = Label(name="new")
+            session.add(label)
+        else:
+            label = await session.get_one(Label, label_id)
+            if step == "after_delete":
+                await session.delete(label)
+            else:
+                label.name = step
+        await session.commit()
+        return label.id
+
+
+async def writes_in_flush_events_invalidate(env: Env, form: str) -> None:
+    """DML a mapper event runs during a flush is not the flush's own: it invalidates what it writes.
+
+    An ORM bulk UPDATE by primary key (or ``bulk_update_mappings``) runs with the mapper's
+    ``compiled_cache`` while the session flushes, as the flush's own statements do, yet writes rows the
+    flush never registered. The flush's own statements stay fine: a cached ``get`` of a label they do
+    not touch keeps hitting.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    rows = [item.id for item in await _seed(env, ["before"])]
+    async with env.sessionmaker() as session:
+        bystander = Label(name="bystander")
+        session.add(bystander)
+        await session.commit()
+    label_id = None
+    for step in FLUSH_EVENTS:
+        async with env.sessionmaker() as session:
+            await _warm(ItemRepository(session=session, cache=reader_cache), reader_cache)
+        async with env.sessionmaker() as session:  # a session per read: SQLite populates from a first query only
+            assert (await LabelRepository(session=session, cache=reader_cache).get(bystander.id)).name == "bystander"
+        listener = _event_write(form, step, rows)
+        event.listen(Label, step, listener)
+        try:
+            label_id = await _flush_firing(env, writer_cache, step, label_id)
+        finally:
+            event.remove(Label, step, listener)
+        assert await _fresh_names(env, reader_cache) == [step], f"{step}: the event's write was not invalidated"
+        async with env.sessionmaker() as session:
+            hits = reader_cache.stats["hit"]
+            await LabelRepository(session=session, cache=reader_cache).get(bystander.id)
+            assert reader_cache.stats["hit"] == hits + 1, f"{step}: the flush's own write was taken for a raw one"
 
 
 async def uncommitted_raw_write_bypasses(env: Env) -> None:

@@ -6,7 +6,8 @@
 - sessions joined to a connection whose transaction already read (REPEATABLE READ snapshots);
 - isolation levels that read uncommitted rows;
 - writes no session event sees (``text()``, connection and engine statements, legacy ``bulk_*``,
-  data-modifying CTEs, autocommit, SQL that cannot be attributed).
+  data-modifying CTEs, autocommit, SQL that cannot be attributed), also when a mapper event runs
+  them in the middle of a flush.
 
 Each scenario proves the cache is in use (a hit is counted) before showing the hole is closed.
 """
@@ -18,11 +19,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy.orm import object_session
 
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
 from tests.integration.repository._bridge import run_inline, sync_call, sync_engine_of
 from tests.integration.repository.conftest import Env
-from tests.integration.repository.models import Item, RepoBase
+from tests.integration.repository.models import Item, Label, RepoBase
 
 ITEM = Item.__table__.name
 TENANTS = ("a", "b")
@@ -30,6 +32,10 @@ TENANTS = ("a", "b")
 
 class ItemRepository(CachedSyncRepository[Item]):
     model_type = Item
+
+
+class LabelRepository(CachedSyncRepository[Label]):
+    model_type = Label
 
 
 def _names(repo: ItemRepository) -> list[str]:
@@ -305,6 +311,79 @@ def raw_write_invalidates(env: Env, form: str) -> None:
     _raw_write(env, form, writer_cache)
     expected = {"truncate": [], "bulk_insert": ["after", "before"], "bulk_save": ["after", "before"]}
     assert _fresh_names(env, reader_cache) == expected.get(form, ["after"])
+
+
+EVENT_WRITE_FORMS = ("orm_bulk_update", "legacy_bulk_update", "orm_update", "text", "connection")
+FLUSH_EVENTS = ("after_insert", "before_update", "after_update", "after_delete")
+
+
+def _event_write(form: str, name: str, rows: list[Any]) -> Any:
+    """A mapper event listener that renames every item to ``name`` through ``form``, inside the flush."""
+
+    def write(mapper: Any, connection: Any, target: Any) -> None:
+        del mapper
+        session: Any = object_session(target)
+        if form == "orm_bulk_update":  # run with the mapper's compiled_cache, as the flush's own UPDATEs are
+            session.execute(update(Item), [{"id": row, "name": name} for row in rows])
+        elif form == "legacy_bulk_update":
+            session.bulk_update_mappings(Item, [{"id": row, "name": name} for row in rows])
+        elif form == "orm_update":
+            session.execute(update(Item).values(name=name))
+        elif form == "text":  # a literal: sqlglot attributes it on every dialect (MySQL's %(new)s it does not parse)
+            session.execute(text(f"UPDATE {ITEM} SET name = '{name}'"))
+        else:
+            connection.execute(update(Item.__table__).values(name=name))
+
+    return write
+
+
+def _flush_firing(env: Env, cache: Any, step: str, label_id: Any) -> Any:
+    """Commit a change to a label that fires the mapper event ``step``; the id of the label written."""
+    with env.bound(cache)() as session:
+        if step == "after_insert":
+            label = Label(name="new")
+            session.add(label)
+        else:
+            label = session.get_one(Label, label_id)
+            if step == "after_delete":
+                session.delete(label)
+            else:
+                label.name = step
+        session.commit()
+        return label.id
+
+
+def writes_in_flush_events_invalidate(env: Env, form: str) -> None:
+    """DML a mapper event runs during a flush is not the flush's own: it invalidates what it writes.
+
+    An ORM bulk UPDATE by primary key (or ``bulk_update_mappings``) runs with the mapper's
+    ``compiled_cache`` while the session flushes, as the flush's own statements do, yet writes rows the
+    flush never registered. The flush's own statements stay fine: a cached ``get`` of a label they do
+    not touch keeps hitting.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    rows = [item.id for item in _seed(env, ["before"])]
+    with env.sessionmaker() as session:
+        bystander = Label(name="bystander")
+        session.add(bystander)
+        session.commit()
+    label_id = None
+    for step in FLUSH_EVENTS:
+        with env.sessionmaker() as session:
+            _warm(ItemRepository(session=session, cache=reader_cache), reader_cache)
+        with env.sessionmaker() as session:  # a session per read: SQLite populates from a first query only
+            assert (LabelRepository(session=session, cache=reader_cache).get(bystander.id)).name == "bystander"
+        listener = _event_write(form, step, rows)
+        event.listen(Label, step, listener)
+        try:
+            label_id = _flush_firing(env, writer_cache, step, label_id)
+        finally:
+            event.remove(Label, step, listener)
+        assert _fresh_names(env, reader_cache) == [step], f"{step}: the event's write was not invalidated"
+        with env.sessionmaker() as session:
+            hits = reader_cache.stats["hit"]
+            LabelRepository(session=session, cache=reader_cache).get(bystander.id)
+            assert reader_cache.stats["hit"] == hits + 1, f"{step}: the flush's own write was taken for a raw one"
 
 
 def uncommitted_raw_write_bypasses(env: Env) -> None:

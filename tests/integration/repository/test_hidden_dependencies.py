@@ -1,7 +1,8 @@
 """Dependencies the model metadata does not show: views, cascades from another MetaData, triggers.
 
-Each is discovered (reflected from the database, or found in another registry's metadata) or
-declared (:func:`view_of`, :func:`declare_dependency`); every scenario fails without it.
+Each is discovered (reflected from the database, or found in another registry's metadata, also when
+declared there after the writes began) or declared (:func:`view_of`, :func:`declare_dependency`);
+every scenario fails without it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.base import CommonTableAttributes, create_registry
-from sqlalchemy import Column, Engine, ForeignKey, Integer, String, Table, event, func, select, text
+from sqlalchemy import Column, Engine, ForeignKey, Integer, String, Table, delete, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from litestar_alchemy_kit import declare_dependency, reflect_dependencies, view_of
@@ -259,3 +260,85 @@ def test_declared_trigger_dependency(hidden: Env) -> None:
         with engine.begin() as conn:
             suffix = " ON lak_hid_account" if name == "postgresql" else ""
             conn.execute(text(f"DROP TRIGGER IF EXISTS lak_hid_trg{suffix}"))
+
+
+_LATE_REGISTRIES: list[Any] = []  # kept alive: a registry collected mid-test would change the graph's state
+
+
+def _late_base() -> tuple[type[Any], type[Any]]:
+    """A registry of its own per run (the late table is declared into it) and its parent model."""
+
+    class LateBase(CommonTableAttributes, DeclarativeBase):
+        registry = create_registry()
+        metadata = registry.metadata
+        __abstract__ = True
+
+    class LateParent(LateBase):
+        __tablename__ = "lak_hid_late_parent"
+        id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+    _LATE_REGISTRIES.append(LateBase.registry)
+    return LateBase, LateParent
+
+
+def _late_delete(factory: Any, parent: type[Any], form: str) -> None:
+    """Delete every parent: the same statement (or the same mapper's flush) each time, so its writes are memoized."""
+    with factory() as session:
+        if form == "construct":
+            session.execute(delete(parent))
+        elif form == "text":
+            session.execute(text("DELETE FROM lak_hid_late_parent"))
+        else:
+            for row in session.scalars(select(parent)):
+                session.delete(row)
+        session.commit()
+
+
+@pytest.mark.parametrize("form", ["construct", "text", "flush"])
+def test_a_table_declared_later_in_a_known_metadata_counts(hidden: Env, form: str) -> None:
+    """A model declared after writes to its parent began (a module imported later): its cascade counts at once.
+
+    The first delete memoizes what a write to the parent changes; declaring the child in the same
+    ``MetaData`` adds a cascading foreign key that neither a declaration nor a new registry announces.
+    A flushed delete's own session must not read the child's cached rows either.
+    """
+    base, parent = _late_base()
+    engine: Engine = hidden.engine_object
+    cache = hidden.make_cache()
+    factory = hidden.bound(cache)
+    parent.__table__.create(engine)
+    try:
+        with factory() as session:
+            session.add(parent(id=1))
+            session.commit()
+        _late_delete(factory, parent, form)  # what the statement (or the flush) writes is memoized now
+
+        class LateChild(base):  # type: ignore[misc,valid-type]
+            __tablename__ = "lak_hid_late_child"
+            id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+            name: Mapped[str] = mapped_column(String(20))
+            parent_id: Mapped[int] = mapped_column(ForeignKey("lak_hid_late_parent.id", ondelete="CASCADE"))
+
+        LateChild.__table__.create(engine)
+        with factory() as session:
+            session.add(parent(id=2))
+            session.flush()
+            session.add(LateChild(id=10, name="child", parent_id=2))
+            session.commit()
+        assert _warm(hidden, cache, LateChild) == ["child"]
+        if form == "flush":
+            with factory() as session:
+                session.delete(session.get_one(parent, 2))
+                session.flush()  # the database cascades now: this session must not be served the cached child
+                assert sorted(row.name for row in _repo(LateChild)(session=session, cache=cache).get_many()) == []
+                session.commit()
+        else:
+            _late_delete(factory, parent, form)
+        assert _fresh(hidden, cache, LateChild) == []
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS lak_hid_late_child"))
+            conn.execute(text("DROP TABLE IF EXISTS lak_hid_late_parent"))
+        # the graph is keyed by table name: this run's child must not stand in for the next run's
+        base.registry.dispose()
+        base.metadata.clear()

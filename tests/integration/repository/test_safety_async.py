@@ -94,6 +94,11 @@ async def test_raw_writes_invalidate(async_env: Env, form: str) -> None:
     await scenarios.raw_write_invalidates(async_env, form)
 
 
+@pytest.mark.parametrize("form", scenarios.EVENT_WRITE_FORMS)
+async def test_writes_in_flush_events_invalidate(async_env: Env, form: str) -> None:
+    await scenarios.writes_in_flush_events_invalidate(async_env, form)
+
+
 async def test_uncommitted_raw_write_bypasses(async_env: Env) -> None:
     await scenarios.uncommitted_raw_write_bypasses(async_env)
 

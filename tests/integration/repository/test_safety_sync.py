@@ -94,6 +94,11 @@ def test_raw_writes_invalidate(sync_env: Env, form: str) -> None:
     scenarios.raw_write_invalidates(sync_env, form)
 
 
+@pytest.mark.parametrize("form", scenarios.EVENT_WRITE_FORMS)
+def test_writes_in_flush_events_invalidate(sync_env: Env, form: str) -> None:
+    scenarios.writes_in_flush_events_invalidate(sync_env, form)
+
+
 def test_uncommitted_raw_write_bypasses(sync_env: Env) -> None:
     scenarios.uncommitted_raw_write_bypasses(sync_env)
 
