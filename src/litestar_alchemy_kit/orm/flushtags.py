@@ -44,7 +44,7 @@ from litestar_alchemy_kit.orm.cascades import changed_tags, graph_state, written
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import tenant_column_of
-from litestar_alchemy_kit.orm.partitionread import verified_partitions
+from litestar_alchemy_kit.orm.partitionread import UNWRITTEN, verified_partitions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -187,8 +187,10 @@ def _read_values(state: InstanceState[Any], fine: _Fine, verified: Mapping[Table
     table: Any = fine.column.table
     if table not in verified:
         return None  # not read: the session's value may be stale
-    changed = fine.key in state.committed_state
-    return [verified[table], state.dict.get(fine.key)] if changed else [verified[table]]
+    read = verified[table]
+    if read is UNWRITTEN:
+        return []  # the flush does not write the row: no partition changes
+    return [read, state.dict.get(fine.key)] if fine.key in state.committed_state else [read]
 
 
 def _session_values(state: InstanceState[Any], fine: _Fine, insert: bool) -> list[object] | None:

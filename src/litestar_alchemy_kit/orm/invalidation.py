@@ -64,7 +64,7 @@ from litestar_alchemy_kit.orm.cascades import graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
-from litestar_alchemy_kit.orm.partitionread import VERIFIED_KEY, read_partitions, read_row_partition
+from litestar_alchemy_kit.orm.partitionread import VERIFIED_KEY, after_update, before_delete, before_update
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
@@ -315,9 +315,9 @@ def _add_pending(session: Session, tags: Iterable[str], key: str = _PENDING_KEY)
 
 
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
-    # The partitions the flush's rows are in, read from the database: the session's own values may be stale.
+    # The flush's mapper events read the partitions its rows are in (partitionread): the session's may be stale.
     if bound_caches(session):
-        read_partitions(session)
+        session.info[VERIFIED_KEY] = {}
     else:
         session.info.pop(VERIFIED_KEY, None)
 
@@ -334,6 +334,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     if tags:
         _add_pending(session, tags, _WRITTEN_KEY)
         _add_pending(session, flush_bumps(flush_context), _FINE_KEY)
+    session.info.pop(VERIFIED_KEY, None)  # read for this flush only: holds its states
 
 
 def _raw_writes(session: Session, writes: frozenset[str]) -> None:
@@ -557,6 +558,10 @@ def install_listeners() -> None:
     install_engine_listeners(_raw_writes)
     for name, handler in LISTENERS:
         event.listen(Session, name, handler)
-    for name in ("before_update", "before_delete"):  # every mapper, configured now or later
-        event.listen(Mapper, name, read_row_partition)
+    for name, reader in (
+        ("before_update", before_update),
+        ("after_update", after_update),
+        ("before_delete", before_delete),
+    ):
+        event.listen(Mapper, name, reader)  # every mapper, configured now or later
     _installed = True

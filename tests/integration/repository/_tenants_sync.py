@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from litestar_alchemy_kit.orm import record_queries
@@ -424,3 +424,30 @@ def stale_session_writes_where_the_row_is(env: Env, *, delete: bool, one_transac
     assert projects(env, reader, 2) == (["p3"] if delete else ["p2-renamed", "p3"])
     assert project(env, reader, ids["p2"]) == (None if delete else ("p2-renamed", 2))
     assert projects(env, reader, 3, hit=True) == ["p4"]
+
+
+def unchanged_row_is_not_read(env: Env) -> None:
+    """A row set to the value it has is not written, so the flush neither reads nor locks it.
+
+    (A locking read there would fail a read-only transaction's autoflush, and serialise writers that only
+    add children to the row.)
+    """
+    cache = env.make_cache()
+    ids = seed(env)
+    engine: Any = env.engine_object
+    sync_engine = getattr(engine, "sync_engine", engine)
+    statements: list[str] = []
+
+    def capture(*args: Any) -> None:
+        statements.append(args[2])
+
+    with env.bound(cache)() as session:
+        held = session.get(Project, ids["p2"])
+        assert held is not None
+        held.name = held.name
+        event.listen(sync_engine, "before_cursor_execute", capture)
+        try:
+            session.flush()
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", capture)
+    assert statements == []

@@ -52,3 +52,7 @@ async def test_tenant_computed_by_the_database(async_env: Env) -> None:
 @pytest.mark.parametrize("delete", [False, True], ids=["update", "delete"])
 async def test_stale_session_writes_where_the_row_is(async_env: Env, delete: bool, one_transaction: bool) -> None:
     await scenarios.stale_session_writes_where_the_row_is(async_env, delete=delete, one_transaction=one_transaction)
+
+
+async def test_unchanged_row_is_not_read(async_env: Env) -> None:
+    await scenarios.unchanged_row_is_not_read(async_env)

@@ -52,3 +52,7 @@ def test_tenant_computed_by_the_database(sync_env: Env) -> None:
 @pytest.mark.parametrize("delete", [False, True], ids=["update", "delete"])
 def test_stale_session_writes_where_the_row_is(sync_env: Env, delete: bool, one_transaction: bool) -> None:
     scenarios.stale_session_writes_where_the_row_is(sync_env, delete=delete, one_transaction=one_transaction)
+
+
+def test_unchanged_row_is_not_read(sync_env: Env) -> None:
+    scenarios.unchanged_row_is_not_read(sync_env)
