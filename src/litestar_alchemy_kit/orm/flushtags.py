@@ -43,7 +43,7 @@ from sqlalchemy.sql import TableClause
 from litestar_alchemy_kit.orm.cascades import changed_tags, graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
-from litestar_alchemy_kit.orm.partition import tenant_column_of
+from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
 from litestar_alchemy_kit.orm.partitionread import UNWRITTEN, verified_partitions
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def _values(
         return None
     if update and (fine.rewritten or (fine.defaulted and fine.key not in state.committed_state)):
         return None
-    if verified is not None and not insert and fine.make is part_tag:
+    if verified is not None and not insert and fine.make is part_tag and not is_immutable(fine.column):
         return _read_values(state, fine, verified)
     return _session_values(state, fine, insert)
 

@@ -29,13 +29,14 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from advanced_alchemy.exceptions import IntegrityError
 from sqlalchemy import Table, select
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 
 from litestar_alchemy_kit.orm.finetags import column_kind
-from litestar_alchemy_kit.orm.partition import tenant_column_of
+from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,6 +67,7 @@ class _Partitioned(NamedTuple):
     tenant_key: str
     key: tuple[Column[Any], ...]
     key_attributes: tuple[str, ...]
+    immutable: bool  # tenant_column(immutable=True): never read, a change refused
 
 
 @cache
@@ -84,7 +86,7 @@ def _partitioned(mapper: Mapper[Any]) -> tuple[_Partitioned, ...]:
             attributes = tuple(mapper.get_property_by_column(column).key for column in key)
         except UnmappedColumnError:
             continue
-        found.append(_Partitioned(table, tenant, tenant_key, key, attributes))
+        found.append(_Partitioned(table, tenant, tenant_key, key, attributes, is_immutable(tenant)))
     return tuple(found)
 
 
@@ -127,8 +129,19 @@ def _read(
 
 
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
-    """``before_update``: a row whose UPDATE sets its tenant column is read, locked, before the UPDATE moves it."""
+    """``before_update``: a row whose UPDATE sets its tenant column is read, locked, before the UPDATE moves it.
+
+    Raises:
+        IntegrityError: the UPDATE would change a tenant column declared ``immutable=True``.
+    """
     state: InstanceState[Any] = instance_state(target)
+    for entry in _partitioned(mapper):
+        if entry.immutable and entry.tenant_key in state.committed_state and _written(mapper, state, target):
+            msg = (
+                f"tenant column {entry.table.name}.{entry.tenant.name} is declared immutable: "
+                f"a flush may not change it (row {state.key[1] if state.key else None})"
+            )
+            raise IntegrityError(msg)
     verified = _verified(state)
     if verified is None:
         return
@@ -137,7 +150,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
             verified.setdefault(state, {})[entry.table] = UNWRITTEN
         return
     for entry in _partitioned(mapper):
-        if entry.tenant_key in state.committed_state:
+        if entry.tenant_key in state.committed_state and not entry.immutable:
             # the lock its UPDATE takes on PostgreSQL when no key column changes (FOR NO KEY UPDATE)
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             if found is not NO_VALUE:
@@ -152,7 +165,7 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
         return
     have = verified.get(state, {})
     for entry in _partitioned(mapper):
-        if entry.table not in have and entry.tenant_key not in state.committed_state:
+        if entry.table not in have and entry.tenant_key not in state.committed_state and not entry.immutable:
             found = _read(connection, state, entry, committed=False, lock=False)
             if found is not NO_VALUE:
                 verified.setdefault(state, {})[entry.table] = found
@@ -165,6 +178,8 @@ def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -
     if verified is None:
         return
     for entry in _partitioned(mapper):
+        if entry.immutable:
+            continue
         found = _read(connection, state, entry, committed=True, lock=True)
         if found is not NO_VALUE:
             verified.setdefault(state, {})[entry.table] = found

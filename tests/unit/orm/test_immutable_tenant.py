@@ -1,0 +1,87 @@
+"""``tenant_column(immutable=True)``: rows never change tenant, so a write trusts the session's value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from advanced_alchemy.exceptions import IntegrityError
+from sqlalchemy import String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.repository import bind_cache
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Fixed(_Base):
+    __tablename__ = "lak_immutable_fixed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[int] = tenant_column(immutable=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
+class _Movable(_Base):
+    __tablename__ = "lak_immutable_movable"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str] = mapped_column(String(20))
+
+
+@pytest.fixture
+def recorded() -> Any:
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    cache = SyncCache(SyncMemoryBackend())
+    bumped: list[set[str]] = []
+    deliver = cache.bump
+
+    def record(tags: Any, marker: str | None = None) -> bool:
+        bumped.append(set(tags))
+        return deliver(tags, marker=marker)
+
+    cache.bump = record  # type: ignore[method-assign]
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    session = Session(engine, expire_on_commit=False)
+    bind_cache(session, cache)
+    yield session, bumped, statements
+    session.close()
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("model", "reads"), [(_Fixed, 0), (_Movable, 1)], ids=["immutable", "may-move"])
+def test_an_immutable_tenant_is_not_read_back(recorded: Any, model: Any, reads: int) -> None:
+    session, bumped, statements = recorded
+    table = model.__tablename__
+    session.add(model(id=1, tenant=7, name="a"))
+    session.commit()
+    row = session.get(model, 1)
+    statements.clear()
+    bumped.clear()
+    row.name = "b"
+    session.commit()
+    selects = [statement for statement in statements if statement.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == reads, statements
+    assert bumped.pop() == {f"t:{table}:any", f"t:{table}:row=i1", f"t:{table}:part=i7"}
+
+
+def test_an_immutable_tenant_refuses_a_change_and_writes_nothing(recorded: Any) -> None:
+    session, _, _ = recorded
+    session.add(_Fixed(id=2, tenant=7, name="a"))
+    session.commit()
+    row = session.get(_Fixed, 2)
+    assert row is not None
+    row.tenant = 8
+    row.name = "b"
+    with pytest.raises(IntegrityError, match=r"lak_immutable_fixed\.tenant is declared immutable"):
+        session.commit()
+    session.rollback()
+    with Session(session.get_bind()) as other:
+        assert other.execute(select(_Fixed.tenant, _Fixed.name).where(_Fixed.id == 2)).one() == (7, "a")
