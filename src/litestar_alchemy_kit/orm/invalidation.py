@@ -52,7 +52,7 @@ from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_scoped_session, async_sessionmaker
-from sqlalchemy.orm import Mapper, Session, SessionTransaction, scoped_session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session, sessionmaker
 from sqlalchemy.sql import TableClause
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
@@ -64,14 +64,14 @@ from litestar_alchemy_kit.orm.cascades import graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
-from litestar_alchemy_kit.orm.partitionread import VERIFIED_KEY, after_update, before_delete, before_update
+from litestar_alchemy_kit.orm.partitionread import VERIFIED_KEY, watch_all
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from sqlalchemy import MetaData
-    from sqlalchemy.orm import UOWTransaction
+    from sqlalchemy.orm import Mapper, UOWTransaction
     from sqlalchemy.orm.state import InstanceState
 
 __all__ = (
@@ -558,10 +558,5 @@ def install_listeners() -> None:
     install_engine_listeners(_raw_writes)
     for name, handler in LISTENERS:
         event.listen(Session, name, handler)
-    for name, reader in (
-        ("before_update", before_update),
-        ("after_update", after_update),
-        ("before_delete", before_delete),
-    ):
-        event.listen(Mapper, name, reader)  # every mapper, configured now or later
+    watch_all()  # the mappers of tenant-owned tables: their written rows' partitions are read
     _installed = True

@@ -30,7 +30,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from advanced_alchemy.exceptions import IntegrityError
-from sqlalchemy import Table, select
+from sqlalchemy import Table, event, select
+from sqlalchemy.orm import Mapper, mapperlib
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
@@ -42,11 +43,20 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from sqlalchemy.engine import Connection
-    from sqlalchemy.orm import Mapper, Session
+    from sqlalchemy.orm import Session
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.sql.schema import Column
 
-__all__ = ("UNWRITTEN", "VERIFIED_KEY", "after_update", "before_delete", "before_update", "verified_partitions")
+__all__ = (
+    "UNWRITTEN",
+    "VERIFIED_KEY",
+    "after_update",
+    "before_delete",
+    "before_update",
+    "verified_partitions",
+    "watch",
+    "watch_all",
+)
 
 VERIFIED_KEY: Final = "litestar_alchemy_kit.verified_partitions"
 """``Session.info`` key of the tenant values read during the current flush, by instance state and table."""
@@ -183,6 +193,37 @@ def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -
         found = _read(connection, state, entry, committed=True, lock=True)
         if found is not NO_VALUE:
             verified.setdefault(state, {})[entry.table] = found
+
+
+def watch(mapper: Mapper[Any], class_: object = None) -> None:  # noqa: ARG001 - mapper_configured's signature
+    """Listen to the writes of ``mapper`` if it has a tenant-owned table (idempotent).
+
+    Only there: AA's ``upsert_many`` takes its ORM path for a mapper with insert or update listeners, so
+    listening to every mapper would slow every model's upserts.
+    """
+    try:
+        partitioned = _partitioned(mapper)
+    except TypeError:  # a table declaring two tenant columns: refused where the model is written
+        return
+    if not partitioned:
+        return
+    for name, handler in (
+        ("before_update", before_update),
+        ("after_update", after_update),
+        ("before_delete", before_delete),
+    ):
+        if not event.contains(mapper, name, handler):
+            event.listen(mapper, name, handler)
+
+
+def watch_all() -> None:
+    """:func:`watch` every mapper configured now, and every one configured later."""
+    if not event.contains(Mapper, "mapper_configured", watch):
+        event.listen(Mapper, "mapper_configured", watch)
+    for registry in mapperlib._all_registries():  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        for mapper in registry.mappers:
+            if mapper.configured:
+                watch(mapper)
 
 
 def verified_partitions(session: Session) -> Mapping[InstanceState[Any], Mapping[Table, object]]:
