@@ -138,6 +138,11 @@ def _read(
     return NO_VALUE if row is None else row[0]
 
 
+def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: object) -> None:
+    if found is not NO_VALUE:  # not read: the table's coarse tag is bumped for the row
+        verified.setdefault(state, {})[table] = found
+
+
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     """``before_update``: a row whose UPDATE sets its tenant column is read, locked, before the UPDATE moves it.
 
@@ -163,8 +168,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
         if entry.tenant_key in state.committed_state and not entry.immutable:
             # the lock its UPDATE takes on PostgreSQL when no key column changes (FOR NO KEY UPDATE)
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
-            if found is not NO_VALUE:
-                verified.setdefault(state, {})[entry.table] = found
+            _keep(verified, state, entry.table, found)
 
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -177,8 +181,7 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
     for entry in _partitioned(mapper):
         if entry.table not in have and entry.tenant_key not in state.committed_state and not entry.immutable:
             found = _read(connection, state, entry, committed=False, lock=False)
-            if found is not NO_VALUE:
-                verified.setdefault(state, {})[entry.table] = found
+            _keep(verified, state, entry.table, found)
 
 
 def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -191,8 +194,7 @@ def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -
         if entry.immutable:
             continue
         found = _read(connection, state, entry, committed=True, lock=True)
-        if found is not NO_VALUE:
-            verified.setdefault(state, {})[entry.table] = found
+        _keep(verified, state, entry.table, found)
 
 
 def watch(mapper: Mapper[Any], class_: object = None) -> None:  # noqa: ARG001 - mapper_configured's signature
