@@ -30,7 +30,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from advanced_alchemy.exceptions import IntegrityError
-from sqlalchemy import Table, event, select
+from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy.orm import Mapper, mapperlib
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import NO_VALUE
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
     from sqlalchemy.orm.state import InstanceState
+    from sqlalchemy.sql import Select
     from sqlalchemy.sql.schema import Column
 
 __all__ = (
@@ -113,6 +114,15 @@ def _written(mapper: Mapper[Any], state: InstanceState[Any], target: object) -> 
     )
 
 
+@cache
+def _statement(entry: _Partitioned, *, lock: bool, key_share: bool) -> Select[tuple[Any]]:
+    """The read of a row's tenant by its key, built once per table and lock (a new one per row costs more than the read)."""
+    statement = select(entry.tenant).where(
+        *(column == bindparam(f"lak_key_{index}", type_=column.type) for index, column in enumerate(entry.key))
+    )
+    return statement.with_for_update(key_share=key_share) if lock else statement
+
+
 def _read(
     connection: Connection,
     state: InstanceState[Any],
@@ -123,18 +133,16 @@ def _read(
     key_share: bool = False,
 ) -> object:
     """The row's tenant value in the database (``NO_VALUE``: its key is not loaded, or the row is not there)."""
-    values: list[Any] = []
-    for attribute in entry.key_attributes:
+    values: dict[str, Any] = {}
+    for index, attribute in enumerate(entry.key_attributes):
         value = state.committed_state.get(attribute, NO_VALUE) if committed else NO_VALUE
         if value is NO_VALUE:
             value = state.dict.get(attribute, NO_VALUE)
         if value is NO_VALUE or value is None:
             return NO_VALUE
-        values.append(value)
-    statement = select(entry.tenant).where(*(column == value for column, value in zip(entry.key, values, strict=True)))
-    if lock and connection.dialect.name in _LOCKING_DIALECTS:
-        statement = statement.with_for_update(key_share=key_share)
-    row = connection.execute(statement).first()
+        values[f"lak_key_{index}"] = value
+    lock = lock and connection.dialect.name in _LOCKING_DIALECTS
+    row = connection.execute(_statement(entry, lock=lock, key_share=key_share and lock), values).first()
     return NO_VALUE if row is None else row[0]
 
 
