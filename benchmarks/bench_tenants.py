@@ -80,6 +80,16 @@ class TenantRow(UUIDPrimaryKey, BenchBase):
     value: Mapped[int]
 
 
+class FixedTenantRow(UUIDPrimaryKey, BenchBase):
+    """The same row, its tenant declared immutable: a flush trusts the session's value and reads nothing back."""
+
+    __tablename__ = "lak_bench_fixed_tenant_row"
+
+    tenant: Mapped[int] = tenant_column(immutable=True)
+    name: Mapped[str] = mapped_column(String(60))
+    value: Mapped[int]
+
+
 class PlainRepo(SQLAlchemyAsyncRepository[TenantRow]):
     model_type = TenantRow
 
@@ -128,13 +138,15 @@ async def _drop_postgres(url: str) -> None:
     await conn.close()
 
 
-async def _engine(url: str, rows: list[dict[str, Any]]) -> Any:
+async def _engine(url: str, rows: list[dict[str, Any]], *, fixed: bool = False) -> Any:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(BenchBase.metadata.drop_all)
         await conn.run_sync(BenchBase.metadata.create_all)
         for start in range(0, len(rows), 5000):
             await conn.execute(insert(TenantRow), rows[start : start + 5000])
+            if fixed:
+                await conn.execute(insert(FixedTenantRow), rows[start : start + 5000])
     return engine
 
 
@@ -462,7 +474,7 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
 
-    engine = await _engine(url, _rows(100, 10))
+    engine = await _engine(url, _rows(100, 10), fixed=True)
     client = Redis.from_url(REDIS_URL)
     namespace = f"lakcm{uuid.uuid4().hex[:8]}"
     cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
@@ -478,10 +490,10 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
     for each in (cache, unmarked):
         await each.bump(["warm"])  # the pipelined connection is open
 
-    def write(factory: Any) -> Any:
+    def write(factory: Any, model: type[TenantRow | FixedTenantRow] = TenantRow) -> Any:
         async def run() -> None:
             async with factory() as session:
-                row = await session.get(TenantRow, uuid.UUID(int=7))
+                row = await session.get(model, uuid.UUID(int=7))
                 row.value += 1
                 await session.commit()
 
@@ -491,6 +503,8 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
         "AA commit (no cache)": write(plain),
         "kit commit + mark + bump (Redis, default policy available)": write(bound),
         "kit commit + bump (Redis, commit_policy=None)": write(bound_unmarked),
+        "kit commit + mark + bump, tenant_column(immutable=True)": write(bound, FixedTenantRow),
+        "AA commit, the immutable-tenant table": write(plain, FixedTenantRow),
     }
     # The database's own commit latency drifts (fsync): many short rounds, the order rotated each round, and
     # each variant's ratio taken against the anchor of its own round before the median.
