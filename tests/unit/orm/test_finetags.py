@@ -49,6 +49,7 @@ from litestar_alchemy_kit.orm.finetags import column_kind, value_token
 from litestar_alchemy_kit.orm.invalidation import bound_sync_caches
 from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
+from tests.unit.orm._bumps import recording_cache
 
 
 class Base(DeclarativeBase):
@@ -265,15 +266,7 @@ def test_types_whose_equality_may_differ_get_no_fine_tags(type_: Any) -> None:
 def recorded() -> Any:
     engine = create_engine("sqlite://")
     Base.metadata.create_all(engine)
-    cache = SyncCache(SyncMemoryBackend())
-    bumped: list[set[str]] = []
-    deliver = cache.bump
-
-    def record(tags: Any, marker: str | None = None) -> bool:
-        bumped.append(set(tags))
-        return deliver(tags, marker=marker)
-
-    cache.bump = record  # type: ignore[method-assign]
+    cache, bumped = recording_cache()
     session = Session(engine, expire_on_commit=False)
     bind_cache(session, cache)
     yield session, bumped

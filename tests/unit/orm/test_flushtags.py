@@ -14,9 +14,10 @@ from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import Computed, FetchedValue, PrimaryKeyConstraint, String, UniqueConstraint, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
+from litestar_alchemy_kit.cache import SyncCache
 from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
+from tests.unit.orm._bumps import recording_cache
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -38,15 +39,7 @@ def bound(tmp_path: Any) -> Iterator[Callable[..., tuple[Any, SyncCache, list[se
         with engine.begin() as conn:
             for statement in ddl:
                 conn.exec_driver_sql(statement)
-        cache = SyncCache(SyncMemoryBackend())
-        bumped: list[set[str]] = []
-        deliver = cache.bump
-
-        def record(tags: Any, marker: str | None = None) -> bool:
-            bumped.append(set(tags))
-            return deliver(tags, marker=marker)
-
-        cache.bump = record  # type: ignore[method-assign]
+        cache, bumped = recording_cache()
         sessions = sessionmaker(engine, expire_on_commit=False)
         bind_cache(sessions, cache)
         return sessions, cache, bumped

@@ -9,9 +9,9 @@ from advanced_alchemy.exceptions import IntegrityError
 from sqlalchemy import String, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.repository import bind_cache
+from tests.unit.orm._bumps import recording_cache
 
 
 class _Base(DeclarativeBase):
@@ -38,15 +38,7 @@ class _Movable(_Base):
 def recorded() -> Any:
     engine = create_engine("sqlite://")
     _Base.metadata.create_all(engine)
-    cache = SyncCache(SyncMemoryBackend())
-    bumped: list[set[str]] = []
-    deliver = cache.bump
-
-    def record(tags: Any, marker: str | None = None) -> bool:
-        bumped.append(set(tags))
-        return deliver(tags, marker=marker)
-
-    cache.bump = record  # type: ignore[method-assign]
+    cache, bumped = recording_cache()
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     session = Session(engine, expire_on_commit=False)
