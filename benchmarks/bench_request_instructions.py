@@ -21,14 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -43,17 +38,9 @@ CASES = (
 )
 
 
-def _dump(label: str) -> None:
-    """Ask callgrind to write the counts since the last dump, labelled (it answers once written)."""
-    subprocess.run(
-        ["callgrind_control", "--dump=" + label, str(os.getpid())],
-        check=True,
-        capture_output=True,
-    )
-
-
 async def _child(tmp: str) -> None:
     """The cases of ``bench_tenants`` section 3, in rounds of ``CALLS`` calls, a dump after each batch."""
+    from _callgrind import dump
     from bench_tenants import KitRepo, KitService, PlainService, _built, _engine, _floor_cases, _request_cases, _rows
     from litestar.stores.memory import MemoryStore
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -77,31 +64,16 @@ async def _child(tmp: str) -> None:
     for name in CASES:  # every path warm (memos, templates, compiled statements) before the first count
         for _ in range(50):
             await cases[name]()
-    _dump("warm")
+    dump("warm")
     for round_ in range(ROUNDS):
         for name in CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]:
             call = cases[name]
             for _ in range(CALLS):
                 await call()
-            _dump(f"{name}#{round_}")
+            dump(f"{name}#{round_}")
     await long_lived.close()
     await cache.close()
     await engine.dispose()
-
-
-def _counts(folder: Path) -> dict[str, list[float]]:
-    """Instructions per call of each case, one per round, from the dump files."""
-    per_call: dict[str, list[float]] = {name: [] for name in CASES}
-    for path in folder.glob("callgrind.out.*"):
-        text = path.read_text(errors="replace")
-        trigger = re.search(r"^desc: Trigger: dump (.+)$", text, re.MULTILINE)
-        total = re.search(r"^totals: (\d+)", text, re.MULTILINE)
-        if not (trigger and total and "#" in trigger.group(1)):
-            continue
-        name = trigger.group(1).rsplit("#", 1)[0].strip()
-        if name in per_call:
-            per_call[name].append(int(total.group(1)) / CALLS)
-    return per_call
 
 
 def _rows(per_call: dict[str, list[float]]) -> list[list[Any]]:
@@ -121,31 +93,13 @@ def _rows(per_call: dict[str, list[float]]) -> list[list[Any]]:
 
 
 def main() -> None:
+    from _callgrind import available, count
     from _report import record
 
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+    if not available():
         print("skipped: valgrind is not on PATH (Debian: apt-get install valgrind); nothing recorded")
         return
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder)
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}/callgrind.out",
-            sys.executable,
-            __file__,
-            "--child",
-            folder,
-        ]
-        run = subprocess.run(command, check=False, capture_output=True, text=True, cwd=Path(__file__).parent)
-        if run.returncode:
-            msg = f"the counted run failed ({run.returncode}):\n{run.stderr[-3000:]}"
-            raise RuntimeError(msg)
-        per_call = _counts(out)
-    missing = [name for name, values in per_call.items() if len(values) != ROUNDS]
-    if missing:
-        msg = f"callgrind dumps missing for {missing}: {[len(per_call[name]) for name in missing]} of {ROUNDS}"
-        raise RuntimeError(msg)
+    per_call = count(__file__, CASES, CALLS, ROUNDS)
     rows = _rows(per_call)
     columns = ["what", "k instructions / call", "ratio"]
     print(" | ".join(columns))

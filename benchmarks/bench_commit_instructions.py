@@ -1,0 +1,173 @@
+"""Update + commit with the cache's invalidation, in instructions, beside AA's: the kit's work apart from round trips.
+
+``bench_tenants.py`` section 4 times an update + commit (``session.get``, one column changed, ``commit``) with
+and without the kit. Its time is mostly round trips to the database and the store, whose cost on loopback
+depends on the machine; this script counts the instructions the client executes for the same cases, with
+valgrind's callgrind (:mod:`_callgrind`), in interleaved rounds in one process:
+
+- AA (no cache) on the table whose tenant may move, and on the one declaring it ``immutable=True``;
+- the kit's commit with its default policy (marker before the COMMIT, bump after it) on both: on the first
+  a flush also reads back each written row's tenant (one statement), on the second it does not.
+
+PostgreSQL at ``LAK_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``) if it answers,
+else SQLite (aiosqlite); the store is Redis at ``LAK_REDIS_URL``. Skipped, recording nothing, without valgrind
+or Redis. ``BENCH_ROUNDS`` (default 3) and ``BENCH_CALLS`` (default 60) set the rounds and calls per batch.
+Run: ``python benchmarks/bench_commit_instructions.py`` (``nox -s bench`` runs it with the others).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import uuid
+from typing import Any
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CALLS = int(os.environ.get("BENCH_CALLS", "60"))
+CASES = (
+    "AA commit",
+    "kit commit, default policy",
+    "AA commit, immutable tenant",
+    "kit commit, default policy, immutable tenant",
+)
+
+
+async def _database(tmp: str) -> tuple[str, str]:
+    from bench_tenants import _postgres
+
+    url = await _postgres("lakci")
+    return ("postgresql", url) if url else ("aiosqlite", f"sqlite+aiosqlite:///{tmp}/commit.db")
+
+
+async def _child(tmp: str) -> None:
+    """The cases in rounds of ``CALLS`` update + commits, a dump after each batch."""
+    from _callgrind import dump
+    from bench_tenants import REDIS_URL, FixedTenantRow, TenantRow, _drop_postgres, _engine, _rows
+    from litestar.stores.redis import RedisStore
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from litestar_alchemy_kit.cache import AsyncCache
+    from litestar_alchemy_kit.repository import bind_cache
+
+    db, url = await _database(tmp)
+    engine = await _engine(url, _rows(100, 10), fixed=True)
+    client = Redis.from_url(REDIS_URL)
+    namespace = f"lakci{uuid.uuid4().hex[:8]}"
+    cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
+    plain = async_sessionmaker(engine, expire_on_commit=False)
+    bound = async_sessionmaker(engine, expire_on_commit=False)
+    bind_cache(bound, cache)
+    await cache.bump(["warm"])  # the pipelined connection is open
+
+    def write(factory: Any, model: Any) -> Any:
+        async def run() -> None:
+            async with factory() as session:
+                row = await session.get(model, uuid.UUID(int=7))
+                row.value += 1
+                await session.commit()
+
+        return run
+
+    cases = {
+        "AA commit": write(plain, TenantRow),
+        "kit commit, default policy": write(bound, TenantRow),
+        "AA commit, immutable tenant": write(plain, FixedTenantRow),
+        "kit commit, default policy, immutable tenant": write(bound, FixedTenantRow),
+    }
+    for name in CASES:  # every path warm (compiled statements, the store's scripts) before the first count
+        for _ in range(50):
+            await cases[name]()
+    dump(f"warm {db}")
+    for round_ in range(ROUNDS):
+        for name in CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]:
+            call = cases[name]
+            for _ in range(CALLS):
+                await call()
+            dump(f"{name}#{round_}")
+    await cache.clear()
+    await cache.close()
+    await client.aclose()
+    await engine.dispose()
+    if db == "postgresql":
+        await _drop_postgres(url)
+    print(f"database: {db}")
+
+
+def _rows(per_call: dict[str, list[float]]) -> list[list[Any]]:
+    medians = {name: statistics.median(values) for name, values in per_call.items()}
+    k = 1000.0
+    aa, fixed = medians["AA commit"], medians["AA commit, immutable tenant"]
+    return [
+        ["AA commit", aa / k, 1.0],
+        [
+            "kit commit, default policy",
+            medians["kit commit, default policy"] / k,
+            medians["kit commit, default policy"] / aa,
+        ],
+        ["AA commit, immutable tenant", fixed / k, fixed / aa],
+        [
+            "kit commit, default policy, immutable tenant",
+            medians["kit commit, default policy, immutable tenant"] / k,
+            medians["kit commit, default policy, immutable tenant"] / fixed,
+        ],
+    ]
+
+
+def _redis_answers() -> bool:
+    from bench_tenants import REDIS_URL
+    from redis import Redis
+
+    try:
+        return bool(Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except Exception:
+        return False
+
+
+def main() -> None:
+    from _callgrind import available, count
+    from _report import record
+
+    if not available():
+        print("skipped: valgrind is not on PATH (Debian: apt-get install valgrind); nothing recorded")
+        return
+    if not _redis_answers():
+        print("skipped: no Redis at LAK_REDIS_URL (default redis://127.0.0.1:6379/0); nothing recorded")
+        return
+    db = asyncio.run(_probe())
+    rows = _rows(count(__file__, CASES, CALLS, ROUNDS))
+    columns = ["what", "k instructions / commit", "vs AA on the same table"]
+    print(f"database: {db}")
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(f"{cell:.3f}" if isinstance(cell, float) else str(cell) for cell in row))
+    note = (
+        f"{db}, Redis store; callgrind instruction counts of the client (valgrind), median of {ROUNDS} interleaved "
+        f"rounds of {CALLS} update + commits; independent of load and clock speed, and blind to round-trip time."
+    )
+    record(
+        "tenants_commit_instructions",
+        "Update + commit in instructions, with and without the kit",
+        columns,
+        rows,
+        note=note,
+    )
+
+
+async def _probe() -> str:
+    from bench_tenants import _drop_postgres, _postgres
+
+    url = await _postgres("lakciprobe")
+    if url is None:
+        return "aiosqlite"
+    await _drop_postgres(url)
+    return "postgresql"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        asyncio.run(_child(sys.argv[2]))
+    else:
+        main()
