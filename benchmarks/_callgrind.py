@@ -3,7 +3,8 @@
 A counted script runs itself under callgrind as a child (``--child <folder>``), runs its cases in interleaved
 rounds of ``calls`` calls and calls :func:`dump` after each batch, labelled ``<case>#<round>``: callgrind then
 writes the instructions executed since the previous dump to a file of its own. :func:`count` runs the child
-and returns the instructions per call of each case, one value per round. Counts do not depend on load or
+and returns the instructions per call of each case, one value per round; :func:`run_rounds` runs the child's
+cases so. Counts do not depend on load or
 clock speed.
 """
 
@@ -16,6 +17,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 
 def available() -> bool:
@@ -26,6 +31,21 @@ def available() -> bool:
 def dump(label: str) -> None:
     """Ask callgrind to write the counts since the last dump, labelled (it answers once written)."""
     subprocess.run(["callgrind_control", "--dump=" + label, str(os.getpid())], check=True, capture_output=True)
+
+
+async def run_rounds(cases: dict[str, Callable[[], Awaitable[object]]], calls: int, rounds: int) -> None:
+    """Warm every case, then ``rounds`` rounds of ``calls`` calls per case (order rotated), a dump after each batch."""
+    names = list(cases)
+    for name in names:  # every path warm (memos, compiled statements, the store's scripts) before the first count
+        for _ in range(50):
+            await cases[name]()
+    dump("warm")
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            call = cases[name]
+            for _ in range(calls):
+                await call()
+            dump(f"{name}#{round_}")
 
 
 def count(script: str, cases: tuple[str, ...], calls: int, rounds: int) -> dict[str, list[float]]:

@@ -43,8 +43,8 @@ async def _database(tmp: str) -> tuple[str, str]:
 
 async def _child(tmp: str) -> None:
     """The cases in rounds of ``CALLS`` update + commits, a dump after each batch."""
-    from _callgrind import dump
-    from bench_tenants import REDIS_URL, FixedTenantRow, TenantRow, _drop_postgres, _engine, _rows
+    from _callgrind import run_rounds
+    from bench_tenants import REDIS_URL, FixedTenantRow, TenantRow, _drop_postgres, _engine, _rows, _update_commit
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -62,31 +62,13 @@ async def _child(tmp: str) -> None:
     bind_cache(bound, cache)
     await cache.bump(["warm"])  # the pipelined connection is open
 
-    def write(factory: Any, model: Any) -> Any:
-        async def run() -> None:
-            async with factory() as session:
-                row = await session.get(model, uuid.UUID(int=7))
-                row.value += 1
-                await session.commit()
-
-        return run
-
     cases = {
-        "AA commit": write(plain, TenantRow),
-        "kit commit, default policy": write(bound, TenantRow),
-        "AA commit, immutable tenant": write(plain, FixedTenantRow),
-        "kit commit, default policy, immutable tenant": write(bound, FixedTenantRow),
+        "AA commit": _update_commit(plain, TenantRow),
+        "kit commit, default policy": _update_commit(bound, TenantRow),
+        "AA commit, immutable tenant": _update_commit(plain, FixedTenantRow),
+        "kit commit, default policy, immutable tenant": _update_commit(bound, FixedTenantRow),
     }
-    for name in CASES:  # every path warm (compiled statements, the store's scripts) before the first count
-        for _ in range(50):
-            await cases[name]()
-    dump(f"warm {db}")
-    for round_ in range(ROUNDS):
-        for name in CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]:
-            call = cases[name]
-            for _ in range(CALLS):
-                await call()
-            dump(f"{name}#{round_}")
+    await run_rounds({name: cases[name] for name in CASES}, CALLS, ROUNDS)
     await cache.clear()
     await cache.close()
     await client.aclose()

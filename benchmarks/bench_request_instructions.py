@@ -40,7 +40,7 @@ CASES = (
 
 async def _child(tmp: str) -> None:
     """The cases of ``bench_tenants`` section 3, in rounds of ``CALLS`` calls, a dump after each batch."""
-    from _callgrind import dump
+    from _callgrind import run_rounds
     from bench_tenants import KitRepo, KitService, PlainService, _built, _engine, _floor_cases, _request_cases, _rows
     from litestar.stores.memory import MemoryStore
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -61,16 +61,7 @@ async def _child(tmp: str) -> None:
         "kit service built": lambda: _built(KitService(session=long_lived, scope=3)),
         "AA service built": lambda: _built(PlainService(session=long_lived)),
     }
-    for name in CASES:  # every path warm (memos, templates, compiled statements) before the first count
-        for _ in range(50):
-            await cases[name]()
-    dump("warm")
-    for round_ in range(ROUNDS):
-        for name in CASES[round_ % len(CASES) :] + CASES[: round_ % len(CASES)]:
-            call = cases[name]
-            for _ in range(CALLS):
-                await call()
-            dump(f"{name}#{round_}")
+    await run_rounds({name: cases[name] for name in CASES}, CALLS, ROUNDS)
     await long_lived.close()
     await cache.close()
     await engine.dispose()

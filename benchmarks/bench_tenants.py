@@ -470,6 +470,18 @@ async def request_cost(tmp: str) -> list[list[Any]]:
 # --- 4. commit with bump ---------------------------------------------------------------------
 
 
+def _update_commit(factory: Any, model: type[TenantRow | FixedTenantRow] = TenantRow) -> Any:
+    """One write as a handler makes it: load a row in a new session, change a column, commit."""
+
+    async def run() -> None:
+        async with factory() as session:
+            row = await session.get(model, uuid.UUID(int=7))
+            row.value += 1
+            await session.commit()
+
+    return run
+
+
 async def commit_cost(db: str, url: str) -> list[list[Any]]:
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
@@ -490,21 +502,12 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
     for each in (cache, unmarked):
         await each.bump(["warm"])  # the pipelined connection is open
 
-    def write(factory: Any, model: type[TenantRow | FixedTenantRow] = TenantRow) -> Any:
-        async def run() -> None:
-            async with factory() as session:
-                row = await session.get(model, uuid.UUID(int=7))
-                row.value += 1
-                await session.commit()
-
-        return run
-
     cases = {
-        "AA commit (no cache)": write(plain),
-        "kit commit + mark + bump (Redis, default policy available)": write(bound),
-        "kit commit + bump (Redis, commit_policy=None)": write(bound_unmarked),
-        "kit commit + mark + bump, tenant_column(immutable=True)": write(bound, FixedTenantRow),
-        "AA commit, the immutable-tenant table": write(plain, FixedTenantRow),
+        "AA commit (no cache)": _update_commit(plain),
+        "kit commit + mark + bump (Redis, default policy available)": _update_commit(bound),
+        "kit commit + bump (Redis, commit_policy=None)": _update_commit(bound_unmarked),
+        "kit commit + mark + bump, tenant_column(immutable=True)": _update_commit(bound, FixedTenantRow),
+        "AA commit, the immutable-tenant table": _update_commit(plain, FixedTenantRow),
     }
     # The database's own commit latency drifts (fsync): many short rounds, the order rotated each round, and
     # each variant's ratio taken against the anchor of its own round before the median.
