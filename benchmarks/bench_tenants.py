@@ -22,9 +22,11 @@
 4. **Commit with bump.** Update one row and commit, with the session bound to a Redis cache against the
    same without a cache: under the default ``commit_policy="available"`` (a marker before the database
    COMMIT, settled by the bump after it: two round trips on the pipelined connection) and under
-   ``commit_policy=None`` (the bump alone, one round trip, without the dead-writer guarantee). 30 rounds
-   of 25 commits, the order rotated each round; the ratio is the median of each round's ratio to the
-   anchor of that round (the database's commit latency drifts more than the kit's share of it).
+   ``commit_policy=None`` (the bump alone, one round trip, without the dead-writer guarantee). Also a batch
+   write: the 50 rows of one tenant updated in one flush (their tenants read back in one statement), against
+   AA's same write. 30 rounds of 25 commits, the order rotated each round; the ratio is the median of each
+   round's ratio to the anchor of that round (AA's same write; the database's commit latency drifts more
+   than the kit's share of it).
 5. **Attaching a list hit.** A 100-row list per request: uncached, and a hit returned detached
    (``auto_expunge=True``), attached to the session (AA's default), and attached the previous way
    (``session.merge(load=False)`` per instance).
@@ -65,6 +67,8 @@ POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0
 TENANTS, ROWS_PER_TENANT, WRITE_SHARE = 20, 50, 0.05
 WARMUP, BATCH, BATCHES = 1500, 500, int(os.environ.get("BENCH_BATCHES", "8"))
 COMMIT_ROUNDS, COMMITS_PER_ROUND = 30, 25
+MANY_ROWS = 50  # rows of one tenant a batch write updates in section 4
+MANY_ANCHOR = f"AA commit, {MANY_ROWS} rows of one tenant"
 SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "1000,100000").split(",")]
 PINNED = "client not pinned"
 SECTIONS = {int(section) for section in os.environ.get("BENCH_SECTIONS", "1,2,3,4,5").split(",")}
@@ -482,11 +486,23 @@ def _update_commit(factory: Any, model: type[TenantRow | FixedTenantRow] = Tenan
     return run
 
 
+def _update_many_commit(factory: Any) -> Any:
+    """A batch write: load every row of one tenant, change a column of each, commit (one flush)."""
+
+    async def run() -> None:
+        async with factory() as session:
+            for row in await session.scalars(select(TenantRow).where(TenantRow.tenant == 6)):
+                row.value += 1
+            await session.commit()
+
+    return run
+
+
 async def commit_cost(db: str, url: str) -> list[list[Any]]:
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
 
-    engine = await _engine(url, _rows(100, 10), fixed=True)
+    engine = await _engine(url, _rows(MANY_ROWS * 10, 10), fixed=True)
     client = Redis.from_url(REDIS_URL)
     namespace = f"lakcm{uuid.uuid4().hex[:8]}"
     cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
@@ -508,6 +524,8 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
         "kit commit + bump (Redis, commit_policy=None)": _update_commit(bound_unmarked),
         "kit commit + mark + bump, tenant_column(immutable=True)": _update_commit(bound, FixedTenantRow),
         "AA commit, the immutable-tenant table": _update_commit(plain, FixedTenantRow),
+        MANY_ANCHOR: _update_many_commit(plain),
+        f"kit commit + mark + bump, {MANY_ROWS} rows of one tenant": _update_many_commit(bound),
     }
     # The database's own commit latency drifts (fsync): many short rounds, the order rotated each round, and
     # each variant's ratio taken against the anchor of its own round before the median.
@@ -519,7 +537,7 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
             for _ in range(COMMITS_PER_ROUND):
                 await cases[name]()
             timings[name].append((time.perf_counter() - start) / COMMITS_PER_ROUND * 1e6)
-    anchor = timings["AA commit (no cache)"]
+    anchors = {name: timings[MANY_ANCHOR if f"{MANY_ROWS} rows" in name else "AA commit (no cache)"] for name in cases}
     await cache.close()
     await unmarked.close()
     await client.aclose()
@@ -527,7 +545,12 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
     if url.startswith("postgresql"):
         await _drop_postgres(url)
     return [
-        [db, name, _median_of(values), _median_of([value / base for value, base in zip(values, anchor, strict=True)])]
+        [
+            db,
+            name,
+            _median_of(values),
+            _median_of([value / base for value, base in zip(values, anchors[name], strict=True)]),
+        ]
         for name, values in timings.items()
     ]
 

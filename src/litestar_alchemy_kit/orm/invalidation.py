@@ -64,7 +64,7 @@ from litestar_alchemy_kit.orm.cascades import graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
-from litestar_alchemy_kit.orm.partitionread import VERIFIED_KEY, watch_all
+from litestar_alchemy_kit.orm.partitionread import begin_flush, end_flush, watch_all
 from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
@@ -317,9 +317,9 @@ def _add_pending(session: Session, tags: Iterable[str], key: str = _PENDING_KEY)
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
     # The flush's mapper events read the partitions its rows are in (partitionread): the session's may be stale.
     if bound_caches(session):
-        session.info[VERIFIED_KEY] = {}
+        begin_flush(session)
     else:
-        session.info.pop(VERIFIED_KEY, None)
+        end_flush(session)
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
@@ -334,7 +334,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     if tags:
         _add_pending(session, tags, _WRITTEN_KEY)
         _add_pending(session, flush_bumps(flush_context), _FINE_KEY)
-    session.info.pop(VERIFIED_KEY, None)  # read for this flush only: holds its states
+    end_flush(session)  # read for this flush only: holds its states
 
 
 def _raw_writes(session: Session, writes: frozenset[str]) -> None:

@@ -10,7 +10,9 @@ connection and in the order the flush writes it (mapper events: the right engine
 taken in the unit of work's own order):
 
 - an UPDATE that leaves the tenant column alone: the row's tenant, read right *after* its UPDATE (a plain
-  read: the UPDATE holds the row, and a transaction sees its own writes);
+  read: the UPDATE holds the row, and a transaction sees its own writes). The unit of work runs a mapper's
+  UPDATEs before any of their ``after_update`` events, so the first of those reads every row of the batch
+  in one statement (``IN`` on a one-column primary key, chunks of :data:`BATCH`);
 - an UPDATE that sets the tenant column, and a DELETE: the row's tenant *before* the statement, read with
   the lock the statement itself is about to take (``FOR NO KEY UPDATE`` on PostgreSQL for an UPDATE,
   ``FOR UPDATE`` otherwise; SQLite and DuckDB have no row locks: SQLite serialises writers once the
@@ -21,7 +23,8 @@ taken in the unit of work's own order):
 :func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps` takes a written row's partitions from here: the one
 read, and the one the flush set if it changed the column. A written row this did not read (a
 ``post_update`` row, one another transaction deleted, one whose key is not loaded) bumps its table's
-coarse tag. One statement per such row: the cost of knowing where it is.
+coarse tag. One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
+knowing where it is.
 """
 
 from __future__ import annotations
@@ -49,11 +52,13 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.schema import Column
 
 __all__ = (
+    "BATCH",
     "UNWRITTEN",
-    "VERIFIED_KEY",
     "after_update",
     "before_delete",
     "before_update",
+    "begin_flush",
+    "end_flush",
     "verified_partitions",
     "watch",
     "watch_all",
@@ -62,12 +67,19 @@ __all__ = (
 VERIFIED_KEY: Final = "litestar_alchemy_kit.verified_partitions"
 """``Session.info`` key of the tenant values read during the current flush, by instance state and table."""
 
+_DUE_KEY: Final = "litestar_alchemy_kit.partition_reads_due"
+"""``Session.info`` key of the rows whose UPDATE keeps their tenant, to read after it, by table entry."""
+
+BATCH: Final = 500
+"""Rows read by one statement after their UPDATEs: far below every engine's bound-parameter limit."""
+
 UNWRITTEN: Final = object()
 """The value recorded for a row the flush does not write (no net change to its columns)."""
 
 _LOCKING_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
 Verified = dict["InstanceState[Any]", dict[Table, object]]
+Due = dict["_Partitioned", list["InstanceState[Any]"]]
 
 
 class _Partitioned(NamedTuple):
@@ -106,6 +118,12 @@ def _verified(state: InstanceState[Any]) -> Verified | None:
     return None if session is None else session.info.get(VERIFIED_KEY)
 
 
+def _due(state: InstanceState[Any]) -> Due:
+    session: Session | None = state.session
+    due: Due | None = None if session is None else session.info.get(_DUE_KEY)
+    return {} if due is None else due
+
+
 def _written(mapper: Mapper[Any], state: InstanceState[Any], target: object) -> bool:
     """Whether the flush writes the row: a net change to a column (a version counter is bumped regardless)."""
     session = state.session
@@ -123,6 +141,26 @@ def _statement(entry: _Partitioned, *, lock: bool, key_share: bool) -> Select[tu
     return statement.with_for_update(key_share=key_share) if lock else statement
 
 
+@cache
+def _batch_statement(entry: _Partitioned) -> Select[tuple[Any, Any]]:
+    """The plain read of many rows' tenants by a one-column key, built once per table."""
+    (key,) = entry.key
+    return select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
+
+
+def _key_values(state: InstanceState[Any], entry: _Partitioned, *, committed: bool) -> dict[str, Any] | None:
+    """The row's key as the read's parameters (``None``: not loaded)."""
+    values: dict[str, Any] = {}
+    for index, attribute in enumerate(entry.key_attributes):
+        value = state.committed_state.get(attribute, NO_VALUE) if committed else NO_VALUE
+        if value is NO_VALUE:
+            value = state.dict.get(attribute, NO_VALUE)
+        if value is NO_VALUE or value is None:
+            return None
+        values[f"lak_key_{index}"] = value
+    return values
+
+
 def _read(
     connection: Connection,
     state: InstanceState[Any],
@@ -133,14 +171,9 @@ def _read(
     key_share: bool = False,
 ) -> object:
     """The row's tenant value in the database (``NO_VALUE``: its key is not loaded, or the row is not there)."""
-    values: dict[str, Any] = {}
-    for index, attribute in enumerate(entry.key_attributes):
-        value = state.committed_state.get(attribute, NO_VALUE) if committed else NO_VALUE
-        if value is NO_VALUE:
-            value = state.dict.get(attribute, NO_VALUE)
-        if value is NO_VALUE or value is None:
-            return NO_VALUE
-        values[f"lak_key_{index}"] = value
+    values = _key_values(state, entry, committed=committed)
+    if values is None:
+        return NO_VALUE
     lock = lock and connection.dialect.name in _LOCKING_DIALECTS
     row = connection.execute(_statement(entry, lock=lock, key_share=key_share and lock), values).first()
     return NO_VALUE if row is None else row[0]
@@ -149,6 +182,35 @@ def _read(
 def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: object) -> None:
     if found is not NO_VALUE:  # not read: the table's coarse tag is bumped for the row
         verified.setdefault(state, {})[table] = found
+
+
+def _read_updated(
+    connection: Connection, states: list[InstanceState[Any]], entry: _Partitioned, verified: Verified
+) -> None:
+    """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one plain read per chunk.
+
+    A row the batch does not match (a composite key, a key the database returns in another form) is read alone.
+    """
+    alone: list[InstanceState[Any]] = []
+    keyed: dict[Any, InstanceState[Any]] = {}
+    for state in states:
+        values = _key_values(state, entry, committed=False)
+        if values is None:
+            continue  # key not loaded: the coarse tag
+        if len(values) == 1 and len(states) > 1:
+            keyed[values["lak_key_0"]] = state
+        else:
+            alone.append(state)
+    keys = list(keyed)
+    for start in range(0, len(keys), BATCH):
+        chunk = keys[start : start + BATCH]
+        for key, tenant in connection.execute(_batch_statement(entry), {"lak_keys": chunk}):
+            matched = keyed.pop(key, None)
+            if matched is not None:
+                _keep(verified, matched, entry.table, tenant)
+    alone.extend(keyed.values())
+    for state in alone:
+        _keep(verified, state, entry.table, _read(connection, state, entry, committed=False, lock=False))
 
 
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -173,23 +235,32 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
             verified.setdefault(state, {})[entry.table] = UNWRITTEN
         return
     for entry in _partitioned(mapper):
-        if entry.tenant_key in state.committed_state and not entry.immutable:
+        if entry.immutable:
+            continue
+        if entry.tenant_key in state.committed_state:
             # the lock its UPDATE takes on PostgreSQL when no key column changes (FOR NO KEY UPDATE)
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             _keep(verified, state, entry.table, found)
+        else:
+            _due(state).setdefault(entry, []).append(state)
 
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
-    """``after_update``: a written row that kept its tenant column is read where its UPDATE left it."""
+    """``after_update``: a written row that kept its tenant column is read where its UPDATE left it.
+
+    The first such event of a batch reads every row :func:`before_update` queued for the table.
+    """
     state: InstanceState[Any] = instance_state(target)
     verified = _verified(state)
     if verified is None:
         return
-    have = verified.get(state, {})
     for entry in _partitioned(mapper):
-        if entry.table not in have and entry.tenant_key not in state.committed_state and not entry.immutable:
-            found = _read(connection, state, entry, committed=False, lock=False)
-            _keep(verified, state, entry.table, found)
+        if entry.table in verified.get(state, {}) or entry.tenant_key in state.committed_state or entry.immutable:
+            continue
+        batch = _due(state).pop(entry, [])
+        if state not in batch:
+            batch.append(state)
+        _read_updated(connection, batch, entry, verified)
 
 
 def before_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -234,6 +305,18 @@ def watch_all() -> None:
         for mapper in registry.mappers:
             if mapper.configured:
                 watch(mapper)
+
+
+def begin_flush(session: Session) -> None:
+    """Start recording the partitions a flush reads (:func:`before_flush` of a session with a cache bound)."""
+    session.info[VERIFIED_KEY] = {}
+    session.info[_DUE_KEY] = {}
+
+
+def end_flush(session: Session) -> None:
+    """Drop what the last flush read: it holds the flush's instance states."""
+    session.info.pop(VERIFIED_KEY, None)
+    session.info.pop(_DUE_KEY, None)
 
 
 def verified_partitions(session: Session) -> Mapping[InstanceState[Any], Mapping[Table, object]]:

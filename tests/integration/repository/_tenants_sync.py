@@ -451,3 +451,51 @@ def unchanged_row_is_not_read(env: Env) -> None:
         finally:
             event.remove(sync_engine, "before_cursor_execute", capture)
     assert statements == []
+
+
+def stale_rows_written_in_one_flush(env: Env) -> None:
+    """One flush updates two rows a stale session holds: both are read where they are, in one statement.
+
+    The session loaded p2 (tenant 1) and p4 (tenant 3); another session moves p2 to tenant 2. The stale
+    session renames both and commits: the lists of tenants 2 and 3 change (p2's real partition is bumped,
+    not only the one the session remembers), and tenant 5's list stays cached: neither row fell back to
+    the coarse tag. The flush's only SELECT is the one read of both rows' tenants after their UPDATEs.
+    """
+    stale_cache, mover, reader = env.make_cache(), env.make_cache(), env.make_cache()
+    ids = seed(env)
+    with env.sessionmaker() as session:
+        session.add(Project(name="p5", tenant=5))
+        session.commit()
+    engine: Any = env.engine_object
+    sync_engine = getattr(engine, "sync_engine", engine)
+    selects: list[str] = []
+
+    def capture(*args: Any) -> None:
+        if args[2].lstrip().upper().startswith("SELECT"):
+            selects.append(args[2])
+
+    with env.bound(stale_cache)() as stale:
+        held = [stale.get(Project, ids[name]) for name in ("p2", "p4")]
+        stale.commit()  # the instances outlive their transaction (expire_on_commit=False)
+        with env.bound(mover)() as session:
+            moved = session.get(Project, ids["p2"])
+            assert moved is not None
+            moved.tenant = 2
+            session.commit()
+        warm(env, reader, ids)
+        projects(env, reader, 5)
+        assert projects(env, reader, 5, hit=True) == ["p5"]
+        for row in held:
+            assert row is not None
+            row.name = f"{row.name}-renamed"
+        assert [row.tenant for row in held if row is not None] == [1, 3], "the session remembers p2 in tenant 1"
+        event.listen(sync_engine, "before_cursor_execute", capture)
+        try:
+            stale.commit()
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", capture)
+    assert len(selects) == 1, selects
+    assert projects(env, reader, 2) == ["p2-renamed", "p3"]
+    assert projects(env, reader, 3) == ["p4-renamed"]
+    assert projects(env, reader, 5, hit=True) == ["p5"]
+    assert project(env, reader, ids["p2"]) == ("p2-renamed", 2)

@@ -56,3 +56,7 @@ async def test_stale_session_writes_where_the_row_is(async_env: Env, delete: boo
 
 async def test_unchanged_row_is_not_read(async_env: Env) -> None:
     await scenarios.unchanged_row_is_not_read(async_env)
+
+
+async def test_stale_rows_written_in_one_flush(async_env: Env) -> None:
+    await scenarios.stale_rows_written_in_one_flush(async_env)

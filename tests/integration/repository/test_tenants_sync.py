@@ -56,3 +56,7 @@ def test_stale_session_writes_where_the_row_is(sync_env: Env, delete: bool, one_
 
 def test_unchanged_row_is_not_read(sync_env: Env) -> None:
     scenarios.unchanged_row_is_not_read(sync_env)
+
+
+def test_stale_rows_written_in_one_flush(sync_env: Env) -> None:
+    scenarios.stale_rows_written_in_one_flush(sync_env)
