@@ -68,7 +68,8 @@ VERIFIED_KEY: Final = "litestar_alchemy_kit.verified_partitions"
 """``Session.info`` key of the tenant values read during the current flush, by instance state and table."""
 
 _DUE_KEY: Final = "litestar_alchemy_kit.partition_reads_due"
-"""``Session.info`` key of the rows whose UPDATE keeps their tenant, to read after it, by table entry."""
+"""``Session.info`` key of the rows whose UPDATE keeps their tenant, to read after it, by table entry and connection
+(a sharded session writes one mapper's rows on several: each one's rows are read on it)."""
 
 BATCH: Final = 500
 """Rows read by one statement after their UPDATEs: far below every engine's bound-parameter limit."""
@@ -79,7 +80,7 @@ UNWRITTEN: Final = object()
 _LOCKING_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
 Verified = dict["InstanceState[Any]", dict[Table, object]]
-Due = dict["_Partitioned", list["InstanceState[Any]"]]
+Due = dict[tuple["_Partitioned", "Connection"], list["InstanceState[Any]"]]
 
 
 class _Partitioned(NamedTuple):
@@ -242,7 +243,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             _keep(verified, state, entry.table, found)
         else:
-            _due(state).setdefault(entry, []).append(state)
+            _due(state).setdefault((entry, connection), []).append(state)
 
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -257,7 +258,7 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
     for entry in _partitioned(mapper):
         if entry.table in verified.get(state, {}) or entry.tenant_key in state.committed_state or entry.immutable:
             continue
-        batch = _due(state).pop(entry, [])
+        batch = _due(state).pop((entry, connection), [])
         if state not in batch:
             batch.append(state)
         _read_updated(connection, batch, entry, verified)
