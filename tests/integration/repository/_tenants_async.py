@@ -391,6 +391,15 @@ async def _computed_tenant_moves(env: Env) -> None:
     assert await accounts(env, reader, 300, hit=True) == ["c", "d"], "a delete knows its partition"
 
 
+async def move(env: Env, cache: Any, item_id: Any, tenant: int) -> None:
+    """Another session (bound to ``cache``) moves a project to ``tenant`` and commits."""
+    async with env.bound(cache)() as session:
+        moved = await session.get(Project, item_id)
+        assert moved is not None
+        moved.tenant = tenant
+        await session.commit()
+
+
 async def stale_session_writes_where_the_row_is(env: Env, *, delete: bool, one_transaction: bool) -> None:
     """A session whose tenant value of a row is stale (another session moved the row since) updates or deletes it.
 
@@ -409,11 +418,7 @@ async def stale_session_writes_where_the_row_is(env: Env, *, delete: bool, one_t
         assert held.tenant == 1
         if not one_transaction:
             await stale.commit()  # the instance outlives its transaction (expire_on_commit=False)
-        async with env.bound(mover)() as session:
-            moved = await session.get(Project, ids["p2"])
-            assert moved is not None
-            moved.tenant = 2
-            await session.commit()
+        await move(env, mover, ids["p2"], 2)
         await warm(env, reader, ids)
         assert await projects(env, reader, 2, hit=True) == ["p2", "p3"]
         assert held.tenant == 1, "the session still holds the value it loaded"
@@ -478,11 +483,7 @@ async def stale_rows_written_in_one_flush(env: Env) -> None:
     async with env.bound(stale_cache)() as stale:
         held = [await stale.get(Project, ids[name]) for name in ("p2", "p4")]
         await stale.commit()  # the instances outlive their transaction (expire_on_commit=False)
-        async with env.bound(mover)() as session:
-            moved = await session.get(Project, ids["p2"])
-            assert moved is not None
-            moved.tenant = 2
-            await session.commit()
+        await move(env, mover, ids["p2"], 2)
         await warm(env, reader, ids)
         await projects(env, reader, 5)
         assert await projects(env, reader, 5, hit=True) == ["p5"]

@@ -390,6 +390,15 @@ def _computed_tenant_moves(env: Env) -> None:
     assert accounts(env, reader, 300, hit=True) == ["c", "d"], "a delete knows its partition"
 
 
+def move(env: Env, cache: Any, item_id: Any, tenant: int) -> None:
+    """Another session (bound to ``cache``) moves a project to ``tenant`` and commits."""
+    with env.bound(cache)() as session:
+        moved = session.get(Project, item_id)
+        assert moved is not None
+        moved.tenant = tenant
+        session.commit()
+
+
 def stale_session_writes_where_the_row_is(env: Env, *, delete: bool, one_transaction: bool) -> None:
     """A session whose tenant value of a row is stale (another session moved the row since) updates or deletes it.
 
@@ -408,11 +417,7 @@ def stale_session_writes_where_the_row_is(env: Env, *, delete: bool, one_transac
         assert held.tenant == 1
         if not one_transaction:
             stale.commit()  # the instance outlives its transaction (expire_on_commit=False)
-        with env.bound(mover)() as session:
-            moved = session.get(Project, ids["p2"])
-            assert moved is not None
-            moved.tenant = 2
-            session.commit()
+        move(env, mover, ids["p2"], 2)
         warm(env, reader, ids)
         assert projects(env, reader, 2, hit=True) == ["p2", "p3"]
         assert held.tenant == 1, "the session still holds the value it loaded"
@@ -477,11 +482,7 @@ def stale_rows_written_in_one_flush(env: Env) -> None:
     with env.bound(stale_cache)() as stale:
         held = [stale.get(Project, ids[name]) for name in ("p2", "p4")]
         stale.commit()  # the instances outlive their transaction (expire_on_commit=False)
-        with env.bound(mover)() as session:
-            moved = session.get(Project, ids["p2"])
-            assert moved is not None
-            moved.tenant = 2
-            session.commit()
+        move(env, mover, ids["p2"], 2)
         warm(env, reader, ids)
         projects(env, reader, 5)
         assert projects(env, reader, 5, hit=True) == ["p5"]
