@@ -7,7 +7,8 @@ valgrind's callgrind (:mod:`_callgrind`), in interleaved rounds in one process:
 
 - AA (no cache) on the table whose tenant may move, and on the one declaring it ``immutable=True``;
 - the kit's commit with its default policy (marker before the COMMIT, bump after it) on both: on the first
-  a flush also reads back each written row's tenant (one statement), on the second it does not.
+  a flush also reads back each written row's tenant (one statement), on the second it does not;
+- the same with ``commit_policy=None`` (the bump alone, no marker): what the marker costs the client.
 
 PostgreSQL at ``LAK_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``) if it answers,
 else SQLite (aiosqlite); the store is Redis at ``LAK_REDIS_URL``. Skipped, recording nothing, without valgrind
@@ -26,12 +27,15 @@ from typing import Any
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CALLS = int(os.environ.get("BENCH_CALLS", "60"))
-CASES = (
-    "AA commit",
-    "kit commit, default policy",
-    "AA commit, immutable tenant",
-    "kit commit, default policy, immutable tenant",
-)
+ANCHORS = {  # each case, and the AA case it is compared with (the same table)
+    "AA commit": "AA commit",
+    "kit commit, default policy": "AA commit",
+    "kit commit, commit_policy=None": "AA commit",
+    "AA commit, immutable tenant": "AA commit",
+    "kit commit, default policy, immutable tenant": "AA commit, immutable tenant",
+    "kit commit, commit_policy=None, immutable tenant": "AA commit, immutable tenant",
+}
+CASES = tuple(ANCHORS)
 
 
 async def _database(tmp: str) -> tuple[str, str]:
@@ -49,7 +53,7 @@ async def _child(tmp: str) -> None:
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from litestar_alchemy_kit.cache import AsyncCache
+    from litestar_alchemy_kit.cache import AsyncCache, CacheOptions
     from litestar_alchemy_kit.repository import bind_cache
 
     db, url = await _database(tmp)
@@ -60,17 +64,26 @@ async def _child(tmp: str) -> None:
     plain = async_sessionmaker(engine, expire_on_commit=False)
     bound = async_sessionmaker(engine, expire_on_commit=False)
     bind_cache(bound, cache)
-    await cache.bump(["warm"])  # the pipelined connection is open
+    unmarked = AsyncCache(
+        RedisStore(client, namespace=namespace), namespace=f"{namespace}n", options=CacheOptions(commit_policy=None)
+    )
+    bound_unmarked = async_sessionmaker(engine, expire_on_commit=False)
+    bind_cache(bound_unmarked, unmarked)
+    for each in (cache, unmarked):
+        await each.bump(["warm"])  # the pipelined connection is open
 
     cases = {
         "AA commit": _update_commit(plain, TenantRow),
         "kit commit, default policy": _update_commit(bound, TenantRow),
         "AA commit, immutable tenant": _update_commit(plain, FixedTenantRow),
         "kit commit, default policy, immutable tenant": _update_commit(bound, FixedTenantRow),
+        "kit commit, commit_policy=None": _update_commit(bound_unmarked, TenantRow),
+        "kit commit, commit_policy=None, immutable tenant": _update_commit(bound_unmarked, FixedTenantRow),
     }
     await run_rounds({name: cases[name] for name in CASES}, CALLS, ROUNDS)
-    await cache.clear()
-    await cache.close()
+    for each in (cache, unmarked):
+        await each.clear()
+        await each.close()
     await client.aclose()
     await engine.dispose()
     if db == "postgresql":
@@ -80,22 +93,7 @@ async def _child(tmp: str) -> None:
 
 def _rows(per_call: dict[str, list[float]]) -> list[list[Any]]:
     medians = {name: statistics.median(values) for name, values in per_call.items()}
-    k = 1000.0
-    aa, fixed = medians["AA commit"], medians["AA commit, immutable tenant"]
-    return [
-        ["AA commit", aa / k, 1.0],
-        [
-            "kit commit, default policy",
-            medians["kit commit, default policy"] / k,
-            medians["kit commit, default policy"] / aa,
-        ],
-        ["AA commit, immutable tenant", fixed / k, fixed / aa],
-        [
-            "kit commit, default policy, immutable tenant",
-            medians["kit commit, default policy, immutable tenant"] / k,
-            medians["kit commit, default policy, immutable tenant"] / fixed,
-        ],
-    ]
+    return [[name, medians[name] / 1000.0, medians[name] / medians[anchor]] for name, anchor in ANCHORS.items()]
 
 
 def _redis_answers() -> bool:
