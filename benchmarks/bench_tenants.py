@@ -22,7 +22,9 @@
 4. **Commit with bump.** Update one row and commit, with the session bound to a Redis cache against the
    same without a cache: under the default ``commit_policy="available"`` (a marker before the database
    COMMIT, settled by the bump after it: two round trips on the pipelined connection) and under
-   ``commit_policy=None`` (the bump alone, one round trip, without the dead-writer guarantee). Also a batch
+   ``commit_policy=None`` (the bump alone, one round trip, without the dead-writer guarantee); on a table
+   declaring ``tenant_column(immutable=True)`` too (no read of the row's tenant), with each policy: the
+   last, neither read nor marker, is the floor of what the kit adds to a commit. Also a batch
    write: the 50 rows of one tenant updated in one flush (their tenants read back in one statement), against
    AA's same write. 30 rounds of 25 commits, the order rotated each round; the ratio is the median of each
    round's ratio to the anchor of that round (AA's same write; the database's commit latency drifts more
@@ -523,6 +525,9 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
         "kit commit + mark + bump (Redis, default policy available)": _update_commit(bound),
         "kit commit + bump (Redis, commit_policy=None)": _update_commit(bound_unmarked),
         "kit commit + mark + bump, tenant_column(immutable=True)": _update_commit(bound, FixedTenantRow),
+        "kit commit + bump (commit_policy=None), tenant_column(immutable=True)": _update_commit(
+            bound_unmarked, FixedTenantRow
+        ),
         "AA commit, the immutable-tenant table": _update_commit(plain, FixedTenantRow),
         MANY_ANCHOR: _update_many_commit(plain),
         f"kit commit + mark + bump, {MANY_ROWS} rows of one tenant": _update_many_commit(bound),
