@@ -195,6 +195,8 @@ def _read_updated(
     alone: list[InstanceState[Any]] = []
     keyed: dict[Any, InstanceState[Any]] = {}
     for state in states:
+        if entry.tenant_key in state.committed_state or entry.table in verified.get(state, {}):
+            continue  # moved since it was queued (a later listener: the coarse tag), or already known
         values = _key_values(state, entry, committed=False)
         if values is None:
             continue  # key not loaded: the coarse tag
@@ -249,15 +251,26 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
     """``after_update``: a written row that kept its tenant column is read where its UPDATE left it.
 
-    The first such event of a batch reads every row :func:`before_update` queued for the table.
+    The first such event of a batch reads every row :func:`before_update` queued for the table. What
+    ``before_update`` decided is checked again here, once every ``before_update`` listener has run: a
+    listener registered after the kit's may have written a row found unchanged (it is read now), or moved
+    a row queued as keeping its tenant (the tenant it left is gone: not read, its table's coarse tag).
     """
     state: InstanceState[Any] = instance_state(target)
     verified = _verified(state)
     if verified is None:
         return
+    have = verified.get(state, {})
     for entry in _partitioned(mapper):
-        if entry.table in verified.get(state, {}) or entry.tenant_key in state.committed_state or entry.immutable:
+        if entry.immutable:
             continue
+        found = have.get(entry.table, NO_VALUE)
+        if found is UNWRITTEN and _written(mapper, state, target):
+            del have[entry.table]  # written by a later listener after all
+        elif found is not NO_VALUE:
+            continue  # unwritten, or read before its UPDATE moved it
+        if entry.tenant_key in state.committed_state:
+            continue  # moved by a later listener: the tenant it left is gone
         batch = _due(state).pop((entry, connection), [])
         if state not in batch:
             batch.append(state)

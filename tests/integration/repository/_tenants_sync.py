@@ -500,3 +500,62 @@ def stale_rows_written_in_one_flush(env: Env) -> None:
     assert projects(env, reader, 3) == ["p4-renamed"]
     assert projects(env, reader, 5, hit=True) == ["p5"]
     assert project(env, reader, ids["p2"]) == ("p2-renamed", 2)
+
+
+def later_listener_moves_a_row(env: Env) -> None:
+    """A ``before_update`` listener registered after the kit's moves a row the kit saw keep its tenant.
+
+    The flush renames p2 (tenant 1) and p4 (tenant 3); the application's listener archives p2 into tenant 2
+    on the way. The tenant p2 left is gone by the time its UPDATE ran: tenant 1's list must not keep
+    serving p2 (it is invalidated, by the coarse tag), and tenants 2 and 3 show the writes.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = seed(env)
+    factory = env.bound(writer)  # the kit's listeners first, as in an application that binds at startup
+
+    def archive(mapper: Any, connection: Any, target: Any) -> None:
+        if target.name.endswith("-archived"):
+            target.tenant = 2
+
+    warm(env, reader, ids)
+    event.listen(Project, "before_update", archive)
+    try:
+        with factory() as session:
+            held = [session.get(Project, ids[name]) for name in ("p2", "p4")]  # both before the flush
+            for row, new_name in zip(held, ("p2-archived", "p4-renamed"), strict=True):
+                assert row is not None
+                row.name = new_name
+            session.commit()
+    finally:
+        event.remove(Project, "before_update", archive)
+    assert projects(env, reader, 1) == ["p1"]
+    assert projects(env, reader, 2) == ["p2-archived", "p3"]
+    assert projects(env, reader, 3) == ["p4-renamed"]
+
+
+def later_listener_writes_an_unchanged_row(env: Env) -> None:
+    """A ``before_update`` listener registered after the kit's writes a row the kit found unchanged.
+
+    p2's name is set to the value it has (no net change when the kit's listener runs); the application's
+    listener then stamps it, and its UPDATE runs: tenant 1's list shows the stamp, tenant 3's stays cached.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = seed(env)
+    factory = env.bound(writer)
+
+    def stamp(mapper: Any, connection: Any, target: Any) -> None:
+        if target.name == "p2":
+            target.name = "p2-stamped"
+
+    warm(env, reader, ids)
+    event.listen(Project, "before_update", stamp)
+    try:
+        with factory() as session:
+            held = session.get(Project, ids["p2"])
+            assert held is not None
+            held.name = held.name
+            session.commit()
+    finally:
+        event.remove(Project, "before_update", stamp)
+    assert projects(env, reader, 1) == ["p1", "p2-stamped"]
+    assert projects(env, reader, 3, hit=True) == ["p4"]

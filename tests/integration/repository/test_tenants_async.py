@@ -60,3 +60,11 @@ async def test_unchanged_row_is_not_read(async_env: Env) -> None:
 
 async def test_stale_rows_written_in_one_flush(async_env: Env) -> None:
     await scenarios.stale_rows_written_in_one_flush(async_env)
+
+
+async def test_later_listener_moves_a_row(async_env: Env) -> None:
+    await scenarios.later_listener_moves_a_row(async_env)
+
+
+async def test_later_listener_writes_an_unchanged_row(async_env: Env) -> None:
+    await scenarios.later_listener_writes_an_unchanged_row(async_env)

@@ -60,3 +60,11 @@ def test_unchanged_row_is_not_read(sync_env: Env) -> None:
 
 def test_stale_rows_written_in_one_flush(sync_env: Env) -> None:
     scenarios.stale_rows_written_in_one_flush(sync_env)
+
+
+def test_later_listener_moves_a_row(sync_env: Env) -> None:
+    scenarios.later_listener_moves_a_row(sync_env)
+
+
+def test_later_listener_writes_an_unchanged_row(sync_env: Env) -> None:
+    scenarios.later_listener_writes_an_unchanged_row(sync_env)
