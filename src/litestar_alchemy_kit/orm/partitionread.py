@@ -9,10 +9,14 @@ So, in a flush of a session with a cache bound, each written row of a tenant-own
 connection and in the order the flush writes it (mapper events: the right engine or shard, and locks
 taken in the unit of work's own order):
 
-- an UPDATE that leaves the tenant column alone: the row's tenant, read right *after* its UPDATE (a plain
-  read: the UPDATE holds the row, and a transaction sees its own writes). The unit of work runs a mapper's
-  UPDATEs before any of their ``after_update`` events, so the first of those reads every row of the batch
-  in one statement (``IN`` on a one-column primary key, chunks of :data:`BATCH`);
+- an UPDATE that leaves the tenant column alone: the row's tenant, read right *after* its UPDATE, with
+  the lock the UPDATE took (the UPDATE already holds the row, and a transaction sees its own writes). The
+  lock matters for a row written later in the flush than its ``after_update`` (its only change a
+  ``post_update`` relationship, set by a second UPDATE after every mapper's): it holds the row from the read
+  on, so no transaction moves it in between, and on MySQL/MariaDB the read is of the latest version, not of
+  the REPEATABLE READ snapshot. The unit of work runs a mapper's UPDATEs before any of their
+  ``after_update`` events, so the first of those reads every row of the batch in one statement (``IN`` on
+  a one-column primary key, chunks of :data:`BATCH`);
 - an UPDATE that sets the tenant column, and a DELETE: the row's tenant *before* the statement, read with
   the lock the statement itself is about to take (``FOR NO KEY UPDATE`` on PostgreSQL for an UPDATE,
   ``FOR UPDATE`` otherwise; SQLite and DuckDB have no row locks: SQLite serialises writers once the
@@ -21,9 +25,9 @@ taken in the unit of work's own order):
   no partition (it is not written).
 
 :func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps` takes a written row's partitions from here: the one
-read, and the one the flush set if it changed the column. A written row this did not read (a
-``post_update`` row, one another transaction deleted, one whose key is not loaded) bumps its table's
-coarse tag. One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
+read, and the one the flush set if it changed the column. A written row this did not read (one another
+transaction deleted, one whose key is not loaded, one a ``before_update`` listener registered after the
+kit's moved) bumps its table's coarse tag. One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
 knowing where it is.
 """
 
@@ -143,10 +147,11 @@ def _statement(entry: _Partitioned, *, lock: bool, key_share: bool) -> Select[tu
 
 
 @cache
-def _batch_statement(entry: _Partitioned) -> Select[tuple[Any, Any]]:
-    """The plain read of many rows' tenants by a one-column key, built once per table."""
+def _batch_statement(entry: _Partitioned, *, lock: bool) -> Select[tuple[Any, Any]]:
+    """The read of many rows' tenants by a one-column key (locked as their UPDATEs lock), built once per table."""
     (key,) = entry.key
-    return select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
+    statement = select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
+    return statement.with_for_update(key_share=True) if lock else statement
 
 
 def _key_values(state: InstanceState[Any], entry: _Partitioned, *, committed: bool) -> dict[str, Any] | None:
@@ -188,7 +193,7 @@ def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: ob
 def _read_updated(
     connection: Connection, states: list[InstanceState[Any]], entry: _Partitioned, verified: Verified
 ) -> None:
-    """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one plain read per chunk.
+    """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one locked read per chunk.
 
     A row the batch does not match (a composite key, a key the database returns in another form) is read alone.
     """
@@ -207,13 +212,14 @@ def _read_updated(
     keys = list(keyed)
     for start in range(0, len(keys), BATCH):
         chunk = keys[start : start + BATCH]
-        for key, tenant in connection.execute(_batch_statement(entry), {"lak_keys": chunk}):
+        statement = _batch_statement(entry, lock=connection.dialect.name in _LOCKING_DIALECTS)
+        for key, tenant in connection.execute(statement, {"lak_keys": chunk}):
             matched = keyed.pop(key, None)
             if matched is not None:
                 _keep(verified, matched, entry.table, tenant)
     alone.extend(keyed.values())
     for state in alone:
-        _keep(verified, state, entry.table, _read(connection, state, entry, committed=False, lock=False))
+        _keep(verified, state, entry.table, _read(connection, state, entry, committed=False, lock=True, key_share=True))
 
 
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:

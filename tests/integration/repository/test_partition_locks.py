@@ -1,13 +1,34 @@
-"""The read before a move locks its row no more than the move's UPDATE does (PostgreSQL)."""
+"""Row locks of the flush's reads of a row's tenant: no stronger than the write's own, and taken from the read on."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import text
+from typing import Any
 
+import pytest
+from sqlalchemy import ForeignKey, String, event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from litestar_alchemy_kit.orm import tenant_column
 from tests.integration.repository import _tenants_sync as scenarios
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Project, Task
+
+
+class LockBase(DeclarativeBase):
+    """A table of its own: the rows of one test."""
+
+
+class Node(LockBase):
+    """A tenant-owned row pointing at another through a ``post_update`` relationship."""
+
+    __tablename__ = "lak_lock_node"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(20))
+    tenant: Mapped[int] = tenant_column()
+    buddy_id: Mapped[int | None] = mapped_column(ForeignKey("lak_lock_node.id"))
+    buddy: Mapped[Node | None] = relationship(remote_side="Node.id", post_update=True)
 
 
 def test_a_move_does_not_wait_for_a_child_insert(sync_env: Env) -> None:
@@ -30,3 +51,59 @@ def test_a_move_does_not_wait_for_a_child_insert(sync_env: Env) -> None:
         mover.commit()  # a stronger lock would fail here (lock_timeout)
         child_writer.commit()
     assert scenarios.projects(sync_env, sync_env.make_cache(), 2) == ["p2", "p3"]
+
+
+_LOCK_WAIT = {
+    "psycopg_sync": "SET lock_timeout = '300ms'",
+    "pymysql": "SET SESSION innodb_lock_wait_timeout = 1",
+}
+
+
+@pytest.mark.parametrize("rows", [1, 2], ids=["one-row", "a-batch"])
+def test_a_post_update_row_is_held_from_its_read(sync_env: Env, rows: int) -> None:
+    """A row whose only change is a ``post_update`` relationship is written by a second UPDATE, after the flush
+    has read its tenant: the read locks the row, so no transaction moves it to another tenant in between (the
+    partition bumped would then not be the one written).
+
+    Another transaction tries to move the row just before the first such UPDATE runs: it must wait (and give
+    up). ``rows``: how many rows of the flush point at row 3 (two are read back in one statement).
+    """
+    if sync_env.engine not in _LOCK_WAIT:
+        pytest.skip("row locks: PostgreSQL and MariaDB (SQLite and DuckDB have none)")
+    engine: Any = sync_env.engine_object
+    LockBase.metadata.drop_all(engine)
+    LockBase.metadata.create_all(engine)
+    outcomes: list[str] = []
+
+    def move_before_the_post_update(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if outcomes or not statement.startswith("UPDATE lak_lock_node SET buddy_id"):
+            return
+        with engine.connect() as other:
+            other.execute(text(_LOCK_WAIT[sync_env.engine]))
+            try:
+                other.execute(text("UPDATE lak_lock_node SET tenant = 2 WHERE id = 1"))
+            except DBAPIError:
+                outcomes.append("waited")
+                other.rollback()
+            else:
+                outcomes.append("moved")
+                other.commit()
+
+    try:
+        with sync_env.sessionmaker() as session:
+            session.add_all([Node(id=number, name=f"n{number}", tenant=1) for number in (1, 2, 3)])
+            session.commit()
+        with sync_env.bound(sync_env.make_cache())() as session:
+            target = session.get(Node, 3)
+            pointing = [session.get(Node, number) for number in range(1, rows + 1)]  # all loaded before any change
+            for row in pointing:
+                assert row is not None
+                row.buddy = target
+            event.listen(engine, "before_cursor_execute", move_before_the_post_update)
+            try:
+                session.commit()
+            finally:
+                event.remove(engine, "before_cursor_execute", move_before_the_post_update)
+        assert outcomes == ["waited"]
+    finally:
+        LockBase.metadata.drop_all(engine)
