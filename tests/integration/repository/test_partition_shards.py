@@ -44,6 +44,7 @@ def _names(engine: Any, cache: SyncCache, tenant: int, *, hit: bool) -> list[str
 
 
 def test_each_shard_reads_its_own_rows(tmp_path: Path) -> None:
+    """One flush renames two rows on each shard: each shard's two are read back in one statement, on it."""
     shards = {name: create_engine(f"sqlite:///{tmp_path / name}.db") for name in ("one", "two")}
     for engine in shards.values():
         RepoBase.metadata.create_all(engine)
@@ -62,8 +63,10 @@ def test_each_shard_reads_its_own_rows(tmp_path: Path) -> None:
         session.add_all(
             [
                 Project(name="one-a", tenant=1),
+                Project(name="one-b", tenant=1),
                 Project(name="one-kept", tenant=5),
-                Project(name="two-b", tenant=2),
+                Project(name="two-c", tenant=2),
+                Project(name="two-d", tenant=2),
             ]
         )
         session.commit()
@@ -91,9 +94,9 @@ def test_each_shard_reads_its_own_rows(tmp_path: Path) -> None:
         session.commit()
     for engine, capture in listeners:
         event.remove(engine, "before_cursor_execute", capture)
-    assert [len(selects["one"]), len(selects["two"])] == [1, 1], "one read per shard, on that shard"
-    assert _names(shards["one"], reader, 1, hit=False) == ["one-a-renamed"]
-    assert _names(shards["two"], reader, 2, hit=False) == ["two-b-renamed"]
-    assert _names(shards["one"], reader, 5, hit=True) == ["one-kept"], "no coarse bump: both rows were read"
+    assert [len(selects["one"]), len(selects["two"])] == [1, 1], "one read of both rows per shard, on that shard"
+    assert _names(shards["one"], reader, 1, hit=False) == ["one-a-renamed", "one-b-renamed"]
+    assert _names(shards["two"], reader, 2, hit=False) == ["two-c-renamed", "two-d-renamed"]
+    assert _names(shards["one"], reader, 5, hit=True) == ["one-kept"], "no coarse bump: every row was read"
     for engine in shards.values():
         engine.dispose()
