@@ -9,14 +9,15 @@ So, in a flush of a session with a cache bound, each written row of a tenant-own
 connection and in the order the flush writes it (mapper events: the right engine or shard, and locks
 taken in the unit of work's own order):
 
-- an UPDATE that leaves the tenant column alone: the row's tenant, read right *after* its UPDATE, with
-  the lock the UPDATE took (the UPDATE already holds the row, and a transaction sees its own writes). The
-  lock matters for a row written later in the flush than its ``after_update`` (its only change a
-  ``post_update`` relationship, set by a second UPDATE after every mapper's): it holds the row from the read
-  on, so no transaction moves it in between, and on MySQL/MariaDB the read is of the latest version, not of
-  the REPEATABLE READ snapshot. The unit of work runs a mapper's UPDATEs before any of their
-  ``after_update`` events, so the first of those reads every row of the batch in one statement (``IN`` on
-  a one-column primary key, chunks of :data:`BATCH`);
+- an UPDATE that leaves the tenant column alone: the row's tenant, read right *after* its UPDATE (a plain
+  read: the UPDATE holds the row, and a transaction sees its own writes; a lock there would lock more than
+  the UPDATE does: MariaDB may scan a covering tenant index and lock every row and gap it passes). The unit
+  of work runs a mapper's UPDATEs before any of their ``after_update`` events, so the first of those reads
+  every row of the batch in one statement (``IN`` on a one-column primary key, chunks of :data:`BATCH`);
+- a row whose only change to the table is a many-to-one ``post_update`` relationship: its UPDATE comes
+  after every mapper's saves, so it is read *before*, locked as that UPDATE will lock it (held from the
+  read on: no transaction moves it in between, and MySQL/MariaDB read the latest version, not the
+  REPEATABLE READ snapshot);
 - an UPDATE that sets the tenant column, and a DELETE: the row's tenant *before* the statement, read with
   the lock the statement itself is about to take (``FOR NO KEY UPDATE`` on PostgreSQL for an UPDATE,
   ``FOR UPDATE`` otherwise; SQLite and DuckDB have no row locks: SQLite serialises writers once the
@@ -38,9 +39,9 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from advanced_alchemy.exceptions import IntegrityError
 from sqlalchemy import Table, bindparam, event, select
-from sqlalchemy.orm import Mapper, mapperlib
+from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, mapperlib
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.orm.base import MANYTOONE, NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 
 from litestar_alchemy_kit.orm.finetags import column_kind
@@ -147,11 +148,30 @@ def _statement(entry: _Partitioned, *, lock: bool, key_share: bool) -> Select[tu
 
 
 @cache
-def _batch_statement(entry: _Partitioned, *, lock: bool) -> Select[tuple[Any, Any]]:
-    """The read of many rows' tenants by a one-column key (locked as their UPDATEs lock), built once per table."""
+def _batch_statement(entry: _Partitioned) -> Select[tuple[Any, Any]]:
+    """The plain read of many rows' tenants by a one-column key, built once per table."""
     (key,) = entry.key
-    statement = select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
-    return statement.with_for_update(key_share=True) if lock else statement
+    return select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
+
+
+def _post_update_only(mapper: Mapper[Any], state: InstanceState[Any], entry: _Partitioned) -> bool:
+    """Whether the row's changes to ``entry``'s table are all many-to-one ``post_update`` relationships.
+
+    Such a row's UPDATE runs after every mapper's saves, not before its ``after_update``.
+    """
+    found = False
+    for key in state.committed_state:
+        prop = mapper.get_property(key)
+        if isinstance(prop, ColumnProperty) and any(column.table is entry.table for column in prop.columns):
+            return False  # its UPDATE of this table runs in the save
+        if (
+            isinstance(prop, RelationshipProperty)
+            and prop.post_update
+            and prop.direction is MANYTOONE
+            and any(column.table is entry.table for column in prop.local_columns)
+        ):
+            found = True
+    return found
 
 
 def _key_values(state: InstanceState[Any], entry: _Partitioned, *, committed: bool) -> dict[str, Any] | None:
@@ -193,7 +213,7 @@ def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: ob
 def _read_updated(
     connection: Connection, states: list[InstanceState[Any]], entry: _Partitioned, verified: Verified
 ) -> None:
-    """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one locked read per chunk.
+    """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one plain read per chunk.
 
     A row the batch does not match (a composite key, a key the database returns in another form) is read alone.
     """
@@ -212,18 +232,17 @@ def _read_updated(
     keys = list(keyed)
     for start in range(0, len(keys), BATCH):
         chunk = keys[start : start + BATCH]
-        statement = _batch_statement(entry, lock=connection.dialect.name in _LOCKING_DIALECTS)
-        for key, tenant in connection.execute(statement, {"lak_keys": chunk}):
+        for key, tenant in connection.execute(_batch_statement(entry), {"lak_keys": chunk}):
             matched = keyed.pop(key, None)
             if matched is not None:
                 _keep(verified, matched, entry.table, tenant)
     alone.extend(keyed.values())
     for state in alone:
-        _keep(verified, state, entry.table, _read(connection, state, entry, committed=False, lock=True, key_share=True))
+        _keep(verified, state, entry.table, _read(connection, state, entry, committed=False, lock=False))
 
 
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
-    """``before_update``: a row whose UPDATE sets its tenant column is read, locked, before the UPDATE moves it.
+    """``before_update``: a row whose UPDATE moves it (or runs after the save: ``post_update``) is read, locked, first.
 
     Raises:
         IntegrityError: the UPDATE would change a tenant column declared ``immutable=True``.
@@ -246,7 +265,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
     for entry in _partitioned(mapper):
         if entry.immutable:
             continue
-        if entry.tenant_key in state.committed_state:
+        if entry.tenant_key in state.committed_state or _post_update_only(mapper, state, entry):
             # the lock its UPDATE takes on PostgreSQL when no key column changes (FOR NO KEY UPDATE)
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             _keep(verified, state, entry.table, found)

@@ -107,3 +107,43 @@ def test_a_post_update_row_is_held_from_its_read(sync_env: Env, rows: int) -> No
         assert outcomes == ["waited"]
     finally:
         LockBase.metadata.drop_all(engine)
+
+
+class Plain(LockBase):
+    """A small tenant-owned table: MariaDB reads most of it through the tenant index (which covers the key)."""
+
+    __tablename__ = "lak_lock_plain"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(20))
+    tenant: Mapped[int] = tenant_column()
+
+
+def test_reading_updated_rows_back_locks_nothing_more(sync_env: Env) -> None:
+    """The read of rows after their UPDATEs takes no lock: the UPDATEs hold them already, and a locking read
+    could hold more (on MariaDB, every row and gap of the index it scans). While a flush that renamed rows 1 and
+    2 is uncommitted, another transaction updates row 3 and inserts rows without waiting.
+    """
+    if sync_env.engine not in _LOCK_WAIT:
+        pytest.skip("row locks: PostgreSQL and MariaDB (SQLite and DuckDB have none)")
+    engine: Any = sync_env.engine_object
+    LockBase.metadata.drop_all(engine)
+    LockBase.metadata.create_all(engine)
+    try:
+        with sync_env.sessionmaker() as session:
+            session.add_all([Plain(id=number, name=f"r{number}", tenant=1 + number % 2) for number in (10, 20, 30)])
+            session.commit()
+        with sync_env.bound(sync_env.make_cache())() as session:
+            rows = [session.get(Plain, number) for number in (10, 20)]
+            for row in rows:
+                assert row is not None
+                row.name = f"{row.name}-renamed"
+            session.flush()  # the rows' tenants are read back here; the transaction stays open
+            with engine.connect() as other:
+                other.execute(text(_LOCK_WAIT[sync_env.engine]))
+                other.execute(text("UPDATE lak_lock_plain SET name = 'other' WHERE id = 30"))
+                other.execute(text("INSERT INTO lak_lock_plain (id, name, tenant) VALUES (15, 'n', 1), (35, 'n', 2)"))
+                other.commit()
+            session.commit()
+    finally:
+        LockBase.metadata.drop_all(engine)
