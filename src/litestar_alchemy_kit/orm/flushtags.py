@@ -44,7 +44,7 @@ from litestar_alchemy_kit.orm.cascades import changed_tags, graph_state, written
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
 from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
-from litestar_alchemy_kit.orm.partitionread import UNWRITTEN, verified_partitions
+from litestar_alchemy_kit.orm.partitionread import MOVED_UNREAD, UNWRITTEN, verified_partitions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -190,6 +190,8 @@ def _read_values(state: InstanceState[Any], fine: _Fine, verified: Mapping[Table
     read = verified[table]
     if read is UNWRITTEN:
         return []  # the flush does not write the row: no partition changes
+    if read is MOVED_UNREAD:
+        return None  # moved where the partitions could not be read (a SQL expression, a later listener)
     return [read, state.dict.get(fine.key)] if fine.key in state.committed_state else [read]
 
 

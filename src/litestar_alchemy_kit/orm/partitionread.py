@@ -43,6 +43,7 @@ from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, mapperl
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import MANYTOONE, NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
+from sqlalchemy.sql.elements import ClauseElement
 
 from litestar_alchemy_kit.orm.finetags import column_kind
 from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "BATCH",
+    "MOVED_UNREAD",
     "UNWRITTEN",
     "after_update",
     "before_delete",
@@ -82,10 +84,15 @@ BATCH: Final = 500
 UNWRITTEN: Final = object()
 """The value recorded for a row the flush does not write (no net change to its columns)."""
 
+MOVED_UNREAD: Final = object()
+"""The value recorded for a row whose tenant changed where it cannot be read: set to a SQL expression (its
+UPDATE expires the value: the partition it enters is not known), or by a ``before_update`` listener that ran
+after the kit's (the partition it left is gone). It bumps its table's coarse tag."""
+
 _LOCKING_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
 Verified = dict["InstanceState[Any]", dict[Table, object]]
-Due = dict[tuple["_Partitioned", "Connection"], list["InstanceState[Any]"]]
+Due = dict[tuple["_Partitioned", "Connection"], dict["InstanceState[Any]", bool]]  # row: tenant expired when queued
 
 
 class _Partitioned(NamedTuple):
@@ -154,6 +161,11 @@ def _batch_statement(entry: _Partitioned) -> Select[tuple[Any, Any]]:
     return select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
 
 
+def _is_expression(value: object) -> bool:
+    """Whether an attribute's pending value is SQL the UPDATE evaluates (as SQLAlchemy's persistence tells)."""
+    return hasattr(value, "__clause_element__") or isinstance(value, ClauseElement)
+
+
 def _post_update_only(mapper: Mapper[Any], state: InstanceState[Any], entry: _Partitioned) -> bool:
     """Whether the row's changes to ``entry``'s table are all many-to-one ``post_update`` relationships.
 
@@ -211,17 +223,24 @@ def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: ob
 
 
 def _read_updated(
-    connection: Connection, states: list[InstanceState[Any]], entry: _Partitioned, verified: Verified
+    connection: Connection, states: Mapping[InstanceState[Any], bool], entry: _Partitioned, verified: Verified
 ) -> None:
     """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one plain read per chunk.
 
-    A row the batch does not match (a composite key, a key the database returns in another form) is read alone.
+    ``states``: each row, and whether its tenant was expired when it was queued. A row whose tenant was set
+    since (by a later listener; to a SQL expression, which its UPDATE expired) is not read: the tenant it left
+    is gone, its table's coarse tag is bumped. A row the batch does not match (a composite key, a key the
+    database returns in another form) is read alone.
     """
     alone: list[InstanceState[Any]] = []
     keyed: dict[Any, InstanceState[Any]] = {}
-    for state in states:
-        if entry.tenant_key in state.committed_state or entry.table in verified.get(state, {}):
-            continue  # moved since it was queued (a later listener: the coarse tag), or already known
+    for state, was_expired in states.items():
+        if entry.table in verified.get(state, {}):
+            continue  # already known
+        expired = entry.tenant_key in state.expired_attributes and not was_expired
+        if entry.tenant_key in state.committed_state or expired:
+            verified.setdefault(state, {})[entry.table] = MOVED_UNREAD  # moved since it was queued
+            continue
         values = _key_values(state, entry, committed=False)
         if values is None:
             continue  # key not loaded: the coarse tag
@@ -265,12 +284,14 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
     for entry in _partitioned(mapper):
         if entry.immutable:
             continue
-        if entry.tenant_key in state.committed_state or _post_update_only(mapper, state, entry):
+        if entry.tenant_key in state.committed_state and _is_expression(state.dict.get(entry.tenant_key)):
+            verified.setdefault(state, {})[entry.table] = MOVED_UNREAD
+        elif entry.tenant_key in state.committed_state or _post_update_only(mapper, state, entry):
             # the lock its UPDATE takes on PostgreSQL when no key column changes (FOR NO KEY UPDATE)
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             _keep(verified, state, entry.table, found)
         else:
-            _due(state).setdefault((entry, connection), []).append(state)
+            _due(state).setdefault((entry, connection), {})[state] = entry.tenant_key in state.expired_attributes
 
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -294,11 +315,8 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
             del have[entry.table]  # written by a later listener after all
         elif found is not NO_VALUE:
             continue  # unwritten, or read before its UPDATE moved it
-        if entry.tenant_key in state.committed_state:
-            continue  # moved by a later listener: the tenant it left is gone
-        batch = _due(state).pop((entry, connection), [])
-        if state not in batch:
-            batch.append(state)
+        batch = _due(state).pop((entry, connection), {})
+        batch.setdefault(state, entry.tenant_key in state.expired_attributes)  # not queued: taken as it is now
         _read_updated(connection, batch, entry, verified)
 
 

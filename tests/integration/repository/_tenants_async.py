@@ -503,12 +503,13 @@ async def stale_rows_written_in_one_flush(env: Env) -> None:
     assert await project(env, reader, ids["p2"]) == ("p2-renamed", 2)
 
 
-async def later_listener_moves_a_row(env: Env) -> None:
+async def later_listener_moves_a_row(env: Env, *, expression: bool = False) -> None:
     """A ``before_update`` listener registered after the kit's moves a row the kit saw keep its tenant.
 
     The flush renames p2 (tenant 1) and p4 (tenant 3); the application's listener archives p2 into tenant 2
     on the way. The tenant p2 left is gone by the time its UPDATE ran: tenant 1's list must not keep
-    serving p2 (it is invalidated, by the coarse tag), and tenants 2 and 3 show the writes.
+    serving p2 (it is invalidated, by the coarse tag), and tenants 2 and 3 show the writes. ``expression``: the
+    listener sets ``tenant = tenant + 1`` (a SQL expression, which the UPDATE expires) instead of ``2``.
     """
     writer, reader = env.make_cache(), env.make_cache()
     ids = await seed(env)
@@ -516,7 +517,7 @@ async def later_listener_moves_a_row(env: Env) -> None:
 
     def archive(mapper: Any, connection: Any, target: Any) -> None:
         if target.name.endswith("-archived"):
-            target.tenant = 2
+            target.tenant = Project.tenant + 1 if expression else 2
 
     await warm(env, reader, ids)
     event.listen(Project, "before_update", archive)
@@ -560,3 +561,20 @@ async def later_listener_writes_an_unchanged_row(env: Env) -> None:
         event.remove(Project, "before_update", stamp)
     assert await projects(env, reader, 1) == ["p1", "p2-stamped"]
     assert await projects(env, reader, 3, hit=True) == ["p4"]
+
+
+async def tenant_set_to_a_sql_expression(env: Env) -> None:
+    """A row moved by a SQL expression (``tenant = tenant + 1``): the UPDATE expires the value, so the flush cannot
+    name the partition the row entered; both lists change (the coarse tag), tenant 1's without p2, tenant 2's with it.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = await seed(env)
+    await warm(env, reader, ids)
+    async with env.bound(writer)() as session:
+        held = await session.get(Project, ids["p2"])
+        assert held is not None
+        held.tenant = Project.tenant + 1
+        await session.commit()
+    assert await projects(env, reader, 1) == ["p1"]
+    assert await projects(env, reader, 2) == ["p2", "p3"]
+    assert await project(env, reader, ids["p2"]) == ("p2", 2)

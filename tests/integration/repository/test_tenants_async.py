@@ -62,9 +62,14 @@ async def test_stale_rows_written_in_one_flush(async_env: Env) -> None:
     await scenarios.stale_rows_written_in_one_flush(async_env)
 
 
-async def test_later_listener_moves_a_row(async_env: Env) -> None:
-    await scenarios.later_listener_moves_a_row(async_env)
+@pytest.mark.parametrize("expression", [False, True], ids=["value", "sql-expression"])
+async def test_later_listener_moves_a_row(async_env: Env, expression: bool) -> None:
+    await scenarios.later_listener_moves_a_row(async_env, expression=expression)
 
 
 async def test_later_listener_writes_an_unchanged_row(async_env: Env) -> None:
     await scenarios.later_listener_writes_an_unchanged_row(async_env)
+
+
+async def test_tenant_set_to_a_sql_expression(async_env: Env) -> None:
+    await scenarios.tenant_set_to_a_sql_expression(async_env)

@@ -62,9 +62,14 @@ def test_stale_rows_written_in_one_flush(sync_env: Env) -> None:
     scenarios.stale_rows_written_in_one_flush(sync_env)
 
 
-def test_later_listener_moves_a_row(sync_env: Env) -> None:
-    scenarios.later_listener_moves_a_row(sync_env)
+@pytest.mark.parametrize("expression", [False, True], ids=["value", "sql-expression"])
+def test_later_listener_moves_a_row(sync_env: Env, expression: bool) -> None:
+    scenarios.later_listener_moves_a_row(sync_env, expression=expression)
 
 
 def test_later_listener_writes_an_unchanged_row(sync_env: Env) -> None:
     scenarios.later_listener_writes_an_unchanged_row(sync_env)
+
+
+def test_tenant_set_to_a_sql_expression(sync_env: Env) -> None:
+    scenarios.tenant_set_to_a_sql_expression(sync_env)
