@@ -27,8 +27,9 @@ taken in the unit of work's own order):
 
 :func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps` takes a written row's partitions from here: the one
 read, and the one the flush set if it changed the column. A written row this did not read (one another
-transaction deleted, one whose key is not loaded, one a ``before_update`` listener registered after the
-kit's moved) bumps its table's coarse tag. One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
+transaction deleted, one whose key is not loaded) bumps its table's coarse tag, and so does one recorded
+:data:`MOVED_UNREAD` (moved to a SQL expression's value, or by a ``before_update`` listener registered after
+the kit's). One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
 knowing where it is.
 """
 
