@@ -110,11 +110,7 @@ async def row_moved_between_tenants(env: Env) -> None:
     writer, reader = env.make_cache(), env.make_cache()
     ids = await seed(env)
     await warm(env, reader, ids)
-    async with env.bound(writer)() as session:
-        moved = await session.get(Project, ids["p2"])
-        assert moved is not None
-        moved.tenant = 2
-        await session.commit()
+    await move(env, writer, ids["p2"], 2)
     assert await projects(env, reader, 1) == ["p1"]
     assert await projects(env, reader, 2) == ["p2", "p3"]
     assert await project(env, reader, ids["p2"]) == ("p2", 2)
@@ -391,8 +387,8 @@ async def _computed_tenant_moves(env: Env) -> None:
     assert await accounts(env, reader, 300, hit=True) == ["c", "d"], "a delete knows its partition"
 
 
-async def move(env: Env, cache: Any, item_id: Any, tenant: int) -> None:
-    """Another session (bound to ``cache``) moves a project to ``tenant`` and commits."""
+async def move(env: Env, cache: Any, item_id: Any, tenant: Any) -> None:
+    """A session bound to ``cache`` moves a project to ``tenant`` (a value or a SQL expression) and commits."""
     async with env.bound(cache)() as session:
         moved = await session.get(Project, item_id)
         assert moved is not None
@@ -570,11 +566,7 @@ async def tenant_set_to_a_sql_expression(env: Env) -> None:
     writer, reader = env.make_cache(), env.make_cache()
     ids = await seed(env)
     await warm(env, reader, ids)
-    async with env.bound(writer)() as session:
-        held = await session.get(Project, ids["p2"])
-        assert held is not None
-        held.tenant = Project.tenant + 1
-        await session.commit()
+    await move(env, writer, ids["p2"], Project.tenant + 1)
     assert await projects(env, reader, 1) == ["p1"]
     assert await projects(env, reader, 2) == ["p2", "p3"]
     assert await project(env, reader, ids["p2"]) == ("p2", 2)

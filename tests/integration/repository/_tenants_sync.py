@@ -112,11 +112,7 @@ def row_moved_between_tenants(env: Env) -> None:
     writer, reader = env.make_cache(), env.make_cache()
     ids = seed(env)
     warm(env, reader, ids)
-    with env.bound(writer)() as session:
-        moved = session.get(Project, ids["p2"])
-        assert moved is not None
-        moved.tenant = 2
-        session.commit()
+    move(env, writer, ids["p2"], 2)
     assert projects(env, reader, 1) == ["p1"]
     assert projects(env, reader, 2) == ["p2", "p3"]
     assert project(env, reader, ids["p2"]) == ("p2", 2)
@@ -390,8 +386,8 @@ def _computed_tenant_moves(env: Env) -> None:
     assert accounts(env, reader, 300, hit=True) == ["c", "d"], "a delete knows its partition"
 
 
-def move(env: Env, cache: Any, item_id: Any, tenant: int) -> None:
-    """Another session (bound to ``cache``) moves a project to ``tenant`` and commits."""
+def move(env: Env, cache: Any, item_id: Any, tenant: Any) -> None:
+    """A session bound to ``cache`` moves a project to ``tenant`` (a value or a SQL expression) and commits."""
     with env.bound(cache)() as session:
         moved = session.get(Project, item_id)
         assert moved is not None
@@ -569,11 +565,7 @@ def tenant_set_to_a_sql_expression(env: Env) -> None:
     writer, reader = env.make_cache(), env.make_cache()
     ids = seed(env)
     warm(env, reader, ids)
-    with env.bound(writer)() as session:
-        held = session.get(Project, ids["p2"])
-        assert held is not None
-        held.tenant = Project.tenant + 1
-        session.commit()
+    move(env, writer, ids["p2"], Project.tenant + 1)
     assert projects(env, reader, 1) == ["p1"]
     assert projects(env, reader, 2) == ["p2", "p3"]
     assert project(env, reader, ids["p2"]) == ("p2", 2)
