@@ -77,3 +77,23 @@ def test_an_immutable_tenant_refuses_a_change_and_writes_nothing(recorded: Any) 
     session.rollback()
     with Session(session.get_bind()) as other:
         assert other.execute(select(_Fixed.tenant, _Fixed.name).where(_Fixed.id == 2)).one() == (7, "a")
+
+
+def test_an_immutable_tenant_set_to_the_value_it_has_is_no_change(recorded: Any) -> None:
+    """Code that copies every field onto a row (a DTO) assigns the tenant it already has: that is not a change."""
+    session, bumped, _ = recorded
+    session.add(_Fixed(id=3, tenant=7, name="a"))
+    session.commit()
+    row = session.get(_Fixed, 3)
+    assert row is not None
+    bumped.clear()
+    row.tenant = 7
+    row.name = "b"
+    session.commit()
+    with Session(session.get_bind()) as other:
+        assert other.execute(select(_Fixed.tenant, _Fixed.name).where(_Fixed.id == 3)).one() == (7, "b")
+    assert bumped.pop() == {
+        "t:lak_immutable_fixed:any",
+        "t:lak_immutable_fixed:row=i3",
+        "t:lak_immutable_fixed:part=i7",
+    }
