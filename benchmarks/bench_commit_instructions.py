@@ -22,7 +22,6 @@ import asyncio
 import os
 import statistics
 import sys
-import uuid
 from typing import Any
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -48,29 +47,22 @@ async def _database(tmp: str) -> tuple[str, str]:
 async def _child(tmp: str) -> None:
     """The cases in rounds of ``CALLS`` update + commits, a dump after each batch."""
     from _callgrind import run_rounds
-    from bench_tenants import REDIS_URL, FixedTenantRow, TenantRow, _drop_postgres, _engine, _rows, _update_commit
-    from litestar.stores.redis import RedisStore
+    from bench_tenants import (
+        REDIS_URL,
+        FixedTenantRow,
+        TenantRow,
+        _drop_postgres,
+        _engine,
+        _rows,
+        _update_commit,
+        commit_sessions,
+    )
     from redis.asyncio import Redis
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    from litestar_alchemy_kit.cache import AsyncCache, CacheOptions
-    from litestar_alchemy_kit.repository import bind_cache
 
     db, url = await _database(tmp)
     engine = await _engine(url, _rows(100, 10), fixed=True)
     client = Redis.from_url(REDIS_URL)
-    namespace = f"lakci{uuid.uuid4().hex[:8]}"
-    cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
-    plain = async_sessionmaker(engine, expire_on_commit=False)
-    bound = async_sessionmaker(engine, expire_on_commit=False)
-    bind_cache(bound, cache)
-    unmarked = AsyncCache(
-        RedisStore(client, namespace=namespace), namespace=f"{namespace}n", options=CacheOptions(commit_policy=None)
-    )
-    bound_unmarked = async_sessionmaker(engine, expire_on_commit=False)
-    bind_cache(bound_unmarked, unmarked)
-    for each in (cache, unmarked):
-        await each.bump(["warm"])  # the pipelined connection is open
+    plain, bound, bound_unmarked, caches = await commit_sessions(engine, client, "lakci")
 
     cases = {
         "AA commit": _update_commit(plain, TenantRow),
@@ -81,7 +73,7 @@ async def _child(tmp: str) -> None:
         "kit commit, commit_policy=None, immutable tenant": _update_commit(bound_unmarked, FixedTenantRow),
     }
     await run_rounds({name: cases[name] for name in CASES}, CALLS, ROUNDS)
-    for each in (cache, unmarked):
+    for each in caches:
         await each.clear()
         await each.close()
     await client.aclose()

@@ -47,7 +47,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from _models import BenchBase
 from _pin import pin_client
@@ -500,25 +500,40 @@ def _update_many_commit(factory: Any) -> Any:
     return run
 
 
-async def commit_cost(db: str, url: str) -> list[list[Any]]:
+class CommitSessions(NamedTuple):
+    """Session factories for an update + commit, and the caches two of them are bound to."""
+
+    plain: Any  # no cache
+    bound: Any  # a Redis cache, the default commit_policy ("available": a marker before COMMIT, a bump after)
+    unmarked: Any  # a Redis cache with commit_policy=None: the bump alone, no dead-writer guarantee
+    caches: tuple[AsyncCache, AsyncCache]
+
+
+async def commit_sessions(engine: Any, client: Any, prefix: str) -> CommitSessions:
+    """The three factories on ``engine``, the caches on Redis ``client``, their pipelined connections open."""
     from litestar.stores.redis import RedisStore
+
+    namespace = f"{prefix}{uuid.uuid4().hex[:8]}"
+    cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
+    unmarked = AsyncCache(
+        RedisStore(client, namespace=namespace), namespace=f"{namespace}n", options=CacheOptions(commit_policy=None)
+    )
+    factories = []
+    for each in (None, cache, unmarked):
+        factory = async_sessionmaker(engine, expire_on_commit=False)
+        if each is not None:
+            bind_cache(factory, each)
+            await each.bump(["warm"])
+        factories.append(factory)
+    return CommitSessions(*factories, caches=(cache, unmarked))
+
+
+async def commit_cost(db: str, url: str) -> list[list[Any]]:
     from redis.asyncio import Redis
 
     engine = await _engine(url, _rows(MANY_ROWS * 10, 10), fixed=True)
     client = Redis.from_url(REDIS_URL)
-    namespace = f"lakcm{uuid.uuid4().hex[:8]}"
-    cache = AsyncCache(RedisStore(client, namespace=namespace), namespace=namespace)
-    # commit_policy=None: one bump after the commit, no marker before it (no dead-writer guarantee)
-    unmarked = AsyncCache(
-        RedisStore(client, namespace=namespace), namespace=f"{namespace}n", options=CacheOptions(commit_policy=None)
-    )
-    plain = async_sessionmaker(engine, expire_on_commit=False)
-    bound = async_sessionmaker(engine, expire_on_commit=False)
-    bind_cache(bound, cache)
-    bound_unmarked = async_sessionmaker(engine, expire_on_commit=False)
-    bind_cache(bound_unmarked, unmarked)
-    for each in (cache, unmarked):
-        await each.bump(["warm"])  # the pipelined connection is open
+    plain, bound, bound_unmarked, caches = await commit_sessions(engine, client, "lakcm")
 
     cases = {
         "AA commit (no cache)": _update_commit(plain),
@@ -543,8 +558,8 @@ async def commit_cost(db: str, url: str) -> list[list[Any]]:
                 await cases[name]()
             timings[name].append((time.perf_counter() - start) / COMMITS_PER_ROUND * 1e6)
     anchors = {name: timings[MANY_ANCHOR if f"{MANY_ROWS} rows" in name else "AA commit (no cache)"] for name in cases}
-    await cache.close()
-    await unmarked.close()
+    for each in caches:
+        await each.close()
     await client.aclose()
     await engine.dispose()
     if url.startswith("postgresql"):

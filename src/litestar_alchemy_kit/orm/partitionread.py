@@ -138,17 +138,6 @@ def _due(state: InstanceState[Any]) -> Due:
     return {} if due is None else due
 
 
-def _changes(state: InstanceState[Any], key: str) -> bool:
-    """Whether the flush changes attribute ``key`` (set to a value other than the loaded one, or over an unloaded one).
-
-    As SQLAlchemy's persistence decides: assigning the value an attribute has records it without changing it.
-    """
-    if key not in state.committed_state:
-        return False
-    committed = state.committed_state[key]
-    return committed is NO_VALUE or not state.manager[key].impl.is_equal(state.dict.get(key), committed)
-
-
 def _written(mapper: Mapper[Any], state: InstanceState[Any], target: object) -> bool:
     """Whether the flush writes the row: a net change to a column (a version counter is bumped regardless)."""
     session = state.session
@@ -280,7 +269,9 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
     """
     state: InstanceState[Any] = instance_state(target)
     for entry in _partitioned(mapper):
-        if entry.immutable and _changes(state, entry.tenant_key) and _written(mapper, state, target):
+        # SQLAlchemy's own history: assigning the value an attribute has is no change
+        changed = entry.immutable and state.attrs[entry.tenant_key].history.has_changes()
+        if changed and _written(mapper, state, target):
             msg = (
                 f"tenant column {entry.table.name}.{entry.tenant.name} is declared immutable: "
                 f"a flush may not change it (row {state.key[1] if state.key else None})"

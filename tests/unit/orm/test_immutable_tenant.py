@@ -64,12 +64,18 @@ def test_an_immutable_tenant_is_not_read_back(recorded: Any, model: Any, reads: 
     assert bumped.pop() == {f"t:{table}:any", f"t:{table}:row=i1", f"t:{table}:part=i7"}
 
 
+def _saved(session: Session, row_id: int) -> _Fixed:
+    """A committed row of tenant 7, named "a", as the session holds it."""
+    session.add(_Fixed(id=row_id, tenant=7, name="a"))
+    session.commit()
+    row = session.get(_Fixed, row_id)
+    assert row is not None
+    return row
+
+
 def test_an_immutable_tenant_refuses_a_change_and_writes_nothing(recorded: Any) -> None:
     session, _, _ = recorded
-    session.add(_Fixed(id=2, tenant=7, name="a"))
-    session.commit()
-    row = session.get(_Fixed, 2)
-    assert row is not None
+    row = _saved(session, 2)
     row.tenant = 8
     row.name = "b"
     with pytest.raises(IntegrityError, match=r"lak_immutable_fixed\.tenant is declared immutable"):
@@ -82,10 +88,7 @@ def test_an_immutable_tenant_refuses_a_change_and_writes_nothing(recorded: Any) 
 def test_an_immutable_tenant_set_to_the_value_it_has_is_no_change(recorded: Any) -> None:
     """Code that copies every field onto a row (a DTO) assigns the tenant it already has: that is not a change."""
     session, bumped, _ = recorded
-    session.add(_Fixed(id=3, tenant=7, name="a"))
-    session.commit()
-    row = session.get(_Fixed, 3)
-    assert row is not None
+    row = _saved(session, 3)
     bumped.clear()
     row.tenant = 7
     row.name = "b"
