@@ -165,7 +165,11 @@ def _values(
 ) -> list[object] | None:
     """The column's value in the row now and, if the flush changed it, before; None if either is unknown.
 
-    ``update``: the row is persistent and not deleted, so the flush may UPDATE it, changing a rewritten or
+    ``insert`` and ``update`` both: a row switch (a new row whose key a deleted one of the flush had, saved
+    as an UPDATE of the stored row): :mod:`~litestar_alchemy_kit.orm.partitionread` records its tenant as
+    unknown, immutable or not.
+
+    ``update``: the row is persistent (or switched) and not deleted, so the flush may UPDATE it, changing a rewritten or
     defaulted column with no trace in ``committed_state`` (the value read back replaces the old one in the
     instance). Whether it did is not known here: a row flushed with no UPDATE (only its collections changed)
     bumps the coarse tag too, more than needed, never less.
@@ -177,7 +181,12 @@ def _values(
         return None
     if update and (fine.rewritten or (fine.defaulted and fine.key not in state.committed_state)):
         return None
-    if verified is not None and not insert and fine.make is part_tag and not is_immutable(fine.column):
+    if (
+        verified is not None
+        and (update or not insert)
+        and fine.make is part_tag
+        and (fine.column.table in verified or not is_immutable(fine.column))
+    ):
         return _read_values(state, fine, verified)
     return _session_values(state, fine, insert)
 
@@ -256,7 +265,9 @@ def _row_bumps(
     verified: Mapping[Table, object] | None = None,
 ) -> None:
     insert = state.key is None and not isdelete
-    update = not insert and not isdelete
+    # a new row partitionread saw UPDATEd replaced a stored row (a row switch), whose deleted instance the flush
+    # leaves unwritten (list-only): the partition the row left is not known
+    update = not isdelete and (not insert or bool(verified))
     for coarse, every_row, fines, replaces in plan.tables:
         tags.update(every_row)
         if replaces and not isdelete:

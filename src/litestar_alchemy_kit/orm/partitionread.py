@@ -29,7 +29,7 @@ taken in the unit of work's own order):
 read, and the one the flush set if it changed the column. A written row this did not read (one another
 transaction deleted, one whose key is not loaded) bumps its table's coarse tag, and so does one recorded
 :data:`MOVED_UNREAD` (moved to a SQL expression's value, or by a ``before_update`` listener registered after
-the kit's). One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
+the kit's; a row switch). One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
 knowing where it is.
 """
 
@@ -51,6 +51,7 @@ from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from collections.abc import Set as AbstractSet
 
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
@@ -79,6 +80,10 @@ _DUE_KEY: Final = "litestar_alchemy_kit.partition_reads_due"
 """``Session.info`` key of the rows whose UPDATE keeps their tenant, to read after it, by table entry and connection
 (a sharded session writes one mapper's rows on several: each one's rows are read on it)."""
 
+_QUIET_KEY: Final = "litestar_alchemy_kit.partition_rows_unwritten"
+"""``Session.info`` key of the rows found unwritten, with the attributes expired then: an UPDATE a later
+listener caused expires what it set to SQL expressions, which :func:`_written` does not see."""
+
 BATCH: Final = 500
 """Rows read by one statement after their UPDATEs: far below every engine's bound-parameter limit."""
 
@@ -87,13 +92,15 @@ UNWRITTEN: Final = object()
 
 MOVED_UNREAD: Final = object()
 """The value recorded for a row whose tenant changed where it cannot be read: set to a SQL expression (its
-UPDATE expires the value: the partition it enters is not known), or by a ``before_update`` listener that ran
-after the kit's (the partition it left is gone). It bumps its table's coarse tag."""
+UPDATE expires the value: the partition it enters is not known), by a ``before_update`` listener that ran
+after the kit's, or by a row switch (a new row saved as an UPDATE of the row a deleted one had; immutable
+tenants too): the partition it left is gone. It bumps its table's coarse tag."""
 
 _LOCKING_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
 Verified = dict["InstanceState[Any]", dict[Table, object]]
 Due = dict[tuple["_Partitioned", "Connection"], dict["InstanceState[Any]", bool]]  # row: tenant expired when queued
+Quiet = dict["InstanceState[Any]", frozenset[str]]  # an unwritten row: its expired attributes then
 
 
 class _Partitioned(NamedTuple):
@@ -136,6 +143,12 @@ def _due(state: InstanceState[Any]) -> Due:
     session: Session | None = state.session
     due: Due | None = None if session is None else session.info.get(_DUE_KEY)
     return {} if due is None else due
+
+
+def _quiet(state: InstanceState[Any]) -> Quiet:
+    session: Session | None = state.session
+    quiet: Quiet | None = None if session is None else session.info.get(_QUIET_KEY)
+    return {} if quiet is None else quiet
 
 
 def _written(mapper: Mapper[Any], state: InstanceState[Any], target: object) -> bool:
@@ -281,6 +294,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
     if verified is None:
         return
     if not _written(mapper, state, target):
+        _quiet(state)[state] = frozenset(state.expired_attributes)
         for entry in _partitioned(mapper):
             verified.setdefault(state, {})[entry.table] = UNWRITTEN
         return
@@ -302,24 +316,36 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
 
     The first such event of a batch reads every row :func:`before_update` queued for the table. What
     ``before_update`` decided is checked again here, once every ``before_update`` listener has run: a
-    listener registered after the kit's may have written a row found unchanged (it is read now), or moved
-    a row queued as keeping its tenant (the tenant it left is gone: not read, its table's coarse tag).
+    listener registered after the kit's may have written a row found unchanged (it is read now: a net
+    change, or an attribute its UPDATE expired, set to a SQL expression), or moved a row queued as keeping
+    its tenant (the tenant it left is gone: not read, its table's coarse tag).
     """
     state: InstanceState[Any] = instance_state(target)
     verified = _verified(state)
     if verified is None:
+        return
+    if state.key is None:
+        # a row switch: a new row saved as an UPDATE of the stored row a deleted one of the flush had (with no
+        # before_update: nothing was read before it, and the deleted instance is not written): the tenant it
+        # left is gone
+        for entry in _partitioned(mapper):
+            verified.setdefault(state, {})[entry.table] = MOVED_UNREAD
         return
     have = verified.get(state, {})
     for entry in _partitioned(mapper):
         if entry.immutable:
             continue
         found = have.get(entry.table, NO_VALUE)
-        if found is UNWRITTEN and _written(mapper, state, target):
+        expired: AbstractSet[str] = state.expired_attributes  # not queued: taken as it is now
+        if found is UNWRITTEN:
+            expired = _quiet(state).get(state, frozenset())
+            if not (_written(mapper, state, target) or state.expired_attributes - expired):
+                continue  # unwritten
             del have[entry.table]  # written by a later listener after all
         elif found is not NO_VALUE:
-            continue  # unwritten, or read before its UPDATE moved it
+            continue  # read before its UPDATE moved it
         batch = _due(state).pop((entry, connection), {})
-        batch.setdefault(state, entry.tenant_key in state.expired_attributes)  # not queued: taken as it is now
+        batch.setdefault(state, entry.tenant_key in expired)
         _read_updated(connection, batch, entry, verified)
 
 
@@ -371,12 +397,14 @@ def begin_flush(session: Session) -> None:
     """Start recording the partitions a flush reads (:func:`before_flush` of a session with a cache bound)."""
     session.info[VERIFIED_KEY] = {}
     session.info[_DUE_KEY] = {}
+    session.info[_QUIET_KEY] = {}
 
 
 def end_flush(session: Session) -> None:
     """Drop what the last flush read: it holds the flush's instance states."""
     session.info.pop(VERIFIED_KEY, None)
     session.info.pop(_DUE_KEY, None)
+    session.info.pop(_QUIET_KEY, None)
 
 
 def verified_partitions(session: Session) -> Mapping[InstanceState[Any], Mapping[Table, object]]:

@@ -531,19 +531,28 @@ async def later_listener_moves_a_row(env: Env, *, expression: bool = False) -> N
     assert await projects(env, reader, 3) == ["p4-renamed"]
 
 
-async def later_listener_writes_an_unchanged_row(env: Env) -> None:
+async def later_listener_writes_an_unchanged_row(env: Env, *, how: str = "value") -> None:
     """A ``before_update`` listener registered after the kit's writes a row the kit found unchanged.
 
     p2's name is set to the value it has (no net change when the kit's listener runs); the application's
-    listener then stamps it, and its UPDATE runs: tenant 1's list shows the stamp, tenant 3's stays cached.
+    listener then writes it, and its UPDATE runs. ``how``: it stamps the name with a value, or with a SQL
+    expression (``name || '-stamped'``, which the UPDATE expires: the row no longer looks modified), or moves
+    the row with one (``tenant = tenant + 1``: the tenant it left is gone). Tenant 1's list shows the write
+    and tenant 3's stays cached.
     """
     writer, reader = env.make_cache(), env.make_cache()
     ids = await seed(env)
     factory = env.bound(writer)
 
     def stamp(mapper: Any, connection: Any, target: Any) -> None:
-        if target.name == "p2":
+        if target.id != ids["p2"]:
+            return
+        if how == "value":
             target.name = "p2-stamped"
+        elif how == "expression":
+            target.name = Project.name + "-stamped"
+        else:
+            target.tenant = Project.tenant + 1
 
     await warm(env, reader, ids)
     event.listen(Project, "before_update", stamp)
@@ -555,8 +564,40 @@ async def later_listener_writes_an_unchanged_row(env: Env) -> None:
             await session.commit()
     finally:
         event.remove(Project, "before_update", stamp)
-    assert await projects(env, reader, 1) == ["p1", "p2-stamped"]
-    assert await projects(env, reader, 3, hit=True) == ["p4"]
+    if how == "move":
+        assert await projects(env, reader, 1) == ["p1"]
+        assert await projects(env, reader, 2) == ["p2", "p3"]
+    else:
+        assert await projects(env, reader, 1) == ["p1", "p2-stamped"]
+        assert await projects(env, reader, 3, hit=True) == ["p4"]
+
+
+async def row_switch_moves_a_row(env: Env, *, stale: bool) -> None:
+    """One flush deletes p2 and adds a new project with p2's key in tenant 4: SQLAlchemy turns the pair into one
+    UPDATE of the stored row (a "row switch"), which leaves p2's partition and enters tenant 4's.
+
+    ``stale``: the session loaded p2 in tenant 1, then another session moved it to tenant 2; the row left
+    tenant 2, where it is. Both real partitions' lists change (the flush cannot read the partition the row
+    left: the table's coarse tag); the task table's entries stay cached.
+    """
+    writer, mover, reader = env.make_cache(), env.make_cache(), env.make_cache()
+    ids = await seed(env)
+    async with env.bound(writer)() as session:
+        held = await session.get(Project, ids["p2"])
+        assert held is not None
+        if stale:
+            await session.commit()  # the instance outlives its transaction (expire_on_commit=False)
+            await move(env, mover, ids["p2"], 2)
+        await warm(env, reader, ids)
+        await projects(env, reader, 4)
+        await tasks(env, reader, 1)
+        await session.delete(held)
+        session.add(Project(id=ids["p2"], name="p2-switched", tenant=4))
+        await session.commit()
+    assert await projects(env, reader, 2 if stale else 1) == (["p3"] if stale else ["p1"])
+    assert await projects(env, reader, 4) == ["p2-switched"]
+    assert await project(env, reader, ids["p2"]) == ("p2-switched", 4)
+    assert await tasks(env, reader, 1, hit=True) == ["a", "b"]
 
 
 async def tenant_set_to_a_sql_expression(env: Env) -> None:

@@ -67,8 +67,14 @@ async def test_later_listener_moves_a_row(async_env: Env, expression: bool) -> N
     await scenarios.later_listener_moves_a_row(async_env, expression=expression)
 
 
-async def test_later_listener_writes_an_unchanged_row(async_env: Env) -> None:
-    await scenarios.later_listener_writes_an_unchanged_row(async_env)
+@pytest.mark.parametrize("how", ["value", "expression", "move"])
+async def test_later_listener_writes_an_unchanged_row(async_env: Env, how: str) -> None:
+    await scenarios.later_listener_writes_an_unchanged_row(async_env, how=how)
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale"])
+async def test_row_switch_moves_a_row(async_env: Env, stale: bool) -> None:
+    await scenarios.row_switch_moves_a_row(async_env, stale=stale)
 
 
 async def test_tenant_set_to_a_sql_expression(async_env: Env) -> None:

@@ -67,8 +67,14 @@ def test_later_listener_moves_a_row(sync_env: Env, expression: bool) -> None:
     scenarios.later_listener_moves_a_row(sync_env, expression=expression)
 
 
-def test_later_listener_writes_an_unchanged_row(sync_env: Env) -> None:
-    scenarios.later_listener_writes_an_unchanged_row(sync_env)
+@pytest.mark.parametrize("how", ["value", "expression", "move"])
+def test_later_listener_writes_an_unchanged_row(sync_env: Env, how: str) -> None:
+    scenarios.later_listener_writes_an_unchanged_row(sync_env, how=how)
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale"])
+def test_row_switch_moves_a_row(sync_env: Env, stale: bool) -> None:
+    scenarios.row_switch_moves_a_row(sync_env, stale=stale)
 
 
 def test_tenant_set_to_a_sql_expression(sync_env: Env) -> None:

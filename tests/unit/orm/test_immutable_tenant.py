@@ -100,3 +100,24 @@ def test_an_immutable_tenant_set_to_the_value_it_has_is_no_change(recorded: Any)
         "t:lak_immutable_fixed:row=i3",
         "t:lak_immutable_fixed:part=i7",
     }
+
+
+@pytest.mark.parametrize("model", [_Fixed, _Movable], ids=["immutable", "may-move"])
+def test_a_row_switch_bumps_the_coarse_tag(recorded: Any, model: Any) -> None:
+    """A deleted row and a new one with its key, in one flush: SQLAlchemy UPDATEs the stored row (a row switch).
+
+    The deleted instance is not written and nothing is read before the UPDATE, so the tenant the row left is
+    not known: the table's coarse tag is bumped, immutable tenant or not (the new row is another row: no refusal).
+    """
+    session, bumped, _ = recorded
+    table = model.__tablename__
+    session.add(model(id=4, tenant=7, name="a"))
+    session.commit()
+    row = session.get(model, 4)
+    bumped.clear()
+    session.delete(row)
+    session.add(model(id=4, tenant=8, name="b"))
+    session.commit()
+    with Session(session.get_bind()) as other:
+        assert other.execute(select(model.tenant, model.name).where(model.id == 4)).one() == (8, "b")
+    assert f"t:{table}" in bumped.pop()
