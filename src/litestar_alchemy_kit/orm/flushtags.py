@@ -185,7 +185,7 @@ def _values(
         verified is not None
         and (update or not insert)
         and fine.make is part_tag
-        and (fine.column.table in verified or not is_immutable(fine.column))
+        and ((insert and update) or not is_immutable(fine.column))  # a row switch: immutable or not
     ):
         return _read_values(state, fine, verified)
     return _session_values(state, fine, insert)

@@ -23,7 +23,12 @@ taken in the unit of work's own order):
   ``FOR UPDATE`` otherwise; SQLite and DuckDB have no row locks: SQLite serialises writers once the
   transaction has begun, DuckDB aborts one of two transactions that write the same row);
 - a row with no net change to its columns (only its collections changed): nothing is read, and it bumps
-  no partition (it is not written).
+  no partition (it is not written), unless a ``before_update`` listener registered after the kit's writes
+  it: a net change, or a column its UPDATE expires (set to a SQL expression; SQLAlchemy's ``expire`` event,
+  recorded during the flush, tells even when the attribute was expired already).
+
+A tenant assigned the value it has (code copying every field from a DTO) is no move: SQLAlchemy's
+attribute history decides, as it decides what the UPDATE writes.
 
 :func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps` takes a written row's partitions from here: the one
 read, and the one the flush set if it changed the column. A written row this did not read (one another
@@ -39,7 +44,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from advanced_alchemy.exceptions import IntegrityError
-from sqlalchemy import Table, bindparam, event, select
+from sqlalchemy import Column, Table, bindparam, event, select
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, mapperlib
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import MANYTOONE, NO_VALUE
@@ -50,14 +55,13 @@ from litestar_alchemy_kit.orm.finetags import column_kind
 from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from collections.abc import Set as AbstractSet
 
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
     from sqlalchemy.orm.state import InstanceState
     from sqlalchemy.sql import Select
-    from sqlalchemy.sql.schema import Column
 
 __all__ = (
     "BATCH",
@@ -80,9 +84,10 @@ _DUE_KEY: Final = "litestar_alchemy_kit.partition_reads_due"
 """``Session.info`` key of the rows whose UPDATE keeps their tenant, to read after it, by table entry and connection
 (a sharded session writes one mapper's rows on several: each one's rows are read on it)."""
 
-_QUIET_KEY: Final = "litestar_alchemy_kit.partition_rows_unwritten"
-"""``Session.info`` key of the rows found unwritten, with the attributes expired then: an UPDATE a later
-listener caused expires what it set to SQL expressions, which :func:`_written` does not see."""
+_EXPIRED_KEY: Final = "litestar_alchemy_kit.partition_attributes_expired"
+"""``Session.info`` key of the attributes expired during the current flush, by instance state (SQLAlchemy's
+``expire`` event): an UPDATE expires what it set to SQL expressions, leaving no other trace of the write (the
+attribute may have been expired already; the row no longer looks modified)."""
 
 BATCH: Final = 500
 """Rows read by one statement after their UPDATEs: far below every engine's bound-parameter limit."""
@@ -99,8 +104,8 @@ tenants too): the partition it left is gone. It bumps its table's coarse tag."""
 _LOCKING_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
 Verified = dict["InstanceState[Any]", dict[Table, object]]
-Due = dict[tuple["_Partitioned", "Connection"], dict["InstanceState[Any]", bool]]  # row: tenant expired when queued
-Quiet = dict["InstanceState[Any]", frozenset[str]]  # an unwritten row: its expired attributes then
+Due = dict[tuple["_Partitioned", "Connection"], dict["InstanceState[Any]", None]]  # rows in queue order
+Expired = dict["InstanceState[Any]", set[str]]
 
 
 class _Partitioned(NamedTuple):
@@ -112,6 +117,20 @@ class _Partitioned(NamedTuple):
     key: tuple[Column[Any], ...]
     key_attributes: tuple[str, ...]
     immutable: bool  # tenant_column(immutable=True): never read, a change refused
+    columns: frozenset[str]  # the attributes mapped to the table's columns (not read-only properties)
+
+
+def _columns(mapper: Mapper[Any], table: Table) -> frozenset[str]:
+    """The attributes ``mapper`` maps ``table``'s columns to (an UPDATE of the table expires only such ones).
+
+    A read-only property (``column_property(Model.name + "!")``) is not one: the flush expires those on every
+    row it saves, written or not.
+    """
+    return frozenset(
+        prop.key
+        for prop in mapper.column_attrs
+        if any(isinstance(column, Column) and column.table is table for column in prop.columns)
+    )
 
 
 @cache
@@ -130,7 +149,9 @@ def _partitioned(mapper: Mapper[Any]) -> tuple[_Partitioned, ...]:
             attributes = tuple(mapper.get_property_by_column(column).key for column in key)
         except UnmappedColumnError:
             continue
-        found.append(_Partitioned(table, tenant, tenant_key, key, attributes, is_immutable(tenant)))
+        found.append(
+            _Partitioned(table, tenant, tenant_key, key, attributes, is_immutable(tenant), _columns(mapper, table))
+        )
     return tuple(found)
 
 
@@ -145,10 +166,20 @@ def _due(state: InstanceState[Any]) -> Due:
     return {} if due is None else due
 
 
-def _quiet(state: InstanceState[Any]) -> Quiet:
+def _expired_in_flush(state: InstanceState[Any]) -> AbstractSet[str]:
     session: Session | None = state.session
-    quiet: Quiet | None = None if session is None else session.info.get(_QUIET_KEY)
-    return {} if quiet is None else quiet
+    expired: Expired | None = None if session is None else session.info.get(_EXPIRED_KEY)
+    return frozenset() if expired is None else expired.get(state, frozenset())
+
+
+def _on_expire(state: InstanceState[Any], names: Iterable[str] | None) -> None:
+    """``expire``: record attributes expired during a flush (a whole-instance expiry, ``None``, is no flush's)."""
+    if names is None:
+        return
+    session: Session | None = state.session
+    expired: Expired | None = None if session is None else session.info.get(_EXPIRED_KEY)
+    if expired is not None:
+        expired.setdefault(state, set()).update(names)
 
 
 def _written(mapper: Mapper[Any], state: InstanceState[Any], target: object) -> bool:
@@ -173,6 +204,14 @@ def _batch_statement(entry: _Partitioned) -> Select[tuple[Any, Any]]:
     """The plain read of many rows' tenants by a one-column key, built once per table."""
     (key,) = entry.key
     return select(key, entry.tenant).where(key.in_(bindparam("lak_keys", expanding=True)))
+
+
+def _assigned_another(state: InstanceState[Any], entry: _Partitioned) -> bool:
+    """Whether the row's tenant attribute holds a value other than the one loaded.
+
+    SQLAlchemy's history decides: assigning the value it has, as code copying every field from a DTO does, is no change.
+    """
+    return entry.tenant_key in state.committed_state and state.attrs[entry.tenant_key].history.has_changes()
 
 
 def _is_expression(value: object) -> bool:
@@ -237,28 +276,29 @@ def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: ob
 
 
 def _read_updated(
-    connection: Connection, states: Mapping[InstanceState[Any], bool], entry: _Partitioned, verified: Verified
+    connection: Connection, states: Iterable[InstanceState[Any]], entry: _Partitioned, verified: Verified
 ) -> None:
     """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one plain read per chunk.
 
-    ``states``: each row, and whether its tenant was expired when it was queued. A row whose tenant was set
-    since (by a later listener; to a SQL expression, which its UPDATE expired) is not read: the tenant it left
+    ``states``: the rows, in queue order. A row whose tenant was set since it was queued (by a later listener;
+    to a SQL expression, which its UPDATE expired during the flush) is not read: the tenant it left
     is gone, its table's coarse tag is bumped. A row the batch does not match (a composite key, a key the
     database returns in another form) is read alone.
     """
     alone: list[InstanceState[Any]] = []
     keyed: dict[Any, InstanceState[Any]] = {}
-    for state, was_expired in states.items():
+    states = list(states)
+    batched = len(states) > 1
+    for state in states:
         if entry.table in verified.get(state, {}):
             continue  # already known
-        expired = entry.tenant_key in state.expired_attributes and not was_expired
-        if entry.tenant_key in state.committed_state or expired:
+        if _assigned_another(state, entry) or entry.tenant_key in _expired_in_flush(state):
             verified.setdefault(state, {})[entry.table] = MOVED_UNREAD  # moved since it was queued
             continue
         values = _key_values(state, entry, committed=False)
         if values is None:
             continue  # key not loaded: the coarse tag
-        if len(values) == 1 and len(states) > 1:
+        if len(values) == 1 and batched:
             keyed[values["lak_key_0"]] = state
         else:
             alone.append(state)
@@ -294,7 +334,6 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
     if verified is None:
         return
     if not _written(mapper, state, target):
-        _quiet(state)[state] = frozenset(state.expired_attributes)
         for entry in _partitioned(mapper):
             verified.setdefault(state, {})[entry.table] = UNWRITTEN
         return
@@ -303,12 +342,12 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
             continue
         if entry.tenant_key in state.committed_state and _is_expression(state.dict.get(entry.tenant_key)):
             verified.setdefault(state, {})[entry.table] = MOVED_UNREAD
-        elif entry.tenant_key in state.committed_state or _post_update_only(mapper, state, entry):
+        elif _assigned_another(state, entry) or _post_update_only(mapper, state, entry):
             # the lock its UPDATE takes on PostgreSQL when no key column changes (FOR NO KEY UPDATE)
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             _keep(verified, state, entry.table, found)
         else:
-            _due(state).setdefault((entry, connection), {})[state] = entry.tenant_key in state.expired_attributes
+            _due(state).setdefault((entry, connection), {})[state] = None
 
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -336,16 +375,15 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
         if entry.immutable:
             continue
         found = have.get(entry.table, NO_VALUE)
-        expired: AbstractSet[str] = state.expired_attributes  # not queued: taken as it is now
         if found is UNWRITTEN:
-            expired = _quiet(state).get(state, frozenset())
-            if not (_written(mapper, state, target) or state.expired_attributes - expired):
+            # its UPDATE expired a column set to a SQL expression: a write, though the row no longer looks modified
+            if entry.columns.isdisjoint(_expired_in_flush(state)) and not _written(mapper, state, target):
                 continue  # unwritten
             del have[entry.table]  # written by a later listener after all
         elif found is not NO_VALUE:
             continue  # read before its UPDATE moved it
         batch = _due(state).pop((entry, connection), {})
-        batch.setdefault(state, entry.tenant_key in expired)
+        batch.setdefault(state)  # not queued (written by a later listener): read as well
         _read_updated(connection, batch, entry, verified)
 
 
@@ -381,6 +419,8 @@ def watch(mapper: Mapper[Any], class_: object = None) -> None:  # noqa: ARG001 -
     ):
         if not event.contains(mapper, name, handler):
             event.listen(mapper, name, handler)
+    if not event.contains(mapper, "expire", _on_expire):
+        event.listen(mapper, "expire", _on_expire, raw=True)  # raw: the instance state, not the object
 
 
 def watch_all() -> None:
@@ -397,14 +437,14 @@ def begin_flush(session: Session) -> None:
     """Start recording the partitions a flush reads (:func:`before_flush` of a session with a cache bound)."""
     session.info[VERIFIED_KEY] = {}
     session.info[_DUE_KEY] = {}
-    session.info[_QUIET_KEY] = {}
+    session.info[_EXPIRED_KEY] = {}
 
 
 def end_flush(session: Session) -> None:
     """Drop what the last flush read: it holds the flush's instance states."""
     session.info.pop(VERIFIED_KEY, None)
     session.info.pop(_DUE_KEY, None)
-    session.info.pop(_QUIET_KEY, None)
+    session.info.pop(_EXPIRED_KEY, None)
 
 
 def verified_partitions(session: Session) -> Mapping[InstanceState[Any], Mapping[Table, object]]:

@@ -530,14 +530,15 @@ def later_listener_moves_a_row(env: Env, *, expression: bool = False) -> None:
     assert projects(env, reader, 3) == ["p4-renamed"]
 
 
-def later_listener_writes_an_unchanged_row(env: Env, *, how: str = "value") -> None:
+def later_listener_writes_an_unchanged_row(env: Env, *, how: str = "value", expired: bool = False) -> None:
     """A ``before_update`` listener registered after the kit's writes a row the kit found unchanged.
 
-    p2's name is set to the value it has (no net change when the kit's listener runs); the application's
-    listener then writes it, and its UPDATE runs. ``how``: it stamps the name with a value, or with a SQL
-    expression (``name || '-stamped'``, which the UPDATE expires: the row no longer looks modified), or moves
-    the row with one (``tenant = tenant + 1``: the tenant it left is gone). Tenant 1's list shows the write
-    and tenant 3's stays cached.
+    p2 is assigned a value it has (no net change when the kit's listener runs); the application's listener
+    then writes it, and its UPDATE runs. ``how``: it stamps the name with a value, or with a SQL expression
+    (``name || '-stamped'``, which the UPDATE expires: the row no longer looks modified), or moves the row
+    with one (``tenant = tenant + 1``: the tenant it left is gone). ``expired``: the attribute the expression
+    sets was expired before the flush (as a previous UPDATE by expression leaves it), so its expiry by this
+    UPDATE changes nothing visible. Tenant 1's list shows the write and tenant 3's stays cached.
     """
     writer, reader = env.make_cache(), env.make_cache()
     ids = seed(env)
@@ -559,7 +560,12 @@ def later_listener_writes_an_unchanged_row(env: Env, *, how: str = "value") -> N
         with factory() as session:
             held = session.get(Project, ids["p2"])
             assert held is not None
-            held.name = held.name
+            if how == "move":
+                held.name = held.name
+            else:
+                held.tenant = held.tenant
+            if expired:
+                session.expire(held, ["tenant" if how == "move" else "name"])
             session.commit()
     finally:
         event.remove(Project, "before_update", stamp)

@@ -67,9 +67,13 @@ async def test_later_listener_moves_a_row(async_env: Env, expression: bool) -> N
     await scenarios.later_listener_moves_a_row(async_env, expression=expression)
 
 
-@pytest.mark.parametrize("how", ["value", "expression", "move"])
-async def test_later_listener_writes_an_unchanged_row(async_env: Env, how: str) -> None:
-    await scenarios.later_listener_writes_an_unchanged_row(async_env, how=how)
+@pytest.mark.parametrize(
+    ("how", "expired"),
+    [("value", False), ("expression", False), ("move", False), ("expression", True), ("move", True)],
+    ids=["value", "expression", "move", "expression-on-expired", "move-on-expired"],
+)
+async def test_later_listener_writes_an_unchanged_row(async_env: Env, how: str, expired: bool) -> None:
+    await scenarios.later_listener_writes_an_unchanged_row(async_env, how=how, expired=expired)
 
 
 @pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale"])

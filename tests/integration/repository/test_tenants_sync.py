@@ -67,9 +67,13 @@ def test_later_listener_moves_a_row(sync_env: Env, expression: bool) -> None:
     scenarios.later_listener_moves_a_row(sync_env, expression=expression)
 
 
-@pytest.mark.parametrize("how", ["value", "expression", "move"])
-def test_later_listener_writes_an_unchanged_row(sync_env: Env, how: str) -> None:
-    scenarios.later_listener_writes_an_unchanged_row(sync_env, how=how)
+@pytest.mark.parametrize(
+    ("how", "expired"),
+    [("value", False), ("expression", False), ("move", False), ("expression", True), ("move", True)],
+    ids=["value", "expression", "move", "expression-on-expired", "move-on-expired"],
+)
+def test_later_listener_writes_an_unchanged_row(sync_env: Env, how: str, expired: bool) -> None:
+    scenarios.later_listener_writes_an_unchanged_row(sync_env, how=how, expired=expired)
 
 
 @pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale"])

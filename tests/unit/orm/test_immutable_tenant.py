@@ -121,3 +121,24 @@ def test_a_row_switch_bumps_the_coarse_tag(recorded: Any, model: Any) -> None:
     with Session(session.get_bind()) as other:
         assert other.execute(select(model.tenant, model.name).where(model.id == 4)).one() == (8, "b")
     assert f"t:{table}" in bumped.pop()
+
+
+def test_a_later_listener_writing_an_unchanged_row_bumps_its_partition(recorded: Any) -> None:
+    """A row assigned the values it has is not written when the kit's listener runs; an application listener
+    registered later then stamps it, and its UPDATE runs: its partition (the session's: immutable) is bumped."""
+    session, bumped, _ = recorded
+    row = _saved(session, 5)
+    bumped.clear()
+
+    def stamp(mapper: Any, connection: Any, target: _Fixed) -> None:
+        target.name = "stamped"
+
+    event.listen(_Fixed, "before_update", stamp)
+    try:
+        row.name = "a"
+        session.commit()
+    finally:
+        event.remove(_Fixed, "before_update", stamp)
+    with Session(session.get_bind()) as other:
+        assert other.execute(select(_Fixed.name).where(_Fixed.id == 5)).scalar_one() == "stamped"
+    assert "t:lak_immutable_fixed:part=i7" in bumped.pop()

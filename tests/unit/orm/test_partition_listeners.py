@@ -6,10 +6,20 @@ mapper would turn every model's native upserts into unit-of-work writes.
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import DeclarativeBase, Mapped, configure_mappers, mapped_column
+from sqlalchemy import ForeignKey, String, create_engine, event, inspect
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    column_property,
+    configure_mappers,
+    mapped_column,
+    relationship,
+)
 
 from litestar_alchemy_kit.orm import install_listeners, tenant_column
+from litestar_alchemy_kit.repository import bind_cache
+from tests.unit.orm._bumps import recording_cache
 
 
 class _Base(DeclarativeBase):
@@ -27,6 +37,25 @@ class _Owned(_Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant: Mapped[int] = tenant_column()
+
+
+class _Labelled(_Base):
+    """A tenant-owned parent with a read-only property, which every flush that saves the row expires."""
+
+    __tablename__ = "lak_listeners_labelled"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str] = mapped_column(String(20))
+    label = column_property(name + "!")
+    children: Mapped[list[_Child]] = relationship()
+
+
+class _Child(_Base):
+    __tablename__ = "lak_listeners_child"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("lak_listeners_labelled.id"))
 
 
 def test_only_tenant_owned_mappers_get_write_listeners() -> None:
@@ -50,3 +79,28 @@ def test_only_tenant_owned_mappers_get_write_listeners() -> None:
     assert not plain.dispatch.after_insert
     assert not plain.dispatch.before_update
     assert not plain.dispatch.after_update
+
+
+def test_a_row_saved_without_a_write_is_not_read_though_its_read_only_property_expires() -> None:
+    """Parents whose only change is a child appended are not written: neither read back nor their partitions
+    bumped, though the flush expires their read-only ``column_property`` (not a column the UPDATE writes)."""
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    cache, bumped = recording_cache()
+    statements: list[str] = []
+    with Session(engine, expire_on_commit=False) as session:
+        bind_cache(session, cache)
+        session.add_all([_Labelled(id=index, tenant=index, name="p") for index in (1, 2, 3)])
+        session.commit()
+        parents = [session.get(_Labelled, index) for index in (1, 2, 3)]
+        event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        bumped.clear()
+        for parent in parents:
+            assert parent is not None
+            assert parent.label == "p!"
+            parent.name = "p"
+            parent.children.append(_Child())
+        session.commit()
+    engine.dispose()
+    assert not [statement for statement in statements if "FROM lak_listeners_labelled" in statement], statements
+    assert not [tag for tag in bumped.pop() if tag.startswith("t:lak_listeners_labelled:part=")]
