@@ -48,13 +48,20 @@ def recorded() -> Any:
     engine.dispose()
 
 
+def _saved(session: Session, row_id: int, model: Any = _Fixed) -> Any:
+    """A committed row of tenant 7, named "a", as the session holds it."""
+    session.add(model(id=row_id, tenant=7, name="a"))
+    session.commit()
+    row = session.get(model, row_id)
+    assert row is not None
+    return row
+
+
 @pytest.mark.parametrize(("model", "reads"), [(_Fixed, 0), (_Movable, 1)], ids=["immutable", "may-move"])
 def test_an_immutable_tenant_is_not_read_back(recorded: Any, model: Any, reads: int) -> None:
     session, bumped, statements = recorded
     table = model.__tablename__
-    session.add(model(id=1, tenant=7, name="a"))
-    session.commit()
-    row = session.get(model, 1)
+    row = _saved(session, 1, model)
     statements.clear()
     bumped.clear()
     row.name = "b"
@@ -62,15 +69,6 @@ def test_an_immutable_tenant_is_not_read_back(recorded: Any, model: Any, reads: 
     selects = [statement for statement in statements if statement.lstrip().upper().startswith("SELECT")]
     assert len(selects) == reads, statements
     assert bumped.pop() == {f"t:{table}:any", f"t:{table}:row=i1", f"t:{table}:part=i7"}
-
-
-def _saved(session: Session, row_id: int) -> _Fixed:
-    """A committed row of tenant 7, named "a", as the session holds it."""
-    session.add(_Fixed(id=row_id, tenant=7, name="a"))
-    session.commit()
-    row = session.get(_Fixed, row_id)
-    assert row is not None
-    return row
 
 
 def test_an_immutable_tenant_refuses_a_change_and_writes_nothing(recorded: Any) -> None:
@@ -111,9 +109,7 @@ def test_a_row_switch_bumps_the_coarse_tag(recorded: Any, model: Any) -> None:
     """
     session, bumped, _ = recorded
     table = model.__tablename__
-    session.add(model(id=4, tenant=7, name="a"))
-    session.commit()
-    row = session.get(model, 4)
+    row = _saved(session, 4, model)
     bumped.clear()
     session.delete(row)
     session.add(model(id=4, tenant=8, name="b"))
