@@ -319,55 +319,97 @@ def _all_hits(cache: Any, before: dict[str, int], reads: int, what: str) -> bool
     raise AssertionError(msg)
 
 
+def _stored_keys(cache: AsyncCache) -> list[str]:
+    """The keys a ``MemoryStore`` cache holds (entries and tags)."""
+    backend: Any = cache.backend
+    return list(backend.store._store)  # noqa: SLF001 - the anchor reads what the hits read
+
+
+async def _two_lookups(cache: AsyncCache, keys: list[str], rng: random.Random) -> float:
+    """µs for the store read alone of a hit that size makes cold: two stored keys (an entry, a row tag), read
+    through the backend's ``get_many`` from ``MemoryStore``'s dict. Fresh string objects, as a hit builds its own."""
+    get_many = cache.backend.get_many
+    pairs = [["".join(rng.choice(keys)), "".join(rng.choice(keys))] for _ in range(2000)]
+    start = time.perf_counter()
+    for pair in pairs:
+        await get_many(pair)
+    return (time.perf_counter() - start) / len(pairs) * 1e6
+
+
+class _SizeCase(NamedTuple):
+    size: int
+    cache: AsyncCache
+    repo: KitRepo
+    ids: list[uuid.UUID]
+    session: Any
+    hits: list[float]  # µs per hit, per batch
+    alone: list[float]  # µs per two store lookups, per batch (MemoryStore only)
+
+
+async def _size_case(sessions: Any, store: Any, size: int) -> _SizeCase:
+    """A cache on ``store`` holding ``size`` rows' ``get(pk)`` entries, and a long-lived repository on it."""
+    namespace = f"lakhc{uuid.uuid4().hex[:8]}"
+    # populating 100k rows takes longer than the default ttl on a loaded machine
+    cache = AsyncCache(store, namespace=namespace, options=CacheOptions(default_ttl=None))
+    ids = [uuid.UUID(int=i + 1) for i in range(size)]
+    for start in range(0, size, 500):
+        # populate: each get misses once and stores its row; a session per slice, since under
+        # SQLite's isolation only a read that opens its transaction may populate
+        async with sessions() as filler:
+            for item_id in ids[start : start + 500]:
+                await KitRepo(session=filler, cache=cache).get(item_id)
+                await filler.rollback()
+    session = sessions()
+    return _SizeCase(size, cache, KitRepo(session=session, cache=cache), ids, session, [], [])
+
+
+async def _time_hits(case: _SizeCase, rng: random.Random, what: str) -> None:
+    # fresh key objects, as a request parses its own: picking the populate loop's objects would
+    # time reads of a 100k-object list spread over the heap (cache misses that grow with size
+    # but are the benchmark's, not the cache's)
+    picks = [uuid.UUID(int=rng.choice(case.ids).int) for _ in range(2000)]
+    before = dict(case.cache.stats)
+    start = time.perf_counter()
+    for item_id in picks:
+        await case.repo.get(item_id)
+    elapsed = time.perf_counter() - start
+    if _all_hits(case.cache, before, len(picks), what):
+        case.hits.append(elapsed / len(picks) * 1e6)
+
+
 async def hit_cost(tmp: str) -> list[list[Any]]:
+    """Section 2: a long-lived repository's ``get(pk)`` hit at each size, interleaved; on ``MemoryStore`` beside the
+    anchor, two lookups of the store alone at the same size (what the hardware charges for a bigger dict)."""
     from litestar.stores.memory import MemoryStore
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
 
-    largest = max(SIZES)
-    engine = await _engine(f"sqlite+aiosqlite:///{tmp}/size.db", _rows(largest, TENANTS))
+    engine = await _engine(f"sqlite+aiosqlite:///{tmp}/size.db", _rows(max(SIZES), TENANTS))
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     client = Redis.from_url(REDIS_URL)
-    out = []
+    out: list[list[Any]] = []
     for store_name, make_store in (
         ("MemoryStore", MemoryStore),
         ("RedisStore", lambda: RedisStore(client, namespace=f"lakhc{uuid.uuid4().hex[:6]}")),
     ):
-        cases = []
-        for size in SIZES:
-            namespace = f"lakhc{uuid.uuid4().hex[:8]}"
-            # populating 100k rows takes longer than the default ttl on a loaded machine
-            cache = AsyncCache(make_store(), namespace=namespace, options=CacheOptions(default_ttl=None))
-            ids = [uuid.UUID(int=i + 1) for i in range(size)]
-            for start in range(0, size, 500):
-                # populate: each get misses once and stores its row; a session per slice, since under
-                # SQLite's isolation only a read that opens its transaction may populate
-                async with sessions() as filler:
-                    for item_id in ids[start : start + 500]:
-                        await KitRepo(session=filler, cache=cache).get(item_id)
-                        await filler.rollback()
-            session = sessions()
-            cases.append((size, cache, KitRepo(session=session, cache=cache), ids, session, []))
+        cases = [await _size_case(sessions, make_store(), size) for size in SIZES]
+        keys = [_stored_keys(case.cache) if store_name == "MemoryStore" else [] for case in cases]
         rng = random.Random(5)
         for _ in range(BATCHES):
-            for _size, cache, repo, ids, _, batches in cases:
-                # fresh key objects, as a request parses its own: picking the populate loop's objects would
-                # time reads of a 100k-object list spread over the heap (cache misses that grow with size
-                # but are the benchmark's, not the cache's)
-                picks = [uuid.UUID(int=rng.choice(ids).int) for _ in range(2000)]
-                before = dict(cache.stats)
-                start = time.perf_counter()
-                for item_id in picks:
-                    await repo.get(item_id)
-                elapsed = time.perf_counter() - start
-                if _all_hits(cache, before, len(picks), f"{store_name}, {_size} rows"):
-                    batches.append(elapsed / len(picks) * 1e6)
-        small = _median_of(cases[0][5])
-        for size, cache, _, _, session, batches in cases:
-            out.append([store_name, size, _median_of(batches), _median_of(batches) / small])
-            await session.close()
-            await cache.clear()
-            await cache.close()
+            for case, stored in zip(cases, keys, strict=True):
+                if stored:
+                    case.alone.append(await _two_lookups(case.cache, stored, rng))
+                await _time_hits(case, rng, f"{store_name}, {case.size} rows")
+        small = _median_of(cases[0].hits)
+        out.extend([store_name, case.size, _median_of(case.hits), _median_of(case.hits) / small] for case in cases)
+        if cases[0].alone:
+            small = _median_of(cases[0].alone)
+            label = f"{store_name}: the store read alone (2 stored keys)"
+            out.extend([label, case.size, _median_of(case.alone), _median_of(case.alone) / small] for case in cases)
+        for case in cases:
+            await case.session.close()
+            await case.cache.clear()
+            await case.cache.close()
     await client.aclose()
     await engine.dispose()
     return out
