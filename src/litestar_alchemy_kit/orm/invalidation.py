@@ -524,6 +524,7 @@ def _after_transaction_create(session: Session, transaction: SessionTransaction)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    end_flush(session)  # a flush that raised never reached after_flush (its subtransaction ends here)
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
         session.info.pop(_WRITTEN_KEY, None)

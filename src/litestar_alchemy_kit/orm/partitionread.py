@@ -222,13 +222,16 @@ def _is_expression(value: object) -> bool:
 def _post_update_only(mapper: Mapper[Any], state: InstanceState[Any], entry: _Partitioned) -> bool:
     """Whether the row's changes to ``entry``'s table are all many-to-one ``post_update`` relationships.
 
-    Such a row's UPDATE runs after every mapper's saves, not before its ``after_update``.
+    Such a row's UPDATE runs after every mapper's saves, not before its ``after_update``. A column assigned the
+    value it has does not count: the save does not write it.
     """
     found = False
     for key in state.committed_state:
         prop = mapper.get_property(key)
         if isinstance(prop, ColumnProperty) and any(column.table is entry.table for column in prop.columns):
-            return False  # its UPDATE of this table runs in the save
+            if state.attrs[key].history.has_changes():
+                return False  # its UPDATE of this table runs in the save
+            continue  # assigned the value it has: the save does not write it
         if (
             isinstance(prop, RelationshipProperty)
             and prop.post_update

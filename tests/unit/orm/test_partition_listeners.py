@@ -6,7 +6,9 @@ mapper would turn every model's native upserts into unit-of-work writes.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import ForeignKey, String, create_engine, event, inspect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -104,3 +106,28 @@ def test_a_row_saved_without_a_write_is_not_read_though_its_read_only_property_e
     engine.dispose()
     assert not [statement for statement in statements if "FROM lak_listeners_labelled" in statement], statements
     assert not [tag for tag in bumped.pop() if tag.startswith("t:lak_listeners_labelled:part=")]
+
+
+def test_a_flush_that_fails_leaves_nothing_recorded() -> None:
+    """What a flush records for its rows (tenants read, attributes expired) is dropped when the flush fails, as
+    after one that succeeds: it would hold the flush's instance states, and keep recording expiries, until the
+    session's next flush."""
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    cache, _ = recording_cache()
+    with Session(engine, expire_on_commit=False) as session:
+        bind_cache(session, cache)
+        session.add(_Labelled(id=1, tenant=1, name="p"))
+        session.commit()
+        row = session.get(_Labelled, 1)
+        assert row is not None
+        row.name = "q"
+        session.add(_Labelled(id=2, tenant=1, name=None))  # NOT NULL: the flush fails after the UPDATE of row 1
+        with pytest.raises(IntegrityError):
+            session.flush()
+        leftovers = [key for key in session.info if "partition" in key]
+        session.rollback()
+        session.expire(row, ["name"])
+        assert leftovers == []
+        assert [key for key in session.info if "partition" in key] == []
+    engine.dispose()
