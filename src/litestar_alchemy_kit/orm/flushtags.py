@@ -165,11 +165,7 @@ def _values(
 ) -> list[object] | None:
     """The column's value in the row now and, if the flush changed it, before; None if either is unknown.
 
-    ``insert`` and ``update`` both: a row switch (a new row whose key a deleted one of the flush had, saved
-    as an UPDATE of the stored row): :mod:`~litestar_alchemy_kit.orm.partitionread` records its tenant as
-    unknown, immutable or not.
-
-    ``update``: the row is persistent (or switched) and not deleted, so the flush may UPDATE it, changing a rewritten or
+    ``update``: the row is persistent and not deleted, so the flush may UPDATE it, changing a rewritten or
     defaulted column with no trace in ``committed_state`` (the value read back replaces the old one in the
     instance). Whether it did is not known here: a row flushed with no UPDATE (only its collections changed)
     bumps the coarse tag too, more than needed, never less.
@@ -181,12 +177,7 @@ def _values(
         return None
     if update and (fine.rewritten or (fine.defaulted and fine.key not in state.committed_state)):
         return None
-    if (
-        verified is not None
-        and (update or not insert)
-        and fine.make is part_tag
-        and ((insert and update) or not is_immutable(fine.column))  # a row switch: immutable or not
-    ):
+    if verified is not None and not insert and fine.make is part_tag and not is_immutable(fine.column):
         return _read_values(state, fine, verified)
     return _session_values(state, fine, insert)
 
@@ -265,9 +256,7 @@ def _row_bumps(
     verified: Mapping[Table, object] | None = None,
 ) -> None:
     insert = state.key is None and not isdelete
-    # a new row partitionread saw UPDATEd replaced a stored row (a row switch), whose deleted instance the flush
-    # leaves unwritten (list-only): the partition the row left is not known
-    update = not isdelete and (not insert or bool(verified))
+    update = not insert and not isdelete
     for coarse, every_row, fines, replaces in plan.tables:
         tags.update(every_row)
         if replaces and not isdelete:
@@ -282,6 +271,20 @@ def _row_bumps(
                 break
             tags.update(fine.make(coarse, token) for token in tokens if token is not None)
     tags.update(plan.extra)
+
+
+@cache
+def _switched_tags(mapper: Mapper[Any]) -> frozenset[str]:
+    """Coarse tags of the mapper's tenant-owned tables, for an instance a row switch replaced.
+
+    A flush that deletes an instance and adds one with its primary key saves the pair as one UPDATE of the
+    stored row, and leaves the deleted instance unwritten (list-only: the only deleted state SQLAlchemy
+    registers so). Nothing reads the partition the stored row was in (no ``before_update`` runs), and the new
+    instance's values name only the one it enters, immutable tenant or not.
+    """
+    return frozenset(
+        coarse for _, coarse, fines, _ in _fine_columns(mapper) if any(fine.make is part_tag for fine in fines)
+    )
 
 
 @cache
@@ -300,6 +303,8 @@ def flush_bumps(flush_context: UOWTransaction) -> set[str]:
         if listonly:
             # registered for its collections only: its own row is not written, link rows may be
             tags.update(_secondary_tags(state.mapper))
+            if isdelete:
+                tags.update(_switched_tags(state.mapper))
             continue
         _row_bumps(state, isdelete, tags, _plan(state.mapper, graph, metadata), verified.get(state, _NOTHING_READ))
     return tags

@@ -524,7 +524,8 @@ def _after_transaction_create(session: Session, transaction: SessionTransaction)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    end_flush(session)  # a flush that raised never reached after_flush (its subtransaction ends here)
+    if not transaction.nested:  # a savepoint may end inside a flush; the flush's own subtransaction is not one
+        end_flush(session)  # a flush that raised never reached after_flush (its subtransaction ends here)
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
         session.info.pop(_WRITTEN_KEY, None)

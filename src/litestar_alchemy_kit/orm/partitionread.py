@@ -34,7 +34,8 @@ attribute history decides, as it decides what the UPDATE writes.
 read, and the one the flush set if it changed the column. A written row this did not read (one another
 transaction deleted, one whose key is not loaded) bumps its table's coarse tag, and so does one recorded
 :data:`MOVED_UNREAD` (moved to a SQL expression's value, or by a ``before_update`` listener registered after
-the kit's; a row switch). One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
+the kit's). A row switch (a flush deletes a row and adds one with its key: one UPDATE of the stored row) is
+not read: :mod:`~litestar_alchemy_kit.orm.flushtags` bumps the coarse tag for the instance it replaced. One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
 knowing where it is.
 """
 
@@ -97,9 +98,8 @@ UNWRITTEN: Final = object()
 
 MOVED_UNREAD: Final = object()
 """The value recorded for a row whose tenant changed where it cannot be read: set to a SQL expression (its
-UPDATE expires the value: the partition it enters is not known), by a ``before_update`` listener that ran
-after the kit's, or by a row switch (a new row saved as an UPDATE of the row a deleted one had; immutable
-tenants too): the partition it left is gone. It bumps its table's coarse tag."""
+UPDATE expires the value: the partition it enters is not known), or by a ``before_update`` listener that ran
+after the kit's (the partition it left is gone). It bumps its table's coarse tag."""
 
 _LOCKING_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
@@ -367,11 +367,8 @@ def after_update(mapper: Mapper[Any], connection: Connection, target: object) ->
     if verified is None:
         return
     if state.key is None:
-        # a row switch: a new row saved as an UPDATE of the stored row a deleted one of the flush had (with no
-        # before_update: nothing was read before it, and the deleted instance is not written): the tenant it
-        # left is gone
-        for entry in _partitioned(mapper):
-            verified.setdefault(state, {})[entry.table] = MOVED_UNREAD
+        # a row switch: a new row saved as an UPDATE of the stored row a deleted one of the flush had (no
+        # before_update ran); flushtags bumps the coarse tag for the deleted instance, which is not written
         return
     have = verified.get(state, {})
     for entry in _partitioned(mapper):

@@ -26,6 +26,13 @@ class _Fixed(_Base):
     name: Mapped[str] = mapped_column(String(20))
 
 
+class _Untenanted(_Base):
+    __tablename__ = "lak_immutable_untenanted"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
 class _Movable(_Base):
     __tablename__ = "lak_immutable_movable"
 
@@ -138,3 +145,16 @@ def test_a_later_listener_writing_an_unchanged_row_bumps_its_partition(recorded:
     with Session(session.get_bind()) as other:
         assert other.execute(select(_Fixed.name).where(_Fixed.id == 5)).scalar_one() == "stamped"
     assert "t:lak_immutable_fixed:part=i7" in bumped.pop()
+
+
+def test_a_row_switch_of_a_table_without_a_tenant_keeps_fine_tags(recorded: Any) -> None:
+    """With no partition to lose, a row switch bumps what an update of the row does: its row tag, not the table's."""
+    session, bumped, _ = recorded
+    session.add(_Untenanted(id=6, name="a"))
+    session.commit()
+    row = session.get(_Untenanted, 6)
+    bumped.clear()
+    session.delete(row)
+    session.add(_Untenanted(id=6, name="b"))
+    session.commit()
+    assert bumped.pop() == {"t:lak_immutable_untenanted:any", "t:lak_immutable_untenanted:row=i6"}

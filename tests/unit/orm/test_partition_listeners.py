@@ -6,8 +6,10 @@ mapper would turn every model's native upserts into unit-of-work writes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import ForeignKey, String, create_engine, event, inspect
+from sqlalchemy import ForeignKey, String, create_engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -131,3 +133,37 @@ def test_a_flush_that_fails_leaves_nothing_recorded() -> None:
         assert leftovers == []
         assert [key for key in session.info if "partition" in key] == []
     engine.dispose()
+
+
+def test_a_savepoint_inside_a_flush_keeps_what_it_read() -> None:
+    """A listener of the application that runs a SAVEPOINT during the flush (an audit insert, say) does not end
+    the flush: the partitions read for its rows still name their tags (not the table's coarse tag)."""
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    cache, bumped = recording_cache()
+
+    def audit(mapper: Any, connection: Any, target: _Labelled) -> None:
+        session = Session.object_session(target)
+        assert session is not None
+        with session.begin_nested():
+            session.execute(text("SELECT 1"))
+
+    with Session(engine, expire_on_commit=False) as session:
+        bind_cache(session, cache)
+        session.add(_Labelled(id=1, tenant=4, name="p"))
+        session.commit()
+        row = session.get(_Labelled, 1)
+        assert row is not None
+        bumped.clear()
+        event.listen(_Labelled, "after_update", audit)
+        try:
+            row.name = "q"
+            session.commit()
+        finally:
+            event.remove(_Labelled, "after_update", audit)
+    engine.dispose()
+    assert bumped.pop() == {
+        "t:lak_listeners_labelled:any",
+        "t:lak_listeners_labelled:row=i1",
+        "t:lak_listeners_labelled:part=i4",
+    }
