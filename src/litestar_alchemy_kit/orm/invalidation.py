@@ -523,10 +523,16 @@ def _after_transaction_create(session: Session, transaction: SessionTransaction)
         session.info[_TRACKED_KEY] = transaction
 
 
+def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # A flush that raised never reached after_flush: its subtransaction (never a savepoint) is rolled back. Not on
+    # any transaction end: a savepoint, or the subtransaction of a bulk_* call, may end inside a flush.
+    if not previous_transaction.nested:
+        end_flush(session)
+
+
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    if not transaction.nested:  # a savepoint may end inside a flush; the flush's own subtransaction is not one
-        end_flush(session)  # a flush that raised never reached after_flush (its subtransaction ends here)
     if transaction.parent is None:
+        end_flush(session)  # whatever a flush left (a before_flush listener raised after the kit's)
         session.info.pop(_PENDING_KEY, None)
         session.info.pop(_WRITTEN_KEY, None)
         session.info.pop(_FINE_KEY, None)
@@ -543,6 +549,7 @@ LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
     ("after_commit", _after_commit),
     ("after_transaction_create", _after_transaction_create),
     ("after_transaction_end", _after_transaction_end),
+    ("after_soft_rollback", _after_soft_rollback),
 )
 """The ``Session`` events :func:`install_listeners` listens to, and their handlers."""
 
