@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from advanced_alchemy.exceptions import IntegrityError
 from sqlalchemy import Column, Table, bindparam, event, select
-from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, mapperlib
+from sqlalchemy.orm import ColumnProperty, Mapper, mapperlib
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import MANYTOONE, NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
@@ -219,27 +219,34 @@ def _is_expression(value: object) -> bool:
     return hasattr(value, "__clause_element__") or isinstance(value, ClauseElement)
 
 
+@cache
+def _post_update_keys(mapper: Mapper[Any], table: Table) -> frozenset[str]:
+    """The many-to-one ``post_update`` relationships of ``mapper`` whose foreign key is in ``table``."""
+    return frozenset(
+        prop.key
+        for prop in mapper.relationships
+        if prop.post_update and prop.direction is MANYTOONE and any(c.table is table for c in prop.local_columns)
+    )
+
+
 def _post_update_only(mapper: Mapper[Any], state: InstanceState[Any], entry: _Partitioned) -> bool:
     """Whether the row's changes to ``entry``'s table are all many-to-one ``post_update`` relationships.
 
     Such a row's UPDATE runs after every mapper's saves, not before its ``after_update``. A column assigned the
     value it has does not count: the save does not write it.
     """
-    found = False
-    for key in state.committed_state:
+    changed = state.committed_state
+    if _post_update_keys(mapper, entry.table).isdisjoint(changed):
+        return False  # the common case, without a history per column
+    for key in changed:
         prop = mapper.get_property(key)
-        if isinstance(prop, ColumnProperty) and any(column.table is entry.table for column in prop.columns):
-            if state.attrs[key].history.has_changes():
-                return False  # its UPDATE of this table runs in the save
-            continue  # assigned the value it has: the save does not write it
         if (
-            isinstance(prop, RelationshipProperty)
-            and prop.post_update
-            and prop.direction is MANYTOONE
-            and any(column.table is entry.table for column in prop.local_columns)
+            isinstance(prop, ColumnProperty)
+            and any(column.table is entry.table for column in prop.columns)
+            and state.attrs[key].history.has_changes()
         ):
-            found = True
-    return found
+            return False  # its UPDATE of this table runs in the save
+    return True
 
 
 def _key_values(state: InstanceState[Any], entry: _Partitioned, *, committed: bool) -> dict[str, Any] | None:
