@@ -110,6 +110,16 @@ def test_a_row_saved_without_a_write_is_not_read_though_its_read_only_property_e
     assert not [tag for tag in bumped.pop() if tag.startswith("t:lak_listeners_labelled:part=")]
 
 
+def _saved(session: Session, cache: Any, *, tenant: int) -> _Labelled:
+    """Row 1 of ``tenant``, committed by ``session`` (bound to ``cache``) and held by it."""
+    bind_cache(session, cache)
+    session.add(_Labelled(id=1, tenant=tenant, name="p"))
+    session.commit()
+    row = session.get(_Labelled, 1)
+    assert row is not None
+    return row
+
+
 def test_a_flush_that_fails_leaves_nothing_recorded() -> None:
     """What a flush records for its rows (tenants read, attributes expired) is dropped when the flush fails, as
     after one that succeeds: it would hold the flush's instance states, and keep recording expiries, until the
@@ -118,11 +128,7 @@ def test_a_flush_that_fails_leaves_nothing_recorded() -> None:
     _Base.metadata.create_all(engine)
     cache, _ = recording_cache()
     with Session(engine, expire_on_commit=False) as session:
-        bind_cache(session, cache)
-        session.add(_Labelled(id=1, tenant=1, name="p"))
-        session.commit()
-        row = session.get(_Labelled, 1)
-        assert row is not None
+        row = _saved(session, cache, tenant=1)
         row.name = "q"
         session.add(_Labelled(id=2, tenant=1, name=None))  # NOT NULL: the flush fails after the UPDATE of row 1
         with pytest.raises(IntegrityError):
@@ -158,11 +164,7 @@ def test_a_transaction_ending_inside_a_flush_keeps_what_it_read(how: str) -> Non
             session.bulk_insert_mappings(_Child, [{"id": 99}])
 
     with Session(engine, expire_on_commit=False) as session:
-        bind_cache(session, cache)
-        session.add(_Labelled(id=1, tenant=4, name="p"))
-        session.commit()
-        row = session.get(_Labelled, 1)
-        assert row is not None
+        row = _saved(session, cache, tenant=4)
         bumped.clear()
         event.listen(_Labelled, "after_update", audit)
         try:
