@@ -35,8 +35,8 @@ read, and the one the flush set if it changed the column. A written row this did
 transaction deleted, one whose key is not loaded) bumps its table's coarse tag, and so does one recorded
 :data:`MOVED_UNREAD` (moved to a SQL expression's value, or by a ``before_update`` listener registered after
 the kit's). A row switch (a flush deletes a row and adds one with its key: one UPDATE of the stored row) is
-not read: :mod:`~litestar_alchemy_kit.orm.flushtags` bumps the coarse tag for the instance it replaced. One statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of
-knowing where it is.
+not read: :mod:`~litestar_alchemy_kit.orm.flushtags` bumps the coarse tag for the instance it replaced. One
+statement per batch of UPDATEs that keep their tenant, per row otherwise: the cost of knowing where it is.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from litestar_alchemy_kit.orm.finetags import column_kind
 from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Collection, Iterable, Mapping
     from collections.abc import Set as AbstractSet
 
     from sqlalchemy.engine import Connection
@@ -166,19 +166,21 @@ def _due(state: InstanceState[Any]) -> Due:
     return {} if due is None else due
 
 
-def _expired_in_flush(state: InstanceState[Any]) -> AbstractSet[str]:
+def _expired_log(state: InstanceState[Any]) -> Expired | None:
+    """The current flush's record of expired attributes (``None``: no cache-bound flush is under way)."""
     session: Session | None = state.session
-    expired: Expired | None = None if session is None else session.info.get(_EXPIRED_KEY)
+    return None if session is None else session.info.get(_EXPIRED_KEY)
+
+
+def _expired_in_flush(state: InstanceState[Any]) -> AbstractSet[str]:
+    expired = _expired_log(state)
     return frozenset() if expired is None else expired.get(state, frozenset())
 
 
 def _on_expire(state: InstanceState[Any], names: Iterable[str] | None) -> None:
     """``expire``: record attributes expired during a flush (a whole-instance expiry, ``None``, is no flush's)."""
-    if names is None:
-        return
-    session: Session | None = state.session
-    expired: Expired | None = None if session is None else session.info.get(_EXPIRED_KEY)
-    if expired is not None:
+    expired = None if names is None else _expired_log(state)
+    if expired is not None and names is not None:
         expired.setdefault(state, set()).update(names)
 
 
@@ -286,7 +288,7 @@ def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: ob
 
 
 def _read_updated(
-    connection: Connection, states: Iterable[InstanceState[Any]], entry: _Partitioned, verified: Verified
+    connection: Connection, states: Collection[InstanceState[Any]], entry: _Partitioned, verified: Verified
 ) -> None:
     """Keep the tenants of rows whose UPDATEs (all already run) left the column alone: one plain read per chunk.
 
@@ -297,7 +299,6 @@ def _read_updated(
     """
     alone: list[InstanceState[Any]] = []
     keyed: dict[Any, InstanceState[Any]] = {}
-    states = list(states)
     batched = len(states) > 1
     for state in states:
         if entry.table in verified.get(state, {}):
