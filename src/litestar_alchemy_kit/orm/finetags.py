@@ -76,17 +76,19 @@ def column_kind(column: Column[Any]) -> str | None:
 def type_kind(type_: TypeEngine[Any]) -> str | None:
     """``"i"``, ``"u"`` or ``"s"`` when values of ``type_`` reach the database as they are in Python, else None.
 
-    Type decorators (which may rewrite values on the way in), variants (another type on some
-    dialect), enums, fixed-width ``CHAR`` (blank-padded comparison), explicit collations and
+    Type decorators (which may rewrite values on the way in), types defined outside SQLAlchemy (a
+    subclass may do the same through ``bind_processor`` or ``bind_expression``), variants (another type on
+    some dialect), enums, fixed-width ``CHAR`` (blank-padded comparison), explicit collations and
     PostgreSQL's ``CITEXT`` (case-insensitive) are refused: their database equality may differ from
     Python's. A collation given only in the database's DDL is not seen: declare it on the column.
     """
     kind = None
+    cls = type(type_)
     if type_._variant_mapping:  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         kind = None
-    elif isinstance(type_, GUID):
+    elif cls is GUID:  # Advanced Alchemy's UUID type: stores the UUID itself, in every dialect's form
         kind = "u"
-    elif isinstance(type_, TypeDecorator):
+    elif isinstance(type_, TypeDecorator) or not cls.__module__.startswith("sqlalchemy."):
         kind = None
     elif isinstance(type_, Uuid):
         kind = "u" if type_.as_uuid else None
