@@ -7,6 +7,7 @@
 - :mod:`~litestar_alchemy_kit.orm.codec`: rows to cache entries and back;
 - :mod:`~litestar_alchemy_kit.orm.populate`: when a read may populate the cache;
 - :mod:`~litestar_alchemy_kit.orm.binding`: the execution options and snapshot of one read;
+- :mod:`~litestar_alchemy_kit.orm.executehooks`: application ``do_orm_execute`` listeners a cached read cannot see through;
 - :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that mark tags before a commit and bump them after;
 - :mod:`~litestar_alchemy_kit.orm.outbox`: the durable record of invalidations a writer could not announce;
 - :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
@@ -23,6 +24,7 @@ It knows nothing of repositories, services, auth or errors; the cache core knows
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.dependencies import table_tag
+from litestar_alchemy_kit.orm.executehooks import trust_execute_listener
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
 from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
@@ -51,5 +53,6 @@ __all__ = (
     "table_tag",
     "tenant_column",
     "tenant_column_of",
+    "trust_execute_listener",
     "view_of",
 )

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.canonical import Unencodable, encode_value
+from litestar_alchemy_kit.orm.executehooks import untrusted_execute_listener
 from litestar_alchemy_kit.orm.statement import IGNORED_EXECUTION_OPTIONS, canonical_options
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class BindState:
             result; ``None`` when there are none (the common case: nothing to add to the key).
         token: the canonical encoding of ``options`` (``""`` when there are none), for keys built
             without a statement.
-        bypass: why the read must bypass the cache (an option with no canonical form), else ``None``.
+        bypass: why the read must bypass the cache (an option with no canonical form, or a ``do_orm_execute``
+            listener that may change the statement: :mod:`~litestar_alchemy_kit.orm.executehooks`), else ``None``.
         connection: the connection the read will run on when already known (the session's
             transaction, or a connection the session is bound to); ``None``: a new one from the engine.
         engine: the engine the read runs on.
@@ -243,6 +245,9 @@ def bind_state(
     bind = sync_session.get_bind(mapper=mapper, clause=clause)
     connection = session_connection(sync_session, bind)
     engine = bind.engine if isinstance(bind, Connection) else bind
+    hooked = untrusted_execute_listener(sync_session)
+    if hooked is not None:
+        return BindState(None, "", hooked, connection, engine)
     source: Connection | Engine = connection if connection is not None else engine
     raw = source.get_execution_options()
     if not raw or all(name in KEY_NEUTRAL_OPTIONS for name in raw):

@@ -36,6 +36,7 @@ from litestar_alchemy_kit.orm.binding import (
     level_allows_populate,
     session_connection,
 )
+from litestar_alchemy_kit.orm.executehooks import trust_execute_listener, untrusted_execute_listener
 from litestar_alchemy_kit.orm.invalidation import pending_tags
 from litestar_alchemy_kit.orm.populate import VERSIONED_OPTION
 from litestar_alchemy_kit.orm.statement import Bypass, analyze
@@ -58,6 +59,11 @@ def _record(state: ORMExecuteState) -> None:
     if current is None:
         return
     recorder: TagRecorder = current
+    hooked = untrusted_execute_listener(state.session)
+    if hooked is not None:
+        # it may change the statement before or after this listener sees it
+        recorder.refuse(hooked)
+        return
     if state.is_insert or state.is_update or state.is_delete:
         recorder.refuse("the handler writes")
         return
@@ -132,6 +138,7 @@ def install_recording() -> None:
         install_session_listeners()
         event.listen(Session, "after_transaction_end", _after_transaction_end)
         event.listen(Session, "do_orm_execute", _record)
+        trust_execute_listener(_record)  # it reads statements, never changes them
         _installed = True
 
 
