@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "EAGER_STRATEGIES",
+    "entity_tags",
     "expression_tags",
     "indirect_tags",
     "loaded_tags",
@@ -108,6 +109,20 @@ def _relationship_closure(prop: RelationshipProperty[Any], seen: set[Mapper[Any]
     tags.update(expression_tags(prop.secondaryjoin))
     tags.update(_closure(prop.mapper, seen))
     return frozenset(tags)
+
+
+def entity_tags(entity: Any) -> frozenset[str]:
+    """Tables an aliased entity's selectable reads (an empty set for a mapper: its own tags name them).
+
+    Args:
+        entity: A mapper or an ``AliasedInsp`` (a step of a loader path, a relationship's entity).
+
+    Returns:
+        The table tags.
+    """
+    if getattr(entity, "is_aliased_class", False):
+        return expression_tags(entity.selectable)
+    return frozenset()
 
 
 def _closure(mapper: Mapper[Any], seen: set[Mapper[Any]]) -> frozenset[str]:

@@ -2,9 +2,10 @@
 
 A table counts as restricted to a partition only when the proof is structural and simple: the
 table is read exactly once, as a plain (unaliased) table in the top-level ``FROM`` list or its
-joins, nowhere else (no subquery, CTE, alias, eager or relationship load, column property or
-loader-option criteria mentions it), and the top-level ``WHERE`` holds, AND-ed, an equality of
-its declared :func:`~litestar_alchemy_kit.orm.partition.tenant_column` with a bound value.
+joins, nowhere else (no subquery, CTE, alias, eager or relationship load, column property,
+loader-option criteria or aliased class on a loader option's path mentions it), and the top-level
+``WHERE`` holds, AND-ed, an equality of its declared
+:func:`~litestar_alchemy_kit.orm.partition.tenant_column` with a bound value.
 Anything else is an ordinary read (``any``): a missed proof costs hit rate, a wrong one would
 serve stale data.
 """
@@ -24,7 +25,7 @@ from sqlalchemy.sql.schema import Column
 from sqlalchemy.sql.selectable import AliasedReturnsRows, FromClause, Join, Select, SelectBase
 from sqlalchemy.sql.util import find_tables
 
-from litestar_alchemy_kit.orm.dependencies import loaded_tags, table_tag
+from litestar_alchemy_kit.orm.dependencies import entity_tags, loaded_tags, table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind, exact_on, type_kind
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
@@ -68,7 +69,10 @@ def _flatten(from_: FromClause, direct: Counter[str], other: set[str]) -> None:
 
 
 def _option_sites(statement: Select[Any], other: set[str]) -> bool:
-    """Add tables named by loader-option criteria to ``other``; False for an option this cannot see into."""
+    """Add tables loader options read to ``other``; False for an option this cannot see into.
+
+    That is their criteria, their relationships and the selectables of the aliased classes on their paths.
+    """
     for option in statement._with_options:  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         if isinstance(option, _WildcardLoad):
             continue  # "*" loads: every relationship is already among the indirect tables
@@ -80,6 +84,8 @@ def _option_sites(statement: Select[Any], other: set[str]) -> bool:
             for step in element.path.path:
                 if isinstance(step, RelationshipProperty):
                     other.update(loaded_tags(step))  # pyright: ignore[reportUnknownArgumentType]
+                else:  # an entity: an aliased class (``of_type``) reads whatever its selectable reads
+                    other.update(entity_tags(step))
     return True
 
 
