@@ -29,6 +29,7 @@ __all__ = (
     "name_tag",
     "relationship_tags",
     "table_tag",
+    "target_tags",
 )
 
 EAGER_STRATEGIES = frozenset({"joined", "selectin", "subquery", "immediate", False})
@@ -107,8 +108,18 @@ def _relationship_closure(prop: RelationshipProperty[Any], seen: set[Mapper[Any]
         tags.update(expression_tags(prop.secondary))
     tags.update(expression_tags(prop.primaryjoin))
     tags.update(expression_tags(prop.secondaryjoin))
+    tags.update(target_tags(prop))
     tags.update(_closure(prop.mapper, seen))
     return frozenset(tags)
+
+
+def target_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
+    """Tables the relationship's target reads beyond its mapper: an aliased class's selectable.
+
+    A relationship to ``aliased(B, select(B).where(...).subquery())`` loads rows through that subquery,
+    which may read any table, the parent's included; its join condition names only the alias's columns.
+    """
+    return entity_tags(prop.entity)
 
 
 def entity_tags(entity: Any) -> frozenset[str]:
@@ -199,7 +210,8 @@ def loaded_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
 
     :func:`relationship_tags`, except the parent's own tables when nothing but the join condition
     names them: the loader reads them (if at all) only for the parents' own rows, which the
-    statement's restriction already covers.
+    statement's restriction already covers. The target's mapper, an aliased target's selectable, a
+    secondary table and the subqueries of the join condition read any rows.
 
     Args:
         prop: The relationship.
@@ -210,7 +222,7 @@ def loaded_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
     tags = set(relationship_tags(prop))
     parent = {table_tag(t) for t in prop.parent.tables}
     elsewhere = set(mapper_tags(prop.mapper))
-    elsewhere |= expression_tags(prop.secondary) | expression_tags(prop.secondaryjoin)
+    elsewhere |= expression_tags(prop.secondary) | expression_tags(prop.secondaryjoin) | target_tags(prop)
     for element in iterate(prop.primaryjoin):
         if isinstance(element, (SelectBase, AliasedReturnsRows)):
             elsewhere |= expression_tags(element)

@@ -226,3 +226,27 @@ def test_a_loader_option_through_an_aliased_class_reads_what_the_alias_reads(
         return [[b.id for b in a.bs] for a in found]
 
     _stays_fresh(sessions, read, lambda session: _raise(session, A, 2, 10))
+
+
+@pytest.mark.parametrize("method", ["list", "get"])
+def test_a_default_eager_relationship_to_an_aliased_class_reads_what_the_alias_reads(
+    method: str, sessions: tuple[sessionmaker[Session], SyncCache]
+) -> None:
+    assert tags(select(P).where(P.tenant == 1)) >= {"t:hr_p:any", "t:hr_q:any"}
+    info = analyze(select(P), dialect=SQLITE)
+    assert isinstance(info, StatementInfo)
+    assert info.pk_lookup is None, "other rows of hr_p decide what get(pk) loads"
+    factory, _ = sessions
+    with factory() as session:
+        session.add_all([P(id=1, tenant=1, score=1), P(id=2, tenant=2, score=1), Q(id=1, p_id=1, score=5)])
+        session.commit()
+
+    def read(session: Session, cache: SyncCache | None) -> list[list[int]]:
+        repo = PRepository(session=session, cache=cache)
+        use_cache = cache is not None
+        found = (
+            [repo.get(1, use_cache=use_cache)] if method == "get" else repo.get_many(P.tenant == 1, use_cache=use_cache)
+        )
+        return [[q.id for q in p.high_qs] for p in found]  # type: ignore[attr-defined]
+
+    _stays_fresh(sessions, read, lambda session: _raise(session, P, 2, 10))
