@@ -27,6 +27,7 @@ __all__ = (
     "loaded_tags",
     "mapper_tags",
     "name_tag",
+    "order_by_clauses",
     "relationship_tags",
     "table_tag",
     "target_tags",
@@ -109,8 +110,16 @@ def _relationship_closure(prop: RelationshipProperty[Any], seen: set[Mapper[Any]
     tags.update(expression_tags(prop.primaryjoin))
     tags.update(expression_tags(prop.secondaryjoin))
     tags.update(target_tags(prop))
+    for clause in order_by_clauses(prop):
+        tags.update(expression_tags(clause))
     tags.update(_closure(prop.mapper, seen))
     return frozenset(tags)
+
+
+def order_by_clauses(prop: RelationshipProperty[Any]) -> tuple[ClauseElement, ...]:
+    """The relationship's ``order_by`` expressions (none when it has no ``order_by``)."""
+    clauses: Any = prop.order_by
+    return tuple(clauses) if clauses else ()  # pyright: ignore[reportUnknownArgumentType]
 
 
 def target_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
@@ -211,7 +220,7 @@ def loaded_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
     :func:`relationship_tags`, except the parent's own tables when nothing but the join condition
     names them: the loader reads them (if at all) only for the parents' own rows, which the
     statement's restriction already covers. The target's mapper, an aliased target's selectable, a
-    secondary table and the subqueries of the join condition read any rows.
+    secondary table and the subqueries of the join condition and ``order_by`` read any rows.
 
     Args:
         prop: The relationship.
@@ -223,9 +232,10 @@ def loaded_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
     parent = {table_tag(t) for t in prop.parent.tables}
     elsewhere = set(mapper_tags(prop.mapper))
     elsewhere |= expression_tags(prop.secondary) | expression_tags(prop.secondaryjoin) | target_tags(prop)
-    for element in iterate(prop.primaryjoin):
-        if isinstance(element, (SelectBase, AliasedReturnsRows)):
-            elsewhere |= expression_tags(element)
+    for clause in (prop.primaryjoin, *order_by_clauses(prop)):
+        for element in iterate(clause):
+            if isinstance(element, (SelectBase, AliasedReturnsRows)):
+                elsewhere |= expression_tags(element)
     if parent.isdisjoint(elsewhere):
         tags -= parent
     return frozenset(tags)

@@ -30,6 +30,7 @@ from sqlalchemy.sql import Executable
 
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.orm.dependencies import relationship_tags
 from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
 from tests.unit.orm.conftest import DIALECTS
@@ -250,3 +251,21 @@ def test_a_default_eager_relationship_to_an_aliased_class_reads_what_the_alias_r
         return [[q.id for q in p.high_qs] for p in found]  # type: ignore[attr-defined]
 
     _stays_fresh(sessions, read, lambda session: _raise(session, P, 2, 10))
+
+
+def test_a_relationship_order_by_counts(sessions: tuple[sessionmaker[Session], SyncCache]) -> None:
+    assert "t:hr_vote" in relationship_tags(R.items.property)
+    assert {"t:hr_vote", "t:hr_vote:any"} <= tags(select(R).where(R.tenant == 1))
+    factory, _ = sessions
+    with factory() as session:
+        session.add_all([R(id=1, tenant=1), S(id=1, r_id=1), S(id=2, r_id=1), Vote(id=1, s_id=1)])
+        session.commit()
+
+    def read(session: Session, cache: SyncCache | None) -> list[list[int]]:
+        found = RRepository(session=session, cache=cache).get_many(R.tenant == 1, use_cache=cache is not None)
+        return [[s.id for s in r.items] for r in found]
+
+    def vote(session: Session) -> None:
+        session.add_all([Vote(id=2, s_id=2), Vote(id=3, s_id=2)])
+
+    _stays_fresh(sessions, read, vote)
