@@ -2,6 +2,7 @@
 
 - :mod:`~litestar_alchemy_kit.orm.statement`: statement fingerprints and cache bypass;
 - :mod:`~litestar_alchemy_kit.orm.dependencies`: the tables (tags) a statement or mapper depends on;
+- :mod:`~litestar_alchemy_kit.orm.rawtext`: raw SQL fragments that may read untracked tables or vary per call;
 - :mod:`~litestar_alchemy_kit.orm.schema` and :mod:`~litestar_alchemy_kit.orm.typesafety`: the
   model schema fingerprint and column types SQLAlchemy's cache key cannot see;
 - :mod:`~litestar_alchemy_kit.orm.codec`: rows to cache entries and back;

@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table
 from sqlalchemy.sql import TableClause
+from sqlalchemy.sql.elements import ColumnClause, TextClause
 from sqlalchemy.sql.selectable import AliasedReturnsRows, SelectBase
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.sql.visitors import iterate
 
+from litestar_alchemy_kit.orm.rawtext import raw_sql_reasons
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from sqlalchemy.orm import Mapper, RelationshipProperty
     from sqlalchemy.sql.elements import ClauseElement
 
@@ -25,9 +30,11 @@ __all__ = (
     "expression_tags",
     "indirect_tags",
     "loaded_tags",
+    "mapper_raw_sql",
     "mapper_tags",
     "name_tag",
     "order_by_clauses",
+    "relationship_raw_sql",
     "relationship_tags",
     "table_tag",
     "target_tags",
@@ -239,3 +246,91 @@ def loaded_tags(prop: RelationshipProperty[Any]) -> frozenset[str]:
     if parent.isdisjoint(elsewhere):
         tags -= parent
     return frozenset(tags)
+
+
+def _raw_reason(element: ClauseElement | None) -> str | None:
+    """The bypass reason of the first raw SQL fragment inside ``element`` that may read tables or vary."""
+    if element is None:
+        return None
+    for node in iterate(element):
+        if isinstance(node, TextClause):
+            text: Any = node.text
+        elif isinstance(node, ColumnClause) and node.is_literal:
+            text = node.name
+        else:
+            continue
+        reasons = raw_sql_reasons(str(text))
+        if reasons:
+            return reasons[0]
+    return None
+
+
+def _first(reasons: Iterable[str | None]) -> str | None:
+    return next((reason for reason in reasons if reason is not None), None)
+
+
+def _own_raw(mapper: Mapper[Any]) -> str | None:
+    return _first(
+        _raw_reason(element)
+        for sub in mapper.self_and_descendants
+        for element in (
+            None if isinstance(sub.persist_selectable, Table) else sub.persist_selectable,
+            *(column for prop in sub.column_attrs for column in prop.columns),
+        )
+    )
+
+
+def _relationship_raw(prop: RelationshipProperty[Any], seen: set[Mapper[Any]]) -> str | None:
+    entity: Any = prop.entity
+    selectable = entity.selectable if entity.is_aliased_class else None
+    found = _first(
+        _raw_reason(element)
+        for element in (prop.secondary, prop.primaryjoin, prop.secondaryjoin, selectable, *order_by_clauses(prop))
+    )
+    return found or _raw_closure(prop.mapper, seen)
+
+
+def _raw_closure(mapper: Mapper[Any], seen: set[Mapper[Any]]) -> str | None:
+    if mapper in seen:
+        return None
+    seen.add(mapper)
+    return _own_raw(mapper) or _first(
+        _relationship_raw(prop, seen)
+        for sub in mapper.self_and_descendants
+        for prop in sub.relationships
+        if prop.lazy in EAGER_STRATEGIES
+    )
+
+
+@lru_cache(maxsize=4096)
+def mapper_raw_sql(mapper: Mapper[Any], *, all_relationships: bool = False) -> str | None:
+    """Why loading entities of ``mapper`` may read tables no one can name, or vary per call, if it may.
+
+    Raw SQL (``text()``, ``literal_column()``) in its column properties or in the relationships it loads
+    (join conditions, ``order_by``, an aliased target's selectable), followed as :func:`mapper_tags` does.
+    It is not in a statement's cache key, so the statement analysis never sees it; memoized per mapper.
+
+    Args:
+        mapper: The mapper of an entity the statement loads.
+        all_relationships: Follow every relationship (a ``"*"`` loader option may load any).
+
+    Returns:
+        The bypass reason a raw SQL fragment in a statement would get, or None.
+    """
+    found = _raw_closure(mapper, set())
+    if found is None and all_relationships:
+        found = _first(relationship_raw_sql(prop) for sub in mapper.self_and_descendants for prop in sub.relationships)
+    return found
+
+
+@lru_cache(maxsize=4096)
+def relationship_raw_sql(prop: RelationshipProperty[Any]) -> str | None:
+    """:func:`mapper_raw_sql` for loading (or joining) one relationship: its own SQL, then its target's.
+
+    Args:
+        prop: The relationship.
+
+    Returns:
+        The bypass reason, or None.
+    """
+    return _relationship_raw(prop, set())

@@ -35,8 +35,17 @@ from sqlalchemy.util import LRUCache
 from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.formats import wire_format
-from litestar_alchemy_kit.orm.dependencies import indirect_tags, mapper_tags, name_tag, relationship_tags, table_tag
+from litestar_alchemy_kit.orm.dependencies import (
+    indirect_tags,
+    mapper_raw_sql,
+    mapper_tags,
+    name_tag,
+    relationship_raw_sql,
+    relationship_tags,
+    table_tag,
+)
 from litestar_alchemy_kit.orm.finetags import any_tag, part_tag, row_tag, value_token
+from litestar_alchemy_kit.orm.rawtext import NONDETERMINISTIC_CALLS, NONDETERMINISTIC_SQL, raw_sql_reasons
 from litestar_alchemy_kit.orm.restriction import Restrictions, restrictions
 from litestar_alchemy_kit.orm.schema import model_schema_fingerprint
 from litestar_alchemy_kit.orm.typesafety import unkeyed_state
@@ -79,28 +88,9 @@ IGNORED_EXECUTION_OPTIONS: Final = frozenset(
 )
 """Execution options that never change which rows or values a query returns (left out of the fingerprint)."""
 
-_NONDETERMINISTIC_CALLS: Final = (
-    "now|random|rand|random_uuid|gen_random_uuid|uuid|uuid_generate_v1|uuid_generate_v1mc|uuid_generate_v4|"
-    "uuidv4|uuidv7|uuid_short|newid|newsequentialid|sysdate|systimestamp|getdate|getutcdate|sysdatetime|"
-    "utc_timestamp|utc_date|utc_time|unix_timestamp|clock_timestamp|statement_timestamp|transaction_timestamp|"
-    "timeofday|current_timestamp|current_date|current_time|localtime|localtimestamp|curdate|curtime|"
-    "nextval|currval|lastval|setval|next_value|last_insert_id|last_insert_rowid|changes|setseed|txid_current|"
-    "pg_backend_pid|connection_id|found_rows|row_count|sleep|pg_sleep|random_normal|user|current_user|"
-    "session_user|current_role|system_user|database|schema|current_schema|version"
-)
-_NONDETERMINISTIC_SQL: Final = re.compile(
-    rf"\b(?:{_NONDETERMINISTIC_CALLS})\s*\(|"
-    r"\b(?:current_timestamp|current_date|current_time|localtime|localtimestamp|current_user|session_user|"
-    r"current_role|sysdate|systimestamp)\b",
-    re.IGNORECASE,
-)
-_NONDETERMINISTIC_NAMES: Final = frozenset(_NONDETERMINISTIC_CALLS.split("|"))
+_NONDETERMINISTIC_NAMES: Final = frozenset(NONDETERMINISTIC_CALLS.split("|"))
 _LOCKING_SQL: Final = re.compile(
     r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b|\bLOCK\s+IN\s+SHARE\s+MODE\b", re.IGNORECASE
-)
-# a raw SQL fragment that may pull rows from tables we cannot see
-_READS_TABLES_SQL: Final = re.compile(
-    r"\b(?:select|from|join|union|intersect|except|with|into|exists|table)\b", re.IGNORECASE
 )
 
 
@@ -192,10 +182,7 @@ def _attr(node: tuple[Any, ...], name: str) -> Any:
 
 
 def _check_raw_sql(text: str, walk: _Walk) -> None:
-    if _NONDETERMINISTIC_SQL.search(text):
-        walk.reasons.append(f"non-deterministic sql in text fragment {text[:60]!r}")
-    if _READS_TABLES_SQL.search(text):
-        walk.reasons.append(f"text fragment {text[:60]!r} may read tables that cannot be tracked")
+    walk.reasons.extend(raw_sql_reasons(text))
 
 
 def _note_attribute(node: tuple[Any, ...], walk: _Walk, parent_attr: str) -> None:
@@ -395,6 +382,10 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
     entities = _entity_mappers(statement, walk)
     for mapper in walk.mappers:
         eager = mapper in entities
+        # raw SQL in what loading an entity runs: a column property, an eager relationship (not in the cache key)
+        raw = mapper_raw_sql(mapper, all_relationships=walk.wildcard) if eager else None
+        if raw is not None:
+            raise Unencodable(raw)
         tags.update(mapper_tags(mapper, eager=eager, all_relationships=walk.wildcard))
         indirect.update(indirect_tags(mapper, eager=eager, all_relationships=walk.wildcard))
     for parent, attr_key in walk.relationships:
@@ -403,6 +394,9 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
             msg = f"unknown attribute {attr_key} on {parent}"
             raise Unencodable(msg)
         if isinstance(prop, RelationshipProperty):
+            raw = relationship_raw_sql(prop)  # pyright: ignore[reportUnknownArgumentType]
+            if raw is not None:
+                raise Unencodable(raw)
             # a join target is read through the FROM list; loader options are seen by restrictions()
             tags.update(relationship_tags(prop))  # pyright: ignore[reportUnknownArgumentType]
     if not tags:
@@ -417,7 +411,7 @@ def _compiled_sql(statement: ClauseElement, dialect: Dialect) -> str:
     except Exception as exc:
         msg = f"statement does not compile for {dialect.name}: {exc}"
         raise Unencodable(msg) from exc
-    if _NONDETERMINISTIC_SQL.search(sql):
+    if NONDETERMINISTIC_SQL.search(sql):
         msg = "non-deterministic sql function"
         raise Unencodable(msg)
     if _LOCKING_SQL.search(sql):

@@ -31,7 +31,7 @@ from sqlalchemy.sql import Executable
 from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm import tenant_column
 from litestar_alchemy_kit.orm.dependencies import relationship_tags
-from litestar_alchemy_kit.orm.statement import StatementInfo, analyze
+from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
 from tests.unit.orm.conftest import DIALECTS
 
@@ -269,3 +269,35 @@ def test_a_relationship_order_by_counts(sessions: tuple[sessionmaker[Session], S
         session.add_all([Vote(id=2, s_id=2), Vote(id=3, s_id=2)])
 
     _stays_fresh(sessions, read, vote)
+
+
+def test_raw_sql_in_a_mapper_bypasses_like_raw_sql_in_a_statement(
+    sessions: tuple[sessionmaker[Session], SyncCache],
+) -> None:
+    in_statement = analyze(select(A.id, literal_column("(SELECT count(*) FROM hr_c)")), dialect=SQLITE)
+    assert isinstance(in_statement, Bypass)
+    for statement in (select(K), select(K).where(K.tenant == 1), select(W), select(A).options(selectinload("*"))):
+        result = analyze(statement, dialect=SQLITE)
+        if statement.column_descriptions[0]["entity"] is A:
+            assert isinstance(result, StatementInfo), "no relationship of A reads raw sql"
+            continue
+        assert isinstance(result, Bypass), statement
+        assert result.reason == in_statement.reason, "the same telemetry reason"
+    # W's entities are not loaded: its eager relationship is not read
+    assert isinstance(analyze(select(A).join(W, W.id == A.id), dialect=SQLITE), StatementInfo)
+    factory, cache = sessions
+    with factory() as session:
+        session.add(K(id=1, tenant=1))
+        session.commit()
+
+    def read(session: Session) -> list[int]:
+        return [k.n for k in KRepository(session=session, cache=cache).get_many()]
+
+    for _ in range(2):
+        with factory() as session:
+            assert read(session) == [0]
+    with factory() as session:
+        session.add(C(id=1))
+        session.commit()
+    with factory() as session:
+        assert read(session) == [1], "a committed write left the cached read stale"
