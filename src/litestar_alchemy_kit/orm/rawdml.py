@@ -7,9 +7,12 @@ reaches the DBAPI cursor, so a class-level ``before_cursor_execute`` listener on
 with the session listeners by :func:`~litestar_alchemy_kit.orm.install_listeners`, never at import)
 finds the tables each statement writes:
 
-- SQLAlchemy constructs from the compiled construct: the target of INSERT / UPDATE / DELETE (every
-  table of a multi-table UPDATE), DML inside CTEs, and ``DROP TABLE``; memoized per compiled object, which
-  SQLAlchemy's compiled cache reuses, so a cached SELECT costs a few attribute reads;
+- SQLAlchemy constructs from the compiled construct: the target of INSERT / UPDATE / DELETE and every
+  table whose columns it SETs (a multi-table UPDATE), wherever the DML sits (CTEs, ``from_statement()``,
+  lambdas), raw text inside a construct (``TextualSelect``) as raw SQL, ``DROP TABLE``, and any DDL that
+  may change rows (``DDL("...")``) as the SQL it compiles to; memoized per compiled object, which
+  SQLAlchemy's compiled cache reuses. A plain SELECT without CTEs is not analysed (SQL allows DML
+  nowhere else in it): a few type checks;
 - raw SQL (``text()``, ``exec_driver_sql``) with `sqlglot <https://sqlglot.com>`_, the ``sql`` extra,
   after a keyword pre-filter; memoized per SQL string. Without the extra, or for SQL it cannot
   attribute (``CALL``, ``DO`` blocks, statements it does not parse), the write invalidates the whole
@@ -34,17 +37,17 @@ import inspect
 import logging
 import re
 import weakref
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import persistence
 from sqlalchemy.pool import Pool
-from sqlalchemy.sql import TableClause, visitors
+from sqlalchemy.sql import TableClause, ddl, visitors
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
-from sqlalchemy.sql.ddl import DropTable
-from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm import enginecommit
@@ -96,6 +99,24 @@ _WRITE_WORDS: Final = re.compile(
     r"\b(?:insert|update|delete|merge|replace|truncate|upsert|copy|load|call|exec|execute|do|"
     r"drop|alter|create|rename)\b",
     re.IGNORECASE,
+)
+# DDL that changes no row a cached read returns; any other DDL construct (DDL("..."), a dialect's or
+# Alembic's own, DROP SCHEMA) is analysed as the SQL it compiles to.
+_ROWLESS_DDL: Final = (
+    ddl.CreateTable,
+    ddl.CreateIndex,
+    ddl.DropIndex,
+    ddl.CreateSequence,
+    ddl.DropSequence,
+    ddl.CreateSchema,
+    ddl.AddConstraint,
+    ddl.DropConstraint,
+    ddl.SetTableComment,
+    ddl.DropTableComment,
+    ddl.SetColumnComment,
+    ddl.DropColumnComment,
+    ddl.SetConstraintComment,
+    ddl.DropConstraintComment,
 )
 _SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _MEMO_LIMIT: Final = 4096
@@ -151,23 +172,27 @@ def _engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]
 # --- what a statement writes -----------------------------------------------------------------
 
 
-def _construct_writes(statement: Any, known: list[MetaData]) -> tuple[Writes, bool]:
+def _construct_writes(statement: Any, dialect_name: str, known: list[MetaData]) -> tuple[Writes, bool]:
     """Tables written by the DML anywhere inside ``statement`` (a compiled SQLAlchemy construct).
 
-    Also whether the result may be memoized for the graph state of ``known``: not when a written table
-    belongs to a ``MetaData`` that state does not count (a table added to it later would go unseen).
+    DML constructs anywhere (CTEs, ``from_statement()``, lambdas) write their target and every table a
+    column they SET belongs to (MySQL's multi-table UPDATE); raw text inside (``text()``, ``TextualSelect``)
+    goes to the raw-SQL parser. Also whether the result may be memoized for the graph state of ``known``:
+    not when a written table belongs to a ``MetaData`` that state does not count (a table added to it
+    later would go unseen).
     """
     tags: set[str] = set()
     memoizable = True
     for element in visitors.iterate(statement):
+        if isinstance(element, TextClause):
+            found = raw_sql_writes(element.text, dialect_name)
+            if found is EVERYTHING:
+                return EVERYTHING, True
+            tags |= found or frozenset()
+            continue
         if not isinstance(element, UpdateBase):
             continue
-        if isinstance(element, Insert):
-            targets: Iterable[Any] = (element.table,)
-        else:
-            # UPDATE ... FROM / multi-table UPDATE on MySQL may write any table it names
-            targets = (element.table, *getattr(element, "_extra_froms", ()))
-        for target in targets:
+        for target in (element.table, *_set_tables(element)):
             if isinstance(target, Table):
                 tags |= written_tags(target)
                 memoizable = memoizable and _known(target, known)
@@ -178,21 +203,38 @@ def _construct_writes(statement: Any, known: list[MetaData]) -> tuple[Writes, bo
     return (frozenset(tags) if tags else None), memoizable
 
 
+def _set_tables(element: UpdateBase) -> list[Any]:
+    """The tables of the columns a DML statement assigns: ``values()``, ``ordered_values()``, multi-values.
+
+    ``UPDATE item, other SET other.name = ...`` (MySQL) writes ``other``, which is no target; keys
+    given as strings are the target's columns.
+    """
+    keys: list[Any] = list(getattr(element, "_values", None) or ())
+    keys.extend(key for key, _ in getattr(element, "_ordered_values", None) or ())
+    multi_values: Iterable[Iterable[Any]] = getattr(element, "_multi_values", None) or ()
+    for rows in multi_values:
+        keys.extend(key for row in rows if isinstance(row, dict) for key in cast("Iterable[Any]", row))
+    return [table for table in (getattr(key, "table", None) for key in keys) if table is not None]
+
+
 def _known(table: Table, known: list[MetaData]) -> bool:
     return any(table.metadata is metadata for metadata in known)
 
 
 def _ddl_writes(compiled: DDLCompiler, known: list[MetaData]) -> tuple[Writes, bool]:
-    # Dropping a table removes its rows; creating one (create_all at startup) changes no cached
-    # entry, and indexes, sequences, constraints and schemas change no rows.
+    # Dropping a table removes its rows; creating one (create_all at startup) changes no cached entry, nor
+    # do indexes, sequences, constraints, schemas and comments. Any other DDL may (DDL("TRUNCATE ..."),
+    # ALTER TABLE, DROP SCHEMA ... CASCADE): the SQL it compiles to goes to the raw-SQL parser.
     statement = compiled.statement
-    if isinstance(statement, DropTable):
+    if isinstance(statement, ddl.DropTable):
         return written_tags(statement.element), _known(statement.element, known)
-    return None, True
+    if isinstance(statement, _ROWLESS_DDL):
+        return None, True
+    return raw_sql_writes(compiled.string, compiled.dialect.name), True
 
 
 def _compiled(compiled: Compiled) -> Writes:
-    """Writes of a compiled construct that is DML, DDL, or a SELECT with CTEs (memoized per compiled object)."""
+    """Writes of a compiled construct other than a plain SELECT or ``text()`` (memoized per compiled object)."""
     memo = _compiled_writes.get(id(compiled))
     current, known = graph_state()
     if memo is not None and memo[0] is compiled and memo[1] == current:
@@ -200,7 +242,7 @@ def _compiled(compiled: Compiled) -> Writes:
     if isinstance(compiled, DDLCompiler):
         writes, memoizable = _ddl_writes(compiled, known)
     else:
-        writes, memoizable = _construct_writes(compiled.statement, known)
+        writes, memoizable = _construct_writes(compiled.statement, compiled.dialect.name, known)
     if not memoizable:
         return writes
     if len(_compiled_writes) >= _MEMO_LIMIT:
@@ -311,10 +353,11 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
-        if isinstance(compiled, SQLCompiler) and not compiled.ctes and not isinstance(construct, UpdateBase):
-            # the read path: a SELECT construct without CTEs writes nothing (no memo, no parsing)
-            if not isinstance(construct, TextClause):
-                return
+        if isinstance(compiled, SQLCompiler) and not compiled.ctes and isinstance(construct, (Select, CompoundSelect)):
+            # the read path: SQL allows DML in no part of a SELECT but its CTEs (no memo, no parsing); anything
+            # else (DML, FromStatement, TextualSelect, lambdas, DDL) is analysed
+            return
+        if isinstance(construct, TextClause):
             _note_isolation(connection, statement)
             writes = raw_sql_writes(statement, connection.dialect.name)
         else:

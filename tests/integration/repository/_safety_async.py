@@ -16,7 +16,7 @@ import contextlib
 import uuid
 from typing import Any
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import DDL, event, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import object_session
 
@@ -292,6 +292,38 @@ async def _raw_write(env: Env, form: str, cache: Any) -> None:
                     "WHEN MATCHED THEN UPDATE SET name = 'after'"
                 )
             )
+    elif form == "from_statement_update":  # DML inside SELECT-shaped constructs (PostgreSQL, SQLite: RETURNING)
+        async with bound() as session:
+            statement = update(Item).values(name="after").returning(Item)
+            (await session.execute(select(Item).from_statement(statement))).all()
+            await session.commit()
+    elif form == "from_statement_text":
+        async with bound() as session:
+            statement = text(f"UPDATE {ITEM} SET name = 'after' RETURNING *")
+            (await session.execute(select(Item).from_statement(statement))).all()
+            await session.commit()
+    elif form == "textual_select":
+        async with bound() as session:
+            (
+                await session.execute(
+                    text(f"UPDATE {ITEM} SET name = :new RETURNING id").columns(Item.id), {"new": "after"}
+                )
+            ).all()
+            await session.commit()
+    elif form == "from_statement_delete":  # every row gone (MariaDB has DELETE ... RETURNING too)
+        async with env.engine_object.begin() as conn:
+            table = Item.__table__
+            (await conn.execute(select(Item).from_statement(table.delete().returning(*table.c)))).all()
+    elif form == "ddl_update":  # DML through a free-form DDL construct
+        async with env.engine_object.begin() as conn:
+            await conn.execute(DDL(f"UPDATE {ITEM} SET name = 'after'"))
+    elif form == "ddl_truncate":
+        async with env.engine_object.begin() as conn:
+            await conn.execute(DDL(f"DELETE FROM {ITEM}" if dialect == "sqlite" else f"TRUNCATE TABLE {ITEM}"))
+    elif form == "multi_table_update":  # MariaDB: UPDATE label, item SET item.name = ... (the target is label)
+        async with env.engine_object.begin() as conn:
+            await conn.execute(Label.__table__.insert().values(id=uuid.uuid4(), name="any"))
+            await conn.execute(update(Label).where(Label.name != Item.name).values({Item.name: "after"}))
     elif form == "unattributable":  # a procedure: no parser can tell which tables it writes
         async with env.engine_object.begin() as conn:
             if dialect == "postgresql":
@@ -312,7 +344,14 @@ async def raw_write_invalidates(env: Env, form: str) -> None:
     async with env.sessionmaker() as session:
         assert await _warm(ItemRepository(session=session, cache=reader_cache), reader_cache) == ["before"]
     await _raw_write(env, form, writer_cache)
-    expected = {"truncate": [], "bulk_insert": ["after", "before"], "bulk_save": ["after", "before"]}
+    gone: list[str] = []
+    expected = {
+        "truncate": gone,
+        "ddl_truncate": gone,
+        "from_statement_delete": gone,
+        "bulk_insert": ["after", "before"],
+        "bulk_save": ["after", "before"],
+    }
     assert await _fresh_names(env, reader_cache) == expected.get(form, ["after"])
 
 

@@ -18,7 +18,7 @@ import contextlib
 import uuid
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy import DDL, create_engine, event, select, text, update
 from sqlalchemy.orm import object_session
 
 from litestar_alchemy_kit.repository import CachedSyncRepository, bind_cache
@@ -289,6 +289,36 @@ def _raw_write(env: Env, form: str, cache: Any) -> None:
                     "WHEN MATCHED THEN UPDATE SET name = 'after'"
                 )
             )
+    elif form == "from_statement_update":  # DML inside SELECT-shaped constructs (PostgreSQL, SQLite: RETURNING)
+        with bound() as session:
+            statement = update(Item).values(name="after").returning(Item)
+            (session.execute(select(Item).from_statement(statement))).all()
+            session.commit()
+    elif form == "from_statement_text":
+        with bound() as session:
+            statement = text(f"UPDATE {ITEM} SET name = 'after' RETURNING *")
+            (session.execute(select(Item).from_statement(statement))).all()
+            session.commit()
+    elif form == "textual_select":
+        with bound() as session:
+            (
+                session.execute(text(f"UPDATE {ITEM} SET name = :new RETURNING id").columns(Item.id), {"new": "after"})
+            ).all()
+            session.commit()
+    elif form == "from_statement_delete":  # every row gone (MariaDB has DELETE ... RETURNING too)
+        with env.engine_object.begin() as conn:
+            table = Item.__table__
+            (conn.execute(select(Item).from_statement(table.delete().returning(*table.c)))).all()
+    elif form == "ddl_update":  # DML through a free-form DDL construct
+        with env.engine_object.begin() as conn:
+            conn.execute(DDL(f"UPDATE {ITEM} SET name = 'after'"))
+    elif form == "ddl_truncate":
+        with env.engine_object.begin() as conn:
+            conn.execute(DDL(f"DELETE FROM {ITEM}" if dialect == "sqlite" else f"TRUNCATE TABLE {ITEM}"))
+    elif form == "multi_table_update":  # MariaDB: UPDATE label, item SET item.name = ... (the target is label)
+        with env.engine_object.begin() as conn:
+            conn.execute(Label.__table__.insert().values(id=uuid.uuid4(), name="any"))
+            conn.execute(update(Label).where(Label.name != Item.name).values({Item.name: "after"}))
     elif form == "unattributable":  # a procedure: no parser can tell which tables it writes
         with env.engine_object.begin() as conn:
             if dialect == "postgresql":
@@ -309,7 +339,14 @@ def raw_write_invalidates(env: Env, form: str) -> None:
     with env.sessionmaker() as session:
         assert _warm(ItemRepository(session=session, cache=reader_cache), reader_cache) == ["before"]
     _raw_write(env, form, writer_cache)
-    expected = {"truncate": [], "bulk_insert": ["after", "before"], "bulk_save": ["after", "before"]}
+    gone: list[str] = []
+    expected = {
+        "truncate": gone,
+        "ddl_truncate": gone,
+        "from_statement_delete": gone,
+        "bulk_insert": ["after", "before"],
+        "bulk_save": ["after", "before"],
+    }
     assert _fresh_names(env, reader_cache) == expected.get(form, ["after"])
 
 

@@ -76,12 +76,24 @@ RAW_FORMS = [
     "replace",
     "merge",
     "unattributable",
+    "from_statement_update",
+    "from_statement_text",
+    "textual_select",
+    "from_statement_delete",
+    "ddl_update",
+    "ddl_truncate",
+    "multi_table_update",
 ]
+RETURNING = {"asyncpg", "psycopg_async", "aiosqlite"}
 ONLY = {
     "cte": ({"asyncpg", "psycopg_async"}, "data-modifying CTEs are PostgreSQL's"),
     "merge": ({"asyncpg", "psycopg_async"}, "MERGE is PostgreSQL's (15+) here"),
     "replace": ({"asyncmy", "aiosqlite"}, "REPLACE INTO is MariaDB's and SQLite's"),
     "unattributable": (SERVER_ENGINES, "SQLite has no procedures"),
+    "from_statement_update": (RETURNING, "MariaDB has no UPDATE ... RETURNING"),
+    "from_statement_text": (RETURNING, "MariaDB has no UPDATE ... RETURNING"),
+    "textual_select": (RETURNING, "MariaDB has no UPDATE ... RETURNING"),
+    "multi_table_update": ({"asyncmy"}, "multi-table UPDATE is MySQL's / MariaDB's"),
 }
 
 

@@ -76,12 +76,24 @@ RAW_FORMS = [
     "replace",
     "merge",
     "unattributable",
+    "from_statement_update",
+    "from_statement_text",
+    "textual_select",
+    "from_statement_delete",
+    "ddl_update",
+    "ddl_truncate",
+    "multi_table_update",
 ]
+RETURNING = {"psycopg_sync", "sqlite", "duckdb"}
 ONLY = {
     "cte": ({"psycopg_sync"}, "data-modifying CTEs are PostgreSQL's"),
     "merge": ({"psycopg_sync"}, "MERGE is PostgreSQL's (15+) here"),
     "replace": ({"pymysql", "sqlite"}, "REPLACE INTO is MariaDB's and SQLite's"),
     "unattributable": (SERVER_ENGINES, "SQLite has no procedures"),
+    "from_statement_update": (RETURNING, "MariaDB has no UPDATE ... RETURNING"),
+    "from_statement_text": (RETURNING, "MariaDB has no UPDATE ... RETURNING"),
+    "textual_select": (RETURNING, "MariaDB has no UPDATE ... RETURNING"),
+    "multi_table_update": ({"pymysql"}, "multi-table UPDATE is MySQL's / MariaDB's"),
 }
 
 

@@ -1,0 +1,77 @@
+"""What the raw-write listener attributes, on constructs of every dialect (compiled, not executed).
+
+The integration scenarios (``tests/integration/repository/_safety_async.py``) run each of these
+against real databases; here the dialects a server is needed for are covered too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import DDL, Column, Index, Integer, MetaData, String, Table, lambda_stmt, select, text, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.schema import CreateIndex, CreateTable, DropSchema
+
+from litestar_alchemy_kit.orm.cascades import graph_state
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled
+
+metadata = MetaData()
+item = Table("rd_item", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)))
+other = Table("rd_other", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)))
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class RdItem(Base):
+    __table__ = item
+
+
+DIALECTS = {"postgresql": postgresql.dialect(), "mysql": mysql.dialect(), "sqlite": sqlite.dialect()}
+
+
+def _writes(statement: Any, dialect: str) -> Any:
+    graph_state()  # the memo's state
+    return _compiled(statement.compile(dialect=DIALECTS[dialect]))
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_columns_set_on_other_tables_count_as_written(dialect: str) -> None:
+    if dialect == "mysql":  # UPDATE rd_item, rd_other SET rd_other.name = ...
+        statement = update(item).where(item.c.id == other.c.id).values({other.c.name: "x"})
+    else:  # the others refuse other tables' columns in SET: ordered values name them all the same
+        statement = update(item).ordered_values((item.c.name, "x"))
+    writes = _writes(statement, dialect)
+    assert "t:rd_item" in writes
+    if dialect == "mysql":
+        assert "t:rd_other" in writes
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_dml_inside_select_shaped_constructs_is_seen(dialect: str) -> None:
+    statements = [
+        select(RdItem).from_statement(update(RdItem).values(name="x").returning(RdItem)),
+        select(RdItem).from_statement(text("UPDATE rd_item SET name = 'x' RETURNING *")),
+        select(RdItem).from_statement(item.delete().returning(*item.c)),
+        text("UPDATE rd_item SET name = :new RETURNING id").columns(item.c.id),
+        lambda_stmt(lambda: update(item).values(name="x")),
+    ]
+    for statement in statements:
+        assert "t:rd_item" in _writes(statement, dialect), statement
+
+
+def test_plain_reads_write_nothing() -> None:
+    assert _writes(select(RdItem).from_statement(select(RdItem).where(RdItem.id == 1)), "sqlite") is None
+    assert _writes(text("SELECT * FROM rd_item").columns(item.c.id), "sqlite") is None
+
+
+@pytest.mark.parametrize("dialect", list(DIALECTS))
+def test_ddl_that_may_change_rows_is_parsed(dialect: str) -> None:
+    assert "t:rd_item" in _writes(DDL("TRUNCATE TABLE rd_item"), dialect)
+    assert "t:rd_item" in _writes(DDL("UPDATE %(table)s SET name = 'x'", context={"table": "rd_item"}), dialect)
+    assert _writes(DropSchema("rd_schema", cascade=True), dialect) is EVERYTHING
+    assert _writes(CreateTable(item), dialect) is None
+    assert _writes(CreateIndex(Index("rd_index", item.c.name)), dialect) is None
