@@ -95,9 +95,12 @@ Writes: TypeAlias = "frozenset[str] | None"
 SessionWriteHook: TypeAlias = "Callable[[Session, frozenset[str]], None]"
 _Parameters: TypeAlias = "Any"  # the DBAPI parameters SQLAlchemy passes through the listener untouched
 
+# Statements that may change rows a cached read returns; sqlglot then decides (what it cannot attribute
+# invalidates the namespace): REFRESH MATERIALIZED VIEW (PostgreSQL), IMPORT DATABASE / TABLE (DuckDB,
+# MySQL), REPAIR TABLE (MySQL's may drop rows).
 _WRITE_WORDS: Final = re.compile(
     r"\b(?:insert|update|delete|merge|replace|truncate|upsert|copy|load|call|exec|execute|do|"
-    r"drop|alter|create|rename)\b",
+    r"drop|alter|create|rename|refresh|import|repair)\b",
     re.IGNORECASE,
 )
 # DDL that changes no row a cached read returns; any other DDL construct (DDL("..."), a dialect's or

@@ -23,9 +23,10 @@ from sqlalchemy.orm import object_session
 from litestar_alchemy_kit.repository import CachedAsyncRepository, bind_cache
 from tests.integration.repository._bridge import run_inline, sync_call_async, sync_engine_of
 from tests.integration.repository.conftest import Env
-from tests.integration.repository.models import Item, Label, RepoBase
+from tests.integration.repository.models import Item, ItemSnapshot, Label, RepoBase
 
 ITEM = Item.__table__.name
+SNAPSHOT = ItemSnapshot.__table__.name
 TENANTS = ("a", "b")
 
 
@@ -35,6 +36,10 @@ class ItemRepository(CachedAsyncRepository[Item]):
 
 class LabelRepository(CachedAsyncRepository[Label]):
     model_type = Label
+
+
+class SnapshotRepository(CachedAsyncRepository[ItemSnapshot]):
+    model_type = ItemSnapshot
 
 
 async def _names(repo: ItemRepository) -> list[str]:
@@ -353,6 +358,35 @@ async def raw_write_invalidates(env: Env, form: str) -> None:
         "bulk_save": ["after", "before"],
     }
     assert await _fresh_names(env, reader_cache) == expected.get(form, ["after"])
+
+
+async def refresh_materialized_view_invalidates(env: Env) -> None:
+    """PostgreSQL's ``REFRESH MATERIALIZED VIEW`` changes the rows cached reads of the view return."""
+    reader_cache = env.make_cache()
+    await _seed(env, ["before"])
+    async with env.engine_object.begin() as conn:
+        await conn.execute(text(f"DROP MATERIALIZED VIEW IF EXISTS {SNAPSHOT}"))
+        await conn.execute(
+            text(
+                f"CREATE MATERIALIZED VIEW {SNAPSHOT} AS SELECT id, name, NULL::integer AS sa_orm_sentinel FROM {ITEM}"
+            )
+        )
+        await conn.execute(text(f"UPDATE {ITEM} SET name = 'after'"))  # not in the view until it is refreshed
+    try:
+        async with env.sessionmaker() as session:
+            repo = SnapshotRepository(session=session, cache=reader_cache)
+            assert sorted(row.name for row in await repo.get_many()) == ["before"]
+            hits = reader_cache.stats["hit"]
+            assert sorted(row.name for row in await repo.get_many()) == ["before"]
+            assert reader_cache.stats["hit"] == hits + 1
+        async with env.engine_object.begin() as conn:
+            await conn.execute(text(f"REFRESH MATERIALIZED VIEW {SNAPSHOT}"))
+        async with env.sessionmaker() as session:
+            repo = SnapshotRepository(session=session, cache=reader_cache)
+            assert sorted(row.name for row in await repo.get_many()) == ["after"]
+    finally:
+        async with env.engine_object.begin() as conn:
+            await conn.execute(text(f"DROP MATERIALIZED VIEW IF EXISTS {SNAPSHOT}"))
 
 
 EVENT_WRITE_FORMS = ("orm_bulk_update", "legacy_bulk_update", "orm_update", "text", "connection")

@@ -185,3 +185,19 @@ class Account(UUIDPrimaryKey, GeneratedBase):
     name: Mapped[str] = mapped_column(String(20))
     org: Mapped[int]
     tenant: Mapped[int] = tenant_column(Computed("org - org % 100"), nullable=True)  # MariaDB: no NOT NULL here
+
+
+class ViewBase(CommonTableAttributes, DeclarativeBase):
+    """Models of views a scenario creates itself (``create_all`` must never make them tables)."""
+
+    registry = create_registry()
+    metadata = registry.metadata
+    __abstract__ = True
+
+
+class ItemSnapshot(UUIDPrimaryKey, ViewBase):
+    """PostgreSQL: a materialized view over :class:`Item`'s table, current only when refreshed."""
+
+    __tablename__ = "lak_repo_item_mv"
+
+    name: Mapped[str] = mapped_column(String(50))

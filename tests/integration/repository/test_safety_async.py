@@ -126,3 +126,8 @@ async def test_joined_session_writes_count_at_the_real_commit(async_env: Env) ->
 async def test_raw_set_transaction_never_installs_stale(async_env: Env) -> None:
     _only(async_env, SERVER_ENGINES, "SQLite and DuckDB have no SET TRANSACTION")
     await scenarios.raw_set_transaction_never_installs_stale(async_env)
+
+
+async def test_refresh_materialized_view_invalidates(async_env: Env) -> None:
+    _only(async_env, {"asyncpg", "psycopg_async"}, "materialized views are PostgreSQL's")
+    await scenarios.refresh_materialized_view_invalidates(async_env)

@@ -126,3 +126,8 @@ def test_joined_session_writes_count_at_the_real_commit(sync_env: Env) -> None:
 def test_raw_set_transaction_never_installs_stale(sync_env: Env) -> None:
     _only(sync_env, SERVER_ENGINES, "SQLite and DuckDB have no SET TRANSACTION")
     scenarios.raw_set_transaction_never_installs_stale(sync_env)
+
+
+def test_refresh_materialized_view_invalidates(sync_env: Env) -> None:
+    _only(sync_env, {"psycopg_sync"}, "materialized views are PostgreSQL's")
+    scenarios.refresh_materialized_view_invalidates(sync_env)

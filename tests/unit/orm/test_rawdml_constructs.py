@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import CreateIndex, CreateTable, DropSchema
 
 from litestar_alchemy_kit.orm.cascades import graph_state
-from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, raw_sql_writes
 
 metadata = MetaData()
 item = Table("rd_item", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)))
@@ -75,3 +75,16 @@ def test_ddl_that_may_change_rows_is_parsed(dialect: str) -> None:
     assert _writes(DropSchema("rd_schema", cascade=True), dialect) is EVERYTHING
     assert _writes(CreateTable(item), dialect) is None
     assert _writes(CreateIndex(Index("rd_index", item.c.name)), dialect) is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("REFRESH MATERIALIZED VIEW rd_view", "postgresql"),
+        ("REFRESH MATERIALIZED VIEW CONCURRENTLY public.rd_view", "postgresql"),
+        ("IMPORT DATABASE 'backup'", "duckdb"),
+        ("REPAIR TABLE rd_item", "mysql"),
+    ],
+)
+def test_statements_that_change_rows_pass_the_keyword_filter(sql: str, dialect: str) -> None:
+    assert raw_sql_writes(sql, dialect) is EVERYTHING
