@@ -13,6 +13,7 @@ Each scenario proves the cache is in use (a hit is counted) before showing the h
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from typing import Any
 
@@ -387,6 +388,30 @@ async def refresh_materialized_view_invalidates(env: Env) -> None:
     finally:
         async with env.engine_object.begin() as conn:
             await conn.execute(text(f"DROP MATERIALIZED VIEW IF EXISTS {SNAPSHOT}"))
+
+
+def respelled(url: Any) -> Any:
+    """``url`` spelled otherwise: a relative SQLite / DuckDB path, the other loopback name, the port toggled."""
+    if url.get_backend_name() in {"sqlite", "duckdb"}:
+        return url.set(database=os.path.relpath(url.database))
+    default = {"postgresql": 5432}.get(url.get_backend_name(), 3306)
+    host = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(url.host, url.host)
+    return url.set(host=host, port=None if url.port in {None, default} and url.port else default)
+
+
+async def respelled_engine_invalidates(env: Env) -> None:
+    """A write through an engine whose URL spells the database otherwise invalidates this engine's reads."""
+    reader_cache = env.make_cache()
+    await _seed(env, ["before"])
+    async with env.sessionmaker() as session:
+        assert await _warm(ItemRepository(session=session, cache=reader_cache), reader_cache) == ["before"]
+    other = create_async_engine(respelled(env.engine_object.url))
+    try:
+        async with other.begin() as conn:
+            await conn.execute(update(Item.__table__).values(name="after"))
+    finally:
+        await other.dispose()
+    assert await _fresh_names(env, reader_cache) == ["after"]
 
 
 EVENT_WRITE_FORMS = ("orm_bulk_update", "legacy_bulk_update", "orm_update", "text", "connection")

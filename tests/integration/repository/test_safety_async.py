@@ -131,3 +131,7 @@ async def test_raw_set_transaction_never_installs_stale(async_env: Env) -> None:
 async def test_refresh_materialized_view_invalidates(async_env: Env) -> None:
     _only(async_env, {"asyncpg", "psycopg_async"}, "materialized views are PostgreSQL's")
     await scenarios.refresh_materialized_view_invalidates(async_env)
+
+
+async def test_respelled_engine_invalidates(async_env: Env) -> None:
+    await scenarios.respelled_engine_invalidates(async_env)

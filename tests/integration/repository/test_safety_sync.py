@@ -131,3 +131,7 @@ def test_raw_set_transaction_never_installs_stale(sync_env: Env) -> None:
 def test_refresh_materialized_view_invalidates(sync_env: Env) -> None:
     _only(sync_env, {"psycopg_sync"}, "materialized views are PostgreSQL's")
     scenarios.refresh_materialized_view_invalidates(sync_env)
+
+
+def test_respelled_engine_invalidates(sync_env: Env) -> None:
+    scenarios.respelled_engine_invalidates(sync_env)

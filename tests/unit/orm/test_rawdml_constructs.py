@@ -6,16 +6,30 @@ against real databases; here the dialects a server is needed for are covered too
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import DDL, Column, Index, Integer, MetaData, String, Table, lambda_stmt, select, text, update
+from sqlalchemy import (
+    DDL,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    lambda_stmt,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import CreateIndex, CreateTable, DropSchema
 
 from litestar_alchemy_kit.orm.cascades import graph_state
-from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, raw_sql_writes
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, _database_key, raw_sql_writes
 
 metadata = MetaData()
 item = Table("rd_item", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)))
@@ -88,3 +102,23 @@ def test_ddl_that_may_change_rows_is_parsed(dialect: str) -> None:
 )
 def test_statements_that_change_rows_pass_the_keyword_filter(sql: str, dialect: str) -> None:
     assert raw_sql_writes(sql, dialect) is EVERYTHING
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("postgresql+psycopg://u@localhost/app", "postgresql+asyncpg://u@127.0.0.1:5432/app"),
+        ("postgresql+psycopg://u@db.internal:6432/app", "postgresql+psycopg://u@10.0.0.5/app"),
+        ("mysql+pymysql://root@localhost/app", "mariadb+pymysql://root@127.0.0.1:3306/other"),
+        ("sqlite:///rd_relative.db", "sqlite:///{cwd}/rd_relative.db"),
+        ("sqlite:///rd_relative.db", "sqlite+pysqlite:///file:rd_relative.db?uri=true&cache=shared"),
+        ("duckdb:///rd_relative.duckdb", "duckdb:///{cwd}/./rd_relative.duckdb"),
+    ],
+)
+def test_engines_that_may_reach_one_database_share_a_key(first: str, second: str) -> None:
+    second = second.format(cwd=Path.cwd())
+    assert _database_key(create_engine(first)) == _database_key(create_engine(second))
+
+
+def test_a_postgresql_url_without_database_matches_every_database() -> None:
+    assert _database_key(create_engine("postgresql+psycopg://u@localhost")) == ("postgresql", None)
