@@ -48,6 +48,7 @@ from sqlalchemy.sql import TableClause, ddl, visitors
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
@@ -122,6 +123,7 @@ _ROWLESS_DDL: Final = (
     ddl.SetConstraintComment,
     ddl.DropConstraintComment,
 )
+_SELECTS: Final = (Select, CompoundSelect)
 _SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _MEMO_LIMIT: Final = 4096
 _PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
@@ -396,17 +398,29 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
-        if isinstance(compiled, SQLCompiler) and not compiled.ctes and isinstance(construct, (Select, CompoundSelect)):
-            # the read path: SQL allows DML in no part of a SELECT but its CTEs (no memo, no parsing); anything
-            # else (DML, FromStatement, TextualSelect, lambdas, DDL) is analysed
-            return
         if isinstance(construct, TextClause):
             _note_isolation(connection, statement)
             writes = raw_sql_writes(statement, connection.dialect.name)
+        elif (
+            isinstance(compiled, SQLCompiler)
+            and not compiled.ctes
+            and (isinstance(construct, _SELECTS) or _lambda_read(construct))
+        ):
+            # the read path: SQL allows DML in no part of a SELECT but its CTEs (no memo, no parsing); anything
+            # else (DML, FromStatement, TextualSelect, DDL) is analysed
+            return
         else:
             writes = _compiled(compiled)
     if writes and not _unit_of_work(connection, context) and not _outbox_record(context):
         _record(connection, writes)
+
+
+def _lambda_read(construct: object) -> bool:
+    """Whether ``construct`` is a ``lambda_stmt`` of a SELECT (it compiles as its lambda element)."""
+    if not isinstance(construct, StatementLambdaElement):
+        return False
+    resolved: object = getattr(construct, "_resolved", None)  # memoized by SQLAlchemy
+    return isinstance(resolved, _SELECTS)
 
 
 def _outbox_record(context: ExecutionContext | None) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import CreateIndex, CreateTable, DropSchema
 
 from litestar_alchemy_kit.orm.cascades import graph_state
-from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, _database_key, raw_sql_writes
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, _database_key, _lambda_read, raw_sql_writes
 
 metadata = MetaData()
 item = Table("rd_item", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)))
@@ -122,3 +122,9 @@ def test_engines_that_may_reach_one_database_share_a_key(first: str, second: str
 
 def test_a_postgresql_url_without_database_matches_every_database() -> None:
     assert _database_key(create_engine("postgresql+psycopg://u@localhost")) == ("postgresql", None)
+
+
+def test_lambda_statements_are_told_by_what_they_resolve_to() -> None:
+    assert _lambda_read(lambda_stmt(lambda: select(item)))
+    assert not _lambda_read(lambda_stmt(lambda: update(item).values(name="x")))
+    assert not _lambda_read(select(item))
