@@ -41,6 +41,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import named_types
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import persistence
 from sqlalchemy.pool import Pool
@@ -122,6 +123,10 @@ _ROWLESS_DDL: Final = (
     ddl.DropColumnComment,
     ddl.SetConstraintComment,
     ddl.DropConstraintComment,
+    named_types.CreateEnumType,  # create_all on PostgreSQL
+    named_types.CreateDomainType,
+    named_types.DropEnumType,
+    named_types.DropDomainType,
 )
 _SELECTS: Final = (Select, CompoundSelect)
 _SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)

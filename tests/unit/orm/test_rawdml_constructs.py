@@ -25,6 +25,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.dialects.postgresql import DOMAIN, ENUM
+from sqlalchemy.dialects.postgresql.named_types import CreateDomainType, CreateEnumType
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import CreateIndex, CreateTable, DropSchema
 
@@ -89,6 +91,11 @@ def test_ddl_that_may_change_rows_is_parsed(dialect: str) -> None:
     assert _writes(DropSchema("rd_schema", cascade=True), dialect) is EVERYTHING
     assert _writes(CreateTable(item), dialect) is None
     assert _writes(CreateIndex(Index("rd_index", item.c.name)), dialect) is None
+
+
+def test_create_all_of_postgresql_types_writes_nothing() -> None:
+    assert _writes(CreateDomainType(DOMAIN("rd_domain", Integer())), "postgresql") is None
+    assert _writes(CreateEnumType(ENUM("a", "b", name="rd_enum")), "postgresql") is None
 
 
 @pytest.mark.parametrize(
