@@ -25,7 +25,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, NestedTransaction
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -42,16 +42,20 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ClauseElement
 
 __all__ = (
+    "CACHES_KEY",
     "KEY_NEUTRAL_OPTIONS",
     "BindState",
     "bind_state",
     "distrust_isolation",
     "forget_isolation",
     "install_session_listeners",
+    "joined",
+    "joined_only",
     "level_allows_populate",
     "owning_session",
     "remember_isolation",
     "session_connection",
+    "session_delivers",
     "sync_session_of",
 )
 
@@ -76,9 +80,13 @@ _DIRTY_READS_SAFE: Final = frozenset({"postgresql"})
 # dialects whose Connection.get_isolation_level() asks the server without disturbing the transaction
 _LEVEL_QUERY_DIALECTS: Final = frozenset({"postgresql", "mysql", "mariadb", "sqlite"})
 
+CACHES_KEY: Final = "litestar_alchemy_kit.caches"
+"""``Session.info`` key holding the tuple of caches the session invalidates on commit."""
 _CONNECTIONS_KEY: Final = "litestar_alchemy_kit.binding.connections"
 """``Session.info`` key: the connections of the session's current transaction, by bind."""
 _owners: weakref.WeakKeyDictionary[Connection, Session] = weakref.WeakKeyDictionary()
+_joined: weakref.WeakSet[Connection] = weakref.WeakSet()
+"""Connections whose transaction the owning session's commit does not commit (it only joined it)."""
 _levels: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()
 _installed = False
 
@@ -226,6 +234,41 @@ def owning_session(connection: Connection) -> Session | None:
     return _owners.get(connection)
 
 
+def joined(connection: Connection) -> bool:
+    """Whether the session transaction on ``connection`` only joined it: its commit commits nothing there.
+
+    Decided when the session's transaction begins on the connection, from SQLAlchemy's own record of it
+    (whatever the session's configuration: ``bind=``, ``binds=``, ``join_transaction_mode``): the session
+    commits the connection's transaction only when it began or took control of its root transaction.
+    A savepoint (``"create_savepoint"``, or an outer savepoint under ``"control_fully"``) or a transaction
+    it may only roll back (``"rollback_only"``, the default for a connection already in a transaction)
+    is committed by whoever began it.
+    """
+    return connection in _joined
+
+
+def session_delivers(session: Session, connection: Connection) -> bool:
+    """Whether ``session``'s commit commits ``connection``'s transaction and invalidates caches bound to it.
+
+    When not (a session bound to no cache, or one joined to a transaction it does not own), the writes on
+    the connection are for the connection's real commit to invalidate (:mod:`~litestar_alchemy_kit.orm.rawdml`).
+    """
+    return connection not in _joined and bool(session.info.get(CACHES_KEY))
+
+
+def joined_only(session: Session) -> list[Connection] | None:
+    """The connections of ``session``'s transaction when it only :func:`joined` each one's (else ``None``).
+
+    Such a session's commit commits nothing in the database: its writes are invalidated by the real commit
+    of each connection's transaction (:func:`~litestar_alchemy_kit.orm.rawdml.defer_to_commit`), not before.
+    """
+    held: dict[object, Connection] | None = session.info.get(_CONNECTIONS_KEY)
+    if not held:
+        return None
+    connections = list(dict.fromkeys(held.values()))
+    return connections if all(connection in _joined for connection in connections) else None
+
+
 def bind_state(
     session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
     mapper: type[Any],
@@ -262,7 +305,13 @@ def bind_state(
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    del transaction
+    if transaction.parent is None:  # a session savepoint's after_begin follows its root's, on the same connection
+        # (connection, its transaction the session holds, whether the session's commit commits it, autoclose)
+        record = transaction._connections.get(connection)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        if record is None or not record[2] or isinstance(record[1], NestedTransaction):
+            _joined.add(connection)
+        else:
+            _joined.discard(connection)
     held: dict[object, Connection] | None = session.info.get(_CONNECTIONS_KEY)
     if held is None:
         held = session.info[_CONNECTIONS_KEY] = {}
@@ -277,6 +326,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         for connection in held.values():
             if _owners.get(connection) is session:
                 del _owners[connection]
+                _joined.discard(connection)
 
 
 def _connection_ended(connection: Connection) -> None:

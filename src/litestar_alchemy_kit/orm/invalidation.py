@@ -27,7 +27,9 @@ repository or cache is attached to a session still count:
 - ``after_commit`` of the outermost transaction bumps those tags in every cache bound to the
   session, settling the markers, and waits for it (inside an ``AsyncSession`` through SQLAlchemy's
   greenlet bridge), so invalidation is complete when ``commit()`` returns;
-- the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched.
+- the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched;
+- a session that only joined its connections' transactions (:func:`~litestar_alchemy_kit.orm.binding.joined_only`)
+  commits nothing: it marks nothing, and its tags go to those transactions' real commits.
 
 A session whose transaction began before the listeners were installed may hold flushed writes
 no listener saw. When :func:`bind_cache` binds such a session it marks it *untracked*: until that
@@ -59,13 +61,13 @@ from sqlalchemy.util.concurrency import in_greenlet
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.exceptions import CommitRefusedError
-from litestar_alchemy_kit.orm.binding import install_session_listeners
+from litestar_alchemy_kit.orm.binding import CACHES_KEY, install_session_listeners, joined, joined_only
 from litestar_alchemy_kit.orm.cascades import graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
 from litestar_alchemy_kit.orm.partitionread import begin_flush, end_flush, watch_all
-from litestar_alchemy_kit.orm.rawdml import EVERYTHING, install_engine_listeners, register_engine
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, defer_to_commit, install_engine_listeners, register_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -86,8 +88,6 @@ __all__ = (
     "pending_tags",
 )
 
-CACHES_KEY: Final = "litestar_alchemy_kit.caches"
-"""``Session.info`` key holding the tuple of caches the session invalidates on commit."""
 _PENDING_KEY: Final = "litestar_alchemy_kit.uncommitted_tags"
 """Coarse tags of tables with uncommitted writes of unknown rows: bumped at commit."""
 _WRITTEN_KEY: Final = "litestar_alchemy_kit.flushed_tables"
@@ -361,6 +361,10 @@ def _before_commit(session: Session) -> None:
     caches = bound_caches(session)
     if not any(cache_.options.commit_policy is not None for cache_ in caches):
         return
+    if joined_only(session) is not None:
+        session.flush()  # the commit's flush, which might begin a transaction the session owns
+        if joined_only(session) is not None:
+            return  # it commits nothing: the connections' real commits mark and bump (_after_commit defers)
     found = _phase_one(session, caches)
     if found is None:
         return
@@ -514,8 +518,23 @@ def _after_commit(session: Session) -> None:
     caches = bound_caches(session)
     if len(marks) != len(caches):  # a cache bound after before_commit ran has no marker
         marks = [None] * len(caches)
+    connections = joined_only(session)
+    if (
+        connections is not None
+        and defer_to_commit(connections, caches, tags, everything=untracked)
+        and all(marker is None for marker in marks)
+    ):
+        return
     for cache_, marker in zip(caches, marks, strict=True):
         _deliver(cache_, tags, untracked, marker)
+
+
+def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    """A session joining a transaction it does not own: that transaction's commit must reach its caches too."""
+    del transaction
+    if joined(connection):
+        for cache_ in bound_caches(session):
+            register_engine(connection.engine, cache_)
 
 
 def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
@@ -543,6 +562,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
 
 
 LISTENERS: Final[tuple[tuple[str, Callable[..., None]], ...]] = (
+    ("after_begin", _after_begin),
     ("before_flush", _before_flush),
     ("after_flush", _after_flush),
     ("before_commit", _before_commit),

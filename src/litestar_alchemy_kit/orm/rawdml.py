@@ -21,9 +21,13 @@ finds the tables each statement writes:
 Where the invalidation goes:
 
 - a connection of a session's transaction: the session's pending writes (its own reads of those
-  tables bypass the cache, its commit bumps them, its rollback forgets them); when the session is
-  joined to a transaction it does not own (``Session(bind=connection)``) the connection's real commit
-  bumps them too;
+  tables bypass the cache, its commit bumps them, its rollback forgets them). When the session does not
+  deliver them (:func:`~litestar_alchemy_kit.orm.binding.session_delivers`), the connection's real commit
+  bumps them as below, flush statements included: a session bound to no cache, or one joined to a
+  transaction it does not own (:func:`~litestar_alchemy_kit.orm.binding.joined`, decided from SQLAlchemy's
+  record of the session's transaction, whether bound by ``bind=``, ``binds=`` or any
+  ``join_transaction_mode``). A joined session's commit hands its own tags to that commit too
+  (:func:`defer_to_commit`);
 - any other connection: the caches bound to sessions on the same database (see
   :func:`register_engine`), invalidated in two phases when the connection's transaction commits, as a
   session's commit is (:mod:`~litestar_alchemy_kit.orm.enginecommit`): marked before the DBAPI commit,
@@ -54,7 +58,7 @@ from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm import enginecommit
-from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session
+from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
 
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
 __all__ = (
     "EVERYTHING",
     "Writes",
+    "defer_to_commit",
     "install_engine_listeners",
     "raw_sql_writes",
     "register_engine",
@@ -373,13 +378,42 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
             connection, _engine_caches(connection), () if everything else writes, everything=everything
         )
         return
-    if owner is None or isinstance(owner.bind, Connection):
-        # no session commits this transaction (or the session only joined it): its real commit does
+    if owner is None or not session_delivers(owner, connection):
+        # no session whose commit invalidates commits this transaction (none, one bound to no cache, or one
+        # that only joined it): its real commit does
         current = _pending.get(connection)
         if current is None:
             _pending[connection] = set(writes)
         else:
             current.update(writes)
+
+
+def defer_to_commit(
+    connections: Iterable[Connection],
+    caches: Iterable[AsyncCache | SyncCache],
+    tags: Iterable[str],
+    *,
+    everything: bool,
+) -> bool:
+    """Leave ``tags``, written by a session joined to each connection's transaction, to that transaction's commit.
+
+    ``caches`` (the session's) are registered for each connection's database, so that commit invalidates them.
+
+    Returns:
+        ``False`` when a connection is no longer in a transaction (nothing left to defer to there).
+    """
+    deferred = True
+    for connection in connections:
+        if not connection.in_transaction():
+            deferred = False
+            continue
+        for cache in caches:
+            register_engine(connection.engine, cache)
+        current = _pending.get(connection)
+        if current is None:
+            current = _pending[connection] = set()
+        current.update(EVERYTHING if everything else tags)
+    return deferred
 
 
 def _before_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
@@ -467,8 +501,9 @@ def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> b
     """Whether this is DML a session's flush issues for its instances (run with the mapper's ``compiled_cache``).
 
     The session's ``after_flush`` knows those rows and bumps their fine tags (a coarse bump from here
-    would undo them). Not for a session joined to a transaction it does not own: that transaction's
-    real commit must bump what it wrote, and only this module sees it. Nor for what the flush's mapper
+    would undo them). Not for a session joined to a transaction it does not own, nor for one bound to no
+    cache (:func:`~litestar_alchemy_kit.orm.binding.session_delivers`): the transaction's real commit must bump
+    what it wrote, and only this module sees it. Nor for what the flush's mapper
     events execute (:func:`_issued_by_flush`): their rows are none of the flush's.
     """
     owner = owning_session(connection)
@@ -477,7 +512,7 @@ def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> b
         # set by Session._flush around the unit of work's execution only (not by the legacy bulk_* methods,
         # which fire no after_flush)
         and owner._warn_on_events  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
-        and not isinstance(owner.bind, Connection)
+        and session_delivers(owner, connection)
         and context is not None
         and context.execution_options.get("compiled_cache") is not None
         and _issued_by_flush()

@@ -571,3 +571,81 @@ def raw_set_transaction_never_installs_stale(env: Env) -> None:
         assert _names(ItemRepository(session=session, cache=cache)) == ["before"]
         session.rollback()
     assert _fresh_names(env, cache) == ["after"]
+
+
+JOINS = ("bind", "binds", "binds_savepoint")
+"""How a session joins an outer transaction: ``bind=connection``, ``binds={Item: connection}``, and ``binds=``
+under ``join_transaction_mode="create_savepoint"`` (the session's commit releases a savepoint)."""
+
+
+def _fresh_reads(env: Env, cache: Any, item_id: Any) -> tuple[str, list[str]]:
+    """``get(item_id)``'s name and every name, through ``cache`` in a new session."""
+    with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        return (repo.get(item_id)).name, _names(repo)
+
+
+def _warm_reads(env: Env, cache: Any, item_id: Any) -> None:
+    """Read ``get(item_id)`` and the list until both are cache hits (a list populates on its second miss)."""
+    for _ in range(3):
+        hits = cache.stats["hit"]
+        assert _fresh_reads(env, cache, item_id) == ("before", ["before"])
+        if cache.stats["hit"] == hits + 2:
+            return
+    raise AssertionError(f"both reads must be cache hits before the write: {dict(cache.stats)}")
+
+
+def joined_session_counts_at_the_outer_commit(env: Env, join: str) -> None:
+    """However a session joins an outer transaction, its commit is not the write's commit; the outer one is.
+
+    Between the session's commit and the outer commit other sessions read the old row and cache it; once the
+    outer transaction commits, neither ``get(pk)`` nor the list may serve those entries.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    [seeded] = _seed(env, ["before"])
+    _warm_reads(env, reader_cache, seeded.id)
+    with env.engine_object.connect() as conn:
+        outer = conn.begin()
+        if join == "bind":
+            session = env.sessionmaker.class_(bind=conn, expire_on_commit=False)
+        else:
+            mode = "create_savepoint" if join == "binds_savepoint" else "conditional_savepoint"
+            session = env.sessionmaker.class_(binds={Item: conn}, join_transaction_mode=mode, expire_on_commit=False)
+        bind_cache(session, writer_cache)
+        item = session.get(Item, seeded.id)
+        assert item is not None
+        item.name = "after"
+        session.commit()
+        session.close()
+        # not committed yet: other sessions read the old row, and may cache it
+        assert _fresh_reads(env, reader_cache, seeded.id) == ("before", ["before"])
+        assert _fresh_reads(env, reader_cache, seeded.id) == ("before", ["before"])
+        outer.commit()
+    after = _fresh_reads(env, reader_cache, seeded.id)
+    assert after == ("after", ["after"]), f"stale after the outer commit: (get, list) = {after}"
+
+
+UNCACHED_WRITES = ("flush", "orm_update", "text")
+
+
+def uncached_session_writes_count(env: Env, form: str) -> None:
+    """A session bound to no cache (a script, a worker) writes on a database whose engine has caches registered.
+
+    Its commit is the write's commit: the registered caches must be invalidated as an ``engine.begin()`` write
+    invalidates them, for its flushes as for ORM bulk and ``text()`` statements.
+    """
+    reader_cache = env.make_cache()
+    [seeded] = _seed(env, ["before"])
+    _warm_reads(env, reader_cache, seeded.id)  # also registers the cache for the engine, as bind_cache does
+    with env.sessionmaker() as session:  # no cache bound
+        if form == "flush":
+            item = session.get(Item, seeded.id)
+            assert item is not None
+            item.name = "after"
+        elif form == "orm_update":
+            session.execute(update(Item).values(name="after"))
+        else:
+            session.execute(text(f"UPDATE {ITEM} SET name = 'after'"))
+        session.commit()
+    after = _fresh_reads(env, reader_cache, seeded.id)
+    assert after == ("after", ["after"]), f"stale after the commit: (get, list) = {after}"

@@ -135,3 +135,15 @@ async def test_refresh_materialized_view_invalidates(async_env: Env) -> None:
 
 async def test_respelled_engine_invalidates(async_env: Env) -> None:
     await scenarios.respelled_engine_invalidates(async_env)
+
+
+@pytest.mark.parametrize("join", scenarios.JOINS)
+async def test_joined_session_counts_at_the_outer_commit(async_env: Env, join: str) -> None:
+    if join == "binds_savepoint" and async_env.engine == "duckdb":
+        pytest.skip("duckdb has no SAVEPOINT")
+    await scenarios.joined_session_counts_at_the_outer_commit(async_env, join)
+
+
+@pytest.mark.parametrize("form", scenarios.UNCACHED_WRITES)
+async def test_uncached_session_writes_count(async_env: Env, form: str) -> None:
+    await scenarios.uncached_session_writes_count(async_env, form)

@@ -135,3 +135,15 @@ def test_refresh_materialized_view_invalidates(sync_env: Env) -> None:
 
 def test_respelled_engine_invalidates(sync_env: Env) -> None:
     scenarios.respelled_engine_invalidates(sync_env)
+
+
+@pytest.mark.parametrize("join", scenarios.JOINS)
+def test_joined_session_counts_at_the_outer_commit(sync_env: Env, join: str) -> None:
+    if join == "binds_savepoint" and sync_env.engine == "duckdb":
+        pytest.skip("duckdb has no SAVEPOINT")
+    scenarios.joined_session_counts_at_the_outer_commit(sync_env, join)
+
+
+@pytest.mark.parametrize("form", scenarios.UNCACHED_WRITES)
+def test_uncached_session_writes_count(sync_env: Env, form: str) -> None:
+    scenarios.uncached_session_writes_count(sync_env, form)

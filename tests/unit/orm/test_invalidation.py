@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache, SyncMemoryBackend
-from litestar_alchemy_kit.orm.invalidation import CACHES_KEY, _table_tags, bound_caches
+from litestar_alchemy_kit.orm.binding import CACHES_KEY
+from litestar_alchemy_kit.orm.invalidation import _table_tags, bound_caches
 from litestar_alchemy_kit.repository import bind_cache
 
 
