@@ -333,6 +333,11 @@ def _connection_ended(connection: Connection) -> None:
     forget_isolation(connection)
 
 
+def _twophase_ended(connection: Connection, xid: object, is_prepared: bool) -> None:
+    del xid, is_prepared
+    forget_isolation(connection)
+
+
 def install_session_listeners() -> None:
     """Track the connections of session transactions and the end of connection transactions (idempotent)."""
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
@@ -342,4 +347,6 @@ def install_session_listeners() -> None:
     event.listen(Session, "after_transaction_end", _after_transaction_end)
     event.listen(Engine, "commit", _connection_ended)
     event.listen(Engine, "rollback", _connection_ended)
+    event.listen(Engine, "commit_twophase", _twophase_ended)
+    event.listen(Engine, "rollback_twophase", _twophase_ended)
     _installed = True

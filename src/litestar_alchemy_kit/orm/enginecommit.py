@@ -18,6 +18,10 @@ for a sync engine and inside an async engine's greenlet):
   ``engine.connect()`` blocks fires) or its next transaction (``begin``). Until then the markers hold other
   processes off those tags: a connection idle after its commit costs cache hits (at most ``marker_ttl``),
   never a stale read.
+- a two-phase (XA) transaction fires ``prepare_twophase`` before the DBAPI prepare, or, committed unprepared,
+  ``commit_twophase`` before the DBAPI commit: phase one runs there (a refused marker raises before the prepare,
+  leaving the transaction to the caller's rollback; before an unprepared commit it rolls the XA transaction
+  back); phase two as above. ``rollback_twophase`` forgets the writes.
 - under ``AUTOCOMMIT`` every statement commits as it runs: :func:`mark` runs in ``before_cursor_execute``
   and :func:`settle` in ``after_cursor_execute`` (or ``handle_error``), a bracket around the statement; a
   refused marker raises before the statement runs. The outbox row, if any, commits just before it.
@@ -40,7 +44,7 @@ from litestar_alchemy_kit.exceptions import CommitRefusedError
 from litestar_alchemy_kit.orm.outbox import record_undelivered
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from sqlalchemy.engine import Connection
 
@@ -96,9 +100,22 @@ def _bump(cache: AsyncCache | SyncCache, phase: Phase, marker: str | None) -> No
 
 
 def mark(
-    connection: Connection, caches: Iterable[AsyncCache | SyncCache], tags: Iterable[str], *, everything: bool
+    connection: Connection,
+    caches: Iterable[AsyncCache | SyncCache],
+    tags: Iterable[str],
+    *,
+    everything: bool,
+    undo: Callable[[], object] | None = None,
 ) -> Phase:
     """Phase one, before the writes commit: mark (or, without a policy, bump) ``tags`` in every cache.
+
+    Args:
+        connection: the connection whose transaction commits the writes.
+        caches: the caches to invalidate.
+        tags: the written tags.
+        everything: the writes cannot be attributed (whole namespaces).
+        undo: rolls the transaction back when the commit is refused (default: the DBAPI rollback; a
+            two-phase transaction needs the dialect's own, or none before its prepare).
 
     Raises:
         CommitRefusedError: a ``"strict"`` cache did not take its marker. The markers written are lifted
@@ -114,7 +131,10 @@ def mark(
     refused = [cache for cache, marker in phase.marks if marker is None and cache.options.commit_policy == "strict"]
     if refused:
         settle(phase)  # nothing will be committed: lifting the markers is an extra invalidation at most
-        connection.dialect.do_rollback(connection.connection)
+        if undo is None:
+            connection.dialect.do_rollback(connection.connection)
+        else:
+            undo()
         raise CommitRefusedError([cache.namespace for cache in refused], len(phase.tags) + phase.everything)
     for cache, marker in phase.marks:
         if marker is None and cache.options.commit_policy == "available":

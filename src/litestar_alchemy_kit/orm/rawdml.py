@@ -31,7 +31,8 @@ Where the invalidation goes:
 - any other connection: the caches bound to sessions on the same database (see
   :func:`register_engine`), invalidated in two phases when the connection's transaction commits, as a
   session's commit is (:mod:`~litestar_alchemy_kit.orm.enginecommit`): marked before the DBAPI commit,
-  settled as soon as the connection is used again or returned to the pool;
+  settled as soon as the connection is used again or returned to the pool (a two-phase transaction: marked
+  before its prepare, or before its commit when committed unprepared);
 - under ``AUTOCOMMIT`` the statement is committed as it runs: marked before it, settled after it.
 """
 
@@ -559,7 +560,7 @@ def _issued_by_flush() -> bool:
     return False
 
 
-def _commit(connection: Connection) -> None:
+def _commit(connection: Connection, undo: Callable[[], object] | None = None) -> None:
     # Fires before the DBAPI commit (Connection._commit_impl): phase one. No event follows the DBAPI
     # commit, so phase two runs at the next one, the connection's next transaction or its checkin.
     writes = _pending.pop(connection, None)
@@ -567,9 +568,37 @@ def _commit(connection: Connection) -> None:
         return
     everything = "*" in writes
     phase = enginecommit.mark(
-        connection, _engine_caches(connection), () if everything else writes, everything=everything
+        connection, _engine_caches(connection), () if everything else writes, everything=everything, undo=undo
     )
     connection.info[_PENDING_KEY] = phase
+
+
+def _prepare_twophase(connection: Connection, xid: object) -> None:
+    # Phase one before the XA PREPARE: a refusal raises before anything is prepared (the caller rolls back)
+    del xid
+    _commit(connection, undo=_nothing)
+
+
+def _commit_twophase(connection: Connection, xid: object, is_prepared: bool) -> None:
+    # Prepared: phase one ran at the prepare (nothing is pending). Unprepared: the dialect prepares and commits now.
+    def undo() -> None:
+        connection.dialect.do_rollback_twophase(connection, xid, is_prepared=is_prepared)
+
+    _commit(connection, undo=undo)
+
+
+def _rollback_twophase(connection: Connection, xid: object, is_prepared: bool) -> None:
+    del xid, is_prepared
+    _pending.pop(connection, None)
+
+
+def _begin_twophase(connection: Connection, xid: object) -> None:
+    del xid
+    _begin(connection)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _rollback(connection: Connection) -> None:
@@ -610,5 +639,9 @@ def install_engine_listeners(on_session_write: SessionWriteHook) -> None:
     event.listen(Engine, "commit", _commit)
     event.listen(Engine, "rollback", _rollback)
     event.listen(Engine, "begin", _begin)
+    event.listen(Engine, "prepare_twophase", _prepare_twophase)
+    event.listen(Engine, "commit_twophase", _commit_twophase)
+    event.listen(Engine, "rollback_twophase", _rollback_twophase)
+    event.listen(Engine, "begin_twophase", _begin_twophase)
     event.listen(Pool, "checkin", _checkin)
     _installed = True

@@ -211,3 +211,62 @@ def engine_available_records_the_outbox(env: Env, form: str) -> None:
             cache.close()
         with env.engine_object.begin() as conn:
             sync_call(conn, table.metadata.drop_all)
+
+
+XA_FORMS = ("prepared", "one_phase")
+
+
+def two_phase_commit_invalidates(env: Env, form: str) -> None:
+    """A two-phase (XA) transaction on an engine connection: its commit invalidates like a plain one."""
+    reader = env.make_cache()
+    _seed(env)
+    _hits_twice(env, reader, ["before"])
+
+    def xa_write(conn: Any) -> None:
+        xa = conn.begin_twophase()
+        conn.execute(text(f"UPDATE {ITEM} SET name = 'after'"))
+        if form == "prepared":
+            xa.prepare()
+        xa.commit()
+
+    with env.engine_object.connect() as conn:
+        sync_call(conn, xa_write)
+    assert _database_names(env) == ["after"]
+    cached = _names(env, reader)
+    assert cached == ["after"], f"stale after the two-phase commit: {cached}"
+    _hits_twice(env, reader, ["after"])
+
+
+def two_phase_strict_refuses(env: Env, form: str) -> None:
+    """A marker the store does not take refuses a two-phase commit: nothing committed, the connection usable.
+
+    Prepared: refused before the ``XA PREPARE`` (the transaction is left to the caller's rollback); committed
+    unprepared: refused before the ``XA COMMIT``, the XA transaction rolled back.
+    """
+    cache = env.make_cache()
+    _seed(env)
+    _hits_twice(env, cache, ["before"])
+    engine = sync_engine_of(env.engine_object)
+    refusing = unreachable_cache("strict", f"lakstrict{uuid.uuid4().hex[:8]}")
+    register_engine(engine, refusing)
+
+    def xa_write(conn: Any) -> None:
+        xa = conn.begin_twophase()
+        conn.execute(text(f"UPDATE {ITEM} SET name = 'after'"))
+        try:
+            with pytest.raises(CommitRefusedError, match="commit_policy='strict'"):
+                (xa.prepare if form == "prepared" else xa.commit)()
+        finally:
+            unregister_engine(engine, refusing)
+        xa.rollback()  # SQLAlchemy's bookkeeping (the XA transaction itself is rolled back already when unprepared)
+        conn.execute(text("SELECT 1"))  # the connection is usable again
+        conn.commit()
+
+    try:
+        with env.engine_object.connect() as conn:
+            sync_call(conn, xa_write)
+    finally:
+        unregister_engine(engine, refusing)
+        refusing.close()
+    assert _database_names(env) == ["before"]
+    _hits_twice(env, cache, ["before"])
