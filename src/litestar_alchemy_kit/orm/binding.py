@@ -84,9 +84,9 @@ CACHES_KEY: Final = "litestar_alchemy_kit.caches"
 """``Session.info`` key holding the tuple of caches the session invalidates on commit."""
 _CONNECTIONS_KEY: Final = "litestar_alchemy_kit.binding.connections"
 """``Session.info`` key: the connections of the session's current transaction, by bind."""
+_JOINED_KEY: Final = "litestar_alchemy_kit.binding.joined"
+"""``Session.info`` key: the connections whose transaction the session's commit does not commit (it only joined)."""
 _owners: weakref.WeakKeyDictionary[Connection, Session] = weakref.WeakKeyDictionary()
-_joined: weakref.WeakSet[Connection] = weakref.WeakSet()
-"""Connections whose transaction the owning session's commit does not commit (it only joined it)."""
 _levels: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()
 _installed = False
 
@@ -234,8 +234,8 @@ def owning_session(connection: Connection) -> Session | None:
     return _owners.get(connection)
 
 
-def joined(connection: Connection) -> bool:
-    """Whether the session transaction on ``connection`` only joined it: its commit commits nothing there.
+def joined(session: Session, connection: Connection) -> bool:
+    """Whether ``session``'s transaction on ``connection`` only joined it: its commit commits nothing there.
 
     Decided when the session's transaction begins on the connection, from SQLAlchemy's own record of it
     (whatever the session's configuration: ``bind=``, ``binds=``, ``join_transaction_mode``): the session
@@ -244,7 +244,8 @@ def joined(connection: Connection) -> bool:
     it may only roll back (``"rollback_only"``, the default for a connection already in a transaction)
     is committed by whoever began it.
     """
-    return connection in _joined
+    joined_connections: set[Connection] | None = session.info.get(_JOINED_KEY)
+    return joined_connections is not None and connection in joined_connections
 
 
 def session_delivers(session: Session, connection: Connection) -> bool:
@@ -253,7 +254,9 @@ def session_delivers(session: Session, connection: Connection) -> bool:
     When not (a session bound to no cache, or one joined to a transaction it does not own), the writes on
     the connection are for the connection's real commit to invalidate (:mod:`~litestar_alchemy_kit.orm.rawdml`).
     """
-    return connection not in _joined and bool(session.info.get(CACHES_KEY))
+    info = session.info
+    joined_connections: set[Connection] | None = info.get(_JOINED_KEY)
+    return (joined_connections is None or connection not in joined_connections) and bool(info.get(CACHES_KEY))
 
 
 def joined_only(session: Session) -> list[Connection] | None:
@@ -263,10 +266,11 @@ def joined_only(session: Session) -> list[Connection] | None:
     of each connection's transaction (:func:`~litestar_alchemy_kit.orm.rawdml.defer_to_commit`), not before.
     """
     held: dict[object, Connection] | None = session.info.get(_CONNECTIONS_KEY)
-    if not held:
+    joined_connections: set[Connection] | None = session.info.get(_JOINED_KEY)
+    if not held or not joined_connections:
         return None
     connections = list(dict.fromkeys(held.values()))
-    return connections if all(connection in _joined for connection in connections) else None
+    return connections if all(connection in joined_connections for connection in connections) else None
 
 
 def bind_state(
@@ -309,9 +313,7 @@ def _after_begin(session: Session, transaction: SessionTransaction, connection: 
         # (connection, its transaction the session holds, whether the session's commit commits it, autoclose)
         record = transaction._connections.get(connection)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         if record is None or not record[2] or isinstance(record[1], NestedTransaction):
-            _joined.add(connection)
-        else:
-            _joined.discard(connection)
+            session.info.setdefault(_JOINED_KEY, set()).add(connection)
     held: dict[object, Connection] | None = session.info.get(_CONNECTIONS_KEY)
     if held is None:
         held = session.info[_CONNECTIONS_KEY] = {}
@@ -326,7 +328,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         for connection in held.values():
             if _owners.get(connection) is session:
                 del _owners[connection]
-                _joined.discard(connection)
+        session.info.pop(_JOINED_KEY, None)
 
 
 def _connection_ended(connection: Connection) -> None:

@@ -532,7 +532,7 @@ def _after_commit(session: Session) -> None:
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     """A session joining a transaction it does not own: that transaction's commit must reach its caches too."""
     del transaction
-    if joined(connection):
+    if joined(session, connection):
         for cache_ in bound_caches(session):
             register_engine(connection.engine, cache_)
 
