@@ -12,6 +12,7 @@
 - :mod:`~litestar_alchemy_kit.orm.invalidation`: session events that mark tags before a commit and bump them after;
 - :mod:`~litestar_alchemy_kit.orm.outbox`: the durable record of invalidations a writer could not announce;
 - :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
+- :mod:`~litestar_alchemy_kit.orm.databases`: which caches a database's raw writes invalidate;
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;

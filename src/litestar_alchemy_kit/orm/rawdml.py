@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
 import weakref
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
@@ -61,6 +60,7 @@ from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm import enginecommit
 from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
+from litestar_alchemy_kit.orm.databases import engine_caches, register_engine, unregister_engine
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
 
 if TYPE_CHECKING:
@@ -147,82 +147,9 @@ _compiled_writes: dict[int, tuple[Compiled, _GraphState, Writes]] = {}
 _raw_writes: dict[tuple[str, _GraphState], dict[str, Writes]] = {}
 _pending: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
 _brackets: weakref.WeakKeyDictionary[Connection, enginecommit.Phase] = weakref.WeakKeyDictionary()
-_engines: dict[tuple[str, str | None], weakref.WeakSet[AsyncCache | SyncCache]] = {}
 _session_hook: list[SessionWriteHook] = []
 _installed = False
 _warned_no_parser = False
-
-
-# --- which caches a database's raw writes invalidate ---------------------------------------
-
-
-def _database_key(engine: Engine) -> tuple[str, str | None]:
-    """Which database an engine's raw writes change, as coarse as sharing invalidation needs.
-
-    Two engines that may reach the same database must share a key (a miss is a stale read), while two
-    that share one by mistake only cost extra invalidations. Hosts and ports prove nothing (``localhost``,
-    ``127.0.0.1``, a socket, a DNS alias, a default port spelled or not, a pooler on another port), so
-    they are left out:
-
-    - SQLite and DuckDB: the file's resolved absolute path (``file:`` URIs too); every in-memory
-      database shares one key;
-    - PostgreSQL: the database name, or any PostgreSQL database when the URL names none (libpq then
-      takes it from the environment or a service file);
-    - any other backend (MySQL / MariaDB, whose databases are schemas a statement may qualify): the
-      backend.
-
-    Returns:
-        ``(family, name)``; a ``None`` name matches every name of the family.
-    """
-    url = engine.url
-    family = _FAMILIES.get(url.get_backend_name(), url.get_backend_name())
-    if family in {"sqlite", "duckdb"}:
-        if url.database in {None, "", ":memory:"} or url.query.get("mode") == "memory":
-            return family, ":memory:"
-        return family, _file_path(url.database or "")
-    if family == "postgresql":
-        return family, url.database or None
-    return family, ""
-
-
-_FAMILIES: Final = {"mariadb": "mysql"}
-
-
-def _file_path(database: str) -> str:
-    if database.startswith("file:"):  # a URI filename (uri=true): its own query may follow
-        database, _, query = database.removeprefix("file:").partition("?")
-        if "mode=memory" in query or database in {"", ":memory:"}:
-            return ":memory:"
-        database = database.removeprefix("//localhost").removeprefix("//")
-    return os.path.realpath(database)
-
-
-def register_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
-    """Make raw writes through any engine on ``engine``'s database invalidate ``cache``.
-
-    :func:`~litestar_alchemy_kit.orm.bind_cache` calls it for the engines of the sessions it binds.
-
-    Args:
-        engine: a sync ``Engine`` (``AsyncEngine.sync_engine`` for async ones).
-        cache: the cache to invalidate.
-    """
-    _engines.setdefault(_database_key(engine), weakref.WeakSet()).add(cache)
-
-
-def unregister_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
-    """Undo :func:`register_engine`: raw writes through ``engine``'s database no longer invalidate ``cache``."""
-    caches = _engines.get(_database_key(engine))
-    if caches is not None:
-        caches.discard(cache)
-
-
-def _engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]:
-    family, name = _database_key(connection.engine)
-    found: set[AsyncCache | SyncCache] = set()
-    for (other_family, other_name), caches in list(_engines.items()):
-        if other_family == family and (other_name == name or other_name is None or name is None):
-            found.update(caches)
-    return tuple(found)
 
 
 # --- what a statement writes -----------------------------------------------------------------
@@ -376,7 +303,7 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
         # before the statement runs)
         everything = writes is EVERYTHING
         _brackets[connection] = enginecommit.mark(
-            connection, _engine_caches(connection), () if everything else writes, everything=everything
+            connection, engine_caches(connection), () if everything else writes, everything=everything
         )
         return
     if owner is None or not session_delivers(owner, connection):
@@ -568,7 +495,7 @@ def _commit(connection: Connection, undo: Callable[[], object] | None = None) ->
         return
     everything = "*" in writes
     phase = enginecommit.mark(
-        connection, _engine_caches(connection), () if everything else writes, everything=everything, undo=undo
+        connection, engine_caches(connection), () if everything else writes, everything=everything, undo=undo
     )
     connection.info[_PENDING_KEY] = phase
 

@@ -31,7 +31,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import CreateIndex, CreateTable, DropSchema
 
 from litestar_alchemy_kit.orm.cascades import graph_state
-from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, _database_key, _lambda_read, raw_sql_writes
+from litestar_alchemy_kit.orm.databases import database_key
+from litestar_alchemy_kit.orm.rawdml import EVERYTHING, _compiled, _lambda_read, raw_sql_writes
 
 metadata = MetaData()
 item = Table("rd_item", metadata, Column("id", Integer, primary_key=True), Column("name", String(20)))
@@ -124,11 +125,11 @@ def test_statements_that_change_rows_pass_the_keyword_filter(sql: str, dialect: 
 )
 def test_engines_that_may_reach_one_database_share_a_key(first: str, second: str) -> None:
     second = second.format(cwd=Path.cwd())
-    assert _database_key(create_engine(first)) == _database_key(create_engine(second))
+    assert database_key(create_engine(first)) == database_key(create_engine(second))
 
 
 def test_a_postgresql_url_without_database_matches_every_database() -> None:
-    assert _database_key(create_engine("postgresql+psycopg://u@localhost")) == ("postgresql", None)
+    assert database_key(create_engine("postgresql+psycopg://u@localhost")) == ("postgresql", None)
 
 
 def test_lambda_statements_are_told_by_what_they_resolve_to() -> None:
