@@ -37,11 +37,11 @@ ANCHORS = {  # each case, and the AA case it is compared with (the same table)
 CASES = tuple(ANCHORS)
 
 
-async def _database(tmp: str) -> tuple[str, str]:
+async def _database(tmp: str, name: str = "lakci") -> tuple[str, str]:
     from bench_tenants import _postgres
 
-    url = await _postgres("lakci")
-    return ("postgresql", url) if url else ("aiosqlite", f"sqlite+aiosqlite:///{tmp}/commit.db")
+    url = await _postgres(name)
+    return ("postgresql", url) if url else ("aiosqlite", f"sqlite+aiosqlite:///{tmp}/{name}.db")
 
 
 async def _child(tmp: str) -> None:
@@ -60,9 +60,11 @@ async def _child(tmp: str) -> None:
     from redis.asyncio import Redis
 
     db, url = await _database(tmp)
+    _, anchor_url = await _database(tmp, "lakci_aa")  # AA's commits: a database no cache is registered for
     engine = await _engine(url, _rows(100, 10), fixed=True)
+    anchor_engine = await _engine(anchor_url, _rows(100, 10), fixed=True)
     client = Redis.from_url(REDIS_URL)
-    plain, bound, bound_unmarked, caches = await commit_sessions(engine, client, "lakci")
+    plain, bound, bound_unmarked, caches = await commit_sessions(engine, client, "lakci", anchor_engine)
 
     cases = {
         "AA commit": _update_commit(plain, TenantRow),
@@ -78,8 +80,10 @@ async def _child(tmp: str) -> None:
         await each.close()
     await client.aclose()
     await engine.dispose()
+    await anchor_engine.dispose()
     if db == "postgresql":
         await _drop_postgres(url)
+        await _drop_postgres(anchor_url)
     print(f"database: {db}")
 
 
