@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import weakref
 from typing import TYPE_CHECKING, Final
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -31,10 +32,11 @@ def database_key(engine: Engine) -> tuple[str, str | None]:
 
     - SQLite and DuckDB: the file's resolved absolute path (``file:`` URIs too); every in-memory
       database shares one key;
-    - PostgreSQL: the database name, or any PostgreSQL database when the URL names none (libpq then
-      takes it from the environment or a service file);
-    - any other backend (MySQL / MariaDB, whose databases are schemas a statement may qualify): the
-      backend.
+    - any other backend (PostgreSQL, MySQL / MariaDB...): the database name, or any database of the
+      backend when the URL names none (libpq then takes it from the environment or a service file).
+
+    A key as coarse as the whole server would hand one database's commits to the caches of every other
+    database on it, or on another server: their markers, strict refusals and outbox rows do not belong there.
 
     Returns:
         ``(family, name)``; a ``None`` name matches every name of the family.
@@ -45,9 +47,7 @@ def database_key(engine: Engine) -> tuple[str, str | None]:
         if url.database in {None, "", ":memory:"} or url.query.get("mode") == "memory":
             return family, ":memory:"
         return family, _file_path(url.database or "")
-    if family == "postgresql":
-        return family, url.database or None
-    return family, ""
+    return family, url.database or None
 
 
 _FAMILIES: Final = {"mariadb": "mysql"}
@@ -58,7 +58,8 @@ def _file_path(database: str) -> str:
         database, _, query = database.removeprefix("file:").partition("?")
         if "mode=memory" in query or database in {"", ":memory:"}:
             return ":memory:"
-        database = database.removeprefix("//localhost").removeprefix("//")
+        # a URI's path is percent-encoded ("my%20db.sqlite" names the file "my db.sqlite")
+        database = unquote(database.removeprefix("//localhost").removeprefix("//"))
     return os.path.realpath(database)
 
 

@@ -1,18 +1,16 @@
 """Invalidation driven by SQLAlchemy session events.
 
-The listeners are class-level ``Session`` listeners, so they see every session of the process.
-They are installed explicitly, by :func:`install_listeners`, which :func:`bind_cache` calls: a
-session's writes only matter to caches bound to it, and binding (of a session factory, by the
-plugin or by hand, or of a session, by a cached repository) happens before such a session
-commits. Importing the package installs nothing. Once installed, writes made before a
-repository or cache is attached to a session still count:
+The listeners are class-level ``Session`` listeners, so they see every session of the process. They are
+installed explicitly, by :func:`install_listeners`, which :func:`bind_cache` calls: binding (of a session
+factory, by the plugin or by hand, or of a session, by a cached repository) happens before a bound session
+commits. Importing the package installs nothing. Once installed, writes made before a repository or cache
+is attached to a session still count (a session bound to no cache: :mod:`~litestar_alchemy_kit.orm.rawdml`):
 
-- ``after_flush`` records the tables of new, dirty and deleted instances: every table of their
-  mapper (joined inheritance), many-to-many secondary tables, and tables whose foreign keys
-  cascade from them (``ON DELETE`` / ``ON UPDATE`` actions change rows the ORM never sees). Its
-  rows are known, so what it bumps is fine (:func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps`:
-  ``any``, the rows' ``row`` and ``part`` tags; coarse tags where a value is unknown or a
-  foreign-key action fires);
+- ``after_flush`` records the tables of new, dirty and deleted instances: every table of their mapper (joined
+  inheritance), many-to-many secondary tables, and tables whose foreign keys cascade from them (``ON DELETE`` /
+  ``ON UPDATE`` actions change rows the ORM never sees). Its rows are known, so what it bumps is fine
+  (:func:`~litestar_alchemy_kit.orm.flushtags.flush_bumps`: ``any``, the rows' ``row`` and ``part`` tags;
+  coarse tags where a value is unknown or a foreign-key action fires);
 - ``before_commit`` of the outermost transaction flushes, then *marks* those tags in every cache
   bound to the session that has a commit policy (:meth:`~litestar_alchemy_kit.cache.AsyncCache.mark`).
   In an ``AsyncSession`` the markers of the tags known before the flush (the rows the session holds,
@@ -24,25 +22,24 @@ repository or cache is attached to a session still count:
   (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, nothing committed) and, under
   ``"available"``, is replaced by a row in the invalidation outbox, written in the same transaction
   (:mod:`~litestar_alchemy_kit.orm.outbox`);
-- ``after_commit`` of the outermost transaction bumps those tags in every cache bound to the
-  session, settling the markers, and waits for it (inside an ``AsyncSession`` through SQLAlchemy's
-  greenlet bridge), so invalidation is complete when ``commit()`` returns;
+- ``after_commit`` of the outermost transaction bumps those tags in every cache bound to the session, settling
+  the markers, and waits for it (in an ``AsyncSession`` through SQLAlchemy's greenlet bridge): invalidation is
+  complete when ``commit()`` returns;
 - the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched;
 - a session that only joined its connections' transactions (:func:`~litestar_alchemy_kit.orm.binding.joined_only`)
-  commits nothing: it marks nothing, and its tags go to those transactions' real commits.
+  commits nothing: its tags go to those transactions' real commits, and reads on them bypass those tags.
 
-A session whose transaction began before the listeners were installed may hold flushed writes
-no listener saw. When :func:`bind_cache` binds such a session it marks it *untracked*: until that
-transaction ends its cached reads go to the database, and its commit clears the bound caches'
-namespaces (an extra invalidation, never a missing one). Installing the listeners at startup
-(binding the session factory, or :func:`install_listeners`) avoids it.
+A session whose transaction began before the listeners were installed may hold flushed writes no listener
+saw. When :func:`bind_cache` binds such a session it marks it *untracked*: until that transaction ends its
+cached reads go to the database, and its commit clears the bound caches' namespaces (an extra invalidation,
+never a missing one). Installing the listeners at startup (binding the factory, or :func:`install_listeners`)
+avoids it.
 
 Every statement that is not the flush's own unit of work (ORM bulk INSERT / UPDATE / DELETE through
 ``Session.execute``, AA's upserts and ``delete_where``, ``text()``, statements on ``session.connection()``
 or the engine, legacy ``bulk_*``, data-modifying CTEs) is observed where the engine runs it, by
 :mod:`~litestar_alchemy_kit.orm.rawdml`, and recorded in the session whose transaction ran it: its rows
-are not known, so the coarse tags of what it writes are bumped. (A ``do_orm_execute`` listener for the ORM
-statements used to duplicate this; a mutant removing it could not be told apart.)
+are not known, so the coarse tags of what it writes are bumped.
 """
 
 from __future__ import annotations
@@ -67,7 +64,13 @@ from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
 from litestar_alchemy_kit.orm.outbox import record_undelivered
 from litestar_alchemy_kit.orm.partitionread import begin_flush, end_flush, watch_all
-from litestar_alchemy_kit.orm.rawdml import EVERYTHING, defer_to_commit, install_engine_listeners, register_engine
+from litestar_alchemy_kit.orm.rawdml import (
+    EVERYTHING,
+    defer_to_commit,
+    install_engine_listeners,
+    register_engine,
+    uncommitted_on,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -217,15 +220,20 @@ def bound_sync_caches(session: Session | scoped_session[Session]) -> tuple[SyncC
 
 def pending_tags(
     session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
+    connection: Connection | None = None,
 ) -> frozenset[str] | set[str]:
-    """Tags of tables with uncommitted changes in ``session``: flushed, or still pending in memory.
+    """Tags of tables with uncommitted changes in ``session`` (flushed or pending), and on ``connection``.
 
-    Cached reads of these tables neither hit nor populate: the session must see its own writes
-    and must not publish them before commit.
+    Cached reads of these tables neither hit nor populate: the session must see its own writes and must not
+    publish them before commit. ``connection`` (the read's, when known) adds the writes its open transaction
+    holds for its real commit (:func:`~litestar_alchemy_kit.orm.rawdml.uncommitted_on`).
     """
     info = session.info
     if _UNTRACKED_KEY in info:
         return _EVERYTHING
+    held = None if connection is None else uncommitted_on(connection)
+    if held is not None:
+        return _EVERYTHING if held is EVERYTHING else held | pending_tags(session)
     flushed: set[str] | None = info.get(_PENDING_KEY)
     written: set[str] | None = info.get(_WRITTEN_KEY)
     if written:

@@ -81,6 +81,7 @@ __all__ = (
     "install_engine_listeners",
     "raw_sql_writes",
     "register_engine",
+    "uncommitted_on",
     "unregister_engine",
 )
 
@@ -314,6 +315,21 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
             _pending[connection] = set(writes)
         else:
             current.update(writes)
+
+
+def uncommitted_on(connection: Connection) -> frozenset[str] | None:
+    """Tags written in ``connection``'s open transaction that its real commit will invalidate (``None``: none).
+
+    Writes of a session that only joined the transaction (its commit committed nothing), of a session bound
+    to no cache, or straight on the connection: a cached read on the connection must not serve entries of
+    these tables (it sees the writes) nor publish what it reads (they are not committed).
+    """
+    if not _pending:
+        return None
+    writes = _pending.get(connection)
+    if not writes:
+        return None
+    return EVERYTHING if "*" in writes else frozenset(writes)
 
 
 def defer_to_commit(

@@ -77,10 +77,10 @@ def _record(state: ORMExecuteState) -> None:
         recorder.refuse("transaction snapshot may be older than the recording")
     elif not state.execution_options.get(VERSIONED_OPTION):
         # (A cached read's populate is skipped: its tags and their prior versions are recorded already.)
-        _add_tables(state, engine, recorder)
+        _add_tables(state, engine, recorder, session_connection(session, bind))
 
 
-def _add_tables(state: ORMExecuteState, engine: Engine, recorder: TagRecorder) -> None:
+def _add_tables(state: ORMExecuteState, engine: Engine, recorder: TagRecorder, connection: Connection | None) -> None:
     # Only the tables matter here, not a fingerprint: the execution options (the ORM's own among them) stay out.
     # The parameters passed beside the statement do count: they decide which partition a read is restricted to.
     params = state.parameters
@@ -91,7 +91,7 @@ def _add_tables(state: ORMExecuteState, engine: Engine, recorder: TagRecorder) -
     if isinstance(info, Bypass):
         recorder.refuse(f"query not tracked: {info.reason}")
         return
-    uncommitted = pending_tags(state.session)
+    uncommitted = pending_tags(state.session, connection)
     if uncommitted and not uncommitted.isdisjoint(info.tags):
         recorder.refuse("read of uncommitted writes")
         return

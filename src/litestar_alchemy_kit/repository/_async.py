@@ -312,7 +312,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         database uncached: the session has uncommitted writes to those tags, or its isolation level
         forbids populating.
         """
-        uncommitted = pending_tags(self.session)
+        uncommitted = pending_tags(self.session, bind.connection)
         if uncommitted and not (uncommitted.isdisjoint(tags) and row_tag not in uncommitted):
             # This session's own writes are not committed: neither read nor publish these tables.
             cache.record_bypass()

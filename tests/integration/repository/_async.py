@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.filters import StatementFilter
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.orm import trust_execute_listener
 from litestar_alchemy_kit.orm.statement import StatementInfo
 from litestar_alchemy_kit.repository import CachedAsyncRepository
 from litestar_alchemy_kit.service import CachedAsyncRepositoryService
-from tests.integration.repository._bridge import run_inline, sync_session_of
+from tests.integration.repository._bridge import run_inline, sync_call_async, sync_session_of
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Author, Book, Car, Item, Label, Vehicle
 
@@ -738,8 +738,8 @@ async def savepoint_release_is_not_a_commit(env: Env) -> None:
 async def service_writes_read_the_database(env: Env) -> None:
     """A service update changes the row as stored, never a cached copy of it.
 
-    The row is changed behind the cache's back (``text()`` is not seen by the session events), so
-    the cached copy is out of date; an update that started from it would write old values back.
+    The row is changed behind the cache's back (as another program would), so the cached copy is out of
+    date; an update that started from it would write old values back.
     """
     cache = env.make_cache()
     (item,) = await seed_items(env, ["original"])
@@ -748,9 +748,8 @@ async def service_writes_read_the_database(env: Env) -> None:
         for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
             assert (await service.get(item.id)).name == "original"
             assert (await service.get(item.id, load=None)).name == "original"
-    async with env.sessionmaker() as session:
-        await session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
-        await session.commit()
+    async with env.engine_object.connect() as conn:
+        await sync_call_async(conn, _write_unseen("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
     hits = cache.stats["hit"]
     async with env.sessionmaker() as session:
         await ItemService(session, cache=cache).update({"quantity": 9}, item_id=item.id, auto_commit=True)
@@ -760,12 +759,25 @@ async def service_writes_read_the_database(env: Env) -> None:
         assert tuple(row) == ("changed elsewhere", 9)
 
 
+def _write_unseen(sql: str) -> Any:
+    """A write no listener of the kit sees, as another program's: straight on the DBAPI connection, committed."""
+
+    def run(connection: Any) -> None:
+        dbapi = connection.connection.dbapi_connection
+        cursor = dbapi.cursor()
+        cursor.execute(sql)
+        cursor.close()
+        dbapi.commit()
+
+    return run
+
+
 async def repository_update_reads_the_database(env: Env) -> None:
     """``update()`` on the repository loads the row it merges into from the database, never from the cache.
 
     AA's ``update`` reads the existing row with ``get()`` and merges the given object into it. Had that read
-    come from the cache, the stale cached copy (changed behind the cache's back with ``text()``) would be
-    merged and its old ``name`` written back along with the new ``quantity``.
+    come from the cache, the stale cached copy (changed behind the cache's back, as another program would)
+    would be merged and its old ``name`` written back along with the new ``quantity``.
     """
     cache = env.make_cache()
     (item,) = await seed_items(env, ["original"])
@@ -774,9 +786,8 @@ async def repository_update_reads_the_database(env: Env) -> None:
         for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
             assert (await repo.get(item.id)).name == "original"
             assert (await repo.get(item.id, load=None, with_for_update=None)).name == "original"
-    async with env.sessionmaker() as session:
-        await session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
-        await session.commit()
+    async with env.engine_object.connect() as conn:
+        await sync_call_async(conn, _write_unseen("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
     hits = cache.stats["hit"]
     async with env.sessionmaker() as session:
         # a fresh session: nothing in its identity map answers the update's read

@@ -630,6 +630,49 @@ async def joined_session_counts_at_the_outer_commit(env: Env, join: str) -> None
     assert after == ("after", ["after"]), f"stale after the outer commit: (get, list) = {after}"
 
 
+JOINED_READERS = ("same_session", "second_session", "connection_write")
+"""Who reads on a connection whose transaction holds a write not committed yet: the joined session that wrote
+(its commit committed nothing there), a second session joined to the same connection, or a session reading
+after a statement on the connection itself."""
+
+
+async def joined_reads_see_uncommitted_writes(env: Env, reader: str) -> None:
+    """SQLAlchemy's "join a session into an external transaction" recipe, as test suites use it.
+
+    A cached read on the connection must return what the transaction holds, not an entry from before the write,
+    and must not publish it: once the outer transaction rolls back, nobody may be served the rolled-back row.
+    """
+    cache = env.make_cache()
+    [seeded] = await _seed(env, ["before"])
+    await _warm_reads(env, cache, seeded.id)
+    async with env.engine_object.connect() as conn:
+        outer = await conn.begin()
+        session = env.sessionmaker.class_(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        bind_cache(session, cache)
+        if reader == "connection_write":
+            await conn.execute(update(Item).values(name="after"))
+        else:
+            repo = ItemRepository(session=session, cache=cache)
+            item = await repo.get(seeded.id)
+            item.name = "after"
+            await repo.update(item)
+            await session.commit()
+            session.expunge_all()
+        if reader == "second_session":
+            await session.close()
+            session = env.sessionmaker.class_(bind=conn, join_transaction_mode="create_savepoint")
+            bind_cache(session, cache)
+        for _ in range(2):  # a read that populated would hit the second time
+            repo = ItemRepository(session=session, cache=cache)
+            seen = ((await repo.get(seeded.id)).name, await _names(repo))
+            assert seen == ("after", ["after"]), f"the transaction's own write read stale: (get, list) = {seen}"
+            session.expunge_all()
+        await session.close()
+        await outer.rollback()
+    after = await _fresh_reads(env, cache, seeded.id)
+    assert after == ("before", ["before"]), f"a rolled-back write was served: (get, list) = {after}"
+
+
 UNCACHED_WRITES = ("flush", "orm_update", "text")
 
 

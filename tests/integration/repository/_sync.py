@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.filters import StatementFilter
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from litestar_alchemy_kit.orm import trust_execute_listener
 from litestar_alchemy_kit.orm.statement import StatementInfo
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from litestar_alchemy_kit.service import CachedSyncRepositoryService
-from tests.integration.repository._bridge import run_inline, sync_session_of
+from tests.integration.repository._bridge import run_inline, sync_call, sync_session_of
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Author, Book, Car, Item, Label, Vehicle
 
@@ -750,9 +750,8 @@ def service_writes_read_the_database(env: Env) -> None:
         for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
             assert (service.get(item.id)).name == "original"
             assert (service.get(item.id, load=None)).name == "original"
-    with env.sessionmaker() as session:
-        session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
-        session.commit()
+    with env.engine_object.connect() as conn:
+        sync_call(conn, _write_unseen("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
     hits = cache.stats["hit"]
     with env.sessionmaker() as session:
         ItemService(session, cache=cache).update({"quantity": 9}, item_id=item.id, auto_commit=True)
@@ -762,12 +761,25 @@ def service_writes_read_the_database(env: Env) -> None:
         assert tuple(row) == ("changed elsewhere", 9)
 
 
+def _write_unseen(sql: str) -> Any:
+    """A write no listener of the kit sees, as another program's: straight on the DBAPI connection, committed."""
+
+    def run(connection: Any) -> None:
+        dbapi = connection.connection.dbapi_connection
+        cursor = dbapi.cursor()
+        cursor.execute(sql)
+        cursor.close()
+        dbapi.commit()
+
+    return run
+
+
 def repository_update_reads_the_database(env: Env) -> None:
     """``update()`` on the repository loads the row it merges into from the database, never from the cache.
 
     AA's ``update`` reads the existing row with ``get()`` and merges the given object into it. Had that read
-    come from the cache, the stale cached copy (changed behind the cache's back with ``text()``) would be
-    merged and its old ``name`` written back along with the new ``quantity``.
+    come from the cache, the stale cached copy (changed behind the cache's back, as another program would)
+    would be merged and its old ``name`` written back along with the new ``quantity``.
     """
     cache = env.make_cache()
     (item,) = seed_items(env, ["original"])
@@ -776,9 +788,8 @@ def repository_update_reads_the_database(env: Env) -> None:
         for _ in range(2):  # warm both the get(pk) shortcut and the statement AA's update reads with
             assert (repo.get(item.id)).name == "original"
             assert (repo.get(item.id, load=None, with_for_update=None)).name == "original"
-    with env.sessionmaker() as session:
-        session.execute(text("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
-        session.commit()
+    with env.engine_object.connect() as conn:
+        sync_call(conn, _write_unseen("UPDATE lak_repo_item SET name = 'changed elsewhere'"))
     hits = cache.stats["hit"]
     with env.sessionmaker() as session:
         # a fresh session: nothing in its identity map answers the update's read

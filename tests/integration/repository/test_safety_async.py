@@ -147,3 +147,10 @@ async def test_joined_session_counts_at_the_outer_commit(async_env: Env, join: s
 @pytest.mark.parametrize("form", scenarios.UNCACHED_WRITES)
 async def test_uncached_session_writes_count(async_env: Env, form: str) -> None:
     await scenarios.uncached_session_writes_count(async_env, form)
+
+
+@pytest.mark.parametrize("reader", scenarios.JOINED_READERS)
+async def test_joined_reads_see_uncommitted_writes(async_env: Env, reader: str) -> None:
+    if async_env.engine == "duckdb":
+        pytest.skip("duckdb has no SAVEPOINT")
+    await scenarios.joined_reads_see_uncommitted_writes(async_env, reader)

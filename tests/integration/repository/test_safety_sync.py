@@ -147,3 +147,10 @@ def test_joined_session_counts_at_the_outer_commit(sync_env: Env, join: str) -> 
 @pytest.mark.parametrize("form", scenarios.UNCACHED_WRITES)
 def test_uncached_session_writes_count(sync_env: Env, form: str) -> None:
     scenarios.uncached_session_writes_count(sync_env, form)
+
+
+@pytest.mark.parametrize("reader", scenarios.JOINED_READERS)
+def test_joined_reads_see_uncommitted_writes(sync_env: Env, reader: str) -> None:
+    if sync_env.engine == "duckdb":
+        pytest.skip("duckdb has no SAVEPOINT")
+    scenarios.joined_reads_see_uncommitted_writes(sync_env, reader)

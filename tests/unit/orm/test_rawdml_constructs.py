@@ -117,7 +117,8 @@ def test_statements_that_change_rows_pass_the_keyword_filter(sql: str, dialect: 
     [
         ("postgresql+psycopg://u@localhost/app", "postgresql+asyncpg://u@127.0.0.1:5432/app"),
         ("postgresql+psycopg://u@db.internal:6432/app", "postgresql+psycopg://u@10.0.0.5/app"),
-        ("mysql+pymysql://root@localhost/app", "mariadb+pymysql://root@127.0.0.1:3306/other"),
+        ("mysql+pymysql://root@localhost/app", "mariadb+pymysql://root@127.0.0.1:3306/app"),
+        ("sqlite:///rd dir/rd file.db", "sqlite:///file:rd%20dir/rd%20file.db?uri=true"),
         ("sqlite:///rd_relative.db", "sqlite:///{cwd}/rd_relative.db"),
         ("sqlite:///rd_relative.db", "sqlite+pysqlite:///file:rd_relative.db?uri=true&cache=shared"),
         ("duckdb:///rd_relative.duckdb", "duckdb:///{cwd}/./rd_relative.duckdb"),
@@ -130,6 +131,18 @@ def test_engines_that_may_reach_one_database_share_a_key(first: str, second: str
 
 def test_a_postgresql_url_without_database_matches_every_database() -> None:
     assert database_key(create_engine("postgresql+psycopg://u@localhost")) == ("postgresql", None)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("mysql+pymysql://root@localhost/app", "mysql+pymysql://root@localhost/other"),
+        ("postgresql+psycopg://u@localhost/app", "postgresql+psycopg://u@localhost/other"),
+    ],
+)
+def test_two_named_databases_of_one_server_do_not_share_a_key(first: str, second: str) -> None:
+    """A commit on one must not reach the caches of the other: their markers, refusals and outbox rows."""
+    assert database_key(create_engine(first)) != database_key(create_engine(second))
 
 
 def test_lambda_statements_are_told_by_what_they_resolve_to() -> None:
