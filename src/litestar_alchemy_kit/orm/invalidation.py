@@ -226,7 +226,7 @@ def pending_tags(
 
     Cached reads of these tables neither hit nor populate: the session must see its own writes and must not
     publish them before commit. ``connection`` (the read's, when known) adds the writes its open transaction
-    holds for its real commit (:func:`~litestar_alchemy_kit.orm.rawdml.uncommitted_on`).
+    holds for its real commit (``rawdml.uncommitted_on``).
     """
     info = session.info
     if _UNTRACKED_KEY in info:
