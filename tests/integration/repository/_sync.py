@@ -740,8 +740,8 @@ def savepoint_release_is_not_a_commit(env: Env) -> None:
 def service_writes_read_the_database(env: Env) -> None:
     """A service update changes the row as stored, never a cached copy of it.
 
-    The row is changed behind the cache's back (``text()`` is not seen by the session events), so
-    the cached copy is out of date; an update that started from it would write old values back.
+    The row is changed behind the cache's back (as another program would), so the cached copy is out of
+    date; an update that started from it would write old values back.
     """
     cache = env.make_cache()
     (item,) = seed_items(env, ["original"])
