@@ -254,9 +254,7 @@ def session_delivers(session: Session, connection: Connection) -> bool:
     When not (a session bound to no cache, or one joined to a transaction it does not own), the writes on
     the connection are for the connection's real commit to invalidate (:mod:`~litestar_alchemy_kit.orm.rawdml`).
     """
-    info = session.info
-    joined_connections: set[Connection] | None = info.get(_JOINED_KEY)
-    return (joined_connections is None or connection not in joined_connections) and bool(info.get(CACHES_KEY))
+    return bool(session.info.get(CACHES_KEY)) and not joined(session, connection)
 
 
 def joined_only(session: Session) -> list[Connection] | None:

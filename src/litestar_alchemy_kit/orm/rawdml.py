@@ -310,11 +310,16 @@ def _record(connection: Connection, writes: frozenset[str]) -> None:
     if owner is None or not session_delivers(owner, connection):
         # no session whose commit invalidates commits this transaction (none, one bound to no cache, or one
         # that only joined it): its real commit does
-        current = _pending.get(connection)
-        if current is None:
-            _pending[connection] = set(writes)
-        else:
-            current.update(writes)
+        _hold(connection, writes)
+
+
+def _hold(connection: Connection, writes: Iterable[str]) -> None:
+    """Keep ``writes`` for the real commit of ``connection``'s transaction (``_commit`` marks and bumps them)."""
+    current = _pending.get(connection)
+    if current is None:
+        _pending[connection] = set(writes)
+    else:
+        current.update(writes)
 
 
 def uncommitted_on(connection: Connection) -> frozenset[str] | None:
@@ -353,10 +358,7 @@ def defer_to_commit(
             continue
         for cache in caches:
             register_engine(connection.engine, cache)
-        current = _pending.get(connection)
-        if current is None:
-            current = _pending[connection] = set()
-        current.update(EVERYTHING if everything else tags)
+        _hold(connection, EVERYTHING if everything else tags)
     return deferred
 
 
@@ -532,7 +534,7 @@ def _commit_twophase(connection: Connection, xid: object, is_prepared: bool) -> 
 
 def _rollback_twophase(connection: Connection, xid: object, is_prepared: bool) -> None:
     del xid, is_prepared
-    _pending.pop(connection, None)
+    _rollback(connection)
 
 
 def _begin_twophase(connection: Connection, xid: object) -> None:
