@@ -28,7 +28,9 @@ WIRE_FORMATS: Final = MappingProxyType(
         "entry-key": 1,  # cache.keys: how scope and fingerprint become a key
         "rows": 1,  # orm.codec: ORM rows and instances inside an entry
         "schema": 1,  # orm.schema: the model schema fingerprint
-        "statement": 1,  # orm.statement: the statement fingerprint
+        # orm.statement: the statement fingerprint; 2: tables keyed by schema and name, tags by bare name (an
+        # entry of version 1 depends on schema-qualified tags that writes no longer bump)
+        "statement": 2,
     }
 )
 """Format name -> version."""

@@ -9,8 +9,9 @@ A write to a table also changes:
   from the database's view definitions where the dialect exposes them;
 - anything a trigger or another hidden mechanism changes: :func:`declare_dependency`.
 
-The graph is keyed by table name, schemas aside, so two schemas holding the same table name share
-their dependencies: an over-approximation (an extra invalidation), never a missing one. A view
+The graph is keyed by table name, schemas aside, as tags are (:func:`~litestar_alchemy_kit.orm.dependencies.table_tag`),
+so two schemas holding the same table name share their dependencies: an over-approximation (an extra
+invalidation), never a missing one. A view
 definition that cannot be analysed makes the view depend on every table (conservative).
 """
 
@@ -148,13 +149,11 @@ def _fk_target(fullname: str) -> str:
     return _name(parts[-2]) if len(parts) >= 2 else ""  # noqa: PLR2004
 
 
-def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str, list[Table]]]:
-    """Edges "a write to X changes Y" by table name, and every known table by name."""
+def _graph(metadata: Iterable[MetaData]) -> dict[str, set[str]]:
+    """Edges "a write to X changes Y" by table name."""
     edges: dict[str, set[str]] = {}
-    tables: dict[str, list[Table]] = {}
     for meta in metadata:
         for table in meta.tables.values():
-            tables.setdefault(_name(table.name), []).append(table)
             for fk in table.foreign_keys:
                 actions = {(fk.ondelete or "").upper(), (fk.onupdate or "").upper()}
                 if actions & _CASCADING:
@@ -164,7 +163,7 @@ def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str,
     for source in (_declared, _reflected):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
-    return edges, tables
+    return edges
 
 
 def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> frozenset[str]:
@@ -180,7 +179,7 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
         found = _memo.get(memo_key)
     if found is not None:
         return found
-    edges, tables = _graph(metadata)
+    edges = _graph(metadata)
     names: set[str] = {start} if itself else set()
     todo = [start]
     # views whose definition could not be analysed may read any table: every write changes them
@@ -192,11 +191,8 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
             if changed not in names:
                 names.add(changed)
                 todo.append(changed)
-    tags: set[str] = set()
-    for name in names:
-        tags.add(name_tag(name))
-        tags.update(table_tag(table) for table in tables.get(name, ()))
-    result = frozenset(tags)
+    # a name's one tag covers every table of that name, in any schema (table_tag leaves the schema out)
+    result = frozenset(name_tag(name) for name in names)
     with _lock:
         _memo[memo_key] = result
     return result
@@ -216,17 +212,12 @@ def changed_tags(table: Table) -> frozenset[str]:
     return _closure(_name(table.name), table.metadata, itself=False)
 
 
-def name_tags(name: str, schema: str | None = None) -> frozenset[str]:
-    """Tags a write to the table called ``name`` (raw SQL: no ``Table`` object) may change.
+def name_tags(name: str) -> frozenset[str]:
+    """Tags a write to the table called ``name`` (raw SQL: no ``Table`` object) may change, in any schema.
 
-    Every known table of that name in any schema, the qualified and bare spellings, and what their
-    writes change.
+    The table's tag (a tag names no schema) and what its writes change.
     """
-    bare = _name(name)
-    own = {name_tag(name), name_tag(bare)}
-    if schema:
-        own.update({name_tag(f"{schema}.{name}"), name_tag(f"{schema.lower()}.{bare}")})
-    return frozenset(own) | _closure(bare, None)
+    return _closure(_name(name), None)
 
 
 def reflect_dependencies(connection: Connection, schema: str | None = None) -> int:

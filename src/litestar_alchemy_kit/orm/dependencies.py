@@ -45,7 +45,16 @@ EAGER_STRATEGIES = frozenset({"joined", "selectin", "subquery", "immediate", Fal
 
 
 def table_tag(table: Table | TableClause) -> str:
-    """Return the invalidation tag of a table: ``"t:"`` plus its schema-qualified name.
+    """Return the invalidation tag of a table: ``"t:"`` plus its bare name in lower case, schema left out.
+
+    Invariant 1 is enforced here: every spelling of one database table must share its tags, or a write
+    through one leaves cached reads through another stale. The bare name and the name qualified with the
+    default schema (``public``, the connection's database, ``main``), a write under a
+    ``schema_translate_map``, another case where the database matches names case-insensitively, a
+    mapping only another process holds: one tag, fine tags included (they are built on it). Writes need
+    not know the other spellings, and reads depend on one tag per table. Tables of one name in different
+    schemas share it: more invalidation, never less. The cache *key* still tells them apart
+    (:mod:`~litestar_alchemy_kit.orm.statement` encodes the schema).
 
     Writes and reads must agree on it: every tag of a table is named here or by ``name_tag``.
 
@@ -55,17 +64,17 @@ def table_tag(table: Table | TableClause) -> str:
     Returns:
         The tag string.
     """
-    return name_tag(f"{table.schema}.{table.name}" if table.schema else table.name)
+    return name_tag(table.name)
 
 
-def name_tag(qualified: str) -> str:
-    """The tag of the table called ``qualified`` (``name`` or ``schema.name``), as :func:`table_tag` names it.
+def name_tag(name: str) -> str:
+    """The tag of the table called ``name`` (bare: a schema is no part of a tag), as :func:`table_tag` names it.
 
     ``:`` separates a tag's parts (``t:users:any``, ``t:users:row=...``), so it is escaped in the
     name, and ``%`` with it: a table called ``users:any`` must not share a tag with the ``any`` reads
     of ``users``, nor be taken for one of them (invariant 1).
     """
-    return "t:" + qualified.replace("%", "%25").replace(":", "%3A")
+    return "t:" + name.lower().replace("%", "%25").replace(":", "%3A")
 
 
 def expression_tags(element: ClauseElement | None) -> frozenset[str]:

@@ -215,9 +215,9 @@ def _inspect_node(node: tuple[Any, ...], walk: _Walk) -> None:  # noqa: C901 - o
         if issubclass(cls, TextClause) or _attr(node, "is_literal") is True:
             _check_raw_sql(str(text), walk)
     elif issubclass(cls, TableClause):
-        name, schema = _attr(node, "name"), _attr(node, "schema")
+        name = _attr(node, "name")
         if isinstance(name, str):  # later mentions of the same table are bare back-references
-            walk.tags.add(name_tag(f"{schema}.{name}" if schema else name))
+            walk.tags.add(name_tag(name))  # the key holds the schema (the node is walked); a tag names none
     elif issubclass(cls, AliasedInsp):
         target = _attr(node, "_target")
         if isinstance(target, tuple) and target and isinstance(target[0], Mapper):
@@ -289,10 +289,12 @@ def _walk(node: Any, walk: _Walk) -> None:  # noqa: C901, PLR0912
     elif isinstance(node, str):  # quoted_name, labels
         encode_value(str(node), out)
     elif isinstance(node, TableClause):
-        tag = table_tag(node)
-        walk.tags.add(tag)
+        walk.tags.add(table_tag(node))
         walk.tables.add(node)
-        out.append(f"T{tag};")
+        # the tag names no schema and no case: the key must, or two tables of one name share entries (invariant 6)
+        out.append("T")
+        encode_value(None if node.schema is None else str(node.schema), out)
+        encode_value(str(node.name), out)
     elif isinstance(node, Mapper):
         walk.mappers.add(node)  # pyright: ignore[reportUnknownArgumentType]
         out.append(f"M{qualified_name(node.class_)};")  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]

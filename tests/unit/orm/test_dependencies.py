@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, func, select, union_all
+import pytest
+from sqlalchemy import Column, MetaData, Table, exists, func, select, union_all
 from sqlalchemy.orm import (
     aliased,
     defaultload,
@@ -42,10 +43,35 @@ def tags(statement: Executable, dialect: Any) -> frozenset[str]:
     return coarse
 
 
-def test_table_tag_is_schema_qualified() -> None:
+def test_every_spelling_of_a_table_shares_its_tag() -> None:
+    """A tag names no schema and no case: a write through one spelling reaches reads through every other (invariant 1).
+
+    ``x``, ``public.x`` (PostgreSQL's default schema), ``X`` (SQLite matches names case-insensitively)...
+    """
     assert table_tag(Author.__table__) == AUTHOR  # type: ignore[arg-type]
-    assert table_tag(Archived.__table__) == "t:arch.st_archived"  # type: ignore[arg-type]
-    assert table_tag(table("x", schema="s")) == "t:s.x"
+    assert table_tag(Archived.__table__) == "t:st_archived"  # type: ignore[arg-type]
+    spellings = [table("x", schema="s"), table("X"), Table("x", MetaData(), schema="PUBLIC"), Table("x", MetaData())]
+    assert {table_tag(spelling) for spelling in spellings} == {"t:x"}
+    assert table_tag(table("Users:Any%")) == "t:users%3Aany%25", "':' separates a tag's parts"
+
+
+@pytest.mark.parametrize("lightweight", [False, True], ids=["table", "table-clause"])
+def test_the_key_tells_spellings_apart(dialect: Any, lightweight: bool) -> None:
+    """Tags are shared, keys are not: two schemas' tables of one name never share an entry (invariant 6)."""
+
+    def spelled(name: str, schema: str | None) -> Any:
+        return (
+            table(name, column("v"), schema=schema)
+            if lightweight
+            else Table(name, MetaData(), Column("v"), schema=schema)
+        )
+
+    statements = [
+        select(spelled(*spelling)) for spelling in [("x", None), ("x", "a"), ("x", "b"), ("X", None), ("a.x", None)]
+    ]
+    found = [analyze(statement, dialect=dialect) for statement in statements]
+    assert all(isinstance(info, StatementInfo) and info.tags == {"t:x", "t:x:any"} for info in found[:4]), found
+    assert len({info.fingerprint for info in found if isinstance(info, StatementInfo)}) == len(statements)
 
 
 def test_plain_columns_read_only_their_table(dialect: Any) -> None:
@@ -126,8 +152,8 @@ def test_column_property_reading_another_table(dialect: Any) -> None:
 
 
 def test_lightweight_and_schema_tables(dialect: Any) -> None:
-    assert tags(select(table("legacy", column("v"), schema="old")), dialect) == {"t:old.legacy"}
-    assert tags(select(Archived), dialect) == {"t:arch.st_archived"}
+    assert tags(select(table("legacy", column("v"), schema="old")), dialect) == {"t:legacy"}
+    assert tags(select(Archived), dialect) == {"t:st_archived"}
 
 
 def test_relationship_joins_from_aliased_entities(dialect: Any) -> None:
