@@ -24,7 +24,7 @@ from sqlalchemy import MetaData, Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import mapperlib
 
-from litestar_alchemy_kit.orm.dependencies import name_tag, table_tag
+from litestar_alchemy_kit.orm.dependencies import legacy_tags, name_tag, table_tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -200,7 +200,8 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
 
 def written_tags(table: Table) -> frozenset[str]:
     """Tags of ``table`` and of everything its writes change, transitively (see the module doc)."""
-    return frozenset({table_tag(table)}) | _closure(_name(table.name), table.metadata)
+    own = frozenset({table_tag(table)}) | legacy_tags(table.name, table.schema)
+    return own | _closure(_name(table.name), table.metadata)
 
 
 def changed_tags(table: Table) -> frozenset[str]:
@@ -212,12 +213,13 @@ def changed_tags(table: Table) -> frozenset[str]:
     return _closure(_name(table.name), table.metadata, itself=False)
 
 
-def name_tags(name: str) -> frozenset[str]:
+def name_tags(name: str, schema: str | None = None) -> frozenset[str]:
     """Tags a write to the table called ``name`` (raw SQL: no ``Table`` object) may change, in any schema.
 
-    The table's tag (a tag names no schema) and what its writes change.
+    The table's tag (a tag names no schema), what its writes change, and the tags an earlier version gave
+    ``schema.name`` (:func:`~litestar_alchemy_kit.orm.dependencies.legacy_tags`).
     """
-    return _closure(_name(name), None)
+    return _closure(_name(name), None) | legacy_tags(name, schema)
 
 
 def reflect_dependencies(connection: Connection, schema: str | None = None) -> int:

@@ -29,6 +29,7 @@ __all__ = (
     "entity_tags",
     "expression_tags",
     "indirect_tags",
+    "legacy_tags",
     "loaded_tags",
     "mapper_raw_sql",
     "mapper_tags",
@@ -65,6 +66,22 @@ def table_tag(table: Table | TableClause) -> str:
         The tag string.
     """
     return name_tag(table.name)
+
+
+@lru_cache(maxsize=4096)
+def legacy_tags(name: str, schema: str | None = None) -> frozenset[str]:
+    """The tags statement format 1 gave the table ``schema.name``, where they differ from :func:`name_tag`'s.
+
+    Format 1 named a table by its schema-qualified name in its own case. Writes bump these beside the
+    table's tag, so that during a rolling deploy the entries of processes still on format 1, which depend
+    on them, see this version's writes (invariant 1 across versions; :mod:`litestar_alchemy_kit.formats`).
+    Coarse tags only: those entries lose their fine tags' precision for the deploy's duration.
+    """
+    spellings = {name, f"{schema}.{name}"} if schema else {name}
+    current = name_tag(name)
+    return frozenset(
+        tag for tag in ("t:" + s.replace("%", "%25").replace(":", "%3A") for s in spellings) if tag != current
+    )
 
 
 def name_tag(name: str) -> str:

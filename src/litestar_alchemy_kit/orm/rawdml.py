@@ -181,7 +181,7 @@ def _construct_writes(statement: Any, dialect_name: str, known: list[MetaData]) 
                 tags |= written_tags(target)
                 memoizable = memoizable and _known(target, known)
             elif isinstance(target, TableClause):
-                tags |= name_tags(target.name)
+                tags |= name_tags(target.name, target.schema)
             else:
                 return EVERYTHING, True
     return (frozenset(tags) if tags else None), memoizable
@@ -279,8 +279,8 @@ def _parse_writes(sql: str, dialect_name: str) -> Writes:
     if found is None or isinstance(found, bool):
         return EVERYTHING if found else None
     tags: set[str] = set()
-    for _, name in found:  # a tag names no schema (dependencies.table_tag)
-        tags |= name_tags(name)
+    for schema, name in found:  # a tag names no schema (dependencies.table_tag); format 1's tags did
+        tags |= name_tags(name, schema)
     return frozenset(tags)
 
 
