@@ -21,6 +21,7 @@ so a cache hit resolves all of this without I/O.
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
@@ -52,6 +53,7 @@ __all__ = (
     "joined",
     "joined_only",
     "level_allows_populate",
+    "note_isolation",
     "owning_session",
     "remember_isolation",
     "session_connection",
@@ -72,6 +74,7 @@ KEY_NEUTRAL_OPTIONS: Final = IGNORED_EXECUTION_OPTIONS | frozenset(
 """Bind-level execution options that change neither the SQL nor what it returns."""
 
 _UNKNOWN: Final = "UNKNOWN"
+_SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _PER_STATEMENT: Final = frozenset({"READ COMMITTED", "AUTOCOMMIT"})
 # PostgreSQL runs READ UNCOMMITTED as READ COMMITTED; elsewhere it reads other transactions'
 # uncommitted rows (MariaDB, SQLite in shared-cache mode), which must never be published.
@@ -206,6 +209,12 @@ def distrust_isolation(connection: Connection) -> None:
     level cannot be asked; the transaction is treated as one whose snapshot may be old.
     """
     _levels[connection] = _UNKNOWN
+
+
+def note_isolation(connection: Connection, sql: str) -> None:
+    """``SET [SESSION] TRANSACTION ISOLATION LEVEL ...`` in raw ``sql``: the transaction's level is no longer known."""
+    if _SET_ISOLATION.match(sql):
+        distrust_isolation(connection)
 
 
 def forget_isolation(connection: Connection) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
@@ -48,11 +48,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-__all__ = ("Phase", "mark", "settle")
+__all__ = ("Phase", "mark", "settle", "settle_due", "settle_later")
 
 logger = logging.getLogger("litestar_alchemy_kit.orm.rawdml")
 
 _Marks: TypeAlias = "list[tuple[AsyncCache | SyncCache, str | None]]"
+_SETTLE_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"  # in Connection.info, shared with the pool's record
 
 
 def _no_marks() -> _Marks:
@@ -146,3 +147,15 @@ def settle(phase: Phase) -> None:
     """Phase two, once the writes are committed: bump every cache, settling the markers of :func:`mark`."""
     for cache, marker in phase.marks:
         _bump(cache, phase, marker)
+
+
+def settle_later(info: dict[Any, Any], phase: Phase) -> None:
+    """Keep ``phase`` in a connection's ``info`` until :func:`settle_due` (no event follows the DBAPI commit)."""
+    info[_SETTLE_KEY] = phase
+
+
+def settle_due(info: dict[Any, Any]) -> None:
+    """Phase two of the commit whose phase ``info`` keeps: its connection began again, or went back to the pool."""
+    phase: Phase | None = info.pop(_SETTLE_KEY, None)
+    if phase is not None:
+        settle(phase)

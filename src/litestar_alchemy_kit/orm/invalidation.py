@@ -16,30 +16,27 @@ is attached to a session still count (a session bound to no cache: :mod:`~litest
   In an ``AsyncSession`` the markers of the tags known before the flush (the rows the session holds,
   earlier flushes) are sent before it and awaited after it, so their round trip overlaps the flush's;
   what the flush writes beyond them is marked under the same marker, and all of it is acknowledged
-  before the database COMMIT (a failed flush lifts them):
-  until the marker is settled or expires, no process hits or populates their entries. A marker the
-  store does not take refuses the commit under the ``"strict"`` policy
+  before the database COMMIT (a failed flush lifts them): until the marker is settled or expires, no process
+  hits or populates their entries. A marker the store does not take refuses the commit under the ``"strict"`` policy
   (:class:`~litestar_alchemy_kit.exceptions.CommitRefusedError`, nothing committed) and, under
   ``"available"``, is replaced by a row in the invalidation outbox, written in the same transaction
   (:mod:`~litestar_alchemy_kit.orm.outbox`);
 - ``after_commit`` of the outermost transaction bumps those tags in every cache bound to the session, settling
   the markers, and waits for it (in an ``AsyncSession`` through SQLAlchemy's greenlet bridge): invalidation is
   complete when ``commit()`` returns;
-- the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched;
+- the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched, unless something
+  else committed them (``Connection.commit()``, a ``COMMIT`` statement: :mod:`~litestar_alchemy_kit.orm.durable`);
 - a session that only joined its connections' transactions (:func:`~litestar_alchemy_kit.orm.binding.joined_only`)
   commits nothing: its tags go to those transactions' real commits, and reads on them bypass those tags.
 
 A session whose transaction began before the listeners were installed may hold flushed writes no listener
-saw. When :func:`bind_cache` binds such a session it marks it *untracked*: until that transaction ends its
-cached reads go to the database, and its commit clears the bound caches' namespaces (an extra invalidation,
-never a missing one). Installing the listeners at startup (binding the factory, or :func:`install_listeners`)
-avoids it.
+saw: :func:`bind_cache` marks it *untracked*. Until that transaction ends its cached reads go to the database, and
+its commit clears the bound caches' namespaces (an extra invalidation, never a missing one). Installing the
+listeners at startup (binding the factory, or :func:`install_listeners`) avoids it.
 
-Every statement that is not the flush's own unit of work (ORM bulk INSERT / UPDATE / DELETE through
-``Session.execute``, AA's upserts and ``delete_where``, ``text()``, statements on ``session.connection()``
-or the engine, legacy ``bulk_*``, data-modifying CTEs) is observed where the engine runs it, by
-:mod:`~litestar_alchemy_kit.orm.rawdml`, and recorded in the session whose transaction ran it: its rows
-are not known, so the coarse tags of what it writes are bumped.
+Every statement but the flush's own (ORM bulk DML, AA's upserts and ``delete_where``, ``text()``, statements on
+``session.connection()``, legacy ``bulk_*``, data-modifying CTEs) is observed where the engine runs it
+(:mod:`~litestar_alchemy_kit.orm.rawdml`) and recorded in its session: its rows are unknown, its coarse tags bumped.
 """
 
 from __future__ import annotations
@@ -362,6 +359,14 @@ def _commit_tags(info: dict[Any, Any]) -> tuple[list[str], bool]:
     return sorted(tags) if tags else [], bool(info.get(_UNTRACKED_KEY, False))
 
 
+def _take_tags(session: Session, forget: bool) -> tuple[list[str], bool]:
+    """:func:`_commit_tags`; with ``forget``, the session no longer holds them (durable: committed by its connection)."""
+    found = _commit_tags(session.info)
+    for key in (_PENDING_KEY, _FINE_KEY, _WRITTEN_KEY, _UNTRACKED_KEY) if forget else ():
+        session.info.pop(key, None)
+    return found
+
+
 def _before_commit(session: Session) -> None:
     """Phase one: mark the commit's tags in the store before the database commits (see the module doc)."""
     if session.in_nested_transaction():
@@ -517,10 +522,8 @@ def _deliver(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool, m
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
-    tags, untracked = _commit_tags(session.info)
     marks: list[str | None] = session.info.pop(_MARKS_KEY, None) or []
-    for key in (_PENDING_KEY, _FINE_KEY, _WRITTEN_KEY, _UNTRACKED_KEY):
-        session.info.pop(key, None)
+    tags, untracked = _take_tags(session, forget=True)
     if not (tags or untracked):
         return
     caches = bound_caches(session)
@@ -560,10 +563,7 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         end_flush(session)  # whatever a flush left (a before_flush listener raised after the kit's)
-        session.info.pop(_PENDING_KEY, None)
-        session.info.pop(_WRITTEN_KEY, None)
-        session.info.pop(_FINE_KEY, None)
-        session.info.pop(_UNTRACKED_KEY, None)
+        _take_tags(session, forget=True)
         session.info.pop(_TRACKED_KEY, None)
         # A commit the database refused after its markers were written: they expire with ``marker_ttl``.
         session.info.pop(_MARKS_KEY, None)
@@ -592,7 +592,7 @@ def install_listeners() -> None:
     if _installed:
         return
     install_session_listeners()
-    install_engine_listeners(_raw_writes)
+    install_engine_listeners(_raw_writes, _take_tags)
     for name, handler in LISTENERS:
         event.listen(Session, name, handler)
     watch_all()  # the mappers of tenant-owned tables: their written rows' partitions are read

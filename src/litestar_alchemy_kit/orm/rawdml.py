@@ -57,8 +57,8 @@ from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
-from litestar_alchemy_kit.orm import enginecommit
-from litestar_alchemy_kit.orm.binding import distrust_isolation, owning_session, session_delivers
+from litestar_alchemy_kit.orm import durable, enginecommit
+from litestar_alchemy_kit.orm.binding import note_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.databases import engine_caches, register_engine, unregister_engine
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
@@ -136,9 +136,7 @@ _ROWLESS_DDL: Final = (
     named_types.DropDomainType,
 )
 _SELECTS: Final = (Select, CompoundSelect)
-_SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _MEMO_LIMIT: Final = 4096
-_PENDING_KEY: Final = "litestar_alchemy_kit.rawdml.after_commit"
 
 # Both memos hold tags that include what a table's writes change (declared, reflected and cascading
 # dependencies), so each entry is valid for one state of the dependency graph only: graph_state()'s, which
@@ -294,19 +292,21 @@ def _autocommit(connection: Connection) -> bool:
     return level == "AUTOCOMMIT"
 
 
-def _record(connection: Connection, writes: frozenset[str]) -> None:
+def _record(connection: Connection, writes: frozenset[str], *, bracket: bool = True) -> None:
     owner = owning_session(connection)
     if owner is not None:
         for hook in _session_hook:
             hook(owner, writes)
-    if _autocommit(connection):
+    loose = durable.loose(connection)  # after a COMMIT statement: maybe committed as it runs, maybe not
+    if bracket and (loose or _autocommit(connection)):
         # committed as it runs: marked now, settled by after_cursor_execute (a refused marker raises here,
         # before the statement runs)
         everything = writes is EVERYTHING
         _brackets[connection] = enginecommit.mark(
             connection, engine_caches(connection), () if everything else writes, everything=everything
         )
-        return
+        if not loose:
+            return
     if owner is None or not session_delivers(owner, connection):
         # no session whose commit invalidates commits this transaction (none, one bound to no cache, or one
         # that only joined it): its real commit does
@@ -379,12 +379,12 @@ def _before_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
 def _attribute(connection: Connection, statement: str, context: ExecutionContext | None) -> None:
     compiled = context.compiled if context is not None else None
     if compiled is None:
-        _note_isolation(connection, statement)
+        note_isolation(connection, statement)
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
         if isinstance(construct, TextClause):
-            _note_isolation(connection, statement)
+            note_isolation(connection, statement)
             writes = raw_sql_writes(statement, connection.dialect.name)
         elif (
             isinstance(compiled, SQLCompiler)
@@ -396,8 +396,15 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
             return
         else:
             writes = _compiled(compiled)
+    # under AUTOCOMMIT every statement commits as it runs: _record brackets its writes
+    commits = None if _autocommit(connection) else durable.commits(statement, connection.dialect.name)
     if writes and not _unit_of_work(connection, context) and not _outbox_record(context):
-        _record(connection, writes)
+        _record(connection, writes, bracket=commits is None)
+    if commits is not None:  # what the transaction holds is durable now (durable.statement_phase)
+        held = _pending.pop(connection, None) if commits == "commit" else _pending.get(connection)
+        phase = durable.statement_phase(connection, commits, writes, held)
+        if phase is not None:
+            _brackets[connection] = phase
 
 
 def _lambda_read(construct: object) -> bool:
@@ -437,12 +444,6 @@ def _handle_error(context: ExceptionContext) -> None:
             enginecommit.settle(phase)
 
 
-def _note_isolation(connection: Connection, sql: str) -> None:
-    """``SET [SESSION] TRANSACTION ISOLATION LEVEL ...`` in raw SQL: the transaction's level is no longer known."""
-    if _SET_ISOLATION.match(sql):
-        distrust_isolation(connection)
-
-
 def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> bool:
     """Whether this is DML a session's flush issues for its instances (run with the mapper's ``compiled_cache``).
 
@@ -459,6 +460,7 @@ def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> b
         # which fire no after_flush)
         and owner._warn_on_events  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         and session_delivers(owner, connection)
+        and not durable.loose(connection)  # its statements may commit as they run: the bracket needs them
         and context is not None
         and context.execution_options.get("compiled_cache") is not None
         and _issued_by_flush()
@@ -505,9 +507,16 @@ def _issued_by_flush() -> bool:
     return False
 
 
+def _connection_commit(connection: Connection) -> None:
+    # Connection.commit() on a session's connection commits the session's writes too (durable.session_writes)
+    _hold(connection, durable.session_writes(connection, statement=None) or ())
+    _commit(connection)
+
+
 def _commit(connection: Connection, undo: Callable[[], object] | None = None) -> None:
     # Fires before the DBAPI commit (Connection._commit_impl): phase one. No event follows the DBAPI
     # commit, so phase two runs at the next one, the connection's next transaction or its checkin.
+    durable.transaction_ended(connection)
     writes = _pending.pop(connection, None)
     if not writes:
         return
@@ -515,7 +524,7 @@ def _commit(connection: Connection, undo: Callable[[], object] | None = None) ->
     phase = enginecommit.mark(
         connection, engine_caches(connection), () if everything else writes, everything=everything, undo=undo
     )
-    connection.info[_PENDING_KEY] = phase
+    enginecommit.settle_later(connection.info, phase)
 
 
 def _prepare_twophase(connection: Connection, xid: object) -> None:
@@ -547,41 +556,36 @@ def _nothing() -> None:
 
 
 def _rollback(connection: Connection) -> None:
+    durable.transaction_ended(connection)
     _pending.pop(connection, None)
 
 
-def _after_commit_delivery(info: dict[Any, Any]) -> None:
-    phase: enginecommit.Phase | None = info.pop(_PENDING_KEY, None)
-    if phase is not None:
-        enginecommit.settle(phase)
-
-
 def _begin(connection: Connection) -> None:
-    if _PENDING_KEY in connection.info:
-        _after_commit_delivery(connection.info)
+    enginecommit.settle_due(connection.info)
 
 
 def _checkin(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
     del dbapi_connection
-    if _PENDING_KEY in record.info:
-        _after_commit_delivery(record.info)
+    enginecommit.settle_due(record.info)
 
 
-def install_engine_listeners(on_session_write: SessionWriteHook) -> None:
+def install_engine_listeners(on_session_write: SessionWriteHook, on_session_durable: durable.SessionTake) -> None:
     """Install the class-level ``Engine`` and ``Pool`` listeners (idempotent).
 
     Args:
         on_session_write: records writes made on a connection of a session's transaction in that
             session (its pending tags), so its reads bypass and its commit invalidates.
+        on_session_durable: a session's tags, which a commit other than its own made durable (:mod:`durable`).
     """
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
     if _installed:
         return
     _session_hook.append(on_session_write)
+    durable.install(on_session_durable)
     event.listen(Engine, "before_cursor_execute", _before_cursor_execute, retval=True)
     event.listen(Engine, "after_cursor_execute", _after_cursor_execute)
     event.listen(Engine, "handle_error", _handle_error)
-    event.listen(Engine, "commit", _commit)
+    event.listen(Engine, "commit", _connection_commit)
     event.listen(Engine, "rollback", _rollback)
     event.listen(Engine, "begin", _begin)
     event.listen(Engine, "prepare_twophase", _prepare_twophase)

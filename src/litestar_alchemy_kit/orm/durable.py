@@ -1,0 +1,165 @@
+"""Writes made durable by something other than their transaction's commit, delivered where that happens.
+
+A session's tags wait for its commit and a connection's held writes for its transaction's commit; a rollback
+forgets them (invariant 2). Some routes commit a transaction's writes before that, and a later rollback undoes
+nothing, so their tags must be delivered no later than the route itself (invariant 1):
+
+- ``Connection.commit()`` on a session's connection (``(await session.connection()).commit()``) fires the
+  engine's ``commit`` event while the session's transaction is still active (its own commit fires it only once
+  ``before_commit`` has prepared it): the session's tags are taken from it and join that commit's two phases
+  (:mod:`~litestar_alchemy_kit.orm.rawdml`, :mod:`~litestar_alchemy_kit.orm.enginecommit`);
+- a ``COMMIT`` statement in SQL (``COMMIT``, ``END``, ``COMMIT WORK``, ``COMMIT AND CHAIN`` ...), which
+  SQLAlchemy does not see: what the transaction holds so far (the session's tags and the connection's) is taken,
+  marked before the statement runs and bumped after it. SQLAlchemy still counts its transaction as open, and
+  the driver either begins a new one (psycopg, MySQL drivers, SQLite) or runs every later statement in a
+  transaction of its own until SQLAlchemy's ends (asyncpg, DuckDB): until then each write on the connection is
+  both bracketed as under ``AUTOCOMMIT`` and held for the real commit as usual (:func:`loose`);
+- statements that commit implicitly or may (MySQL / MariaDB DDL, ``LOCK TABLES``, ``BEGIN`` ...; a ``COMMIT``
+  among several statements): what the transaction holds and the statement's own writes are delivered around it
+  and kept for the real commit too. Taking them would be a stale read wherever the guess is wrong; keeping
+  them is an extra invalidation at most.
+
+Writes to MySQL's non-transactional tables (MyISAM, MEMORY, ...) are durable as each statement runs, inside a
+transaction or not, and nothing in the statement says so: an engine writing them needs ``AUTOCOMMIT``
+(every statement bracketed), or its rollbacks may leave stale entries.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
+
+from litestar_alchemy_kit.orm import enginecommit
+from litestar_alchemy_kit.orm.binding import CACHES_KEY, owning_session, session_delivers
+from litestar_alchemy_kit.orm.databases import engine_caches, register_engine
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
+
+    from litestar_alchemy_kit.cache import AsyncCache, SyncCache
+
+__all__ = ("Commits", "commits", "install", "loose", "session_writes", "statement_phase", "transaction_ended")
+
+Commits: TypeAlias = 'Literal["commit", "maybe"]'
+"""``"commit"``: the statement commits the transaction; ``"maybe"``: it may (implicitly, or among others)."""
+SessionTake: TypeAlias = "Callable[[Session, bool], tuple[list[str], bool]]"
+"""The tags a session's commit would bump and whether it clears namespaces; forgotten by it when asked to."""
+
+_SKIP: Final = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # whitespace and comments
+_COMMIT: Final = re.compile(
+    rf"{_SKIP}(?:commit|end)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?(?:\s+(?:no\s+)?release)?"
+    rf"{_SKIP};?{_SKIP}",
+    re.IGNORECASE | re.DOTALL,
+)
+_LATER_COMMIT: Final = re.compile(r";\s*(?:commit|end)\b", re.IGNORECASE)
+# MySQL / MariaDB statements documented to commit the open transaction first ("Statements That Cause an Implicit
+# Commit"), except CREATE / DROP TEMPORARY TABLE and MariaDB's BEGIN NOT ATOMIC block
+_IMPLICIT: Final = re.compile(
+    rf"{_SKIP}(?:(?:create|drop)(?!\s+(?:or\s+replace\s+)?temporary\b)|alter|rename|truncate|grant|revoke|"
+    r"lock\s+tables?|unlock\s+tables?|(?:analyze|check|optimize|repair)\s+(?:no_write_to_binlog\s+|local\s+)?tables?|"
+    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic)|"
+    r"set\s+(?:@@(?:session\.)?|session\s+)?autocommit)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_IMPLICIT_DIALECTS: Final = frozenset({"mysql", "mariadb"})
+
+_take: list[SessionTake] = []
+_loose: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def install(take: SessionTake) -> None:
+    """Let this module take a session's tags (:mod:`~litestar_alchemy_kit.orm.invalidation` keeps them; idempotent)."""
+    if not _take:
+        _take.append(take)
+
+
+def commits(sql: str, dialect_name: str) -> Commits | None:
+    """Whether ``sql`` commits the transaction it runs in (``None``: it does not).
+
+    Args:
+        sql: the statement as sent to the driver.
+        dialect_name: SQLAlchemy's dialect name (MySQL's implicit commits).
+
+    Returns:
+        ``"commit"`` for a lone ``COMMIT`` / ``END``, ``"maybe"`` for a statement that may commit.
+    """
+    if _COMMIT.fullmatch(sql):
+        return "commit"
+    if dialect_name in _IMPLICIT_DIALECTS and _IMPLICIT.match(sql):
+        return "maybe"
+    if ";" in sql and (_LATER_COMMIT.search(sql) or _COMMIT.match(sql)):
+        return "maybe"
+    return None
+
+
+def loose(connection: Connection) -> bool:
+    """Whether a ``COMMIT`` statement ran in ``connection``'s transaction: a write may commit as it runs."""
+    return bool(_loose) and connection in _loose
+
+
+def transaction_ended(connection: Connection) -> None:
+    """SQLAlchemy's transaction on ``connection`` ended: the driver begins the next one as usual."""
+    if _loose:
+        _loose.discard(connection)
+
+
+def session_writes(connection: Connection, *, statement: Commits | None) -> frozenset[str] | None:
+    """What the session whose transaction runs on ``connection`` holds for its commit, now made durable.
+
+    The session's caches are registered for the connection's database, which the delivery invalidates.
+
+    Args:
+        connection: the connection of the session's transaction.
+        statement: what a statement does (``None``: ``connection``'s own commit, which the session's commit
+            also calls; those writes are left to the session's ``after_commit``). The tags are taken from the
+            session unless they are only ``"maybe"`` committed, or the session is committing already.
+
+    Returns:
+        The tags (a set containing ``"*"`` when a whole namespace is invalidated), ``None`` when none.
+    """
+    owner = owning_session(connection)
+    if owner is None or not _take or not session_delivers(owner, connection):
+        return None  # no session, or one whose writes the connection already holds (rawdml._record)
+    root = owner.get_transaction()
+    active = root is not None and root.is_active  # PREPARED, not active, while its commit commits the connection
+    if statement is None and not active:
+        return None
+    tags, everything = _take[0](owner, active and statement != "maybe")
+    caches: tuple[AsyncCache | SyncCache, ...] = owner.info.get(CACHES_KEY, ())
+    for cache in caches:
+        register_engine(connection.engine, cache)
+    if everything:
+        return frozenset(("*",))
+    return frozenset(tags) if tags else None
+
+
+def statement_phase(
+    connection: Connection, statement: Commits, own: Iterable[str] | None, held: Iterable[str] | None
+) -> enginecommit.Phase | None:
+    """Phase one for a statement that commits (or may) the transaction on ``connection``: mark before it runs.
+
+    Args:
+        connection: where the statement runs (not under ``AUTOCOMMIT``).
+        statement: :func:`commits`' verdict; ``"commit"`` also makes the connection :func:`loose`.
+        own: the statement's own writes (committed with it when it commits implicitly).
+        held: what ``connection``'s transaction holds for its real commit.
+
+    Returns:
+        The phase for ``after_cursor_execute`` to settle, ``None`` when nothing was written.
+
+    Raises:
+        CommitRefusedError: a ``"strict"`` cache did not take its marker (the transaction is rolled back).
+    """
+    if statement == "commit":
+        _loose.add(connection)
+    tags = set(own or ())
+    tags.update(held or ())
+    tags.update(session_writes(connection, statement=statement) or ())
+    if not tags:
+        return None
+    everything = "*" in tags
+    return enginecommit.mark(connection, engine_caches(connection), () if everything else tags, everything=everything)

@@ -1,0 +1,174 @@
+"""Writes made durable by something other than their transaction's commit (async source; unasyncd generates sync).
+
+``Connection.commit()`` on a session's connection, a ``COMMIT`` statement in SQL, and MySQL / MariaDB statements
+that commit implicitly make a transaction's writes durable; a later rollback or close undoes none of them. The
+cache must show them as soon as they are durable, and must go on showing what the database holds after it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
+from sqlalchemy.exc import SAWarning
+
+from litestar_alchemy_kit.repository import CachedAsyncRepository
+from tests.integration.repository._bridge import sync_call_async
+from tests.integration.repository.conftest import Env
+from tests.integration.repository.models import Item, Label
+
+ITEM = Item.__table__.name
+LABEL = Label.__table__.name
+WRITES = ("flush", "orm_update", "text")
+COMMIT_STATEMENTS = {"commit": "/* raw */ COMMIT;", "end": "END", "commit_work": "COMMIT WORK"}
+IMPLICIT = ("create_table", "ddl_construct", "truncate_table", "lock_tables")
+SCRATCH = "lak_durable_scratch"
+
+
+class ItemRepository(CachedAsyncRepository[Item]):
+    model_type = Item
+
+
+async def _seed(env: Env) -> uuid.UUID:
+    async with env.sessionmaker() as session:
+        item = Item(name="before")
+        session.add(item)
+        await session.commit()
+        return item.id
+
+
+async def _fresh_reads(env: Env, cache: Any, item_id: uuid.UUID) -> tuple[str, list[str]]:
+    """``get(item_id)``'s name and every name, through ``cache`` in a new session."""
+    async with env.sessionmaker() as session:
+        repo = ItemRepository(session=session, cache=cache)
+        return (await repo.get(item_id)).name, sorted(item.name for item in await repo.get_many())
+
+
+async def _warm(env: Env, cache: Any, item_id: uuid.UUID) -> None:
+    """Read ``get(item_id)`` and the list until both are cache hits."""
+    for _ in range(3):
+        hits = cache.stats["hit"]
+        assert await _fresh_reads(env, cache, item_id) == ("before", ["before"])
+        if cache.stats["hit"] == hits + 2:
+            return
+    raise AssertionError(f"both reads must be cache hits before the write: {dict(cache.stats)}")
+
+
+async def _database(env: Env) -> list[str]:
+    async with env.engine_object.connect() as conn:
+        return sorted((await conn.execute(select(Item.name))).scalars())
+
+
+async def _write(session: Any, form: str, name: str, item_id: uuid.UUID) -> None:
+    if form == "flush":
+        item = await session.get(Item, item_id)
+        item.name = name
+        await session.flush()
+    elif form == "orm_update":
+        await session.execute(update(Item).values(name=name))
+    else:
+        await session.execute(text(f"UPDATE {ITEM} SET name = '{name}'"))
+
+
+async def _reads_match_database(env: Env, cache: Any, item_id: uuid.UUID, expected: list[str] | None = None) -> None:
+    database = await _database(env)
+    if expected is not None:
+        assert database == expected
+    seen = await _fresh_reads(env, cache, item_id)
+    assert seen == (database[0], database), f"the cache serves {seen}, the database holds {database}"
+
+
+async def connection_commit_in_session(env: Env, form: str, end: str) -> None:
+    """``(await session.connection()).commit()``: the session's writes are durable, whatever the session does next.
+
+    Its later write runs in a new database transaction, which the session's rollback or close undoes.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = await _seed(env)
+    await _warm(env, reader_cache, item_id)
+    async with env.bound(writer_cache)() as session:
+        await _write(session, form, "after", item_id)
+        await (await session.connection()).commit()
+        await _reads_match_database(env, reader_cache, item_id, ["after"])
+        await _write(session, form, "later", item_id)
+        if end == "rollback":
+            # SQLAlchemy's own warning: the session's transaction was committed behind its back
+            with pytest.warns(SAWarning, match="deassociated"):
+                await session.rollback()
+    await _reads_match_database(env, reader_cache, item_id, ["after"])
+
+
+async def commit_statement(env: Env, form: str, sql: str) -> None:
+    """A ``COMMIT`` statement commits what the transaction wrote so far; SQLAlchemy still counts it as open.
+
+    The write after it runs in a new transaction (psycopg, MySQL drivers, SQLite), which the rollback undoes,
+    or commits as it runs (asyncpg, DuckDB): either way the cache serves what the database holds.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = await _seed(env)
+    await _warm(env, reader_cache, item_id)
+    if form == "connection":
+        async with env.engine_object.connect() as conn:
+            await conn.execute(update(Item.__table__).values(name="after"))
+            await conn.execute(text(sql))
+            await _reads_match_database(env, reader_cache, item_id, ["after"])
+            await conn.execute(update(Item.__table__).values(name="later"))
+            await _reads_match_database(env, reader_cache, item_id)
+            await conn.rollback()
+    else:
+        async with env.bound(writer_cache)() as session:
+            await _write(session, form, "after", item_id)
+            await session.execute(text(sql))
+            await _reads_match_database(env, reader_cache, item_id, ["after"])
+            await _write(session, form, "later", item_id)
+            await _reads_match_database(env, reader_cache, item_id)
+            await session.rollback()
+    await _reads_match_database(env, reader_cache, item_id)
+
+
+async def _implicit(session: Any, statement: str) -> None:
+    if statement == "create_table":
+        await session.execute(text(f"CREATE TABLE {SCRATCH} (x integer)"))
+    elif statement == "ddl_construct":
+        table = Table(SCRATCH, MetaData(), Column("x", Integer))
+        await sync_call_async(await session.connection(), table.create)
+    elif statement == "truncate_table":
+        await session.execute(text(f"TRUNCATE TABLE {SCRATCH}"))
+    else:
+        await session.execute(text(f"LOCK TABLES {LABEL} WRITE"))
+        await session.execute(text("UNLOCK TABLES"))
+
+
+async def implicit_commit(env: Env, form: str, statement: str) -> None:
+    """MySQL / MariaDB commit the open transaction before DDL, ``LOCK TABLES`` ...: its rollback undoes nothing."""
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = await _seed(env)
+    await _warm(env, reader_cache, item_id)
+    if statement == "truncate_table":
+        async with env.engine_object.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {SCRATCH} (x integer)"))
+    try:
+        async with env.bound(writer_cache)() as session:
+            await _write(session, form, "after", item_id)
+            await _implicit(session, statement)
+            await session.rollback()
+        await _reads_match_database(env, reader_cache, item_id, ["after"])
+    finally:
+        async with env.engine_object.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {SCRATCH}"))
+
+
+async def rollback_still_forgets(env: Env, form: str) -> None:
+    """A transactional write rolled back after a statement that commits nothing leaves the cache as it was."""
+    cache = env.make_cache()
+    item_id = await _seed(env)
+    await _warm(env, cache, item_id)
+    async with env.bound(cache)() as session:
+        await _write(session, form, "after", item_id)
+        await session.execute(text("SELECT 1"))
+        await session.rollback()
+    hits = cache.stats["hit"]
+    assert await _fresh_reads(env, cache, item_id) == ("before", ["before"])
+    assert cache.stats["hit"] == hits + 2, "the rollback must leave the entries in place"

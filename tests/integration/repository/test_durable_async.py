@@ -1,0 +1,42 @@
+"""Writes made durable before their transaction's commit (W5), over every async engine and cache store."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.repository import _durable_async as scenarios
+from tests.integration.repository.conftest import Env
+
+MYSQL = {"asyncmy"}
+# which spellings of COMMIT each database accepts
+COMMIT_SPELLINGS = {"end": ({"asyncpg", "psycopg_async", "aiosqlite"}, "MySQL has no END statement")}
+
+
+@pytest.mark.parametrize("end", ["close", "rollback"])
+@pytest.mark.parametrize("form", scenarios.WRITES)
+async def test_connection_commit_in_a_session_is_delivered(async_env: Env, form: str, end: str) -> None:
+    await scenarios.connection_commit_in_session(async_env, form, end)
+
+
+@pytest.mark.parametrize("spelling", sorted(scenarios.COMMIT_STATEMENTS))
+@pytest.mark.parametrize("form", [*scenarios.WRITES, "connection"])
+async def test_commit_statement_is_delivered(async_env: Env, form: str, spelling: str) -> None:
+    engines, why = COMMIT_SPELLINGS.get(spelling, (None, ""))
+    if engines is not None and async_env.engine not in engines:
+        pytest.skip(f"{async_env.engine}: {why}")
+    if spelling == "commit_work" and async_env.engine == "aiosqlite":
+        pytest.skip(f"{async_env.engine}: no COMMIT WORK")
+    await scenarios.commit_statement(async_env, form, scenarios.COMMIT_STATEMENTS[spelling])
+
+
+@pytest.mark.parametrize("statement", scenarios.IMPLICIT)
+@pytest.mark.parametrize("form", scenarios.WRITES)
+async def test_implicit_commit_is_delivered(async_env: Env, form: str, statement: str) -> None:
+    if async_env.engine not in MYSQL:
+        pytest.skip(f"{async_env.engine}: DDL is transactional; implicit commits are MySQL's / MariaDB's")
+    await scenarios.implicit_commit(async_env, form, statement)
+
+
+@pytest.mark.parametrize("form", scenarios.WRITES)
+async def test_rollback_still_leaves_the_cache_as_it_was(async_env: Env, form: str) -> None:
+    await scenarios.rollback_still_forgets(async_env, form)

@@ -1,0 +1,42 @@
+"""Writes made durable before their transaction's commit (W5), over every sync engine and cache store."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.repository import _durable_sync as scenarios
+from tests.integration.repository.conftest import Env
+
+MYSQL = {"pymysql"}
+# which spellings of COMMIT each database accepts
+COMMIT_SPELLINGS = {"end": ({"psycopg_sync", "sqlite", "duckdb"}, "MySQL has no END statement")}
+
+
+@pytest.mark.parametrize("end", ["close", "rollback"])
+@pytest.mark.parametrize("form", scenarios.WRITES)
+def test_connection_commit_in_a_session_is_delivered(sync_env: Env, form: str, end: str) -> None:
+    scenarios.connection_commit_in_session(sync_env, form, end)
+
+
+@pytest.mark.parametrize("spelling", sorted(scenarios.COMMIT_STATEMENTS))
+@pytest.mark.parametrize("form", [*scenarios.WRITES, "connection"])
+def test_commit_statement_is_delivered(sync_env: Env, form: str, spelling: str) -> None:
+    engines, why = COMMIT_SPELLINGS.get(spelling, (None, ""))
+    if engines is not None and sync_env.engine not in engines:
+        pytest.skip(f"{sync_env.engine}: {why}")
+    if spelling == "commit_work" and sync_env.engine in {"sqlite", "duckdb"}:
+        pytest.skip(f"{sync_env.engine}: no COMMIT WORK")
+    scenarios.commit_statement(sync_env, form, scenarios.COMMIT_STATEMENTS[spelling])
+
+
+@pytest.mark.parametrize("statement", scenarios.IMPLICIT)
+@pytest.mark.parametrize("form", scenarios.WRITES)
+def test_implicit_commit_is_delivered(sync_env: Env, form: str, statement: str) -> None:
+    if sync_env.engine not in MYSQL:
+        pytest.skip(f"{sync_env.engine}: DDL is transactional; implicit commits are MySQL's / MariaDB's")
+    scenarios.implicit_commit(sync_env, form, statement)
+
+
+@pytest.mark.parametrize("form", scenarios.WRITES)
+def test_rollback_still_leaves_the_cache_as_it_was(sync_env: Env, form: str) -> None:
+    scenarios.rollback_still_forgets(sync_env, form)
