@@ -172,3 +172,21 @@ async def rollback_still_forgets(env: Env, form: str) -> None:
     hits = cache.stats["hit"]
     assert await _fresh_reads(env, cache, item_id) == ("before", ["before"])
     assert cache.stats["hit"] == hits + 2, "the rollback must leave the entries in place"
+
+
+async def maybe_commit_keeps_the_tags(env: Env, form: str, sql: str) -> None:
+    """A statement that may commit but does not: what it delivered early is delivered again by the real commit.
+
+    A reader between that statement and the commit caches the old rows under the versions it bumped; the commit
+    must bump them again.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = await _seed(env)
+    await _warm(env, reader_cache, item_id)
+    async with env.bound(writer_cache)() as session:
+        await _write(session, form, "after", item_id)
+        await session.execute(text(sql))
+        await _reads_match_database(env, reader_cache, item_id, ["before"])  # nothing committed: cached again
+        await _reads_match_database(env, reader_cache, item_id, ["before"])
+        await session.commit()
+    await _reads_match_database(env, reader_cache, item_id, ["after"])

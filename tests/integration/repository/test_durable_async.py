@@ -40,3 +40,14 @@ async def test_implicit_commit_is_delivered(async_env: Env, form: str, statement
 @pytest.mark.parametrize("form", scenarios.WRITES)
 async def test_rollback_still_leaves_the_cache_as_it_was(async_env: Env, form: str) -> None:
     await scenarios.rollback_still_forgets(async_env, form)
+
+
+@pytest.mark.parametrize("form", scenarios.WRITES)
+async def test_a_statement_that_may_commit_keeps_the_tags(async_env: Env, form: str) -> None:
+    if async_env.engine in MYSQL:
+        sql = "UNLOCK TABLES"  # commits only while tables are locked
+    elif async_env.engine in {"asyncpg", "psycopg_async"}:
+        sql = "DO $$ BEGIN PERFORM 1; END $$"  # an END that ends a block, not the transaction
+    else:
+        pytest.skip(f"{async_env.engine}: runs one statement at a time, and no statement may commit implicitly")
+    await scenarios.maybe_commit_keeps_the_tags(async_env, form, sql)

@@ -40,3 +40,14 @@ def test_implicit_commit_is_delivered(sync_env: Env, form: str, statement: str) 
 @pytest.mark.parametrize("form", scenarios.WRITES)
 def test_rollback_still_leaves_the_cache_as_it_was(sync_env: Env, form: str) -> None:
     scenarios.rollback_still_forgets(sync_env, form)
+
+
+@pytest.mark.parametrize("form", scenarios.WRITES)
+def test_a_statement_that_may_commit_keeps_the_tags(sync_env: Env, form: str) -> None:
+    if sync_env.engine in MYSQL:
+        sql = "UNLOCK TABLES"  # commits only while tables are locked
+    elif sync_env.engine == "psycopg_sync":
+        sql = "DO $$ BEGIN PERFORM 1; END $$"  # an END that ends a block, not the transaction
+    else:
+        pytest.skip(f"{sync_env.engine}: runs one statement at a time, and no statement may commit implicitly")
+    scenarios.maybe_commit_keeps_the_tags(sync_env, form, sql)
