@@ -55,7 +55,7 @@ def table_tag(table: Table | TableClause) -> str:
     mapping only another process holds: one tag, fine tags included (they are built on it). Writes need
     not know the other spellings, and reads depend on one tag per table. Tables of one name in different
     schemas share it: more invalidation, never less. The cache *key* still tells them apart
-    (:mod:`~litestar_alchemy_kit.orm.statement` encodes the schema).
+    (the statement fingerprint encodes the schema).
 
     Writes and reads must agree on it: every tag of a table is named here or by ``name_tag``.
 
