@@ -250,6 +250,12 @@ def _plain_types(expected: type | None, convert: Callable[[Any], Any] | None) ->
     return frozenset({type(None)})
 
 
+def _check_width(keys: list[str | None], width: int) -> None:
+    if len(keys) != width:
+        msg = f"cached rows of {width} columns under keys {keys!r}"
+        raise Uncacheable(msg)
+
+
 def registry_schema(model: type) -> str:
     """Schema string for entries about ``model``: every mapper of its registry, plus the wire format.
 
@@ -311,12 +317,17 @@ class RowCodec:
 
     # --- encoding ---------------------------------------------------------------------------
 
-    def encode_rows(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
+    def encode_rows(self, keys: Sequence[str | None], rows: Sequence[Sequence[Any]]) -> list[Any]:
         """The cache payload for a result; raises :class:`Uncacheable` when it would not be exact.
 
-        Rows of one fully loaded entity class with no loaded relationships (most reads) use a flat
-        layout decoded in one typed msgspec pass; anything else the generic nested layout.
+        ``keys``: one per column (``None`` for an unnamed one); rows of another width are not stored,
+        as :meth:`decode_rows` would not rebuild them. Rows of one fully loaded entity class with no
+        loaded relationships (most reads) use a flat layout decoded in one typed msgspec pass;
+        anything else the generic nested layout.
         """
+        if rows and len(rows[0]) != len(keys):
+            msg = f"result keys {list(keys)!r} do not name its {len(rows[0])} columns"
+            raise Uncacheable(msg)
         flat = self._encode_flat(rows)
         if flat is not None:
             return [_FLAT, list(keys), *flat]
@@ -457,12 +468,19 @@ class RowCodec:
 
     # --- decoding ---------------------------------------------------------------------------
 
-    def decode_rows(self, payload: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Result keys and fresh rows (new detached instances every call) from :meth:`encode_rows` output."""
-        if payload[0] == _FLAT:
+    def decode_rows(self, payload: Any) -> tuple[list[str | None], list[tuple[Any, ...]]]:
+        """Result keys and fresh rows (new detached instances every call) from :meth:`encode_rows` output.
+
+        Raises :class:`Uncacheable` for rows wider or narrower than their keys (an entry written before
+        unnamed columns were kept in its keys): a result rebuilt from them would not fit its rows.
+        """
+        if payload[0] == _FLAT:  # one entity per row, never empty
             _, keys, cls_key, mask, blob = payload
+            _check_width(keys, 1)
             return keys, self._decode_flat(cls_key, mask, blob)
         _, keys, kinds, rows = payload
+        if rows:  # an empty result's kinds are unknown
+            _check_width(keys, len(kinds))
         return keys, self._decode_generic(kinds, rows)
 
     def _decode_flat(self, cls_key: str, mask: int, blob: bytes) -> list[tuple[Any, ...]]:

@@ -8,12 +8,13 @@ from the connection the read really runs on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
+import msgspec
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 
 from litestar_alchemy_kit.cache.keys import LRU
-from litestar_alchemy_kit.orm.codec import RowCodec, registry_schema
+from litestar_alchemy_kit.orm.codec import RowCodec, Uncacheable, registry_schema
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,10 +25,13 @@ if TYPE_CHECKING:
 __all__ = (
     "FRESH_POPULATE_OPTIONS",
     "POPULATE_OPTIONS",
+    "REBUILD_ERRORS",
+    "UNDECODABLE",
     "VERSIONED_OPTION",
     "codec_for",
     "populate_options",
     "result_from_rows",
+    "result_keys",
     "schema_for",
     "sorted_tags",
 )
@@ -45,6 +49,21 @@ FRESH_POPULATE_OPTIONS: Final = {VERSIONED_OPTION: True}
 """:data:`POPULATE_OPTIONS` for a session whose identity map is empty (a request's new session): every
 instance the query returns is built from its rows, so there is nothing to refresh, and refreshing
 would commit each new instance's state a second time."""
+
+
+UNDECODABLE: Final = "undecodable"
+"""Bypass reason of a read whose entry could not be rebuilt (decoded, checked, attached): the database answered it."""
+
+REBUILD_ERRORS: Final = (
+    Uncacheable,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    msgspec.MsgspecError,
+)
+"""What rebuilding a malformed entry raises (a payload of another shape or codec version): invariant 7 makes it a miss."""
 
 
 def populate_options(identity_map: IdentityMap) -> dict[str, bool]:
@@ -81,12 +100,25 @@ def sorted_tags(tags: frozenset[str]) -> tuple[str, ...]:
     return ordered
 
 
-def result_from_rows(keys: Sequence[str], rows: list[tuple[Any, ...]]) -> Result[Any]:
+def result_keys(result: Result[Any]) -> list[str | None]:
+    """The name of each column of ``result``'s rows, by position, ``None`` for a column with no name.
+
+    ``Result.keys()`` leaves out the columns that have no name (an unnamed ``aliased()`` or
+    ``with_polymorphic()`` entity, SQLAlchemy's ORM labels them ``None``): it tells neither a row's
+    width nor where its named columns are, so a result rebuilt from it would not fit its rows.
+    """
+    return list(result._metadata._keys)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+
+
+def result_from_rows(keys: Sequence[str | None], rows: list[tuple[Any, ...]]) -> Result[Any]:
     """A ``Result`` over already materialized rows, as the repository's callers expect.
 
-    A one-column result holds its values as they are, as SQLAlchemy's own single-entity results do:
-    ``scalars()`` (AA's lists) yields them without building a row each.
+    ``keys``: one per column, as :func:`result_keys` gives them (``None`` for an unnamed one, as
+    SQLAlchemy's ORM results hold it). A one-column result holds its values as they are, as
+    SQLAlchemy's own single-entity results do: ``scalars()`` (AA's lists) yields them without
+    building a row each.
     """
+    metadata = SimpleResultMetaData(cast("Sequence[str]", keys))  # None keys: as the ORM's own metadata holds them
     if len(keys) == 1:
-        return IteratorResult(SimpleResultMetaData(keys), iter([row[0] for row in rows]), _source_supports_scalars=True)
-    return IteratorResult(SimpleResultMetaData(keys), iter(rows))
+        return IteratorResult(metadata, iter([row[0] for row in rows]), _source_supports_scalars=True)
+    return IteratorResult(metadata, iter(rows))

@@ -13,7 +13,6 @@ from contextlib import nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
 from advanced_alchemy.exceptions import ImproperConfigurationError
 from advanced_alchemy.repository.typing import ModelT
 from sqlalchemy.orm.attributes import instance_state
@@ -26,9 +25,12 @@ from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_iso
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
+    REBUILD_ERRORS,
+    UNDECODABLE,
     codec_for,
     populate_options,
     result_from_rows,
+    result_keys,
     schema_for,
     sorted_tags,
 )
@@ -303,7 +305,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         wrap_errors: bool = False,
         row_tag: str | None = None,
         refresh: Callable[[], bool],
-    ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    ) -> tuple[list[str | None], list[tuple[Any, ...]]] | None:
         """The cached read of ``_execute`` and ``get(pk)``: the entry at ``key``, else ``build()``'s statement, stored.
 
         The entry depends on ``tags`` and ``row_tag`` (``get(pk)``'s row). ``build`` runs on a miss only
@@ -321,10 +323,11 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         if cached is not MISS:
             try:
                 keys, rows = self._codec.decode_rows(cached)
-            except (Uncacheable, KeyError, TypeError, ValueError, msgspec.MsgspecError):
-                pass  # an entry this process cannot build is a miss
-            else:
                 return keys, rows if detach else self._attach(rows, refresh=refresh())
+            except REBUILD_ERRORS:
+                # Invariant 7: an entry this process cannot rebuild is a miss, read from the database and
+                # replaced; counted, so that a shape the codec gets wrong shows in telemetry and tests.
+                cache.record_bypass(reason=UNDECODABLE)
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
             versions = await self._versions_for_populate(
@@ -336,7 +339,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             result = await self.session.execute(statement, execution_options=options)
             if uniquify or self._uniquify:
                 result = result.unique()
-            keys = list(result.keys())
+            keys = result_keys(result)
             rows = [tuple(row) for row in result.all()]
         limits = self._cache_limits
         if not (cache.options.limits if limits is None else limits).rows_fit(len(rows)):

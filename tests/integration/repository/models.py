@@ -142,6 +142,49 @@ class Note(UUIDPrimaryKey, RepoBase):
     shelf_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lak_repo_shelf.id"))
 
 
+class Fleet(UUIDPrimaryKey, RepoBase):
+    """Owner of a relationship to a polymorphic class (:class:`Machine`)."""
+
+    __tablename__ = "lak_repo_fleet"
+
+    name: Mapped[str] = mapped_column(String(20))
+    machines: Mapped[list[Machine]] = relationship(lazy="noload", order_by="Machine.name")
+
+
+class Machine(UUIDPrimaryKey, RepoBase):
+    """Joined-table inheritance base of the statement shapes (:class:`Truck` rows live in two tables)."""
+
+    __tablename__ = "lak_repo_machine"
+
+    name: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    fleet_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lak_repo_fleet.id"))
+    __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "machine"}  # noqa: RUF012
+
+
+class Truck(Machine):
+    __tablename__ = "lak_repo_truck"
+
+    id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lak_repo_machine.id"), primary_key=True)
+    payload: Mapped[int] = mapped_column(default=0)
+    __mapper_args__ = {"polymorphic_identity": "truck"}  # noqa: RUF012
+
+
+class Shape(UUIDPrimaryKey, RepoBase):
+    """Single-table inheritance: a :class:`Circle` is a row of the same table."""
+
+    __tablename__ = "lak_repo_shape"
+
+    name: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "shape"}  # noqa: RUF012
+
+
+class Circle(Shape):
+    radius: Mapped[int | None] = mapped_column(nullable=True)
+    __mapper_args__ = {"polymorphic_identity": "circle"}  # noqa: RUF012
+
+
 class Project(UUIDPrimaryKey, RepoBase):
     """A tenant-owned model: reads filtered by its declared tenant column are partition reads.
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import String, create_engine, func, select
 from sqlalchemy.engine import Result
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
-from litestar_alchemy_kit.orm.populate import result_from_rows
+from litestar_alchemy_kit.orm.populate import result_from_rows, result_keys
 
 
 class _Base(DeclarativeBase):
@@ -23,6 +23,8 @@ class Row(_Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(20))
 
+
+_ALIAS = aliased(Row)  # an entity with no name: its result keys leave it out
 
 ACCESSORS: dict[str, Callable[[Result[Any]], Any]] = {
     "all": lambda result: [tuple(row) for row in result.all()],
@@ -50,8 +52,21 @@ ACCESSORS: dict[str, Callable[[Result[Any]], Any]] = {
         select(Row.name).order_by(Row.id),
         select(Row, Row.name).order_by(Row.id),
         select(func.count()).select_from(Row),
+        select(_ALIAS).order_by(_ALIAS.id),
+        select(_ALIAS, _ALIAS.name).order_by(_ALIAS.id),
+        select(_ALIAS).where(_ALIAS.id == -1),
     ],
-    ids=["entities", "one entity", "none", "one column", "two columns", "count"],
+    ids=[
+        "entities",
+        "one entity",
+        "none",
+        "one column",
+        "two columns",
+        "count",
+        "unnamed entity",
+        "unnamed entity and a column",
+        "unnamed, none",
+    ],
 )
 def test_a_rebuilt_result_answers_as_the_databases(statement: Any, accessor: str) -> None:
     engine = create_engine("sqlite://")
@@ -61,7 +76,7 @@ def test_a_rebuilt_result_answers_as_the_databases(statement: Any, accessor: str
         session.commit()
         read = ACCESSORS[accessor]
         live = session.execute(statement)
-        keys = list(live.keys())
+        keys = result_keys(live)
         rows = [tuple(row) for row in session.execute(statement).all()]
         try:
             expected: Any = read(live)
