@@ -422,3 +422,22 @@ def test_an_instance_twice_in_a_result_is_rebuilt_as_one(session: Session) -> No
     assert [copy.name for (copy,) in built] == ["a", "b", "a"]
     assert built[0][0] is built[2][0], "as the query returned it: the same instance"
     assert built[0][0] is not built[1][0]
+
+
+def test_rows_that_do_not_fit_their_keys_are_refused(session: Session) -> None:
+    """Entries of an unnamed entity written with ``Result.keys()`` (which leaves ``None`` out) are a miss."""
+    codec = RowCodec(Parent)
+    parent = session.execute(select(Parent)).scalars().first()
+    with pytest.raises(Uncacheable):
+        codec.encode_rows([], [(parent,)])
+    with pytest.raises(Uncacheable):
+        codec.encode_rows(["n"], [(parent, 1)])
+    flat = _wire(codec.encode_rows([None], [(parent,)]))
+    assert codec.decode_rows(flat)[0] == [None]
+    with pytest.raises(Uncacheable):
+        codec.decode_rows([flat[0], [], *flat[2:]])
+    generic = _wire(codec.encode_rows([None, "n"], [(parent, 1)]))
+    assert codec.decode_rows(generic)[0] == [None, "n"]
+    with pytest.raises(Uncacheable):
+        codec.decode_rows([generic[0], ["n"], *generic[2:]])
+    assert codec.decode_rows(_wire(codec.encode_rows([None, "n"], []))) == ([None, "n"], [])
