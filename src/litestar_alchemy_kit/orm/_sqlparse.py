@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is no
     msg = "raw sql analysis needs sqlglot: install litestar-alchemy-kit[sql]"
     raise ImportError(msg) from exc
 
-__all__ = ("referenced_tables", "statement_writes")
+__all__ = ("referenced_tables", "statement_writes", "write_qualifiers")
 
 # sqlglot logs every statement it falls back to parsing as an opaque command; we handle those.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -66,12 +66,31 @@ def statement_writes(sql: str, dialect: str) -> list[TableName] | bool | None:
         (procedures, anonymous blocks, unparsable SQL); else every table a writing statement names
         (targets, and for safety the tables it reads too).
     """
+    found = _written(sql, dialect)
+    if found is None or isinstance(found, bool):
+        return found
+    return [(table.db or None, table.name) for table in found]
+
+
+def write_qualifiers(sql: str, dialect: str) -> frozenset[str | None] | None:
+    """What the tables :func:`statement_writes` finds are qualified with: ``db``, ``catalog.db``, or ``None``.
+
+    Returns:
+        The qualifiers (``None`` for an unqualified table); ``None`` when the tables cannot be told.
+    """
+    found = _written(sql, dialect)
+    if found is True:
+        return None
+    return frozenset(".".join(part for part in (table.catalog, table.db) if part) or None for table in found or ())
+
+
+def _written(sql: str, dialect: str) -> list[exp.Table] | bool | None:
     if _REPLACE.match(sql):  # MySQL's REPLACE is an INSERT that deletes first: same target
         sql = _REPLACE.sub("INSERT", sql, count=1)
     statements = _parse(sql, dialect)
     if statements is None:
         return True
-    written: list[TableName] = []
+    written: list[exp.Table] = []
     for statement in statements:
         if isinstance(statement, exp.Command):
             if str(statement.this).upper() not in _READ_ONLY_COMMANDS:
@@ -80,7 +99,7 @@ def statement_writes(sql: str, dialect: str) -> list[TableName] | bool | None:
         # CREATE makes a new object (no cached entry reads it), except a view it replaces
         replaced_view = isinstance(statement, exp.Create) and str(statement.args.get("kind", "")).upper() == "VIEW"
         if replaced_view or any(True for _ in statement.find_all(*_WRITES)):
-            tables = _tables(statement)
+            tables = [table for table in statement.find_all(exp.Table) if table.name]
             if not tables:
                 return True
             written.extend(tables)

@@ -2,7 +2,8 @@
 
 :func:`~litestar_alchemy_kit.orm.bind_cache` registers the engines of the sessions it binds; a write
 that no session of a bound cache owns (:mod:`~litestar_alchemy_kit.orm.rawdml`) invalidates every cache
-registered for its database, whichever engine or URL spelling carried it.
+registered for its database, whichever engine or URL spelling carried it, and of every other database it
+may change (:mod:`~litestar_alchemy_kit.orm.routing`: MySQL's qualified names, ``USE``, SQLite's ``ATTACH``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,27 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from sqlalchemy.engine import Connection, Engine
 
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
-__all__ = ("database_key", "engine_caches", "register_engine", "unregister_engine")
+__all__ = (
+    "database_key",
+    "engine_caches",
+    "forget_routes",
+    "register_engine",
+    "route",
+    "switched",
+    "unregister_engine",
+)
 
 _engines: dict[tuple[str, str | None], weakref.WeakSet[AsyncCache | SyncCache]] = {}
+# The databases each connection's transaction wrote besides its own (orm.routing): None for any of its family
+_routes: weakref.WeakKeyDictionary[Connection, set[str | None]] = weakref.WeakKeyDictionary()
+_SWITCHED: Final = "litestar_alchemy_kit.databases.switched"  # in Connection.info: kept with the DBAPI connection
+_switches: list[bool] = []  # whether any connection switched (the commit path skips Connection.info otherwise)
 
 
 def database_key(engine: Engine) -> tuple[str, str | None]:
@@ -82,11 +97,46 @@ def unregister_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
         caches.discard(cache)
 
 
+def route(connection: Connection, databases: Iterable[str | None]) -> None:
+    """Make the commit of ``connection``'s transaction invalidate the caches of ``databases`` too.
+
+    Args:
+        connection: the writing connection.
+        databases: names of its backend's databases (case-folded), ``None`` for every one.
+    """
+    _routes.setdefault(connection, set()).update(databases)
+
+
+def forget_routes(connection: Connection) -> None:
+    """A new transaction begins on ``connection``: the last one's routes are delivered or rolled back."""
+    if _routes:
+        _routes.pop(connection, None)
+
+
+def switched(connection: Connection) -> None:
+    """``connection``'s unqualified names may go to any database of its backend (``USE``, ``ATTACH``), until it closes."""
+    connection.info[_SWITCHED] = True
+    if not _switches:
+        _switches.append(True)
+
+
 def engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]:
-    """The caches registered for the database ``connection`` writes to (any spelling of its URL)."""
+    """The caches of every database ``connection``'s writes may change (invariant 1 for raw writes).
+
+    Its own (any spelling of its URL), those its transaction's writes were routed to (:func:`route`), and
+    every database of its backend once its unqualified names may go elsewhere (:func:`switched`).
+    """
     family, name = database_key(connection.engine)
+    routes = _routes.get(connection) if _routes else None
+    if (routes is not None and None in routes) or (_switches and connection.info.get(_SWITCHED)):
+        name = None
     found: set[AsyncCache | SyncCache] = set()
     for (other_family, other_name), caches in list(_engines.items()):
-        if other_family == family and (other_name == name or other_name is None or name is None):
+        if other_family == family and (
+            other_name == name
+            or other_name is None
+            or name is None
+            or (routes is not None and other_name.casefold() in routes)
+        ):
             found.update(caches)
     return tuple(found)

@@ -29,7 +29,7 @@ Where the invalidation goes:
   ``join_transaction_mode``). A joined session's commit hands its own tags to that commit too
   (:func:`defer_to_commit`);
 - any other connection: the caches bound to sessions on the same database (see
-  :func:`register_engine`), invalidated in two phases when the connection's transaction commits, as a
+  :func:`register_engine`) and on every other database it may write (:mod:`.routing`), invalidated in two phases when the connection's transaction commits, as a
   session's commit is (:mod:`~litestar_alchemy_kit.orm.enginecommit`): marked before the DBAPI commit,
   settled as soon as the connection is used again or returned to the pool (a two-phase transaction: marked
   before its prepare, or before its commit when committed unprepared);
@@ -42,7 +42,7 @@ import inspect
 import logging
 import re
 import weakref
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import named_types
@@ -60,8 +60,9 @@ from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.orm import durable, enginecommit
 from litestar_alchemy_kit.orm.binding import note_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
-from litestar_alchemy_kit.orm.databases import engine_caches, register_engine, unregister_engine
+from litestar_alchemy_kit.orm.databases import engine_caches, forget_routes, register_engine, unregister_engine
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
+from litestar_alchemy_kit.orm.routing import note_switch, note_writes, set_tables
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -174,7 +175,7 @@ def _construct_writes(statement: Any, dialect_name: str, known: list[MetaData]) 
             continue
         if not isinstance(element, UpdateBase):
             continue
-        for target in (element.table, *_set_tables(element)):
+        for target in (element.table, *set_tables(element)):
             if isinstance(target, Table):
                 tags |= written_tags(target)
                 memoizable = memoizable and _known(target, known)
@@ -183,20 +184,6 @@ def _construct_writes(statement: Any, dialect_name: str, known: list[MetaData]) 
             else:
                 return EVERYTHING, True
     return (frozenset(tags) if tags else None), memoizable
-
-
-def _set_tables(element: UpdateBase) -> list[Any]:
-    """The tables of the columns a DML statement assigns: ``values()``, ``ordered_values()``, multi-values.
-
-    ``UPDATE item, other SET other.name = ...`` (MySQL) writes ``other``, which is no target; keys
-    given as strings are the target's columns.
-    """
-    keys: list[Any] = list(getattr(element, "_values", None) or ())
-    keys.extend(key for key, _ in getattr(element, "_ordered_values", None) or ())
-    multi_values: Iterable[Iterable[Any]] = getattr(element, "_multi_values", None) or ()
-    for rows in multi_values:
-        keys.extend(key for row in rows if isinstance(row, dict) for key in cast("Iterable[Any]", row))
-    return [table for table in (getattr(key, "table", None) for key in keys) if table is not None]
 
 
 def _known(table: Table, known: list[MetaData]) -> bool:
@@ -380,11 +367,13 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
     compiled = context.compiled if context is not None else None
     if compiled is None:
         note_isolation(connection, statement)
+        note_switch(connection, statement)
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
         if isinstance(construct, TextClause):
             note_isolation(connection, statement)
+            note_switch(connection, statement)
             writes = raw_sql_writes(statement, connection.dialect.name)
         elif (
             isinstance(compiled, SQLCompiler)
@@ -396,6 +385,8 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
             return
         else:
             writes = _compiled(compiled)
+    if writes:  # before any marker: the databases its invalidation goes to (invariant 1, orm.routing)
+        note_writes(connection, statement, context, writes)
     # under AUTOCOMMIT every statement commits as it runs: _record brackets its writes
     commits = None if _autocommit(connection) else durable.commits(statement, connection.dialect.name)
     if writes and not _unit_of_work(connection, context) and not _outbox_record(context):
@@ -562,6 +553,7 @@ def _rollback(connection: Connection) -> None:
 
 def _begin(connection: Connection) -> None:
     enginecommit.settle_due(connection.info)
+    forget_routes(connection)
 
 
 def _checkin(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
