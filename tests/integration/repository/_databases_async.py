@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, select, text, update
+from sqlalchemy import Column, MetaData, String, Table, event, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from litestar_alchemy_kit.exceptions import CommitRefusedError
@@ -53,13 +53,26 @@ def _sqlite(env: Env) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def other_database(env: Env) -> AsyncIterator[tuple[Any, str]]:
-    """An engine on another database (MariaDB: of the same server; SQLite: another file), and this one's name there."""
+async def other_database(env: Env, *, attach: bool = True) -> AsyncIterator[tuple[Any, str]]:
+    """An engine on another database (MariaDB: of the same server; SQLite: another file), and this one's name there.
+
+    SQLite: ``attach`` attaches this database to each of its connections in a ``connect`` listener, as
+    SQLAlchemy's documentation does it (no statement the kit sees).
+    """
     url = env.engine_object.url
     suffix = uuid.uuid4().hex[:8]
     if _sqlite(env):
         path = f"{url.database}.{suffix}.other"
         other = create_async_engine(url.set(database=path))
+        if attach:
+
+            def attach_here(dbapi_connection: Any, record: Any) -> None:
+                del record
+                cursor = dbapi_connection.cursor()
+                cursor.execute(f"ATTACH DATABASE '{url.database}' AS {ALIAS}")
+                cursor.close()
+
+            event.listen(sync_engine_of(other), "connect", attach_here)
         try:
             yield other, ALIAS
         finally:
@@ -80,8 +93,8 @@ async def other_database(env: Env) -> AsyncIterator[tuple[Any, str]]:
             await conn.commit()
 
 
-async def _reach(env: Env, conn: Any) -> None:
-    """SQLite: attach this database to ``conn`` (MariaDB's connections reach every database of the server)."""
+async def _attach(env: Env, conn: Any) -> None:
+    """SQLite: attach this database to ``conn`` in SQL (MariaDB's connections reach every database of the server)."""
     if _sqlite(env):
         await conn.exec_driver_sql(f"ATTACH DATABASE '{env.engine_object.url.database}' AS {ALIAS}")
 
@@ -91,14 +104,12 @@ async def _write(env: Env, other: Any, here: str, form: str) -> None:
     if form == "unbound_session":  # a session bound to no cache: its commit is the connection's (rawdml._hold)
         factory = type(env.sessionmaker)(other.execution_options(schema_translate_map={None: here}))
         async with factory() as session:
-            await _reach(env, await session.connection())
             await session.execute(update(Item).values(name="after"))
             await session.commit()
         return
     options = {"isolation_level": "AUTOCOMMIT"} if form == "autocommit" else {}
     async with other.connect() as conn:
         conn = await conn.execution_options(**options)  # noqa: PLW2901
-        await _reach(env, conn)
         if form in {"qualified_text", "autocommit"}:
             await conn.execute(text(f"UPDATE {here}.{ITEM} SET name = 'after'"))
         elif form == "translated_core":
@@ -107,8 +118,10 @@ async def _write(env: Env, other: Any, here: str, form: str) -> None:
         elif form == "qualified_table":
             table = Table(ITEM, MetaData(), Column("name", String(50)), schema=here)
             await conn.execute(update(table).values(name="after"))
-        else:  # "switched": MariaDB's USE, SQLite's attached database looked up for an unqualified name
-            if not _sqlite(env):
+        else:  # "switched": MariaDB's USE, SQLite's ATTACH (an unqualified name is looked up in attached databases)
+            if _sqlite(env):
+                await _attach(env, conn)
+            else:
                 await conn.execute(text(f"USE {here}"))
             await conn.execute(text(f"UPDATE {ITEM} SET name = 'after'"))
         await conn.commit()
@@ -121,7 +134,7 @@ async def write_to_this_database_invalidates(env: Env, form: str) -> None:
         session.add(Item(name="before"))
         await session.commit()
     assert await _warm(env, cache) == ["before"]
-    async with other_database(env) as (other, here):
+    async with other_database(env, attach=form != "switched") as (other, here):
         await _write(env, other, here, form)
     assert await _names(env, cache) == ["after"]
 
@@ -142,7 +155,6 @@ async def commits_reach_the_databases_they_write(env: Env) -> None:
                 await conn.execute(text("INSERT INTO lak_own (id, name) VALUES (1, 'x')"))
                 await conn.commit()
             async with other.connect() as conn:
-                await _reach(env, conn)
                 await conn.execute(text(f"UPDATE {here}.{ITEM} SET name = 'after'"))
                 with pytest.raises(CommitRefusedError, match="commit_policy='strict'"):
                     await conn.commit()

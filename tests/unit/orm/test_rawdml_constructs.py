@@ -149,3 +149,36 @@ def test_lambda_statements_are_told_by_what_they_resolve_to() -> None:
     assert _lambda_read(lambda_stmt(lambda: select(item)))
     assert not _lambda_read(lambda_stmt(lambda: update(item).values(name="x")))
     assert not _lambda_read(select(item))
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect", "expected"),
+    [
+        ("UPDATE app.rd_item SET name = 'x'", "mysql", {"app"}),
+        ("UPDATE rd_item SET name = 'x'", "mysql", {None}),
+        ("INSERT INTO rd_item SELECT * FROM other.rd_other", "mysql", {None, "other"}),
+        ("UPDATE cat.main.rd_item SET name = 'x'", "duckdb", {"cat.main"}),
+        ("SELECT 1", "mysql", set()),
+    ],
+)
+def test_write_qualifiers_name_the_databases_written(sql: str, dialect: str, expected: set[str | None]) -> None:
+    from litestar_alchemy_kit.orm._sqlparse import write_qualifiers
+
+    assert write_qualifiers(sql, dialect) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "switches"),
+    [
+        ("USE other", True),
+        ("/* c */ use `other`", True),
+        ("SELECT 1; USE other", True),
+        ("SELECT * FROM rd_item USE INDEX (ix)", False),  # an index hint switches nothing
+        ("UPDATE rd_item SET name = 'use'", False),
+    ],
+)
+def test_only_a_use_statement_switches_a_mysql_connection(sql: str, switches: bool) -> None:
+    from litestar_alchemy_kit.orm import routing
+
+    first, later = routing._SWITCHES["mysql"]
+    assert bool(first.match(sql) or (";" in sql and later.search(sql))) is switches
