@@ -5,7 +5,10 @@ table is read exactly once, as a plain (unaliased) table in the top-level ``FROM
 joins, nowhere else (no subquery, CTE, alias, eager or relationship load, column property,
 loader-option criteria or aliased class on a loader option's path mentions it), and the top-level
 ``WHERE`` holds, AND-ed, an equality of its declared
-:func:`~litestar_alchemy_kit.orm.partition.tenant_column` with a bound value.
+:func:`~litestar_alchemy_kit.orm.partition.tenant_column` with a bound value whose name no other bind
+of the statement shares (SQLAlchemy sends one value for binds of one name). A ``WHERE`` with a term
+that renders bare (:func:`~litestar_alchemy_kit.orm.grouping.renders_bare`: raw SQL whose ``OR`` would
+bind to the terms beside it) proves nothing, neither a partition nor the row of an added pk equality.
 Anything else is an ordinary read (``any``): a missed proof costs hit rate, a wrong one would
 serve stale data.
 """
@@ -27,6 +30,7 @@ from sqlalchemy.sql.util import find_tables
 
 from litestar_alchemy_kit.orm.dependencies import entity_tags, loaded_tags, table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind, exact_on, type_kind
+from litestar_alchemy_kit.orm.grouping import renders_bare
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
 if TYPE_CHECKING:
@@ -90,18 +94,21 @@ def _option_sites(statement: Select[Any], other: set[str]) -> bool:
 
 
 def _conjuncts(clause: ClauseElement | None) -> Iterator[ClauseElement]:
+    """The AND-ed terms of ``clause`` as rendered (a parenthesized term other than an ``AND`` stays whole)."""
     if clause is None:
         return
-    if isinstance(clause, Grouping):
-        yield from _conjuncts(clause.element)  # pyright: ignore[reportUnknownArgumentType,reportUnknownMemberType]
-    elif isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
-        for inner in clause.clauses:
-            yield from _conjuncts(inner)
+    inner: Any = clause.element if isinstance(clause, Grouping) else clause  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+    if isinstance(inner, BooleanClauseList) and inner.operator is operators.and_:
+        for term in inner.clauses:
+            yield from _conjuncts(term)
     else:
         yield clause
 
 
-def _equality(clause: ClauseElement) -> tuple[Column[Any], BindParameter[Any]] | None:
+def _equality(term: ClauseElement) -> tuple[Column[Any], BindParameter[Any]] | None:
+    clause: Any = term
+    while isinstance(clause, Grouping):
+        clause = clause.element  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
     if not (isinstance(clause, BinaryExpression) and clause.operator is operators.eq):
         return None
     left: Any = clause.left
@@ -145,17 +152,21 @@ def _single_sites(select: Select[Any], indirect: set[str]) -> set[str] | None:
 
 
 def _partitions(
-    select: Select[Any], single: set[str], bindparams: Sequence[BindParameter[Any]], dialect: Dialect
+    conjuncts: Sequence[ClauseElement], single: set[str], bindparams: Sequence[BindParameter[Any]], dialect: Dialect
 ) -> tuple[tuple[str, int, Column[Any]], ...]:
     positions = {id(bind): position for position, bind in enumerate(bindparams)}
+    # Binds of one name compile to one parameter, sent with one of their values (the last SQLAlchemy
+    # meets): a bind sharing its name proves nothing about the value the database compares with.
+    # By name alone (the structure): equal values would do, but they are per call and this is memoized.
+    names = Counter(bind.key for bind in bindparams)
     partitions: dict[str, tuple[str, int, Column[Any]]] = {}
-    for clause in _conjuncts(select.whereclause):
+    for clause in conjuncts:
         found = _equality(clause)
         if found is None:
             continue
         column, bind = found
         table: Any = column.table
-        if not isinstance(table, Table) or id(bind) not in positions:
+        if not isinstance(table, Table) or id(bind) not in positions or names[bind.key] > 1:
             continue
         tag = table_tag(table)
         tenant = tenant_column_of(table)
@@ -209,4 +220,9 @@ def restrictions(
     single = _single_sites(select, indirect)
     if not single:
         return _NOTHING
-    return Restrictions(_partitions(select, single, bindparams, dialect), _row(select, single, dialect))
+    conjuncts = list(_conjuncts(select.whereclause))
+    if any(renders_bare(conjunct) for conjunct in conjuncts):
+        # raw SQL AND-ed bare (``tenant_id = :t AND a OR b``) may bind to the terms beside it with its
+        # own OR: no term is then AND-ed with the whole WHERE, and neither is an added pk equality
+        return _NOTHING
+    return Restrictions(_partitions(conjuncts, single, bindparams, dialect), _row(select, single, dialect))

@@ -1,0 +1,146 @@
+"""WHERE criteria that render bare, and statements whose criteria are parenthesized.
+
+SQLAlchemy parenthesizes what it composes when precedence needs it (an ``or_()`` inside an ``and_()``),
+but renders raw SQL as written: a ``text()`` or ``literal_column()`` holding ``OR``, AND-ed beside an
+equality (``where(tenant_id == t, literal_column("a OR b"))``), renders ``tenant_id = :t AND a OR b``,
+which the database reads as ``(tenant_id = :t AND a) OR b``: every tenant's ``b`` rows.
+
+A criterion *renders bare* (:func:`renders_bare`) when raw SQL reaches its rendering outside every pair
+of parentheses SQLAlchemy puts around it. Raw SQL is a ``TextClause``, a literal ``ColumnClause``
+(``literal_column()``) unless its text is one parenthesized expression (:func:`parenthesized`), a name
+SQLAlchemy is told not to quote, and a construct rendered by a
+``@compiles`` function (it may render anything). Parentheses are a ``Grouping`` node (what
+``self_group()`` adds, function arguments) and a nested statement (a subquery renders in parentheses,
+and its ``WHERE`` is its own). Every other node is looked through: ``==``, ``LIKE``, ``NOT``, a cast add
+no parentheses around a raw operand that SQLAlchemy does not parse. The rule may call bare a fragment
+the compiler happens to enclose (a ``CASE``, a window's ``OVER (...)``): that costs a proof or adds a
+pair of parentheses, never a wrong answer. A fragment with unbalanced parentheses defeats any
+grouping: no rule can see that one.
+
+Both uses are here: :mod:`~litestar_alchemy_kit.orm.restriction` proves nothing about a ``WHERE`` with a
+bare term, and a repository parenthesizes what it ANDs: its base statement's ``WHERE`` as a whole
+(:func:`enclose_where`, so the statement keeps its own meaning), each filter of a call (:func:`sealed`),
+and so the tenant filter and a ``get()``'s primary key restrict everything beside them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+from sqlalchemy import and_
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    BindParameter,
+    ColumnClause,
+    GroupedElement,
+    Grouping,
+    TextClause,
+)
+from sqlalchemy.sql.selectable import FromClause, SelectBase
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import ClauseElement
+
+__all__ = ("enclose_where", "parenthesized", "renders_bare", "sealed")
+
+_StatementT = TypeVar("_StatementT")
+
+
+# Text holding one of these is never taken as enclosed: a backslash escape (MySQL), dollar quoting
+# (PostgreSQL) or a comment can hide a parenthesis from the scan below.
+_OPAQUE: Final = ("\\", "$", "#", "--", "/*")
+_QUOTES: Final = frozenset("'\"`")
+
+
+def parenthesized(sql: str) -> bool:
+    """Whether ``sql`` is one parenthesized expression: its first ``(`` closes at its last character.
+
+    Quoted strings and identifiers are skipped; text that could hide a parenthesis otherwise (comments,
+    backslash escapes, dollar quoting) is not enclosed.
+    """
+    sql = sql.strip()
+    if not sql.startswith("(") or any(marker in sql for marker in _OPAQUE):
+        return False
+    depth = 0
+    quote = ""
+    for index, char in enumerate(sql):
+        if quote:
+            quote = "" if char == quote else quote  # a doubled quote closes and reopens: same outcome
+        elif char in _QUOTES:
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index == len(sql) - 1
+    return False
+
+
+def _raw(element: ClauseElement) -> bool:
+    if getattr(type(element), "_compiler_dispatcher", None) is not None:
+        return True  # a @compiles rendering (sqlalchemy.ext.compiler): whatever it returns
+    if isinstance(element, TextClause):
+        return not parenthesized(element.text)
+    if isinstance(element, ColumnClause):
+        name: Any = element.name
+        if element.is_literal:
+            return not parenthesized(name)
+        return getattr(name, "quote", None) is False  # quoted_name(..., quote=False) renders as written
+    return False
+
+
+def renders_bare(element: ClauseElement) -> bool:
+    """Whether raw SQL in ``element`` renders outside every parenthesis SQLAlchemy adds around it.
+
+    Such a criterion AND-ed with another may bind to it with the raw SQL's own operators (``OR``).
+    """
+    if isinstance(element, (GroupedElement, SelectBase, BindParameter)):
+        return False  # parenthesized, a nested statement (always parenthesized), or a placeholder
+    if _raw(element):
+        return True
+    if isinstance(element, (ColumnClause, FromClause)):
+        return False  # a quoted name: its table (a child) is not rendered here
+    if isinstance(element, BinaryExpression):  # the common filter, without the generic traversal
+        return renders_bare(element.left) or renders_bare(element.right)  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+    return any(renders_bare(child) for child in element.get_children())
+
+
+def _with_criteria(statement: _StatementT, criteria: tuple[Any, ...]) -> _StatementT:
+    # what SQLAlchemy's own where() does (a generative copy, then a new criteria tuple): there is no public
+    # way to replace criteria already added, and the caller's statement must not change
+    copy: Any = statement._generate()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue,reportUnknownMemberType]  # noqa: SLF001
+    copy._where_criteria = criteria  # noqa: SLF001
+    return cast("_StatementT", copy)
+
+
+def sealed(statement: _StatementT, start: int = 0) -> _StatementT:
+    """``statement`` with each bare criterion of its ``WHERE``, from the ``start``-th on, in parentheses.
+
+    For the criteria a call adds one by one (a repository's filters): AND-ed, each is meant as a unit.
+    A ``Select``, ``Update`` or ``Delete``; ``statement`` itself is returned when nothing is bare (memoized
+    statements keep their identity), else a copy (``statement`` never changes).
+    """
+    criteria: tuple[Any, ...] = getattr(statement, "_where_criteria", ())
+    if not any(renders_bare(criterion) for criterion in criteria[start:]):
+        return statement
+    return _with_criteria(
+        statement,
+        tuple(
+            Grouping(criterion) if index >= start and renders_bare(criterion) else criterion
+            for index, criterion in enumerate(criteria)
+        ),
+    )
+
+
+def enclose_where(statement: _StatementT) -> _StatementT:
+    """``statement`` with its whole ``WHERE`` in one pair of parentheses, if a criterion of it is bare.
+
+    For a statement of the caller's (a repository's base ``statement=``): it keeps the meaning it has on
+    its own, exactly as SQLAlchemy renders it, and a condition AND-ed to it afterwards restricts all of it.
+    Same identity and copy rules as :func:`sealed`.
+    """
+    criteria: tuple[Any, ...] = getattr(statement, "_where_criteria", ())
+    if not any(renders_bare(criterion) for criterion in criteria):
+        return statement
+    return _with_criteria(statement, (Grouping(and_(*criteria)),))
