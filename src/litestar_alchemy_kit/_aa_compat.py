@@ -26,6 +26,9 @@ REPOSITORY_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "_get_loader_options": ("self", "loader_options"),
     "_get_execution_options": ("self", "execution_options"),
     "_build_pk_filter": ("self", "pk_value"),
+    # overridden: the criteria a call's filters add are parenthesized where they would render bare
+    "_apply_filters": ("self", "filters", "apply_pagination", "statement"),
+    "_filter_select_by_kwargs": ("self", "statement", "kwargs"),
     # called by upsert_many of a tenant-bound repository, once after its rows
     "_flush_or_commit": ("self", "auto_commit"),
 }

@@ -25,6 +25,7 @@ from sqlalchemy.orm import class_mapper
 
 from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.cache.memo import SCALAR_SCOPES
+from litestar_alchemy_kit.orm.grouping import enclose_where
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
 if TYPE_CHECKING:
@@ -89,9 +90,15 @@ class TenantBinding:
         return self.column == self.value
 
     def restrict(self, model_type: type[Any], statement: Select[Any] | None) -> Select[Any]:
-        """``statement`` (default ``select(model_type)``, built once per tenant) restricted to the tenant's rows."""
+        """``statement`` (default ``select(model_type)``, built once per tenant) restricted to the tenant's rows.
+
+        A caller's statement whose ``WHERE`` holds raw SQL that renders bare (``literal_column("a OR b")``:
+        see :mod:`~litestar_alchemy_kit.orm.grouping`) has that ``WHERE`` put in parentheses first (a copy;
+        the caller's object is left alone), so the tenant condition is AND-ed with all of it. Refusing such
+        statements would break working code; parentheses keep its meaning, and only the tenant's rows match.
+        """
         if statement is not None:
-            return statement.where(self.condition())
+            return enclose_where(statement).where(self.condition())
         value = self.value
         if type(value) not in SCALAR_SCOPES:
             return select(model_type).where(self.condition())

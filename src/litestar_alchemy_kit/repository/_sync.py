@@ -25,6 +25,7 @@ from litestar_alchemy_kit.cache.memo import entry_key, key_prefix, scope_token
 from litestar_alchemy_kit.orm.attach import attach_rows, populates_existing
 from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation, sync_session_of
 from litestar_alchemy_kit.orm.codec import Uncacheable
+from litestar_alchemy_kit.orm.grouping import enclose_where
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
     REBUILD_ERRORS,
@@ -166,6 +167,8 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         if binding is not None:
             # the tenant's statement is the instance's own, as a caller's: the template holds no tenant
             statement = binding.restrict(self.model_type, callers_statement(self.model_type, statement))
+        else:
+            statement = enclose_where(statement)  # as _base_statement: the default itself, or one of the caller's
         keyed = (
             None
             if cache_limits is not None
@@ -398,6 +401,11 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         if session_id is not None:
             super()._expunge(instance, auto_expunge)
 
+    def _per_call(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with a per-call ``statement=`` made a base statement (:meth:`_base_statement`): a tenant's."""
+        statement = kwargs.get("statement")
+        return kwargs if statement is None else {**kwargs, "statement": self._base_statement(statement)}
+
     def _allows(self, use_cache: bool) -> bool:
         return use_cache and self._cache_enabled and self.cache is not None
 
@@ -407,6 +415,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         self, item_id: PrimaryKeyType, *, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT:
         """AA's ``get``, cached; ``use_cache=False`` reads from the database."""
+        kwargs = self._per_call(kwargs)
         allowed = self._allows(use_cache)
         # The shortcut only for a top-level call: inside a write method reads go to the database.
         top_level = self._read_state.current is None
@@ -496,6 +505,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         **kwargs: Any,
     ) -> ModelT:
         """AA's ``get_one``, cached; ``use_cache=False`` reads from the database."""
+        kwargs = self._per_call(kwargs)
         with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
             return super().get_one(*filters, auto_expunge=auto_expunge, **kwargs)
 
@@ -503,6 +513,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> ModelT | None:
         """AA's ``get_one_or_none``, cached; ``use_cache=False`` reads from the database."""
+        kwargs = self._per_call(kwargs)
         with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
             return super().get_one_or_none(*filters, auto_expunge=auto_expunge, **kwargs)
 
@@ -510,6 +521,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> list[ModelT]:
         """AA's ``get_many`` (and ``list``), cached; ``use_cache=False`` reads from the database."""
+        kwargs = self._per_call(kwargs)
         with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
             return super().get_many(*filters, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
@@ -517,11 +529,13 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         self, *filters: Any, auto_expunge: bool | None = None, use_cache: bool = True, **kwargs: Any
     ) -> tuple[list[ModelT], int]:
         """AA's ``get_many_and_count`` (and ``list_and_count``), cached; same shape as AA's."""
+        kwargs = self._per_call(kwargs)
         with self._read_state.narrow(allowed=self._allows(use_cache), detach=self._detaches(auto_expunge)):
             return super().get_many_and_count(*filters, auto_expunge=auto_expunge, use_cache=use_cache, **kwargs)
 
     def count(self, *filters: Any, use_cache: bool = True, **kwargs: Any) -> int:
         """AA's ``count``, cached; ``use_cache=False`` reads from the database."""
+        kwargs = self._per_call(kwargs)
         with self._read_state.narrow(allowed=self._allows(use_cache)):
             return super().count(*filters, **kwargs)
 

@@ -16,9 +16,10 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 
 from litestar_alchemy_kit._passthrough import passthrough
+from litestar_alchemy_kit.orm.grouping import enclose_where, sealed
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
 from litestar_alchemy_kit.writes._state import INERT_READ_STATE, ReadState
-from litestar_alchemy_kit.writes.template import callers_statement
+from litestar_alchemy_kit.writes.template import callers_statement, default_select
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 
     from advanced_alchemy.exceptions import ErrorMessages
     from advanced_alchemy.filters import StatementFilter
+    from advanced_alchemy.filters import StatementTypeT as StatementT
     from advanced_alchemy.repository.typing import PrimaryKeyType
     from advanced_alchemy.utils.dataclass import EmptyType
+    from sqlalchemy import Select
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.ext.asyncio.scoping import async_scoped_session
     from sqlalchemy.orm import InstrumentedAttribute
@@ -64,12 +67,45 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             **kwargs: everything AA's repository accepts.
         """
         self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
-        if self._tenant is not None:
-            kwargs["statement"] = self._tenant.restrict(
-                self.model_type, callers_statement(self.model_type, kwargs.get("statement"))
-            )
+        if self._tenant is not None or kwargs.get("statement") is not None:
+            kwargs["statement"] = self._base_statement(kwargs.get("statement"))
         self._read_state = ReadState()
         super().__init__(session=session, **kwargs)
+
+    def _base_statement(self, statement: Select[Any] | None) -> Select[Any]:
+        """``statement`` (a base ``statement=``, at construction or per call) as the repository reads through it.
+
+        Every method ANDs conditions to it (filters, a primary key, the tenant's): a bare criterion of it
+        (raw SQL with ``OR``, see :mod:`~litestar_alchemy_kit.orm.grouping`) would bind to them. Its whole
+        ``WHERE`` is put in parentheses, so it keeps the meaning it has on its own; a tenant-bound
+        repository then ANDs the tenant filter to it (a per-call statement too: it never reads outside
+        the tenant).
+        """
+        if self._tenant is not None:
+            return self._tenant.restrict(self.model_type, callers_statement(self.model_type, statement))
+        return default_select(self.model_type) if statement is None else enclose_where(statement)
+
+    def _apply_filters(
+        self, *filters: StatementFilter | ColumnElement[bool], apply_pagination: bool = True, statement: StatementT
+    ) -> StatementT:
+        """AA's, with each criterion the filters add parenthesized where it would render bare.
+
+        Enforces that the filters of a call are AND-ed as units, with each other and with the base
+        statement (the tenant filter included): ``list(literal_column("a OR b"))`` on a tenant-bound
+        repository reads ``tenant = :t AND (a OR b)``, never another tenant's ``b`` rows.
+        """
+        start = len(getattr(statement, "_where_criteria", ()))
+        apply: Any = super()._apply_filters  # overloaded per statement type: this one serves them all
+        filtered: StatementT = apply(*filters, apply_pagination=apply_pagination, statement=statement)
+        return filtered if filtered is statement else sealed(filtered, start)
+
+    def _filter_select_by_kwargs(
+        self, statement: StatementT, kwargs: dict[Any, Any] | Iterable[tuple[Any, Any]]
+    ) -> StatementT:
+        """AA's ``field == value`` filters, parenthesized as :meth:`_apply_filters` (a value may be raw SQL)."""
+        start = len(getattr(statement, "_where_criteria", ()))
+        filtered = super()._filter_select_by_kwargs(statement, kwargs)
+        return filtered if filtered is statement else sealed(filtered, start)
 
     @property
     def tenant(self) -> TenantBinding | None:

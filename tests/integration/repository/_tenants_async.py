@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, literal_column, select, text, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from litestar_alchemy_kit.orm import record_queries
@@ -617,3 +617,122 @@ async def tenant_set_to_a_sql_expression(env: Env) -> None:
     assert await projects(env, reader, 1) == ["p1"]
     assert await projects(env, reader, 2) == ["p2", "p3"]
     assert await project(env, reader, ids["p2"]) == ("p2", 2)
+
+
+# Raw SQL AND-ed bare: ``tenant = :t AND name = 'x' OR name = 'y'`` reads ``(tenant = :t AND ...) OR name = 'y'``.
+NAME = f"{Project.__tablename__}.name"
+
+
+def either(first: str, second: str) -> Any:
+    """``name = first OR name = second`` as raw SQL SQLAlchemy renders as written (no parentheses of its own)."""
+    return literal_column(f"{NAME} = '{first}' OR {NAME} = '{second}'")
+
+
+async def names(env: Env, cache: Any, *filters: Any, use_cache: bool = True, **kwargs: Any) -> list[str]:
+    """The names of the projects ``get_many(*filters)`` returns (``tenant``, ``statement``: the repository's)."""
+    repository_kwargs = {key: kwargs.pop(key) for key in ("tenant", "statement") if key in kwargs}
+    async with env.sessionmaker() as session:
+        repository = ProjectRepository(session=session, cache=cache, **repository_kwargs)
+        found = await repository.get_many(*filters, use_cache=use_cache, **kwargs)
+        return sorted(p.name for p in found)
+
+
+async def raw_or_beside_the_tenant_filter(env: Env) -> None:
+    """A tenant-bound repository reads and deletes only its tenant's rows, whatever raw SQL its calls hold."""
+    cache = env.make_cache()
+    ids = await seed(env)  # tenant 1: p1, p2; tenant 2: p3; tenant 3: p4
+    for use_cache in (True, False, True):
+        assert await names(env, cache, either("p1", "p3"), tenant=1, use_cache=use_cache) == ["p1"]
+        raw_value = literal_column(f"'p1' OR {NAME} = 'p3'")  # name = 'p1' OR name = 'p3'
+        assert await names(env, cache, name=raw_value, tenant=1, use_cache=use_cache) == ["p1"]
+        assert await names(env, cache, statement=select(Project), tenant=1, use_cache=use_cache) == ["p1", "p2"]
+        base = select(Project).where(text(f"{NAME} = 'p3' OR {NAME} = 'p1'"))
+        assert await names(env, cache, statement=base, tenant=1, use_cache=use_cache) == ["p1"]
+        assert await names(env, cache, Project.name != "p2", statement=base, use_cache=use_cache) == ["p1", "p3"]
+    async with env.sessionmaker() as session:
+        repository = ProjectRepository(session=session, cache=cache, tenant=1)
+        assert await repository.count(either("p1", "p3")) == 1
+        assert await repository.exists(either("p3", "p4")) is False
+        with pytest.raises(NotFoundError):
+            await repository.get_one(either("p3", "p4"))
+        raw_base = ProjectRepository(session=session, cache=cache, tenant=1, statement=base)
+        with pytest.raises(NotFoundError):
+            await raw_base.get(ids["p3"])
+    async with env.bound(cache)() as session:
+        deleted = await ProjectRepository(session=session, cache=cache, tenant=1).delete_where(
+            either("p2", "p4"), auto_commit=True
+        )
+        assert sorted(p.name for p in deleted) == ["p2"]
+    assert await names(env, cache, use_cache=False) == ["p1", "p3", "p4"], "tenant 3's p4 is still there"
+
+
+async def raw_or_beside_a_tenant_equality_is_no_partition_read(env: Env) -> None:
+    """A statement of one's own, ``tenant = 1 AND name = 'p1' OR name = 'zz'``, reads every tenant's ``zz``.
+
+    The repository keeps its meaning (its WHERE is parenthesized whole), and its entry is not a
+    partition read of tenant 1: a write to tenant 2's rows leaves nothing stale.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    await seed(env)
+    base = select(Project).where(Project.tenant == 1, either("p1", "zz"))
+    for _ in range(2):
+        assert await names(env, reader, statement=base) == ["p1"]
+    async with env.bound(writer)() as session:
+        session.add(Project(name="zz", tenant=2))
+        await session.commit()
+    cached = await names(env, reader, statement=base)
+    assert cached == await names(env, reader, statement=base, use_cache=False) == ["p1", "zz"]
+    async with env.sessionmaker() as session:  # the same through the session, with the cache bound
+        assert sorted(p.name for p in (await session.scalars(base)).all()) == ["p1", "zz"]
+
+
+async def tenant_bind_sharing_its_name(env: Env) -> None:
+    """``tenant == bindparam("x", 1)`` beside another ``x``: SQLAlchemy sends one value for both."""
+    writer, reader = env.make_cache(), env.make_cache()
+    await seed(env)
+
+    def filters() -> tuple[Any, ...]:
+        return (Project.tenant == bindparam("x", 1), (Project.tenant + 0) == bindparam("x", 2))
+
+    for _ in range(2):
+        first = await names(env, reader, *filters())
+    assert first == await names(env, reader, *filters(), use_cache=False)
+    async with env.bound(writer)() as session:  # bumps tenant 2's partition, not tenant 1's
+        session.add(Project(name="p5", tenant=2))
+        await session.commit()
+    assert await names(env, reader, *filters()) == await names(env, reader, *filters(), use_cache=False)
+
+
+async def get_through_a_raw_base_statement(env: Env) -> None:
+    """``get(pk)`` on a base statement holding raw SQL with OR returns that row or none, never another."""
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = await seed(env)
+
+    async def get(item_id: Any, *, use_cache: bool = True) -> str | None:
+        base = select(Project).where(either("w", "v"))
+        async with env.sessionmaker() as session:
+            try:
+                found = await ProjectRepository(session=session, cache=reader, statement=base).get(
+                    item_id, use_cache=use_cache
+                )
+            except NotFoundError:
+                return None
+            return found.name
+
+    await rename(env, writer, ids["p1"], "w")
+    for _ in range(2):
+        assert await get(ids["p2"]) is None
+    assert await get(ids["p2"], use_cache=False) is None
+    await rename(env, writer, ids["p2"], "v")
+    assert await get(ids["p2"]) == await get(ids["p2"], use_cache=False) == "v"
+    assert await get(ids["p1"]) == "w"
+    await rename(env, writer, ids["p1"], "p1")
+    assert await get(ids["p1"]) is None
+
+
+async def rename(env: Env, cache: Any, item_id: Any, name: str) -> None:
+    async with env.bound(cache)() as session:
+        renamed = await session.get(Project, item_id)
+        assert renamed is not None
+        renamed.name = name
+        await session.commit()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, literal_column, select, text, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from litestar_alchemy_kit.orm import record_queries
@@ -616,3 +616,122 @@ def tenant_set_to_a_sql_expression(env: Env) -> None:
     assert projects(env, reader, 1) == ["p1"]
     assert projects(env, reader, 2) == ["p2", "p3"]
     assert project(env, reader, ids["p2"]) == ("p2", 2)
+
+
+# Raw SQL AND-ed bare: ``tenant = :t AND name = 'x' OR name = 'y'`` reads ``(tenant = :t AND ...) OR name = 'y'``.
+NAME = f"{Project.__tablename__}.name"
+
+
+def either(first: str, second: str) -> Any:
+    """``name = first OR name = second`` as raw SQL SQLAlchemy renders as written (no parentheses of its own)."""
+    return literal_column(f"{NAME} = '{first}' OR {NAME} = '{second}'")
+
+
+def names(env: Env, cache: Any, *filters: Any, use_cache: bool = True, **kwargs: Any) -> list[str]:
+    """The names of the projects ``get_many(*filters)`` returns (``tenant``, ``statement``: the repository's)."""
+    repository_kwargs = {key: kwargs.pop(key) for key in ("tenant", "statement") if key in kwargs}
+    with env.sessionmaker() as session:
+        repository = ProjectRepository(session=session, cache=cache, **repository_kwargs)
+        found = repository.get_many(*filters, use_cache=use_cache, **kwargs)
+        return sorted(p.name for p in found)
+
+
+def raw_or_beside_the_tenant_filter(env: Env) -> None:
+    """A tenant-bound repository reads and deletes only its tenant's rows, whatever raw SQL its calls hold."""
+    cache = env.make_cache()
+    ids = seed(env)  # tenant 1: p1, p2; tenant 2: p3; tenant 3: p4
+    for use_cache in (True, False, True):
+        assert names(env, cache, either("p1", "p3"), tenant=1, use_cache=use_cache) == ["p1"]
+        raw_value = literal_column(f"'p1' OR {NAME} = 'p3'")  # name = 'p1' OR name = 'p3'
+        assert names(env, cache, name=raw_value, tenant=1, use_cache=use_cache) == ["p1"]
+        assert names(env, cache, statement=select(Project), tenant=1, use_cache=use_cache) == ["p1", "p2"]
+        base = select(Project).where(text(f"{NAME} = 'p3' OR {NAME} = 'p1'"))
+        assert names(env, cache, statement=base, tenant=1, use_cache=use_cache) == ["p1"]
+        assert names(env, cache, Project.name != "p2", statement=base, use_cache=use_cache) == ["p1", "p3"]
+    with env.sessionmaker() as session:
+        repository = ProjectRepository(session=session, cache=cache, tenant=1)
+        assert repository.count(either("p1", "p3")) == 1
+        assert repository.exists(either("p3", "p4")) is False
+        with pytest.raises(NotFoundError):
+            repository.get_one(either("p3", "p4"))
+        raw_base = ProjectRepository(session=session, cache=cache, tenant=1, statement=base)
+        with pytest.raises(NotFoundError):
+            raw_base.get(ids["p3"])
+    with env.bound(cache)() as session:
+        deleted = ProjectRepository(session=session, cache=cache, tenant=1).delete_where(
+            either("p2", "p4"), auto_commit=True
+        )
+        assert sorted(p.name for p in deleted) == ["p2"]
+    assert names(env, cache, use_cache=False) == ["p1", "p3", "p4"], "tenant 3's p4 is still there"
+
+
+def raw_or_beside_a_tenant_equality_is_no_partition_read(env: Env) -> None:
+    """A statement of one's own, ``tenant = 1 AND name = 'p1' OR name = 'zz'``, reads every tenant's ``zz``.
+
+    The repository keeps its meaning (its WHERE is parenthesized whole), and its entry is not a
+    partition read of tenant 1: a write to tenant 2's rows leaves nothing stale.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    seed(env)
+    base = select(Project).where(Project.tenant == 1, either("p1", "zz"))
+    for _ in range(2):
+        assert names(env, reader, statement=base) == ["p1"]
+    with env.bound(writer)() as session:
+        session.add(Project(name="zz", tenant=2))
+        session.commit()
+    cached = names(env, reader, statement=base)
+    assert cached == names(env, reader, statement=base, use_cache=False) == ["p1", "zz"]
+    with env.sessionmaker() as session:  # the same through the session, with the cache bound
+        assert sorted(p.name for p in (session.scalars(base)).all()) == ["p1", "zz"]
+
+
+def tenant_bind_sharing_its_name(env: Env) -> None:
+    """``tenant == bindparam("x", 1)`` beside another ``x``: SQLAlchemy sends one value for both."""
+    writer, reader = env.make_cache(), env.make_cache()
+    seed(env)
+
+    def filters() -> tuple[Any, ...]:
+        return (Project.tenant == bindparam("x", 1), (Project.tenant + 0) == bindparam("x", 2))
+
+    for _ in range(2):
+        first = names(env, reader, *filters())
+    assert first == names(env, reader, *filters(), use_cache=False)
+    with env.bound(writer)() as session:  # bumps tenant 2's partition, not tenant 1's
+        session.add(Project(name="p5", tenant=2))
+        session.commit()
+    assert names(env, reader, *filters()) == names(env, reader, *filters(), use_cache=False)
+
+
+def get_through_a_raw_base_statement(env: Env) -> None:
+    """``get(pk)`` on a base statement holding raw SQL with OR returns that row or none, never another."""
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = seed(env)
+
+    def get(item_id: Any, *, use_cache: bool = True) -> str | None:
+        base = select(Project).where(either("w", "v"))
+        with env.sessionmaker() as session:
+            try:
+                found = ProjectRepository(session=session, cache=reader, statement=base).get(
+                    item_id, use_cache=use_cache
+                )
+            except NotFoundError:
+                return None
+            return found.name
+
+    rename(env, writer, ids["p1"], "w")
+    for _ in range(2):
+        assert get(ids["p2"]) is None
+    assert get(ids["p2"], use_cache=False) is None
+    rename(env, writer, ids["p2"], "v")
+    assert get(ids["p2"]) == get(ids["p2"], use_cache=False) == "v"
+    assert get(ids["p1"]) == "w"
+    rename(env, writer, ids["p1"], "p1")
+    assert get(ids["p1"]) is None
+
+
+def rename(env: Env, cache: Any, item_id: Any, name: str) -> None:
+    with env.bound(cache)() as session:
+        renamed = session.get(Project, item_id)
+        assert renamed is not None
+        renamed.name = name
+        session.commit()

@@ -83,3 +83,19 @@ async def test_row_switch_moves_a_row(async_env: Env, stale: bool) -> None:
 
 async def test_tenant_set_to_a_sql_expression(async_env: Env) -> None:
     await scenarios.tenant_set_to_a_sql_expression(async_env)
+
+
+async def test_raw_or_beside_the_tenant_filter(async_env: Env) -> None:
+    await scenarios.raw_or_beside_the_tenant_filter(async_env)
+
+
+async def test_raw_or_beside_a_tenant_equality_is_no_partition_read(async_env: Env) -> None:
+    await scenarios.raw_or_beside_a_tenant_equality_is_no_partition_read(async_env)
+
+
+async def test_tenant_bind_sharing_its_name(async_env: Env) -> None:
+    await scenarios.tenant_bind_sharing_its_name(async_env)
+
+
+async def test_get_through_a_raw_base_statement(async_env: Env) -> None:
+    await scenarios.get_through_a_raw_base_statement(async_env)

@@ -83,3 +83,19 @@ def test_row_switch_moves_a_row(sync_env: Env, stale: bool) -> None:
 
 def test_tenant_set_to_a_sql_expression(sync_env: Env) -> None:
     scenarios.tenant_set_to_a_sql_expression(sync_env)
+
+
+def test_raw_or_beside_the_tenant_filter(sync_env: Env) -> None:
+    scenarios.raw_or_beside_the_tenant_filter(sync_env)
+
+
+def test_raw_or_beside_a_tenant_equality_is_no_partition_read(sync_env: Env) -> None:
+    scenarios.raw_or_beside_a_tenant_equality_is_no_partition_read(sync_env)
+
+
+def test_tenant_bind_sharing_its_name(sync_env: Env) -> None:
+    scenarios.tenant_bind_sharing_its_name(sync_env)
+
+
+def test_get_through_a_raw_base_statement(sync_env: Env) -> None:
+    scenarios.get_through_a_raw_base_statement(sync_env)
