@@ -77,17 +77,32 @@ def parenthesized(sql: str) -> bool:
     return False
 
 
-def _raw(element: ClauseElement) -> bool:
-    if getattr(type(element), "_compiler_dispatcher", None) is not None:
-        return True  # a @compiles rendering (sqlalchemy.ext.compiler): whatever it returns
-    if isinstance(element, TextClause):
-        return not parenthesized(element.text)
-    if isinstance(element, ColumnClause):
-        name: Any = element.name
-        if element.is_literal:
-            return not parenthesized(name)
-        return getattr(name, "quote", None) is False  # quoted_name(..., quote=False) renders as written
-    return False
+# What a node is, by its class (memoized: one dict lookup per node on the read path). A ``@compiles``
+# rendering registered after a class was first seen is not noticed, as SQLAlchemy's own compiled cache
+# does not notice it: register them at import time.
+_STOP, _RAW, _TEXT, _COLUMN, _BINARY, _OTHER = range(6)
+_kinds: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    found = _kinds.get(cls)
+    if found is None:
+        if getattr(cls, "_compiler_dispatcher", None) is not None:
+            found = _RAW  # a @compiles rendering (sqlalchemy.ext.compiler): whatever it returns
+        elif issubclass(cls, (GroupedElement, SelectBase, BindParameter)):
+            found = _STOP  # parenthesized, a nested statement (always parenthesized), or a placeholder
+        elif issubclass(cls, TextClause):
+            found = _TEXT
+        elif issubclass(cls, ColumnClause):
+            found = _COLUMN
+        elif issubclass(cls, FromClause):
+            found = _STOP  # a table's name, quoted
+        elif issubclass(cls, BinaryExpression):
+            found = _BINARY  # the common filter, without the generic traversal
+        else:
+            found = _OTHER
+        _kinds[cls] = found
+    return found
 
 
 def renders_bare(element: ClauseElement) -> bool:
@@ -95,15 +110,18 @@ def renders_bare(element: ClauseElement) -> bool:
 
     Such a criterion AND-ed with another may bind to it with the raw SQL's own operators (``OR``).
     """
-    if isinstance(element, (GroupedElement, SelectBase, BindParameter)):
-        return False  # parenthesized, a nested statement (always parenthesized), or a placeholder
-    if _raw(element):
-        return True
-    if isinstance(element, (ColumnClause, FromClause)):
-        return False  # a quoted name: its table (a child) is not rendered here
-    if isinstance(element, BinaryExpression):  # the common filter, without the generic traversal
-        return renders_bare(element.left) or renders_bare(element.right)  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
-    return any(renders_bare(child) for child in element.get_children())
+    kind = _kind(type(element))
+    node: Any = element
+    if kind == _BINARY:
+        return renders_bare(node.left) or renders_bare(node.right)
+    if kind == _TEXT:
+        return not parenthesized(node.text)
+    if kind == _COLUMN:
+        # a literal renders as written, and so does a name told not to be quoted (quoted_name(..., quote=False))
+        return not parenthesized(node.name) if node.is_literal else getattr(node.name, "quote", None) is False
+    if kind == _OTHER:
+        return any(renders_bare(child) for child in element.get_children())
+    return kind == _RAW  # else _STOP
 
 
 def _with_criteria(statement: _StatementT, criteria: tuple[Any, ...]) -> _StatementT:

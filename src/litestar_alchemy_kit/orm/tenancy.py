@@ -93,7 +93,7 @@ class TenantBinding:
         """``statement`` (default ``select(model_type)``, built once per tenant) restricted to the tenant's rows.
 
         A caller's statement whose ``WHERE`` holds raw SQL that renders bare (``literal_column("a OR b")``:
-        see :mod:`~litestar_alchemy_kit.orm.grouping`) has that ``WHERE`` put in parentheses first (a copy;
+        see ``litestar_alchemy_kit.orm.grouping``) has that ``WHERE`` put in parentheses first (a copy;
         the caller's object is left alone), so the tenant condition is AND-ed with all of it. Refusing such
         statements would break working code; parentheses keep its meaning, and only the tenant's rows match.
         """

@@ -25,7 +25,6 @@ from litestar_alchemy_kit.cache.memo import entry_key, key_prefix, scope_token
 from litestar_alchemy_kit.orm.attach import attach_rows, populates_existing
 from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation, sync_session_of
 from litestar_alchemy_kit.orm.codec import Uncacheable
-from litestar_alchemy_kit.orm.grouping import enclose_where
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_sync_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
     REBUILD_ERRORS,
@@ -41,7 +40,7 @@ from litestar_alchemy_kit.orm.statement import Bypass, StatementInfo, analyze
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
 from litestar_alchemy_kit.repository._support import analysis_key, default_select, shared_analysis
 from litestar_alchemy_kit.writes import GuardedWritesSyncRepository
-from litestar_alchemy_kit.writes.template import Template, callers_statement, template_key, templates
+from litestar_alchemy_kit.writes.template import Template, base_statement, template_key, templates
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -163,12 +162,8 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         binding = None if tenant is None else TenantBinding.of(self.model_type, tenant)
         # whether get(pk)'s base is shared (``defaults``) and a tenant's are per instance, so both are keyed
         own = (cache, auto_expunge, use_cache, self.use_cache, self.cache_limits, defaults, binding is None)
-        statement = kwargs["statement"]
-        if binding is not None:
-            # the tenant's statement is the instance's own, as a caller's: the template holds no tenant
-            statement = binding.restrict(self.model_type, callers_statement(self.model_type, statement))
-        else:
-            statement = enclose_where(statement)  # as _base_statement: the default itself, or one of the caller's
+        # the tenant's statement is the instance's own, as a caller's: the template holds no tenant
+        statement = base_statement(self.model_type, binding, kwargs["statement"])
         keyed = (
             None
             if cache_limits is not None
@@ -400,11 +395,6 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         # Cached results are already detached: skip AA's inspect()-based checks, once per row.
         if session_id is not None:
             super()._expunge(instance, auto_expunge)
-
-    def _per_call(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """``kwargs`` with a per-call ``statement=`` made a base statement (:meth:`_base_statement`): a tenant's."""
-        statement = kwargs.get("statement")
-        return kwargs if statement is None else {**kwargs, "statement": self._base_statement(statement)}
 
     def _allows(self, use_cache: bool) -> bool:
         return use_cache and self._cache_enabled and self.cache is not None

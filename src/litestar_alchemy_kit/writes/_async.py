@@ -16,10 +16,10 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 
 from litestar_alchemy_kit._passthrough import passthrough
-from litestar_alchemy_kit.orm.grouping import enclose_where, sealed
+from litestar_alchemy_kit.orm.grouping import sealed
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
 from litestar_alchemy_kit.writes._state import INERT_READ_STATE, ReadState
-from litestar_alchemy_kit.writes.template import callers_statement, default_select
+from litestar_alchemy_kit.writes.template import base_statement
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from advanced_alchemy.filters import StatementTypeT as StatementT
     from advanced_alchemy.repository.typing import PrimaryKeyType
     from advanced_alchemy.utils.dataclass import EmptyType
-    from sqlalchemy import Select
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.ext.asyncio.scoping import async_scoped_session
     from sqlalchemy.orm import InstrumentedAttribute
@@ -68,22 +67,16 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         """
         self._tenant = None if tenant is None else TenantBinding.of(self.model_type, tenant)
         if self._tenant is not None or kwargs.get("statement") is not None:
-            kwargs["statement"] = self._base_statement(kwargs.get("statement"))
+            kwargs["statement"] = base_statement(self.model_type, self._tenant, kwargs.get("statement"))
         self._read_state = ReadState()
         super().__init__(session=session, **kwargs)
 
-    def _base_statement(self, statement: Select[Any] | None) -> Select[Any]:
-        """``statement`` (a base ``statement=``, at construction or per call) as the repository reads through it.
-
-        Every method ANDs conditions to it (filters, a primary key, the tenant's): a bare criterion of it
-        (raw SQL with ``OR``, see :mod:`~litestar_alchemy_kit.orm.grouping`) would bind to them. Its whole
-        ``WHERE`` is put in parentheses, so it keeps the meaning it has on its own; a tenant-bound
-        repository then ANDs the tenant filter to it (a per-call statement too: it never reads outside
-        the tenant).
-        """
-        if self._tenant is not None:
-            return self._tenant.restrict(self.model_type, callers_statement(self.model_type, statement))
-        return default_select(self.model_type) if statement is None else enclose_where(statement)
+    def _per_call(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with a per-call ``statement=`` made a base statement (``base_statement``): the tenant's."""
+        statement = kwargs.get("statement")
+        if statement is None:
+            return kwargs
+        return {**kwargs, "statement": base_statement(self.model_type, self._tenant, statement)}
 
     def _apply_filters(
         self, *filters: StatementFilter | ColumnElement[bool], apply_pagination: bool = True, statement: StatementT
@@ -102,7 +95,7 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
     def _filter_select_by_kwargs(
         self, statement: StatementT, kwargs: dict[Any, Any] | Iterable[tuple[Any, Any]]
     ) -> StatementT:
-        """AA's ``field == value`` filters, parenthesized as :meth:`_apply_filters` (a value may be raw SQL)."""
+        """AA's ``field == value`` filters, parenthesized as ``_apply_filters`` (a value may be raw SQL)."""
         start = len(getattr(statement, "_where_criteria", ()))
         filtered = super()._filter_select_by_kwargs(statement, kwargs)
         return filtered if filtered is statement else sealed(filtered, start)

@@ -20,13 +20,17 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Select, select
 
 from litestar_alchemy_kit.cache.keys import LRU
+from litestar_alchemy_kit.orm.grouping import enclose_where
 from litestar_alchemy_kit.writes._state import ReadState
 
 if TYPE_CHECKING:
     from advanced_alchemy.repository import SQLAlchemyAsyncRepository, SQLAlchemySyncRepository
 
+    from litestar_alchemy_kit.orm.tenancy import TenantBinding
+
 __all__ = (
     "Template",
+    "base_statement",
     "callers_statement",
     "default_select",
     "repository_defaults",
@@ -81,6 +85,19 @@ def default_select(model: type) -> Select[Any]:
 def callers_statement(model: type, statement: Select[Any] | None) -> Select[Any] | None:
     """The caller's own base statement, or ``None`` for AA's default (``statement`` absent or :func:`default_select`)."""
     return None if statement is None or statement is _selects.get(model) else statement
+
+
+def base_statement(model: type, tenant: TenantBinding | None, statement: Select[Any] | None) -> Select[Any]:
+    """``statement`` (a repository's ``statement=``, at construction or per call) as the repository reads through it.
+
+    Every method ANDs conditions to it (filters, a primary key, the tenant's): a bare criterion of it (raw
+    SQL with ``OR``, see ``litestar_alchemy_kit.orm.grouping``) would bind to them, so its whole ``WHERE``
+    is put in parentheses (it keeps the meaning it has on its own); a tenant-bound repository's (a per-call
+    one's too) is then restricted to the tenant's rows.
+    """
+    if tenant is not None:
+        return tenant.restrict(model, callers_statement(model, statement))
+    return default_select(model) if statement is None else enclose_where(statement)
 
 
 templates: Final[LRU[tuple[object, ...], Template]] = LRU(256)

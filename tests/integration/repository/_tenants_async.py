@@ -652,6 +652,10 @@ async def raw_or_beside_the_tenant_filter(env: Env) -> None:
     async with env.sessionmaker() as session:
         repository = ProjectRepository(session=session, cache=cache, tenant=1)
         assert await repository.count(either("p1", "p3")) == 1
+        for use_cache in (True, False, True):  # a statement passed to one call is the tenant's too
+            found = await repository.get_many(statement=select(Project), use_cache=use_cache)
+            assert sorted(p.name for p in found) == ["p1", "p2"]
+            assert await repository.count(statement=select(Project), use_cache=use_cache) == 2
         assert await repository.exists(either("p3", "p4")) is False
         with pytest.raises(NotFoundError):
             await repository.get_one(either("p3", "p4"))

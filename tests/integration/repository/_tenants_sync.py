@@ -651,6 +651,10 @@ def raw_or_beside_the_tenant_filter(env: Env) -> None:
     with env.sessionmaker() as session:
         repository = ProjectRepository(session=session, cache=cache, tenant=1)
         assert repository.count(either("p1", "p3")) == 1
+        for use_cache in (True, False, True):  # a statement passed to one call is the tenant's too
+            found = repository.get_many(statement=select(Project), use_cache=use_cache)
+            assert sorted(p.name for p in found) == ["p1", "p2"]
+            assert repository.count(statement=select(Project), use_cache=use_cache) == 2
         assert repository.exists(either("p3", "p4")) is False
         with pytest.raises(NotFoundError):
             repository.get_one(either("p3", "p4"))
