@@ -42,6 +42,7 @@ from litestar_alchemy_kit.errors import (
 from litestar_alchemy_kit.exceptions import CommitRefusedError
 from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_statement_cache
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
+from litestar_alchemy_kit.orm.functions import declare_function
 from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.orm.partition import tenant_column
 from litestar_alchemy_kit.plugin import AlchemyKitConfig, AlchemyKitPlugin, OutboxConfig, identify_from_auth
@@ -114,6 +115,7 @@ __all__ = (
     "create_service_dependencies",
     "create_service_provider",
     "declare_dependency",
+    "declare_function",
     "declare_metadata",
     "get_auth_context",
     "has_any_role",

@@ -14,6 +14,7 @@
 - :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
 - :mod:`~litestar_alchemy_kit.orm.databases`: which caches a database's raw writes invalidate;
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
+- :mod:`~litestar_alchemy_kit.orm.functions`: the tables database functions read (declared or reflected);
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
 - :mod:`~litestar_alchemy_kit.orm.tenancy`: a repository's binding to one tenant, derived from that declaration
@@ -27,6 +28,7 @@ from litestar_alchemy_kit.orm.audit import AuditFinding, AuditProblem, audit_sta
 from litestar_alchemy_kit.orm.cascades import declare_dependency, declare_metadata, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.executehooks import trust_execute_listener
+from litestar_alchemy_kit.orm.functions import declare_function
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_caches, install_listeners, pending_tags
 from litestar_alchemy_kit.orm.outbox import InvalidationOutbox, outbox_table
 from litestar_alchemy_kit.orm.partition import TENANT_INFO_KEY, tenant_column, tenant_column_of
@@ -45,6 +47,7 @@ __all__ = (
     "bind_cache",
     "bound_caches",
     "declare_dependency",
+    "declare_function",
     "declare_metadata",
     "install_listeners",
     "install_recording",

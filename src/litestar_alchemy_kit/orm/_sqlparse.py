@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is no
     msg = "raw sql analysis needs sqlglot: install litestar-alchemy-kit[sql]"
     raise ImportError(msg) from exc
 
-__all__ = ("referenced_tables", "statement_writes", "write_qualifiers")
+__all__ = ("body_tables", "referenced_tables", "statement_writes", "write_qualifiers")
 
 # sqlglot logs every statement it falls back to parsing as an opaque command; we handle those.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -110,5 +110,17 @@ def referenced_tables(sql: str, dialect: str) -> list[TableName] | None:
     """Every table ``sql`` names (a view definition's sources); ``None`` when it cannot be parsed."""
     statements = _parse(sql, dialect)
     if statements is None:
+        return None
+    return [name for statement in statements for name in _tables(statement)]
+
+
+def body_tables(sql: str, dialect: str) -> list[TableName] | None:
+    """Every table a function body names; ``None`` when any part of it is not parsed as SQL.
+
+    Unlike :func:`referenced_tables`, a statement sqlglot keeps as an opaque command (a procedural
+    ``BEGIN ... END`` block) makes the answer unknown: it may read tables no parse shows.
+    """
+    statements = _parse(sql, dialect)
+    if statements is None or any(isinstance(statement, exp.Command) for statement in statements):
         return None
     return [name for statement in statements for name in _tables(statement)]

@@ -7,7 +7,8 @@ A write to a table also changes:
   passed to :func:`declare_metadata`) or reflected from the database (:func:`reflect_dependencies`);
 - views that read it: declared on the model mapped onto the view (:func:`view_of`), or reflected
   from the database's view definitions where the dialect exposes them;
-- anything a trigger or another hidden mechanism changes: :func:`declare_dependency`.
+- anything a trigger or another hidden mechanism changes: :func:`declare_dependency`;
+- views whose definition calls a database function that reads it (:mod:`~litestar_alchemy_kit.orm.functions`).
 
 The graph is keyed by table name, schemas aside, as tags are (:func:`~litestar_alchemy_kit.orm.dependencies.table_tag`),
 so two schemas holding the same table name share their dependencies: an over-approximation (an extra
@@ -24,7 +25,9 @@ from sqlalchemy import MetaData, Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import mapperlib
 
+from litestar_alchemy_kit.orm import functions
 from litestar_alchemy_kit.orm.dependencies import legacy_tags, name_tag, table_tag
+from litestar_alchemy_kit.orm.functionreflect import reflect_functions
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -103,6 +106,7 @@ def forget_dependencies() -> None:
         _declared.clear()
         _reflected.clear()
         _generation += 1
+    functions.forget_functions()
 
 
 def declare_metadata(metadata: MetaData) -> None:
@@ -119,7 +123,7 @@ def generation() -> int:
 
     Callers memoizing tags per mapper key their memo by it (cheap: no graph is built).
     """
-    return _generation * 1_000_003 + len(mapperlib._mapper_registries)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    return _state_generation() * 1_000_003 + len(mapperlib._mapper_registries)  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
 
 
 def graph_state() -> tuple[tuple[int, int, int], list[MetaData]]:
@@ -129,7 +133,12 @@ def graph_state() -> tuple[tuple[int, int, int], list[MetaData]]:
     is unchanged: the closures would come from the same memo.
     """
     metadata = _all_metadata()
-    return (_generation, len(metadata), sum(len(meta.tables) for meta in metadata)), metadata
+    return (_state_generation(), len(metadata), sum(len(meta.tables) for meta in metadata)), metadata
+
+
+def _state_generation() -> int:
+    """Declarations and reflections here and of functions (views calling them): both change the graph."""
+    return _generation + functions.generation()
 
 
 def _all_metadata(extra: MetaData | None = None) -> list[MetaData]:
@@ -160,7 +169,7 @@ def _graph(metadata: Iterable[MetaData]) -> dict[str, set[str]]:
                     edges.setdefault(_fk_target(fk.target_fullname), set()).add(_name(table.name))
             for base in table.info.get(VIEW_INFO_KEY, ()):
                 edges.setdefault(_name(base), set()).add(_name(table.name))
-    for source in (_declared, _reflected):
+    for source in (_declared, _reflected, functions.graph_edges()):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
     return edges
@@ -170,7 +179,7 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
     """Tags of ``start`` (unless ``itself`` is False: only when an edge leads back to it) and of what it changes."""
     global _memo_state  # noqa: PLW0603
     metadata = _all_metadata(extra)
-    state = (_generation, len(metadata), sum(len(meta.tables) for meta in metadata))
+    state = (_state_generation(), len(metadata), sum(len(meta.tables) for meta in metadata))
     with _lock:
         if state != _memo_state:
             _memo.clear()
@@ -223,11 +232,14 @@ def name_tags(name: str, schema: str | None = None) -> frozenset[str]:
 
 
 def reflect_dependencies(connection: Connection, schema: str | None = None) -> int:
-    """Learn cascading foreign keys and view definitions from the database (sync; use ``run_sync`` on async).
+    """Learn cascading foreign keys, view definitions and function bodies from the database (sync; ``run_sync`` on async).
 
     Foreign keys with cascading actions and, where the dialect exposes them, view definitions: a view
     depends on every table its definition names (parsed with ``sqlglot``, the ``sql`` extra; without
-    it, on every table whose name appears in the definition).
+    it, on every table whose name appears in the definition), and on what the functions it calls read.
+    Functions' bodies where the database shows them (PostgreSQL, MySQL, MariaDB; see
+    :mod:`~litestar_alchemy_kit.orm.functionreflect`): a read calling a function depends on the tables
+    its body reads.
 
     Args:
         connection: a connection to the database.
@@ -255,11 +267,13 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
             definition = None
         for base in _view_bases(str(definition or ""), known, connection.dialect.name):
             learnt.setdefault(base, set()).add(_name(view_name))
+        functions.note_view_calls(view_name, str(definition or ""))
+    functions_learnt = reflect_functions(connection, schema)
     with _lock:
         for written, changed in learnt.items():
             _reflected.setdefault(written, set()).update(changed)
         _generation += 1
-    return sum(len(changed) for changed in learnt.values())
+    return sum(len(changed) for changed in learnt.values()) + functions_learnt
 
 
 def _view_bases(definition: str, known: list[str], dialect_name: str) -> set[str]:

@@ -35,6 +35,8 @@ from sqlalchemy.util import LRUCache
 from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.canonical import Unencodable, encode_value, qualified_name
 from litestar_alchemy_kit.formats import wire_format
+from litestar_alchemy_kit.orm import functions
+from litestar_alchemy_kit.orm.calls import mapper_calls, relationship_calls
 from litestar_alchemy_kit.orm.dependencies import (
     indirect_tags,
     mapper_raw_sql,
@@ -161,7 +163,7 @@ class Bypass:
 class _Walk:
     """Accumulator for one pass over a cache key."""
 
-    __slots__ = ("aliases", "mappers", "out", "reasons", "relationships", "tables", "tags", "wildcard")
+    __slots__ = ("aliases", "calls", "mappers", "out", "reasons", "relationships", "tables", "tags", "wildcard")
 
     def __init__(self) -> None:
         self.out: list[str] = []
@@ -172,6 +174,7 @@ class _Walk:
         self.wildcard = False
         self.aliases: dict[str, Mapper[Any]] = {}
         self.tables: set[TableClause] = set()
+        self.calls: set[str] = set()  # names called in the compiled SQL (database functions may read tables)
 
 
 def _attr(node: tuple[Any, ...], name: str) -> Any:
@@ -381,6 +384,7 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
     """The coarse tags of every table read, and of those read other than through the ``FROM`` list."""
     tags = set(walk.tags)
     indirect: set[str] = set()
+    calls = set(walk.calls)
     entities = _entity_mappers(statement, walk)
     for mapper in walk.mappers:
         eager = mapper in entities
@@ -389,6 +393,7 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
         if raw is not None:
             raise Unencodable(raw)
         tags.update(mapper_tags(mapper, eager=eager, all_relationships=walk.wildcard))
+        calls.update(mapper_calls(mapper, eager=eager, all_relationships=walk.wildcard))
         indirect.update(indirect_tags(mapper, eager=eager, all_relationships=walk.wildcard))
     for parent, attr_key in walk.relationships:
         prop = parent.attrs.get(attr_key)
@@ -401,6 +406,16 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
                 raise Unencodable(raw)
             # a join target is read through the FROM list; loader options are seen by restrictions()
             tags.update(relationship_tags(prop))  # pyright: ignore[reportUnknownArgumentType]
+            calls.update(relationship_calls(prop))  # pyright: ignore[reportUnknownArgumentType]
+    # invariant 5: a function's body reads tables the statement does not name; read wholesale, never
+    # restricted by the statement's WHERE (indirect)
+    reads = functions.function_reads(frozenset(calls)) if calls else None
+    if reads is not None:
+        if reads.varies is not None:
+            msg = f"function {reads.varies}() calls a non-deterministic function"
+            raise Unencodable(msg)
+        tags.update(reads.tags)
+        indirect.update(reads.tags)
     if not tags:
         msg = "statement reads no table that can be tracked"
         raise Unencodable(msg)
@@ -434,6 +449,8 @@ def _analyze_structure(
         if isinstance(guarded, Bypass):
             return guarded
         sql = _compiled_sql(statement, dialect)
+        # every call, raw fragments and column properties included, wherever it sits (not all are in the key)
+        walk.calls.update(functions.called_names(sql))
         coarse, indirect = _structure_tags(statement, walk)
     except Unencodable as exc:
         return Bypass(str(exc))
@@ -456,7 +473,8 @@ def _structure(statement: Executable, dialect: Dialect) -> tuple[_Structure | By
     cache_key: CacheKey | None = element._generate_cache_key()  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
     if cache_key is None:
         return Bypass("statement has no sqlalchemy cache key (an element or type is not cache_ok)"), ()
-    memo_key = (dialect, cache_key.key)
+    # what a called function reads may be declared or reflected later: structures are valid for one generation
+    memo_key = (dialect, cache_key.key, functions.generation())
     try:
         structure = _MEMO.get(memo_key)
     except TypeError:

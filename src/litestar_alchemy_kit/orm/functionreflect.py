@@ -1,0 +1,126 @@
+"""What the database tells of its functions' bodies: the tables each reads (invariant 5, discovered).
+
+- PostgreSQL: ``pg_proc.prosrc`` of the schema's functions (``prokind = 'f'``). ``sql`` and ``plpgsql``
+  bodies are analysed; any other language (C, ``internal``, ``plpython3u``...) cannot be, nor can a
+  ``plpgsql`` body running dynamic SQL (``EXECUTE``).
+- MySQL / MariaDB: ``information_schema.ROUTINES.ROUTINE_DEFINITION`` of the schema's functions (NULL
+  without the privilege to see it: not analysable). Loadable (UDF) functions are not listed.
+- SQLite, DuckDB and others: nothing. SQLite's functions are registered by Python code
+  (``create_function``), which the database cannot show: declare the ones that read tables
+  (:func:`~litestar_alchemy_kit.orm.functions.declare_function`).
+
+A body is parsed as view definitions are (``sqlglot``, the ``sql`` extra); one that does not parse as
+plain SQL (procedural blocks), or any body without the extra, depends on every known table or view
+whose name it mentions. A function that cannot be analysed may read any table (see
+:data:`~litestar_alchemy_kit.orm.functions.OPAQUE`): never trusted to read none.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import text
+
+from litestar_alchemy_kit.orm.functions import Learnt, called_names, learn
+from litestar_alchemy_kit.orm.rawtext import NONDETERMINISTIC_SQL
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.engine import Connection
+
+__all__ = ("reflect_functions",)
+
+_ANALYSED_LANGUAGES: Final = frozenset({"sql", "plpgsql"})
+_DYNAMIC_SQL: Final = re.compile(r"\bexecute\b", re.IGNORECASE)
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][\w$]*")
+_SIMPLE: Final = re.compile(r"[a-z_][\w$]*\Z")
+
+_PG_FUNCTIONS: Final = (
+    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)) "
+    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang "
+    "WHERE p.prokind = 'f' AND n.nspname = COALESCE(:schema, current_schema())"
+)
+# every schema's relations: a body may name a table of a schema other than its own
+_PG_RELATIONS: Final = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+)
+_MY_FUNCTIONS: Final = (
+    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION FROM information_schema.ROUTINES "
+    "WHERE ROUTINE_TYPE = 'FUNCTION' AND ROUTINE_SCHEMA = COALESCE(:schema, DATABASE())"
+)
+_MY_RELATIONS: Final = (
+    "SELECT TABLE_NAME FROM information_schema.TABLES "
+    "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+)
+
+
+def reflect_functions(connection: Connection, schema: str | None = None) -> int:
+    """Learn the tables the schema's functions read (PostgreSQL, MySQL, MariaDB; elsewhere nothing).
+
+    Args:
+        connection: a connection to the database.
+        schema: the schema whose functions to reflect (``None``: the default one).
+
+    Returns:
+        The number of dependencies learnt: a table read, a function called, an unanalysable body.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        queries = (_PG_FUNCTIONS, _PG_RELATIONS)
+    elif dialect in {"mysql", "mariadb"}:
+        queries = (_MY_FUNCTIONS, _MY_RELATIONS)
+    else:
+        return 0  # no stored functions the database can show (SQLite's are Python callables)
+    rows: list[Any] = list(connection.execute(text(queries[0]), {"schema": schema}))
+    if not rows:
+        return 0
+    known = [str(name) for (name,) in connection.execute(text(queries[1]))]
+    learnt = {
+        str(name): analyse_body(str(body or ""), str(language).lower(), known, dialect) for name, language, body in rows
+    }
+    learn(learnt)
+    return sum(len(each.reads) + len(each.calls) + each.opaque for each in learnt.values())
+
+
+def analyse_body(body: str, language: str, known: Iterable[str], dialect: str) -> Learnt:
+    """What a function body reads: parsed with sqlglot where it is plain SQL, else the known names it mentions.
+
+    Args:
+        body: the body's source.
+        language: its language, lower case (``sql``, ``plpgsql``; MySQL's are ``sql``).
+        known: the names of the database's tables and views (for bodies that are not parsed).
+        dialect: SQLAlchemy's dialect name.
+
+    Returns:
+        Its reads and calls; opaque when it cannot be analysed.
+    """
+    if language not in _ANALYSED_LANGUAGES or not body.strip() or (language != "sql" and _DYNAMIC_SQL.search(body)):
+        return Learnt(frozenset(), opaque=True)
+    varies = NONDETERMINISTIC_SQL.search(body) is not None
+    parsed = _parsed(body, dialect) if language == "sql" else None
+    if parsed is None:
+        words = {word.lower() for word in _IDENTIFIER.findall(body)}
+        lowered = body.lower()
+        # a simple name is matched as a word (``orders`` is not read by a body naming ``orders_archive``);
+        # any other (quoted, with spaces) as text
+        parsed = frozenset(
+            (None, name.lower())
+            for name in known
+            if (name.lower() in words if _SIMPLE.match(name.lower()) else name.lower() in lowered)
+        )
+    return Learnt(parsed, called_names(body), varies=varies)
+
+
+def _parsed(body: str, dialect: str) -> frozenset[tuple[str | None, str]] | None:
+    try:
+        from litestar_alchemy_kit.orm._sqlparse import body_tables  # noqa: PLC0415 - optional extra
+    except ImportError:
+        return None
+    names = body_tables(body, dialect)
+    if names is None:
+        return None
+    return frozenset(((schema.lower() if schema else None), name.lower()) for schema, name in names)

@@ -1,0 +1,259 @@
+"""Database functions whose bodies read tables: the tables a call reads (invariant 5).
+
+A statement that calls ``order_total(customer_id)`` reads ``orders`` although it names only
+``customers``. The kit knows a function's reads when they are declared (:func:`declare_function`) or
+reflected from the database (:func:`~litestar_alchemy_kit.orm.cascades.reflect_dependencies`):
+
+- a read calling a known function depends on the tables the function reads, and on those of the
+  functions it calls, recursively (added by the statement analysis: any writer bumps them, even one
+  that knows nothing of the function);
+- a view whose definition calls a known function changes whenever those tables do (edges of the
+  dependency graph, :func:`graph_edges`);
+- a function whose body cannot be analysed (language C, ``internal``, dynamic SQL, a body the
+  database does not show) may read any table: a read calling it depends on :data:`OPAQUE`, a node
+  every write changes, as a view whose definition cannot be analysed does;
+- a function whose body calls a non-deterministic function (``now()``) makes the read bypass the cache.
+
+A function neither declared nor reflected is taken to read no table (``count``, ``lower``: built-ins).
+
+Names are keyed lower case without their schema, as the dependency graph keys tables: PostgreSQL folds
+unquoted names to lower case, MySQL / MariaDB compare them ignoring case, and two functions sharing a
+name (overloads, schemas, case) share their reads, an extra invalidation, never a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy.sql import TableClause
+
+from litestar_alchemy_kit.orm.dependencies import name_tag
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = (
+    "OPAQUE",
+    "FunctionReads",
+    "Learnt",
+    "called_names",
+    "declare_function",
+    "forget_functions",
+    "function_reads",
+    "generation",
+    "graph_edges",
+    "learn",
+    "note_view_calls",
+)
+
+OPAQUE: Final = "*()"
+"""The graph node a read of an unanalysable function depends on: every write changes it (its tag is ``t:*()``)."""
+_EVERY_WRITE: Final = "*"  # cascades' key for "changed by every write" (a view it could not analyse)
+
+# the last identifier before "(" (a call), optionally quoted, in raw SQL; keywords (IN, EXISTS) match too,
+# harmless: only known functions resolve
+_CALL: Final = re.compile(r"([A-Za-z_][\w$]*)[\"`]?\s*\(")
+
+
+@dataclass(frozen=True)
+class Learnt:
+    """What one function reads, as declared or as its body tells."""
+
+    reads: frozenset[tuple[str | None, str]]
+    """``(schema, name)`` of the tables and views it reads (names lower case)."""
+    calls: frozenset[str] = frozenset()
+    """Lower-case names of the functions it calls."""
+    opaque: bool = False
+    """Its body cannot be analysed: it may read any table."""
+    varies: bool = False
+    """Its body calls a non-deterministic function: a read calling it must not be cached."""
+
+
+@dataclass(frozen=True)
+class FunctionReads:
+    """What calling a set of functions reads, recursively."""
+
+    names: frozenset[tuple[str | None, str]]
+    """``(schema, name)`` of every table and view read (:data:`OPAQUE` among them when one may read any)."""
+    varies: str | None
+    """The name of a function whose result varies per call, if one does."""
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The coarse tags of what is read: the bare name (every write to a table of that name bumps it) and the qualified one."""
+        tags = {name_tag(name) for _, name in self.names}
+        tags.update(name_tag(f"{schema}.{name}") for schema, name in self.names if schema)
+        return frozenset(tags)
+
+
+_lock = threading.Lock()
+_declared: dict[str, Learnt] = {}
+_reflected: dict[str, Learnt] = {}
+_view_calls: dict[str, frozenset[str]] = {}  # view name -> functions its definition calls (reflected)
+_generation = 0
+# both valid for one generation: every change clears them (under _lock)
+_memo: dict[frozenset[str], FunctionReads | None] = {}
+_edges: list[dict[str, set[str]]] = []
+
+
+def _changed() -> None:
+    """Called under ``_lock`` by every change: memos of reads and edges are stale, and so are the callers' (generation)."""
+    global _generation  # noqa: PLW0603 - statement and graph memos key by it
+    _generation += 1
+    _memo.clear()
+    _edges.clear()
+
+
+def _key(name: str) -> str:
+    return name.rsplit(".", 1)[-1].lower()
+
+
+def _read_name(table: object) -> tuple[str | None, str]:
+    if isinstance(table, TableClause):
+        return (table.schema.lower() if table.schema else None), table.name.lower()
+    if not isinstance(table, str) or not table.strip(".").strip():
+        msg = f"declare_function: a read must be a Table or a table name, not {table!r}"
+        raise TypeError(msg) if not isinstance(table, str) else ValueError(msg)
+    schema, _, name = table.lower().rpartition(".")
+    return schema or None, name
+
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str):
+        msg = f"declare_function: {what} must be a str (the function's name), not {name!r}"
+        raise TypeError(msg)
+    if not _key(name).strip() or "(" in name or ")" in name:
+        msg = f"declare_function: {what} {name!r} is not a function name (no parentheses, not empty)"
+        raise ValueError(msg)
+    return _key(name)
+
+
+def declare_function(name: str, *reads: TableClause | str, calls: Iterable[str] = ()) -> None:
+    """Declare the tables the database function ``name`` reads, so reads calling it depend on them.
+
+    Like :func:`~litestar_alchemy_kit.orm.cascades.declare_dependency` (a name and what it touches, as
+    ``Table`` objects or names) and additive like it: declaring a function again adds to its reads. A
+    declaration overrides what reflection learns of the same name: declaring a function with no table
+    says it reads none (a C function reflection cannot analyse, known to be pure).
+
+    Example::
+
+        declare_function("order_total", orders_table)
+        declare_function("customer_rank", "billing.orders", calls=["order_total"])
+
+    Args:
+        name: the function's name, optionally schema-qualified (the schema is ignored, as for tables;
+            compared ignoring case, as PostgreSQL folds unquoted names and MySQL ignores case).
+        *reads: the tables (or views) its body reads.
+        calls: names of the functions its body calls (their reads count too).
+
+    Raises:
+        TypeError: a name or read of the wrong type (``calls`` given as one string among them).
+        ValueError: an empty name or one with parentheses; nothing is declared then.
+    """
+    key = _check_name(name, "name")
+    if isinstance(calls, str):
+        msg = f"declare_function: calls must be a list of names, not the string {calls!r}"
+        raise TypeError(msg)
+    called = frozenset(_check_name(call, "a call") for call in calls)
+    names = frozenset(_read_name(table) for table in reads)
+    with _lock:
+        known = _declared.get(key)
+        if known is not None:
+            names, called = names | known.reads, called | known.calls
+        _declared[key] = Learnt(names, called)
+        _changed()
+
+
+def learn(functions: Mapping[str, Learnt]) -> None:
+    """Record what reflection found of functions' bodies (a name reflected again is replaced)."""
+    with _lock:
+        _reflected.update({_key(name): learnt for name, learnt in functions.items()})
+        _changed()
+
+
+def note_view_calls(view: str, sql: str) -> None:
+    """Record the functions a reflected view's definition calls (their tables change the view)."""
+    calls = called_names(sql)
+    with _lock:
+        _view_calls[view.lower()] = calls
+        _changed()
+
+
+def forget_functions() -> None:
+    """Forget every declared and reflected function (see ``forget_dependencies``)."""
+    with _lock:
+        _declared.clear()
+        _reflected.clear()
+        _view_calls.clear()
+        _changed()
+
+
+def generation() -> int:
+    """Changes whenever what a function reads may have: memos of reads and of the graph key by it."""
+    return _generation
+
+
+def called_names(sql: str) -> frozenset[str]:
+    """Lower-case names of what ``sql`` (a raw fragment, a view or function body) calls."""
+    return frozenset(match.lower() for match in _CALL.findall(sql))
+
+
+def _resolve(names: Iterable[str]) -> FunctionReads | None:
+    """What calling ``names`` reads; None when none of them is a known function. Called under ``_lock``."""
+    found: set[tuple[str | None, str]] = set()
+    varies: str | None = None
+    known = False
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        learnt = _declared.get(name) or _reflected.get(name)
+        if learnt is None:
+            continue
+        known = True
+        found.update(learnt.reads)
+        if learnt.opaque:
+            found.add((None, OPAQUE))
+        if learnt.varies and varies is None:
+            varies = name
+        todo.extend(learnt.calls)
+    return FunctionReads(frozenset(found), varies) if known else None
+
+
+def function_reads(names: frozenset[str]) -> FunctionReads | None:
+    """What calling the functions ``names`` reads, recursively; None when none is known (memoized).
+
+    Statement analysis calls it once per statement structure (its memo is keyed by :func:`generation`).
+    """
+    with _lock:
+        if names not in _memo:
+            if len(_memo) > 4096:  # noqa: PLR2004 - a bound: the caller memoizes per statement structure anyway
+                _memo.clear()
+            _memo[names] = _resolve(names)
+        return _memo[names]
+
+
+def graph_edges() -> dict[str, set[str]]:
+    """Edges "a write to X changes Y" that functions add: a view calling a function changes with its tables.
+
+    A view calling a function that may read any table changes with every write (keyed ``"*"``).
+    """
+    with _lock:
+        if _edges:
+            return _edges[0]
+        edges: dict[str, set[str]] = {}
+        for view, calls in _view_calls.items():
+            reads = _resolve(calls)
+            for _, name in reads.names if reads is not None else ():
+                edges.setdefault(_EVERY_WRITE if name == OPAQUE else name, set()).add(view)
+        if any(learnt.opaque for learnt in (*_declared.values(), *_reflected.values())):
+            edges.setdefault(_EVERY_WRITE, set()).add(OPAQUE)
+        _edges.append(edges)
+        return edges
