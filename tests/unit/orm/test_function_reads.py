@@ -160,7 +160,9 @@ def test_a_body_calling_now_makes_the_read_bypass(dialect: Any) -> None:
         (("lak_fnu_x", "lak_fnu_order"), {"calls": ["bad()"]}, ValueError),
     ],
 )
-def test_bad_declarations_raise_and_register_nothing(args: tuple[Any, ...], kwargs: dict[str, Any], error: type) -> None:
+def test_bad_declarations_raise_and_register_nothing(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type
+) -> None:
     before = functions.generation()
     with pytest.raises(error, match="declare_function"):
         declare_function(*args, **kwargs)
