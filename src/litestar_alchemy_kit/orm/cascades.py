@@ -238,7 +238,7 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
     depends on every table its definition names (parsed with ``sqlglot``, the ``sql`` extra; without
     it, on every table whose name appears in the definition), and on what the functions it calls read.
     Functions' bodies where the database shows them (PostgreSQL, MySQL, MariaDB; see
-    :mod:`~litestar_alchemy_kit.orm.functionreflect`): a read calling a function depends on the tables
+    ``litestar_alchemy_kit.orm.functionreflect``): a read calling a function depends on the tables
     its body reads.
 
     Args:

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable  # at run time: the docs resolve declare_function's hints
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from sqlalchemy import Table
 from sqlalchemy.sql import TableClause
 
 from litestar_alchemy_kit.orm.dependencies import name_tag
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
 __all__ = (
     "OPAQUE",
@@ -131,10 +133,10 @@ def _check_name(name: object, what: str) -> str:
     return _key(name)
 
 
-def declare_function(name: str, *reads: TableClause | str, calls: Iterable[str] = ()) -> None:
+def declare_function(name: str, *reads: Table | str, calls: Iterable[str] = ()) -> None:
     """Declare the tables the database function ``name`` reads, so reads calling it depend on them.
 
-    Like :func:`~litestar_alchemy_kit.orm.cascades.declare_dependency` (a name and what it touches, as
+    Like :func:`~litestar_alchemy_kit.orm.declare_dependency` (a name and what it touches, as
     ``Table`` objects or names) and additive like it: declaring a function again adds to its reads. A
     declaration overrides what reflection learns of the same name: declaring a function with no table
     says it reads none (a C function reflection cannot analyse, known to be pure).
