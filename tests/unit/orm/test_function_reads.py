@@ -55,6 +55,13 @@ class FnuNote(FnuBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("lak_fnu_customer.id"))
     customer: Mapped[FnuCustomer] = relationship(lazy="select")
+    # its order_by calls a function: loading it (a loader option) reads what the function reads
+    ranked: Mapped[list[FnuCustomer]] = relationship(
+        lazy="select",
+        viewonly=True,
+        primaryjoin="foreign(FnuNote.customer_id) == FnuCustomer.id",
+        order_by=func.lak_fnu_rank(FnuCustomer.id),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +98,24 @@ def test_a_column_property_and_an_eager_load_read_the_functions_tables(dialect: 
     assert ORDERS in _tags(select(FnuNote).options(selectinload(FnuNote.customer)), dialect)  # a loader path
 
 
+def test_a_loader_option_loads_what_the_relationships_functions_read(dialect: Any) -> None:
+    declare_function("lak_fnu_rank", "lak_fnu_order")
+    assert ORDERS not in _tags(select(FnuNote), dialect)
+    assert ORDERS in _tags(select(FnuNote).options(selectinload(FnuNote.ranked)), dialect)
+
+
+def test_a_function_reading_the_entity_table_proves_no_row(dialect: Any) -> None:
+    """Its body reads every order: neither a primary-key lookup nor the WHERE restricts what it reads."""
+    statement = select(FnuOrder).where(func.lak_fnu_total(FnuOrder.customer_id) > 0)
+    info = analyze(statement, dialect=dialect)
+    assert isinstance(info, StatementInfo)
+    assert info.row is not None  # before the declaration: a plain entity read, narrowed by get(pk)
+    declare_function("lak_fnu_total", "lak_fnu_order")
+    info = analyze(statement, dialect=dialect)
+    assert isinstance(info, StatementInfo)
+    assert info.row is None
+
+
 def test_a_statement_analysed_before_the_declaration_follows_it() -> None:
     """The structure memo is per generation of declarations: an earlier analysis does not hide a later one."""
     dialect = pytest.importorskip("sqlalchemy.dialects.sqlite").dialect()
@@ -108,11 +133,12 @@ def test_nested_calls_and_schemas_are_followed(dialect: Any) -> None:
 
 
 def test_an_unanalysable_function_depends_on_what_every_write_changes(dialect: Any) -> None:
+    other = Table("lak_fnu_other", MetaData(), Column("id", Integer, primary_key=True))
+    assert "t:*()" not in cascades.written_tags(other)  # memoized: learning a function must renew it
     functions.learn({"lak_fnu_c": analyse_body("lak_fnu_c_impl", "c", [], "postgresql")})
     opaque = "t:*()"
     assert opaque in _tags(select(FnuCustomer.__table__.c.id, func.lak_fnu_c(1)), dialect)
     # every write's closure carries the tag: an unrelated table's write changes it
-    other = Table("lak_fnu_other", MetaData(), Column("id", Integer, primary_key=True))
     assert opaque in cascades.written_tags(other)
     assert opaque in cascades.name_tags("lak_fnu_other")
     # a declaration wins: known to read nothing, the function is trusted
@@ -129,6 +155,8 @@ def test_an_unanalysable_function_depends_on_what_every_write_changes(dialect: A
         ("lak_fnu_c_impl", "c", None),
         ("", "sql", None),
         ("SELECT 1 FROM lak_fnu_order_archive", "plpgsql", {"lak_fnu_order_archive"}),
+        # sqlglot keeps the DECLARE as an opaque command: the known names it mentions count
+        ("DECLARE n INT DEFAULT (SELECT 1 FROM lak_fnu_order); RETURN n", "sql", {"lak_fnu_order"}),
     ],
 )
 def test_function_bodies(body: str, language: str, expected: set[str] | None) -> None:
