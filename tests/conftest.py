@@ -72,6 +72,27 @@ def _aa_state_keys_per_test() -> Iterator[None]:
     GenericSQLAlchemyConfig._SESSIONMAKER_APP_STATE_KEY_REGISTRY.clear()
 
 
+@pytest.fixture(autouse=True)
+def _caches_unregistered() -> Iterator[None]:
+    """The caches a test registered for their databases are unregistered when it ends.
+
+    ``bind_cache`` registers a cache for its database in a weak set, where it lives as long as anything
+    holds it (repository templates, a memo, a cycle). Writes the kit cannot pin to one database (a SQLite
+    table qualified by an attached alias, a MySQL ``USE``) go to every registered cache of the backend, so
+    a finished test's cache on an unreachable store would refuse (strict) or outbox (available) a later
+    test's commit. An application's caches live as long as the application; a test's end with it (no
+    fixture broader than a test binds a cache).
+    """
+    from litestar_alchemy_kit.orm import databases
+
+    before = {key: set(caches) for key, caches in databases._engines.items()}
+    yield
+    for key, caches in list(databases._engines.items()):
+        for cache in list(caches):
+            if cache not in before.get(key, ()):
+                caches.discard(cache)
+
+
 def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 

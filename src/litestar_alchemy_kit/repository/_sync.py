@@ -324,12 +324,12 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
                 keys, rows = self._codec.decode_rows(cached)
                 return keys, rows if detach else self._attach(rows, refresh=refresh())
             except REBUILD_ERRORS:
-                # Invariant 7: an entry this process cannot rebuild is a miss, read from the database and
-                # replaced; counted, so that a shape the codec gets wrong shows in telemetry and tests.
+                # Invariant 7: a miss, read and replaced; counted, so a shape the codec gets wrong shows in tests
                 cache.record_bypass(reason=UNDECODABLE)
         statement, uniquify = build()
         with self._errors() if wrap_errors else nullcontext():
-            versions = self._versions_for_populate(tags if row_tag is None else (*tags, row_tag), cache, bind, observed)
+            read_tags = tags if row_tag is None else (*tags, row_tag)
+            versions = self._versions_for_populate(read_tags, cache, bind, observed)
             if versions is None:
                 return None
             options = populate_options(sync_session_of(self.session).identity_map)
