@@ -5,7 +5,8 @@ separate clients, one round trip per hit), and Redis Cluster and Valkey Cluster.
 runs on every engine of the matrix with the first three; on each cluster it runs on one engine per
 form, the async scenarios on aiosqlite and their generated sync twins on SQLite: what a cluster
 changes is the store's side (its async and sync backends), which the engines do not vary, and the
-whole engine matrix on two more stores would cost the suite's time budget for nothing new.
+whole engine matrix on two more stores would cost the suite's time budget for nothing new. For the
+same reason the :data:`DATABASE_SIDE` modules run on the in-process store and Redis only.
 """
 
 from __future__ import annotations
@@ -31,8 +32,28 @@ CLUSTER_ENGINES = frozenset({"aiosqlite", "sqlite"})
 """The engines the scenarios run on with a cluster store (the async scenarios on one, their sync twins on the other)."""
 
 
+DATABASE_SIDE = frozenset(
+    {
+        "test_databases_async.py",
+        "test_databases_sync.py",
+        "test_durable_async.py",
+        "test_durable_sync.py",
+        "test_function_dependencies.py",
+        "test_shapes_async.py",
+        "test_shapes_sync.py",
+        "test_spellings_async.py",
+        "test_spellings_sync.py",
+    }
+)
+"""Modules whose scenarios vary the database's side alone (write routing, durable writes, table spellings,
+statement shapes, function bodies): they run on the in-process store and Redis, whose delivery code every
+other scenario runs on Valkey and the clusters too."""
+NETWORK_ONLY = frozenset({"valkey_store", *CLUSTERS})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect cluster runs on engines other than :data:`CLUSTER_ENGINES` (see the module docstring)."""
+    """Deselect cluster runs on engines other than :data:`CLUSTER_ENGINES`, and :data:`DATABASE_SIDE` modules' runs
+    on Valkey and the clusters (see the module docstring)."""
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
@@ -40,7 +61,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = params.params if params is not None else {}
         engine = params.get("async_engine", params.get("sync_engine"))
         store = params.get("cache_store")
-        if store in CLUSTERS and engine is not None and engine not in CLUSTER_ENGINES:
+        if (store in CLUSTERS and engine is not None and engine not in CLUSTER_ENGINES) or (
+            store in NETWORK_ONLY and item.path.name in DATABASE_SIDE
+        ):
             dropped.append(item)
         else:
             keep.append(item)
