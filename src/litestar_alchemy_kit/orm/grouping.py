@@ -41,7 +41,7 @@ from sqlalchemy.sql.selectable import FromClause, SelectBase
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ClauseElement
 
-__all__ = ("enclose_where", "parenthesized", "renders_bare", "sealed")
+__all__ = ("enclose_where", "parenthesized", "renders_bare", "sealed", "where_criteria")
 
 _StatementT = TypeVar("_StatementT")
 
@@ -124,6 +124,13 @@ def renders_bare(element: ClauseElement) -> bool:
     return kind == _RAW  # else _STOP
 
 
+def where_criteria(statement: object) -> tuple[Any, ...]:
+    """The criteria of ``statement``'s ``WHERE``, in the order they were added (none for other constructs)."""
+    # SQLAlchemy keeps them on Select, Update and Delete under this name, with no public accessor
+    criteria: tuple[Any, ...] = getattr(statement, "_where_criteria", ())
+    return criteria
+
+
 def _with_criteria(statement: _StatementT, criteria: tuple[Any, ...]) -> _StatementT:
     # what SQLAlchemy's own where() does (a generative copy, then a new criteria tuple): there is no public
     # way to replace criteria already added, and the caller's statement must not change
@@ -139,15 +146,13 @@ def sealed(statement: _StatementT, start: int = 0) -> _StatementT:
     A ``Select``, ``Update`` or ``Delete``; ``statement`` itself is returned when nothing is bare (memoized
     statements keep their identity), else a copy (``statement`` never changes).
     """
-    criteria: tuple[Any, ...] = getattr(statement, "_where_criteria", ())
-    if not any(renders_bare(criterion) for criterion in criteria[start:]):
+    criteria = where_criteria(statement)
+    bare = [index >= start and renders_bare(criterion) for index, criterion in enumerate(criteria)]
+    if not any(bare):
         return statement
+    pairs = zip(criteria, bare, strict=True)
     return _with_criteria(
-        statement,
-        tuple(
-            Grouping(criterion) if index >= start and renders_bare(criterion) else criterion
-            for index, criterion in enumerate(criteria)
-        ),
+        statement, tuple(Grouping(criterion) if grouped else criterion for criterion, grouped in pairs)
     )
 
 
@@ -158,7 +163,7 @@ def enclose_where(statement: _StatementT) -> _StatementT:
     its own, exactly as SQLAlchemy renders it, and a condition AND-ed to it afterwards restricts all of it.
     Same identity and copy rules as :func:`sealed`.
     """
-    criteria: tuple[Any, ...] = getattr(statement, "_where_criteria", ())
+    criteria = where_criteria(statement)
     if not any(renders_bare(criterion) for criterion in criteria):
         return statement
     return _with_criteria(statement, (Grouping(and_(*criteria)),))

@@ -18,7 +18,7 @@ from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 
 from litestar_alchemy_kit._passthrough import passthrough
-from litestar_alchemy_kit.orm.grouping import sealed
+from litestar_alchemy_kit.orm.grouping import sealed, where_criteria
 from litestar_alchemy_kit.orm.tenancy import TenantBinding
 from litestar_alchemy_kit.writes._state import INERT_READ_STATE, ReadState
 from litestar_alchemy_kit.writes.template import base_statement
@@ -87,7 +87,7 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
         statement (the tenant filter included): ``list(literal_column("a OR b"))`` on a tenant-bound
         repository reads ``tenant = :t AND (a OR b)``, never another tenant's ``b`` rows.
         """
-        start = len(getattr(statement, "_where_criteria", ()))
+        start = len(where_criteria(statement))
         apply: Any = super()._apply_filters  # overloaded per statement type: this one serves them all
         filtered: StatementT = apply(*filters, apply_pagination=apply_pagination, statement=statement)
         return filtered if filtered is statement else sealed(filtered, start)
@@ -96,7 +96,7 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
         self, statement: StatementT, kwargs: dict[Any, Any] | Iterable[tuple[Any, Any]]
     ) -> StatementT:
         """AA's ``field == value`` filters, parenthesized as ``_apply_filters`` (a value may be raw SQL)."""
-        start = len(getattr(statement, "_where_criteria", ()))
+        start = len(where_criteria(statement))
         filtered = super()._filter_select_by_kwargs(statement, kwargs)
         return filtered if filtered is statement else sealed(filtered, start)
 
