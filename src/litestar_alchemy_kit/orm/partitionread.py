@@ -9,7 +9,8 @@ So, in a flush of a session with a cache bound, each written row of a tenant-own
 connection and in the order the flush writes it (mapper events: the right engine or shard, and locks
 taken in the unit of work's own order):
 
-- an UPDATE that leaves the tenant column alone: the row's tenant, read right *after* its UPDATE (a plain
+- an UPDATE that leaves the tenant column alone: the row's tenant, returned by the UPDATE itself where the
+  database can (:mod:`~litestar_alchemy_kit.orm.partitionreturning`), else read right *after* its UPDATE (a plain
   read: the UPDATE holds the row, and a transaction sees its own writes; a lock there would lock more than
   the UPDATE does: MariaDB may scan a covering tenant index and lock every row and gap it passes). The unit
   of work runs a mapper's UPDATEs before any of their ``after_update`` events, so the first of those reads
@@ -52,6 +53,7 @@ from sqlalchemy.orm.base import MANYTOONE, NO_VALUE
 from sqlalchemy.orm.exc import UnmappedColumnError
 from sqlalchemy.sql.elements import ClauseElement
 
+from litestar_alchemy_kit.orm import partitionreturning
 from litestar_alchemy_kit.orm.finetags import column_kind
 from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
 
@@ -287,6 +289,20 @@ def _keep(verified: Verified, state: InstanceState[Any], table: Table, found: ob
         verified.setdefault(state, {})[table] = found
 
 
+def _known(connection: Connection, state: InstanceState[Any], entry: _Partitioned, verified: Verified) -> bool:
+    """Whether the tenant of a row whose UPDATE has run is known without a read (kept in ``verified``)."""
+    if entry.table in verified.get(state, {}):
+        return True
+    if _assigned_another(state, entry) or entry.tenant_key in _expired_in_flush(state):
+        verified.setdefault(state, {})[entry.table] = MOVED_UNREAD  # moved since it was queued
+        return True
+    found = partitionreturning.returned(connection, state)
+    if found is not NO_VALUE:
+        verified.setdefault(state, {})[entry.table] = found  # its UPDATE returned it
+        return True
+    return False
+
+
 def _read_updated(
     connection: Connection, states: Collection[InstanceState[Any]], entry: _Partitioned, verified: Verified
 ) -> None:
@@ -301,10 +317,7 @@ def _read_updated(
     keyed: dict[Any, InstanceState[Any]] = {}
     batched = len(states) > 1
     for state in states:
-        if entry.table in verified.get(state, {}):
-            continue  # already known
-        if _assigned_another(state, entry) or entry.tenant_key in _expired_in_flush(state):
-            verified.setdefault(state, {})[entry.table] = MOVED_UNREAD  # moved since it was queued
+        if _known(connection, state, entry, verified):
             continue
         values = _key_values(state, entry, committed=False)
         if values is None:
@@ -323,6 +336,17 @@ def _read_updated(
     alone.extend(keyed.values())
     for state in alone:
         _keep(verified, state, entry.table, _read(connection, state, entry, committed=False, lock=False))
+
+
+def _queue(connection: Connection, state: InstanceState[Any], entry: _Partitioned) -> None:
+    """Queue a row whose UPDATE keeps its tenant: its UPDATE returns the tenant where it can, else it is read after.
+
+    Read in :func:`after_update`.
+    """
+    _due(state).setdefault((entry, connection), {})[state] = None
+    where = _key_values(state, entry, committed=True)
+    if where is not None:
+        partitionreturning.expect(connection, state, tenant=entry.tenant, key=entry.key, where=(*where.values(),))
 
 
 def before_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -358,7 +382,7 @@ def before_update(mapper: Mapper[Any], connection: Connection, target: object) -
             found = _read(connection, state, entry, committed=True, lock=True, key_share=True)
             _keep(verified, state, entry.table, found)
         else:
-            _due(state).setdefault((entry, connection), {})[state] = None
+            _queue(connection, state, entry)
 
 
 def after_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
@@ -433,6 +457,7 @@ def watch(mapper: Mapper[Any], class_: object = None) -> None:  # noqa: ARG001 -
 
 def watch_all() -> None:
     """:func:`watch` every mapper configured now, and every one configured later."""
+    partitionreturning.install()
     if not event.contains(Mapper, "mapper_configured", watch):
         event.listen(Mapper, "mapper_configured", watch)
     for registry in mapperlib._all_registries():  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
@@ -446,6 +471,7 @@ def begin_flush(session: Session) -> None:
     session.info[VERIFIED_KEY] = {}
     session.info[_DUE_KEY] = {}
     session.info[_EXPIRED_KEY] = {}
+    partitionreturning.forget(session)
 
 
 def end_flush(session: Session) -> None:
@@ -453,6 +479,7 @@ def end_flush(session: Session) -> None:
     session.info.pop(VERIFIED_KEY, None)
     session.info.pop(_DUE_KEY, None)
     session.info.pop(_EXPIRED_KEY, None)
+    partitionreturning.forget(session)
 
 
 def verified_partitions(session: Session) -> Mapping[InstanceState[Any], Mapping[Table, object]]:
