@@ -1,4 +1,4 @@
-"""What the database tells of its functions' bodies: the tables each reads (invariant 5, discovered).
+"""What the database tells of its functions' bodies: the tables each reads and writes (invariants 5 and 4, discovered).
 
 - PostgreSQL: ``pg_proc.prosrc`` of the schema's functions (``prokind = 'f'``). ``sql`` and ``plpgsql``
   bodies are analysed; any other language (C, ``internal``, ``plpython3u``...) cannot be, nor can a
@@ -13,6 +13,15 @@ A body is parsed as view definitions are (``sqlglot``, the ``sql`` extra); one t
 plain SQL (procedural blocks), or any body without the extra, depends on every known table or view
 whose name it mentions. A function that cannot be analysed may read any table (see
 :data:`~litestar_alchemy_kit.orm.functions.OPAQUE`): never trusted to read none.
+
+A body writes when it holds a writing statement (``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``,
+``MERGE``, MySQL's ``REPLACE INTO``; a word in a comment or a ``FOR UPDATE`` counts too: an extra
+invalidation at most). It writes the tables sqlglot finds in a plain SQL body's writing statements (their
+targets, and the tables they read, as for raw DML); in any other body every known table it mentions and
+every target named after those keywords. A body that may write something no name tells (``CALL``,
+``DROP``, ``ALTER``, no table found), or that cannot be analysed, writes the whole namespace: on
+PostgreSQL only when ``VOLATILE`` (a ``STABLE`` or ``IMMUTABLE`` ``sql`` / ``plpgsql`` function cannot
+write; a C one is trusted to its declaration), on MySQL / MariaDB always (``READS SQL DATA`` is advisory).
 """
 
 from __future__ import annotations
@@ -36,9 +45,21 @@ _ANALYSED_LANGUAGES: Final = frozenset({"sql", "plpgsql"})
 _DYNAMIC_SQL: Final = re.compile(r"\bexecute\b", re.IGNORECASE)
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][\w$]*")
 _SIMPLE: Final = re.compile(r"[a-z_][\w$]*\Z")
+_NONE: Final[frozenset[tuple[str | None, str]]] = frozenset()
+_WRITE_SQL: Final = re.compile(
+    r"\b(?:insert|update|delete|merge|truncate|replace\s+into|call|drop|alter|refresh)\b", re.IGNORECASE
+)
+# writes whose tables no name in the body tells: a procedure, DDL
+_UNTOLD_WRITE_SQL: Final = re.compile(r"\b(?:call|drop|alter|refresh)\b", re.IGNORECASE)
+# the target named after a writing keyword, optionally schema-qualified and quoted
+_TARGET: Final = re.compile(
+    r"\b(?:insert\s+(?:ignore\s+)?into|update(?:\s+only)?|delete\s+from|truncate(?:\s+table)?(?:\s+only)?|"
+    r"merge\s+into|replace\s+into)\s+([\w$\"`]+(?:\s*\.\s*[\w$\"`]+)?)",
+    re.IGNORECASE,
+)
 
 _PG_FUNCTIONS: Final = (
-    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)) "
+    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile "
     "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang "
     "WHERE p.prokind = 'f' AND n.nspname = COALESCE(:schema, current_schema())"
 )
@@ -49,7 +70,7 @@ _PG_RELATIONS: Final = (
     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
 )
 _MY_FUNCTIONS: Final = (
-    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION FROM information_schema.ROUTINES "
+    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION, 'v' FROM information_schema.ROUTINES "
     "WHERE ROUTINE_TYPE = 'FUNCTION' AND ROUTINE_SCHEMA = COALESCE(:schema, DATABASE())"
 )
 _MY_RELATIONS: Final = (
@@ -59,14 +80,15 @@ _MY_RELATIONS: Final = (
 
 
 def reflect_functions(connection: Connection, schema: str | None = None) -> int:
-    """Learn the tables the schema's functions read (PostgreSQL, MySQL, MariaDB; elsewhere nothing).
+    """Learn the tables the schema's functions read and write (PostgreSQL, MySQL, MariaDB; elsewhere nothing).
 
     Args:
         connection: a connection to the database.
         schema: the schema whose functions to reflect (``None``: the default one).
 
     Returns:
-        The number of dependencies learnt: a table read, a function called, an unanalysable body.
+        The number of dependencies learnt: a table read or written, a function called, an unanalysable body,
+        a write of untold tables.
     """
     dialect = connection.dialect.name
     if dialect == "postgresql":
@@ -80,39 +102,76 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
         return 0
     known = [str(name) for (name,) in connection.execute(text(queries[1]))]
     learnt = {
-        str(name): analyse_body(str(body or ""), str(language).lower(), known, dialect) for name, language, body in rows
+        str(name): analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+        for name, language, body, volatility in rows
     }
     learn(learnt)
-    return sum(len(each.reads) + len(each.calls) + each.opaque for each in learnt.values())
+    return sum(
+        len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
+        for each in learnt.values()
+    )
 
 
-def analyse_body(body: str, language: str, known: Iterable[str], dialect: str) -> Learnt:
-    """What a function body reads: parsed with sqlglot where it is plain SQL, else the known names it mentions.
+def analyse_body(body: str, language: str, known: Iterable[str], dialect: str, *, volatile: bool = True) -> Learnt:
+    """What a function body reads and writes: parsed with sqlglot where it is plain SQL, else the known names it mentions.
 
     Args:
         body: the body's source.
         language: its language, lower case (``sql``, ``plpgsql``; MySQL's are ``sql``).
         known: the names of the database's tables and views (for bodies that are not parsed).
         dialect: SQLAlchemy's dialect name.
+        volatile: whether the database lets the function write (PostgreSQL's ``VOLATILE``): a body that cannot
+            be analysed then may write any table.
 
     Returns:
-        Its reads and calls; opaque when it cannot be analysed.
+        Its reads, writes and calls; opaque when it cannot be analysed.
     """
     if language not in _ANALYSED_LANGUAGES or not body.strip() or (language != "sql" and _DYNAMIC_SQL.search(body)):
-        return Learnt(frozenset(), opaque=True)
+        return Learnt(frozenset(), opaque=True, writes_unknown=volatile)
     varies = NONDETERMINISTIC_SQL.search(body) is not None
     parsed = _parsed(body, dialect) if language == "sql" else None
-    if parsed is None:
-        words = {word.lower() for word in _IDENTIFIER.findall(body)}
-        lowered = body.lower()
-        # a simple name is matched as a word (``orders`` is not read by a body naming ``orders_archive``);
-        # any other (quoted, with spaces) as text
-        parsed = frozenset(
-            (None, name.lower())
-            for name in known
-            if (name.lower() in words if _SIMPLE.match(name.lower()) else name.lower() in lowered)
-        )
-    return Learnt(parsed, called_names(body), varies=varies)
+    reads = parsed if parsed is not None else _mentioned(body, known)
+    # a STABLE or IMMUTABLE sql / plpgsql function cannot write (PostgreSQL refuses it)
+    writes, unknown = _writes(body, dialect, reads if parsed is None else None) if volatile else (_NONE, False)
+    return Learnt(reads, called_names(body), varies=varies, writes=writes, writes_unknown=unknown)
+
+
+def _mentioned(body: str, known: Iterable[str]) -> frozenset[tuple[str | None, str]]:
+    """The known tables and views an unparsed body names."""
+    words = {word.lower() for word in _IDENTIFIER.findall(body)}
+    lowered = body.lower()
+    # a simple name is matched as a word (``orders`` is not read by a body naming ``orders_archive``);
+    # any other (quoted, with spaces) as text
+    return frozenset(
+        (None, name.lower())
+        for name in known
+        if (name.lower() in words if _SIMPLE.match(name.lower()) else name.lower() in lowered)
+    )
+
+
+def _writes(
+    body: str, dialect: str, mentioned: frozenset[tuple[str | None, str]] | None
+) -> tuple[frozenset[tuple[str | None, str]], bool]:
+    """The tables a body writes, and whether it may write others; ``mentioned``: the known tables an unparsed body names."""
+    if not _WRITE_SQL.search(body):
+        return frozenset(), False
+    if mentioned is None:  # plain SQL sqlglot parsed: its writing statements tell
+        try:
+            from litestar_alchemy_kit.orm._sqlparse import statement_writes  # noqa: PLC0415 - optional extra
+        except ImportError:  # pragma: no cover - _parsed() returned None then
+            return frozenset(), True
+        found = statement_writes(body, dialect)
+        if found is None or isinstance(found, bool):
+            return frozenset(), bool(found)
+        return frozenset(((schema.lower() if schema else None), name.lower()) for schema, name in found), False
+    targets = {_target(match) for match in _TARGET.findall(body)}
+    names = frozenset({*mentioned, *targets})
+    return names, not names or _UNTOLD_WRITE_SQL.search(body) is not None
+
+
+def _target(found: str) -> tuple[str | None, str]:
+    schema, _, name = re.sub(r"[\s\"`]", "", found).lower().rpartition(".")
+    return schema or None, name
 
 
 def _parsed(body: str, dialect: str) -> frozenset[tuple[str | None, str]] | None:

@@ -1,4 +1,4 @@
-"""Database functions whose bodies read tables: the tables a call reads (invariant 5).
+"""Database functions whose bodies read or write tables: what a call reads (invariant 5) and writes (invariant 4).
 
 A statement that calls ``order_total(customer_id)`` reads ``orders`` although it names only
 ``customers``. The kit knows a function's reads when they are declared (:func:`declare_function`) or
@@ -12,7 +12,11 @@ reflected from the database (:func:`~litestar_alchemy_kit.orm.cascades.reflect_d
 - a function whose body cannot be analysed (language C, ``internal``, dynamic SQL, a body the
   database does not show) may read any table: a read calling it depends on :data:`OPAQUE`, a node
   every write changes, as a view whose definition cannot be analysed does;
-- a function whose body calls a non-deterministic function (``now()``) makes the read bypass the cache.
+- a function whose body calls a non-deterministic function (``now()``) makes the read bypass the cache;
+- a function whose body writes (``INSERT``, ``UPDATE``, ``DELETE``...), or calls one that does, makes the
+  statement calling it bypass the cache, and running it is a write of the tables it writes, invalidated at
+  commit as raw DML is (:mod:`~litestar_alchemy_kit.orm.functionwrites`); when those tables are unknown
+  (an unanalysable body that may write), a write of the whole namespace.
 
 A function neither declared nor reflected is taken to read no table (``count``, ``lower``: built-ins).
 
@@ -27,7 +31,7 @@ import re
 import threading
 from collections.abc import Iterable  # at run time: the docs resolve declare_function's hints
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from sqlalchemy import Table
 from sqlalchemy.sql import TableClause
@@ -49,6 +53,7 @@ __all__ = (
     "graph_edges",
     "learn",
     "note_view_calls",
+    "writers_known",
 )
 
 OPAQUE: Final = "*()"
@@ -72,6 +77,10 @@ class Learnt:
     """Its body cannot be analysed: it may read any table."""
     varies: bool = False
     """Its body calls a non-deterministic function: a read calling it must not be cached."""
+    writes: frozenset[tuple[str | None, str]] = frozenset()
+    """``(schema, name)`` of the tables it writes (names lower case)."""
+    writes_unknown: bool = False
+    """It may write tables that cannot be told (an unanalysable body): a write of the whole namespace."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,12 @@ class FunctionReads:
     """``(schema, name)`` of every table and view read (:data:`OPAQUE` among them when one may read any)."""
     varies: str | None
     """The name of a function whose result varies per call, if one does."""
+    writer: str | None = None
+    """The name of a function that writes, if one does: a statement calling it is a write, never cached."""
+    writes: frozenset[tuple[str | None, str]] = frozenset()
+    """``(schema, name)`` of every table written."""
+    writes_unknown: bool = False
+    """A function may write tables that cannot be told: the write cannot be attributed."""
 
     @property
     def tags(self) -> frozenset[str]:
@@ -96,6 +111,7 @@ _declared: dict[str, Learnt] = {}
 _reflected: dict[str, Learnt] = {}
 _view_calls: dict[str, frozenset[str]] = {}  # view name -> functions its definition calls (reflected)
 _generation = 0
+_writers = False  # whether any known function writes: statements are checked for calls only then
 # both valid for one generation: every change clears them (under _lock)
 _memo: dict[frozenset[str], FunctionReads | None] = {}
 _edges: list[dict[str, set[str]]] = []
@@ -103,8 +119,9 @@ _edges: list[dict[str, set[str]]] = []
 
 def _changed() -> None:
     """Called under ``_lock`` by every change: memos of reads and edges are stale, and so are the callers' (generation)."""
-    global _generation  # noqa: PLW0603 - statement and graph memos key by it
+    global _generation, _writers  # noqa: PLW0603 - statement and graph memos key by it
     _generation += 1
+    _writers = any(each.writes or each.writes_unknown for each in {**_reflected, **_declared}.values())  # declared win
     _memo.clear()
     _edges.clear()
 
@@ -113,11 +130,11 @@ def _key(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower()
 
 
-def _read_name(table: object) -> tuple[str | None, str]:
+def _read_name(table: object, what: str = "a read") -> tuple[str | None, str]:
     if isinstance(table, TableClause):
         return (table.schema.lower() if table.schema else None), table.name.lower()
     if not isinstance(table, str) or not table.strip(".").strip():
-        msg = f"declare_function: a read must be a Table or a table name, not {table!r}"
+        msg = f"declare_function: {what} must be a Table or a table name, not {table!r}"
         raise TypeError(msg) if not isinstance(table, str) else ValueError(msg)
     schema, _, name = table.lower().rpartition(".")
     return schema or None, name
@@ -133,40 +150,55 @@ def _check_name(name: object, what: str) -> str:
     return _key(name)
 
 
-def declare_function(name: str, *reads: Table | str, calls: Iterable[str] = ()) -> None:
-    """Declare the tables the database function ``name`` reads, so reads calling it depend on them.
+def _listed(given: object, label: str) -> tuple[object, ...]:
+    # one string or one table where a list is meant would be read item by item (characters, or an error)
+    if isinstance(given, (str, TableClause)) or not isinstance(given, Iterable):
+        msg = f"declare_function: {label} must be a list, not {given!r}"
+        raise TypeError(msg)
+    return tuple(cast("Iterable[object]", given))
+
+
+def declare_function(
+    name: str, *reads: Table | str, calls: Iterable[str] = (), writes: Iterable[Table | str] = ()
+) -> None:
+    """Declare the tables the database function ``name`` reads and writes.
+
+    Reads calling it depend on the tables it reads. A statement calling a function that writes (or one
+    whose ``calls`` do) is never cached, and running it writes those tables: they are invalidated when
+    its transaction commits, as raw DML on them is (forgotten at rollback).
 
     Like :func:`~litestar_alchemy_kit.orm.declare_dependency` (a name and what it touches, as
-    ``Table`` objects or names) and additive like it: declaring a function again adds to its reads. A
-    declaration overrides what reflection learns of the same name: declaring a function with no table
-    says it reads none (a C function reflection cannot analyse, known to be pure).
+    ``Table`` objects or names) and additive like it: declaring a function again adds to its reads and
+    writes. A declaration overrides what reflection learns of the same name: declaring a function with
+    no table says it reads and writes none (a C function reflection cannot analyse, known to be pure).
 
     Example::
 
         declare_function("order_total", orders_table)
         declare_function("customer_rank", "billing.orders", calls=["order_total"])
+        declare_function("bump_stock", writes=[items_table])
 
     Args:
         name: the function's name, optionally schema-qualified (the schema is ignored, as for tables;
             compared ignoring case, as PostgreSQL folds unquoted names and MySQL ignores case).
         *reads: the tables (or views) its body reads.
-        calls: names of the functions its body calls (their reads count too).
+        calls: names of the functions its body calls (their reads and writes count too).
+        writes: the tables its body writes (``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``, ``MERGE``).
 
     Raises:
-        TypeError: a name or read of the wrong type (``calls`` given as one string among them).
+        TypeError: a name, read or write of the wrong type (``calls`` or ``writes`` given as one string
+            or one table, not a list).
         ValueError: an empty name or one with parentheses; nothing is declared then.
     """
     key = _check_name(name, "name")
-    if isinstance(calls, str):
-        msg = f"declare_function: calls must be a list of names, not the string {calls!r}"
-        raise TypeError(msg)
-    called = frozenset(_check_name(call, "a call") for call in calls)
+    called = frozenset(_check_name(call, "a call") for call in _listed(calls, "calls"))
     names = frozenset(_read_name(table) for table in reads)
+    written = frozenset(_read_name(table, "a write") for table in _listed(writes, "writes"))
     with _lock:
         known = _declared.get(key)
         if known is not None:
-            names, called = names | known.reads, called | known.calls
-        _declared[key] = Learnt(names, called)
+            names, called, written = names | known.reads, called | known.calls, written | known.writes
+        _declared[key] = Learnt(names, called, writes=written)
         _changed()
 
 
@@ -194,6 +226,11 @@ def forget_functions() -> None:
         _changed()
 
 
+def writers_known() -> bool:
+    """Whether any declared or reflected function writes (else no statement needs checking for calls)."""
+    return _writers
+
+
 def generation() -> int:
     """Changes whenever what a function reads may have: memos of reads and of the graph key by it."""
     return _generation
@@ -207,8 +244,10 @@ def called_names(sql: str) -> frozenset[str]:
 def _resolve(names: Iterable[str]) -> FunctionReads | None:
     """What calling ``names`` reads; None when none of them is a known function. Called under ``_lock``."""
     found: set[tuple[str | None, str]] = set()
+    written: set[tuple[str | None, str]] = set()
     varies: str | None = None
-    known = False
+    writer: str | None = None
+    unknown = known = False
     seen: set[str] = set()
     todo = list(names)
     while todo:
@@ -225,8 +264,12 @@ def _resolve(names: Iterable[str]) -> FunctionReads | None:
             found.add((None, OPAQUE))
         if learnt.varies and varies is None:
             varies = name
+        if (learnt.writes or learnt.writes_unknown) and writer is None:
+            writer = name
+        written.update(learnt.writes)
+        unknown = unknown or learnt.writes_unknown
         todo.extend(learnt.calls)
-    return FunctionReads(frozenset(found), varies) if known else None
+    return FunctionReads(frozenset(found), varies, writer, frozenset(written), unknown) if known else None
 
 
 def function_reads(names: frozenset[str]) -> FunctionReads | None:

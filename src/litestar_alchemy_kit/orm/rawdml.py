@@ -16,7 +16,8 @@ finds the tables each statement writes:
 - raw SQL (``text()``, ``exec_driver_sql``) with `sqlglot <https://sqlglot.com>`_, the ``sql`` extra,
   after a keyword pre-filter; memoized per SQL string. Without the extra, or for SQL it cannot
   attribute (``CALL``, ``DO`` blocks, statements it does not parse), the write invalidates the whole
-  namespace.
+  namespace;
+- any statement calling a database function known to write, a SELECT too (:mod:`.functionwrites`).
 
 Where the invalidation goes:
 
@@ -61,6 +62,7 @@ from litestar_alchemy_kit.orm import durable, enginecommit
 from litestar_alchemy_kit.orm.binding import note_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.databases import engine_caches, forget_routes, register_engine, unregister_engine
+from litestar_alchemy_kit.orm.functionwrites import call_writes
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
 from litestar_alchemy_kit.orm.routing import note_switch, note_writes, set_tables
 
@@ -191,9 +193,8 @@ def _known(table: Table, known: list[MetaData]) -> bool:
 
 
 def _ddl_writes(compiled: DDLCompiler, known: list[MetaData]) -> tuple[Writes, bool]:
-    # Dropping a table removes its rows; creating one (create_all at startup) changes no cached entry, nor
-    # do indexes, sequences, constraints, schemas and comments. Any other DDL may (DDL("TRUNCATE ..."),
-    # ALTER TABLE, DROP SCHEMA ... CASCADE): the SQL it compiles to goes to the raw-SQL parser.
+    # Dropping a table removes its rows; creating one, an index, a sequence, a constraint, a schema, a comment
+    # changes no cached entry. Other DDL may (DDL("TRUNCATE ..."), DROP SCHEMA ... CASCADE): parsed as raw SQL.
     statement = compiled.statement
     if isinstance(statement, ddl.DropTable):
         return written_tags(statement.element), _known(statement.element, known)
@@ -212,6 +213,7 @@ def _compiled(compiled: Compiled) -> Writes:
         writes, memoizable = _ddl_writes(compiled, known)
     else:
         writes, memoizable = _construct_writes(compiled.statement, compiled.dialect.name, known)
+        writes = _with_calls(writes, compiled.string)  # UPDATE t SET x = bump(...)
     if not memoizable:
         return writes
     if len(_compiled_writes) >= _MEMO_LIMIT:
@@ -241,11 +243,19 @@ def raw_sql_writes(sql: str, dialect_name: str) -> Writes:
         memo = _raw_writes[key] = {}
     elif sql in memo:
         return memo[sql]
-    writes = _parse_writes(sql, dialect_name) if _WRITE_WORDS.search(sql) else None
+    writes = _with_calls(_parse_writes(sql, dialect_name) if _WRITE_WORDS.search(sql) else None, sql)
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
     memo[sql] = writes
     return writes
+
+
+def _with_calls(writes: Writes, sql: str) -> Writes:
+    """``writes`` and what the functions ``sql`` calls write (``SELECT bump_stock(1)``: :mod:`.functionwrites`)."""
+    called = call_writes(sql)
+    if called is None or writes is EVERYTHING:
+        return writes
+    return EVERYTHING if "*" in called else called | (writes or frozenset())
 
 
 def _parse_writes(sql: str, dialect_name: str) -> Writes:
@@ -380,9 +390,10 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
             and not compiled.ctes
             and (isinstance(construct, _SELECTS) or _lambda_read(construct))
         ):
-            # the read path: SQL allows DML in no part of a SELECT but its CTEs (no memo, no parsing); anything
-            # else (DML, FromStatement, TextualSelect, DDL) is analysed
-            return
+            # the read path: SQL allows DML in no part of a SELECT but its CTEs, and calls of known writing functions
+            # (no memo, no parsing); anything else (DML, FromStatement, TextualSelect, DDL) is analysed
+            if (writes := _with_calls(None, statement)) is None:
+                return
         else:
             writes = _compiled(compiled)
     if writes:  # before any marker: the databases its invalidation goes to (invariant 1, orm.routing)

@@ -409,17 +409,27 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
             calls.update(relationship_calls(prop))  # pyright: ignore[reportUnknownArgumentType]
     # invariant 5: a function's body reads tables the statement does not name; read wholesale, never
     # restricted by the statement's WHERE (indirect)
-    reads = functions.function_reads(frozenset(calls)) if calls else None
-    if reads is not None:
-        if reads.varies is not None:
-            msg = f"function {reads.varies}() calls a non-deterministic function"
-            raise Unencodable(msg)
-        tags.update(reads.tags)
-        indirect.update(reads.tags)
+    called = _function_tags(calls)
+    tags.update(called)
+    indirect.update(called)
     if not tags:
         msg = "statement reads no table that can be tracked"
         raise Unencodable(msg)
     return frozenset(tags), indirect
+
+
+def _function_tags(calls: set[str]) -> frozenset[str]:
+    """The tags of what the functions ``calls`` read; raises :class:`Unencodable` when one writes or varies."""
+    reads = functions.function_reads(frozenset(calls)) if calls else None
+    if reads is None:
+        return frozenset()
+    if reads.writer is not None:  # answering from the cache would skip the write (invariant 4)
+        msg = f"function {reads.writer}() writes tables"
+        raise Unencodable(msg)
+    if reads.varies is not None:
+        msg = f"function {reads.varies}() calls a non-deterministic function"
+        raise Unencodable(msg)
+    return reads.tags
 
 
 def _compiled_sql(statement: ClauseElement, dialect: Dialect) -> str:

@@ -72,9 +72,10 @@ FUNCTIONS = {
             f"RETURN ({COUNT_BODY.format(arg='cid')}); END $$"
         ),
         "CREATE FUNCTION lak_fnk_outer(cid INTEGER) RETURNS INTEGER LANGUAGE sql AS $$ SELECT lak_fnk_total(cid) * 2 $$",
-        # dynamic SQL: the body cannot tell which tables it reads
+        # dynamic SQL: the body cannot tell which tables it reads (STABLE: nor can it write; a VOLATILE one may,
+        # test_function_writes.py)
         (
-            "CREATE FUNCTION lak_fnk_dyn(cid INTEGER) RETURNS INTEGER LANGUAGE plpgsql AS $$ DECLARE n INTEGER; BEGIN "
+            "CREATE FUNCTION lak_fnk_dyn(cid INTEGER) RETURNS INTEGER LANGUAGE plpgsql STABLE AS $$ DECLARE n INTEGER; BEGIN "
             "EXECUTE 'SELECT COUNT(*) FROM lak_fnk_' || 'order WHERE customer_id = $1' INTO n USING cid; RETURN n; END $$"
         ),
         (

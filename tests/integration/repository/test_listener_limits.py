@@ -124,30 +124,43 @@ def _label_model() -> type[Any]:
 
 
 @pytest.mark.psycopg
-def test_select_with_side_effects_needs_an_explicit_bump(postgres_url: str) -> None:
+def test_select_with_side_effects_needs_the_function_known(postgres_url: str) -> None:
+    """A function neither reflected nor declared writes nothing as far as the cache knows."""
     engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
     RepoBase.metadata.drop_all(engine)
     RepoBase.metadata.create_all(engine)
+    cascades.forget_dependencies()
     try:
         with engine.begin() as conn:
-            conn.execute(Item.__table__.insert(), [{"id": uuid.uuid4(), "name": "before", "quantity": 0}])
+            conn.execute(Item.__table__.insert(), [{"id": uuid.uuid4(), "name": "a", "quantity": 0}])
             conn.execute(
                 text(
                     "CREATE OR REPLACE FUNCTION lak_touch() RETURNS integer AS $$ BEGIN "
-                    f"UPDATE {ITEM} SET name = 'after'; RETURN 1; END $$ LANGUAGE plpgsql"
+                    f"UPDATE {ITEM} SET name = name || 'b'; RETURN 1; END $$ LANGUAGE plpgsql"
                 )
             )
         cache = SyncCache(SyncMemoryBackend(), namespace="lakmiss3")
         factory = sessionmaker(engine, expire_on_commit=False)
         bind_cache(factory, cache)
-        assert _warm(factory, cache) == ["before"]
-        with factory() as session:
-            assert session.execute(select(func.lak_touch())).scalar_one() == 1  # a SELECT that writes
-            session.commit()
-        assert _names(factory, cache) == ["before"]  # the limit: a read cannot be told from a write
-        cache.bump([table_tag(Item.__table__)])  # the remedy  # type: ignore[arg-type]
-        assert _names(factory, cache) == ["after"]
+
+        def touch() -> None:
+            with factory() as session:
+                assert session.execute(select(func.lak_touch())).scalar_one() == 1  # a SELECT that writes
+                session.commit()
+
+        assert _warm(factory, cache) == ["a"]
+        touch()
+        assert _names(factory, cache) == ["a"]  # the limit: an unknown function's call cannot be told from a read
+        cache.bump([table_tag(Item.__table__)])  # a remedy  # type: ignore[arg-type]
+        assert _names(factory, cache) == ["ab"]
+        with engine.connect() as conn:
+            cascades.reflect_dependencies(conn)  # the remedy: its body tells (or declare_function(..., writes=...))
+        touch()
+        assert _names(factory, cache) == ["abb"]
     finally:
+        cascades.forget_dependencies()
+        with engine.begin() as conn:
+            conn.execute(text("DROP FUNCTION IF EXISTS lak_touch()"))
         RepoBase.metadata.drop_all(engine)
         engine.dispose()
 

@@ -135,7 +135,8 @@ def test_nested_calls_and_schemas_are_followed(dialect: Any) -> None:
 def test_an_unanalysable_function_depends_on_what_every_write_changes(dialect: Any) -> None:
     other = Table("lak_fnu_other", MetaData(), Column("id", Integer, primary_key=True))
     assert "t:*()" not in cascades.written_tags(other)  # memoized: learning a function must renew it
-    functions.learn({"lak_fnu_c": analyse_body("lak_fnu_c_impl", "c", [], "postgresql")})
+    # a STABLE C function: it may read any table, and writes none (a VOLATILE one may write: see test_function_writes)
+    functions.learn({"lak_fnu_c": analyse_body("lak_fnu_c_impl", "c", [], "postgresql", volatile=False)})
     opaque = "t:*()"
     assert opaque in _tags(select(FnuCustomer.__table__.c.id, func.lak_fnu_c(1)), dialect)
     # every write's closure carries the tag: an unrelated table's write changes it
