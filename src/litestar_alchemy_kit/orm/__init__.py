@@ -14,7 +14,8 @@
 - :mod:`~litestar_alchemy_kit.orm.rawdml`: writes no session event sees, observed at the cursor;
 - :mod:`~litestar_alchemy_kit.orm.databases`: which caches a database's raw writes invalidate;
 - :mod:`~litestar_alchemy_kit.orm.cascades`: dependencies the metadata does not show (cascades, views);
-- :mod:`~litestar_alchemy_kit.orm.functions`: the tables database functions read (declared or reflected);
+- :mod:`~litestar_alchemy_kit.orm.functions`: the tables database functions read and write (declared or reflected);
+- :mod:`~litestar_alchemy_kit.orm.functionwrites`: a statement calling a function that writes is a write;
 - :mod:`~litestar_alchemy_kit.orm.recording`: the tables a context's queries read (for response caching);
 - :mod:`~litestar_alchemy_kit.orm.partition`: the tenant column, declared once on the model;
 - :mod:`~litestar_alchemy_kit.orm.tenancy`: a repository's binding to one tenant, derived from that declaration
