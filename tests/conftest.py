@@ -8,7 +8,9 @@ Fixtures other tests build on:
   a new store with its own client (two calls give two independent clients to one server).
 - ``store``: a store from ``store_backend`` in a namespace unique to the test.
 - ``postgres_url``, ``mysql_url``, ``redis_url``, ``valkey_url``: server addresses without a
-  driver, for tests that build their own clients.
+  driver, for tests that build their own clients. ``twophase_postgres_url``: a database on a
+  PostgreSQL server that allows prepared transactions (the local one when it does, else an embedded
+  one of its own with ``max_prepared_transactions`` set).
 - ``redis_cluster``, ``valkey_cluster``: a local 3-master, 3-replica cluster per test process
   (:class:`tests._cluster.LocalCluster`); the ``redis_cluster`` / ``valkey_cluster`` stores of the
   matrix are RedisStore / ValkeyStore on a cluster client. ``own_clusters.take(flavour)``: a cluster
@@ -118,6 +120,24 @@ def postgres_server(request: pytest.FixtureRequest) -> backends.Server:
             return server
     backends.unavailable("postgres", "no server found")
     raise AssertionError  # unreachable: unavailable() skips or fails
+
+
+@pytest.fixture(scope="session")
+def twophase_postgres_server(postgres_server: backends.Server) -> backends.Server:
+    """A PostgreSQL server that runs ``PREPARE TRANSACTION``: the matrix's own when it allows prepared transactions."""
+    if backends.prepared_transactions(postgres_server.url) > 0:
+        return postgres_server
+    try:
+        server = backends.embedded_twophase_postgres()
+    except Exception as exc:  # an embedded server that fails to start is just unavailable
+        backends.unavailable(
+            "postgres two-phase", f"{postgres_server.source} has max_prepared_transactions = 0, {exc!r}"
+        )
+        raise AssertionError from exc  # unreachable: unavailable() skips or fails
+    if server is None:
+        backends.unavailable("postgres two-phase", f"{postgres_server.source} has max_prepared_transactions = 0")
+        raise AssertionError
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -235,26 +255,25 @@ def valkey_cluster() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: backends.Server) -> Iterator[str]:
     """A database of this test process's own on the PostgreSQL server (driverless URL)."""
+    yield from _own_postgres_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def twophase_postgres_url(twophase_postgres_server: backends.Server) -> Iterator[str]:
+    """:func:`postgres_url` on a server that allows prepared transactions (``PREPARE TRANSACTION``)."""
+    yield from _own_postgres_database(twophase_postgres_server)
+
+
+def _own_postgres_database(server: backends.Server) -> Iterator[str]:
     import psycopg
 
-    admin = postgres_server.url.set(drivername="postgresql")
+    admin = server.url.set(drivername="postgresql")
     name = _unique("lak")
-    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+    with psycopg.connect(backends.libpq(admin), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield admin.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+    with psycopg.connect(backends.libpq(admin), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _libpq(url: URL) -> str:
-    parts = {
-        "host": url.query.get("host") or url.host,
-        "port": url.port,
-        "user": url.username,
-        "password": url.password,
-        "dbname": url.database,
-    }
-    return " ".join(f"{key}={value}" for key, value in parts.items() if value)
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,17 @@ if TYPE_CHECKING:
 
     from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
-__all__ = ("Commits", "commits", "install", "loose", "session_writes", "statement_phase", "transaction_ended")
+__all__ = (
+    "Commits",
+    "autocommit_set",
+    "commits",
+    "install",
+    "loose",
+    "note_autocommit",
+    "session_writes",
+    "statement_phase",
+    "transaction_ended",
+)
 
 Commits: TypeAlias = 'Literal["commit", "maybe"]'
 """``"commit"``: the statement commits the transaction; ``"maybe"``: it may (implicitly, or among others)."""
@@ -61,14 +71,25 @@ _LATER_COMMIT: Final = re.compile(r";\s*(?:commit|end)\b", re.IGNORECASE)
 _IMPLICIT: Final = re.compile(
     rf"{_SKIP}(?:(?:create|drop)(?!\s+(?:or\s+replace\s+)?temporary\b)|alter|rename|truncate|grant|revoke|"
     r"lock\s+tables?|unlock\s+tables?|(?:analyze|check|optimize|repair)\s+(?:no_write_to_binlog\s+|local\s+)?tables?|"
-    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic)|"
-    r"set\s+(?:@@(?:session\.)?|session\s+)?autocommit)\b",
+    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic))\b",
     re.IGNORECASE | re.DOTALL,
 )
+# MySQL / MariaDB: a SET statement (first, or after a ';') and each assignment to autocommit in it, whatever its
+# scope spelling (@@autocommit, @@session.autocommit, SESSION / LOCAL / GLOBAL autocommit) and its position among
+# other assignments; a user variable (@autocommit) is none
+_SET: Final = re.compile(rf"(?:^|;){_SKIP}set\s+([^;]*)", re.IGNORECASE | re.DOTALL)
+_AUTOCOMMIT: Final = re.compile(
+    r"(?:^|,)\s*(?:@@(?:session\.|local\.|global\.)?|(?:session|local|global)\s+)?autocommit\s*:?=\s*([^,\s]*)",
+    re.IGNORECASE,
+)
+_OFF: Final = frozenset({"0", "off", "false", "'0'", "'off'", '"0"', '"off"'})
+_GLOBAL: Final = re.compile(r"\bglobal\b", re.IGNORECASE)
+_AUTOCOMMIT_KEY: Final = "litestar_alchemy_kit.durable.autocommit"  # in Connection.info: kept with the DBAPI connection
 _IMPLICIT_DIALECTS: Final = frozenset({"mysql", "mariadb"})
 
 _take: list[SessionTake] = []
 _loose: weakref.WeakSet[Connection] = weakref.WeakSet()
+_autocommit_seen: list[bool] = []  # whether any SET autocommit ran (loose() skips Connection.info otherwise)
 
 
 def install(take: SessionTake) -> None:
@@ -89,16 +110,61 @@ def commits(sql: str, dialect_name: str) -> Commits | None:
     """
     if _COMMIT.fullmatch(sql):
         return "commit"
-    if dialect_name in _IMPLICIT_DIALECTS and _IMPLICIT.match(sql):
+    if dialect_name in _IMPLICIT_DIALECTS and (_IMPLICIT.match(sql) or autocommit_set(sql) is not None):
         return "maybe"
     if ";" in sql and (_LATER_COMMIT.search(sql) or _COMMIT.match(sql)):
         return "maybe"
     return None
 
 
+def autocommit_set(sql: str) -> bool | None:
+    """What a MySQL / MariaDB statement sets ``autocommit`` to (``None``: it does not set it).
+
+    Args:
+        sql: the statement as sent to the driver.
+
+    Returns:
+        ``False`` only when every assignment plainly turns it off in the session's own scope; ``True`` for any
+        other value (``1``, ``ON``, ``DEFAULT``, a variable: unknown values count as on, an extra invalidation
+        at most), and for any ``GLOBAL`` in the statement (its assignments may be global, not the session's).
+    """
+    if "autocommit" not in sql.lower():  # the read path: one substring test
+        return None
+    found: bool | None = None
+    for statement in _SET.finditer(sql):
+        body = statement.group(1)
+        for assignment in _AUTOCOMMIT.finditer(body):
+            on = assignment.group(1).lower() not in _OFF or _GLOBAL.search(body) is not None
+            found = on or bool(found)
+    return found
+
+
+def note_autocommit(connection: Connection, sql: str) -> None:
+    """Raw ``sql`` that turns autocommit on or off behind SQLAlchemy (MySQL / MariaDB ``SET autocommit``).
+
+    Turning it on commits the open transaction (:func:`commits` counts it as ``"maybe"``) and every later statement
+    as it runs, in this transaction and the connection's next ones until it is turned off again: the connection is
+    :func:`loose` until then. Kept with the DBAPI connection, which keeps the setting through checkins.
+    """
+    if connection.dialect.name not in _IMPLICIT_DIALECTS:
+        return
+    setting = autocommit_set(sql)
+    if setting is None:
+        return
+    if not _autocommit_seen:
+        _autocommit_seen.append(True)
+    connection.info[_AUTOCOMMIT_KEY] = setting
+
+
 def loose(connection: Connection) -> bool:
-    """Whether a ``COMMIT`` statement ran in ``connection``'s transaction: a write may commit as it runs."""
-    return bool(_loose) and connection in _loose
+    """Whether a write on ``connection`` may commit as it runs.
+
+    After a ``COMMIT`` statement in SQLAlchemy's transaction, or while the server runs the connection with
+    autocommit on (:func:`note_autocommit`).
+    """
+    return (bool(_loose) and connection in _loose) or (
+        bool(_autocommit_seen) and bool(connection.info.get(_AUTOCOMMIT_KEY))
+    )
 
 
 def transaction_ended(connection: Connection) -> None:

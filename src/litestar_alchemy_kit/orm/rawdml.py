@@ -378,12 +378,14 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
     if compiled is None:
         note_isolation(connection, statement)
         note_switch(connection, statement)
+        durable.note_autocommit(connection, statement)
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
         if isinstance(construct, TextClause):
             note_isolation(connection, statement)
             note_switch(connection, statement)
+            durable.note_autocommit(connection, statement)
             writes = raw_sql_writes(statement, connection.dialect.name)
         elif (
             isinstance(compiled, SQLCompiler)

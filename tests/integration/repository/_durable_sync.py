@@ -26,6 +26,15 @@ LABEL = Label.__table__.name
 WRITES = ("flush", "orm_update", "text")
 COMMIT_STATEMENTS = {"commit": "/* raw */ COMMIT;", "end": "END", "commit_work": "COMMIT WORK"}
 IMPLICIT = ("create_table", "ddl_construct", "truncate_table", "lock_tables")
+# MySQL / MariaDB spellings of turning autocommit on (each commits the open transaction, and every later statement)
+AUTOCOMMIT_ON = {
+    "plain": "SET autocommit=1",
+    "on": "SET autocommit = ON",
+    "system_variable": "SET @@autocommit=1",
+    "session": "SET SESSION autocommit=1",
+    "lowercase_true": "set AUTOCOMMIT=true",
+    "among_assignments": "SET @lak_durable = 1, autocommit = 1",
+}
 SCRATCH = "lak_durable_scratch"
 
 
@@ -192,3 +201,48 @@ def maybe_commit_keeps_the_tags(env: Env, form: str, sql: str) -> None:
         _reads_match_database(env, reader_cache, item_id, ["before"])
         session.commit()
     _reads_match_database(env, reader_cache, item_id, ["after"])
+
+
+def autocommit_on(env: Env, form: str, sql: str) -> None:
+    """``SET autocommit=1`` (MySQL / MariaDB) commits the open transaction, and every statement after it as it runs.
+
+    The session's rollback then undoes nothing: what it wrote before and after must be delivered, not forgotten.
+    The connection goes back to the pool with autocommit on (the engine is the test's own).
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = _seed(env)
+    _warm(env, reader_cache, item_id)
+    if form == "connection":
+        with env.engine_object.connect() as conn:
+            conn.execute(update(Item.__table__).values(name="after"))
+            conn.execute(text(sql))
+            _reads_match_database(env, reader_cache, item_id, ["after"])
+            conn.execute(update(Item.__table__).values(name="later"))
+            _reads_match_database(env, reader_cache, item_id, ["later"])
+            conn.rollback()
+    else:
+        with env.bound(writer_cache)() as session:
+            _write(session, form, "after", item_id)
+            session.execute(text(sql))
+            _reads_match_database(env, reader_cache, item_id, ["after"])
+            _write(session, form, "later", item_id)
+            _reads_match_database(env, reader_cache, item_id, ["later"])
+            session.rollback()
+    _reads_match_database(env, reader_cache, item_id, ["later"])
+
+
+def autocommit_off_again(env: Env) -> None:
+    """``SET autocommit=0`` after it: writes wait for the commit again, and a rollback leaves the cache as it was."""
+    cache = env.make_cache()
+    item_id = _seed(env)
+    with env.engine_object.connect() as conn:
+        conn.execute(text("SET autocommit=1"))
+        conn.execute(text("SET autocommit=0"))
+        conn.commit()
+    _warm(env, cache, item_id)
+    with env.bound(cache)() as session:
+        _write(session, "text", "after", item_id)
+        session.rollback()
+    hits = cache.stats["hit"]
+    assert _fresh_reads(env, cache, item_id) == ("before", ["before"])
+    assert cache.stats["hit"] == hits + 2, "the rollback must leave the entries in place"

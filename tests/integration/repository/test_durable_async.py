@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import _engine_params
 from tests.integration.repository import _durable_async as scenarios
 from tests.integration.repository.conftest import Env
 
 MYSQL = {"asyncmy"}
+# SET autocommit is MySQL's / MariaDB's: the other engines are not even set up
+ONLY_MYSQL = pytest.mark.parametrize("async_engine", _engine_params(tuple(MYSQL)), indirect=True)
 # which spellings of COMMIT each database accepts
 COMMIT_SPELLINGS = {"end": ({"asyncpg", "psycopg_async", "aiosqlite"}, "MySQL has no END statement")}
 
@@ -51,3 +54,20 @@ async def test_a_statement_that_may_commit_keeps_the_tags(async_env: Env, form: 
     else:
         pytest.skip(f"{async_env.engine}: runs one statement at a time, and no statement may commit implicitly")
     await scenarios.maybe_commit_keeps_the_tags(async_env, form, sql)
+
+
+@ONLY_MYSQL
+@pytest.mark.parametrize(
+    ("form", "spelling"),
+    [
+        *((form, "plain") for form in (*scenarios.WRITES, "connection")),
+        *(("orm_update", spelling) for spelling in sorted(scenarios.AUTOCOMMIT_ON) if spelling != "plain"),
+    ],
+)
+async def test_turning_autocommit_on_is_delivered(async_env: Env, form: str, spelling: str) -> None:
+    await scenarios.autocommit_on(async_env, form, scenarios.AUTOCOMMIT_ON[spelling])
+
+
+@ONLY_MYSQL
+async def test_turning_autocommit_off_again_waits_for_the_commit(async_env: Env) -> None:
+    await scenarios.autocommit_off_again(async_env)

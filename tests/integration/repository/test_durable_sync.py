@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import _engine_params
 from tests.integration.repository import _durable_sync as scenarios
 from tests.integration.repository.conftest import Env
 
 MYSQL = {"pymysql"}
+# SET autocommit is MySQL's / MariaDB's: the other engines are not even set up
+ONLY_MYSQL = pytest.mark.parametrize("sync_engine", _engine_params(tuple(MYSQL)), indirect=True)
 # which spellings of COMMIT each database accepts
 COMMIT_SPELLINGS = {"end": ({"psycopg_sync", "sqlite", "duckdb"}, "MySQL has no END statement")}
 
@@ -51,3 +54,20 @@ def test_a_statement_that_may_commit_keeps_the_tags(sync_env: Env, form: str) ->
     else:
         pytest.skip(f"{sync_env.engine}: runs one statement at a time, and no statement may commit implicitly")
     scenarios.maybe_commit_keeps_the_tags(sync_env, form, sql)
+
+
+@ONLY_MYSQL
+@pytest.mark.parametrize(
+    ("form", "spelling"),
+    [
+        *((form, "plain") for form in (*scenarios.WRITES, "connection")),
+        *(("orm_update", spelling) for spelling in sorted(scenarios.AUTOCOMMIT_ON) if spelling != "plain"),
+    ],
+)
+def test_turning_autocommit_on_is_delivered(sync_env: Env, form: str, spelling: str) -> None:
+    scenarios.autocommit_on(sync_env, form, scenarios.AUTOCOMMIT_ON[spelling])
+
+
+@ONLY_MYSQL
+def test_turning_autocommit_off_again_waits_for_the_commit(sync_env: Env) -> None:
+    scenarios.autocommit_off_again(sync_env)

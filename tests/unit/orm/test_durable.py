@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from litestar_alchemy_kit.orm.durable import commits
+from litestar_alchemy_kit.orm.durable import autocommit_set, commits
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,37 @@ def test_mysql_implicit_commits_may_commit(sql: str) -> None:
 )
 def test_statements_that_commit_nothing(sql: str) -> None:
     assert commits(sql, "mysql") is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "setting"),
+    [
+        ("SET autocommit=1", True),
+        ("SET autocommit = ON", True),
+        ("SET @@autocommit=1", True),
+        ("SET @@session.autocommit = 1", True),
+        ("SET SESSION autocommit=1", True),
+        ("SET LOCAL autocommit := 1", True),
+        ("set AUTOCOMMIT=true", True),
+        ("SET @x = 1, autocommit = 1", True),
+        ("SET sql_mode = '', @@autocommit = DEFAULT", True),  # unknown values count as on
+        ("SET autocommit = @saved", True),
+        ("/* pool */ SET autocommit = 0", False),
+        ("SET autocommit=OFF, @x = 2", False),
+        ("SET GLOBAL autocommit = 0", True),  # not the session's: never taken as turned off
+        ("SET GLOBAL max_connections = 10, autocommit = 0", True),  # GLOBAL carries over to later assignments
+        ("SET @autocommit = 1", None),  # a user variable
+        ("SELECT @@autocommit", None),
+        ("UPDATE item SET autocommit_flag = 1", None),
+        ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", None),
+    ],
+)
+def test_what_a_statement_sets_autocommit_to(sql: str, setting: bool | None) -> None:
+    assert autocommit_set(sql) is setting
+
+
+@pytest.mark.parametrize("sql", ["SET autocommit=1", "SET @x = 1, autocommit = 1", "SET autocommit = 0"])
+def test_setting_autocommit_may_commit_on_mysql_only(sql: str) -> None:
+    for dialect in ("mysql", "mariadb"):
+        assert commits(sql, dialect) == "maybe", (sql, dialect)
+    assert commits(sql, "postgresql") is None
