@@ -30,9 +30,11 @@ import re
 import weakref
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
+from sqlalchemy.dialects.postgresql.base import PGDialect
+
 from litestar_alchemy_kit.orm import enginecommit
 from litestar_alchemy_kit.orm.binding import CACHES_KEY, owning_session, session_delivers
-from litestar_alchemy_kit.orm.databases import engine_caches, register_engine
+from litestar_alchemy_kit.orm.databases import database_key, engine_caches, register_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -45,13 +47,18 @@ if TYPE_CHECKING:
 __all__ = (
     "Commits",
     "autocommit_set",
+    "commit_prepared",
     "commits",
+    "forget_prepared",
     "install",
+    "keep_prepared",
     "loose",
     "note_autocommit",
+    "prepares_in_sql",
     "session_writes",
     "statement_phase",
     "transaction_ended",
+    "two_phase",
 )
 
 Commits: TypeAlias = 'Literal["commit", "maybe"]'
@@ -85,11 +92,21 @@ _AUTOCOMMIT: Final = re.compile(
 _OFF: Final = frozenset({"0", "off", "false", "'0'", "'off'", '"0"', '"off"'})
 _GLOBAL: Final = re.compile(r"\bglobal\b", re.IGNORECASE)
 _AUTOCOMMIT_KEY: Final = "litestar_alchemy_kit.durable.autocommit"  # in Connection.info: kept with the DBAPI connection
+# PostgreSQL's two-phase commit in SQL (first, or after a ';'), with its transaction identifier when it is a literal
+_TWO_PHASE: Final = re.compile(
+    rf"(?:^|;){_SKIP}(prepare\s+transaction|commit\s+prepared|rollback\s+prepared)\b\s*(?:'((?:[^']|'')*)')?",
+    re.IGNORECASE | re.DOTALL,
+)
+_TWO_PHASE_DIALECTS: Final = frozenset({"postgresql"})
+_PREPARED_LIMIT: Final = 4096
 _IMPLICIT_DIALECTS: Final = frozenset({"mysql", "mariadb"})
 
 _take: list[SessionTake] = []
 _loose: weakref.WeakSet[Connection] = weakref.WeakSet()
 _autocommit_seen: list[bool] = []  # whether any SET autocommit ran (loose() skips Connection.info otherwise)
+# What each prepared transaction of this process wrote, by database and identifier, until COMMIT / ROLLBACK PREPARED
+_prepared: dict[tuple[tuple[str, str | None], str], frozenset[str]] = {}
+_own_prepares: weakref.WeakSet[Connection] = weakref.WeakSet()  # SQLAlchemy's TwoPhaseTransaction.prepare() running
 
 
 def install(take: SessionTake) -> None:
@@ -154,6 +171,104 @@ def note_autocommit(connection: Connection, sql: str) -> None:
     if not _autocommit_seen:
         _autocommit_seen.append(True)
     connection.info[_AUTOCOMMIT_KEY] = setting
+
+
+def prepares_in_sql(connection: Connection) -> bool:
+    """Whether SQLAlchemy's two-phase API on ``connection`` runs SQL this module reads (``before_cursor_execute``).
+
+    PostgreSQL's own dialect implementation does (``PREPARE TRANSACTION``, ``COMMIT PREPARED``: asyncpg); drivers
+    with a DBAPI two-phase API (psycopg's ``tpc_*``) run none, and only the engine's events tell.
+    """
+    dialect = type(connection.dialect)
+    return dialect.do_commit_twophase is PGDialect.do_commit_twophase and (
+        dialect.do_prepare_twophase is PGDialect.do_prepare_twophase
+    )
+
+
+def keep_prepared(connection: Connection, xid: object, held: Iterable[str] | None) -> None:
+    """SQLAlchemy prepares ``connection``'s two-phase transaction (PostgreSQL): keep its writes for its commit.
+
+    A session committing the transaction delivers its own tags once it has committed; what the connection holds
+    is kept under ``xid`` for the commit of the prepared transaction (:func:`commit_prepared`, or the
+    ``COMMIT PREPARED`` statement :func:`two_phase` reads).
+    """
+    if prepares_in_sql(connection):  # its PREPARE TRANSACTION statement follows (two_phase)
+        _own_prepares.add(connection)
+    _keep(database_key(connection.engine), str(xid), set(held or ()))
+
+
+def commit_prepared(connection: Connection, xid: object) -> frozenset[str]:
+    """What committing prepared transaction ``xid`` makes durable (``{"*"}``: unknown here, anything).
+
+    Args:
+        connection: the connection that commits it (on the transaction's database).
+        xid: its identifier.
+    """
+    writes = _prepared.pop((database_key(connection.engine), str(xid)), None)
+    return frozenset(("*",)) if writes is None else writes
+
+
+def forget_prepared(connection: Connection, xid: object) -> None:
+    """Prepared transaction ``xid`` is rolled back: nothing it wrote is delivered."""
+    _prepared.pop((database_key(connection.engine), str(xid)), None)
+
+
+def _keep(database: tuple[str, str | None], gid: str, tags: set[str]) -> None:
+    key = (database, gid)
+    if key not in _prepared and len(_prepared) >= _PREPARED_LIMIT:
+        del _prepared[next(iter(_prepared))]  # the oldest: its commit, if it comes, invalidates everything
+    _prepared[key] = _prepared.get(key, frozenset()) | tags
+
+
+def two_phase(connection: Connection, sql: str, take_held: Callable[[], Iterable[str] | None]) -> frozenset[str] | None:
+    """PostgreSQL's ``PREPARE TRANSACTION`` / ``COMMIT PREPARED`` / ``ROLLBACK PREPARED`` in ``sql``.
+
+    ``PREPARE TRANSACTION`` takes the transaction's writes out of the connection and its session (a later
+    rollback undoes nothing; nothing is durable yet) and keeps them under the transaction's identifier;
+    ``COMMIT PREPARED`` makes them durable as it runs, from any connection. A prepared transaction this process
+    does not know (another process, an identifier that is no literal, one forgotten) may have written anything
+    on the database: its commit invalidates every cache of it, as unattributable raw DML does.
+
+    Args:
+        connection: where ``sql`` runs.
+        sql: the statement as sent to the driver.
+        take_held: takes what ``connection``'s transaction holds for its real commit.
+
+    Returns:
+        What ``sql`` commits as it runs (a set containing ``"*"``: everything), ``None`` when nothing.
+    """
+    if connection.dialect.name not in _TWO_PHASE_DIALECTS or "prepare" not in sql.lower():
+        return None
+    committed: set[str] = set()
+    for step in _TWO_PHASE.finditer(sql):
+        verb = step.group(1).lower()
+        gid = step.group(2).replace("''", "'") if step.group(2) is not None else None
+        if verb.startswith("prepare"):
+            _prepare(connection, database_key(connection.engine), gid, take_held)
+        elif gid is None:  # an identifier this module cannot read: it cannot be known
+            if verb.startswith("commit"):
+                committed.add("*")
+        elif verb.startswith("commit"):
+            committed.update(commit_prepared(connection, gid))
+        else:
+            forget_prepared(connection, gid)
+    return frozenset(committed) if committed else None
+
+
+def _prepare(
+    connection: Connection,
+    database: tuple[str, str | None],
+    gid: str | None,
+    take_held: Callable[[], Iterable[str] | None],
+) -> None:
+    tags = set(take_held() or ())
+    if connection in _own_prepares:
+        _own_prepares.discard(connection)  # the session committing it delivers its tags after COMMIT PREPARED
+    else:
+        tags.update(session_writes(connection, statement="commit") or ())
+        _loose.add(connection)  # the transaction is gone, as after a COMMIT statement
+    if gid is not None:  # else its COMMIT PREPARED cannot be attributed: it invalidates everything
+        _keep(database, gid, tags)
 
 
 def loose(connection: Connection) -> bool:

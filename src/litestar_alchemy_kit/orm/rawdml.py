@@ -39,7 +39,6 @@ Where the invalidation goes:
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import weakref
@@ -48,7 +47,6 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import named_types
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import persistence
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql import TableClause, ddl, visitors
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
@@ -62,13 +60,13 @@ from litestar_alchemy_kit.orm import durable, enginecommit
 from litestar_alchemy_kit.orm.binding import note_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.databases import engine_caches, forget_routes, register_engine, unregister_engine
+from litestar_alchemy_kit.orm.flushissued import unit_of_work
 from litestar_alchemy_kit.orm.functionwrites import call_writes
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
 from litestar_alchemy_kit.orm.routing import note_switch, note_writes, set_tables
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from types import CodeType, FrameType
 
     from sqlalchemy import MetaData
     from sqlalchemy.engine import ExceptionContext, ExecutionContext
@@ -375,19 +373,16 @@ def _before_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
 
 def _attribute(connection: Connection, statement: str, context: ExecutionContext | None) -> None:
     compiled = context.compiled if context is not None else None
-    if compiled is None:
+    prepared = None  # what a COMMIT PREPARED in raw SQL commits as it runs
+    if compiled is None or isinstance(compiled.statement, TextClause):
         note_isolation(connection, statement)
         note_switch(connection, statement)
         durable.note_autocommit(connection, statement)
+        prepared = durable.two_phase(connection, statement, lambda: _pending.pop(connection, None))
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
-        if isinstance(construct, TextClause):
-            note_isolation(connection, statement)
-            note_switch(connection, statement)
-            durable.note_autocommit(connection, statement)
-            writes = raw_sql_writes(statement, connection.dialect.name)
-        elif (
+        if (
             isinstance(compiled, SQLCompiler)
             and not compiled.ctes
             and (isinstance(construct, _SELECTS) or _lambda_read(construct))
@@ -402,11 +397,13 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         note_writes(connection, statement, context, writes)
     # under AUTOCOMMIT every statement commits as it runs: _record brackets its writes
     commits = None if _autocommit(connection) else durable.commits(statement, connection.dialect.name)
-    if writes and not _unit_of_work(connection, context) and not _outbox_record(context):
-        _record(connection, writes, bracket=commits is None)
-    if commits is not None:  # what the transaction holds is durable now (durable.statement_phase)
+    if writes and not unit_of_work(connection, context) and not _outbox_record(context):
+        _record(connection, writes, bracket=commits is None and prepared is None)
+    if prepared:  # committed as it runs, in a transaction or not: bracketed with the statement's own writes
+        writes = prepared | writes if writes else prepared
+    if commits is not None or prepared:  # what the transaction holds is durable now (durable.statement_phase)
         held = _pending.pop(connection, None) if commits == "commit" else _pending.get(connection)
-        phase = durable.statement_phase(connection, commits, writes, held)
+        phase = durable.statement_phase(connection, commits or "maybe", writes, held if commits else None)
         if phase is not None:
             _brackets[connection] = phase
 
@@ -448,69 +445,6 @@ def _handle_error(context: ExceptionContext) -> None:
             enginecommit.settle(phase)
 
 
-def _unit_of_work(connection: Connection, context: ExecutionContext | None) -> bool:
-    """Whether this is DML a session's flush issues for its instances (run with the mapper's ``compiled_cache``).
-
-    The session's ``after_flush`` knows those rows and bumps their fine tags (a coarse bump from here
-    would undo them). Not for a session joined to a transaction it does not own, nor for one bound to no
-    cache (:func:`~litestar_alchemy_kit.orm.binding.session_delivers`): the transaction's real commit must bump
-    what it wrote, and only this module sees it. Nor for what the flush's mapper
-    events execute (:func:`_issued_by_flush`): their rows are none of the flush's.
-    """
-    owner = owning_session(connection)
-    return (
-        owner is not None
-        # set by Session._flush around the unit of work's execution only (not by the legacy bulk_* methods,
-        # which fire no after_flush)
-        and owner._warn_on_events  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
-        and session_delivers(owner, connection)
-        and not durable.loose(connection)  # its statements may commit as they run: the bracket needs them
-        and context is not None
-        and context.execution_options.get("compiled_cache") is not None
-        and _issued_by_flush()
-    )
-
-
-def _persistence_code(*names: str) -> frozenset[CodeType]:
-    # A function SQLAlchemy no longer defines matches no frame: every statement of a flush is then recorded
-    # as a raw write (coarse tags, an extra invalidation), never one missed.
-    functions = (getattr(persistence, name, None) for name in names)
-    return frozenset(code for code in (getattr(function, "__code__", None) for function in functions) if code)
-
-
-# What emits the unit of work's own INSERT / UPDATE / DELETE statements, and the unit of work's calls to it.
-# ORM bulk UPDATE by primary key and the legacy bulk_* methods run the same emitters (with the same
-# compiled_cache) from bulk_persistence; inside a flush they can only come from user code its events run.
-_EMITTERS: Final = _persistence_code(
-    "_emit_insert_statements", "_emit_update_statements", "_emit_post_update_statements", "_emit_delete_statements"
-)
-_FLUSH_CALLERS: Final = _persistence_code("save_obj", "post_update", "delete_obj")
-# Modules that run between an emitter's Connection.execute() and this listener without running user code
-_PASS_THROUGH: Final = ("sqlalchemy.engine.", "sqlalchemy.event.", "sqlalchemy.sql.", "sqlalchemy.util.", __name__)
-
-
-def _issued_by_flush() -> bool:
-    """Whether the statement about to run was issued by the unit of work's persistence for its own rows.
-
-    Inside a flush, mapper events (``before_insert`` ... ``after_delete``) and other hooks run user code
-    that may execute DML with the mapper's ``compiled_cache`` too (ORM bulk UPDATE by primary key,
-    ``bulk_update_mappings``): nothing the statement carries tells it apart. The call stack does: the
-    flush's own statement is executed by a persistence emitter that the unit of work called, with only
-    the engine's frames in between. Anything else (user code in between, an emitter called by
-    ``bulk_persistence``, no emitter found) counts as a raw write: an extra invalidation at most.
-    """
-    # the stack is the only record of who issued the statement (no frames at all: recorded)
-    frame: FrameType | None = inspect.currentframe()
-    while frame is not None:
-        if frame.f_code in _EMITTERS:
-            caller = frame.f_back
-            return caller is not None and caller.f_code in _FLUSH_CALLERS
-        if not str(frame.f_globals.get("__name__", "")).startswith(_PASS_THROUGH):
-            return False
-        frame = frame.f_back
-    return False
-
-
 def _connection_commit(connection: Connection) -> None:
     # Connection.commit() on a session's connection commits the session's writes too (durable.session_writes)
     _hold(connection, durable.session_writes(connection, statement=None) or ())
@@ -532,21 +466,32 @@ def _commit(connection: Connection, undo: Callable[[], object] | None = None) ->
 
 
 def _prepare_twophase(connection: Connection, xid: object) -> None:
-    # Phase one before the XA PREPARE: a refusal raises before anything is prepared (the caller rolls back)
-    del xid
+    # PostgreSQL: nothing is durable until COMMIT PREPARED, from any connection: the writes are kept for it (a mark
+    # now would settle at the next checkin, too soon). XA: phase one now, a refusal raises before the prepare.
+    if connection.dialect.name == "postgresql":
+        durable.transaction_ended(connection)
+        durable.keep_prepared(connection, xid, _pending.pop(connection, None))
+        return
     _commit(connection, undo=_nothing)
 
 
 def _commit_twophase(connection: Connection, xid: object, is_prepared: bool) -> None:
-    # Prepared: phase one ran at the prepare (nothing is pending). Unprepared: the dialect prepares and commits now.
+    # Prepared: phase one ran at the prepare, or on PostgreSQL runs now for what it kept (a COMMIT PREPARED statement
+    # is bracketed where it runs instead). Unprepared: the dialect prepares and commits now.
     def undo() -> None:
         connection.dialect.do_rollback_twophase(connection, xid, is_prepared=is_prepared)
 
+    if is_prepared and connection.dialect.name == "postgresql":
+        if not durable.prepares_in_sql(connection):
+            _hold(connection, durable.commit_prepared(connection, xid))
+            _commit(connection, undo=_nothing)  # a refusal leaves the transaction prepared, for a later commit
+        return
     _commit(connection, undo=undo)
 
 
 def _rollback_twophase(connection: Connection, xid: object, is_prepared: bool) -> None:
-    del xid, is_prepared
+    if is_prepared and connection.dialect.name == "postgresql":
+        durable.forget_prepared(connection, xid)
     _rollback(connection)
 
 

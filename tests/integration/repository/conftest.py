@@ -43,10 +43,12 @@ DATABASE_SIDE = frozenset(
         "test_shapes_sync.py",
         "test_spellings_async.py",
         "test_spellings_sync.py",
+        "test_twophase_async.py",
+        "test_twophase_sync.py",
     }
 )
 """Modules whose scenarios vary the database's side alone (write routing, durable writes, table spellings,
-statement shapes, function bodies): they run on the in-process store and Redis, whose delivery code every
+statement shapes, function bodies, prepared transactions): they run on the in-process store and Redis, whose delivery code every
 other scenario runs on Valkey and the clusters too."""
 NETWORK_ONLY = frozenset({"valkey_store", *CLUSTERS})
 
