@@ -67,6 +67,7 @@ _PASS_THROUGH: Final = (
     "sqlalchemy.sql.",
     "sqlalchemy.util.",
     "litestar_alchemy_kit.orm.rawdml",
+    __name__,
 )
 
 
