@@ -13,7 +13,12 @@ after it, one statement per chunk), and only where adding to its RETURNING chang
 - a statement without a RETURNING of SQLAlchemy's own (a server-side version counter, ``eager_defaults``);
 - a table without a server-side or SQL-expression ``onupdate`` (``return_defaults()`` returns those too, and the
   flush would then set them on the instance instead of expiring them);
-- a table whose ``implicit_returning`` is on.
+- a table whose ``implicit_returning`` is on, and that the database says is a plain table: PostgreSQL refuses
+  ``UPDATE ... RETURNING`` on a relation with rewrite rules (a view updated through ``DO INSTEAD``) and SQLite on a
+  virtual table (FTS5), where the same UPDATE without RETURNING works. Asked once per engine and table, from the
+  catalog, on the flush's connection;
+- an UPDATE setting no column to a SQL expression (``return_defaults()`` would return that column too, and the
+  flush would set it on the instance instead of expiring it).
 
 The tenant comes back under a label, which the flush maps to no attribute: the instance is left exactly as the flush
 leaves it. The expectation lives on the connection (``Connection.info``, where ``before_execute`` can see it) for one
@@ -22,10 +27,11 @@ flush, and :func:`forget` drops it when the flush ends, raised or not.
 
 from __future__ import annotations
 
+import weakref
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, final
 
-from sqlalchemy import Column, Engine, Table, event
+from sqlalchemy import Column, Engine, Table, event, text
 from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql.dml import Update
 
@@ -71,6 +77,45 @@ def _returnable(table: Table) -> bool:
     )
 
 
+_plain: weakref.WeakKeyDictionary[Engine, dict[tuple[str | None, str], bool]] = weakref.WeakKeyDictionary()
+"""Per engine, whether each (schema, table) is a plain table of its database (see the module docstring)."""
+
+_PG_PLAIN: Final = text(
+    "SELECT c.relkind IN ('r', 'p') AND NOT c.relhasrules FROM pg_catalog.pg_class c WHERE c.oid = to_regclass(:name)"
+)
+_SQLITE_KIND: Final = (
+    "SELECT type, sql FROM {schema}.sqlite_master WHERE name = :name"
+    " UNION ALL SELECT type, sql FROM sqlite_temp_master WHERE name = :name"
+)
+
+
+def _plain_table(connection: Connection, table: Table) -> bool:
+    """Whether the database holds ``table`` as a plain table (memoized per engine; ``False`` when not found)."""
+    translate: dict[str | None, str | None] | None = connection.get_execution_options().get("schema_translate_map")
+    schema = translate.get(table.schema, table.schema) if translate else table.schema
+    known = _plain.setdefault(connection.engine, {})
+    found = known.get((schema, table.name))
+    if found is None:
+        preparer = connection.dialect.identifier_preparer
+        if connection.dialect.name == "postgresql":
+            name = (
+                preparer.quote(table.name)
+                if schema is None
+                else f"{preparer.quote_schema(schema)}.{preparer.quote(table.name)}"
+            )
+            found = bool(connection.execute(_PG_PLAIN, {"name": name}).scalar())
+        else:
+            sql = _SQLITE_KIND.format(schema="main" if schema is None else preparer.quote_schema(schema))
+            row = connection.execute(text(sql), {"name": table.name}).first()
+            found = (
+                row is not None
+                and row[0] == "table"
+                and not str(row[1] or "").lstrip().upper().startswith("CREATE VIRTUAL")
+            )
+        known[schema, table.name] = found
+    return found
+
+
 @cache
 def _label(tenant: Column[Any]) -> Label[Any]:
     return tenant.label("lak_partition")
@@ -94,7 +139,7 @@ def expect(
     dialect = connection.dialect
     if session is None or dialect.name not in RETURNING_DIALECTS:
         return
-    if not dialect.update_returning or not _returnable(table):
+    if not dialect.update_returning or not _returnable(table) or not _plain_table(connection, table):
         return
     info = connection.info
     expected: _Expected | None = info.get(_KEY)
@@ -118,6 +163,15 @@ def forget(session: Session) -> None:
         info.pop(_KEY, None)
 
 
+def _has_own_returning_or_expressions(statement: Update) -> bool:
+    """Whether the flush's UPDATE returns columns of SQLAlchemy's own, or sets a column to a SQL expression."""
+    return bool(
+        statement._return_defaults  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        or statement._values  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        or statement._ordered_values  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    )
+
+
 def _before_execute(
     connection: Connection,
     statement: object,
@@ -129,7 +183,7 @@ def _before_execute(
     if not isinstance(statement, Update) or multiparams:
         return statement, multiparams, params
     expected: _Expected | None = connection.info.get(_KEY)
-    if expected is None or statement._return_defaults:  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    if expected is None or _has_own_returning_or_expressions(statement):
         return statement, multiparams, params
     table = statement.table
     if not isinstance(table, Table) or table not in expected.shapes:

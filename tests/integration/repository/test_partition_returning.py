@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, FetchedValue, String, event, text
+from sqlalchemy import Engine, FetchedValue, String, event, func, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.repository import CachedSyncRepository
 from tests.integration.repository import _tenants_sync as scenarios
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.models import Project
@@ -149,3 +150,109 @@ def test_a_failed_flush_leaves_no_expectation(sync_env: Env) -> None:
         held.name = "p2-again"
         session.commit()
     assert scenarios.projects(sync_env, sync_env.make_cache(), 1) == ["p1", "p2-again"]
+
+
+def _renamed_to_expression(env: Env, factory: Any) -> tuple[bool, list[Any]]:
+    """Whether a name set to a SQL expression is expired after the flush, and what ``refresh_flush`` reported."""
+    ids = scenarios.seed(env)
+    refreshed: list[Any] = []
+
+    def on_refresh(target: Any, context: Any, attrs: Any) -> None:
+        del target, context
+        refreshed.append(attrs)
+
+    event.listen(Project, "refresh_flush", on_refresh)
+    try:
+        with factory() as session:
+            held = session.get(Project, ids["p1"])
+            assert held is not None
+            held.name = func.upper(Project.name)
+            session.flush()
+            expired = "name" in inspect(held).unloaded
+            session.rollback()
+    finally:
+        event.remove(Project, "refresh_flush", on_refresh)
+    return expired, refreshed
+
+
+def test_a_column_set_to_a_sql_expression_is_expired_as_without_the_kit(sync_env: Env) -> None:
+    """SQLAlchemy expires a column its UPDATE set to SQL: a RETURNING of the kit's must not set it instead."""
+    plain = _renamed_to_expression(sync_env, sync_env.sessionmaker)
+    bound = _renamed_to_expression(sync_env, sync_env.bound(sync_env.make_cache()))
+    assert plain == (True, [])
+    assert bound == plain
+
+
+class VirtualBase(DeclarativeBase):
+    """A model over a table the database holds as something other than a plain table."""
+
+
+class Doc(VirtualBase):
+    """Tenant-owned rows of an SQLite FTS5 virtual table, or of a PostgreSQL view updated through a rule."""
+
+    __tablename__ = "lak_returning_doc"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    tenant: Mapped[int] = tenant_column()
+    body: Mapped[str] = mapped_column(String(40))
+
+
+class DocRepository(CachedSyncRepository[Doc]):
+    """The documents, cached."""
+
+    model_type = Doc
+
+
+_NOT_PLAIN = {
+    "sqlite": (
+        ["CREATE VIRTUAL TABLE lak_returning_doc USING fts5(id UNINDEXED, tenant UNINDEXED, body)"],
+        ["DROP TABLE IF EXISTS lak_returning_doc"],
+    ),
+    "psycopg_sync": (
+        [
+            "CREATE TABLE lak_returning_docbase (id int PRIMARY KEY, tenant int NOT NULL, body text NOT NULL)",
+            "CREATE VIEW lak_returning_doc AS SELECT id, tenant, body FROM lak_returning_docbase WHERE id > 0",
+            (
+                "CREATE RULE lak_returning_doc_update AS ON UPDATE TO lak_returning_doc DO INSTEAD"
+                " UPDATE lak_returning_docbase SET body = NEW.body WHERE id = OLD.id"
+            ),
+            (
+                "CREATE RULE lak_returning_doc_insert AS ON INSERT TO lak_returning_doc DO INSTEAD"
+                " INSERT INTO lak_returning_docbase VALUES (NEW.id, NEW.tenant, NEW.body)"
+            ),
+        ],
+        ["DROP VIEW IF EXISTS lak_returning_doc", "DROP TABLE IF EXISTS lak_returning_docbase"],
+    ),
+}
+
+
+def test_a_relation_that_refuses_returning_is_read(sync_env: Env) -> None:
+    """An SQLite virtual table and a PostgreSQL view with rules refuse ``UPDATE ... RETURNING``: updated as without
+    the kit, the row read after its UPDATE, and its partition's cached list invalidated."""
+    if sync_env.engine not in _NOT_PLAIN:
+        pytest.skip("SQLite's virtual tables and PostgreSQL's rules")
+    create, drop = _NOT_PLAIN[sync_env.engine]
+    engine = sync_env.engine_object
+    with engine.begin() as conn:
+        for sql in (*drop, *create):
+            conn.exec_driver_sql(sql)
+    try:
+        cache = sync_env.make_cache()
+        with sync_env.bound(cache)() as session:
+            session.add(Doc(id=1, tenant=1, body="a"))
+            session.commit()
+        with sync_env.sessionmaker() as session:
+            assert [doc.body for doc in DocRepository(session=session, cache=cache).get_many(Doc.tenant == 1)] == ["a"]
+        with sync_env.bound(cache)() as session:
+            doc = session.get(Doc, 1)
+            assert doc is not None
+            doc.body = "b"
+            with statements(engine) as seen:
+                session.commit()
+        assert not any(_returns(sql) for sql in seen), seen
+        with sync_env.sessionmaker() as session:
+            assert [doc.body for doc in DocRepository(session=session, cache=cache).get_many(Doc.tenant == 1)] == ["b"]
+    finally:
+        with engine.begin() as conn:
+            for sql in drop:
+                conn.exec_driver_sql(sql)
