@@ -101,14 +101,27 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
     if not rows:
         return 0
     known = [str(name) for (name,) in connection.execute(text(queries[1]))]
-    learnt = {
-        str(name): analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=str(volatility) == "v")
-        for name, language, body, volatility in rows
-    }
+    learnt: dict[str, Learnt] = {}
+    for name, language, body, volatility in rows:
+        found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+        # overloads share a name, and a call is matched by name: it may be any of them
+        learnt[str(name)] = _either(learnt[str(name)], found) if str(name) in learnt else found
     learn(learnt)
     return sum(
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()
+    )
+
+
+def _either(first: Learnt, second: Learnt) -> Learnt:
+    """What a call of a name two overloads share may do: what either reads, calls, varies or writes."""
+    return Learnt(
+        reads=first.reads | second.reads,
+        calls=first.calls | second.calls,
+        opaque=first.opaque or second.opaque,
+        varies=first.varies or second.varies,
+        writes=first.writes | second.writes,
+        writes_unknown=first.writes_unknown or second.writes_unknown,
     )
 
 

@@ -397,8 +397,8 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         note_writes(connection, statement, context, writes)
     # under AUTOCOMMIT every statement commits as it runs: _record brackets its writes
     commits = None if _autocommit(connection) else durable.commits(statement, connection.dialect.name)
-    if writes and not unit_of_work(connection, context) and not _outbox_record(context):
-        _record(connection, writes, bracket=commits is None and prepared is None)
+    if writes and not _outbox_record(context):
+        _record_statement(connection, statement, context, writes, bracket=commits is None and prepared is None)
     if prepared:  # committed as it runs, in a transaction or not: bracketed with the statement's own writes
         writes = prepared | writes if writes else prepared
     if commits is not None or prepared:  # what the transaction holds is durable now (durable.statement_phase)
@@ -406,6 +406,17 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         phase = durable.statement_phase(connection, commits or "maybe", writes, held if commits else None)
         if phase is not None:
             _brackets[connection] = phase
+
+
+def _record_statement(
+    connection: Connection, statement: str, context: ExecutionContext | None, writes: frozenset[str], *, bracket: bool
+) -> None:
+    """Record what a statement writes, but for the flush's own rows: the session tags those (finer)."""
+    if not unit_of_work(connection, context):
+        _record(connection, writes, bracket=bracket)
+    elif (called := call_writes(statement)) is not None:
+        # a writing function the flush's values call writes elsewhere: no session event sees it
+        _record(connection, EVERYTHING if "*" in called else called, bracket=bracket)
 
 
 def _lambda_read(construct: object) -> bool:

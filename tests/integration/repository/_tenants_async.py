@@ -473,7 +473,7 @@ async def stale_rows_written_in_one_flush(env: Env) -> None:
     selects: list[str] = []
 
     def capture(*args: Any) -> None:
-        if args[2].lstrip().upper().startswith("SELECT"):
+        if args[2].lstrip().upper().startswith("SELECT") and "FROM lak_repo_project" in args[2]:  # not a catalog query
             selects.append(args[2])
 
     async with env.bound(stale_cache)() as stale:
