@@ -86,9 +86,11 @@ _IMPLICIT: Final = re.compile(
 # other assignments; a user variable (@autocommit) is none
 _SET: Final = re.compile(rf"(?:^|;){_SKIP}set\s+([^;]*)", re.IGNORECASE | re.DOTALL)
 _AUTOCOMMIT: Final = re.compile(
-    r"(?:^|,)\s*(?:@@(?:session\.|local\.|global\.)?|(?:session|local|global)\s+)?autocommit\s*:?=\s*([^,\s]*)",
+    r"(?:^|,)\s*(?:@@(?:session\.|local\.|global\.)?|(?:session|local|global)\s+)?autocommit\s*:?=\s*([^,]*)",
     re.IGNORECASE,
 )
+# MySQL / MariaDB run the SQL inside an executable comment (``/*!40101 SET autocommit=1 */``, MariaDB's ``/*M!...*/``)
+_EXECUTABLE_COMMENT: Final = re.compile(r"/\*M?!\d*(.*?)\*/", re.DOTALL)
 _OFF: Final = frozenset({"0", "off", "false", "'0'", "'off'", '"0"', '"off"'})
 _GLOBAL: Final = re.compile(r"\bglobal\b", re.IGNORECASE)
 _AUTOCOMMIT_KEY: Final = "litestar_alchemy_kit.durable.autocommit"  # in Connection.info: kept with the DBAPI connection
@@ -142,16 +144,19 @@ def autocommit_set(sql: str) -> bool | None:
 
     Returns:
         ``False`` only when every assignment plainly turns it off in the session's own scope; ``True`` for any
-        other value (``1``, ``ON``, ``DEFAULT``, a variable: unknown values count as on, an extra invalidation
+        other value (an expression such as ``0 + 1`` included; and inside MySQL's executable comments, which run) (``1``, ``ON``, ``DEFAULT``, a variable: unknown values count as on, an extra invalidation
         at most), and for any ``GLOBAL`` in the statement (its assignments may be global, not the session's).
     """
     if "autocommit" not in sql.lower():  # the read path: one substring test
         return None
+    if "/*" in sql:
+        sql = _EXECUTABLE_COMMENT.sub(r" \1 ", sql)
     found: bool | None = None
     for statement in _SET.finditer(sql):
         body = statement.group(1)
         for assignment in _AUTOCOMMIT.finditer(body):
-            on = assignment.group(1).lower() not in _OFF or _GLOBAL.search(body) is not None
+            # off only when the whole value is a plain off (``0 + 1`` is on)
+            on = assignment.group(1).strip().lower() not in _OFF or _GLOBAL.search(body) is not None
             found = on or bool(found)
     return found
 

@@ -32,6 +32,8 @@ AUTOCOMMIT_ON = {
     "session": "SET SESSION autocommit=1",
     "lowercase_true": "set AUTOCOMMIT=true",
     "among_assignments": "SET @lak_durable = 1, autocommit = 1",
+    "expression": "SET autocommit = 0 + 1",
+    "executable_comment": "/*!40101 SET autocommit=1 */",
 }
 SCRATCH = "lak_durable_scratch"
 

@@ -98,6 +98,11 @@ def test_statements_that_commit_nothing(sql: str) -> None:
         ("SET sql_mode = '', @@autocommit = DEFAULT", True),  # unknown values count as on
         ("SET autocommit = @saved", True),
         ("/* pool */ SET autocommit = 0", False),
+        ("SET autocommit = 0 + 1", True),  # an expression: not a plain off
+        ("/*!40101 SET autocommit=1 */", True),  # MySQL's executable comment runs
+        ("/*M!100100 SET @@autocommit = ON */", True),
+        ("/*!40101 SET autocommit=0 */", False),
+        ("/* SET autocommit=1 */ SELECT 1", None),  # a plain comment does not run
         ("SET autocommit=OFF, @x = 2", False),
         ("SET GLOBAL autocommit = 0", True),  # not the session's: never taken as turned off
         ("SET GLOBAL max_connections = 10, autocommit = 0", True),  # GLOBAL carries over to later assignments
