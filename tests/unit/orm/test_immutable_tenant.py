@@ -74,7 +74,8 @@ def test_an_immutable_tenant_is_not_read_back(recorded: Any, model: Any, returns
     bumped.clear()
     row.name = "b"
     session.commit()
-    selects = [statement for statement in statements if statement.lstrip().upper().startswith("SELECT")]
+    # reads of the row (the catalog query a table's first UPDATE on an engine makes is not one)
+    selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT") and f"FROM {table}" in sql]
     assert selects == [], statements
     (update,) = [statement for statement in statements if statement.lstrip().upper().startswith("UPDATE")]
     assert (" RETURNING " in update.upper()) is returns, update
