@@ -50,6 +50,9 @@ DATABASE_SIDE = frozenset(
 """Modules whose scenarios vary the database's side alone (write routing, durable writes, table spellings,
 statement shapes, function bodies, prepared transactions): they run on the in-process store and Redis, whose delivery code every
 other scenario runs on Valkey and the clusters too."""
+DATABASE_SIDE_TESTS = frozenset({"test_raw_writes_invalidate", "test_writes_in_flush_events_invalidate"})
+"""Scenarios of the safety modules that vary only how a write reaches the database (twenty raw-SQL forms, writes from
+flush events): like :data:`DATABASE_SIDE`, on the in-process store and Redis (the suite's 15-minute budget)."""
 NETWORK_ONLY = frozenset({"valkey_store", *CLUSTERS})
 
 
@@ -64,7 +67,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         engine = params.get("async_engine", params.get("sync_engine"))
         store = params.get("cache_store")
         if (store in CLUSTERS and engine is not None and engine not in CLUSTER_ENGINES) or (
-            store in NETWORK_ONLY and item.path.name in DATABASE_SIDE
+            store in NETWORK_ONLY
+            and (item.path.name in DATABASE_SIDE or getattr(item, "originalname", None) in DATABASE_SIDE_TESTS)
         ):
             dropped.append(item)
         else:
