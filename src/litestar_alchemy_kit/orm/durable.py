@@ -144,8 +144,9 @@ def autocommit_set(sql: str) -> bool | None:
 
     Returns:
         ``False`` only when every assignment plainly turns it off in the session's own scope; ``True`` for any
-        other value (an expression such as ``0 + 1`` included; and inside MySQL's executable comments, which run) (``1``, ``ON``, ``DEFAULT``, a variable: unknown values count as on, an extra invalidation
-        at most), and for any ``GLOBAL`` in the statement (its assignments may be global, not the session's).
+        other value (``1``, ``ON``, ``DEFAULT``, a variable, an expression such as ``0 + 1``: unknown values count
+        as on, an extra invalidation at most), and for any ``GLOBAL`` in the statement (its assignments may be
+        global, not the session's). Assignments inside MySQL's executable comments (``/*!...*/``) count: they run.
     """
     if "autocommit" not in sql.lower():  # the read path: one substring test
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.orm import functions
 from litestar_alchemy_kit.orm.cascades import name_tags
 
@@ -23,8 +24,7 @@ __all__ = ("UNKNOWN", "call_writes")
 UNKNOWN: Final = frozenset({"*"})
 """What :func:`call_writes` returns when a called function may write tables that cannot be told."""
 
-_MEMO_LIMIT: Final = 4096
-_called: dict[str, frozenset[str]] = {}  # SQL -> names it calls (a function of the text alone: never stale)
+_called: LRU[str, frozenset[str]] = LRU(4096)  # SQL -> names it calls (a function of the text alone: never stale)
 
 
 def call_writes(sql: str) -> frozenset[str] | None:
@@ -41,9 +41,7 @@ def call_writes(sql: str) -> frozenset[str] | None:
         return None
     names = _called.get(sql)
     if names is None:
-        if len(_called) >= _MEMO_LIMIT:
-            _called.clear()
-        names = _called[sql] = functions.called_names(sql)
+        names = _called.put(sql, functions.called_names(sql))
     found = functions.function_reads(names) if names else None
     if found is None or found.writer is None:
         return None

@@ -414,9 +414,9 @@ def _record_statement(
     """Record what a statement writes, but for the flush's own rows: the session tags those (finer)."""
     if not unit_of_work(connection, context):
         _record(connection, writes, bracket=bracket)
-    elif (called := call_writes(statement)) is not None:
+    elif (called := _with_calls(None, statement)) is not None:
         # a writing function the flush's values call writes elsewhere: no session event sees it
-        _record(connection, EVERYTHING if "*" in called else called, bracket=bracket)
+        _record(connection, called, bracket=bracket)
 
 
 def _lambda_read(construct: object) -> bool:
