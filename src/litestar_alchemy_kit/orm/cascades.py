@@ -27,7 +27,7 @@ from sqlalchemy.orm import mapperlib
 
 from litestar_alchemy_kit.orm import functions
 from litestar_alchemy_kit.orm.dependencies import legacy_tags, name_tag, table_tag
-from litestar_alchemy_kit.orm.functionreflect import reflect_functions
+from litestar_alchemy_kit.orm.functionreflect import reflect_functions, reflect_write_calls
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -239,7 +239,8 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
     it, on every table whose name appears in the definition), and on what the functions it calls read.
     Functions' bodies where the database shows them (PostgreSQL, MySQL, MariaDB; see
     ``litestar_alchemy_kit.orm.functionreflect``): a read calling a function depends on the tables
-    its body reads.
+    its body reads, and one calling a function that writes (directly, through a view, or through a written
+    table's column ``DEFAULT`` or trigger: PostgreSQL, MySQL, MariaDB, SQLite) is a write of what it writes.
 
     Args:
         connection: a connection to the database.
@@ -265,10 +266,11 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
             definition = inspector.get_view_definition(view_name, schema=schema)
         except NotImplementedError:
             definition = None
-        for base in _view_bases(str(definition or ""), known, connection.dialect.name):
+        bases = _view_bases(str(definition or ""), known, connection.dialect.name)
+        for base in bases:
             learnt.setdefault(base, set()).add(_name(view_name))
-        functions.note_view_calls(view_name, str(definition or ""))
-    functions_learnt = reflect_functions(connection, schema)
+        functions.note_view_calls(view_name, str(definition or ""), bases)
+    functions_learnt = reflect_functions(connection, schema) + reflect_write_calls(connection, schema)
     with _lock:
         for written, changed in learnt.items():
             _reflected.setdefault(written, set()).update(changed)

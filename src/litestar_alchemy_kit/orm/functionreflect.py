@@ -14,6 +14,10 @@ plain SQL (procedural blocks), or any body without the extra, depends on every k
 whose name it mentions. A function that cannot be analysed may read any table (see
 :data:`~litestar_alchemy_kit.orm.functions.OPAQUE`): never trusted to read none.
 
+Writes run functions without naming them (:func:`reflect_write_calls`): a column ``DEFAULT`` calling one
+(PostgreSQL; MySQL and MariaDB refuse stored functions there), and triggers, whose bodies are analysed as
+functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL).
+
 A body writes when it holds a writing statement (``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``,
 ``MERGE``, MySQL's ``REPLACE INTO``; a word in a comment or a ``FOR UPDATE`` counts too: an extra
 invalidation at most). It writes the tables sqlglot finds in a plain SQL body's writing statements (their
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import text
 
-from litestar_alchemy_kit.orm.functions import Learnt, called_names, learn
+from litestar_alchemy_kit.orm.functions import Learnt, called_names, learn, note_write_calls
 from litestar_alchemy_kit.orm.rawtext import NONDETERMINISTIC_SQL
 
 if TYPE_CHECKING:
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-__all__ = ("reflect_functions",)
+__all__ = ("reflect_functions", "reflect_write_calls")
 
 _ANALYSED_LANGUAGES: Final = frozenset({"sql", "plpgsql"})
 _DYNAMIC_SQL: Final = re.compile(r"\bexecute\b", re.IGNORECASE)
@@ -77,6 +81,81 @@ _MY_RELATIONS: Final = (
     "SELECT TABLE_NAME FROM information_schema.TABLES "
     "WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
 )
+
+
+_PG_DEFAULTS: Final = (
+    "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
+)
+# (relation, trigger, language, body, volatility): PostgreSQL's user triggers run a function, of any schema
+_PG_TRIGGERS: Final = (
+    "SELECT c.relname, t.tgname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile "
+    "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang "
+    "WHERE NOT t.tgisinternal AND n.nspname = COALESCE(:schema, current_schema())"
+)
+_MY_TRIGGERS: Final = (
+    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, 'sql', ACTION_STATEMENT, 'v' FROM information_schema.TRIGGERS "
+    "WHERE EVENT_OBJECT_SCHEMA = COALESCE(:schema, DATABASE())"
+)
+_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, 'sql', sql, 'v' FROM {master} WHERE type = 'trigger'"
+_SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
+_TRIGGER_HEAD: Final = re.compile(r"^.*?\bbegin\b", re.IGNORECASE | re.DOTALL)  # SQLite: CREATE TRIGGER ... BEGIN
+
+
+def reflect_write_calls(connection: Connection, schema: str | None = None) -> int:
+    """Learn the functions writes to the schema's tables run without naming them: column DEFAULTs, triggers.
+
+    A trigger's body is learnt as a function of its own (named ``<trigger NAME on TABLE>``, which no SQL
+    can call). A write to the table then runs them: when they write, so does the statement (see
+    :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`). A relation reflected again is replaced.
+
+    Args:
+        connection: a connection to the database.
+        schema: the schema whose tables to reflect (``None``: the default one).
+
+    Returns:
+        The number of functions learnt to run on writes (a table counted once per function).
+    """
+    dialect = connection.dialect.name
+    params = {"schema": schema}
+    defaults: list[Any] = []
+    if dialect == "postgresql":
+        defaults = list(connection.execute(text(_PG_DEFAULTS), params))
+        triggers, relations = _PG_TRIGGERS, _PG_RELATIONS
+    elif dialect in {"mysql", "mariadb"}:
+        triggers, relations = _MY_TRIGGERS, _MY_RELATIONS
+    elif dialect == "sqlite":
+        master = (
+            "sqlite_master"
+            if schema is None
+            else f"{connection.dialect.identifier_preparer.quote(schema)}.sqlite_master"
+        )
+        triggers, relations, params = (
+            _SQLITE_TRIGGERS.format(master=master),
+            _SQLITE_RELATIONS.format(master=master),
+            {},
+        )
+    else:
+        return 0  # no triggers the database can show
+    found: list[Any] = list(connection.execute(text(triggers), params))
+    known = [str(name) for (name,) in connection.execute(text(relations))] if found else []
+    runs: dict[str, set[str]] = {}
+    bodies: dict[str, Learnt] = {}
+    for table, expression in defaults:
+        runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
+    for table, trigger, language, body, volatility in found:
+        source = str(body or "")
+        if dialect == "sqlite":  # the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
+            source = _TRIGGER_HEAD.sub("", source, count=1)
+        name = f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
+        bodies[name] = analyse_body(source, str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+        runs.setdefault(str(table), set()).add(name)
+    if bodies:
+        learn(bodies)
+    for table, names in runs.items():
+        note_write_calls(table, names)
+    return sum(map(len, runs.values()))
 
 
 def reflect_functions(connection: Connection, schema: str | None = None) -> int:

@@ -16,7 +16,10 @@ reflected from the database (:func:`~litestar_alchemy_kit.orm.cascades.reflect_d
 - a function whose body writes (``INSERT``, ``UPDATE``, ``DELETE``...), or calls one that does, makes the
   statement calling it bypass the cache, and running it is a write of the tables it writes, invalidated at
   commit as raw DML is (:mod:`~litestar_alchemy_kit.orm.functionwrites`); when those tables are unknown
-  (an unanalysable body that may write), a write of the whole namespace.
+  (an unanalysable body that may write), a write of the whole namespace;
+- functions a statement runs without naming them count as called (:func:`hidden_calls`): those the
+  definition of a view it reads calls (through the views that view reads too), and, for a statement that
+  writes, those a written table's column ``DEFAULT`` or trigger runs (:func:`note_write_calls`).
 
 A function neither declared nor reflected is taken to read no table (``count``, ``lower``: built-ins).
 
@@ -51,8 +54,11 @@ __all__ = (
     "function_reads",
     "generation",
     "graph_edges",
+    "hidden_calls",
     "learn",
     "note_view_calls",
+    "note_write_calls",
+    "view_calls",
     "writers_known",
 )
 
@@ -110,11 +116,30 @@ _lock = threading.Lock()
 _declared: dict[str, Learnt] = {}
 _reflected: dict[str, Learnt] = {}
 _view_calls: dict[str, frozenset[str]] = {}  # view name -> functions its definition calls (reflected)
+_view_reads: dict[str, frozenset[str]] = {}  # view name -> relations its definition reads (reflected)
+_write_calls: dict[str, frozenset[str]] = {}  # table name -> functions its writes run: DEFAULTs, triggers (reflected)
 _generation = 0
 _writers = False  # whether any known function writes: statements are checked for calls only then
 # both valid for one generation: every change clears them (under _lock)
 _memo: dict[frozenset[str], FunctionReads | None] = {}
 _edges: list[dict[str, set[str]]] = []
+_hidden: list[_Hidden] = []
+# a statement that may run a table's DEFAULTs or triggers (a SELECT ... FOR UPDATE too: an extra invalidation at most)
+_WRITING_SQL: Final = re.compile(r"\b(?:insert|update|delete|merge|replace|upsert|copy|truncate)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Hidden:
+    """What statements run without naming it, for one generation (see :func:`hidden_calls`)."""
+
+    views: dict[str, frozenset[str]]
+    """View name -> the functions reading it calls: its definition's, and those of the views it reads."""
+    read_pattern: re.Pattern[str] | None
+    """Finds the names of views whose calls write."""
+    on_write: dict[str, frozenset[str]]
+    """Table name -> the functions its writes run (:func:`note_write_calls`)."""
+    write_pattern: re.Pattern[str] | None
+    """Finds the names of tables whose writes run a function that writes."""
 
 
 def _changed() -> None:
@@ -124,6 +149,7 @@ def _changed() -> None:
     _writers = any(each.writes or each.writes_unknown for each in {**_reflected, **_declared}.values())  # declared win
     _memo.clear()
     _edges.clear()
+    _hidden.clear()
 
 
 def _key(name: str) -> str:
@@ -209,11 +235,32 @@ def learn(functions: Mapping[str, Learnt]) -> None:
         _changed()
 
 
-def note_view_calls(view: str, sql: str) -> None:
-    """Record the functions a reflected view's definition calls (their tables change the view)."""
+def note_view_calls(view: str, sql: str, reads: Iterable[str] = ()) -> None:
+    """Record the functions a reflected view's definition calls (their tables change the view), and what it reads.
+
+    Args:
+        view: the view's name.
+        sql: its definition.
+        reads: the names of the relations it reads (a view among them passes its calls on).
+    """
     calls = called_names(sql)
     with _lock:
         _view_calls[view.lower()] = calls
+        _view_reads[view.lower()] = frozenset(name.lower() for name in reads)
+        _changed()
+
+
+def note_write_calls(table: str, calls: Iterable[str]) -> None:
+    """Record the functions a write to ``table`` runs without naming them: its column ``DEFAULT``s, its triggers.
+
+    A statement writing ``table`` then writes what those functions write (reflected: replaces what was noted).
+    """
+    names = frozenset(_key(name) for name in calls)
+    with _lock:
+        if names:
+            _write_calls[_key(table)] = names
+        else:
+            _write_calls.pop(_key(table), None)
         _changed()
 
 
@@ -223,6 +270,8 @@ def forget_functions() -> None:
         _declared.clear()
         _reflected.clear()
         _view_calls.clear()
+        _view_reads.clear()
+        _write_calls.clear()
         _changed()
 
 
@@ -302,3 +351,77 @@ def graph_edges() -> dict[str, set[str]]:
             edges.setdefault(_EVERY_WRITE, set()).add(OPAQUE)
         _edges.append(edges)
         return edges
+
+
+def _names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern finding any of ``names`` as a word of SQL (quoted or not, in any case); None for no name."""
+    listed = sorted(set(names), key=len, reverse=True)
+    if not listed:
+        return None
+    return re.compile(r"(?<![\w$])(" + "|".join(map(re.escape, listed)) + r")(?![\w$])", re.IGNORECASE)
+
+
+def _hidden_now() -> _Hidden:
+    """This generation's :class:`_Hidden`. Called under ``_lock``."""
+    if _hidden:
+        return _hidden[0]
+    views: dict[str, frozenset[str]] = {}
+    for view in _view_calls:
+        calls: set[str] = set()
+        seen: set[str] = set()
+        todo = [view]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                calls |= _view_calls.get(name, frozenset())
+                todo.extend(_view_reads.get(name, ()))
+        if calls:
+            views[view] = frozenset(calls)
+
+    def writes(calls: frozenset[str]) -> bool:
+        found = _resolve(calls)
+        return found is not None and found.writer is not None
+
+    hidden = _Hidden(
+        views,
+        _names_pattern(view for view, calls in views.items() if writes(calls)),
+        dict(_write_calls),
+        _names_pattern(table for table, calls in _write_calls.items() if writes(calls)),
+    )
+    _hidden.append(hidden)
+    return hidden
+
+
+def view_calls(tags: Iterable[str]) -> frozenset[str]:
+    """The functions a read of the relations tagged ``tags`` runs through the views among them (statement analysis)."""
+    with _lock:
+        if not _view_calls:
+            return frozenset()
+        views = _hidden_now().views
+    found: set[str] = set()
+    for view, calls in views.items():
+        if name_tag(view) in tags:
+            found |= calls
+    return frozenset(found)
+
+
+def hidden_calls(sql: str) -> frozenset[str]:
+    """The writing functions ``sql`` runs without naming them (raw SQL as sent to the driver).
+
+    Those a view it names calls, and, when it may write, those the DEFAULTs or triggers of a table it names
+    run. Names are matched as words of the text: a name in a string literal or a comment counts too (an
+    extra invalidation at most).
+    """
+    with _lock:
+        if not _view_calls and not _write_calls:
+            return frozenset()
+        hidden = _hidden_now()
+    found: set[str] = set()
+    if hidden.read_pattern is not None:
+        for name in hidden.read_pattern.findall(sql):
+            found |= hidden.views.get(name.lower(), frozenset())
+    if hidden.write_pattern is not None and _WRITING_SQL.search(sql):
+        for name in hidden.write_pattern.findall(sql):
+            found |= hidden.on_write.get(name.lower(), frozenset())
+    return frozenset(found)

@@ -7,7 +7,9 @@ statement they see, which tables the known writing functions it calls write
 they deliver raw DML: pending in the transaction, invalidated at its commit, forgotten at its rollback.
 
 Calls are found by name in the SQL sent to the driver, as statement analysis finds them in compiled SQL;
-a name that is not a known function's (a keyword, a built-in) resolves to nothing. While no known function
+a name that is not a known function's (a keyword, a built-in) resolves to nothing. So are the calls a
+statement makes without naming them: through a view it reads, or a written table's ``DEFAULT`` or trigger
+(:func:`~litestar_alchemy_kit.orm.functions.hidden_calls`). While no known function
 writes, a statement costs one truth test.
 """
 
@@ -42,6 +44,9 @@ def call_writes(sql: str) -> frozenset[str] | None:
     names = _called.get(sql)
     if names is None:
         names = _called.put(sql, functions.called_names(sql))
+    hidden = functions.hidden_calls(sql)  # a view's calls, a written table's DEFAULTs and triggers
+    if hidden:
+        names |= hidden
     found = functions.function_reads(names) if names else None
     if found is None or found.writer is None:
         return None

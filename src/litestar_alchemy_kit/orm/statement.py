@@ -408,7 +408,9 @@ def _structure_tags(statement: ClauseElement, walk: _Walk) -> tuple[frozenset[st
             tags.update(relationship_tags(prop))  # pyright: ignore[reportUnknownArgumentType]
             calls.update(relationship_calls(prop))  # pyright: ignore[reportUnknownArgumentType]
     # invariant 5: a function's body reads tables the statement does not name; read wholesale, never
-    # restricted by the statement's WHERE (indirect)
+    # restricted by the statement's WHERE (indirect). A view's calls are the read's too (invariant 4: a
+    # view calling a writing function is a write)
+    calls.update(functions.view_calls(tags))
     called = _function_tags(calls)
     tags.update(called)
     indirect.update(called)

@@ -50,9 +50,16 @@ DATABASE_SIDE = frozenset(
 """Modules whose scenarios vary the database's side alone (write routing, durable writes, table spellings,
 statement shapes, function bodies, prepared transactions): they run on the in-process store and Redis, whose delivery code every
 other scenario runs on Valkey and the clusters too."""
-DATABASE_SIDE_TESTS = frozenset({"test_raw_writes_invalidate", "test_writes_in_flush_events_invalidate"})
-"""Scenarios of the safety modules that vary only how a write reaches the database (twenty raw-SQL forms, writes from
-flush events): like :data:`DATABASE_SIDE`, on the in-process store and Redis (the suite's 15-minute budget)."""
+DATABASE_SIDE_TESTS = frozenset(
+    {
+        "test_raw_writes_invalidate",
+        "test_writes_in_flush_events_invalidate",
+        "test_reflected_trigger_invalidates",
+        "test_reflected_trigger_leaves_other_tables_cached",
+    }
+)
+"""Scenarios that vary only how a write reaches the database (twenty raw-SQL forms, writes from flush events, a
+reflected trigger's): like :data:`DATABASE_SIDE`, on the in-process store and Redis (the suite's 15-minute budget)."""
 NETWORK_ONLY = frozenset({"valkey_store", *CLUSTERS})
 
 

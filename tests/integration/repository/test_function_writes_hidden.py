@@ -1,7 +1,7 @@
 """Writing functions in less obvious places (invariants 1 and 4): overloads, the flush's own values, views, defaults.
 
-Found by review 9. The view and the column ``DEFAULT`` are still holes: the SQL sent names neither the function nor,
-for a view, anything it writes (strict xfails, so a fix shows).
+Found by review 9. For the view and the column ``DEFAULT`` the SQL sent names neither the function nor, for a
+view, anything it writes: the reflected view definition and column default tell (``functions.hidden_calls``).
 """
 
 from __future__ import annotations
@@ -99,7 +99,6 @@ def test_overloaded_writer_is_a_write(env: Env) -> None:
         assert _stock(session, cache) == before + 1, "stale: the writing overload's write was not invalidated"
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: a view's function calls are not checked for writers")
 def test_view_calling_a_writer(env: Env) -> None:
     cache = env.make_cache()
     before = _cached_stock(env, cache)
@@ -116,7 +115,6 @@ def test_view_calling_a_writer(env: Env) -> None:
     assert cached == fresh, "stale: the view's write was not invalidated"
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: a column DEFAULT calling a writing function is not reflected")
 def test_default_calling_a_writer(env: Env) -> None:
     cache = env.make_cache()
     before = _cached_stock(env, cache)

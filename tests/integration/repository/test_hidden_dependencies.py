@@ -215,9 +215,8 @@ def test_cascades_from_another_metadata(hidden: Env, child: type[Any]) -> None:
         assert counted(session) == 0
 
 
-def test_declared_trigger_dependency(hidden: Env) -> None:
-    """A trigger writes ``lak_hid_audit`` on every account insert: declared, it invalidates."""
-    engine = hidden.engine_object
+def _create_trigger(engine: Engine, *, dynamic: bool = False) -> None:
+    """``lak_hid_trg``: every account insert writes ``lak_hid_audit`` (PostgreSQL ``dynamic``: through ``EXECUTE``)."""
     name = engine.dialect.name
     with engine.begin() as conn:
         if name == "sqlite":
@@ -228,10 +227,15 @@ def test_declared_trigger_dependency(hidden: Env) -> None:
                 )
             )
         elif name == "postgresql":
+            write = (
+                "EXECUTE format('INSERT INTO %I (id) VALUES ($1)', 'lak_hid_' || 'audit') USING NEW.name;"
+                if dynamic
+                else "INSERT INTO lak_hid_audit (id) VALUES (NEW.name);"
+            )
             conn.execute(
                 text(
-                    "CREATE OR REPLACE FUNCTION lak_hid_fn() RETURNS trigger AS $$ BEGIN "
-                    "INSERT INTO lak_hid_audit (id) VALUES (NEW.name); RETURN NEW; END $$ LANGUAGE plpgsql"
+                    f"CREATE OR REPLACE FUNCTION lak_hid_fn() RETURNS trigger AS $$ BEGIN {write} "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
                 )
             )
             conn.execute(
@@ -244,22 +248,85 @@ def test_declared_trigger_dependency(hidden: Env) -> None:
             conn.execute(
                 text(
                     "CREATE TRIGGER lak_hid_trg AFTER INSERT ON lak_hid_account "
-                    "FOR EACH ROW INSERT INTO lak_hid_audit (id) VALUES (NEW.name)"
+                    "FOR EACH ROW BEGIN INSERT INTO lak_hid_audit (id) VALUES (NEW.name); END"
                 )
             )
+
+
+def _drop_trigger(engine: Engine) -> None:
+    cascades.forget_dependencies()  # this test's declarations and reflections only
+    with engine.begin() as conn:
+        suffix = " ON lak_hid_account" if engine.dialect.name == "postgresql" else ""
+        conn.execute(text(f"DROP TRIGGER IF EXISTS lak_hid_trg{suffix}"))
+
+
+def _insert_account(session: Any, form: str) -> None:
+    name = uuid.uuid4().hex[:8]
+    if form == "flush":
+        session.add(Account(id=3, name=name))
+    elif form == "core":
+        session.execute(Account.__table__.insert().values(id=3, name=name, active=True))  # type: ignore[attr-defined]
+    else:
+        session.execute(
+            text("INSERT INTO lak_hid_account (id, name, active) VALUES (3, :name, :active)"),
+            {"name": name, "active": True},
+        )
+
+
+def test_declared_trigger_dependency(hidden: Env) -> None:
+    """A trigger writes ``lak_hid_audit`` on every account insert: declared, it invalidates."""
+    _create_trigger(hidden.engine_object)
     declare_dependency(Account.__table__, Audit.__table__)  # type: ignore[arg-type]
     try:
         cache = hidden.make_cache()
         assert _warm(hidden, cache, Audit, "count") == 0
         with hidden.bound(cache)() as session:
-            session.add(Account(id=3, name=uuid.uuid4().hex[:8]))
+            _insert_account(session, "flush")
             session.commit()
         assert _fresh(hidden, cache, Audit, "count") == 1
     finally:
-        cascades.forget_dependencies()  # this test's declaration only
-        with engine.begin() as conn:
-            suffix = " ON lak_hid_account" if name == "postgresql" else ""
-            conn.execute(text(f"DROP TRIGGER IF EXISTS lak_hid_trg{suffix}"))
+        _drop_trigger(hidden.engine_object)
+
+
+@pytest.mark.parametrize("form", ["flush", "core", "text"])
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+def test_reflected_trigger_invalidates(hidden: Env, form: str, dynamic: bool) -> None:
+    """The same trigger, reflected instead of declared: a write to the account table invalidates the audit table.
+
+    Dynamic (PostgreSQL's ``EXECUTE``): what the trigger writes cannot be told, so the write invalidates everything.
+    """
+    if dynamic and hidden.engine_object.dialect.name != "postgresql":
+        pytest.skip("dynamic SQL in a trigger: PostgreSQL")
+    _create_trigger(hidden.engine_object, dynamic=dynamic)
+    try:
+        with hidden.engine_object.connect() as conn:
+            assert reflect_dependencies(conn) > 0
+        cache = hidden.make_cache()
+        assert _warm(hidden, cache, Audit, "count") == 0
+        with hidden.bound(cache)() as session:
+            _insert_account(session, form)
+            session.commit()
+        assert _fresh(hidden, cache, Audit, "count") == 1, "stale: the trigger's write was not invalidated"
+    finally:
+        _drop_trigger(hidden.engine_object)
+
+
+def test_reflected_trigger_leaves_other_tables_cached(hidden: Env) -> None:
+    """Control: a write to a table without triggers still leaves the audit table's entries (no over-reach)."""
+    _create_trigger(hidden.engine_object)
+    try:
+        with hidden.engine_object.connect() as conn:
+            reflect_dependencies(conn)
+        cache = hidden.make_cache()
+        assert _warm(hidden, cache, Audit, "count") == 0
+        with hidden.bound(cache)() as session:
+            session.add(Parent(id=9))
+            session.commit()
+        hits = cache.stats["hit"]
+        assert _fresh(hidden, cache, Audit, "count") == 0
+        assert cache.stats["hit"] == hits + 1, "a write to a table with no trigger invalidated the audit table"
+    finally:
+        _drop_trigger(hidden.engine_object)
 
 
 _LATE_REGISTRIES: list[Any] = []  # kept alive: a registry collected mid-test would change the graph's state

@@ -108,7 +108,7 @@ def test_triggers_count_once_declared(sqlite_engine: Engine) -> None:
 
     assert labels() == labels() == 0
     rename("first")
-    assert labels() == 0  # the limit: the trigger's row is invisible to every listener
+    assert labels() == 0  # the limit: the trigger's row is invisible to every listener until reflected or declared
     declare_dependency(Item.__table__, audit)  # type: ignore[arg-type]  # the remedy
     try:
         rename("second")

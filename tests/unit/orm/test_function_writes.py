@@ -171,3 +171,83 @@ def test_bad_writes_raise_and_register_nothing(kwargs: dict[str, Any], error: ty
     assert functions.generation() == before
     assert functions.function_reads(frozenset({"lak_fnwu_x"})) is None
     assert not functions.writers_known()
+
+
+# --- calls a statement makes without naming them: through a view, a written table's DEFAULT or trigger -----------
+
+
+def _view_calling_bump() -> None:
+    declare_function("lak_fnwu_bump", writes=[item])
+    functions.note_view_calls("lak_fnwu_v", "SELECT id, lak_fnwu_bump(id) AS b FROM lak_fnwu_log", ["lak_fnwu_log"])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM lak_fnwu_v",
+        'SELECT b FROM "lak_fnwu_v" WHERE id = 1',
+        "SELECT b FROM public.LAK_FNWU_V",
+        "SELECT * FROM lak_fnwu_w",  # a view reading the view
+    ],
+)
+def test_reading_a_view_that_calls_a_writer_is_a_write(sql: str) -> None:
+    _view_calling_bump()
+    functions.note_view_calls("lak_fnwu_w", "SELECT * FROM lak_fnwu_v", ["lak_fnwu_v"])
+    assert ITEM in (raw_sql_writes(sql, "postgresql") or set())
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM lak_fnwu_v2", "SELECT * FROM lak_fnwu_log", "SELECT 'lak_fnwu_vx'"])
+def test_a_name_sharing_a_view_prefix_is_no_read_of_it(sql: str) -> None:
+    _view_calling_bump()
+    assert raw_sql_writes(sql, "postgresql") is None
+
+
+def test_a_view_calling_a_writer_bypasses_the_cache(dialect: Any) -> None:
+    view = Table("lak_fnwu_v", MetaData(), Column("id", Integer, primary_key=True), Column("b", Integer))
+    assert isinstance(analyze(select(view), dialect=dialect), StatementInfo)
+    _view_calling_bump()
+    bypass = analyze(select(view), dialect=dialect)
+    assert isinstance(bypass, Bypass)
+    assert "lak_fnwu_bump" in bypass.reason
+
+
+def test_a_view_calling_a_reader_adds_its_reads(dialect: Any) -> None:
+    declare_function("lak_fnwu_total", item)
+    functions.note_view_calls("lak_fnwu_v", "SELECT id, lak_fnwu_total(id) AS b FROM lak_fnwu_log", ["lak_fnwu_log"])
+    view = Table("lak_fnwu_v", MetaData(), Column("id", Integer, primary_key=True), Column("b", Integer))
+    info = analyze(select(view), dialect=dialect)
+    assert isinstance(info, StatementInfo)
+    assert ITEM in info.tags
+
+
+@pytest.mark.parametrize(
+    ("sql", "written"),
+    [
+        ("INSERT INTO lak_fnwu_log (id) VALUES (1)", True),
+        ('insert into "LAK_FNWU_LOG" (id) values (1)', True),
+        ("UPDATE lak_fnwu_log SET n = 2", True),
+        ("DELETE FROM lak_fnwu_log", True),
+        ("SELECT * FROM lak_fnwu_log", False),  # a read runs no DEFAULT nor trigger
+        ("INSERT INTO lak_fnwu_logs (id) VALUES (1)", False),  # another table
+    ],
+)
+def test_writing_a_table_whose_default_or_trigger_writes(sql: str, written: bool) -> None:
+    declare_function("lak_fnwu_bump", writes=[item])
+    functions.note_write_calls("lak_fnwu_log", ["lak_fnwu_bump", "nextval"])
+    found = raw_sql_writes(sql, "postgresql") or set()
+    assert (ITEM in found) is written
+
+
+def test_a_trigger_that_may_write_anything_is_an_unattributable_write() -> None:
+    functions.learn(
+        {"<trigger t on lak_fnwu_log>": analyse_body("BEGIN EXECUTE 'x'; END", "plpgsql", KNOWN, "postgresql")}
+    )
+    functions.note_write_calls("lak_fnwu_log", ["<trigger t on lak_fnwu_log>"])
+    assert raw_sql_writes("INSERT INTO lak_fnwu_log (id) VALUES (1)", "postgresql") is EVERYTHING
+
+
+def test_write_calls_noted_empty_are_forgotten() -> None:
+    declare_function("lak_fnwu_bump", writes=[item])
+    functions.note_write_calls("lak_fnwu_log", ["lak_fnwu_bump"])
+    functions.note_write_calls("lak_fnwu_log", [])
+    assert ITEM not in (raw_sql_writes("INSERT INTO lak_fnwu_log (id) VALUES (1)", "postgresql") or set())
