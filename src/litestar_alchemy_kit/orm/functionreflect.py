@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import text
 
-from litestar_alchemy_kit.orm.functions import Learnt, called_names, learn, note_write_calls
+from litestar_alchemy_kit.orm.functions import Learnt, called_names, either, learn, note_write_calls
 from litestar_alchemy_kit.orm.rawtext import NONDETERMINISTIC_SQL
 
 if TYPE_CHECKING:
@@ -87,18 +87,22 @@ _PG_DEFAULTS: Final = (
     "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
 )
-# (relation, trigger, language, body, volatility): PostgreSQL's user triggers run a function, of any schema
+# (relation, function, language, body, volatility, the function's schema, '' for the reflected one): PostgreSQL's
+# user triggers run a function, of any schema
 _PG_TRIGGERS: Final = (
-    "SELECT c.relname, t.tgname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile "
+    "SELECT c.relname, p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), "
+    "p.provolatile, CASE WHEN pn.oid = n.oid THEN '' ELSE pn.nspname END "
     "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang "
+    "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace "
+    "JOIN pg_language l ON l.oid = p.prolang "
     "WHERE NOT t.tgisinternal AND n.nspname = COALESCE(:schema, current_schema())"
 )
+# (relation, trigger, 'sql', body, 'v', ''): the other databases' triggers hold their SQL
 _MY_TRIGGERS: Final = (
-    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, 'sql', ACTION_STATEMENT, 'v' FROM information_schema.TRIGGERS "
+    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, 'sql', ACTION_STATEMENT, 'v', '' FROM information_schema.TRIGGERS "
     "WHERE EVENT_OBJECT_SCHEMA = COALESCE(:schema, DATABASE())"
 )
-_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, 'sql', sql, 'v' FROM {master} WHERE type = 'trigger'"
+_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, 'sql', sql, 'v', '' FROM {master} WHERE type = 'trigger'"
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
 _TRIGGER_HEAD: Final = re.compile(r"^.*?\bbegin\b", re.IGNORECASE | re.DOTALL)  # SQLite: CREATE TRIGGER ... BEGIN
 
@@ -106,8 +110,11 @@ _TRIGGER_HEAD: Final = re.compile(r"^.*?\bbegin\b", re.IGNORECASE | re.DOTALL)  
 def reflect_write_calls(connection: Connection, schema: str | None = None) -> int:
     """Learn the functions writes to the schema's tables run without naming them: column DEFAULTs, triggers.
 
-    A trigger's body is learnt as a function of its own (named ``<trigger NAME on TABLE>``, which no SQL
-    can call). A write to the table then runs them: when they write, so does the statement (see
+    PostgreSQL: a trigger runs its function, learnt as :func:`reflect_functions` learns the schema's (one of
+    another schema is learnt here; one of ``pg_catalog``, PostgreSQL's own, such as
+    ``tsvector_update_trigger``, writes no table), so ``declare_function`` overrides it by its name. Elsewhere
+    a trigger's body is learnt as a function of its own, named ``<trigger NAME on TABLE>``. A write to the
+    table then runs them: when they write, so does the statement (see
     :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`). A relation reflected again is replaced.
 
     Args:
@@ -118,44 +125,56 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
         The number of functions learnt to run on writes (a table counted once per function).
     """
     dialect = connection.dialect.name
-    params = {"schema": schema}
-    defaults: list[Any] = []
-    if dialect == "postgresql":
-        defaults = list(connection.execute(text(_PG_DEFAULTS), params))
-        triggers, relations = _PG_TRIGGERS, _PG_RELATIONS
-    elif dialect in {"mysql", "mariadb"}:
-        triggers, relations = _MY_TRIGGERS, _MY_RELATIONS
-    elif dialect == "sqlite":
-        master = (
-            "sqlite_master"
-            if schema is None
-            else f"{connection.dialect.identifier_preparer.quote(schema)}.sqlite_master"
-        )
-        triggers, relations, params = (
-            _SQLITE_TRIGGERS.format(master=master),
-            _SQLITE_RELATIONS.format(master=master),
-            {},
-        )
-    else:
+    queries = _write_call_queries(connection, schema)
+    if queries is None:
         return 0  # no triggers the database can show
-    found: list[Any] = list(connection.execute(text(triggers), params))
-    known = [str(name) for (name,) in connection.execute(text(relations))] if found else []
+    defaults_sql, triggers_sql, relations_sql, params = queries
+    defaults: list[Any] = list(connection.execute(text(defaults_sql), params)) if defaults_sql else []
+    found: list[Any] = list(connection.execute(text(triggers_sql), params))
+    known = [str(name) for (name,) in connection.execute(text(relations_sql))] if found else []
     runs: dict[str, set[str]] = {}
-    bodies: dict[str, Learnt] = {}
     for table, expression in defaults:
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
-    for table, trigger, language, body, volatility in found:
+    bodies: dict[str, Learnt] = {}  # learnt as they are now
+    functions: dict[str, Learnt] = {}  # joined to a function of the same name (another schema's)
+    for table, trigger, language, body, volatility, function_schema in found:
         source = str(body or "")
         if dialect == "sqlite":  # the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
             source = _TRIGGER_HEAD.sub("", source, count=1)
-        name = f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
-        bodies[name] = analyse_body(source, str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+        name = (
+            str(trigger).lower()
+            if dialect == "postgresql"
+            else f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
+        )
         runs.setdefault(str(table), set()).add(name)
-    if bodies:
-        learn(bodies)
+        if dialect != "postgresql":
+            bodies[name] = analyse_body(source, str(language).lower(), known, dialect)
+        elif function_schema:  # reflect_functions learnt those of the reflected schema
+            functions[name] = (
+                Learnt(_NONE)
+                if function_schema == "pg_catalog"
+                else analyse_body(source, str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+            )
+    learn(bodies)
+    if functions:  # a name shared with a function of the reflected schema: a call may be either
+        learn(functions, merge=True)
     for table, names in runs.items():
         note_write_calls(table, names)
     return sum(map(len, runs.values()))
+
+
+def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
+    """The dialect's queries of column defaults ('' for none), of triggers and of relation names, and their parameters."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return _PG_DEFAULTS, _PG_TRIGGERS, _PG_RELATIONS, {"schema": schema}
+    if dialect in {"mysql", "mariadb"}:  # a DEFAULT cannot call a stored function there
+        return "", _MY_TRIGGERS, _MY_RELATIONS, {"schema": schema}
+    if dialect == "sqlite":
+        quote = connection.dialect.identifier_preparer.quote
+        master = "sqlite_master" if schema is None else f"{quote(schema)}.sqlite_master"
+        return "", _SQLITE_TRIGGERS.format(master=master), _SQLITE_RELATIONS.format(master=master), {}
+    return None
 
 
 def reflect_functions(connection: Connection, schema: str | None = None) -> int:
@@ -184,23 +203,11 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
     for name, language, body, volatility in rows:
         found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=str(volatility) == "v")
         # overloads share a name, and a call is matched by name: it may be any of them
-        learnt[str(name)] = _either(learnt[str(name)], found) if str(name) in learnt else found
+        learnt[str(name)] = either(learnt[str(name)], found) if str(name) in learnt else found
     learn(learnt)
     return sum(
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()
-    )
-
-
-def _either(first: Learnt, second: Learnt) -> Learnt:
-    """What a call of a name two overloads share may do: what either reads, calls, varies or writes."""
-    return Learnt(
-        reads=first.reads | second.reads,
-        calls=first.calls | second.calls,
-        opaque=first.opaque or second.opaque,
-        varies=first.varies or second.varies,
-        writes=first.writes | second.writes,
-        writes_unknown=first.writes_unknown or second.writes_unknown,
     )
 
 

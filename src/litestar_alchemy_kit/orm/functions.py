@@ -50,6 +50,7 @@ __all__ = (
     "Learnt",
     "called_names",
     "declare_function",
+    "either",
     "forget_functions",
     "function_reads",
     "generation",
@@ -228,10 +229,27 @@ def declare_function(
         _changed()
 
 
-def learn(functions: Mapping[str, Learnt]) -> None:
-    """Record what reflection found of functions' bodies (a name reflected again is replaced)."""
+def either(first: Learnt, second: Learnt) -> Learnt:
+    """What a call of a name two functions share (overloads, schemas) may do: what either reads, calls, varies or writes."""
+    return Learnt(
+        reads=first.reads | second.reads,
+        calls=first.calls | second.calls,
+        opaque=first.opaque or second.opaque,
+        varies=first.varies or second.varies,
+        writes=first.writes | second.writes,
+        writes_unknown=first.writes_unknown or second.writes_unknown,
+    )
+
+
+def learn(functions: Mapping[str, Learnt], *, merge: bool = False) -> None:
+    """Record what reflection found of functions' bodies.
+
+    A name reflected again is replaced, or with ``merge`` joined to what is known of it (:func:`either`).
+    """
     with _lock:
-        _reflected.update({_key(name): learnt for name, learnt in functions.items()})
+        for name, learnt in functions.items():
+            known = _reflected.get(_key(name)) if merge else None
+            _reflected[_key(name)] = learnt if known is None else either(known, learnt)
         _changed()
 
 

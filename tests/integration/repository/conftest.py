@@ -56,6 +56,8 @@ DATABASE_SIDE_TESTS = frozenset(
         "test_writes_in_flush_events_invalidate",
         "test_reflected_trigger_invalidates",
         "test_reflected_trigger_leaves_other_tables_cached",
+        "test_reflected_trigger_function_of_another_schema",
+        "test_trigger_known_not_to_write_elsewhere_leaves_other_tables_cached",
     }
 )
 """Scenarios that vary only how a write reaches the database (twenty raw-SQL forms, writes from flush events, a

@@ -16,7 +16,7 @@ from advanced_alchemy.base import CommonTableAttributes, create_registry
 from sqlalchemy import Column, Engine, ForeignKey, Integer, String, Table, delete, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from litestar_alchemy_kit import declare_dependency, reflect_dependencies, view_of
+from litestar_alchemy_kit import declare_dependency, declare_function, reflect_dependencies, view_of
 from litestar_alchemy_kit.orm import cascades
 from litestar_alchemy_kit.repository import CachedSyncRepository
 from tests.integration.repository.conftest import Env
@@ -327,6 +327,81 @@ def test_reflected_trigger_leaves_other_tables_cached(hidden: Env) -> None:
         assert cache.stats["hit"] == hits + 1, "a write to a table with no trigger invalidated the audit table"
     finally:
         _drop_trigger(hidden.engine_object)
+
+
+def _postgresql(env: Env) -> Engine:
+    engine: Engine = env.engine_object
+    if engine.dialect.name != "postgresql":
+        pytest.skip("trigger functions: PostgreSQL")
+    return engine
+
+
+def test_reflected_trigger_function_of_another_schema(hidden: Env) -> None:
+    """The trigger's function lives in another schema, which reflection of this one does not list: still learnt."""
+    engine = _postgresql(hidden)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SCHEMA IF NOT EXISTS lak_hid_other"))
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION lak_hid_other.lak_hid_fn2() RETURNS trigger AS $$ BEGIN "
+                "INSERT INTO public.lak_hid_audit (id) VALUES (NEW.name); RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER lak_hid_trg AFTER INSERT ON lak_hid_account "
+                "FOR EACH ROW EXECUTE FUNCTION lak_hid_other.lak_hid_fn2()"
+            )
+        )
+    try:
+        with engine.connect() as conn:
+            reflect_dependencies(conn)
+        cache = hidden.make_cache()
+        assert _warm(hidden, cache, Audit, "count") == 0
+        with hidden.bound(cache)() as session:
+            _insert_account(session, "flush")
+            session.commit()
+        assert _fresh(hidden, cache, Audit, "count") == 1, "stale: the trigger's write was not invalidated"
+    finally:
+        _drop_trigger(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA lak_hid_other CASCADE"))
+
+
+@pytest.mark.parametrize("trigger", ["builtin", "declared"])
+def test_trigger_known_not_to_write_elsewhere_leaves_other_tables_cached(hidden: Env, trigger: str) -> None:
+    """PostgreSQL's own trigger functions (``pg_catalog``) write no table, and a declaration overrides reflection
+    (a dynamic body, declared to write the audit table only): an account insert leaves the parents' entries."""
+    engine = _postgresql(hidden)
+    if trigger == "builtin":
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO lak_hid_account (id, name, active) VALUES (3, 'ann', true)"))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER lak_hid_trg BEFORE UPDATE ON lak_hid_account "
+                    "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()"
+                )
+            )
+    else:
+        _create_trigger(engine, dynamic=True)
+    try:
+        with engine.connect() as conn:
+            reflect_dependencies(conn)
+        if trigger == "declared":
+            declare_function("lak_hid_fn", writes=[Audit.__table__])  # type: ignore[list-item]
+        cache = hidden.make_cache()
+        assert _warm(hidden, cache, Parent, "count") == 0
+        with hidden.bound(cache)() as session:
+            if trigger == "builtin":
+                session.get_one(Account, 3).name = "bob"
+            else:
+                _insert_account(session, "flush")
+            session.commit()
+        hits = cache.stats["hit"]
+        assert _fresh(hidden, cache, Parent, "count") == 0
+        assert cache.stats["hit"] == hits + 1, f"{trigger}: the account insert invalidated an unrelated table"
+    finally:
+        _drop_trigger(engine)
 
 
 _LATE_REGISTRIES: list[Any] = []  # kept alive: a registry collected mid-test would change the graph's state
