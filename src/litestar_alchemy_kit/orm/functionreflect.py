@@ -62,8 +62,10 @@ _TARGET: Final = re.compile(
     re.IGNORECASE,
 )
 
+# the last column: whether an extension owns the function (uuid-ossp's uuid_generate_v4, pgcrypto's...)
 _PG_FUNCTIONS: Final = (
-    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile "
+    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile, "
+    "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
     "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang "
     "WHERE p.prokind = 'f' AND n.nspname = COALESCE(:schema, current_schema())"
 )
@@ -74,7 +76,7 @@ _PG_RELATIONS: Final = (
     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
 )
 _MY_FUNCTIONS: Final = (
-    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION, 'v' FROM information_schema.ROUTINES "
+    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION, 'v', FALSE FROM information_schema.ROUTINES "
     "WHERE ROUTINE_TYPE = 'FUNCTION' AND ROUTINE_SCHEMA = COALESCE(:schema, DATABASE())"
 )
 _MY_RELATIONS: Final = (
@@ -87,22 +89,23 @@ _PG_DEFAULTS: Final = (
     "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
 )
-# (relation, function, language, body, volatility, the function's schema, '' for the reflected one): PostgreSQL's
-# user triggers run a function, of any schema
+# (relation, function, language, body, volatility, the function's schema ('' for the reflected one), whether an
+# extension owns it): PostgreSQL's user triggers run a function, of any schema
 _PG_TRIGGERS: Final = (
     "SELECT c.relname, p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), "
-    "p.provolatile, CASE WHEN pn.oid = n.oid THEN '' ELSE pn.nspname END "
+    "p.provolatile, CASE WHEN pn.oid = n.oid THEN '' ELSE pn.nspname END, "
+    "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
     "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace "
     "JOIN pg_language l ON l.oid = p.prolang "
     "WHERE NOT t.tgisinternal AND n.nspname = COALESCE(:schema, current_schema())"
 )
-# (relation, trigger, 'sql', body, 'v', ''): the other databases' triggers hold their SQL
+# (relation, trigger, 'sql', body, 'v', '', FALSE): the other databases' triggers hold their SQL
 _MY_TRIGGERS: Final = (
-    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, 'sql', ACTION_STATEMENT, 'v', '' FROM information_schema.TRIGGERS "
+    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, 'sql', ACTION_STATEMENT, 'v', '', FALSE FROM information_schema.TRIGGERS "
     "WHERE EVENT_OBJECT_SCHEMA = COALESCE(:schema, DATABASE())"
 )
-_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, 'sql', sql, 'v', '' FROM {master} WHERE type = 'trigger'"
+_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, 'sql', sql, 'v', '', 0 FROM {master} WHERE type = 'trigger'"
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
 _TRIGGER_HEAD: Final = re.compile(r"^.*?\bbegin\b", re.IGNORECASE | re.DOTALL)  # SQLite: CREATE TRIGGER ... BEGIN
 
@@ -137,7 +140,7 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
     bodies: dict[str, Learnt] = {}  # learnt as they are now
     functions: dict[str, Learnt] = {}  # joined to a function of the same name (another schema's)
-    for table, trigger, language, body, volatility, function_schema in found:
+    for table, trigger, language, body, volatility, function_schema, extension in found:
         source = str(body or "")
         if dialect == "sqlite":  # the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
             source = _TRIGGER_HEAD.sub("", source, count=1)
@@ -153,7 +156,9 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
             functions[name] = (
                 Learnt(_NONE)
                 if function_schema == "pg_catalog"
-                else analyse_body(source, str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+                else analyse_body(
+                    source, str(language).lower(), known, dialect, volatile=_may_write(volatility, language, extension)
+                )
             )
     learn(bodies)
     if functions:  # a name shared with a function of the reflected schema: a call may be either
@@ -200,8 +205,9 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
         return 0
     known = [str(name) for (name,) in connection.execute(text(queries[1]))]
     learnt: dict[str, Learnt] = {}
-    for name, language, body, volatility in rows:
-        found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=str(volatility) == "v")
+    for name, language, body, volatility, extension in rows:
+        volatile = _may_write(volatility, language, extension)
+        found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=volatile)
         # overloads share a name, and a call is matched by name: it may be any of them
         learnt[str(name)] = either(learnt[str(name)], found) if str(name) in learnt else found
     learn(learnt)
@@ -209,6 +215,16 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()
     )
+
+
+def _may_write(volatility: object, language: object, extension: object) -> bool:
+    """Whether the database lets a function write: ``VOLATILE``, and not a compiled one an extension owns.
+
+    An extension's C function (uuid-ossp's ``uuid_generate_v4``, pgcrypto's) is trusted to write none of the
+    application's tables: taken as writing anything, a column ``DEFAULT`` calling it would make every insert
+    invalidate the whole namespace. Its ``sql`` / ``plpgsql`` functions are analysed as any other.
+    """
+    return str(volatility) == "v" and not (extension and str(language).lower() not in _ANALYSED_LANGUAGES)
 
 
 def analyse_body(body: str, language: str, known: Iterable[str], dialect: str, *, volatile: bool = True) -> Learnt:

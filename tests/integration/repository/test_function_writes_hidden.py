@@ -154,3 +154,34 @@ def test_control_plain_call_of_the_same_writer(env: Env) -> None:
         session.commit()
     with env.sessionmaker() as session:
         assert _stock(session, cache) == before + 1
+
+
+def test_extension_function_in_a_default_is_no_write_of_everything(env: Env) -> None:
+    """``DEFAULT uuid_generate_v4()`` (uuid-ossp, a C function in the reflected schema): an insert writes its own table,
+    not the whole namespace (an extension's compiled functions are trusted to write no table of the application)."""
+    engine: Engine = env.engine_object
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'uuid-ossp'")).first() is None:
+            pytest.skip("this PostgreSQL server has no uuid-ossp extension (Debian: postgresql-contrib)")
+        installed = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'uuid-ossp'")).first() is not None
+        if not installed:
+            conn.execute(text('CREATE EXTENSION "uuid-ossp" SCHEMA public'))
+        conn.execute(text("DROP TABLE IF EXISTS lak_fnh_uuid"))
+        conn.execute(text("CREATE TABLE lak_fnh_uuid (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), n INTEGER)"))
+    try:
+        with engine.connect() as conn:
+            reflect_dependencies(conn)
+        cache = env.make_cache()
+        before = _cached_stock(env, cache)
+        with env.bound(cache)() as session:
+            session.execute(text("INSERT INTO lak_fnh_uuid (n) VALUES (1)"))
+            session.commit()
+        hits = cache.stats["hit"]
+        with env.sessionmaker() as session:
+            assert _stock(session, cache) == before
+        assert cache.stats["hit"] == hits + 1, "an insert running uuid_generate_v4() invalidated an unrelated table"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS lak_fnh_uuid"))
+            if not installed:
+                conn.execute(text('DROP EXTENSION IF EXISTS "uuid-ossp"'))
