@@ -169,6 +169,7 @@ def _graph(metadata: Iterable[MetaData]) -> dict[str, set[str]]:
                     edges.setdefault(_fk_target(fk.target_fullname), set()).add(_name(table.name))
             for base in table.info.get(VIEW_INFO_KEY, ()):
                 edges.setdefault(_name(base), set()).add(_name(table.name))
+                edges.setdefault(_name(table.name), set()).add(_name(base))  # written through the view
     for source in (_declared, _reflected, functions.graph_edges()):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
@@ -269,6 +270,8 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
         bases = _view_bases(str(definition or ""), known, connection.dialect.name)
         for base in bases:
             learnt.setdefault(base, set()).add(_name(view_name))
+            if base != _ALL:  # a write through an updatable view writes its base tables (and runs their triggers)
+                learnt.setdefault(_name(view_name), set()).add(base)
         functions.note_view_calls(view_name, str(definition or ""), bases)
     functions_learnt = reflect_functions(connection, schema) + reflect_write_calls(connection, schema)
     with _lock:

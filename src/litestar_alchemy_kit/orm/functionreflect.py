@@ -53,6 +53,7 @@ _NONE: Final[frozenset[tuple[str | None, str]]] = frozenset()
 _WRITE_SQL: Final = re.compile(
     r"\b(?:insert|update|delete|merge|truncate|replace\s+into|call|drop|alter|refresh)\b", re.IGNORECASE
 )
+_LITERAL_OR_COMMENT: Final = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 # writes whose tables no name in the body tells: a procedure, DDL
 _UNTOLD_WRITE_SQL: Final = re.compile(r"\b(?:call|drop|alter|refresh)\b", re.IGNORECASE)
 # the target named after a writing keyword, optionally schema-qualified and quoted
@@ -64,7 +65,7 @@ _TARGET: Final = re.compile(
 
 # the last column: whether an extension owns the function (uuid-ossp's uuid_generate_v4, pgcrypto's...)
 _PG_FUNCTIONS: Final = (
-    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile, "
+    "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile::text, "
     "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
     "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang "
     "WHERE p.prokind = 'f' AND n.nspname = COALESCE(:schema, current_schema())"
@@ -89,36 +90,37 @@ _PG_DEFAULTS: Final = (
     "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
 )
-# (relation, function, language, body, volatility, the function's schema ('' for the reflected one), whether an
-# extension owns it): PostgreSQL's user triggers run a function, of any schema
+# (relation, function, body, the function's schema, '' for the reflected one): PostgreSQL's user triggers run a
+# function, of any schema (the body is the reflection of that schema's functions' business)
 _PG_TRIGGERS: Final = (
-    "SELECT c.relname, p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), "
-    "p.provolatile, CASE WHEN pn.oid = n.oid THEN '' ELSE pn.nspname END, "
-    "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
+    "SELECT c.relname, p.proname, '', CASE WHEN pn.oid = n.oid THEN '' ELSE pn.nspname END "
     "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace "
-    "JOIN pg_language l ON l.oid = p.prolang "
     "WHERE NOT t.tgisinternal AND n.nspname = COALESCE(:schema, current_schema())"
 )
-# (relation, trigger, 'sql', body, 'v', '', FALSE): the other databases' triggers hold their SQL
+# (relation, trigger, body, ''): the other databases' triggers hold their SQL
 _MY_TRIGGERS: Final = (
-    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, 'sql', ACTION_STATEMENT, 'v', '', FALSE FROM information_schema.TRIGGERS "
+    "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_STATEMENT, '' FROM information_schema.TRIGGERS "
     "WHERE EVENT_OBJECT_SCHEMA = COALESCE(:schema, DATABASE())"
 )
-_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, 'sql', sql, 'v', '', 0 FROM {master} WHERE type = 'trigger'"
+_SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, sql, '' FROM {master} WHERE type = 'trigger'"
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
+_SQLITE_MAIN: Final = "sqlite_master"
+_SQLITE_TEMP: Final = "sqlite_temp_master"  # TEMP triggers (the connection's own) fire on the main schema's tables
 _TRIGGER_HEAD: Final = re.compile(r"^.*?\bbegin\b", re.IGNORECASE | re.DOTALL)  # SQLite: CREATE TRIGGER ... BEGIN
 
 
 def reflect_write_calls(connection: Connection, schema: str | None = None) -> int:
     """Learn the functions writes to the schema's tables run without naming them: column DEFAULTs, triggers.
 
-    PostgreSQL: a trigger runs its function, learnt as :func:`reflect_functions` learns the schema's (one of
-    another schema is learnt here; one of ``pg_catalog``, PostgreSQL's own, such as
-    ``tsvector_update_trigger``, writes no table), so ``declare_function`` overrides it by its name. Elsewhere
+    PostgreSQL: a trigger runs its function, learnt as :func:`reflect_functions` learns the schema's (the
+    functions of another schema holding a trigger function are reflected here, merged; one of ``pg_catalog``,
+    PostgreSQL's own, such as ``tsvector_update_trigger``, writes no table), so ``declare_function`` overrides
+    it by its name. Elsewhere
     a trigger's body is learnt as a function of its own, named ``<trigger NAME on TABLE>``. A write to the
     table then runs them: when they write, so does the statement (see
-    :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`). A relation reflected again is replaced.
+    :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`), and so does any write to the table (a cascade,
+    another trigger, a function: edges of the dependency graph). What a relation is learnt to run adds up.
 
     Args:
         connection: a connection to the database.
@@ -138,34 +140,37 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     runs: dict[str, set[str]] = {}
     for table, expression in defaults:
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
-    bodies: dict[str, Learnt] = {}  # learnt as they are now
-    functions: dict[str, Learnt] = {}  # joined to a function of the same name (another schema's)
-    for table, trigger, language, body, volatility, function_schema, extension in found:
-        source = str(body or "")
-        if dialect == "sqlite":  # the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
-            source = _TRIGGER_HEAD.sub("", source, count=1)
-        name = (
-            str(trigger).lower()
-            if dialect == "postgresql"
-            else f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
-        )
-        runs.setdefault(str(table), set()).add(name)
-        if dialect != "postgresql":
-            bodies[name] = analyse_body(source, str(language).lower(), known, dialect)
-        elif function_schema:  # reflect_functions learnt those of the reflected schema
-            functions[name] = (
-                Learnt(_NONE)
-                if function_schema == "pg_catalog"
-                else analyse_body(
-                    source, str(language).lower(), known, dialect, volatile=_may_write(volatility, language, extension)
-                )
-            )
-    learn(bodies)
-    if functions:  # a name shared with a function of the reflected schema: a call may be either
-        learn(functions, merge=True)
+    if dialect == "postgresql":
+        _trigger_functions(connection, found, runs)
+    else:
+        bodies: dict[str, Learnt] = {}
+        for table, trigger, body, _ in found:
+            name = f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
+            # SQLite keeps the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
+            source = _TRIGGER_HEAD.sub("", str(body or ""), count=1) if dialect == "sqlite" else str(body or "")
+            bodies[name] = analyse_body(source, "sql", known, dialect)
+            runs.setdefault(str(table), set()).add(name)
+        learn(bodies)
     for table, names in runs.items():
         note_write_calls(table, names)
     return sum(map(len, runs.values()))
+
+
+def _trigger_functions(connection: Connection, found: list[Any], runs: dict[str, set[str]]) -> None:
+    """PostgreSQL: each trigger runs its function, by name; those of other schemas are reflected (merged)."""
+    trusted: dict[str, Learnt] = {}  # PostgreSQL's own
+    schemas: set[str] = set()
+    for table, function, _, function_schema in found:
+        name = str(function).lower()
+        runs.setdefault(str(table), set()).add(name)
+        if function_schema == "pg_catalog":
+            trusted[name] = Learnt(_NONE)
+        elif function_schema:  # reflect_functions learnt those of the reflected schema
+            schemas.add(str(function_schema))
+    if trusted:  # a name shared with a function of the reflected schema: a call may be either
+        learn(trusted, merge=True)
+    for other in sorted(schemas):  # the trigger function, and the functions it calls there
+        reflect_functions(connection, other, merge=True)
 
 
 def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
@@ -177,17 +182,21 @@ def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str
         return "", _MY_TRIGGERS, _MY_RELATIONS, {"schema": schema}
     if dialect == "sqlite":
         quote = connection.dialect.identifier_preparer.quote
-        master = "sqlite_master" if schema is None else f"{quote(schema)}.sqlite_master"
-        return "", _SQLITE_TRIGGERS.format(master=master), _SQLITE_RELATIONS.format(master=master), {}
+        masters = [_SQLITE_MAIN, _SQLITE_TEMP] if schema is None else [f"{quote(schema)}.{_SQLITE_MAIN}"]
+        triggers = " UNION ALL ".join(_SQLITE_TRIGGERS.format(master=master) for master in masters)
+        relations = " UNION ALL ".join(_SQLITE_RELATIONS.format(master=master) for master in masters)
+        return "", triggers, relations, {}
     return None
 
 
-def reflect_functions(connection: Connection, schema: str | None = None) -> int:
+def reflect_functions(connection: Connection, schema: str | None = None, *, merge: bool = False) -> int:
     """Learn the tables the schema's functions read and write (PostgreSQL, MySQL, MariaDB; elsewhere nothing).
 
     Args:
         connection: a connection to the database.
         schema: the schema whose functions to reflect (``None``: the default one).
+        merge: join what is learnt to what is known of the same names (another schema's functions), instead of
+            replacing it.
 
     Returns:
         The number of dependencies learnt: a table read or written, a function called, an unanalysable body,
@@ -210,7 +219,7 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
         found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=volatile)
         # overloads share a name, and a call is matched by name: it may be any of them
         learnt[str(name)] = either(learnt[str(name)], found) if str(name) in learnt else found
-    learn(learnt)
+    learn(learnt, merge=merge)
     return sum(
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()
@@ -267,7 +276,12 @@ def _mentioned(body: str, known: Iterable[str]) -> frozenset[tuple[str | None, s
 def _writes(
     body: str, dialect: str, mentioned: frozenset[tuple[str | None, str]] | None
 ) -> tuple[frozenset[tuple[str | None, str]], bool]:
-    """The tables a body writes, and whether it may write others; ``mentioned``: the known tables an unparsed body names."""
+    """The tables a body writes, and whether it may write others; ``mentioned``: the known tables an unparsed body names.
+
+    Keywords are looked for outside string literals and comments (``IF TG_OP = 'UPDATE'`` writes nothing); SQL run
+    from a string is dynamic SQL, which makes the body unanalysable before this is asked.
+    """
+    body = _LITERAL_OR_COMMENT.sub("''", body)
     if not _WRITE_SQL.search(body):
         return frozenset(), False
     if mentioned is None:  # plain SQL sqlglot parsed: its writing statements tell

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Final, cast
 from sqlalchemy import Table
 from sqlalchemy.sql import TableClause
 
+from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.orm.dependencies import name_tag
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ class _Hidden:
     """Table name -> the functions its writes run (:func:`note_write_calls`)."""
     write_pattern: re.Pattern[str] | None
     """Finds the names of tables whose writes run a function that writes."""
+    memo: LRU[str, frozenset[str]]
+    """SQL -> what :func:`hidden_calls` found in it (this generation's)."""
 
 
 def _changed() -> None:
@@ -271,14 +274,14 @@ def note_view_calls(view: str, sql: str, reads: Iterable[str] = ()) -> None:
 def note_write_calls(table: str, calls: Iterable[str]) -> None:
     """Record the functions a write to ``table`` runs without naming them: its column ``DEFAULT``s, its triggers.
 
-    A statement writing ``table`` then writes what those functions write (reflected: replaces what was noted).
+    A statement writing ``table`` then writes what those functions write. Added to what was noted: tables of
+    the same name in two schemas share it (an extra invalidation, never a missing one), as they share a tag.
     """
     names = frozenset(_key(name) for name in calls)
+    if not names:
+        return
     with _lock:
-        if names:
-            _write_calls[_key(table)] = names
-        else:
-            _write_calls.pop(_key(table), None)
+        _write_calls[_key(table)] = _write_calls.get(_key(table), frozenset()) | names
         _changed()
 
 
@@ -353,9 +356,10 @@ def function_reads(names: frozenset[str]) -> FunctionReads | None:
 
 
 def graph_edges() -> dict[str, set[str]]:
-    """Edges "a write to X changes Y" that functions add: a view calling a function changes with its tables.
+    """Edges "a write to X changes Y" that functions add.
 
-    A view calling a function that may read any table changes with every write (keyed ``"*"``).
+    A view calling a function changes with its tables, and a table whose DEFAULTs or triggers write changes
+    what they write. A view calling a function that may read any table changes with every write (keyed ``"*"``).
     """
     with _lock:
         if _edges:
@@ -365,6 +369,12 @@ def graph_edges() -> dict[str, set[str]]:
             reads = _resolve(calls)
             for _, name in reads.names if reads is not None else ():
                 edges.setdefault(_EVERY_WRITE if name == OPAQUE else name, set()).add(view)
+        # a table whose DEFAULTs or triggers write: a write to it changes what they write, however it is written
+        # (a cascade, a function, another trigger); writes they cannot tell are found in the statement only
+        for table, calls in _write_calls.items():
+            runs = _resolve(calls)
+            for _, name in runs.writes if runs is not None else ():
+                edges.setdefault(table, set()).add(name)
         if any(learnt.opaque for learnt in (*_declared.values(), *_reflected.values())):
             edges.setdefault(_EVERY_WRITE, set()).add(OPAQUE)
         _edges.append(edges)
@@ -406,6 +416,7 @@ def _hidden_now() -> _Hidden:
         _names_pattern(view for view, calls in views.items() if writes(calls)),
         dict(_write_calls),
         _names_pattern(table for table, calls in _write_calls.items() if writes(calls)),
+        LRU(4096),
     )
     _hidden.append(hidden)
     return hidden
@@ -435,6 +446,11 @@ def hidden_calls(sql: str) -> frozenset[str]:
         if not _view_calls and not _write_calls:
             return frozenset()
         hidden = _hidden_now()
+    if hidden.read_pattern is None and hidden.write_pattern is None:
+        return frozenset()
+    memo = hidden.memo.get(sql)
+    if memo is not None:
+        return memo
     found: set[str] = set()
     if hidden.read_pattern is not None:
         for name in hidden.read_pattern.findall(sql):
@@ -442,4 +458,4 @@ def hidden_calls(sql: str) -> frozenset[str]:
     if hidden.write_pattern is not None and _WRITING_SQL.search(sql):
         for name in hidden.write_pattern.findall(sql):
             found |= hidden.on_write.get(name.lower(), frozenset())
-    return frozenset(found)
+    return hidden.memo.put(sql, frozenset(found))

@@ -7,6 +7,7 @@ every scenario fails without it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -104,6 +105,13 @@ VIEW_SQL = "CREATE VIEW {name} AS SELECT id, name FROM lak_hid_account WHERE act
 
 @pytest.fixture
 def hidden(sync_env: Env) -> Iterator[Env]:
+    with hidden_tables(sync_env) as env:
+        yield env
+
+
+@contextlib.contextmanager
+def hidden_tables(sync_env: Env) -> Iterator[Env]:
+    """The accounts, parents, children, audit table and views on ``sync_env``'s database, dropped after."""
     if sync_env.engine not in SQL_ENGINES:
         pytest.skip(f"{sync_env.engine}: views, foreign keys and triggers are tested on SQLite, PostgreSQL, MariaDB")
     engine: Engine = sync_env.engine_object

@@ -246,8 +246,13 @@ def test_a_trigger_that_may_write_anything_is_an_unattributable_write() -> None:
     assert raw_sql_writes("INSERT INTO lak_fnwu_log (id) VALUES (1)", "postgresql") is EVERYTHING
 
 
-def test_write_calls_noted_empty_are_forgotten() -> None:
+def test_write_calls_add_up_until_forgotten() -> None:
+    """Tables of one name in two schemas share what they run (a second schema's reflection adds, never replaces)."""
     declare_function("lak_fnwu_bump", writes=[item])
     functions.note_write_calls("lak_fnwu_log", ["lak_fnwu_bump"])
+    functions.note_write_calls("lak_fnwu_log", ["nextval"])
     functions.note_write_calls("lak_fnwu_log", [])
+    assert ITEM in (raw_sql_writes("INSERT INTO lak_fnwu_log (id) VALUES (1)", "postgresql") or set())
+    cascades.forget_dependencies()
+    declare_function("lak_fnwu_bump", writes=[item])
     assert ITEM not in (raw_sql_writes("INSERT INTO lak_fnwu_log (id) VALUES (1)", "postgresql") or set())
