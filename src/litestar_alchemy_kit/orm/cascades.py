@@ -10,6 +10,10 @@ A write to a table also changes:
 - anything a trigger or another hidden mechanism changes: :func:`declare_dependency`;
 - views whose definition calls a database function that reads it (:mod:`~litestar_alchemy_kit.orm.functions`).
 
+A write *to* a view (an updatable one, or one with ``INSTEAD OF`` triggers) writes the tables it reads: they are
+where its closure starts, besides the view. Only the written view's: a view changed by a write to one of its
+tables does not write its other tables.
+
 The graph is keyed by table name, schemas aside, as tags are (:func:`~litestar_alchemy_kit.orm.dependencies.table_tag`),
 so two schemas holding the same table name share their dependencies: an over-approximation (an extra
 invalidation), never a missing one. A view
@@ -56,6 +60,7 @@ _lock = threading.Lock()
 _metadata: list[MetaData] = []
 _declared: dict[str, set[str]] = {}  # written table name -> names of what else changes
 _reflected: dict[str, set[str]] = {}
+_reflected_bases: dict[str, set[str]] = {}  # view name -> the relations it reads (a write to it writes them)
 _generation = 0
 _memo: dict[tuple[object, ...], frozenset[str]] = {}
 _memo_state: tuple[int, int, int] = (-1, -1, -1)
@@ -105,6 +110,7 @@ def forget_dependencies() -> None:
     with _lock:
         _declared.clear()
         _reflected.clear()
+        _reflected_bases.clear()
         _generation += 1
     functions.forget_functions()
 
@@ -158,9 +164,10 @@ def _fk_target(fullname: str) -> str:
     return _name(parts[-2]) if len(parts) >= 2 else ""  # noqa: PLR2004
 
 
-def _graph(metadata: Iterable[MetaData]) -> dict[str, set[str]]:
-    """Edges "a write to X changes Y" by table name."""
+def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Edges "a write to X changes Y" by table name, and each view's bases (a write to it writes them)."""
     edges: dict[str, set[str]] = {}
+    bases: dict[str, set[str]] = {view: set(read) for view, read in _reflected_bases.items()}
     for meta in metadata:
         for table in meta.tables.values():
             for fk in table.foreign_keys:
@@ -169,11 +176,23 @@ def _graph(metadata: Iterable[MetaData]) -> dict[str, set[str]]:
                     edges.setdefault(_fk_target(fk.target_fullname), set()).add(_name(table.name))
             for base in table.info.get(VIEW_INFO_KEY, ()):
                 edges.setdefault(_name(base), set()).add(_name(table.name))
-                edges.setdefault(_name(table.name), set()).add(_name(base))  # written through the view
+                bases.setdefault(_name(table.name), set()).add(_name(base))
     for source in (_declared, _reflected, functions.graph_edges()):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
-    return edges
+    return edges, bases
+
+
+def _written_through(start: str, bases: dict[str, set[str]]) -> set[str]:
+    """``start`` and, if it is a view, the relations a write to it writes (through views of views)."""
+    written = {start}
+    todo = [start]
+    while todo:
+        for base in bases.get(todo.pop(), ()):
+            if base not in written:
+                written.add(base)
+                todo.append(base)
+    return written
 
 
 def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> frozenset[str]:
@@ -189,9 +208,11 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
         found = _memo.get(memo_key)
     if found is not None:
         return found
-    edges = _graph(metadata)
-    names: set[str] = {start} if itself else set()
-    todo = [start]
+    edges, bases = _graph(metadata)
+    # a write to a view writes its tables: they are written, not merely changed (so itself or not, they count)
+    through = _written_through(start, bases)
+    names: set[str] = through - ({start} if not itself else set())
+    todo = list(through)
     # views whose definition could not be analysed may read any table: every write changes them
     for changed in edges.get(_ALL, ()):
         names.add(changed)
@@ -253,6 +274,7 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
     global _generation  # noqa: PLW0603
     inspector = inspect(connection)
     learnt: dict[str, set[str]] = {}
+    written_through: dict[str, set[str]] = {}
     table_names = list(inspector.get_table_names(schema=schema))
     view_names = list(inspector.get_view_names(schema=schema))
     for table_name in table_names:
@@ -271,12 +293,14 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
         for base in bases:
             learnt.setdefault(base, set()).add(_name(view_name))
             if base != _ALL:  # a write through an updatable view writes its base tables (and runs their triggers)
-                learnt.setdefault(_name(view_name), set()).add(base)
+                written_through.setdefault(_name(view_name), set()).add(base)
         functions.note_view_calls(view_name, str(definition or ""), bases)
     functions_learnt = reflect_functions(connection, schema) + reflect_write_calls(connection, schema)
     with _lock:
         for written, changed in learnt.items():
             _reflected.setdefault(written, set()).update(changed)
+        for view, read in written_through.items():
+            _reflected_bases.setdefault(view, set()).update(read)
         _generation += 1
     return sum(len(changed) for changed in learnt.values()) + functions_learnt
 

@@ -297,6 +297,20 @@ def test_write_through_updatable_view_base_table(hidden: Env) -> None:
         _cleanup(engine)
 
 
+def test_write_to_a_joined_table_leaves_the_other_cached(hidden: Env) -> None:
+    """A reflected view joining accounts and parents: an account write changes the view, not the parents' entries."""
+    engine = hidden.engine_object
+    _exec(
+        engine,
+        "CREATE VIEW lak_rv_join AS SELECT a.id, a.name FROM lak_hid_account a JOIN lak_hid_parent p ON p.id = a.id",
+    )
+    try:
+        _reflect(engine)
+        _parent_still_cached(hidden, lambda session: session.add(Account(id=3, name="ann")))
+    finally:
+        _cleanup(engine, "DROP VIEW IF EXISTS lak_rv_join")
+
+
 # --- 7. SQLite TEMP triggers live in sqlite_temp_master ------------------------------------------
 
 

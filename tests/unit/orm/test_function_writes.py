@@ -256,3 +256,24 @@ def test_write_calls_add_up_until_forgotten() -> None:
     cascades.forget_dependencies()
     declare_function("lak_fnwu_bump", writes=[item])
     assert ITEM not in (raw_sql_writes("INSERT INTO lak_fnwu_log (id) VALUES (1)", "postgresql") or set())
+
+
+# --- a write to a view writes the tables it reads; a write to one of them does not write the others --------------
+
+
+def test_a_write_to_a_view_writes_its_tables_and_no_further() -> None:
+    """A view over two tables (``view_of``): writing it writes both; writing one changes the view, not the other."""
+    meta = MetaData()
+    left = Table("lak_fnwu_left", meta, Column("id", Integer, primary_key=True))
+    right = Table("lak_fnwu_right", meta, Column("id", Integer, primary_key=True))
+    view = Table(
+        "lak_fnwu_both",
+        meta,
+        Column("id", Integer, primary_key=True),
+        info=cascades.view_of(left, right),
+    )
+    assert {"t:lak_fnwu_left", "t:lak_fnwu_right"} <= cascades.written_tags(view)
+    written = cascades.written_tags(left)
+    assert "t:lak_fnwu_both" in written
+    assert "t:lak_fnwu_right" not in written, "a write to one table of a view wrote the view's other table"
+    assert {"t:lak_fnwu_left", "t:lak_fnwu_right"} <= cascades.changed_tags(view)
