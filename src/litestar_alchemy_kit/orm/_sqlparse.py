@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is no
     msg = "raw sql analysis needs sqlglot: install litestar-alchemy-kit[sql]"
     raise ImportError(msg) from exc
 
-__all__ = ("body_tables", "referenced_tables", "statement_writes", "write_qualifiers")
+__all__ = ("body_tables", "code_words", "referenced_tables", "statement_writes", "write_qualifiers")
 
 # sqlglot logs every statement it falls back to parsing as an opaque command; we handle those.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -44,6 +44,19 @@ TableName = tuple[str | None, str]
 
 def _tables(node: exp.Expr) -> list[TableName]:
     return [(table.db or None, table.name) for table in node.find_all(exp.Table) if table.name]
+
+
+def code_words(sql: str, dialect: str) -> str | None:
+    r"""``sql`` without its string literals and comments, as the dialect tokenizes it (tokens joined by spaces).
+
+    ``None`` when it does not tokenize. Every spelling of a literal the dialect knows is dropped
+    (``E'it\\'s'``, ``$tag$...$tag$``, MySQL's ``"it's"``), and comments of every kind (``#`` on MySQL).
+    """
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(_DIALECTS.get(dialect, dialect)).tokenize(sql)
+    except (SqlglotError, ValueError):
+        return None
+    return " ".join(token.text for token in tokens if not token.token_type.name.endswith("STRING"))
 
 
 def _parse(sql: str, dialect: str) -> list[exp.Expr] | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import MetaData, Table, inspect
+from sqlalchemy import MetaData, Table, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import mapperlib
 
@@ -35,6 +35,8 @@ from litestar_alchemy_kit.orm.functionreflect import reflect_functions, reflect_
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from sqlalchemy.engine.reflection import Inspector
 
 __all__ = (
     "VIEW_INFO_KEY",
@@ -62,6 +64,11 @@ _declared: dict[str, set[str]] = {}  # written table name -> names of what else 
 _reflected: dict[str, set[str]] = {}
 _reflected_bases: dict[str, set[str]] = {}  # view name -> the relations it reads (a write to it writes them)
 _generation = 0
+_PG_INHERITS: Final = (
+    "SELECT parent.relname, child.relname FROM pg_inherits i JOIN pg_class parent ON parent.oid = i.inhparent "
+    "JOIN pg_class child ON child.oid = i.inhrelid JOIN pg_namespace n ON n.oid = parent.relnamespace "
+    "WHERE n.nspname = COALESCE(:schema, current_schema())"
+)
 _memo: dict[tuple[object, ...], frozenset[str]] = {}
 _memo_state: tuple[int, int, int] = (-1, -1, -1)
 
@@ -277,12 +284,8 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
     written_through: dict[str, set[str]] = {}
     table_names = list(inspector.get_table_names(schema=schema))
     view_names = list(inspector.get_view_names(schema=schema))
-    for table_name in table_names:
-        for fk in inspector.get_foreign_keys(table_name, schema=schema):
-            options = fk.get("options") or {}
-            actions = {str(options.get("ondelete") or "").upper(), str(options.get("onupdate") or "").upper()}
-            if actions & _CASCADING:
-                learnt.setdefault(_name(fk["referred_table"]), set()).add(_name(table_name))
+    for referred, table_name in _cascading(inspector, table_names, schema):
+        learnt.setdefault(referred, set()).add(table_name)
     known = [*table_names, *view_names]
     for view_name in view_names:
         try:
@@ -295,6 +298,8 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
             if base != _ALL:  # a write through an updatable view writes its base tables (and runs their triggers)
                 written_through.setdefault(_name(view_name), set()).add(base)
         functions.note_view_calls(view_name, str(definition or ""), bases)
+    for parent, child in _children(connection, schema):
+        written_through.setdefault(parent, set()).add(child)
     functions_learnt = reflect_functions(connection, schema) + reflect_write_calls(connection, schema)
     with _lock:
         for written, changed in learnt.items():
@@ -303,6 +308,28 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
             _reflected_bases.setdefault(view, set()).update(read)
         _generation += 1
     return sum(len(changed) for changed in learnt.values()) + functions_learnt
+
+
+def _cascading(inspector: Inspector, table_names: list[str], schema: str | None) -> list[tuple[str, str]]:
+    """(referred, referring) of each foreign key whose actions cascade (a write to the first changes the second)."""
+    found: list[tuple[str, str]] = []
+    for table_name in table_names:
+        for fk in inspector.get_foreign_keys(table_name, schema=schema):
+            options = fk.get("options") or {}
+            actions = {str(options.get("ondelete") or "").upper(), str(options.get("onupdate") or "").upper()}
+            if actions & _CASCADING:
+                found.append((_name(fk["referred_table"]), _name(table_name)))
+    return found
+
+
+def _children(connection: Connection, schema: str | None) -> list[tuple[str, str]]:
+    """PostgreSQL: (parent, child) of each partition and inheriting table: a write to the parent writes the child."""
+    if connection.dialect.name != "postgresql":
+        return []
+    return [
+        (_name(str(parent)), _name(str(child)))
+        for parent, child in connection.execute(text(_PG_INHERITS), {"schema": schema})
+    ]
 
 
 def _view_bases(definition: str, known: list[str], dialect_name: str) -> set[str]:

@@ -43,9 +43,43 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-__all__ = ("reflect_functions", "reflect_write_calls")
+__all__ = ("PURE_EXTENSIONS", "analyse_body", "reflect_functions", "reflect_write_calls")
 
 _ANALYSED_LANGUAGES: Final = frozenset({"sql", "plpgsql"})
+PURE_EXTENSIONS: Final = frozenset(
+    {
+        "autoinc",
+        "bloom",
+        "btree_gin",
+        "btree_gist",
+        "citext",
+        "cube",
+        "dict_int",
+        "dict_xsyn",
+        "earthdistance",
+        "fuzzystrmatch",
+        "hstore",
+        "insert_username",
+        "intarray",
+        "isn",
+        "lo",
+        "ltree",
+        "moddatetime",
+        "pg_trgm",
+        "pgcrypto",
+        "seg",
+        "tablefunc",
+        "tsm_system_rows",
+        "tsm_system_time",
+        "unaccent",
+        "uuid-ossp",
+        "vector",
+    }
+)
+"""PostgreSQL extensions whose compiled functions read and write no table of the application (contrib's types,
+indexes, text search, ``uuid-ossp``, ``pgcrypto``, ``moddatetime``; pgvector): reflected, they are pure (a
+``VOLATILE`` one's result still varies). Any other extension's compiled function cannot be analysed: it may read
+any table and, ``VOLATILE``, write any (contrib's ``refint`` deletes rows, ``postgis`` alters tables)."""
 _DYNAMIC_SQL: Final = re.compile(r"\bexecute\b", re.IGNORECASE)
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][\w$]*")
 _SIMPLE: Final = re.compile(r"[a-z_][\w$]*\Z")
@@ -53,7 +87,6 @@ _NONE: Final[frozenset[tuple[str | None, str]]] = frozenset()
 _WRITE_SQL: Final = re.compile(
     r"\b(?:insert|update|delete|merge|truncate|replace\s+into|call|drop|alter|refresh)\b", re.IGNORECASE
 )
-_LITERAL_OR_COMMENT: Final = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 # writes whose tables no name in the body tells: a procedure, DDL
 _UNTOLD_WRITE_SQL: Final = re.compile(r"\b(?:call|drop|alter|refresh)\b", re.IGNORECASE)
 # the target named after a writing keyword, optionally schema-qualified and quoted
@@ -63,10 +96,11 @@ _TARGET: Final = re.compile(
     re.IGNORECASE,
 )
 
-# the last column: whether an extension owns the function (uuid-ossp's uuid_generate_v4, pgcrypto's...)
+# the last column: the extension owning the function ('' for none)
 _PG_FUNCTIONS: Final = (
     "SELECT p.proname, l.lanname, COALESCE(NULLIF(p.prosrc, ''), pg_get_functiondef(p.oid)), p.provolatile::text, "
-    "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
+    "COALESCE((SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid "
+    "WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e' LIMIT 1), '') "
     "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang "
     "WHERE p.prokind = 'f' AND n.nspname = COALESCE(:schema, current_schema())"
 )
@@ -77,7 +111,7 @@ _PG_RELATIONS: Final = (
     "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
 )
 _MY_FUNCTIONS: Final = (
-    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION, 'v', FALSE FROM information_schema.ROUTINES "
+    "SELECT ROUTINE_NAME, 'sql', ROUTINE_DEFINITION, 'v', '' FROM information_schema.ROUTINES "
     "WHERE ROUTINE_TYPE = 'FUNCTION' AND ROUTINE_SCHEMA = COALESCE(:schema, DATABASE())"
 )
 _MY_RELATIONS: Final = (
@@ -107,7 +141,8 @@ _SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, sql, '' FROM {master} WHERE ty
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
 _SQLITE_MAIN: Final = "sqlite_master"
 _SQLITE_TEMP: Final = "sqlite_temp_master"  # TEMP triggers (the connection's own) fire on the main schema's tables
-_TRIGGER_HEAD: Final = re.compile(r"^.*?\bbegin\b", re.IGNORECASE | re.DOTALL)  # SQLite: CREATE TRIGGER ... BEGIN
+_BEGIN: Final = re.compile(r"\bbegin\b", re.IGNORECASE)
+_SQLITE_LITERAL: Final = re.compile(r"'(?:[^']|'')*'")  # SQLite's only string literal (no backslash escapes)
 
 
 def reflect_write_calls(connection: Connection, schema: str | None = None) -> int:
@@ -147,13 +182,20 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
         for table, trigger, body, _ in found:
             name = f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
             # SQLite keeps the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
-            source = _TRIGGER_HEAD.sub("", str(body or ""), count=1) if dialect == "sqlite" else str(body or "")
+            source = _sqlite_trigger_body(str(body or "")) if dialect == "sqlite" else str(body or "")
             bodies[name] = analyse_body(source, "sql", known, dialect)
             runs.setdefault(str(table), set()).add(name)
-        learn(bodies)
+        learn(bodies, merge=True)  # a trigger of the same name on a table of the same name in another schema
     for table, names in runs.items():
         note_write_calls(table, names)
     return sum(map(len, runs.values()))
+
+
+def _sqlite_trigger_body(statement: str) -> str:
+    """What ``CREATE TRIGGER ... BEGIN ... END`` runs: after its first ``BEGIN`` outside a literal (a ``WHEN`` may hold one)."""
+    masked = _SQLITE_LITERAL.sub(lambda found: " " * len(found.group()), statement)
+    begin = _BEGIN.search(masked)
+    return statement if begin is None else statement[begin.end() :]
 
 
 def _trigger_functions(connection: Connection, found: list[Any], runs: dict[str, set[str]]) -> None:
@@ -170,7 +212,7 @@ def _trigger_functions(connection: Connection, found: list[Any], runs: dict[str,
     if trusted:  # a name shared with a function of the reflected schema: a call may be either
         learn(trusted, merge=True)
     for other in sorted(schemas):  # the trigger function, and the functions it calls there
-        reflect_functions(connection, other, merge=True)
+        reflect_functions(connection, other)
 
 
 def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
@@ -189,14 +231,15 @@ def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str
     return None
 
 
-def reflect_functions(connection: Connection, schema: str | None = None, *, merge: bool = False) -> int:
+def reflect_functions(connection: Connection, schema: str | None = None) -> int:
     """Learn the tables the schema's functions read and write (PostgreSQL, MySQL, MariaDB; elsewhere nothing).
+
+    Added to what is known of the same names (another schema's, or an earlier reflection's): a call by name
+    may be any of them. ``forget_dependencies()`` starts over.
 
     Args:
         connection: a connection to the database.
         schema: the schema whose functions to reflect (``None``: the default one).
-        merge: join what is learnt to what is known of the same names (another schema's functions), instead of
-            replacing it.
 
     Returns:
         The number of dependencies learnt: a table read or written, a function called, an unanalysable body,
@@ -215,25 +258,18 @@ def reflect_functions(connection: Connection, schema: str | None = None, *, merg
     known = [str(name) for (name,) in connection.execute(text(queries[1]))]
     learnt: dict[str, Learnt] = {}
     for name, language, body, volatility, extension in rows:
-        volatile = _may_write(volatility, language, extension)
-        found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=volatile)
+        volatile = str(volatility) == "v"
+        if str(extension) in PURE_EXTENSIONS and str(language).lower() not in _ANALYSED_LANGUAGES:
+            found = Learnt(_NONE, varies=volatile)  # a VOLATILE one's result still varies (gen_random_bytes)
+        else:
+            found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=volatile)
         # overloads share a name, and a call is matched by name: it may be any of them
         learnt[str(name)] = either(learnt[str(name)], found) if str(name) in learnt else found
-    learn(learnt, merge=merge)
+    learn(learnt, merge=True)  # a name another schema shares, or reflected before: a call may be either
     return sum(
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()
     )
-
-
-def _may_write(volatility: object, language: object, extension: object) -> bool:
-    """Whether the database lets a function write: ``VOLATILE``, and not a compiled one an extension owns.
-
-    An extension's C function (uuid-ossp's ``uuid_generate_v4``, pgcrypto's) is trusted to write none of the
-    application's tables: taken as writing anything, a column ``DEFAULT`` calling it would make every insert
-    invalidate the whole namespace. Its ``sql`` / ``plpgsql`` functions are analysed as any other.
-    """
-    return str(volatility) == "v" and not (extension and str(language).lower() not in _ANALYSED_LANGUAGES)
 
 
 def analyse_body(body: str, language: str, known: Iterable[str], dialect: str, *, volatile: bool = True) -> Learnt:
@@ -281,7 +317,7 @@ def _writes(
     Keywords are looked for outside string literals and comments (``IF TG_OP = 'UPDATE'`` writes nothing); SQL run
     from a string is dynamic SQL, which makes the body unanalysable before this is asked.
     """
-    body = _LITERAL_OR_COMMENT.sub("''", body)
+    body = _code(body, dialect)
     if not _WRITE_SQL.search(body):
         return frozenset(), False
     if mentioned is None:  # plain SQL sqlglot parsed: its writing statements tell
@@ -296,6 +332,16 @@ def _writes(
     targets = {_target(match) for match in _TARGET.findall(body)}
     names = frozenset({*mentioned, *targets})
     return names, not names or _UNTOLD_WRITE_SQL.search(body) is not None
+
+
+def _code(body: str, dialect: str) -> str:
+    """``body`` without string literals and comments (tokenized by sqlglot), or as it is when it cannot be."""
+    try:
+        from litestar_alchemy_kit.orm._sqlparse import code_words  # noqa: PLC0415 - optional extra
+    except ImportError:
+        return body
+    words = code_words(body, dialect)
+    return body if words is None else words
 
 
 def _target(found: str) -> tuple[str | None, str]:

@@ -135,7 +135,8 @@ class _Hidden:
     """What statements run without naming it, for one generation (see :func:`hidden_calls`)."""
 
     views: dict[str, frozenset[str]]
-    """View name -> the functions reading it calls: its definition's, and those of the views it reads."""
+    """View name -> the functions reading it calls (its definition's, and those of the views it reads), for the views
+    whose calls write."""
     read_pattern: re.Pattern[str] | None
     """Finds the names of views whose calls write."""
     on_write: dict[str, frozenset[str]]
@@ -411,9 +412,10 @@ def _hidden_now() -> _Hidden:
         found = _resolve(calls)
         return found is not None and found.writer is not None
 
+    writing = {view: calls for view, calls in views.items() if writes(calls)}
     hidden = _Hidden(
-        views,
-        _names_pattern(view for view, calls in views.items() if writes(calls)),
+        writing,
+        _names_pattern(writing),
         dict(_write_calls),
         _names_pattern(table for table, calls in _write_calls.items() if writes(calls)),
         LRU(4096),
@@ -423,7 +425,11 @@ def _hidden_now() -> _Hidden:
 
 
 def view_calls(tags: Iterable[str]) -> frozenset[str]:
-    """The functions a read of the relations tagged ``tags`` runs through the views among them (statement analysis)."""
+    """The functions a read of the relations tagged ``tags`` runs through the views among them that write.
+
+    Statement analysis adds them to the read's calls: the read is a write then, never cached. A view calling
+    functions that only read changes with their tables (:func:`graph_edges`), and is cached as any view.
+    """
     with _lock:
         if not _view_calls:
             return frozenset()
