@@ -38,7 +38,10 @@ DATABASE_SIDE = frozenset(
         "test_databases_sync.py",
         "test_durable_async.py",
         "test_durable_sync.py",
+        "test_enginecommit_async.py",
+        "test_enginecommit_sync.py",
         "test_function_dependencies.py",
+        "test_hidden_dependencies.py",
         "test_shapes_async.py",
         "test_shapes_sync.py",
         "test_spellings_async.py",
@@ -47,21 +50,18 @@ DATABASE_SIDE = frozenset(
         "test_twophase_sync.py",
     }
 )
-"""Modules whose scenarios vary the database's side alone (write routing, durable writes, table spellings,
-statement shapes, function bodies, prepared transactions): they run on the in-process store and Redis, whose delivery code every
-other scenario runs on Valkey and the clusters too."""
+"""Modules whose scenarios vary the database's side alone (write routing, durable writes, how an engine connection
+commits, table spellings, statement shapes, function bodies, views, cascades and triggers, prepared transactions): they
+run on the in-process store and Redis, whose delivery code (markers, settles, bumps) every other scenario runs on
+Valkey and the clusters too."""
 DATABASE_SIDE_TESTS = frozenset(
     {
         "test_raw_writes_invalidate",
         "test_writes_in_flush_events_invalidate",
-        "test_reflected_trigger_invalidates",
-        "test_reflected_trigger_leaves_other_tables_cached",
-        "test_reflected_trigger_function_of_another_schema",
-        "test_trigger_known_not_to_write_elsewhere_leaves_other_tables_cached",
     }
 )
-"""Scenarios that vary only how a write reaches the database (twenty raw-SQL forms, writes from flush events, a
-reflected trigger's): like :data:`DATABASE_SIDE`, on the in-process store and Redis (the suite's 15-minute budget)."""
+"""Scenarios of the safety modules that vary only how a write reaches the database (twenty raw-SQL forms, writes from
+flush events): like :data:`DATABASE_SIDE`, on the in-process store and Redis (the suite's 15-minute budget)."""
 NETWORK_ONLY = frozenset({"valkey_store", *CLUSTERS})
 
 
