@@ -6,7 +6,8 @@ runs on every engine of the matrix with the first three; on each cluster it runs
 form, the async scenarios on aiosqlite and their generated sync twins on SQLite: what a cluster
 changes is the store's side (its async and sync backends), which the engines do not vary, and the
 whole engine matrix on two more stores would cost the suite's time budget for nothing new. For the
-same reason the :data:`DATABASE_SIDE` modules run on the in-process store and Redis only.
+same reason the :data:`DATABASE_SIDE` modules run on the in-process store and Redis only, and the
+review modules of :data:`VALKEY_ON_ONE_ENGINE` on Valkey as on the clusters.
 """
 
 from __future__ import annotations
@@ -63,11 +64,17 @@ DATABASE_SIDE_TESTS = frozenset(
 """Scenarios of the safety modules that vary only how a write reaches the database (twenty raw-SQL forms, writes from
 flush events): like :data:`DATABASE_SIDE`, on the in-process store and Redis (the suite's 15-minute budget)."""
 NETWORK_ONLY = frozenset({"valkey_store", *CLUSTERS})
+VALKEY_ON_ONE_ENGINE = frozenset(
+    {"test_edges_async.py", "test_edges_sync.py", "test_safety_async.py", "test_safety_sync.py"}
+)
+"""Review scenarios (safety holes, adversarial edges) that run on Valkey as the clusters do: on one engine per form
+(:data:`CLUSTER_ENGINES`). Every engine runs them on the in-process store and Redis; Valkey's client runs every
+invariant and tenant scenario on every engine (the issue's matrix), and these on SQLite (the suite's 15-minute budget)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect cluster runs on engines other than :data:`CLUSTER_ENGINES`, and :data:`DATABASE_SIDE` modules' runs
-    on Valkey and the clusters (see the module docstring)."""
+    """Deselect cluster runs (and Valkey runs of :data:`VALKEY_ON_ONE_ENGINE`) on engines other than
+    :data:`CLUSTER_ENGINES`, and :data:`DATABASE_SIDE` modules' runs on Valkey and the clusters (see the module docstring)."""
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
@@ -75,7 +82,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = params.params if params is not None else {}
         engine = params.get("async_engine", params.get("sync_engine"))
         store = params.get("cache_store")
-        if (store in CLUSTERS and engine is not None and engine not in CLUSTER_ENGINES) or (
+        one_engine = store in CLUSTERS or (store == "valkey_store" and item.path.name in VALKEY_ON_ONE_ENGINE)
+        if (one_engine and engine is not None and engine not in CLUSTER_ENGINES) or (
             store in NETWORK_ONLY
             and (item.path.name in DATABASE_SIDE or getattr(item, "originalname", None) in DATABASE_SIDE_TESTS)
         ):
