@@ -185,7 +185,7 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
             source = _sqlite_trigger_body(str(body or "")) if dialect == "sqlite" else str(body or "")
             bodies[name] = analyse_body(source, "sql", known, dialect)
             runs.setdefault(str(table), set()).add(name)
-        learn(bodies, merge=True)  # a trigger of the same name on a table of the same name in another schema
+        learn(bodies)  # a trigger of the same name on a table of the same name in another schema
     for table, names in runs.items():
         note_write_calls(table, names)
     return sum(map(len, runs.values()))
@@ -210,7 +210,7 @@ def _trigger_functions(connection: Connection, found: list[Any], runs: dict[str,
         elif function_schema:  # reflect_functions learnt those of the reflected schema
             schemas.add(str(function_schema))
     if trusted:  # a name shared with a function of the reflected schema: a call may be either
-        learn(trusted, merge=True)
+        learn(trusted)
     for other in sorted(schemas):  # the trigger function, and the functions it calls there
         reflect_functions(connection, other)
 
@@ -265,7 +265,7 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
             found = analyse_body(str(body or ""), str(language).lower(), known, dialect, volatile=volatile)
         # overloads share a name, and a call is matched by name: it may be any of them
         learnt[str(name)] = either(learnt[str(name)], found) if str(name) in learnt else found
-    learn(learnt, merge=True)  # a name another schema shares, or reflected before: a call may be either
+    learn(learnt)  # a name another schema shares, or reflected before: a call may be either
     return sum(
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()

@@ -245,14 +245,15 @@ def either(first: Learnt, second: Learnt) -> Learnt:
     )
 
 
-def learn(functions: Mapping[str, Learnt], *, merge: bool = False) -> None:
+def learn(functions: Mapping[str, Learnt]) -> None:
     """Record what reflection found of functions' bodies.
 
-    A name reflected again is replaced, or with ``merge`` joined to what is known of it (:func:`either`).
+    A name already known (another schema's, an earlier reflection's) is joined to it (:func:`either`): a call by
+    name may be any of them. ``forget_functions()`` starts over.
     """
     with _lock:
         for name, learnt in functions.items():
-            known = _reflected.get(_key(name)) if merge else None
+            known = _reflected.get(_key(name))
             _reflected[_key(name)] = learnt if known is None else either(known, learnt)
         _changed()
 
