@@ -271,6 +271,9 @@ def _own_postgres_database(server: backends.Server) -> Iterator[str]:
     name = _unique("lak")
     with psycopg.connect(backends.libpq(admin), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # A throwaway database: commits need not wait for the WAL to reach the disk (each test creates and
+        # drops its tables). What other sessions see is unchanged: a commit is visible once it returns.
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     yield admin.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(backends.libpq(admin), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

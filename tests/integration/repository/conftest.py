@@ -26,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 
 from tests._backends import CLUSTERS
 from tests.conftest import PATIENT, _memory_backend, _server_backend, cluster_backend
-from tests.integration.repository.models import RepoBase
+from tests.integration.repository import _tables
 
 CACHE_STORES = ("memory_store", "redis_store", "valkey_store", *CLUSTERS)
 CLUSTER_ENGINES = frozenset({"aiosqlite", "sqlite"})
@@ -173,13 +173,6 @@ def _admin(url: URL, statement: str) -> None:
         engine.dispose()
 
 
-def _fresh_file(engine: Engine) -> bool:
-    """Whether ``engine``'s database is a file of the test's own ``tmp_path`` (SQLite, DuckDB): new at setup, and
-    never opened again, so dropping its tables before or after the test is work for nothing (a third of the
-    suite's time went to dropping and creating tables)."""
-    return engine.dialect.name in {"sqlite", "duckdb"} and engine.url.database not in {None, "", ":memory:"}
-
-
 def _namespace() -> str:
     return f"lakrepo{uuid.uuid4().hex[:12]}"
 
@@ -189,9 +182,7 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
     from litestar_alchemy_kit.cache import AsyncCache
 
     async with async_engine.begin() as conn:
-        if not _fresh_file(async_engine.sync_engine):
-            await conn.run_sync(RepoBase.metadata.drop_all)
-        await conn.run_sync(RepoBase.metadata.create_all)
+        await conn.run_sync(_tables.prepare)
     namespace = _namespace()
     caches: list[Any] = []
     # the matrix's own store factories: one MemoryStore per namespace, a new client per Redis/Valkey store
@@ -216,18 +207,16 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
         with contextlib.suppress(Exception):
             await cache.close()
     await backend.aclose()
-    if not _fresh_file(async_engine.sync_engine):
-        async with async_engine.begin() as conn:
-            await conn.run_sync(RepoBase.metadata.drop_all)
+    async with async_engine.begin() as conn:
+        await conn.run_sync(_tables.release)
 
 
 @pytest.fixture
 def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureRequest) -> Iterator[Env]:
     from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 
-    if not _fresh_file(sync_engine):
-        RepoBase.metadata.drop_all(sync_engine)
-    RepoBase.metadata.create_all(sync_engine)
+    with sync_engine.begin() as conn:
+        _tables.prepare(conn)
     namespace = _namespace()
     clients: list[Any] = []
     caches: list[Any] = []
@@ -275,5 +264,5 @@ def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureReque
     for client in clients:
         with contextlib.suppress(Exception):
             client.close()
-    if not _fresh_file(sync_engine):
-        RepoBase.metadata.drop_all(sync_engine)
+    with sync_engine.begin() as conn:
+        _tables.release(conn)

@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[3]
 BOUND = 3.0  # the outbox's staleness bound (available policy), seconds
 INTERVAL = 1.0  # the outbox drain interval, seconds: long enough for stale reads to be seen, and to end
 MARKER_TTL = 2.0
-PARTITION = 5.0  # seconds the writer stays cut off after its commit: longer than BOUND, so the outbox must end it
-HEALED = 3.0  # seconds of reads after the partition heals
+PARTITION = 4.0  # seconds the writer stays cut off after its commit: longer than BOUND, so the outbox must end it
+HEALED = 1.0  # seconds of reads after the partition heals (50 reads)
 
 # (store, database, flavour): every store, database and flavour appears with both policies and both faults.
 SETUPS = [

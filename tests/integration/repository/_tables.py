@@ -1,0 +1,113 @@
+"""The scenario tables (:data:`RepoBase.metadata`) around each test: created fresh, or kept and emptied.
+
+Creating and dropping the tables for every test on PostgreSQL and MariaDB cost about a tenth of the suite's time
+(and most of its disk flushes). A test that changed nothing but rows leaves the tables as they were created, so the
+next test only empties them. Whether anything else changed is read from the catalog, not assumed: the *shape* of the
+database (its schemas, relations, columns, constraints, indexes, triggers, rules, policies, functions, types and
+extensions) is compared with the shape recorded right after the tables were last created. Any difference (a test's
+trigger, view, function or column left behind) and the tables are dropped and created again, as before.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from tests.integration.repository.models import RepoBase
+
+__all__ = ("prepare", "release")
+
+_SYSTEM = "nspname LIKE 'pg\\_%' OR nspname = 'information_schema'"
+_POSTGRES_SHAPE = f"""
+SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
+  SELECT concat_ws(':', 'n', nspname) FROM pg_namespace WHERE NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'r', c.oid::regclass, c.relkind, c.relhastriggers, c.relhasrules, c.relrowsecurity,
+                             c.relispartition)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'a', a.attrelid::regclass, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
+                             a.atthasdef, a.attgenerated)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'k', k.conrelid::regclass, k.conname, k.contype)
+    FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 't', tgrelid::regclass, tgname, tgenabled) FROM pg_trigger WHERE NOT tgisinternal
+  UNION ALL SELECT concat_ws(':', 'y', polrelid::regclass, polname) FROM pg_policy
+  UNION ALL SELECT concat_ws(':', 'f', p.oid::regprocedure, md5(p.prosrc))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'd', t.oid::regtype, t.typtype)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c') AND NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'e', extname, extversion) FROM pg_extension
+) AS shape(x)
+"""
+_MYSQL_SHAPE = """
+SELECT MD5(COALESCE(GROUP_CONCAT(x ORDER BY x SEPARATOR ','), '')) FROM (
+  SELECT CONCAT_WS(':', 'r', TABLE_NAME, TABLE_TYPE) AS x FROM information_schema.TABLES
+    WHERE TABLE_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'a', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'),
+                             EXTRA, COALESCE(GENERATION_EXPRESSION, ''))
+    FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'i', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE)
+    FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'k', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)
+    FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 't', EVENT_OBJECT_TABLE, TRIGGER_NAME, MD5(ACTION_STATEMENT))
+    FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'f', ROUTINE_TYPE, ROUTINE_NAME, MD5(COALESCE(ROUTINE_DEFINITION, '')))
+    FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'e', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()
+) AS shape
+"""
+_SHAPES = {"postgresql": _POSTGRES_SHAPE, "mysql": _MYSQL_SHAPE, "mariadb": _MYSQL_SHAPE}
+
+_created: dict[tuple[str, str | None, int | None, str | None], str] = {}
+"""Per database (this process owns it): its shape right after the tables were last created."""
+
+
+def _key(conn: Connection) -> tuple[str, str | None, int | None, str | None]:
+    url = conn.engine.url
+    return url.get_backend_name(), url.host, url.port, url.database
+
+
+def _shape(conn: Connection) -> str | None:
+    query = _SHAPES.get(conn.dialect.name)
+    return None if query is None else str(conn.execute(text(query)).scalar_one())
+
+
+def _fresh_file(conn: Connection) -> bool:
+    """A SQLite or DuckDB file of the test's own ``tmp_path``: new at setup and never opened again."""
+    return conn.dialect.name in {"sqlite", "duckdb"} and conn.engine.url.database not in {None, "", ":memory:"}
+
+
+def _empty(conn: Connection) -> None:
+    """Delete every row of the scenario tables, children first."""
+    tables = list(reversed(RepoBase.metadata.sorted_tables))
+    for table in tables:
+        conn.execute(table.delete())
+
+
+def _unchanged(conn: Connection) -> bool:
+    recorded = _created.get(_key(conn))
+    return recorded is not None and _shape(conn) == recorded
+
+
+def prepare(conn: Connection) -> None:
+    """Make the scenario tables exist, empty, as created (``conn`` in a transaction it commits)."""
+    if _fresh_file(conn):
+        RepoBase.metadata.create_all(conn)
+        return
+    if _unchanged(conn):
+        _empty(conn)
+        return
+    RepoBase.metadata.drop_all(conn)
+    RepoBase.metadata.create_all(conn)
+    if conn.dialect.name in _SHAPES:
+        _created[_key(conn)] = str(_shape(conn))
+
+
+def release(conn: Connection) -> None:
+    """After a test: empty the tables if only rows changed, else drop them (nothing of a test outlives it)."""
+    if _fresh_file(conn):
+        return
+    if _unchanged(conn):
+        _empty(conn)
+    else:
+        RepoBase.metadata.drop_all(conn)
