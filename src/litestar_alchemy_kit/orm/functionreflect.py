@@ -16,7 +16,8 @@ whose name it mentions. A function that cannot be analysed may read any table (s
 
 Writes run functions without naming them (:func:`reflect_write_calls`): a column ``DEFAULT`` calling one
 (PostgreSQL; MySQL and MariaDB refuse stored functions there), and triggers, whose bodies are analysed as
-functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL).
+functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL), and
+PostgreSQL's rules on writes, whose actions are analysed as a trigger's SQL is.
 
 A body writes when it holds a writing statement (``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``,
 ``MERGE``, MySQL's ``REPLACE INTO``; a word in a comment or a ``FOR UPDATE`` counts too: an extra
@@ -137,6 +138,15 @@ _MY_TRIGGERS: Final = (
     "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_STATEMENT, '' FROM information_schema.TRIGGERS "
     "WHERE EVENT_OBJECT_SCHEMA = COALESCE(:schema, DATABASE())"
 )
+# (relation, rule, definition, ''): PostgreSQL's rules on writes (a view's own ``_RETURN`` rule is its SELECT); a
+# rule's actions run with the write, as a trigger's body does
+_PG_RULES: Final = (
+    "SELECT c.relname, r.rulename, pg_get_ruledef(r.oid), '' FROM pg_rewrite r "
+    "JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE r.ev_type <> '1' AND n.nspname = COALESCE(:schema, current_schema())"
+)
+_RULE_DO: Final = re.compile(r"\bdo\s+(?:also\b|instead\b)?", re.IGNORECASE)
+_QUOTED: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # pg_get_ruledef's literals and identifiers
 _SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, sql, '' FROM {master} WHERE type = 'trigger'"
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
 _SQLITE_MAIN: Final = "sqlite_master"
@@ -156,6 +166,8 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     table then runs them: when they write, so does the statement (see
     :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`), and so does any write to the table (a cascade,
     another trigger, a function: edges of the dependency graph). What a relation is learnt to run adds up.
+    PostgreSQL's rules on writes (``CREATE RULE ... DO ALSO | INSTEAD``) are learnt as triggers elsewhere are:
+    their actions as ``<rule NAME on RELATION>`` (``DO INSTEAD NOTHING`` writes nothing).
 
     Args:
         connection: a connection to the database.
@@ -171,24 +183,58 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     defaults_sql, triggers_sql, relations_sql, params = queries
     defaults: list[Any] = list(connection.execute(text(defaults_sql), params)) if defaults_sql else []
     found: list[Any] = list(connection.execute(text(triggers_sql), params))
-    known = [str(name) for (name,) in connection.execute(text(relations_sql))] if found else []
+    rules: list[Any] = list(connection.execute(text(_PG_RULES), params)) if dialect == "postgresql" else []
+    known = [str(name) for (name,) in connection.execute(text(relations_sql))] if found or rules else []
     runs: dict[str, set[str]] = {}
     for table, expression in defaults:
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
     if dialect == "postgresql":
         _trigger_functions(connection, found, runs)
+        _learn_bodies(
+            "rule",
+            [(table, rule, _rule_actions(str(body or ""))) for table, rule, body, _ in rules],
+            known,
+            dialect,
+            runs,
+        )
     else:
-        bodies: dict[str, Learnt] = {}
-        for table, trigger, body, _ in found:
-            name = f"<trigger {str(trigger).lower()} on {str(table).lower()}>"
-            # SQLite keeps the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
-            source = _sqlite_trigger_body(str(body or "")) if dialect == "sqlite" else str(body or "")
-            bodies[name] = analyse_body(source, "sql", known, dialect)
-            runs.setdefault(str(table), set()).add(name)
-        learn(bodies)  # a trigger of the same name on a table of the same name in another schema
+        # SQLite keeps the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
+        bodies = [
+            (table, trigger, _sqlite_trigger_body(str(body or "")) if dialect == "sqlite" else str(body or ""))
+            for table, trigger, body, _ in found
+        ]
+        _learn_bodies("trigger", bodies, known, dialect, runs)
     for table, names in runs.items():
         note_write_calls(table, names)
     return sum(map(len, runs.values()))
+
+
+def _learn_bodies(
+    kind: str, found: list[tuple[Any, Any, str]], known: list[str], dialect: str, runs: dict[str, set[str]]
+) -> None:
+    """Learn each (relation, name, SQL) as a function ``<KIND NAME on RELATION>`` that writes to the relation run."""
+    bodies: dict[str, Learnt] = {}
+    for table, own, body in found:
+        name = f"<{kind} {str(own).lower()} on {str(table).lower()}>"
+        # an empty body does nothing (a rule's DO INSTEAD NOTHING), not something that cannot be told
+        bodies[name] = analyse_body(body, "sql", known, dialect) if body.strip() else Learnt(_NONE)
+        runs.setdefault(str(table), set()).add(name)
+    learn(bodies)  # one of the same name on a relation of the same name in another schema: either may run
+
+
+def _rule_actions(definition: str) -> str:
+    """The actions ``CREATE RULE ... DO [ALSO | INSTEAD]`` runs (from ``pg_get_ruledef``), '' for ``NOTHING``.
+
+    The whole definition when it cannot be split: its every write is then counted.
+    """
+    masked = _QUOTED.sub(lambda found: " " * len(found.group()), definition)
+    do = _RULE_DO.search(masked)
+    if do is None:
+        return definition
+    actions = definition[do.end() :].strip().rstrip(";").strip()
+    if actions.startswith("(") and actions.endswith(")"):
+        actions = actions[1:-1]
+    return "" if actions.strip().upper() == "NOTHING" else actions
 
 
 def _sqlite_trigger_body(statement: str) -> str:
