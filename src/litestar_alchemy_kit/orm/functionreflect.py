@@ -125,6 +125,15 @@ _PG_DEFAULTS: Final = (
     "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
 )
+# the schemas (other than the relation's and PostgreSQL's own) of the functions a column DEFAULT calls
+_PG_DEFAULT_SCHEMAS: Final = (
+    "SELECT DISTINCT pn.nspname FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid "
+    "AND dep.refclassid = 'pg_proc'::regclass "
+    "JOIN pg_proc p ON p.oid = dep.refobjid JOIN pg_namespace pn ON pn.oid = p.pronamespace "
+    "WHERE n.nspname = COALESCE(:schema, current_schema()) AND pn.oid <> n.oid AND pn.nspname <> 'pg_catalog'"
+)
 # (relation, function, body, the function's schema, '' for the reflected one): PostgreSQL's user triggers run a
 # function, of any schema (the body is the reflection of that schema's functions' business)
 _PG_TRIGGERS: Final = (
@@ -189,7 +198,8 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     for table, expression in defaults:
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
     if dialect == "postgresql":
-        _trigger_functions(connection, found, runs)
+        elsewhere = [str(other) for (other,) in connection.execute(text(_PG_DEFAULT_SCHEMAS), params)]
+        _trigger_functions(connection, found, runs, elsewhere)
         _learn_bodies(
             "rule",
             [(table, rule, _rule_actions(str(body or ""))) for table, rule, body, _ in rules],
@@ -244,10 +254,16 @@ def _sqlite_trigger_body(statement: str) -> str:
     return statement if begin is None else statement[begin.end() :]
 
 
-def _trigger_functions(connection: Connection, found: list[Any], runs: dict[str, set[str]]) -> None:
-    """PostgreSQL: each trigger runs its function, by name; those of other schemas are reflected (merged)."""
+def _trigger_functions(
+    connection: Connection, found: list[Any], runs: dict[str, set[str]], elsewhere: list[str]
+) -> None:
+    """PostgreSQL: each trigger runs its function, by name.
+
+    The functions of other schemas a trigger or a column DEFAULT (``elsewhere``) runs are reflected with their
+    schema's (merged).
+    """
     trusted: dict[str, Learnt] = {}  # PostgreSQL's own
-    schemas: set[str] = set()
+    schemas: set[str] = set(elsewhere)
     for table, function, _, function_schema in found:
         name = str(function).lower()
         runs.setdefault(str(table), set()).add(name)

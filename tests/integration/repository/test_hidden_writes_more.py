@@ -3,9 +3,9 @@ schemas share, contrib extensions (``refint`` writes, ``moddatetime`` and ``unac
 inherited tables written through their parent, views calling read-only functions.
 
 Still holes (strict xfails, so a fix shows): a trigger whose writes cannot be told (dynamic SQL) reached by a cascade
-or a view rather than a statement naming its table; a column ``DEFAULT`` calling a function of another schema; a
-write through a view whose definition cannot be analysed. Rules (``CREATE RULE ... DO ALSO | INSTEAD``) were one,
-until reflected as triggers are.
+or a view rather than a statement naming its table; a write through a view whose definition cannot be analysed. Rules
+(``CREATE RULE ... DO ALSO | INSTEAD``) and a column ``DEFAULT`` calling a function of another schema were holes until
+reflected.
 """
 
 from __future__ import annotations
@@ -173,11 +173,7 @@ def test_sqlite_begin_in_when_clause(hidden: Env, value: str) -> None:
     "schema",
     [
         pytest.param("public", id="control_same_schema"),
-        pytest.param(
-            "lak_rv_u",
-            id="other_schema",
-            marks=pytest.mark.xfail(strict=True, reason="known hole: a DEFAULT's function of another schema"),
-        ),
+        pytest.param("lak_rv_u", id="other_schema"),
     ],
 )
 def test_default_calling_function_of_another_schema(hidden: Env, schema: str) -> None:
