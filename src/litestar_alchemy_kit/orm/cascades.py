@@ -14,6 +14,10 @@ A write *to* a view (an updatable one, or one with ``INSTEAD OF`` triggers) writ
 where its closure starts, besides the view. Only the written view's: a view changed by a write to one of its
 tables does not write its other tables.
 
+``"*"`` in the graph is every table: a view whose definition cannot be analysed reads it (every write changes the
+view) and a write through it writes it, and a table whose triggers write tables no one can tell changes it. A
+closure reaching it holds the raw tag ``"*"``, which the callers turn into a write of the whole namespace.
+
 The graph is keyed by table name, schemas aside, as tags are (:func:`~litestar_alchemy_kit.orm.dependencies.table_tag`),
 so two schemas holding the same table name share their dependencies: an over-approximation (an extra
 invalidation), never a missing one. A view
@@ -229,8 +233,10 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
             if changed not in names:
                 names.add(changed)
                 todo.append(changed)
-    # a name's one tag covers every table of that name, in any schema (table_tag leaves the schema out)
-    result = frozenset(name_tag(name) for name in names)
+    # a name's one tag covers every table of that name, in any schema (table_tag leaves the schema out); "*" reached
+    # (a trigger whose writes cannot be told, a view whose bases cannot) is every table: the raw "*" that the
+    # callers turn into a write of the whole namespace
+    result = frozenset(name_tag(name) if name != _ALL else _ALL for name in names)
     with _lock:
         _memo[memo_key] = result
     return result
@@ -295,8 +301,9 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
         bases = _view_bases(str(definition or ""), known, connection.dialect.name)
         for base in bases:
             learnt.setdefault(base, set()).add(_name(view_name))
-            if base != _ALL:  # a write through an updatable view writes its base tables (and runs their triggers)
-                written_through.setdefault(_name(view_name), set()).add(base)
+            # a write through an updatable view writes its base tables (and runs their triggers); through one
+            # whose bases cannot be told, anything ("*")
+            written_through.setdefault(_name(view_name), set()).add(base)
         functions.note_view_calls(view_name, str(definition or ""), bases)
     for parent, child in _children(connection, schema):
         written_through.setdefault(parent, set()).add(child)

@@ -361,7 +361,8 @@ def graph_edges() -> dict[str, set[str]]:
     """Edges "a write to X changes Y" that functions add.
 
     A view calling a function changes with its tables, and a table whose DEFAULTs or triggers write changes
-    what they write. A view calling a function that may read any table changes with every write (keyed ``"*"``).
+    what they write (``"*"``, everything, when they cannot tell). A view calling a function that may read any
+    table changes with every write (keyed ``"*"``).
     """
     with _lock:
         if _edges:
@@ -372,11 +373,14 @@ def graph_edges() -> dict[str, set[str]]:
             for _, name in reads.names if reads is not None else ():
                 edges.setdefault(_EVERY_WRITE if name == OPAQUE else name, set()).add(view)
         # a table whose DEFAULTs or triggers write: a write to it changes what they write, however it is written
-        # (a cascade, a function, another trigger); writes they cannot tell are found in the statement only
+        # (a cascade, a function, another trigger); writes they cannot tell change everything (an edge to "*",
+        # which cascades.written_tags turns into a write of the whole namespace)
         for table, calls in _write_calls.items():
             runs = _resolve(calls)
             for _, name in runs.writes if runs is not None else ():
                 edges.setdefault(table, set()).add(name)
+            if runs is not None and runs.writes_unknown:
+                edges.setdefault(table, set()).add(_EVERY_WRITE)
         if any(learnt.opaque for learnt in (*_declared.values(), *_reflected.values())):
             edges.setdefault(_EVERY_WRITE, set()).add(OPAQUE)
         _edges.append(edges)

@@ -312,11 +312,10 @@ def _instance_tags(*groups: Iterable[Any]) -> set[str]:
 
 
 def _add_pending(session: Session, tags: Iterable[str], key: str = _PENDING_KEY) -> None:
-    pending: set[str] | None = session.info.get(key)
-    if pending is None:
-        session.info[key] = set(tags)
-    else:
-        pending.update(tags)
+    tags = set(tags)
+    if "*" in tags:  # a dependency reached tables no one can tell (cascades.written_tags): the whole namespace
+        session.info[_UNTRACKED_KEY] = True
+    session.info.setdefault(key, set()).update(tags)
 
 
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001

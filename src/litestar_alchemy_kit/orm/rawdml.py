@@ -183,7 +183,14 @@ def _construct_writes(statement: Any, dialect_name: str, known: list[MetaData]) 
                 tags |= name_tags(target.name, target.schema)
             else:
                 return EVERYTHING, True
-    return (frozenset(tags) if tags else None), memoizable
+    return _attributed(tags), memoizable
+
+
+def _attributed(tags: set[str] | frozenset[str]) -> Writes:
+    """``tags`` as :data:`Writes`: :data:`EVERYTHING` when a dependency reached ``"*"`` (tables no one can tell)."""
+    if not tags:
+        return None
+    return EVERYTHING if "*" in tags else frozenset(tags)
 
 
 def _known(table: Table, known: list[MetaData]) -> bool:
@@ -195,7 +202,7 @@ def _ddl_writes(compiled: DDLCompiler, known: list[MetaData]) -> tuple[Writes, b
     # changes no cached entry. Other DDL may (DDL("TRUNCATE ..."), DROP SCHEMA ... CASCADE): parsed as raw SQL.
     statement = compiled.statement
     if isinstance(statement, ddl.DropTable):
-        return written_tags(statement.element), _known(statement.element, known)
+        return _attributed(written_tags(statement.element)), _known(statement.element, known)
     if isinstance(statement, _ROWLESS_DDL):
         return None, True
     return raw_sql_writes(compiled.string, compiled.dialect.name), True
@@ -274,7 +281,7 @@ def _parse_writes(sql: str, dialect_name: str) -> Writes:
     tags: set[str] = set()
     for schema, name in found:  # a tag names no schema (dependencies.table_tag); format 1's tags did
         tags |= name_tags(name, schema)
-    return frozenset(tags)
+    return _attributed(tags)
 
 
 # --- delivery --------------------------------------------------------------------------------
@@ -296,7 +303,7 @@ def _record(connection: Connection, writes: frozenset[str], *, bracket: bool = T
     if bracket and (loose or _autocommit(connection)):
         # committed as it runs: marked now, settled by after_cursor_execute (a refused marker raises here,
         # before the statement runs)
-        everything = writes is EVERYTHING
+        everything = "*" in writes
         _brackets[connection] = enginecommit.mark(
             connection, engine_caches(connection), () if everything else writes, everything=everything
         )

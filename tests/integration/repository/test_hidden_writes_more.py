@@ -2,10 +2,10 @@
 schemas share, contrib extensions (``refint`` writes, ``moddatetime`` and ``unaccent`` do not), partitions and
 inherited tables written through their parent, views calling read-only functions.
 
-Still holes (strict xfails, so a fix shows): a trigger whose writes cannot be told (dynamic SQL) reached by a cascade
-or a view rather than a statement naming its table; a write through a view whose definition cannot be analysed. Rules
-(``CREATE RULE ... DO ALSO | INSTEAD``) and a column ``DEFAULT`` calling a function of another schema were holes until
-reflected.
+Holes this review found, closed since: a trigger whose writes cannot be told (dynamic SQL) reached by a cascade or a
+view rather than a statement naming its table, and a write through a view whose definition cannot be analysed (both
+reach "*" in the dependency graph: a write of the whole namespace); rules (``CREATE RULE ... DO ALSO | INSTEAD``) and a
+column ``DEFAULT`` calling a function of another schema (reflected).
 """
 
 from __future__ import annotations
@@ -62,12 +62,10 @@ _DYNAMIC_FN = (
 # --- 1. a trigger whose writes cannot be told (dynamic SQL), reached without naming its table ----------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known hole: an untold trigger write is seen only in a statement naming its table"
-)
 def test_unknown_trigger_write_reached_by_fk_cascade(hidden: Env) -> None:
     """DELETE parent cascades into lak_hid_child, whose trigger runs dynamic SQL (writes unknown: the whole
-    namespace). Only statements naming lak_hid_child find it; the cascade's closure has no edge for it."""
+    namespace). lak_hid_child's trigger is an edge to "*" in the dependency graph: the cascade's closure reaches
+    it, so the DELETE is a write of the whole namespace."""
     engine = _only(hidden, "postgresql")
     _exec(
         engine,
@@ -83,9 +81,6 @@ def test_unknown_trigger_write_reached_by_fk_cascade(hidden: Env) -> None:
         _cleanup(engine, "DROP TRIGGER IF EXISTS lak_rv_dt ON lak_hid_child", "DROP FUNCTION IF EXISTS lak_rv_dyn()")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known hole: an untold trigger write is seen only in a statement naming its table"
-)
 def test_unknown_trigger_write_reached_through_view(hidden: Env) -> None:
     """UPDATE through the updatable view lak_hid_active_r fires the account's dynamic-SQL trigger."""
     engine = _only(hidden, "postgresql")
@@ -385,11 +380,7 @@ def test_view_calling_time_function_still_cached(hidden: Env, call: bool) -> Non
     "where",
     [
         pytest.param("name IS NOT NULL", id="control"),
-        pytest.param(
-            "XMLSERIALIZE(CONTENT XMLELEMENT(NAME x, name) AS text) <> ''",
-            id="unparsed",
-            marks=pytest.mark.xfail(strict=True, reason="known hole: a write through an unanalysed view"),
-        ),
+        pytest.param("XMLSERIALIZE(CONTENT XMLELEMENT(NAME x, name) AS text) <> ''", id="unparsed"),
     ],
 )
 def test_write_through_unanalysed_view(hidden: Env, where: str) -> None:
