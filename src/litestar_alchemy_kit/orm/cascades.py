@@ -175,8 +175,13 @@ def _fk_target(fullname: str) -> str:
     return _name(parts[-2]) if len(parts) >= 2 else ""  # noqa: PLR2004
 
 
-def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Edges "a write to X changes Y" by table name, and each view's bases (a write to it writes them)."""
+def _graph(
+    metadata: Iterable[MetaData],
+) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, set[str]]]:
+    """Edges "a write to X changes Y" by table name, each view's bases, and what a write to a relation runs writes.
+
+    A write to a view writes its bases; a write to a relation runs its DEFAULTs, triggers and rules.
+    """
     edges: dict[str, set[str]] = {}
     bases: dict[str, set[str]] = {view: set(read) for view, read in _reflected_bases.items()}
     for meta in metadata:
@@ -191,7 +196,7 @@ def _graph(metadata: Iterable[MetaData]) -> tuple[dict[str, set[str]], dict[str,
     for source in (_declared, _reflected, functions.graph_edges()):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
-    return edges, bases
+    return edges, bases, functions.write_call_edges()
 
 
 def _written_through(start: str, bases: dict[str, set[str]]) -> set[str]:
@@ -219,17 +224,27 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
         found = _memo.get(memo_key)
     if found is not None:
         return found
-    edges, bases = _graph(metadata)
+    edges, bases, runs = _graph(metadata)
     # a write to a view writes its tables: they are written, not merely changed (so itself or not, they count)
-    through = _written_through(start, bases)
-    names: set[str] = through - ({start} if not itself else set())
-    todo = list(through)
+    written = _written_through(start, bases)
+    names: set[str] = written - ({start} if not itself else set())
+    todo = list(written)
     # views whose definition could not be analysed may read any table: every write changes them
     for changed in edges.get(_ALL, ()):
         names.add(changed)
         todo.append(changed)
     while todo:
-        for changed in edges.get(todo.pop(), ()):
+        node = todo.pop()
+        reached = set(edges.get(node, ()))
+        # what a relation's DEFAULTs, triggers and rules write, when its rows are written: a table's whenever it
+        # changes, a view's only when written (a write to its tables changes it, and runs none of its triggers)
+        if node not in bases or node in written:
+            for target in runs.get(node, ()):
+                now = _written_through(target, bases) - written
+                written |= now
+                reached |= now | {target}
+                todo.extend(now & names)  # reached before as merely changed: now written, its own runs count
+        for changed in reached:
             if changed not in names:
                 names.add(changed)
                 todo.append(changed)

@@ -155,6 +155,14 @@ _PG_RULES: Final = (
     "WHERE r.ev_type <> '1' AND n.nspname = COALESCE(:schema, current_schema())"
 )
 _RULE_DO: Final = re.compile(r"\bdo\s+(?:also\b|instead\b)?", re.IGNORECASE)
+_PG_SCHEMAS: Final = (
+    "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
+)
+# a call qualified by its schema: other.fn( / "Other"."fn" ( (the schema captured)
+_QUALIFIED_CALL: Final = re.compile(
+    r'(?<![\w$."])("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s*\.\s*(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s*\('
+)
+_RULE_WHERE: Final = re.compile(r"\bwhere\b", re.IGNORECASE)
 _QUOTED: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # pg_get_ruledef's literals and identifiers
 _SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, sql, '' FROM {master} WHERE type = 'trigger'"
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
@@ -198,7 +206,11 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     for table, expression in defaults:
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
     if dialect == "postgresql":
-        elsewhere = [str(other) for (other,) in connection.execute(text(_PG_DEFAULT_SCHEMAS), params)]
+        elsewhere = {str(other) for (other,) in connection.execute(text(_PG_DEFAULT_SCHEMAS), params)}
+        # a rule's, or a DEFAULT's, call of another schema's function by a qualified name
+        elsewhere |= _named_schemas(
+            connection, [str(row[-1] or "") for row in defaults] + [str(row[2] or "") for row in rules]
+        )
         _trigger_functions(connection, found, runs, elsewhere)
         _learn_bodies(
             "rule",
@@ -233,18 +245,23 @@ def _learn_bodies(
 
 
 def _rule_actions(definition: str) -> str:
-    """The actions ``CREATE RULE ... DO [ALSO | INSTEAD]`` runs (from ``pg_get_ruledef``), '' for ``NOTHING``.
+    """What ``CREATE RULE ... [WHERE condition] DO [ALSO | INSTEAD] actions`` runs (from ``pg_get_ruledef``).
 
-    The whole definition when it cannot be split: its every write is then counted.
+    The condition (evaluated with the actions: a function it calls runs) as a ``SELECT``, then the actions; '' for
+    neither (``DO INSTEAD NOTHING``). The whole definition when it cannot be split: its every write is then counted.
     """
     masked = _QUOTED.sub(lambda found: " " * len(found.group()), definition)
     do = _RULE_DO.search(masked)
     if do is None:
         return definition
+    where = _RULE_WHERE.search(masked, 0, do.start())
+    condition = definition[where.end() : do.start()].strip() if where is not None else ""
     actions = definition[do.end() :].strip().rstrip(";").strip()
     if actions.startswith("(") and actions.endswith(")"):
         actions = actions[1:-1]
-    return "" if actions.strip().upper() == "NOTHING" else actions
+    if actions.strip().upper() == "NOTHING":
+        actions = ""
+    return f"SELECT {condition};\n{actions}" if condition else actions
 
 
 def _sqlite_trigger_body(statement: str) -> str:
@@ -255,12 +272,12 @@ def _sqlite_trigger_body(statement: str) -> str:
 
 
 def _trigger_functions(
-    connection: Connection, found: list[Any], runs: dict[str, set[str]], elsewhere: list[str]
+    connection: Connection, found: list[Any], runs: dict[str, set[str]], elsewhere: set[str]
 ) -> None:
     """PostgreSQL: each trigger runs its function, by name.
 
-    The functions of other schemas a trigger or a column DEFAULT (``elsewhere``) runs are reflected with their
-    schema's (merged).
+    The functions of other schemas a trigger, a column DEFAULT or a rule (``elsewhere``) runs are reflected with
+    their schema's (merged), and those of the schemas they call by a qualified name.
     """
     trusted: dict[str, Learnt] = {}  # PostgreSQL's own
     schemas: set[str] = set(elsewhere)
@@ -273,8 +290,11 @@ def _trigger_functions(
             schemas.add(str(function_schema))
     if trusted:  # a name shared with a function of the reflected schema: a call may be either
         learn(trusted)
+    seen: set[str] = set()
     for other in sorted(schemas):  # the trigger function, and the functions it calls there
-        reflect_functions(connection, other)
+        if other not in seen:
+            seen.add(other)
+            _reflect_functions(connection, other, seen)
 
 
 def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
@@ -297,7 +317,8 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
     """Learn the tables the schema's functions read and write (PostgreSQL, MySQL, MariaDB; elsewhere nothing).
 
     Added to what is known of the same names (another schema's, or an earlier reflection's): a call by name
-    may be any of them. ``forget_dependencies()`` starts over.
+    may be any of them. ``forget_dependencies()`` starts over. On PostgreSQL the functions of the schemas their
+    bodies call by a qualified name (``other.fn(...)``) are learnt too, transitively.
 
     Args:
         connection: a connection to the database.
@@ -307,6 +328,10 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
         The number of dependencies learnt: a table read or written, a function called, an unanalysable body,
         a write of untold tables.
     """
+    return _reflect_functions(connection, schema, set())
+
+
+def _reflect_functions(connection: Connection, schema: str | None, seen: set[str]) -> int:
     dialect = connection.dialect.name
     if dialect == "postgresql":
         queries = (_PG_FUNCTIONS, _PG_RELATIONS)
@@ -328,10 +353,29 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
         # overloads share a name, and a call is matched by name: it may be any of them
         learnt[str(name)] = either(learnt[str(name)], found) if str(name) in learnt else found
     learn(learnt)  # a name another schema shares, or reflected before: a call may be either
-    return sum(
+    count = sum(
         len(each.reads) + len(each.calls) + each.opaque + len(each.writes) + each.writes_unknown
         for each in learnt.values()
     )
+    if dialect == "postgresql":
+        if schema is not None:
+            seen.add(schema)
+        for other in sorted(_named_schemas(connection, [str(row[2] or "") for row in rows]) - seen):
+            seen.add(other)
+            count += _reflect_functions(connection, other, seen)
+    return count
+
+
+def _named_schemas(connection: Connection, sources: Iterable[str]) -> set[str]:
+    """PostgreSQL: the schemas of the database ``sources`` call a function of by a qualified name."""
+    named = {
+        found[1:-1].replace('""', '"') if found.startswith('"') else found.lower()
+        for source in sources
+        for found in _QUALIFIED_CALL.findall(source)
+    }
+    if not named:
+        return set()
+    return named & {str(name) for (name,) in connection.execute(text(_PG_SCHEMAS))}
 
 
 def analyse_body(body: str, language: str, known: Iterable[str], dialect: str, *, volatile: bool = True) -> Learnt:

@@ -61,6 +61,7 @@ __all__ = (
     "note_view_calls",
     "note_write_calls",
     "view_calls",
+    "write_call_edges",
     "writers_known",
 )
 
@@ -124,7 +125,7 @@ _generation = 0
 _writers = False  # whether any known function writes: statements are checked for calls only then
 # both valid for one generation: every change clears them (under _lock)
 _memo: dict[frozenset[str], FunctionReads | None] = {}
-_edges: list[dict[str, set[str]]] = []
+_edges: list[tuple[dict[str, set[str]], dict[str, set[str]]]] = []
 _hidden: list[_Hidden] = []
 # a statement that may run a table's DEFAULTs or triggers (a SELECT ... FOR UPDATE too: an extra invalidation at most)
 _WRITING_SQL: Final = re.compile(r"\b(?:insert|update|delete|merge|replace|upsert|copy|truncate)\b", re.IGNORECASE)
@@ -358,12 +359,22 @@ def function_reads(names: frozenset[str]) -> FunctionReads | None:
 
 
 def graph_edges() -> dict[str, set[str]]:
-    """Edges "a write to X changes Y" that functions add.
+    """Edges "a write to X changes Y" that functions add: a view calling a function changes with its tables.
 
-    A view calling a function changes with its tables, and a table whose DEFAULTs or triggers write changes
-    what they write (``"*"``, everything, when they cannot tell). A view calling a function that may read any
-    table changes with every write (keyed ``"*"``).
+    A view calling a function that may read any table changes with every write (keyed ``"*"``).
     """
+    return _edges_now()[0]
+
+
+def write_call_edges() -> dict[str, set[str]]:
+    """Edges "a write to X writes Y": what a relation's DEFAULTs, triggers and rules write (``"*"``: untold tables).
+
+    A view's run only when the view itself is written (see :mod:`~litestar_alchemy_kit.orm.cascades`).
+    """
+    return _edges_now()[1]
+
+
+def _edges_now() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     with _lock:
         if _edges:
             return _edges[0]
@@ -372,19 +383,18 @@ def graph_edges() -> dict[str, set[str]]:
             reads = _resolve(calls)
             for _, name in reads.names if reads is not None else ():
                 edges.setdefault(_EVERY_WRITE if name == OPAQUE else name, set()).add(view)
-        # a table whose DEFAULTs or triggers write: a write to it changes what they write, however it is written
-        # (a cascade, a function, another trigger); writes they cannot tell change everything (an edge to "*",
-        # which cascades.written_tags turns into a write of the whole namespace)
-        for table, calls in _write_calls.items():
-            runs = _resolve(calls)
-            for _, name in runs.writes if runs is not None else ():
-                edges.setdefault(table, set()).add(name)
-            if runs is not None and runs.writes_unknown:
-                edges.setdefault(table, set()).add(_EVERY_WRITE)
         if any(learnt.opaque for learnt in (*_declared.values(), *_reflected.values())):
             edges.setdefault(_EVERY_WRITE, set()).add(OPAQUE)
-        _edges.append(edges)
-        return edges
+        # however the relation is written (a statement, a cascade, a function, another trigger)
+        runs: dict[str, set[str]] = {}
+        for table, calls in _write_calls.items():
+            found = _resolve(calls)
+            for _, name in found.writes if found is not None else ():
+                runs.setdefault(table, set()).add(name)
+            if found is not None and found.writes_unknown:
+                runs.setdefault(table, set()).add(_EVERY_WRITE)
+        _edges.append((edges, runs))
+        return edges, runs
 
 
 def _names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:

@@ -230,7 +230,8 @@ def pending_tags(
         return _EVERYTHING
     held = None if connection is None else uncommitted_on(connection)
     if held is not None:
-        return _EVERYTHING if held is EVERYTHING else held | pending_tags(session)
+        rest = _EVERYTHING if held is EVERYTHING else pending_tags(session)
+        return rest if rest is _EVERYTHING else held | rest
     flushed: set[str] | None = info.get(_PENDING_KEY)
     written: set[str] | None = info.get(_WRITTEN_KEY)
     if written:
@@ -239,7 +240,7 @@ def pending_tags(
         return flushed or _EMPTY
     tags = set(flushed or ())
     tags.update(_instance_tags(session.new, session.dirty, session.deleted))
-    return tags
+    return _EVERYTHING if "*" in tags else tags  # a write reaching "*" (cascades): the reads of every table
 
 
 def _has_changes(
@@ -256,11 +257,6 @@ def _has_changes(
         deleted: dict[Any, Any] = sync._deleted  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         return bool(new or deleted or sync.identity_map.check_modified())
     return bool(session.new or session.dirty or session.deleted)
-
-
-def _table_tags(table: Table) -> frozenset[str]:
-    """The table and every table whose rows change when its rows do (see :mod:`~litestar_alchemy_kit.orm.cascades`)."""
-    return written_tags(table)
 
 
 _mapper_memo: dict[Mapper[Any], tuple[tuple[int, int, int], frozenset[str]]] = {}
@@ -284,12 +280,12 @@ def _mapper_tags(
     tables: list[Table] = []
     for table in mapper.tables:
         if isinstance(table, Table):
-            tags |= _table_tags(table)
+            tags |= written_tags(table)
             tables.append(table)
     for rel in mapper.relationships:
         secondary = rel.secondary
         if isinstance(secondary, Table):
-            tags |= _table_tags(secondary)
+            tags |= written_tags(secondary)
             tables.append(secondary)
         elif isinstance(secondary, TableClause):
             tags.add(table_tag(secondary))

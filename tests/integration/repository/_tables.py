@@ -24,18 +24,29 @@ SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
                              c.relispartition)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT ({_SYSTEM})
   UNION ALL SELECT concat_ws(':', 'a', a.attrelid::regclass, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-                             a.atthasdef, a.attgenerated)
+                             a.attcollation, a.attgenerated, md5(coalesce(pg_get_expr(d.adbin, d.adrelid), '')))
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attnum > 0 AND NOT a.attisdropped AND NOT ({_SYSTEM})
-  UNION ALL SELECT concat_ws(':', 'k', k.conrelid::regclass, k.conname, k.contype)
+  UNION ALL SELECT concat_ws(':', 'v', c.oid::regclass, md5(pg_get_viewdef(c.oid)))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('v', 'm') AND NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'i', i.indexrelid::regclass, md5(pg_get_indexdef(i.indexrelid)))
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'w', r.ev_class::regclass, r.rulename, md5(pg_get_ruledef(r.oid))) FROM pg_rewrite r
+    JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT ({_SYSTEM})
+  UNION ALL SELECT concat_ws(':', 'k', k.conrelid::regclass, k.conname, md5(pg_get_constraintdef(k.oid)))
     FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace WHERE NOT ({_SYSTEM})
-  UNION ALL SELECT concat_ws(':', 't', tgrelid::regclass, tgname, tgenabled) FROM pg_trigger WHERE NOT tgisinternal
-  UNION ALL SELECT concat_ws(':', 'y', polrelid::regclass, polname) FROM pg_policy
+  UNION ALL SELECT concat_ws(':', 't', tgrelid::regclass, tgname, tgenabled, md5(pg_get_triggerdef(oid))) FROM pg_trigger
+  UNION ALL SELECT concat_ws(':', 'y', polrelid::regclass, polname, polcmd, polpermissive,
+                             md5(coalesce(pg_get_expr(polqual, polrelid), '') || coalesce(pg_get_expr(polwithcheck, polrelid), '')))
+    FROM pg_policy
   UNION ALL SELECT concat_ws(':', 'f', p.oid::regprocedure, md5(p.prosrc))
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE NOT ({_SYSTEM})
   UNION ALL SELECT concat_ws(':', 'd', t.oid::regtype, t.typtype)
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c') AND NOT ({_SYSTEM})
   UNION ALL SELECT concat_ws(':', 'e', extname, extversion) FROM pg_extension
+  UNION ALL SELECT concat_ws(':', 'l', enumtypid::regtype, enumlabel, enumsortorder) FROM pg_enum
 ) AS shape(x)
 """
 _MYSQL_SHAPE = """
@@ -43,12 +54,18 @@ SELECT MD5(COALESCE(GROUP_CONCAT(x ORDER BY x SEPARATOR ','), '')) FROM (
   SELECT CONCAT_WS(':', 'r', TABLE_NAME, TABLE_TYPE) AS x FROM information_schema.TABLES
     WHERE TABLE_SCHEMA = DATABASE()
   UNION ALL SELECT CONCAT_WS(':', 'a', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'),
-                             EXTRA, COALESCE(GENERATION_EXPRESSION, ''))
+                             EXTRA, COALESCE(GENERATION_EXPRESSION, ''), COALESCE(COLLATION_NAME, ''))
     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()
   UNION ALL SELECT CONCAT_WS(':', 'i', TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE)
     FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
   UNION ALL SELECT CONCAT_WS(':', 'k', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)
     FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'x', TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE)
+    FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'c', TABLE_NAME, CONSTRAINT_NAME, MD5(CHECK_CLAUSE))
+    FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()
+  UNION ALL SELECT CONCAT_WS(':', 'v', TABLE_NAME, MD5(VIEW_DEFINITION))
+    FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()
   UNION ALL SELECT CONCAT_WS(':', 't', EVENT_OBJECT_TABLE, TRIGGER_NAME, MD5(ACTION_STATEMENT))
     FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
   UNION ALL SELECT CONCAT_WS(':', 'f', ROUTINE_TYPE, ROUTINE_NAME, MD5(COALESCE(ROUTINE_DEFINITION, '')))

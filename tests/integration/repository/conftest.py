@@ -266,3 +266,12 @@ def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureReque
             client.close()
     with sync_engine.begin() as conn:
         _tables.release(conn)
+
+
+@pytest.fixture
+def hidden(sync_env: Env) -> Iterator[Env]:
+    """``sync_env`` with the hidden-dependency tables and views (``test_hidden_dependencies``), dropped after."""
+    from tests.integration.repository.test_hidden_dependencies import hidden_tables
+
+    with hidden_tables(sync_env) as env:
+        yield env

@@ -103,12 +103,6 @@ def _repo(model: type[Any]) -> type[Any]:
 VIEW_SQL = "CREATE VIEW {name} AS SELECT id, name FROM lak_hid_account WHERE active = {true}"
 
 
-@pytest.fixture
-def hidden(sync_env: Env) -> Iterator[Env]:
-    with hidden_tables(sync_env) as env:
-        yield env
-
-
 @contextlib.contextmanager
 def hidden_tables(sync_env: Env) -> Iterator[Env]:
     """The accounts, parents, children, audit table and views on ``sync_env``'s database, dropped after."""

@@ -10,7 +10,6 @@ write no table must not invalidate the whole namespace (a write keyword in a str
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,16 +24,9 @@ from tests.integration.repository.test_hidden_dependencies import (
     Parent,
     _fresh,
     _warm,
-    hidden_tables,
 )
 
 pytestmark = pytest.mark.parametrize("cache_store", ["memory_store"], indirect=True)
-
-
-@pytest.fixture
-def hidden(sync_env: Env) -> Iterator[Env]:
-    with hidden_tables(sync_env) as env:
-        yield env
 
 
 def _create_trigger(engine: Engine) -> None:

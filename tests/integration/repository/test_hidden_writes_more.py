@@ -10,7 +10,6 @@ column ``DEFAULT`` calling a function of another schema (reflected).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,17 +22,10 @@ from tests.integration.repository.test_hidden_dependencies import (
     Parent,
     _fresh,
     _warm,
-    hidden_tables,
 )
 from tests.integration.repository.test_hidden_writes import _audit_trigger, _cleanup, _exec, _only, _reflect
 
 pytestmark = pytest.mark.parametrize("cache_store", ["memory_store"], indirect=True)
-
-
-@pytest.fixture
-def hidden(sync_env: Env) -> Iterator[Env]:
-    with hidden_tables(sync_env) as env:
-        yield env
 
 
 def _audit_after(env: Env, write: Any, expected: int = 1) -> None:

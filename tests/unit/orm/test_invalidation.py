@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache, SyncMemoryBackend
 from litestar_alchemy_kit.orm.binding import CACHES_KEY
-from litestar_alchemy_kit.orm.invalidation import _table_tags, bound_caches
+from litestar_alchemy_kit.orm.cascades import written_tags as _table_tags
+from litestar_alchemy_kit.orm.invalidation import bound_caches
 from litestar_alchemy_kit.repository import bind_cache
 
 
