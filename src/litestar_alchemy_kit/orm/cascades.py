@@ -27,7 +27,7 @@ definition that cannot be analysed makes the view depend on every table (conserv
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from sqlalchemy import MetaData, Table, inspect, text
 from sqlalchemy.engine import Connection
@@ -67,6 +67,7 @@ _metadata: list[MetaData] = []
 _declared: dict[str, set[str]] = {}  # written table name -> names of what else changes
 _reflected: dict[str, set[str]] = {}
 _reflected_bases: dict[str, set[str]] = {}  # view name -> the relations it reads (a write to it writes them)
+_reflected_kinds: dict[str, set[bool]] = {}  # relation name -> whether it is a view, per schema reflected
 _generation = 0
 _PG_INHERITS: Final = (
     "SELECT parent.relname, child.relname FROM pg_inherits i JOIN pg_class parent ON parent.oid = i.inhparent "
@@ -122,6 +123,7 @@ def forget_dependencies() -> None:
         _declared.clear()
         _reflected.clear()
         _reflected_bases.clear()
+        _reflected_kinds.clear()
         _generation += 1
     functions.forget_functions()
 
@@ -175,15 +177,20 @@ def _fk_target(fullname: str) -> str:
     return _name(parts[-2]) if len(parts) >= 2 else ""  # noqa: PLR2004
 
 
-def _graph(
-    metadata: Iterable[MetaData],
-) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, set[str]]]:
-    """Edges "a write to X changes Y" by table name, each view's bases, and what a write to a relation runs writes.
+class _Graph(NamedTuple):
+    edges: dict[str, set[str]]  # a write to X changes Y
+    bases: dict[str, set[str]]  # a write to X writes Y: a view's bases, a parent table's children
+    runs: dict[str, set[str]]  # what a write to X runs (DEFAULTs, triggers, rules) writes
+    views: set[str]  # names that are only ever views: a change to them writes no row, and runs nothing
 
-    A write to a view writes its bases; a write to a relation runs its DEFAULTs, triggers and rules.
-    """
+
+def _graph(metadata: Iterable[MetaData]) -> _Graph:
+    """The dependency graph by relation name (see :class:`_Graph`)."""
     edges: dict[str, set[str]] = {}
     bases: dict[str, set[str]] = {view: set(read) for view, read in _reflected_bases.items()}
+    # a name is a view's only when every schema reflected holds a view of that name, and no model's table has it
+    views = {name for name, kinds in _reflected_kinds.items() if kinds == {True}}
+    tables: set[str] = set()
     for meta in metadata:
         for table in meta.tables.values():
             for fk in table.foreign_keys:
@@ -193,10 +200,11 @@ def _graph(
             for base in table.info.get(VIEW_INFO_KEY, ()):
                 edges.setdefault(_name(base), set()).add(_name(table.name))
                 bases.setdefault(_name(table.name), set()).add(_name(base))
+            (views if VIEW_INFO_KEY in table.info else tables).add(_name(table.name))
     for source in (_declared, _reflected, functions.graph_edges()):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
-    return edges, bases, functions.write_call_edges()
+    return _Graph(edges, bases, functions.write_call_edges(), views - tables)
 
 
 def _written_through(start: str, bases: dict[str, set[str]]) -> set[str]:
@@ -224,7 +232,7 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
         found = _memo.get(memo_key)
     if found is not None:
         return found
-    edges, bases, runs = _graph(metadata)
+    edges, bases, runs, views = _graph(metadata)
     # a write to a view writes its tables: they are written, not merely changed (so itself or not, they count)
     written = _written_through(start, bases)
     names: set[str] = written - ({start} if not itself else set())
@@ -238,11 +246,12 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
         reached = set(edges.get(node, ()))
         # what a relation's DEFAULTs, triggers and rules write, when its rows are written: a table's whenever it
         # changes, a view's only when written (a write to its tables changes it, and runs none of its triggers)
-        if node not in bases or node in written:
+        if node not in views or node in written:
             for target in runs.get(node, ()):
-                now = _written_through(target, bases) - written
+                through = _written_through(target, bases)
+                now = through - written
                 written |= now
-                reached |= now | {target}
+                reached |= through
                 todo.extend(now & names)  # reached before as merely changed: now written, its own runs count
         for changed in reached:
             if changed not in names:
@@ -308,6 +317,7 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
     for referred, table_name in _cascading(inspector, table_names, schema):
         learnt.setdefault(referred, set()).add(table_name)
     known = [*table_names, *view_names]
+    kinds = [(_name(name), False) for name in table_names] + [(_name(name), True) for name in view_names]
     for view_name in view_names:
         try:
             definition = inspector.get_view_definition(view_name, schema=schema)
@@ -328,6 +338,8 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
             _reflected.setdefault(written, set()).update(changed)
         for view, read in written_through.items():
             _reflected_bases.setdefault(view, set()).update(read)
+        for name, is_view in kinds:
+            _reflected_kinds.setdefault(name, set()).add(is_view)
         _generation += 1
     return sum(len(changed) for changed in learnt.values()) + functions_learnt
 

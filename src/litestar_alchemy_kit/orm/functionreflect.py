@@ -125,14 +125,17 @@ _PG_DEFAULTS: Final = (
     "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
 )
-# the schemas (other than the relation's and PostgreSQL's own) of the functions a column DEFAULT calls
-_PG_DEFAULT_SCHEMAS: Final = (
-    "SELECT DISTINCT pn.nspname FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid "
-    "AND dep.refclassid = 'pg_proc'::regclass "
+# the schemas (other than the relation's and PostgreSQL's own) of the functions a column DEFAULT, a rule or a view
+# calls, as the database records them (its definitions print no schema that is on the search_path)
+_PG_CALLED_SCHEMAS: Final = (
+    "SELECT DISTINCT pn.nspname FROM pg_depend dep "
     "JOIN pg_proc p ON p.oid = dep.refobjid JOIN pg_namespace pn ON pn.oid = p.pronamespace "
-    "WHERE n.nspname = COALESCE(:schema, current_schema()) AND pn.oid <> n.oid AND pn.nspname <> 'pg_catalog'"
+    "JOIN pg_class c ON c.oid = COALESCE("
+    "(SELECT d.adrelid FROM pg_attrdef d WHERE dep.classid = 'pg_attrdef'::regclass AND d.oid = dep.objid), "
+    "(SELECT r.ev_class FROM pg_rewrite r WHERE dep.classid = 'pg_rewrite'::regclass AND r.oid = dep.objid)) "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE dep.refclassid = 'pg_proc'::regclass AND dep.classid IN ('pg_attrdef'::regclass, 'pg_rewrite'::regclass) "
+    "AND n.nspname = COALESCE(:schema, current_schema()) AND pn.oid <> n.oid AND pn.nspname <> 'pg_catalog'"
 )
 # (relation, function, body, the function's schema, '' for the reflected one): PostgreSQL's user triggers run a
 # function, of any schema (the body is the reflection of that schema's functions' business)
@@ -158,10 +161,10 @@ _RULE_DO: Final = re.compile(r"\bdo\s+(?:also\b|instead\b)?", re.IGNORECASE)
 _PG_SCHEMAS: Final = (
     "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
 )
-# a call qualified by its schema: other.fn( / "Other"."fn" ( (the schema captured)
-_QUALIFIED_CALL: Final = re.compile(
-    r'(?<![\w$."])("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s*\.\s*(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)\s*\('
-)
+_PG_IDENTIFIER: Final = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'  # quoted, or a letter (any script) or _ first
+# a call qualified by its schema (and maybe its database): other.fn( / "Other"."fn" ( / db.other.fn(
+_QUALIFIED_CALL: Final = re.compile(rf'(?<![\w$."])((?:{_PG_IDENTIFIER}\s*\.\s*)+){_PG_IDENTIFIER}\s*\(')
+_PG_NAME: Final = re.compile(_PG_IDENTIFIER)
 _RULE_WHERE: Final = re.compile(r"\bwhere\b", re.IGNORECASE)
 _QUOTED: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # pg_get_ruledef's literals and identifiers
 _SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, sql, '' FROM {master} WHERE type = 'trigger'"
@@ -206,11 +209,7 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     for table, expression in defaults:
         runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
     if dialect == "postgresql":
-        elsewhere = {str(other) for (other,) in connection.execute(text(_PG_DEFAULT_SCHEMAS), params)}
-        # a rule's, or a DEFAULT's, call of another schema's function by a qualified name
-        elsewhere |= _named_schemas(
-            connection, [str(row[-1] or "") for row in defaults] + [str(row[2] or "") for row in rules]
-        )
+        elsewhere = {str(other) for (other,) in connection.execute(text(_PG_CALLED_SCHEMAS), params)}
         _trigger_functions(connection, found, runs, elsewhere)
         _learn_bodies(
             "rule",
@@ -276,7 +275,7 @@ def _trigger_functions(
 ) -> None:
     """PostgreSQL: each trigger runs its function, by name.
 
-    The functions of other schemas a trigger, a column DEFAULT or a rule (``elsewhere``) runs are reflected with
+    The functions of other schemas a trigger, a column DEFAULT, a rule or a view (``elsewhere``) runs are reflected with
     their schema's (merged), and those of the schemas they call by a qualified name.
     """
     trusted: dict[str, Learnt] = {}  # PostgreSQL's own
@@ -368,11 +367,8 @@ def _reflect_functions(connection: Connection, schema: str | None, seen: set[str
 
 def _named_schemas(connection: Connection, sources: Iterable[str]) -> set[str]:
     """PostgreSQL: the schemas of the database ``sources`` call a function of by a qualified name."""
-    named = {
-        found[1:-1].replace('""', '"') if found.startswith('"') else found.lower()
-        for source in sources
-        for found in _QUALIFIED_CALL.findall(source)
-    }
+    qualifiers = [_PG_NAME.findall(prefix)[-1] for source in sources for prefix in _QUALIFIED_CALL.findall(source)]
+    named = {found[1:-1].replace('""', '"') if found.startswith('"') else found.lower() for found in qualifiers}
     if not named:
         return set()
     return named & {str(name) for (name,) in connection.execute(text(_PG_SCHEMAS))}
