@@ -188,9 +188,10 @@ def _graph(metadata: Iterable[MetaData]) -> _Graph:
     """The dependency graph by relation name (see :class:`_Graph`)."""
     edges: dict[str, set[str]] = {}
     bases: dict[str, set[str]] = {view: set(read) for view, read in _reflected_bases.items()}
-    # a name is a view's only when every schema reflected holds a view of that name, and no model's table has it
+    # a view's name: reflected as a view (or declared with view_of on a model) and never as a table in any schema;
+    # a model's table neither declared nor reflected a view is taken for a table (its triggers run on any change)
     views = {name for name, kinds in _reflected_kinds.items() if kinds == {True}}
-    tables: set[str] = set()
+    tables = {name for name, kinds in _reflected_kinds.items() if False in kinds}
     for meta in metadata:
         for table in meta.tables.values():
             for fk in table.foreign_keys:
@@ -200,7 +201,8 @@ def _graph(metadata: Iterable[MetaData]) -> _Graph:
             for base in table.info.get(VIEW_INFO_KEY, ()):
                 edges.setdefault(_name(base), set()).add(_name(table.name))
                 bases.setdefault(_name(table.name), set()).add(_name(base))
-            (views if VIEW_INFO_KEY in table.info else tables).add(_name(table.name))
+            if VIEW_INFO_KEY in table.info:
+                views.add(_name(table.name))
     for source in (_declared, _reflected, functions.graph_edges()):
         for written, changed in source.items():
             edges.setdefault(written, set()).update(changed)
@@ -332,6 +334,7 @@ def reflect_dependencies(connection: Connection, schema: str | None = None) -> i
         functions.note_view_calls(view_name, str(definition or ""), bases)
     for parent, child in _children(connection, schema):
         written_through.setdefault(parent, set()).add(child)
+        learnt.setdefault(child, set()).add(parent)  # a write to a partition (or child) changes its parent's reads
     functions_learnt = reflect_functions(connection, schema) + reflect_write_calls(connection, schema)
     with _lock:
         for written, changed in learnt.items():
