@@ -158,6 +158,8 @@ _PG_RULES: Final = (
     "WHERE r.ev_type <> '1' AND n.nspname = COALESCE(:schema, current_schema())"
 )
 _RULE_DO: Final = re.compile(r"\bdo\s+(?:also\b|instead\b)?", re.IGNORECASE)
+_RULE_WHERE: Final = re.compile(r"\bwhere\b", re.IGNORECASE)
+_QUOTED: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # pg_get_ruledef's literals and identifiers
 _PG_SCHEMAS: Final = (
     "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
 )
@@ -165,8 +167,6 @@ _PG_IDENTIFIER: Final = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'  # quoted, or a lett
 # a call qualified by its schema (and maybe its database): other.fn( / "Other"."fn" ( / db.other.fn(
 _QUALIFIED_CALL: Final = re.compile(rf'(?<![\w$."])((?:{_PG_IDENTIFIER}\s*\.\s*)+){_PG_IDENTIFIER}\s*\(')
 _PG_NAME: Final = re.compile(_PG_IDENTIFIER)
-_RULE_WHERE: Final = re.compile(r"\bwhere\b", re.IGNORECASE)
-_QUOTED: Final = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")  # pg_get_ruledef's literals and identifiers
 _SQLITE_TRIGGERS: Final = "SELECT tbl_name, name, sql, '' FROM {master} WHERE type = 'trigger'"
 _SQLITE_RELATIONS: Final = "SELECT name FROM {master} WHERE type IN ('table', 'view')"
 _SQLITE_MAIN: Final = "sqlite_master"
@@ -289,10 +289,9 @@ def _trigger_functions(
             schemas.add(str(function_schema))
     if trusted:  # a name shared with a function of the reflected schema: a call may be either
         learn(trusted)
-    seen: set[str] = set()
+    seen: set[str] = set()  # _reflect_functions adds each schema it reflects, and follows their qualified calls
     for other in sorted(schemas):  # the trigger function, and the functions it calls there
         if other not in seen:
-            seen.add(other)
             _reflect_functions(connection, other, seen)
 
 
@@ -331,6 +330,8 @@ def reflect_functions(connection: Connection, schema: str | None = None) -> int:
 
 
 def _reflect_functions(connection: Connection, schema: str | None, seen: set[str]) -> int:
+    if schema is not None:
+        seen.add(schema)
     dialect = connection.dialect.name
     if dialect == "postgresql":
         queries = (_PG_FUNCTIONS, _PG_RELATIONS)
@@ -357,11 +358,9 @@ def _reflect_functions(connection: Connection, schema: str | None, seen: set[str
         for each in learnt.values()
     )
     if dialect == "postgresql":
-        if schema is not None:
-            seen.add(schema)
         for other in sorted(_named_schemas(connection, [str(row[2] or "") for row in rows]) - seen):
-            seen.add(other)
-            count += _reflect_functions(connection, other, seen)
+            if other not in seen:  # reflected meanwhile, by a call followed from an earlier one
+                count += _reflect_functions(connection, other, seen)
     return count
 
 
