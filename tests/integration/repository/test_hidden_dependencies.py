@@ -167,6 +167,13 @@ def _fresh(env: Env, cache: Any, model: type[Any], read: str = "names") -> Any:
         return repo.count() if read == "count" else sorted(row.name for row in repo.get_many())
 
 
+def _hit_after(env: Env, cache: Any, model: type[Any], read: str, expected: Any) -> bool:
+    """Read ``model`` fresh: whether it was a cache hit (and it returned ``expected``)."""
+    hits = cache.stats["hit"]
+    assert _fresh(env, cache, model, read) == expected
+    return bool(cache.stats["hit"] == hits + 1)
+
+
 @pytest.mark.parametrize("model", [ActiveAccount, ReflectedActive], ids=["declared", "reflected"])
 def test_view_reads_follow_base_table_commits(hidden: Env, model: type[Any]) -> None:
     cache = hidden.make_cache()

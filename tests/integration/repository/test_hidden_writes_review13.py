@@ -20,18 +20,13 @@ from tests.integration.repository.test_hidden_dependencies import (
     Parent,
     ReflectedActive,
     _fresh,
+    _hit_after,
     _warm,
 )
 from tests.integration.repository.test_hidden_writes import _cleanup, _exec, _only, _reflect
 from tests.integration.repository.test_hidden_writes_more import _audit_after, _raw
 
 pytestmark = pytest.mark.parametrize("cache_store", ["memory_store"], indirect=True)
-
-
-def _hit_after(env: Env, cache: Any, model: type[Any], read: str, expected: Any) -> bool:
-    hits = cache.stats["hit"]
-    assert _fresh(env, cache, model, read) == expected
-    return bool(cache.stats["hit"] == hits + 1)
 
 
 _AUDIT_ON_DELETE = (

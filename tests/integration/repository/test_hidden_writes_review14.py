@@ -8,15 +8,13 @@ operator in a DEFAULT, or through a CHECK constraint. Each scenario has a contro
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from advanced_alchemy.base import CommonTableAttributes, create_registry
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tests.integration.repository.conftest import Env
-from tests.integration.repository.test_hidden_dependencies import Account, Parent, _fresh, _warm
+from tests.integration.repository.test_hidden_dependencies import Account, Parent, _fresh, _hit_after, _warm
 from tests.integration.repository.test_hidden_writes import _cleanup, _exec, _only, _reflect
 from tests.integration.repository.test_hidden_writes_more import _audit_after, _raw
 
@@ -42,12 +40,6 @@ class R14Mat(R14Base):
     __tablename__ = "lak_r14_mv"
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     name: Mapped[str]
-
-
-def _hit_after(env: Env, cache: Any, model: type[Any], read: str, expected: Any) -> bool:
-    hits = cache.stats["hit"]
-    assert _fresh(env, cache, model, read) == expected
-    return bool(cache.stats["hit"] == hits + 1)
 
 
 # --- 1. a view_of-declared model's name is taken for "only ever a view" even when a reflected schema holds a table

@@ -96,3 +96,48 @@ def test_a_column_added_is_seen(server_engine: Engine) -> None:
     columns = {column["name"] for column in inspect(server_engine).get_columns(Item.__tablename__)}
     assert "lak_extra" not in columns
     _released(server_engine)
+
+
+def _fk_name(engine: Engine) -> str:
+    (fk,) = inspect(engine).get_foreign_keys("lak_repo_book")
+    return str(fk["name"])
+
+
+@pytest.mark.parametrize("change", ["fk_on_delete_cascade", "collation"])
+def test_schema_change_the_shape_misses_outlives_its_test(server_engine: Engine, change: str) -> None:
+    """A test re-creates lak_repo_book's foreign key under the same name with ON DELETE CASCADE, or changes a column's
+    collation: the shape (constraint name and type; column type id and typmod / COLUMN_TYPE) is unchanged, so the
+    next test gets the tables emptied, not re-created, with the change in place."""
+    engine = server_engine
+    postgres = engine.dialect.name == "postgresql"
+    _prepared(engine)
+    try:
+        with engine.begin() as conn:
+            if change == "fk_on_delete_cascade":
+                name = _fk_name(engine)
+                if postgres:
+                    conn.execute(text(f'ALTER TABLE lak_repo_book DROP CONSTRAINT "{name}"'))
+                else:
+                    conn.execute(text(f"ALTER TABLE lak_repo_book DROP FOREIGN KEY `{name}`"))
+                conn.execute(
+                    text(
+                        f"ALTER TABLE lak_repo_book ADD CONSTRAINT {name} FOREIGN KEY (author_id) "
+                        "REFERENCES lak_repo_author (id) ON DELETE CASCADE"
+                    )
+                )
+            elif postgres:
+                conn.execute(text('ALTER TABLE lak_repo_item ALTER COLUMN name TYPE VARCHAR(50) COLLATE "C"'))
+            else:
+                conn.execute(text("ALTER TABLE lak_repo_item MODIFY name VARCHAR(50) COLLATE utf8mb4_bin NOT NULL"))
+        _released(engine)  # the end of "that" test
+        _prepared(engine)  # the start of the next
+        inspector = inspect(engine)
+        if change == "fk_on_delete_cascade":
+            (fk,) = inspector.get_foreign_keys("lak_repo_book")
+            assert not (fk.get("options") or {}).get("ondelete"), "the next test's foreign key cascades"
+        else:
+            (column,) = [c for c in inspector.get_columns("lak_repo_item") if c["name"] == "name"]
+            collation = getattr(column["type"], "collation", None)
+            assert collation in {None, ""}, f"the next test's lak_repo_item.name has collation {collation}"
+    finally:
+        RepoBase.metadata.drop_all(engine)
