@@ -14,8 +14,9 @@ plain SQL (procedural blocks), or any body without the extra, depends on every k
 whose name it mentions. A function that cannot be analysed may read any table (see
 :data:`~litestar_alchemy_kit.orm.functions.OPAQUE`): never trusted to read none.
 
-Writes run functions without naming them (:func:`reflect_write_calls`): a column ``DEFAULT`` calling one
-(PostgreSQL; MySQL and MariaDB refuse stored functions there), and triggers, whose bodies are analysed as
+Writes run functions without naming them (:func:`reflect_write_calls`): a column ``DEFAULT`` or a ``CHECK``
+constraint running one, directly or through an operator (PostgreSQL, from ``pg_depend``; MySQL and MariaDB
+refuse stored functions there), and triggers, whose bodies are analysed as
 functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL), and
 PostgreSQL's rules on writes, whose actions are analysed as a trigger's SQL is.
 
@@ -121,20 +122,44 @@ _MY_RELATIONS: Final = (
 )
 
 
-_PG_DEFAULTS: Final = (
-    "SELECT c.relname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE(:schema, current_schema())"
+# (relation, function, its schema or '' for the relation's): the functions a write to a relation of the schema runs
+# through its column DEFAULTs and CHECK constraints (the table's own, and those of its columns' domains, through domains
+# over domains and arrays), called directly or through an operator, as the database records them: no text is parsed
+# (a DEFAULT's `1 #@# 1` names no function, a printed definition omits a schema on the search_path)
+_PG_DEFAULTS_AND_CHECKS: Final = (
+    "WITH RECURSIVE rels AS ("
+    "SELECT c.oid, c.relname, c.relnamespace FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = COALESCE(:schema, current_schema())"
+    "), types AS ("
+    "SELECT a.attrelid AS rel, a.atttypid AS typ FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid "
+    "WHERE a.attnum > 0 AND NOT a.attisdropped "
+    "UNION SELECT types.rel, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END FROM types "
+    "JOIN pg_type t ON t.oid = types.typ WHERE t.typtype = 'd' OR (t.typcategory = 'A' AND t.typelem <> 0)"
+    "), runs AS ("
+    "SELECT d.adrelid AS rel, dep.refclassid, dep.refobjid FROM pg_depend dep JOIN pg_attrdef d ON d.oid = dep.objid "
+    "WHERE dep.classid = 'pg_attrdef'::regclass "
+    "UNION ALL SELECT k.conrelid, dep.refclassid, dep.refobjid FROM pg_depend dep "
+    "JOIN pg_constraint k ON k.oid = dep.objid "
+    "WHERE dep.classid = 'pg_constraint'::regclass AND k.contype = 'c' AND k.conrelid <> 0 "
+    "UNION ALL SELECT types.rel, dep.refclassid, dep.refobjid FROM pg_depend dep "
+    "JOIN pg_constraint k ON k.oid = dep.objid JOIN types ON types.typ = k.contypid "
+    "WHERE dep.classid = 'pg_constraint'::regclass AND k.contype = 'c'"
+    "), called AS ("
+    "SELECT rel, refobjid AS fn FROM runs WHERE refclassid = 'pg_proc'::regclass "
+    "UNION ALL SELECT runs.rel, o.oprcode FROM runs JOIN pg_operator o ON o.oid = runs.refobjid "
+    "WHERE runs.refclassid = 'pg_operator'::regclass"
+    ") SELECT DISTINCT r.relname, p.proname, CASE WHEN pn.oid = r.relnamespace THEN '' ELSE pn.nspname END "
+    "FROM called JOIN rels r ON r.oid = called.rel JOIN pg_proc p ON p.oid = called.fn "
+    "JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE pn.nspname <> 'pg_catalog'"
 )
-# the schemas (other than the relation's and PostgreSQL's own) of the functions a column DEFAULT, a rule or a view
-# calls, as the database records them (its definitions print no schema that is on the search_path)
+# the schemas (other than the relation's and PostgreSQL's own) of the functions a rule or a view calls, as the
+# database records them (its definitions print no schema that is on the search_path)
 _PG_CALLED_SCHEMAS: Final = (
     "SELECT DISTINCT pn.nspname FROM pg_depend dep "
     "JOIN pg_proc p ON p.oid = dep.refobjid JOIN pg_namespace pn ON pn.oid = p.pronamespace "
-    "JOIN pg_class c ON c.oid = COALESCE("
-    "(SELECT d.adrelid FROM pg_attrdef d WHERE dep.classid = 'pg_attrdef'::regclass AND d.oid = dep.objid), "
-    "(SELECT r.ev_class FROM pg_rewrite r WHERE dep.classid = 'pg_rewrite'::regclass AND r.oid = dep.objid)) "
+    "JOIN pg_rewrite r ON r.oid = dep.objid JOIN pg_class c ON c.oid = r.ev_class "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE dep.refclassid = 'pg_proc'::regclass AND dep.classid IN ('pg_attrdef'::regclass, 'pg_rewrite'::regclass) "
+    "WHERE dep.refclassid = 'pg_proc'::regclass AND dep.classid = 'pg_rewrite'::regclass "
     "AND n.nspname = COALESCE(:schema, current_schema()) AND pn.oid <> n.oid AND pn.nspname <> 'pg_catalog'"
 )
 # (relation, function, body, the function's schema, '' for the reflected one): PostgreSQL's user triggers run a
@@ -176,7 +201,7 @@ _SQLITE_LITERAL: Final = re.compile(r"'(?:[^']|'')*'")  # SQLite's only string l
 
 
 def reflect_write_calls(connection: Connection, schema: str | None = None) -> int:
-    """Learn the functions writes to the schema's tables run without naming them: column DEFAULTs, triggers.
+    """Learn the functions writes to the schema's tables run without naming them: DEFAULTs, CHECKs, triggers.
 
     PostgreSQL: a trigger runs its function, learnt as :func:`reflect_functions` learns the schema's (the
     functions of another schema holding a trigger function are reflected here, merged; one of ``pg_catalog``,
@@ -187,7 +212,9 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`), and so does any write to the table (a cascade,
     another trigger, a function: edges of the dependency graph). What a relation is learnt to run adds up.
     PostgreSQL's rules on writes (``CREATE RULE ... DO ALSO | INSTEAD``) are learnt as triggers elsewhere are:
-    their actions as ``<rule NAME on RELATION>`` (``DO INSTEAD NOTHING`` writes nothing).
+    their actions as ``<rule NAME on RELATION>`` (``DO INSTEAD NOTHING`` writes nothing). PostgreSQL's column
+    ``DEFAULT``s and ``CHECK`` constraints (the table's, and its columns' domains') run the functions the catalog
+    records them to depend on, called or behind an operator.
 
     Args:
         connection: a connection to the database.
@@ -200,16 +227,17 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     queries = _write_call_queries(connection, schema)
     if queries is None:
         return 0  # no triggers the database can show
-    defaults_sql, triggers_sql, relations_sql, params = queries
-    defaults: list[Any] = list(connection.execute(text(defaults_sql), params)) if defaults_sql else []
+    triggers_sql, relations_sql, params = queries
     found: list[Any] = list(connection.execute(text(triggers_sql), params))
     rules: list[Any] = list(connection.execute(text(_PG_RULES), params)) if dialect == "postgresql" else []
     known = [str(name) for (name,) in connection.execute(text(relations_sql))] if found or rules else []
     runs: dict[str, set[str]] = {}
-    for table, expression in defaults:
-        runs.setdefault(str(table), set()).update(called_names(str(expression or "")))
     if dialect == "postgresql":
         elsewhere = {str(other) for (other,) in connection.execute(text(_PG_CALLED_SCHEMAS), params)}
+        for table, function, function_schema in connection.execute(text(_PG_DEFAULTS_AND_CHECKS), params):
+            runs.setdefault(str(table), set()).add(str(function).lower())
+            if function_schema:  # reflected with its schema's functions, as a trigger's function is
+                elsewhere.add(str(function_schema))
         _trigger_functions(connection, found, runs, elsewhere)
         _learn_bodies(
             "rule",
@@ -295,19 +323,19 @@ def _trigger_functions(
             _reflect_functions(connection, other, seen)
 
 
-def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
-    """The dialect's queries of column defaults ('' for none), of triggers and of relation names, and their parameters."""
+def _write_call_queries(connection: Connection, schema: str | None) -> tuple[str, str, dict[str, Any]] | None:
+    """The dialect's queries of triggers and of relation names, and their parameters."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        return _PG_DEFAULTS, _PG_TRIGGERS, _PG_RELATIONS, {"schema": schema}
-    if dialect in {"mysql", "mariadb"}:  # a DEFAULT cannot call a stored function there
-        return "", _MY_TRIGGERS, _MY_RELATIONS, {"schema": schema}
+        return _PG_TRIGGERS, _PG_RELATIONS, {"schema": schema}
+    if dialect in {"mysql", "mariadb"}:  # a DEFAULT or a CHECK cannot call a stored function there
+        return _MY_TRIGGERS, _MY_RELATIONS, {"schema": schema}
     if dialect == "sqlite":
         quote = connection.dialect.identifier_preparer.quote
         masters = [_SQLITE_MAIN, _SQLITE_TEMP] if schema is None else [f"{quote(schema)}.{_SQLITE_MAIN}"]
         triggers = " UNION ALL ".join(_SQLITE_TRIGGERS.format(master=master) for master in masters)
         relations = " UNION ALL ".join(_SQLITE_RELATIONS.format(master=master) for master in masters)
-        return "", triggers, relations, {}
+        return triggers, relations, {}
     return None
 
 
