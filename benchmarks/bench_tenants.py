@@ -10,7 +10,9 @@
    batches after a warm-up prefix. Reported: the kit's measured read hit rate next to two
    simulations of the same trace (per row / per tenant invalidation, the best fine tags can do,
    and per table, what a coarse cache does), and requests per second (median of batches) against
-   uncached.
+   uncached. Then, for the Redis variants, the Redis commands (round trips) per request and the
+   round trip itself, measured in the same batches: what the Redis variant costs beyond the
+   MemoryStore variant against what its round trips cost, and the round trip a 1.5x would need.
 2. **Hit cost flat in size.** ``get(pk)`` hits spread uniformly over 1k and over 100k cached rows,
    interleaved batches, on MemoryStore and Redis.
 3. **Per-request cost.** New session + service + ``get`` hit + close on MemoryStore, against its
@@ -71,6 +73,7 @@ POSTGRES_URL = os.environ.get("LAK_POSTGRES_URL", "postgresql://postgres@127.0.0
 TENANTS, ROWS_PER_TENANT, WRITE_SHARE = 20, 50, 0.05
 WARMUP, BATCH, BATCHES = 1500, 500, int(os.environ.get("BENCH_BATCHES", "8"))
 COMMIT_ROUNDS, COMMITS_PER_ROUND = 30, 25
+REDIS_TARGET = 1.5  # the issue's throughput target on Redis, against uncached
 MANY_ROWS = 50  # rows of one tenant a batch write updates in section 4
 MANY_ANCHOR = f"AA commit, {MANY_ROWS} rows of one tenant"
 SIZES = [int(size) for size in os.environ.get("BENCH_SIZES", "1000,100000").split(",")]
@@ -245,7 +248,7 @@ async def _dispose(engines: dict[str, Any], variants: dict[str, Any]) -> None:
             await _drop_postgres(url)
 
 
-async def workload(db: str, url_for: Any) -> list[list[Any]]:
+async def workload(db: str, url_for: Any) -> tuple[list[list[Any]], list[list[Any]]]:
     from litestar.stores.memory import MemoryStore
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
@@ -277,16 +280,22 @@ async def workload(db: str, url_for: Any) -> list[list[Any]]:
     for name, variant in variants.items():
         for op, tenant, row in trace[:WARMUP]:
             await _request(sessions[name], variant, op, tenant, row)
+    trips = {name: 0 for name in variants if name.startswith("kit RedisStore")}
+    rtts: list[tuple[float, float]] = []
     for batch in range(BATCHES):
         chunk = trace[WARMUP + batch * BATCH : WARMUP + (batch + 1) * BATCH]
         reads = sum(op != "write" for op, _, _ in chunk)
+        rtts.append(await _round_trip(variants["kit RedisStore"][0]))
         for name, variant in variants.items():
             cache = variant[0]
             before = cache.stats["hit"] if cache is not None else 0
+            commands = await _commands(client) if name in trips else 0
             start = time.perf_counter()
             for op, tenant, row in chunk:
                 await _request(sessions[name], variant, op, tenant, row)
             timings[name].append(len(chunk) / (time.perf_counter() - start))
+            if name in trips:
+                trips[name] += await _commands(client) - commands
             hits[name][0] += cache.stats["hit"] - before if cache is not None else 0
             hits[name][1] += reads
     fine, coarse = _simulate(trace, fine=True), _simulate(trace, fine=False)
@@ -296,9 +305,75 @@ async def workload(db: str, url_for: Any) -> list[list[Any]]:
         rate = None if cache is None else hits[name][0] / hits[name][1] * 100
         rps = _median_of(timings[name])
         out.append([db, name, rps, rps / uncached[expunge], rate, fine * 100, coarse * 100])
+    floors = _trip_floors(db, variants=variants, timings=timings, uncached=uncached, trips=trips, rtts=rtts)
     await _dispose(engines, variants)
     await client.aclose()
-    return out
+    return out, floors
+
+
+def _trip_floors(
+    db: str,
+    *,
+    variants: dict[str, tuple[Any, bool]],
+    timings: dict[str, list[float]],
+    uncached: dict[bool, float],
+    trips: dict[str, int],
+    rtts: list[tuple[float, float]],
+) -> list[list[Any]]:
+    """Section 1b's rows: each Redis variant's round trips per request against what it costs over its MemoryStore twin."""
+    tight, idle = _median_of([rtt[0] for rtt in rtts]), _median_of([rtt[1] for rtt in rtts])
+    floors = []
+    for name, count in trips.items():
+        expunge = variants[name][1]
+        per_request = count / (BATCHES * BATCH)
+        redis_us = 1e6 / _median_of(timings[name])
+        memory_us = 1e6 / _median_of(timings[name.replace("RedisStore", "MemoryStore")])
+        uncached_us = 1e6 / uncached[expunge]
+        floors.append(
+            [
+                db,
+                name,
+                per_request,
+                tight,
+                idle,
+                redis_us - memory_us,
+                (redis_us - memory_us) / per_request / idle,
+                uncached_us / (memory_us + per_request * tight),
+                uncached_us / (memory_us + per_request * idle),
+                (uncached_us / REDIS_TARGET - memory_us) / per_request,
+            ]
+        )
+    return floors
+
+
+async def _round_trip(cache: AsyncCache) -> tuple[float, float]:
+    """µs of one round trip on the cache's own Redis connection, a one-key ``MGET`` of an absent key: back to back, and
+    each after 1 ms asleep (a request's round trips are that far apart: the server and the client go idle in between,
+    and waking a virtual CPU costs). Medians of 200 each."""
+    get_many = cache.backend.get_many
+    out = []
+    for pause in (0.0, 0.001):
+        times = []
+        for _ in range(200):
+            if pause:
+                await asyncio.sleep(pause)
+            start = time.perf_counter()
+            await get_many(["lak_bench_rtt_probe"])
+            times.append(time.perf_counter() - start)
+        out.append(statistics.median(times) * 1e6)
+    return out[0], out[1]
+
+
+async def _commands(client: Any) -> int:
+    """Commands clients sent the Redis server so far: each a round trip, as requests run one at a time.
+
+    ``INFO commandstats`` counts the commands a script runs too: the kit's scripts (marker, settle, initial versions)
+    run one ``GET`` and one ``SET`` per key, and the kit sends no ``GET`` of its own, so two commands per ``GET``
+    are a script's. The ``INFO`` calls are left out.
+    """
+    stats = {command: int(entry["calls"]) for command, entry in (await client.info("commandstats")).items()}
+    scripted = 2 * stats.get("cmdstat_get", 0)
+    return sum(calls for command, calls in stats.items() if not command.startswith("cmdstat_info")) - scripted
 
 
 # --- 2. hit cost flat in size ---------------------------------------------------------------------
@@ -701,6 +776,7 @@ async def attach_cost(tmp: str) -> list[list[Any]]:
 async def _sections(tmp: str) -> tuple[list[list[Any]], ...]:
     """Run the sections BENCH_SECTIONS names (empty tables for the others)."""
     work: list[list[Any]] = []
+    trips: list[list[Any]] = []
     sizes: list[list[Any]] = []
     request: list[list[Any]] = []
     commits: list[list[Any]] = []
@@ -715,10 +791,12 @@ async def _sections(tmp: str) -> tuple[list[list[Any]], ...]:
     if have_postgres:
         await _drop_postgres(have_postgres)
     if 1 in SECTIONS:
-        work = await workload("aiosqlite", sqlite_url)
+        work, trips = await workload("aiosqlite", sqlite_url)
         if have_postgres:
-            work += await workload("postgresql", postgres_url)
+            more, more_trips = await workload("postgresql", postgres_url)
+            work, trips = work + more, trips + more_trips
         _print("1. tenant workload, requests/s (median of batches)", WORK_COLUMNS, work)
+        _print("1b. the Redis variants' round trips, against the MemoryStore variant's time", TRIP_COLUMNS, trips)
     if 2 in SECTIONS:
         sizes = await hit_cost(tmp)
         _print("2. get(pk) hit, µs (median of batches), by cached rows", SIZE_COLUMNS, sizes)
@@ -734,10 +812,31 @@ async def _sections(tmp: str) -> tuple[list[list[Any]], ...]:
                 await postgres_url("commit_aa"),  # type: ignore[arg-type]
             )
         _print("4. update + commit, µs", COMMIT_COLUMNS, commits)
-    return work, sizes, request, commits
+    return work, trips, sizes, request, commits
 
 
 WORK_COLUMNS = ["db", "cache", "req/s", "vs uncached", "read hit %", "sim per row/tenant %", "sim per table %"]
+TRIP_COLUMNS = [
+    "db",
+    "cache",
+    "round trips/request",
+    "round trip µs, back to back",
+    "round trip µs, after 1 ms idle",
+    "µs/request over MemoryStore",
+    "that / (trips x idle round trip)",
+    "vs uncached at MemoryStore + trips x back-to-back",
+    "vs uncached at MemoryStore + trips x idle",
+    f"round trip µs for {REDIS_TARGET}x",
+]
+TRIPS_NOTE = (
+    " Round trips: the commands clients sent the Redis server during the variant's batches, per request (INFO"
+    " commandstats, less the GET and SET per key the kit's scripts run; requests run one at a time, so each command"
+    " is a round trip). Round trip: a one-key MGET on the cache's own connection, back to back and after 1 ms"
+    " asleep (medians of 200 per batch, then of batches). 'that / (trips x idle round trip)': what the Redis"
+    " variant costs over the MemoryStore variant per request, divided by what its round trips cost (1.0: the kit"
+    " adds nothing but the round trips). Then the ratio to uncached if the Redis variant cost the MemoryStore"
+    " variant plus its round trips and nothing else, and the round trip that would reach the target."
+)
 SIZE_COLUMNS = ["store", "rows", "µs/hit", "vs smallest"]
 COMMIT_COLUMNS = ["db", "what", "µs", "vs AA"]
 
@@ -745,7 +844,7 @@ COMMIT_COLUMNS = ["db", "what", "µs", "vs AA"]
 async def main() -> None:
     print(f"load average before: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
-        work, sizes, request, commits = await _sections(tmp)
+        work, trips, sizes, request, commits = await _sections(tmp)
         attach = await attach_cost(tmp) if 5 in SECTIONS else []
         if attach:
             _print("5. a 100-row list per request on MemoryStore, µs", ["what", "µs", "vs uncached"], attach)
@@ -756,6 +855,8 @@ async def main() -> None:
     if work:
         title = "Tenant workload: 20 tenants, 95% reads / 5% writes"
         record("tenants_workload", title, WORK_COLUMNS, work, plot="vs uncached", note=note)
+        title = "Tenant workload: the Redis variants' round trips against the MemoryStore variant"
+        record("tenants_redis_trips", title, TRIP_COLUMNS, trips, note=note + TRIPS_NOTE)
     if sizes:
         title = "get(pk) hit cost by number of cached rows"
         record("tenants_hit_cost", title, SIZE_COLUMNS, sizes, plot="µs/hit", note=note)
