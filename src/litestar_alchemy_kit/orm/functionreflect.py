@@ -14,9 +14,9 @@ plain SQL (procedural blocks), or any body without the extra, depends on every k
 whose name it mentions. A function that cannot be analysed may read any table (see
 :data:`~litestar_alchemy_kit.orm.functions.OPAQUE`): never trusted to read none.
 
-Writes run functions without naming them (:func:`reflect_write_calls`): a column ``DEFAULT`` or a ``CHECK``
-constraint running one, directly or through an operator (PostgreSQL, from ``pg_depend``; MySQL and MariaDB
-refuse stored functions there), and triggers, whose bodies are analysed as
+Writes run functions without naming them (:func:`reflect_write_calls`): what a PostgreSQL table holds (column
+``DEFAULT``s, constraints, indexes, policies, its columns' domains, a trigger's ``WHEN``: see
+:mod:`~litestar_alchemy_kit.orm.pgwriteruns`; MySQL and MariaDB refuse stored functions there), and triggers, whose bodies are analysed as
 functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL), and
 PostgreSQL's rules on writes, whose actions are analysed as a trigger's SQL is.
 
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import text
 
 from litestar_alchemy_kit.orm.functions import Learnt, called_names, either, learn, note_write_calls
+from litestar_alchemy_kit.orm.pgwriteruns import pg_write_runs
 from litestar_alchemy_kit.orm.rawtext import NONDETERMINISTIC_SQL
 
 if TYPE_CHECKING:
@@ -122,36 +123,6 @@ _MY_RELATIONS: Final = (
 )
 
 
-# (relation, function, its schema or '' for the relation's): the functions a write to a relation of the schema runs
-# through its column DEFAULTs and CHECK constraints (the table's own, and those of its columns' domains, through domains
-# over domains and arrays), called directly or through an operator, as the database records them: no text is parsed
-# (a DEFAULT's `1 #@# 1` names no function, a printed definition omits a schema on the search_path)
-_PG_DEFAULTS_AND_CHECKS: Final = (
-    "WITH RECURSIVE rels AS ("
-    "SELECT c.oid, c.relname, c.relnamespace FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = COALESCE(:schema, current_schema())"
-    "), types AS ("
-    "SELECT a.attrelid AS rel, a.atttypid AS typ FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid "
-    "WHERE a.attnum > 0 AND NOT a.attisdropped "
-    "UNION SELECT types.rel, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END FROM types "
-    "JOIN pg_type t ON t.oid = types.typ WHERE t.typtype = 'd' OR (t.typcategory = 'A' AND t.typelem <> 0)"
-    "), runs AS ("
-    "SELECT d.adrelid AS rel, dep.refclassid, dep.refobjid FROM pg_depend dep JOIN pg_attrdef d ON d.oid = dep.objid "
-    "WHERE dep.classid = 'pg_attrdef'::regclass "
-    "UNION ALL SELECT k.conrelid, dep.refclassid, dep.refobjid FROM pg_depend dep "
-    "JOIN pg_constraint k ON k.oid = dep.objid "
-    "WHERE dep.classid = 'pg_constraint'::regclass AND k.contype = 'c' AND k.conrelid <> 0 "
-    "UNION ALL SELECT types.rel, dep.refclassid, dep.refobjid FROM pg_depend dep "
-    "JOIN pg_constraint k ON k.oid = dep.objid JOIN types ON types.typ = k.contypid "
-    "WHERE dep.classid = 'pg_constraint'::regclass AND k.contype = 'c'"
-    "), called AS ("
-    "SELECT rel, refobjid AS fn FROM runs WHERE refclassid = 'pg_proc'::regclass "
-    "UNION ALL SELECT runs.rel, o.oprcode FROM runs JOIN pg_operator o ON o.oid = runs.refobjid "
-    "WHERE runs.refclassid = 'pg_operator'::regclass"
-    ") SELECT DISTINCT r.relname, p.proname, CASE WHEN pn.oid = r.relnamespace THEN '' ELSE pn.nspname END "
-    "FROM called JOIN rels r ON r.oid = called.rel JOIN pg_proc p ON p.oid = called.fn "
-    "JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE pn.nspname <> 'pg_catalog'"
-)
 # the schemas (other than the relation's and PostgreSQL's own) of the functions a rule or a view calls, as the
 # database records them (its definitions print no schema that is on the search_path)
 _PG_CALLED_SCHEMAS: Final = (
@@ -212,9 +183,9 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     :func:`~litestar_alchemy_kit.orm.functions.hidden_calls`), and so does any write to the table (a cascade,
     another trigger, a function: edges of the dependency graph). What a relation is learnt to run adds up.
     PostgreSQL's rules on writes (``CREATE RULE ... DO ALSO | INSTEAD``) are learnt as triggers elsewhere are:
-    their actions as ``<rule NAME on RELATION>`` (``DO INSTEAD NOTHING`` writes nothing). PostgreSQL's column
-    ``DEFAULT``s and ``CHECK`` constraints (the table's, and its columns' domains') run the functions the catalog
-    records them to depend on, called or behind an operator.
+    their actions as ``<rule NAME on RELATION>`` (``DO INSTEAD NOTHING`` writes nothing). A PostgreSQL table's
+    ``DEFAULT``s, constraints, indexes, policies, columns' domains and triggers' ``WHEN`` conditions run the functions
+    the catalog records them to depend on (:func:`~litestar_alchemy_kit.orm.pgwriteruns.pg_write_runs`).
 
     Args:
         connection: a connection to the database.
@@ -233,11 +204,8 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     known = [str(name) for (name,) in connection.execute(text(relations_sql))] if found or rules else []
     runs: dict[str, set[str]] = {}
     if dialect == "postgresql":
-        elsewhere = {str(other) for (other,) in connection.execute(text(_PG_CALLED_SCHEMAS), params)}
-        for table, function, function_schema in connection.execute(text(_PG_DEFAULTS_AND_CHECKS), params):
-            runs.setdefault(str(table), set()).add(str(function).lower())
-            if function_schema:  # reflected with its schema's functions, as a trigger's function is
-                elsewhere.add(str(function_schema))
+        runs, elsewhere = pg_write_runs(connection, schema)  # their functions of other schemas: reflected with them
+        elsewhere |= {str(other) for (other,) in connection.execute(text(_PG_CALLED_SCHEMAS), params)}
         _trigger_functions(connection, found, runs, elsewhere)
         _learn_bodies(
             "rule",
