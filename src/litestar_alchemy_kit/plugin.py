@@ -189,7 +189,10 @@ class AlchemyKitConfig:
 
     alchemy: AlchemyConfigs | None = None
     """Advanced Alchemy's ``SQLAlchemyPlugin`` config(s). ``None``: one is created from
-    :attr:`connection_string` (an async config committing on 2xx responses)."""
+    :attr:`connection_string` (an async config committing on 2xx responses). A config of yours is used as it is:
+    with AA's default ``before_send_handler`` a request's session is closed without a commit, so a handler's
+    writes are rolled back unless it commits (``auto_commit=True``) or the config sets
+    ``before_send_handler="autocommit"``."""
     connection_string: str | None = None
     """Database URL of the config created when :attr:`alchemy` is ``None`` (an async driver, e.g.
     ``sqlite+aiosqlite:///app.db``)."""

@@ -10,12 +10,15 @@ its tenant. The cache itself (read path, keys, invalidation) is the subclass's a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
 from advanced_alchemy.repository import LoadSpec, SQLAlchemySyncRepository
 from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
+from advanced_alchemy.utils.serialization import schema_dump
+from sqlalchemy import inspect
+from sqlalchemy.orm import InstanceState
 
 from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.orm.grouping import sealed, where_criteria
@@ -295,10 +298,31 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
         """AA's ``update_many``; the commit invalidates through session events."""
         if self._tenant is not None:
             # AA's bulk UPDATE matches by primary key alone: check every row is the tenant's first.
-            self._tenant.stamp_all(data)
-            self._require_tenant_rows([self.get_id_attribute_value(item) for item in data])
+            data = self._tenant_payloads(data)
+            self._require_tenant_rows([self._payload_id(item) for item in data])
         with self._read_state.narrow(allowed=False):
             return super().update_many(**passthrough(locals()))
+
+    def _tenant_payloads(self, data: Iterable[Any]) -> list[Any]:
+        """``update_many``'s items, each with the bound tenant set.
+
+        An instance in place; anything else AA takes (a dict, a schema) as a dict of it (AA's own ``schema_dump``).
+        """
+        tenant = cast("TenantBinding", self._tenant)
+        out: list[Any] = []
+        for item in data:
+            if isinstance(inspect(item, raiseerr=False), InstanceState):
+                tenant.stamp(item)
+                out.append(item)
+            else:
+                out.append({**schema_dump(item), tenant.attribute: tenant.value})
+        return out
+
+    def _payload_id(self, item: Any) -> Any:
+        """The id of an ``update_many`` item; ``None`` when a dict has none (no row matches it: the check refuses)."""
+        if isinstance(item, dict):
+            return cast("dict[str, Any]", item).get(self.id_attribute)
+        return self.get_id_attribute_value(item)
 
     def upsert(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy import bindparam, event, literal_column, select, text, update
@@ -125,6 +126,41 @@ def row_moved_between_tenants(env: Env) -> None:
     assert projects(env, reader, 2) == ["p3"]
     assert project(env, reader, ids["p2"]) == ("p2", 1)
     assert projects(env, reader, 3, hit=True) == ["p4"]
+
+
+class _Rename(msgspec.Struct):
+    """A schema AA's ``update_many`` takes (through ``schema_dump``) as it takes a dict."""
+
+    id: uuid.UUID
+    name: str
+
+
+def tenant_bound_update_many_takes_dicts(env: Env) -> None:
+    """A repository bound to a tenant takes what AA's ``update_many`` takes: instances, dicts and schemas.
+
+    Each item gets the bound tenant (a dict naming another one does not move its row), only the tenant's rows are
+    written (another tenant's key, or a dict without one, is refused before anything is written), and the commit
+    invalidates what it changed.
+    """
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = seed(env)
+    warm(env, reader, ids)
+    with env.bound(writer)() as session:
+        repo = ProjectRepository(session=session, cache=writer, tenant=1)
+        # p2 (DuckDB refuses to update a row other rows reference), named with another tenant
+        updated = repo.update_many([{"id": ids["p2"], "name": "p2x", "tenant": 2}], auto_commit=True)
+        assert [(p.name, p.tenant) for p in updated] == [("p2x", 1)]
+        updated = repo.update_many([_Rename(id=ids["p2"], name="p2y")], auto_commit=True)  # type: ignore[list-item]
+        assert [(p.name, p.tenant) for p in updated] == [("p2y", 1)]
+    assert projects(env, reader, 1) == ["p1", "p2y"]
+    assert project(env, reader, ids["p2"]) == ("p2y", 1)
+    assert projects(env, reader, 2) == ["p3"]  # a bulk UPDATE by key does not tell the rows' tenants: coarse
+    for refused in ([{"id": ids["p3"], "name": "hijacked"}], [{"id": ids["p2"], "name": "p2z"}, {"name": "no id"}]):
+        with env.bound(writer)() as session, pytest.raises(NotFoundError):
+            ProjectRepository(session=session, cache=writer, tenant=1).update_many(refused, auto_commit=True)
+    with env.sessionmaker() as session:  # straight from the database
+        stored = session.scalars(select(Project.name).order_by(Project.name))
+        assert list(stored) == ["p1", "p2y", "p3", "p4"]
 
 
 def bulk_update_by_other_column(env: Env) -> None:

@@ -99,3 +99,7 @@ async def test_tenant_bind_sharing_its_name(async_env: Env) -> None:
 
 async def test_get_through_a_raw_base_statement(async_env: Env) -> None:
     await scenarios.get_through_a_raw_base_statement(async_env)
+
+
+async def test_tenant_bound_update_many_takes_dicts(async_env: Env) -> None:
+    await scenarios.tenant_bound_update_many_takes_dicts(async_env)

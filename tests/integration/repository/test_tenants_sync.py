@@ -99,3 +99,7 @@ def test_tenant_bind_sharing_its_name(sync_env: Env) -> None:
 
 def test_get_through_a_raw_base_statement(sync_env: Env) -> None:
     scenarios.get_through_a_raw_base_statement(sync_env)
+
+
+def test_tenant_bound_update_many_takes_dicts(sync_env: Env) -> None:
+    scenarios.tenant_bound_update_many_takes_dicts(sync_env)
