@@ -3,17 +3,21 @@
 A write to a table runs, besides its triggers' functions, the expressions the table holds: its column ``DEFAULT``s
 (generated columns included), its constraints (a ``CHECK``; the operators a foreign key compares with), its
 triggers' ``WHEN`` conditions, its indexes (an expression, a partial index's predicate, the operators and support
-functions of each operator class, which hold an exclusion constraint's operators), its row-level security policies, and
-what its columns' types run: a domain's ``DEFAULT`` and ``CHECK``, for a column of the domain, of a domain over it,
-of an array of it, of a range over it, or of a composite type with a field of it. Each may call a function, or use
-an operator whose function runs.
+functions of each operator class, which hold an exclusion constraint's operators), its row-level security policies,
+a partitioned table's key (its expression, its operator class: a partition's constraint evaluates its ancestors'
+keys), and what its columns' types run: a domain's ``DEFAULT`` and ``CHECK``, for a column of the domain, of a
+domain over it, of an array of it, of a range (or multirange) over it, or of a composite type with a field of it.
+Each may call a function, or use an operator whose function runs.
 
 PostgreSQL records every such call in ``pg_depend`` (an operator as the operator: its ``oprcode`` is the
 function). Nothing here reads an expression's text: a ``DEFAULT (1 #@# 1)`` names no function, and a printed
-definition omits a schema on the search_path. Functions of ``pg_catalog`` are left out (they write no table).
+definition omits a schema on the search_path. Functions of ``pg_catalog`` are left out: they write no table.
 
-Not followed: a multirange over a range over a domain. A role that bypasses row-level security runs no policy;
-counting the policy's functions all the same costs an extra invalidation at most.
+Not read (known holes, remedy ``declare_dependency``): a cast a write applies to a column's type (``CREATE CAST ...
+AS ASSIGNMENT``, a foreign key through an implicit cast), a range's subtype operator class, an array element's
+default operator class in an index, and ``pg_catalog``'s functions running SQL given as text (``query_to_xml``). A
+role that bypasses row-level security runs no policy; counting the policy's functions all the same costs an extra
+invalidation at most.
 """
 
 from __future__ import annotations
@@ -41,7 +45,11 @@ _RELATION_RUNS: Final = text(
     "UNION ALL SELECT t.tgrelid, 'pg_trigger'::regclass, t.oid FROM rels JOIN pg_trigger t ON t.tgrelid = rels.oid "
     "WHERE NOT t.tgisinternal "
     "UNION ALL SELECT i.indrelid, 'pg_class'::regclass, i.indexrelid FROM rels JOIN pg_index i ON i.indrelid = rels.oid "
-    "UNION ALL SELECT p.polrelid, 'pg_policy'::regclass, p.oid FROM rels JOIN pg_policy p ON p.polrelid = rels.oid"
+    "UNION ALL SELECT p.polrelid, 'pg_policy'::regclass, p.oid FROM rels JOIN pg_policy p ON p.polrelid = rels.oid "
+    # a partitioned table's key (expression, operator class) routes each row; a partition's constraint evaluates its
+    # ancestors' keys: the table's own dependencies, and its ancestors' (none for a table outside any partitioning)
+    "UNION ALL SELECT rels.oid, 'pg_class'::regclass, anc.relid FROM rels "
+    "CROSS JOIN LATERAL pg_partition_ancestors(rels.oid) anc"
     "), refs AS ("
     "SELECT src.rel, dep.refclassid, dep.refobjid FROM src "
     "JOIN pg_depend dep ON dep.classid = src.classid AND dep.objid = src.objid"
@@ -75,14 +83,17 @@ _DOMAIN_RUNS: Final = text(
     "JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE pn.nspname <> 'pg_catalog'"
 )
 # (holder, held): the types holding one of :types, one level up (a domain over it, an array of it, a range over it, a
-# composite type, or a relation's row type, with a field of it)
-_HOLDERS: Final = text(
+# multirange over such a range, a composite type or a relation's row type with a field of it)
+_HOLDERS: Final = (
     "SELECT t.oid, t.typbasetype FROM pg_type t WHERE t.typtype = 'd' AND t.typbasetype IN :types "
     "UNION ALL SELECT t.oid, t.typelem FROM pg_type t WHERE t.typcategory = 'A' AND t.typelem IN :types "
     "UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_range r WHERE r.rngsubtype IN :types "
+    "{multirange}"
     "UNION ALL SELECT c.reltype, a.atttypid FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
     "WHERE a.atttypid IN :types AND a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0"
-).bindparams(bindparam("types", expanding=True))
+)
+_MULTIRANGE: Final = "UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_range r WHERE r.rngtypid IN :types "
+"""A multirange holds its range (PostgreSQL 14 and later)."""
 # (relation, column type, the relation's schema): the schema's relations with a column of one of :types
 _COLUMNS_OF: Final = text(
     "SELECT c.relname, a.atttypid, n.nspname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
@@ -119,10 +130,13 @@ def _domain_runs(connection: Connection, schema: str | None) -> list[tuple[str, 
         runs_of.setdefault(int(domain), set()).add((str(function), str(function_schema)))
     if not runs_of:
         return []
+    version: tuple[int, ...] = tuple(connection.dialect.server_version_info or ())
+    multirange = _MULTIRANGE if version >= (14,) else ""
+    holders = text(_HOLDERS.format(multirange=multirange)).bindparams(bindparam("types", expanding=True))
     held: dict[int, set[int]] = {domain: {domain} for domain in runs_of}  # type -> the domains with runs it holds
     frontier: set[int] = set(runs_of)
     while frontier:  # up the types holding them, to a fixpoint: a type's holders are found once per new domain
-        rows = connection.execute(_HOLDERS, {"types": sorted(frontier)}).all()
+        rows = connection.execute(holders, {"types": sorted(frontier)}).all()
         frontier = set()
         for holder, inner in rows:
             known = held.setdefault(int(holder), set())

@@ -17,8 +17,8 @@ from advanced_alchemy.repository import LoadSpec, SQLAlchemySyncRepository
 from advanced_alchemy.repository.typing import ModelT
 from advanced_alchemy.utils.dataclass import Empty
 from advanced_alchemy.utils.serialization import schema_dump
-from sqlalchemy import inspect
-from sqlalchemy.orm import InstanceState
+from sqlalchemy import and_, inspect, or_
+from sqlalchemy.orm import InstanceState, class_mapper
 
 from litestar_alchemy_kit._passthrough import passthrough
 from litestar_alchemy_kit.orm.grouping import sealed, where_criteria
@@ -299,7 +299,7 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
         if self._tenant is not None:
             # AA's bulk UPDATE matches by primary key alone: check every row is the tenant's first.
             data = self._tenant_payloads(data)
-            self._require_tenant_rows([self._payload_id(item) for item in data])
+            self._require_tenant_keys(data)
         with self._read_state.narrow(allowed=False):
             return super().update_many(**passthrough(locals()))
 
@@ -318,11 +318,30 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
                 out.append({**schema_dump(item), tenant.attribute: tenant.value})
         return out
 
-    def _payload_id(self, item: Any) -> Any:
-        """The id of an ``update_many`` item; ``None`` when a dict has none (no row matches it: the check refuses)."""
-        if isinstance(item, dict):
-            return cast("dict[str, Any]", item).get(self.id_attribute)
-        return self.get_id_attribute_value(item)
+    def _require_tenant_keys(self, data: list[Any]) -> None:
+        """Raise AA's ``NotFoundError`` unless each item's primary key is a row of the bound tenant.
+
+        The primary key, whole: AA's bulk UPDATE matches rows by it, whatever ``id_attribute`` says. A dict without
+        it matches no row, and is refused.
+        """
+        mapper = class_mapper(self.model_type)
+        columns = list(mapper.primary_key)
+        names = [mapper.get_property_by_column(column).key for column in columns]
+        keys: set[tuple[Any, ...]] = set()
+        for item in data:
+            if isinstance(item, dict):
+                values = cast("dict[str, Any]", item)
+                keys.add(tuple(values.get(name) for name in names))
+            else:
+                keys.add(tuple(mapper.primary_key_from_instance(item)))
+        if not keys:
+            return
+        matches = [and_(*(column == value for column, value in zip(columns, key, strict=True))) for key in keys]
+        with self._read_state.narrow(allowed=False):
+            found = self.count(or_(*matches))
+        if found != len(keys):
+            with self._errors():
+                self.check_not_found(None)
 
     def upsert(
         self,
