@@ -16,8 +16,8 @@ whose name it mentions. A function that cannot be analysed may read any table (s
 
 Writes run functions without naming them (:func:`reflect_write_calls`): what a PostgreSQL table holds (column
 ``DEFAULT``s, constraints, indexes, policies, its columns' domains, a trigger's ``WHEN``: see
-:mod:`~litestar_alchemy_kit.orm.pgwriteruns`; MySQL and MariaDB refuse stored functions there), and triggers, whose bodies are analysed as
-functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL), and
+:mod:`~litestar_alchemy_kit.orm.pgwriteruns`; MySQL and MariaDB refuse stored functions there), and triggers,
+whose bodies are analysed as functions' are (PostgreSQL: the trigger's function; MySQL / MariaDB and SQLite: the trigger's own SQL), and
 PostgreSQL's rules on writes, whose actions are analysed as a trigger's SQL is.
 
 A body writes when it holds a writing statement (``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``,
@@ -202,7 +202,7 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     found: list[Any] = list(connection.execute(text(triggers_sql), params))
     rules: list[Any] = list(connection.execute(text(_PG_RULES), params)) if dialect == "postgresql" else []
     known = [str(name) for (name,) in connection.execute(text(relations_sql))] if found or rules else []
-    runs: dict[str, set[str]] = {}
+    runs: dict[str, set[str]]
     if dialect == "postgresql":
         runs, elsewhere = pg_write_runs(connection, schema)  # their functions of other schemas: reflected with them
         elsewhere |= {str(other) for (other,) in connection.execute(text(_PG_CALLED_SCHEMAS), params)}
@@ -215,6 +215,7 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
             runs,
         )
     else:
+        runs = {}
         # SQLite keeps the whole CREATE TRIGGER statement: its body is what BEGIN ... END holds
         bodies = [
             (table, trigger, _sqlite_trigger_body(str(body or "")) if dialect == "sqlite" else str(body or ""))

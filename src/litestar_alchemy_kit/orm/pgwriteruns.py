@@ -112,19 +112,16 @@ def pg_write_runs(connection: Connection, schema: str | None) -> tuple[dict[str,
     runs: dict[str, set[str]] = {}
     elsewhere: set[str] = set()
     params = {"schema": schema}
-    for relation, function, function_schema, relation_schema in connection.execute(_RELATION_RUNS, params):
+    found = [*connection.execute(_RELATION_RUNS, params), *_domain_runs(connection, schema)]
+    for relation, function, function_schema, relation_schema in found:
         runs.setdefault(str(relation), set()).add(str(function).lower())
         if function_schema != relation_schema:
             elsewhere.add(str(function_schema))
-    for relation, (function, function_schema), relation_schema in _domain_runs(connection, schema):
-        runs.setdefault(relation, set()).add(function.lower())
-        if function_schema != relation_schema:
-            elsewhere.add(function_schema)
     return runs, elsewhere
 
 
-def _domain_runs(connection: Connection, schema: str | None) -> list[tuple[str, tuple[str, str], str]]:
-    """(relation, (function, its schema), the relation's schema) for what the schema's columns' domains run."""
+def _domain_runs(connection: Connection, schema: str | None) -> list[tuple[str, str, str, str]]:
+    """(relation, function, its schema, the relation's schema) for what the schema's columns' domains run."""
     runs_of: dict[int, set[tuple[str, str]]] = {}
     for domain, function, function_schema in connection.execute(_DOMAIN_RUNS):
         runs_of.setdefault(int(domain), set()).add((str(function), str(function_schema)))
@@ -144,10 +141,10 @@ def _domain_runs(connection: Connection, schema: str | None) -> list[tuple[str, 
             if added:
                 known |= added
                 frontier.add(int(holder))
-    found: list[tuple[str, tuple[str, str], str]] = []
+    found: list[tuple[str, str, str, str]] = []
     for relation, column_type, relation_schema in connection.execute(
         _COLUMNS_OF, {"schema": schema, "types": sorted(held)}
     ):
         for domain in held[int(column_type)]:
-            found.extend((str(relation), run, str(relation_schema)) for run in runs_of[domain])
+            found.extend((str(relation), *run, str(relation_schema)) for run in runs_of[domain])
     return found

@@ -125,9 +125,13 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             return
         key = self.id_attribute if id_attribute is None else id_attribute
         column = getattr(self.model_type, key) if isinstance(key, str) else key
+        await self._require_tenant_count(column.in_(wanted), len(wanted))
+
+    async def _require_tenant_count(self, condition: ColumnElement[bool], expected: int) -> None:
+        """Raise AA's ``NotFoundError`` unless ``condition`` matches ``expected`` rows of the bound tenant."""
         with self._read_state.narrow(allowed=False):
-            found = await self.count(column.in_(wanted))
-        if found != len(wanted):
+            found = await self.count(condition)
+        if found != expected:
             with self._errors():
                 self.check_not_found(None)
 
@@ -337,11 +341,7 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         if not keys:
             return
         matches = [and_(*(column == value for column, value in zip(columns, key, strict=True))) for key in keys]
-        with self._read_state.narrow(allowed=False):
-            found = await self.count(or_(*matches))
-        if found != len(keys):
-            with self._errors():
-                self.check_not_found(None)
+        await self._require_tenant_count(or_(*matches), len(keys))
 
     async def upsert(
         self,

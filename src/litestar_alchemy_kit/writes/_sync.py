@@ -125,9 +125,13 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
             return
         key = self.id_attribute if id_attribute is None else id_attribute
         column = getattr(self.model_type, key) if isinstance(key, str) else key
+        self._require_tenant_count(column.in_(wanted), len(wanted))
+
+    def _require_tenant_count(self, condition: ColumnElement[bool], expected: int) -> None:
+        """Raise AA's ``NotFoundError`` unless ``condition`` matches ``expected`` rows of the bound tenant."""
         with self._read_state.narrow(allowed=False):
-            found = self.count(column.in_(wanted))
-        if found != len(wanted):
+            found = self.count(condition)
+        if found != expected:
             with self._errors():
                 self.check_not_found(None)
 
@@ -337,11 +341,7 @@ class GuardedWritesSyncRepository(SQLAlchemySyncRepository[ModelT]):
         if not keys:
             return
         matches = [and_(*(column == value for column, value in zip(columns, key, strict=True))) for key in keys]
-        with self._read_state.narrow(allowed=False):
-            found = self.count(or_(*matches))
-        if found != len(keys):
-            with self._errors():
-                self.check_not_found(None)
+        self._require_tenant_count(or_(*matches), len(keys))
 
     def upsert(
         self,
