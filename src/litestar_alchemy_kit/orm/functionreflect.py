@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import text
 
 from litestar_alchemy_kit.orm.functions import Learnt, called_names, either, learn, note_write_calls
-from litestar_alchemy_kit.orm.pgwriteruns import pg_write_runs
+from litestar_alchemy_kit.orm.pgwriteruns import SQL_RUNNERS, pg_write_runs
 from litestar_alchemy_kit.orm.rawtext import NONDETERMINISTIC_SQL
 
 if TYPE_CHECKING:
@@ -205,6 +205,10 @@ def reflect_write_calls(connection: Connection, schema: str | None = None) -> in
     runs: dict[str, set[str]]
     if dialect == "postgresql":
         runs, elsewhere = pg_write_runs(connection, schema)  # their functions of other schemas: reflected with them
+        # pg_catalog's, never reflected: the SQL text they run cannot be told, so they may write anything
+        runners = {name for names in runs.values() for name in names if name in SQL_RUNNERS}
+        if runners:
+            learn({name: Learnt(_NONE, opaque=True, writes_unknown=True) for name in sorted(runners)})
         elsewhere |= {str(other) for (other,) in connection.execute(text(_PG_CALLED_SCHEMAS), params)}
         _trigger_functions(connection, found, runs, elsewhere)
         _learn_bodies(

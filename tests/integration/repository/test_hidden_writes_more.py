@@ -10,6 +10,7 @@ column ``DEFAULT`` calling a function of another schema (reflected).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -453,18 +454,20 @@ def test_mysql_trigger_name_in_two_schemas(hidden: Env, second: bool) -> None:
     """MariaDB/MySQL/SQLite trigger bodies are learnt as '<trigger NAME on TABLE>' with learn() (replace): the same
     trigger on the same table name in another schema, writing nothing, replaces the audit-writing one."""
     engine = _only(hidden, "mysql", "mariadb")
+    # a database is the server's, not the worker's own database's: one per xdist worker, or two workers collide
+    other = f"lak_rv_db2_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     _exec(
         engine,
         *_audit_trigger("mysql", "lak_hid_trg", "AFTER INSERT", "lak_hid_account", "NEW.name"),
-        "CREATE DATABASE IF NOT EXISTS lak_rv_db2",
-        "CREATE TABLE lak_rv_db2.lak_hid_account (id INTEGER PRIMARY KEY, name VARCHAR(20))",
-        "CREATE TRIGGER lak_rv_db2.lak_hid_trg BEFORE INSERT ON lak_rv_db2.lak_hid_account FOR EACH ROW "
+        f"CREATE DATABASE IF NOT EXISTS {other}",
+        f"CREATE TABLE {other}.lak_hid_account (id INTEGER PRIMARY KEY, name VARCHAR(20))",
+        f"CREATE TRIGGER {other}.lak_hid_trg BEFORE INSERT ON {other}.lak_hid_account FOR EACH ROW "
         "SET NEW.name = LOWER(NEW.name)",
     )
     try:
         _reflect(engine)
         if second:
-            _reflect(engine, "lak_rv_db2")
+            _reflect(engine, other)
         _audit_after(hidden, lambda session: session.add(Account(id=3, name="ann")))
     finally:
-        _cleanup(engine, "DROP TRIGGER IF EXISTS lak_hid_trg", "DROP DATABASE IF EXISTS lak_rv_db2")
+        _cleanup(engine, "DROP TRIGGER IF EXISTS lak_hid_trg", f"DROP DATABASE IF EXISTS {other}")

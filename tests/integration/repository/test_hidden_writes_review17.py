@@ -3,9 +3,9 @@ taking dicts and schemas).
 
 Part 1 (PostgreSQL): a write ran a writing function :func:`~litestar_alchemy_kit.orm.pgwriteruns.pg_write_runs` did
 not report, through a partitioned table's key (fixed: the table's and its ancestors' own dependencies are read), a
-multirange over a range over a domain (fixed), or, still holes (strict xfails, remedy ``declare_dependency``): a
-cast, a range's subtype operator class or an array element's default operator class a column's type runs, and a
-``pg_catalog`` function running SQL given as text. Each scenario has a control.
+multirange over a range over a domain (fixed), a cast, a range's subtype operator class or an array element's
+default operator class a column's type runs, and a ``pg_catalog`` function running SQL given as text (all fixed:
+see ``orm/pgwriteruns.py``). Each scenario has a control.
 
 Part 2: a tenant-bound ``update_many`` checked ``id_attribute`` while AA's bulk UPDATE matches by the mapper's primary
 key: a row of another tenant was written when the two differ (fixed: the whole primary key is checked).
@@ -24,6 +24,7 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from litestar_alchemy_kit.orm import tenant_column
+from litestar_alchemy_kit.orm.pgwriteruns import pg_write_runs
 from litestar_alchemy_kit.repository import CachedAsyncRepository
 from tests.integration.repository.conftest import Env
 from tests.integration.repository.test_hidden_writes import _cleanup, _exec, _only, _reflect
@@ -66,6 +67,9 @@ _DROP_COMMON = (
     "DROP FUNCTION IF EXISTS lak_r17_cast_in(INTEGER)",
     "DROP FUNCTION IF EXISTS lak_r17_cast_out(lak_r17_e)",
     "DROP FUNCTION IF EXISTS lak_r17_ecmp(lak_r17_e, lak_r17_e)",
+    "DROP TYPE IF EXISTS lak_r17_pair CASCADE",
+    "DROP TYPE IF EXISTS lak_r17_frng CASCADE",
+    "DROP FUNCTION IF EXISTS lak_r17_diff(FLOAT8, FLOAT8)",
     "DROP TYPE IF EXISTS lak_r17_e CASCADE",
     "DROP DOMAIN IF EXISTS lak_r17_dom CASCADE",
     "DROP FUNCTION IF EXISTS lak_r17_hash(INTEGER, BIGINT)",
@@ -157,6 +161,17 @@ def test_write_running_function_through_partition_key(hidden: Env, via: str) -> 
 # --- 2. what a column's type runs beyond a domain's DEFAULT and CHECK ---------------------------------------------
 
 _ENUM = "CREATE TYPE lak_r17_e AS ENUM ('a', 'b')"
+_ENUM_CMP = (
+    "CREATE FUNCTION lak_r17_ecmp(a lak_r17_e, b lak_r17_e) RETURNS INTEGER AS $$ BEGIN "
+    "PERFORM lak_r17_w(0, 0); RETURN enum_cmp(a, b); END $$ LANGUAGE plpgsql IMMUTABLE"
+)
+# the enum's default btree operator class: what an array's or a composite's comparison uses for its elements/fields
+_ENUM_OPS = (
+    "CREATE OPERATOR CLASS lak_r17_eops DEFAULT FOR TYPE lak_r17_e USING btree AS "
+    "OPERATOR 1 < (anyenum, anyenum), OPERATOR 2 <= (anyenum, anyenum), OPERATOR 3 = (anyenum, anyenum), "
+    "OPERATOR 4 >= (anyenum, anyenum), OPERATOR 5 > (anyenum, anyenum), "
+    "FUNCTION 1 lak_r17_ecmp(lak_r17_e, lak_r17_e)"
+)
 _TYPES: dict[str, tuple[list[str], str]] = {
     # (setup, the write)
     "control_domain_check": (
@@ -187,7 +202,8 @@ _TYPES: dict[str, tuple[list[str], str]] = {
             ),
             "CREATE CAST (lak_r17_e AS INTEGER) WITH FUNCTION lak_r17_cast_out(lak_r17_e) AS IMPLICIT",
             "INSERT INTO lak_hid_account (id, name, active) VALUES (1, 'ann', true)",
-            "CREATE TABLE lak_r17_t (id INTEGER, code lak_r17_e REFERENCES lak_hid_account (id))",
+            # no INTEGER column: the cast's target type is the referenced column's, not one of the written table's
+            "CREATE TABLE lak_r17_t (id BIGINT, code lak_r17_e REFERENCES lak_hid_account (id))",
         ],
         "INSERT INTO lak_r17_t (id, code) VALUES (1, 'a')",
     ),
@@ -203,20 +219,39 @@ _TYPES: dict[str, tuple[list[str], str]] = {
     "array_element_default_operator_class_in_unique_index": (
         [
             _ENUM,
-            (
-                "CREATE FUNCTION lak_r17_ecmp(a lak_r17_e, b lak_r17_e) RETURNS INTEGER AS $$ BEGIN "
-                "PERFORM lak_r17_w(0, 0); RETURN enum_cmp(a, b); END $$ LANGUAGE plpgsql IMMUTABLE"
-            ),
-            (
-                "CREATE OPERATOR CLASS lak_r17_eops DEFAULT FOR TYPE lak_r17_e USING btree AS "
-                "OPERATOR 1 < (anyenum, anyenum), OPERATOR 2 <= (anyenum, anyenum), OPERATOR 3 = (anyenum, anyenum), "
-                "OPERATOR 4 >= (anyenum, anyenum), OPERATOR 5 > (anyenum, anyenum), "
-                "FUNCTION 1 lak_r17_ecmp(lak_r17_e, lak_r17_e)"
-            ),
+            _ENUM_CMP,
+            _ENUM_OPS,
             "CREATE TABLE lak_r17_t (id INTEGER, code lak_r17_e[] UNIQUE)",
             "INSERT INTO lak_r17_t (id, code) VALUES (1, '{a}')",  # the new entry is compared with this one
         ],
         "INSERT INTO lak_r17_t (id, code) VALUES (2, '{b}')",
+    ),
+    "composite_field_default_operator_class_in_unique_index": (
+        [
+            _ENUM,
+            _ENUM_CMP,
+            _ENUM_OPS,
+            "CREATE TYPE lak_r17_pair AS (n INTEGER, e lak_r17_e)",
+            "CREATE TABLE lak_r17_t (id INTEGER, code lak_r17_pair UNIQUE)",
+            "INSERT INTO lak_r17_t (id, code) VALUES (1, ROW(1, 'a'))",  # the new entry is compared with this one
+        ],
+        "INSERT INTO lak_r17_t (id, code) VALUES (2, ROW(1, 'b'))",
+    ),
+    "range_subtype_difference_in_gist_index": (
+        [
+            (
+                "CREATE FUNCTION lak_r17_diff(a FLOAT8, b FLOAT8) RETURNS FLOAT8 AS $$ BEGIN PERFORM lak_r17_w(0, 0); "
+                "RETURN a - b; END $$ LANGUAGE plpgsql IMMUTABLE"
+            ),
+            "CREATE TYPE lak_r17_frng AS RANGE (SUBTYPE = FLOAT8, SUBTYPE_DIFF = lak_r17_diff)",
+            "CREATE TABLE lak_r17_t (id INTEGER, code lak_r17_frng)",
+            "CREATE INDEX lak_r17_ix ON lak_r17_t USING gist (code)",
+            "INSERT INTO lak_r17_t (id, code) SELECT g, numrange(g, g + 1)::text::lak_r17_frng FROM generate_series(1, 1000) g",
+            "DELETE FROM lak_hid_audit",
+        ],
+        # beyond every range indexed: each of the root's entries must grow to take it (a nonzero penalty, computed
+        # with SUBTYPE_DIFF); one it fit in would cost no difference, and GiST breaks ties between entries at random
+        "INSERT INTO lak_r17_t (id, code) VALUES (0, '[5000.5,5001.5]')",
     ),
     "multirange_of_range_of_domain": (
         [
@@ -229,20 +264,7 @@ _TYPES: dict[str, tuple[list[str], str]] = {
 }
 
 
-_TYPE_HOLES = frozenset(
-    {
-        "assignment_cast_to_column_type",
-        "foreign_key_through_implicit_cast",
-        "range_subtype_operator_class",
-        "array_element_default_operator_class_in_unique_index",
-    }
-)
-_TYPE_HOLE = pytest.mark.xfail(
-    strict=True, reason="known hole: a cast or an operator class a column's type runs (declare_dependency)"
-)
-
-
-@pytest.mark.parametrize("via", [pytest.param(via, marks=_TYPE_HOLE) if via in _TYPE_HOLES else via for via in _TYPES])
+@pytest.mark.parametrize("via", list(_TYPES))
 def test_write_running_function_through_column_type(hidden: Env, via: str) -> None:
     """The INSERT into lak_r17_t names no function; the column `code`'s type runs the writer lak_r17_w:
 
@@ -262,11 +284,14 @@ def test_write_running_function_through_column_type(hidden: Env, via: str) -> No
     - multirange_of_range_of_domain: `_HOLDERS` followed pg_range's subtype -> range, never range -> multirange
       (`pg_range.rngmultitypid`, now followed); the multirange's ranges check the domain.
 
-    `pg_write_runs` reports nothing for lak_r17_t in the four cases still holes (strict xfails; the control, a domain
-    CHECK, is read), so the INSERT is not a write of lak_hid_audit. A fix would count, for each column type held, the
-    functions of `pg_cast` rows targeting it with castcontext 'a' or 'i' (source types too for an FK's implicit
-    cast), of a range's `rngsubopc` (amproc/amop, `rngsubdiff`, `rngcanonical`), and of the default btree/hash
-    opclasses of an array's element and of a composite's fields when an index holds them."""
+    - composite_field_default_operator_class_in_unique_index: as the array's, record_ops compares the fields with their
+      types' default btree opclasses.
+    - range_subtype_difference_in_gist_index: a GiST index on the range computes penalties with its SUBTYPE_DIFF.
+
+    `pg_write_runs` reported nothing for lak_r17_t but in the multirange case and the control (a domain CHECK), so the
+    INSERT was not a write of lak_hid_audit. Now `_TYPE_RUNS` counts, for each type, the functions of `pg_cast` rows
+    targeting it (and its implicit casts to others), of a range's `rngsubopc` (amproc/amop), `rngsubdiff` and
+    `rngcanonical`, and of its default operator classes, held by arrays, ranges, domains and composites."""
     engine = _only(hidden, "postgresql")
     setup, write = _TYPES[via]
     _exec(engine, _WRITER, *setup, "DELETE FROM lak_hid_audit")
@@ -284,33 +309,33 @@ _CATALOG_SQL: dict[str, str] = {
     "check_through_query_to_xml": (
         "CHECK (query_to_xml('SELECT public.lak_r17_w(' || id || ', 0)', true, false, '') IS NOT NULL)"
     ),
+    "default_through_query_to_xml": "code XML DEFAULT query_to_xml('SELECT public.lak_r17_w(1, 0)', true, false, '')",
+    "domain_check_through_query_to_xml": "code lak_r17_dom",
 }
 
 
-@pytest.mark.parametrize(
-    "via",
-    [
-        pytest.param(
-            via,
-            marks=pytest.mark.xfail(strict=True, reason="known hole: a pg_catalog function running SQL text"),
-        )
-        if via != "control_check_calls_writer"
-        else via
-        for via in _CATALOG_SQL
-    ],
-)
+@pytest.mark.parametrize("via", list(_CATALOG_SQL))
 def test_write_running_function_through_pg_catalog_sql_runner(hidden: Env, via: str) -> None:
     """pgwriteruns' docstring: "Functions of pg_catalog are left out (they write no table)". Some run SQL given as
     text: `query_to_xml`, `query_to_xmlschema`, `query_to_xml_and_xmlschema`, `ts_stat`, `cursor_to_xml` (a cursor
     opened elsewhere). A CHECK calling `query_to_xml('SELECT public.lak_r17_w(...)', ...)` runs the writer on every
-    inserted row; pg_depend records query_to_xml only, and `_RELATION_RUNS`' final `WHERE pn.nspname <> 'pg_catalog'`
-    drops it: the INSERT is not a write of lak_hid_audit.
+    inserted row; pg_depend records no dependency on query_to_xml (pg_catalog's functions are pinned), and
+    `_RELATION_RUNS`' final `WHERE pn.nspname <> 'pg_catalog'` dropped it anyway: the INSERT was not a write of
+    lak_hid_audit. Likewise through a column DEFAULT and a domain's CHECK.
 
-    Fix: keep those pg_catalog functions (by oid or name) and learn them as opaque and writing anything
-    (`Learnt(..., opaque=True, writes_unknown=True)`, as a body running dynamic SQL is)."""
+    Fixed: such calls are found by oid in the expressions' stored trees (`SQL_RUNNERS`) and learnt as opaque and
+    writing anything (`Learnt(..., opaque=True, writes_unknown=True)`, as a body running dynamic SQL is)."""
     engine = _only(hidden, "postgresql")
-    _exec(engine, _WRITER, f"CREATE TABLE lak_r17_t (id INTEGER, {_CATALOG_SQL[via]})", "DELETE FROM lak_hid_audit")
+    domain = (
+        "CREATE DOMAIN lak_r17_dom AS INTEGER DEFAULT 1 "
+        "CHECK (query_to_xml('SELECT public.lak_r17_w(' || VALUE || ', 0)', true, false, '') IS NOT NULL)"
+    )
+    table = f"CREATE TABLE lak_r17_t (id INTEGER, {_CATALOG_SQL[via]})"
+    _exec(engine, _WRITER, domain, table, "DELETE FROM lak_hid_audit")
     try:
+        with engine.connect() as conn:
+            # pg_catalog is never another schema to reflect: its functions are C, many VOLATILE, none analysable
+            assert "pg_catalog" not in pg_write_runs(conn, None)[1]
         _reflect(engine)
         _audit_after(hidden, _raw("INSERT INTO lak_r17_t (id) VALUES (3)"))
     finally:
