@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from advanced_alchemy.types import GUID
 from sqlalchemy import CHAR, Enum, Integer, String, Uuid
@@ -108,7 +108,8 @@ def exact_on(column: Column[Any], dialect: Dialect) -> bool:
 def value_token(column: Column[Any], value: object) -> str | None:
     """``value`` rendered for a fine tag of ``column``, or None when it is not of the column's exact type.
 
-    ``1`` and ``"1"`` never share a token; ``True`` is not an integer here.
+    ``1`` and ``"1"`` never share a token; ``True`` is not an integer here. A string longer than its column's
+    length has none: the database may store it shorter (PostgreSQL cuts excess trailing spaces).
     """
     kind = column_kind(column)
     if kind == "i":
@@ -116,5 +117,10 @@ def value_token(column: Column[Any], value: object) -> str | None:
     if kind == "u":
         return f"u{value.hex}" if isinstance(value, uuid.UUID) else None
     if kind == "s":
-        return f"s{value}" if type(value) is str else None
+        if type(value) is not str:
+            return None
+        # PostgreSQL stores a value whose excess characters are spaces cut to the column's length (the SQL standard;
+        # others refuse it, or store it whole): its stored value is not the one sent
+        length = cast("String", column.type).length
+        return f"s{value}" if length is None or len(value) <= length else None
     return None

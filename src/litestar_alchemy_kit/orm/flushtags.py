@@ -43,7 +43,7 @@ from sqlalchemy.sql import TableClause
 from litestar_alchemy_kit.orm.cascades import changed_tags, graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import any_tag, column_kind, part_tag, row_tag, value_token
-from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
+from litestar_alchemy_kit.orm.partition import declared_partitioned, is_immutable, tenant_column_of
 from litestar_alchemy_kit.orm.partitionread import MOVED_UNREAD, UNWRITTEN, verified_partitions
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class _Plan(NamedTuple):
     extra: frozenset[str]
 
 
-_plans: dict[Mapper[Any], tuple[tuple[int, int, int], _Plan]] = {}
+_plans: dict[Mapper[Any], tuple[tuple[tuple[int, int, int], int], _Plan]] = {}
 
 
 def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaData]) -> _Plan:
@@ -230,13 +230,28 @@ def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaD
 
     Built per row otherwise, as before: a mapper with a table of a ``MetaData`` the state does not cover.
     """
+    partitioned = declared_partitioned()
+    state = (graph, len(partitioned))  # the set only grows: its size tells whether a table was added to it
     memo = _plans.get(mapper)
-    if memo is not None and memo[0] == graph:
+    if memo is not None and memo[0] == state:
         return memo[1]
     fine_columns = _fine_columns(mapper)
     plan = _Plan(
         tuple(
-            (coarse, frozenset({any_tag(coarse), *_cascade_tags(table)}), fines, replaces)  # views read inserted rows
+            (
+                coarse,
+                # views read inserted rows; a table another mapping declares the tenant of, when this one does not:
+                # which partitions its rows leave or enter is not known here, and reads there depend on them
+                frozenset(
+                    {
+                        any_tag(coarse),
+                        *_cascade_tags(table),
+                        *((coarse,) if coarse in partitioned and tenant_column_of(table) is None else ()),
+                    }
+                ),
+                fines,
+                replaces,
+            )
             for table, coarse, fines, replaces in fine_columns
         ),
         _secondary_tags(mapper) | _other_tags(mapper),
@@ -244,7 +259,7 @@ def _plan(mapper: Mapper[Any], graph: tuple[int, int, int], metadata: list[MetaD
     tables = [entry.table for entry in fine_columns]
     tables.extend(rel.secondary for rel in mapper.relationships if isinstance(rel.secondary, Table))
     if all(any(table.metadata is meta for meta in metadata) for table in tables):
-        _plans[mapper] = (graph, plan)
+        _plans[mapper] = (state, plan)
     return plan
 
 

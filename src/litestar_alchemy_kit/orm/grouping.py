@@ -40,8 +40,9 @@ from sqlalchemy.sql.selectable import FromClause, SelectBase
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ClauseElement
+    from sqlalchemy.sql.selectable import Select
 
-__all__ = ("enclose_where", "parenthesized", "renders_bare", "sealed", "where_criteria")
+__all__ = ("enclose_where", "parenthesized", "raw_clauses", "renders_bare", "sealed", "where_criteria")
 
 _StatementT = TypeVar("_StatementT")
 
@@ -122,6 +123,27 @@ def renders_bare(element: ClauseElement) -> bool:
     if kind == _OTHER:
         return any(renders_bare(child) for child in element.get_children())
     return kind == _RAW  # else _STOP
+
+
+def raw_clauses(statement: Select[Any]) -> tuple[str, ...]:
+    """The methods that gave ``statement`` raw SQL outside its expressions, in order; empty for none.
+
+    Those are ``prefix_with``, ``suffix_with``, ``with_hint`` and ``with_statement_hint``.
+
+    SQLAlchemy renders their text as it is, around the clauses: a suffix or a statement hint right after the
+    last clause (after the ``WHERE``, an ``OR`` extends it), a prefix before the columns, a hint beside a table.
+    No parentheses can contain them, and none is seen by :func:`renders_bare`.
+    """
+    found: list[str] = []
+    for method, present in (
+        ("prefix_with", statement._prefixes),  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        ("suffix_with", statement._suffixes),  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        ("with_hint", statement._hints),  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+        ("with_statement_hint", statement._statement_hints),  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
+    ):
+        if present:
+            found.append(method)
+    return tuple(found)
 
 
 def where_criteria(statement: object) -> tuple[Any, ...]:

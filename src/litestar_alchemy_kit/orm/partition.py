@@ -14,10 +14,20 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.sql.schema import Column, Table
 
 if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
+
     from sqlalchemy.orm import MappedColumn, Mapper
     from sqlalchemy.sql import FromClause
 
-__all__ = ("IMMUTABLE_INFO_KEY", "TENANT_INFO_KEY", "is_immutable", "tenant_column", "tenant_column_of")
+__all__ = (
+    "IMMUTABLE_INFO_KEY",
+    "TENANT_INFO_KEY",
+    "declared_partitioned",
+    "is_immutable",
+    "note_partitioned",
+    "tenant_column",
+    "tenant_column_of",
+)
 
 TENANT_INFO_KEY: Final = "litestar_alchemy_kit.tenant"
 """Key in ``Column.info`` that marks the tenant column (set by :func:`tenant_column`)."""
@@ -29,9 +39,9 @@ def tenant_column(*args: Any, immutable: bool = False, **kwargs: Any) -> MappedC
     Args:
         *args: as for ``mapped_column``.
         immutable: rows never change tenant, by any path (the kit refuses a flush that changes it; a raw
-            ``UPDATE`` that does breaks the promise). The session's value of a row's tenant is then never
-            stale, so a flush that updates or deletes rows bumps their partitions without reading where
-            they are: one statement less per written row.
+            ``UPDATE`` that does breaks the promise, and so does a primary key reused by another tenant's row
+            while a session holds the old one). The session's value of a row's tenant is then never stale, so
+            a flush that updates or deletes rows bumps their partitions without reading where they are.
         **kwargs: as for ``mapped_column``.
 
     Example::
@@ -76,3 +86,21 @@ def tenant_column_of(target: type[Any] | Table) -> Column[Any] | None:
         msg = f"table {table.name!r} declares more than one tenant column: {names}"
         raise TypeError(msg)
     return found[0] if found else None
+
+
+_partitioned: set[str] = set()  # only grows: its size tells a plan built before a name was added
+
+
+def note_partitioned(tag: str) -> None:
+    """Record that a mapping of the table whose coarse tag is ``tag`` declares its tenant column.
+
+    Reads through that mapping may depend on the table's partitions (``part`` tags). Another mapping of the
+    same table that does not declare it cannot tell which partitions its writes leave or enter: they bump
+    the table's coarse tag instead (see :mod:`~litestar_alchemy_kit.orm.flushtags`).
+    """
+    _partitioned.add(tag)
+
+
+def declared_partitioned() -> AbstractSet[str]:
+    """The coarse tags :func:`note_partitioned` recorded in this process (live: it grows, never shrinks)."""
+    return _partitioned

@@ -54,8 +54,9 @@ from sqlalchemy.orm.exc import UnmappedColumnError
 from sqlalchemy.sql.elements import ClauseElement
 
 from litestar_alchemy_kit.orm import partitionreturning
+from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind
-from litestar_alchemy_kit.orm.partition import is_immutable, tenant_column_of
+from litestar_alchemy_kit.orm.partition import is_immutable, note_partitioned, tenant_column_of
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping
@@ -444,6 +445,8 @@ def watch(mapper: Mapper[Any], class_: object = None) -> None:  # noqa: ARG001 -
         return
     if not partitioned:
         return
+    for entry in partitioned:  # before any read of its partitions: a write through another mapping then knows
+        note_partitioned(table_tag(entry.table))
     for name, handler in (
         ("before_update", before_update),
         ("after_update", after_update),

@@ -8,7 +8,9 @@ loader-option criteria or aliased class on a loader option's path mentions it), 
 :func:`~litestar_alchemy_kit.orm.partition.tenant_column` with a bound value whose name no other bind
 of the statement shares (SQLAlchemy sends one value for binds of one name). A ``WHERE`` with a term
 that renders bare (:func:`~litestar_alchemy_kit.orm.grouping.renders_bare`: raw SQL whose ``OR`` would
-bind to the terms beside it) proves nothing, neither a partition nor the row of an added pk equality.
+bind to the terms beside it) proves nothing, neither a partition nor the row of an added pk equality, and
+neither does a statement with raw SQL around its clauses (:func:`~litestar_alchemy_kit.orm.grouping.raw_clauses`:
+a ``suffix_with("OR ...")`` renders right after the ``WHERE``).
 Anything else is an ordinary read (``any``): a missed proof costs hit rate, a wrong one would
 serve stale data.
 """
@@ -30,8 +32,8 @@ from sqlalchemy.sql.util import find_tables
 
 from litestar_alchemy_kit.orm.dependencies import entity_tags, loaded_tags, table_tag
 from litestar_alchemy_kit.orm.finetags import column_kind, exact_on, type_kind
-from litestar_alchemy_kit.orm.grouping import renders_bare
-from litestar_alchemy_kit.orm.partition import tenant_column_of
+from litestar_alchemy_kit.orm.grouping import raw_clauses, renders_bare
+from litestar_alchemy_kit.orm.partition import note_partitioned, tenant_column_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -177,6 +179,7 @@ def _partitions(
             and exact_on(tenant, dialect)
             and _sent_as_is(bind, tenant)
         ):
+            note_partitioned(tag)  # a write through a mapping that does not declare the tenant bumps the table
             partitions.setdefault(tag, (tag, positions[id(bind)], tenant))
     return tuple(partitions.values())
 
@@ -217,6 +220,8 @@ def restrictions(
     if not isinstance(statement, Select):
         return _NOTHING
     select: Select[Any] = statement  # pyright: ignore[reportUnknownVariableType]
+    if raw_clauses(select):
+        return _NOTHING  # raw SQL around the clauses (a suffix's OR extends the WHERE): nothing is proven
     single = _single_sites(select, indirect)
     if not single:
         return _NOTHING

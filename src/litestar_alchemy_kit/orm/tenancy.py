@@ -25,7 +25,7 @@ from sqlalchemy.orm import class_mapper
 
 from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.cache.memo import SCALAR_SCOPES
-from litestar_alchemy_kit.orm.grouping import enclose_where
+from litestar_alchemy_kit.orm.grouping import enclose_where, raw_clauses
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
 if TYPE_CHECKING:
@@ -96,8 +96,21 @@ class TenantBinding:
         see ``litestar_alchemy_kit.orm.grouping``) has that ``WHERE`` put in parentheses first (a copy;
         the caller's object is left alone), so the tenant condition is AND-ed with all of it. Refusing such
         statements would break working code; parentheses keep its meaning, and only the tenant's rows match.
+
+        Raises:
+            ValueError: ``statement`` has raw SQL no parentheses can hold (``prefix_with``, ``suffix_with``,
+                ``with_hint``, ``with_statement_hint``): a suffix renders after the ``WHERE``.
         """
         if statement is not None:
+            raw = raw_clauses(statement)
+            if raw:
+                msg = (
+                    f"a repository bound to a tenant of {model_type.__name__} refuses a statement with raw SQL "
+                    f"around its clauses ({', '.join(raw)}): it renders outside the WHERE the tenant condition "
+                    "is AND-ed to, where it may undo it (a suffix 'OR ...'); filter the tenant yourself on an "
+                    "unbound repository"
+                )
+                raise ValueError(msg)
             return enclose_where(statement).where(self.condition())
         value = self.value
         if type(value) not in SCALAR_SCOPES:

@@ -182,3 +182,21 @@ def test_sealing_copies_only_when_a_criterion_is_bare() -> None:
     each = str(sealed(raw.where(literal_column("a OR b")), 2))
     assert "WHERE bc_memo.title = :title_1 AND title = 'x' OR title = 'y' AND (a OR b)" in each
     assert str(raw) == before
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        lambda statement: statement.suffix_with("OR title = 'y'"),  # renders right after the WHERE
+        lambda statement: statement.with_statement_hint("OR title = 'y'"),  # so does a statement hint
+        lambda statement: statement.prefix_with("/* before the columns */"),
+        lambda statement: statement.with_hint(Memo, "/* beside the table */"),
+    ],
+    ids=["suffix_with", "with_statement_hint", "prefix_with", "with_hint"],
+)
+def test_raw_sql_around_the_clauses_voids_the_partition_and_row_proofs(raw: Any) -> None:
+    statement = raw(select(Memo).where(Memo.tenant == 7))
+    found = info(statement)
+    assert set(found.tags) == ANY, statement
+    assert found.pk_lookup is None, "get(pk) would AND its key before the raw SQL"
+    assert set(info(select(Memo).where(Memo.tenant == 7)).tags) == PART  # the control
