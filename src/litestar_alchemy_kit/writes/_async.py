@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from advanced_alchemy.filters import StatementTypeT as StatementT
     from advanced_alchemy.repository.typing import PrimaryKeyType
     from advanced_alchemy.utils.dataclass import EmptyType
+    from sqlalchemy import Update
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.ext.asyncio.scoping import async_scoped_session
     from sqlalchemy.orm import InstrumentedAttribute
+    from sqlalchemy.orm.strategy_options import _AbstractLoad  # pyright: ignore[reportPrivateUsage]
     from sqlalchemy.sql import ColumnElement
+    from sqlalchemy.sql.dml import ReturningUpdate
     from sqlalchemy.sql.selectable import ForUpdateParameter
 
 
@@ -304,8 +307,31 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             # AA's bulk UPDATE matches by primary key alone: check every row is the tenant's first.
             data = self._tenant_payloads(data)
             await self._require_tenant_keys(data)
+            # its UPDATE matches the tenant too, so SQLAlchemy updates none of the session's instances: the rows
+            # returned (or read back) refresh them
+            execution_options = {**(execution_options or {}), "populate_existing": True}
         with self._read_state.narrow(allowed=False):
             return await super().update_many(**passthrough(locals()))
+
+    def _get_update_many_statement(
+        self,
+        model_type: type[ModelT],
+        supports_returning: bool,
+        loader_options: list[_AbstractLoad] | None,
+        execution_options: dict[str, Any] | None,
+    ) -> Update | ReturningUpdate[tuple[ModelT]]:
+        """AA's bulk UPDATE by primary key; bound to a tenant, it also matches the tenant.
+
+        The check of :meth:`update_many` and the UPDATE are two statements: a row another transaction moves to
+        another tenant between them is left unwritten (AA then returns it no more), never written. SQLAlchemy
+        synchronizes no session instance for a bulk UPDATE with criteria of its own (see :meth:`update_many`).
+        """
+        statement = super()._get_update_many_statement(
+            model_type, supports_returning, loader_options, execution_options
+        )
+        if self._tenant is None:
+            return statement
+        return statement.where(self._tenant.condition()).execution_options(synchronize_session=None)
 
     def _tenant_payloads(self, data: Iterable[Any]) -> list[Any]:
         """``update_many``'s items, each with the bound tenant set.

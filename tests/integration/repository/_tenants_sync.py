@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from advanced_alchemy.exceptions import NotFoundError
+from advanced_alchemy.exceptions import NotFoundError, RepositoryError
 from sqlalchemy import bindparam, event, literal_column, select, text, update
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -161,6 +161,44 @@ def tenant_bound_update_many_takes_dicts(env: Env) -> None:
     with env.sessionmaker() as session:  # straight from the database
         stored = session.scalars(select(Project.name).order_by(Project.name))
         assert list(stored) == ["p1", "p2y", "p3", "p4"]
+
+
+def tenant_bound_update_many_skips_a_row_moved_meanwhile(env: Env) -> None:
+    """``update_many``'s check and its UPDATE are two statements: a row another transaction moves to another tenant
+    between them stays where it went, unwritten (the UPDATE matches the tenant too); the tenant's other rows are
+    written, and AA returns only those."""
+    writer, reader = env.make_cache(), env.make_cache()
+    ids = seed(env)
+    with env.sessionmaker() as session:  # rows no task references (DuckDB refuses to update those)
+        p5 = Project(name="p5", tenant=1)
+        session.add(p5)
+        session.commit()
+        ids["p5"] = p5.id
+    warm(env, reader, ids)
+
+    class MovedMeanwhile(ProjectRepository):
+        def _require_tenant_keys(self, data: list[Any]) -> None:
+            super()._require_tenant_keys(data)  # p5 was tenant 1's when checked
+            with env.bound(writer)() as other:  # another transaction moves it, and commits
+                other.execute(update(Project).where(Project.id == ids["p5"]).values(tenant=2, name="moved"))
+                other.commit()
+
+    payload = [{"id": ids["p2"], "name": "p2x"}, {"id": ids["p5"], "name": "p5x"}]
+    with env.bound(writer)() as session:
+        repo = MovedMeanwhile(session=session, cache=writer, tenant=1)
+        if env.engine == "duckdb":  # first committer wins: the transaction writing a row written since it began aborts
+            with pytest.raises(RepositoryError):
+                repo.update_many(payload, auto_commit=True)
+            mine = ["p1", "p2"]
+        else:
+            updated = repo.update_many(payload, auto_commit=True)
+            assert [(p.name, p.tenant) for p in updated] == [("p2x", 1)]
+            mine = ["p1", "p2x"]
+    with env.sessionmaker() as session:  # straight from the database
+        stored = session.execute(select(Project.name, Project.tenant).where(Project.tenant != 3))
+        assert sorted(stored.tuples()) == sorted([("moved", 2), ("p3", 2), *((name, 1) for name in mine)])
+    assert projects(env, reader, 1) == mine
+    assert projects(env, reader, 2) == ["moved", "p3"]
 
 
 def bulk_update_by_other_column(env: Env) -> None:

@@ -103,3 +103,7 @@ async def test_get_through_a_raw_base_statement(async_env: Env) -> None:
 
 async def test_tenant_bound_update_many_takes_dicts(async_env: Env) -> None:
     await scenarios.tenant_bound_update_many_takes_dicts(async_env)
+
+
+async def test_tenant_bound_update_many_skips_a_row_moved_meanwhile(async_env: Env) -> None:
+    await scenarios.tenant_bound_update_many_skips_a_row_moved_meanwhile(async_env)

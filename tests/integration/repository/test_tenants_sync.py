@@ -103,3 +103,7 @@ def test_get_through_a_raw_base_statement(sync_env: Env) -> None:
 
 def test_tenant_bound_update_many_takes_dicts(sync_env: Env) -> None:
     scenarios.tenant_bound_update_many_takes_dicts(sync_env)
+
+
+def test_tenant_bound_update_many_skips_a_row_moved_meanwhile(sync_env: Env) -> None:
+    scenarios.tenant_bound_update_many_skips_a_row_moved_meanwhile(sync_env)
