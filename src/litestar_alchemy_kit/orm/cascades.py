@@ -59,7 +59,18 @@ __all__ = (
 VIEW_INFO_KEY: Final = "litestar_alchemy_kit.view_of"
 """Key in ``Table.info`` naming the tables a view reads (set by :func:`view_of`)."""
 
-_CASCADING: Final = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
+_INERT_ACTIONS: Final = frozenset({"", "NO ACTION", "RESTRICT"})
+
+
+def _cascades(*actions: object) -> bool:
+    """Whether a foreign key action writes the referring rows: anything but none, ``NO ACTION`` and ``RESTRICT``.
+
+    Compared as the database reads them (case and runs of blanks aside), and any other action counts: ``SET NULL
+    (col)`` (PostgreSQL 15), a phrase spelled ``SET  NULL``, one this list does not know yet.
+    """
+    return any(" ".join(str(action or "").split()).upper() not in _INERT_ACTIONS for action in actions)
+
+
 _ALL: Final = "*"
 
 _lock = threading.Lock()
@@ -195,8 +206,7 @@ def _graph(metadata: Iterable[MetaData]) -> _Graph:
     for meta in metadata:
         for table in meta.tables.values():
             for fk in table.foreign_keys:
-                actions = {(fk.ondelete or "").upper(), (fk.onupdate or "").upper()}
-                if actions & _CASCADING:
+                if _cascades(fk.ondelete, fk.onupdate):
                     edges.setdefault(_fk_target(fk.target_fullname), set()).add(_name(table.name))
             for base in table.info.get(VIEW_INFO_KEY, ()):
                 edges.setdefault(_name(base), set()).add(_name(table.name))
@@ -353,8 +363,7 @@ def _cascading(inspector: Inspector, table_names: list[str], schema: str | None)
     for table_name in table_names:
         for fk in inspector.get_foreign_keys(table_name, schema=schema):
             options = fk.get("options") or {}
-            actions = {str(options.get("ondelete") or "").upper(), str(options.get("onupdate") or "").upper()}
-            if actions & _CASCADING:
+            if _cascades(options.get("ondelete"), options.get("onupdate")):
                 found.append((_name(fk["referred_table"]), _name(table_name)))
     return found
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from functools import cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import Table
 from sqlalchemy.orm.base import NO_VALUE
@@ -322,7 +322,30 @@ def flush_bumps(flush_context: UOWTransaction) -> set[str]:
                 tags.update(_switched_tags(state.mapper))
             continue
         _row_bumps(state, isdelete, tags, _plan(state.mapper, graph, metadata), verified.get(state, _NOTHING_READ))
+    _post_update_bumps(flush_context, verified, tags)
     return tags
+
+
+def _post_update_bumps(
+    flush_context: UOWTransaction, verified: Mapping[InstanceState[Any], Mapping[Table, object]], tags: set[str]
+) -> None:
+    """The coarse tag of each tenant-owned table a ``post_update`` rewrote rows of that were read as unwritten.
+
+    A one-to-many relationship with ``post_update=True`` sets the children's foreign key in a second UPDATE, after
+    their own saves and with no mapper event: a child otherwise unchanged was found unwritten (no partition
+    bumped), yet its row changes, and with a foreign key holding the tenant it moves. A child written anyway is
+    bumped from the values the flush leaves it (the foreign key's among its changes), as any row.
+    """
+    post_updates = cast(
+        "Mapping[Any, tuple[set[InstanceState[Any]], set[Column[Any]]]]",
+        flush_context.post_update_states,  # pyright: ignore[reportUnknownMemberType]
+    )
+    for states, _ in post_updates.values():
+        for state in states:
+            read = verified.get(state, _NOTHING_READ)
+            for table, coarse, fines, _ in _fine_columns(state.mapper):
+                if read.get(table) is UNWRITTEN and any(fine.make is part_tag for fine in fines):
+                    tags.add(coarse)
 
 
 def predicted_bumps(states: Iterable[tuple[InstanceState[Any], bool]]) -> set[str]:

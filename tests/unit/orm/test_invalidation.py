@@ -122,3 +122,32 @@ def test_a_session_mid_transaction_when_listeners_install_is_untracked() -> None
     # namespace (here an entry on an unrelated table goes too); sessions begun later are tracked.
     result = subprocess.run([sys.executable, "-c", _UNTRACKED_SCRIPT], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["True", "True", "['t:thing']", "cached"]
+
+
+@pytest.mark.parametrize(
+    ("action", "cascades"),
+    [
+        ("CASCADE", True),
+        ("set null", True),
+        ("SET  NULL", True),  # SQLAlchemy and every database take the phrase with any blanks
+        ("SET NULL (p)", True),  # PostgreSQL 15: only these columns
+        ("SET DEFAULT (p)", True),
+        ("SOME FUTURE ACTION", True),  # not known: counted, an extra invalidation at most
+        ("RESTRICT", False),
+        ("no  action", False),
+        (None, False),
+    ],
+)
+def test_every_foreign_key_action_but_none_restrict_and_no_action_extends_the_tags(
+    action: str | None, cascades: bool
+) -> None:
+    metadata = MetaData()
+    parent = Table("inv_act_parent", metadata, Column("id", Integer, primary_key=True))
+    Table(
+        "inv_act_child",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("p", ForeignKey("inv_act_parent.id", ondelete=action)),
+    )
+    expected = {"t:inv_act_parent", "t:inv_act_child"} if cascades else {"t:inv_act_parent"}
+    assert _table_tags(parent) == expected
