@@ -17,6 +17,7 @@ and analysis are computed once.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import class_mapper
 
 from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.cache.memo import SCALAR_SCOPES
+from litestar_alchemy_kit.orm.finetags import column_kind
 from litestar_alchemy_kit.orm.grouping import enclose_where, raw_clauses
 from litestar_alchemy_kit.orm.partition import tenant_column_of
 
@@ -58,9 +60,13 @@ class TenantBinding:
     def of(cls, model_type: type[Any], tenant: object) -> TenantBinding:
         """The binding of ``model_type`` to ``tenant``.
 
+        A tenant id given as text (an auth context's, which is always a ``str``) is converted to the column's
+        integer or UUID type: the database compares it as such, the fine tags need it so, and a worker's ``1``
+        and a request's ``"1"`` are one tenant, one cache scope.
+
         Raises:
             TypeError: the model declares no tenant column (declare it with ``tenant_column()``).
-            ValueError: ``tenant`` is empty.
+            ValueError: ``tenant`` is empty, or text that is not a value of the column's integer or UUID type.
         """
         memo_key = (model_type, type(tenant), tenant) if type(tenant) in SCALAR_SCOPES else None
         found = None if memo_key is None else _bindings.get(memo_key)
@@ -77,7 +83,7 @@ class TenantBinding:
             msg = f"a tenant binding of {model_type.__name__} needs a tenant id, got {tenant!r}"
             raise ValueError(msg)
         attribute = class_mapper(model_type).get_property_by_column(column).key
-        binding = cls(column=column, attribute=attribute, value=tenant)
+        binding = cls(column=column, attribute=attribute, value=_of_column_type(model_type, column, tenant))
         return binding if memo_key is None else _bindings.put(memo_key, binding)
 
     @property
@@ -130,3 +136,20 @@ class TenantBinding:
         """:meth:`stamp` each of ``instances``."""
         for instance in instances:
             self.stamp(instance)
+
+
+def _of_column_type(model_type: type[Any], column: Column[Any], tenant: object) -> object:
+    """``tenant``, or the text of an integer or UUID tenant column's value converted to it."""
+    if not isinstance(tenant, str):
+        return tenant
+    kind = column_kind(column)
+    try:
+        if kind == "i":
+            return int(tenant)
+        if kind == "u":
+            return uuid.UUID(tenant)
+    except ValueError:
+        name = "an integer" if kind == "i" else "a UUID"
+        msg = f"a tenant binding of {model_type.__name__} needs {name} tenant id (its tenant column's), got {tenant!r}"
+        raise ValueError(msg) from None
+    return tenant

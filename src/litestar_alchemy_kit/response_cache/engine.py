@@ -27,6 +27,8 @@ import time
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from litestar.connection import ASGIConnection
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.authentication import AbstractAuthenticationMiddleware
 
 from litestar_alchemy_kit.cache import MISS, TagVersions
 from litestar_alchemy_kit.cache.telemetry import Telemetry
@@ -72,6 +74,7 @@ class _Route:
         "guarded",
         "handler",
         "keys",
+        "late_auth",
         "learned",
         "manual",
         "scope",
@@ -88,9 +91,24 @@ class _Route:
         self.manual = frozenset(rule.tags)
         self.learned: tuple[str, ...] = tuple(sorted(self.manual))
         self.guarded = bool(handler.resolve_guards())  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+        self.late_auth = _authenticates_below_the_app(handler)
         visibility = "public" if rule.scope == "public" else "private"
         self.cache_control = f"{visibility}, {config.cache_control}".encode()
         self.attributes = {"http.route": min(handler.paths) if handler.paths else handler.handler_name}
+
+
+def _authenticates_below_the_app(handler: HTTPRouteHandler) -> bool:
+    """Whether authentication middleware runs on a router, controller or the handler: after the cache's lookup.
+
+    The response cache's middleware is the app's, and an app's middleware wraps every layer's below it: the caller
+    is not known yet when a response would be looked up (invariant 6), and guards needing one would refuse it.
+    """
+    for layer in handler.ownership_layers[1:]:  # the app's own middleware runs around the cache's: it is known
+        for middleware in layer.middleware or ():
+            found: object = middleware.middleware if isinstance(middleware, DefineMiddleware) else middleware
+            if isinstance(found, type) and issubclass(found, AbstractAuthenticationMiddleware):
+                return True
+    return False
 
 
 def _covers(read: TagVersions, labels: TagVersions) -> bool:
@@ -186,12 +204,15 @@ class ResponseCacheEngine:
 
         await app(scope, receive, marked)
 
-    async def serve(  # noqa: C901, PLR0912 - the hot path, kept in one frame on purpose
+    async def serve(  # noqa: C901, PLR0911, PLR0912 - the hot path, kept in one frame on purpose
         self, route: _Route, scope: HTTPScope, receive: Receive, send: Send, app: ASGIApp
     ) -> None:
         """Answer one request on a cached route: from the cache, with a 304, or by running ``app`` and storing."""
         if scope["method"] != "GET":
             await self._pass(route, "method", scope, receive, send, app)
+            return
+        if route.late_auth:  # the caller is known only inside: served uncached, never another caller's response
+            await self._pass(route, "authentication below the app", scope, receive, send, app)
             return
         vary = route.vary
         values: dict[bytes, list[bytes]] = {}
