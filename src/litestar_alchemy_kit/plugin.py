@@ -294,7 +294,9 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         if config.errors is not None and not any(isinstance(plugin, ErrorsPlugin) for plugin in plugins):
             plugins.append(ErrorsPlugin(config.errors))
         if config.response_cache is not None and not any(isinstance(plugin, ResponseCachePlugin) for plugin in plugins):
-            plugins.append(ResponseCachePlugin(self._response_cache(config.response_cache, cache_plugin)))
+            # the auth feature's, whether this config registers it or the app did: the callers providers scope by
+            auth = config.auth or next((plugin.config for plugin in plugins if isinstance(plugin, AuthPlugin)), None)
+            plugins.append(ResponseCachePlugin(self._response_cache(config.response_cache, cache_plugin, auth)))
 
         # The registry the app will use, so the cache is built on the very store the app resolves.
         stores = cache_plugin.with_default_store(app_config.stores)
@@ -335,17 +337,17 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
                     engine.dispose()
 
     def _response_cache(
-        self, response_cache: ResponseCachePluginConfig, cache_plugin: CachePlugin
+        self, response_cache: ResponseCachePluginConfig, cache_plugin: CachePlugin, auth: AuthConfig[Any, Any] | None
     ) -> ResponseCachePluginConfig:
-        """The response cache's config, on the kit's cache and auth unless the user set those fields."""
+        """The response cache's config, on the kit's cache and ``auth``'s callers unless the user set those fields."""
         defaults = ResponseCachePluginConfig()
         changes: dict[str, Any] = {}
         if response_cache.cache_state_key == defaults.cache_state_key:
             changes["cache_state_key"] = cache_plugin.config.state_key
         if response_cache.namespace == defaults.namespace:
             changes["namespace"] = cache_plugin.config.namespace
-        if response_cache.identify is identify_caller and self.config.auth is not None:
-            changes["identify"] = identify_from_auth(self.config.auth)
+        if response_cache.identify is identify_caller and auth is not None:
+            changes["identify"] = identify_from_auth(auth)
         return dataclasses.replace(response_cache, **changes) if changes else response_cache
 
     def _drain_outbox(

@@ -6,15 +6,17 @@ Fixed (failed before):
   Router runs inside the app-level response cache middleware: the caller was identified as anonymous (one shared
   entry: bob was served alice's response) and guards ran before authentication (401 for a valid caller). Such routes
   are now served uncached (``engine._authenticates_below_the_app``);
+- ``test_own_auth_plugin_same_sub_in_two_tenants``: the composed plugin without ``auth=`` next to an ``AuthPlugin``
+  registered apart keyed responses by the JWT ``sub`` alone, while providers scope by tenant: admin@globex was served
+  admin@acme's notes. The registered plugin's config now gives ``identify``;
 - ``test_integer_tenant_column_postgres`` / ``test_uuid_tenant_column[sqlite]``: a tenant-scoped provider bound
   ``AuthContext.tenant_id`` (always ``str``) to a typed tenant column: every read was a 409 conflict.integrity. The
   binding converts text to the column's integer or UUID type (``TenantBinding.of``).
 
 Known holes, strict xfails (documented in the response cache and repository guides):
 
-- ``test_own_auth_plugin_same_sub_in_two_tenants`` / ``test_own_auth_dependency_tenant_from_header``: the composed
-  plugin without ``auth=`` (AuthPlugin registered apart, or an ``auth`` dependency of the app's own) keys responses
-  by the JWT ``sub`` alone, while providers scope by tenant;
+- ``test_own_auth_dependency_tenant_from_header``: the composed plugin without ``auth=`` and with an ``auth``
+  dependency of the app's own keys responses by the JWT ``sub`` alone, while providers scope by tenant;
 - ``test_own_response_cache_state_key_is_invalidated_by_commits``: a response cache on a cache of its own is never
   invalidated by the app's commits;
 - ``test_sqlite_released_savepoint_commits_without_invalidating``: on SQLite (the driver's legacy transactions) a
@@ -389,7 +391,6 @@ async def test_router_level_authentication_tenant_rule(tmp_path: Path, make_stor
 
 
 @pytest.mark.parametrize("make_store", STORES)
-@pytest.mark.xfail(strict=True, reason="known hole: without auth=, the response cache keys by the JWT sub alone")
 async def test_own_auth_plugin_same_sub_in_two_tenants(tmp_path: Path, make_store: Any) -> None:
     app, jwt = make_app(tmp_path, store=make_store(), kit_auth=False, plugins=(AuthPlugin(AUTH),))
     async with AsyncTestClient(app=app) as client:
@@ -684,7 +685,10 @@ def header_auth(request: Request[Any, Any, Any]) -> AuthContext[Any, Any]:
 
 
 @pytest.mark.parametrize("make_store", STORES)
-@pytest.mark.xfail(strict=True, reason="known hole: without auth=, the response cache keys by the JWT sub alone")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known hole: with an auth dependency of the app's own, the response cache keys by the JWT sub alone",
+)
 async def test_own_auth_dependency_tenant_from_header(tmp_path: Path, make_store: Any) -> None:
     jwt = backend()
     kit = AlchemyKitConfig(
