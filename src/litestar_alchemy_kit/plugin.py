@@ -293,10 +293,7 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
             plugins.append(AuthPlugin(config.auth))
         if config.errors is not None and not any(isinstance(plugin, ErrorsPlugin) for plugin in plugins):
             plugins.append(ErrorsPlugin(config.errors))
-        if config.response_cache is not None and not any(isinstance(plugin, ResponseCachePlugin) for plugin in plugins):
-            # the auth feature's, whether this config registers it or the app did: the callers providers scope by
-            auth = config.auth or next((plugin.config for plugin in plugins if isinstance(plugin, AuthPlugin)), None)
-            plugins.append(ResponseCachePlugin(self._response_cache(config.response_cache, cache_plugin, auth)))
+        responses = self._register_responses(plugins, cache_plugin)
 
         # The registry the app will use, so the cache is built on the very store the app resolves.
         stores = cache_plugin.with_default_store(app_config.stores)
@@ -307,6 +304,8 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         if not isinstance(cache, AsyncCache):
             cache = app_config.state[state_key] = cache_plugin.create_cache(stores)
         self._bind(cache, cache_plugin, stores, app_config)
+        if responses is not None and responses.cache_state_key != state_key:
+            self._bind_responses(responses, stores, app_config)
         if config.outbox is not None:
             self._drain_outbox(config.outbox, cache, cache_plugin, app_config)
         # First in, so last out: after every other lifespan that could still use the engines.
@@ -361,6 +360,36 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
             drain.attach(sync_cache)
         app_config.lifespan.append(drain.lifespan)  # pyright: ignore[reportUnknownMemberType]
         app_config.on_startup.append(drain.started)
+
+    def _register_responses(self, plugins: list[Any], cache_plugin: CachePlugin) -> ResponseCachePluginConfig | None:
+        """Register the response cache (unless the app registered one) and return its config, or ``None``."""
+        config = self.config
+        if config.response_cache is None or any(isinstance(plugin, ResponseCachePlugin) for plugin in plugins):
+            return None
+        # the auth feature's, whether this config registers it or the app did: the callers providers scope by
+        auth = config.auth or next((plugin.config for plugin in plugins if isinstance(plugin, AuthPlugin)), None)
+        responses = self._response_cache(config.response_cache, cache_plugin, auth)
+        plugins.append(ResponseCachePlugin(responses))
+        return responses
+
+    def _bind_responses(
+        self, responses: ResponseCachePluginConfig, stores: StoreRegistry, app_config: AppConfig
+    ) -> None:
+        """Build the response cache's own cache, and bind it to the async session makers.
+
+        The response cache plugin finds it in ``app.state``; every commit of those sessions invalidates its
+        responses as it does the kit's cache. Sync session makers are not bound to it: bind a ``SyncCache`` on
+        its store and namespace yourself.
+        """
+        own = app_config.state.get(responses.cache_state_key)
+        if not isinstance(own, AsyncCache):
+            own = AsyncCache(stores.get(responses.store), responses.namespace, responses.options)
+            app_config.state[responses.cache_state_key] = own
+            app_config.on_shutdown.append(own.close)
+        for alchemy in self.config.alchemy_configs:
+            maker = alchemy.create_session_maker()
+            if isinstance(maker, async_sessionmaker):
+                bind_cache(cast("async_sessionmaker[AsyncSession]", maker), own)
 
     def _bind(self, cache: AsyncCache, cache_plugin: CachePlugin, stores: StoreRegistry, app_config: AppConfig) -> None:
         """Bind the cache to every session maker, so every session's commits invalidate it."""

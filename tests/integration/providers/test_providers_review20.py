@@ -9,6 +9,9 @@ Fixed (failed before):
 - ``test_own_auth_plugin_same_sub_in_two_tenants``: the composed plugin without ``auth=`` next to an ``AuthPlugin``
   registered apart keyed responses by the JWT ``sub`` alone, while providers scope by tenant: admin@globex was served
   admin@acme's notes. The registered plugin's config now gives ``identify``;
+- ``test_own_response_cache_state_key_is_invalidated_by_commits``: a response cache on a cache of its own
+  (``cache_state_key``) was never invalidated by the app's commits: the composed plugin now builds that cache and
+  binds it to the async session makers;
 - ``test_integer_tenant_column_postgres`` / ``test_uuid_tenant_column[sqlite]``: a tenant-scoped provider bound
   ``AuthContext.tenant_id`` (always ``str``) to a typed tenant column: every read was a 409 conflict.integrity. The
   binding converts text to the column's integer or UUID type (``TenantBinding.of``).
@@ -17,8 +20,6 @@ Known holes, strict xfails (documented in the response cache and repository guid
 
 - ``test_own_auth_dependency_tenant_from_header``: the composed plugin without ``auth=`` and with an ``auth``
   dependency of the app's own keys responses by the JWT ``sub`` alone, while providers scope by tenant;
-- ``test_own_response_cache_state_key_is_invalidated_by_commits``: a response cache on a cache of its own is never
-  invalidated by the app's commits;
 - ``test_sqlite_released_savepoint_commits_without_invalidating``: on SQLite (the driver's legacy transactions) a
   released outermost SAVEPOINT is the database's COMMIT; the request then rolls back and the kit forgets the tags.
 
@@ -717,9 +718,6 @@ async def test_own_auth_dependency_tenant_from_header(tmp_path: Path, make_store
 
 
 @pytest.mark.parametrize("make_store", STORES)
-@pytest.mark.xfail(
-    strict=True, reason="known hole: a response cache of its own cache_state_key is not bound to the sessions"
-)
 async def test_own_response_cache_state_key_is_invalidated_by_commits(tmp_path: Path, make_store: Any) -> None:
     jwt = backend()
     kit = AlchemyKitConfig(
