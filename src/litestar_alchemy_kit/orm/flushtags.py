@@ -297,8 +297,14 @@ def _switched_tags(mapper: Mapper[Any]) -> frozenset[str]:
     registers so). Nothing reads the partition the stored row was in (no ``before_update`` runs), and the new
     instance's values name only the one it enters, immutable tenant or not.
     """
-    return frozenset(
-        coarse for _, coarse, fines, _ in _fine_columns(mapper) if any(fine.make is part_tag for fine in fines)
+    return frozenset(coarse for _, coarse in _tenant_tables(mapper))
+
+
+@cache
+def _tenant_tables(mapper: Mapper[Any]) -> tuple[tuple[Table, str], ...]:
+    """The mapper's tables with a tenant column that has fine tags, and their coarse tags."""
+    return tuple(
+        (table, coarse) for table, coarse, fines, _ in _fine_columns(mapper) if any(f.make is part_tag for f in fines)
     )
 
 
@@ -343,9 +349,7 @@ def _post_update_bumps(
     for states, _ in post_updates.values():
         for state in states:
             read = verified.get(state, _NOTHING_READ)
-            for table, coarse, fines, _ in _fine_columns(state.mapper):
-                if read.get(table) is UNWRITTEN and any(fine.make is part_tag for fine in fines):
-                    tags.add(coarse)
+            tags.update(coarse for table, coarse in _tenant_tables(state.mapper) if read.get(table) is UNWRITTEN)
 
 
 def predicted_bumps(states: Iterable[tuple[InstanceState[Any], bool]]) -> set[str]:
