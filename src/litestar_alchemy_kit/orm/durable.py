@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from litestar_alchemy_kit.orm import enginecommit
+from litestar_alchemy_kit.orm import enginecommit, sqlitetx
 from litestar_alchemy_kit.orm.binding import CACHES_KEY, owning_session, session_delivers
 from litestar_alchemy_kit.orm.databases import database_key, engine_caches, register_engine
 
@@ -292,6 +292,7 @@ def transaction_ended(connection: Connection) -> None:
     """SQLAlchemy's transaction on ``connection`` ended: the driver begins the next one as usual."""
     if _loose:
         _loose.discard(connection)
+    sqlitetx.forget(connection)
 
 
 def session_writes(connection: Connection, *, statement: Commits | None) -> frozenset[str] | None:

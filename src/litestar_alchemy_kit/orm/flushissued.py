@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy.orm import persistence
 
-from litestar_alchemy_kit.orm import durable
 from litestar_alchemy_kit.orm.binding import owning_session, session_delivers
 
 if TYPE_CHECKING:
@@ -23,14 +22,16 @@ if TYPE_CHECKING:
 __all__ = ("unit_of_work",)
 
 
-def unit_of_work(connection: Connection, context: ExecutionContext | None) -> bool:
+def unit_of_work(connection: Connection, context: ExecutionContext | None, *, loose: bool) -> bool:
     """Whether this is DML a session's flush issues for its instances (run with the mapper's ``compiled_cache``).
 
     The session's ``after_flush`` knows those rows and bumps their fine tags (a coarse bump from here
     would undo them). Not for a session joined to a transaction it does not own, nor for one bound to no
     cache (:func:`~litestar_alchemy_kit.orm.binding.session_delivers`): the transaction's real commit must bump
     what it wrote, and only this module sees it. Nor for what the flush's mapper
-    events execute (:func:`_issued_by_flush`): their rows are none of the flush's.
+    events execute (:func:`_issued_by_flush`): their rows are none of the flush's. Nor for a statement that may
+    commit as it runs (``loose``: :func:`~litestar_alchemy_kit.orm.durable.loose`, or SQLite with no transaction
+    open): the bracket around it needs its tags.
     """
     owner = owning_session(connection)
     return (
@@ -39,7 +40,7 @@ def unit_of_work(connection: Connection, context: ExecutionContext | None) -> bo
         # which fire no after_flush)
         and owner._warn_on_events  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
         and session_delivers(owner, connection)
-        and not durable.loose(connection)  # its statements may commit as they run: the bracket needs them
+        and not loose
         and context is not None
         and context.execution_options.get("compiled_cache") is not None
         and _issued_by_flush()

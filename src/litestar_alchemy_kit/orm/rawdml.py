@@ -56,7 +56,7 @@ from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
-from litestar_alchemy_kit.orm import durable, enginecommit
+from litestar_alchemy_kit.orm import durable, enginecommit, sqlitetx
 from litestar_alchemy_kit.orm.binding import note_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.databases import engine_caches, forget_routes, register_engine, unregister_engine
@@ -294,12 +294,12 @@ def _autocommit(connection: Connection) -> bool:
     return level == "AUTOCOMMIT"
 
 
-def _record(connection: Connection, writes: frozenset[str], *, bracket: bool = True) -> None:
+def _record(connection: Connection, writes: frozenset[str], *, bracket: bool, loose: bool) -> None:
+    # loose: maybe committed as it runs, maybe not (after a COMMIT statement; SQLite with no transaction open)
     owner = owning_session(connection)
     if owner is not None:
         for hook in _session_hook:
             hook(owner, writes)
-    loose = durable.loose(connection)  # after a COMMIT statement: maybe committed as it runs, maybe not
     if bracket and (loose or _autocommit(connection)):
         # committed as it runs: marked now, settled by after_cursor_execute (a refused marker raises here,
         # before the statement runs)
@@ -404,6 +404,8 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         note_writes(connection, statement, context, writes)
     # under AUTOCOMMIT every statement commits as it runs: _record brackets its writes
     commits = None if _autocommit(connection) else durable.commits(statement, connection.dialect.name)
+    if commits is None and sqlitetx.releases(connection, statement):
+        commits = "maybe"  # SQLite: the savepoint that began the transaction, released, commits it
     if writes and not _outbox_record(context):
         _record_statement(connection, statement, context, writes, bracket=commits is None and prepared is None)
     if prepared:  # committed as it runs, in a transaction or not: bracketed with the statement's own writes
@@ -419,11 +421,12 @@ def _record_statement(
     connection: Connection, statement: str, context: ExecutionContext | None, writes: frozenset[str], *, bracket: bool
 ) -> None:
     """Record what a statement writes, but for the flush's own rows: the session tags those (finer)."""
-    if not unit_of_work(connection, context):
-        _record(connection, writes, bracket=bracket)
+    loose = durable.loose(connection) or sqlitetx.unbegun(connection, statement)
+    if not unit_of_work(connection, context, loose=loose):
+        _record(connection, writes, bracket=bracket, loose=loose)
     elif (called := _with_calls(None, statement)) is not None:
         # a writing function the flush's values call writes elsewhere: no session event sees it
-        _record(connection, called, bracket=bracket)
+        _record(connection, called, bracket=bracket, loose=loose)
 
 
 def _lambda_read(construct: object) -> bool:

@@ -14,14 +14,14 @@ Fixed (failed before):
   binds it to the async session makers;
 - ``test_integer_tenant_column_postgres`` / ``test_uuid_tenant_column[sqlite]``: a tenant-scoped provider bound
   ``AuthContext.tenant_id`` (always ``str``) to a typed tenant column: every read was a 409 conflict.integrity. The
-  binding converts text to the column's integer or UUID type (``TenantBinding.of``).
-
-Known holes, strict xfails (documented in the response cache and repository guides):
-
-- ``test_own_auth_dependency_tenant_from_header``: the composed plugin without ``auth=`` and with an ``auth``
-  dependency of the app's own keys responses by the JWT ``sub`` alone, while providers scope by tenant;
+  binding converts text to the column's integer or UUID type (``TenantBinding.of``);
 - ``test_sqlite_released_savepoint_commits_without_invalidating``: on SQLite (the driver's legacy transactions) a
-  released outermost SAVEPOINT is the database's COMMIT; the request then rolls back and the kit forgets the tags.
+  savepoint opened with no transaction open is released as the database's COMMIT; the request then rolled back and
+  the kit forgot the tags. The RELEASE now delivers them (``orm.sqlitetx``).
+
+Known hole, a strict xfail (documented in the response cache guide):
+``test_own_auth_dependency_tenant_from_header``: the composed plugin without ``auth=`` and with an ``auth``
+dependency of the app's own keys responses by the JWT ``sub`` alone, while providers scope by tenant.
 
 Each scenario builds an app with the kit's plugin(s) and providers, on a SQLite file (aiosqlite) or
 PostgreSQL, with Litestar's MemoryStore or a RedisStore, and checks through HTTP that no tenant or
@@ -921,9 +921,6 @@ async def test_released_savepoint_then_rollback_leaves_no_entry(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("make_store", STORES)
-@pytest.mark.xfail(
-    strict=True, reason="known hole: SQLite's released outermost SAVEPOINT commits, then the rollback forgets the tags"
-)
 async def test_sqlite_released_savepoint_commits_without_invalidating(tmp_path: Path, make_store: Any) -> None:
     """On SQLite (aiosqlite's default transaction control) the savepoint's RELEASE is the database's COMMIT."""
     app, jwt = make_app(tmp_path, store=make_store(), handlers=[*HANDLERS, savepoint_then_fail])

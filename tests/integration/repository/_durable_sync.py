@@ -9,11 +9,12 @@ cache must show them as soon as they are durable, and must go on showing what th
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, select, text, update
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, event, select, text, update
 from sqlalchemy.exc import SAWarning
 
 from litestar_alchemy_kit.repository import CachedSyncRepository
@@ -38,6 +39,12 @@ AUTOCOMMIT_ON = {
     "executable_comment": "/*!40101 SET autocommit=1 */",
 }
 SCRATCH = "lak_durable_scratch"
+SQLITE_DRIVERS = frozenset({"aiosqlite", "sqlite"})
+# each write, and whether SQLite's driver runs it with no transaction (CPython skips comments before the first word)
+UNBEGUN_WRITE = {
+    "cte": (f"WITH names AS (SELECT 'after' AS name) UPDATE {ITEM} SET name = (SELECT name FROM names)", True),
+    "comment": (f"/* first */ UPDATE {ITEM} SET name = 'after'", False),
+}
 
 
 class ItemRepository(CachedSyncRepository[Item]):
@@ -171,6 +178,78 @@ def implicit_commit(env: Env, form: str, statement: str) -> None:
     finally:
         with env.engine_object.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {SCRATCH}"))
+
+
+def released_savepoint(env: Env, form: str, *, begun: bool) -> None:
+    """A ``begin_nested()`` block, then the session's rollback: the cache serves what the database holds.
+
+    On SQLite with the driver's default transaction control a savepoint opened with no transaction open begins
+    it, and its release commits (the rollback undoes nothing); elsewhere, or inside a transaction the driver began
+    (``begun``: a write before the savepoint), the rollback undoes the block's write and the entries stay.
+    """
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = _seed(env)
+    _warm(env, reader_cache, item_id)
+    with env.bound(writer_cache)() as session:
+        if begun:
+            session.execute(text(f"DELETE FROM {LABEL} WHERE 1 = 0"))
+        with session.begin_nested():
+            _write(session, form, "after", item_id)
+        session.rollback()
+    committed = env.engine in SQLITE_DRIVERS and not begun
+    hits = reader_cache.stats["hit"]
+    _reads_match_database(env, reader_cache, item_id, ["after"] if committed else ["before"])
+    if not committed:
+        assert reader_cache.stats["hit"] == hits + 2, "nothing was committed: the entries must stay"
+
+
+def unbegun_write(env: Env, end: str) -> None:
+    """A write the driver begins no transaction for, as a session's first statement: it commits as it runs.
+
+    SQLite's driver begins one only before INSERT / UPDATE / DELETE / REPLACE, so a ``WITH ... UPDATE`` with none
+    open is committed at once; a commented ``UPDATE`` is not (the kit delivers it early too: an extra invalidation)
+    and the other databases undo both at the rollback.
+    """
+    sql, unbegun_on_sqlite = UNBEGUN_WRITE[end]
+    reader_cache, writer_cache = env.make_cache(), env.make_cache()
+    item_id = _seed(env)
+    _warm(env, reader_cache, item_id)
+    with env.bound(writer_cache)() as session:
+        session.execute(text(sql))
+        _reads_match_database(env, reader_cache, item_id)
+        session.rollback()
+    committed = unbegun_on_sqlite and env.engine in SQLITE_DRIVERS
+    _reads_match_database(env, reader_cache, item_id, ["after"] if committed else ["before"])
+
+
+def driver_transaction_control(env: Env, control: str) -> None:
+    """SQLite with the driver's ``isolation_level=None``: every write commits as it runs, unless a BEGIN opened one.
+
+    ``"none"``: nothing begins a transaction, the session's rollback undoes nothing; ``"recipe"``: SQLAlchemy's
+    documented recipe (``isolation_level=None`` and a ``begin`` listener that emits ``BEGIN``), where it does.
+    """
+    engine = create_engine(env.engine_object.url, connect_args={"isolation_level": None})
+    if control == "recipe":
+        event.listen(getattr(engine, "sync_engine", engine), "begin", _emit_begin)
+    try:
+        env = dataclasses.replace(env, engine_object=engine)
+        reader_cache, writer_cache = env.make_cache(), env.make_cache()
+        item_id = _seed(env)
+        _warm(env, reader_cache, item_id)
+        with env.bound(writer_cache)() as session:
+            _write(session, "flush", "after", item_id)
+            session.rollback()
+        committed = control == "none"
+        hits = reader_cache.stats["hit"]
+        _reads_match_database(env, reader_cache, item_id, ["after"] if committed else ["before"])
+        if not committed:
+            assert reader_cache.stats["hit"] == hits + 2, "nothing was committed: the entries must stay"
+    finally:
+        engine.dispose()
+
+
+def _emit_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def rollback_still_forgets(env: Env, form: str) -> None:

@@ -40,6 +40,28 @@ async def test_implicit_commit_is_delivered(async_env: Env, form: str, statement
     await scenarios.implicit_commit(async_env, form, statement)
 
 
+@pytest.mark.parametrize("begun", [False, True], ids=["first", "in_transaction"])
+@pytest.mark.parametrize("form", scenarios.WRITES)
+async def test_released_savepoint_then_rollback(async_env: Env, form: str, begun: bool) -> None:
+    if async_env.engine == "duckdb":
+        pytest.skip("duckdb has no SAVEPOINT")
+    await scenarios.released_savepoint(async_env, form, begun=begun)
+
+
+@pytest.mark.parametrize("spelling", sorted(scenarios.UNBEGUN_WRITE))
+async def test_write_the_driver_begins_no_transaction_for(async_env: Env, spelling: str) -> None:
+    if spelling == "cte" and async_env.engine in MYSQL:
+        pytest.skip(f"{async_env.engine}: MariaDB has no WITH before UPDATE")
+    await scenarios.unbegun_write(async_env, spelling)
+
+
+@pytest.mark.parametrize("control", ["none", "recipe"])
+async def test_sqlite_driver_transaction_control(async_env: Env, control: str) -> None:
+    if async_env.engine not in scenarios.SQLITE_DRIVERS:
+        pytest.skip(f"{async_env.engine}: isolation_level=None is the SQLite driver's")
+    await scenarios.driver_transaction_control(async_env, control)
+
+
 @pytest.mark.parametrize("form", scenarios.WRITES)
 async def test_rollback_still_leaves_the_cache_as_it_was(async_env: Env, form: str) -> None:
     await scenarios.rollback_still_forgets(async_env, form)

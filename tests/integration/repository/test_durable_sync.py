@@ -40,6 +40,28 @@ def test_implicit_commit_is_delivered(sync_env: Env, form: str, statement: str) 
     scenarios.implicit_commit(sync_env, form, statement)
 
 
+@pytest.mark.parametrize("begun", [False, True], ids=["first", "in_transaction"])
+@pytest.mark.parametrize("form", scenarios.WRITES)
+def test_released_savepoint_then_rollback(sync_env: Env, form: str, begun: bool) -> None:
+    if sync_env.engine == "duckdb":
+        pytest.skip("duckdb has no SAVEPOINT")
+    scenarios.released_savepoint(sync_env, form, begun=begun)
+
+
+@pytest.mark.parametrize("spelling", sorted(scenarios.UNBEGUN_WRITE))
+def test_write_the_driver_begins_no_transaction_for(sync_env: Env, spelling: str) -> None:
+    if spelling == "cte" and sync_env.engine in MYSQL:
+        pytest.skip(f"{sync_env.engine}: MariaDB has no WITH before UPDATE")
+    scenarios.unbegun_write(sync_env, spelling)
+
+
+@pytest.mark.parametrize("control", ["none", "recipe"])
+def test_sqlite_driver_transaction_control(sync_env: Env, control: str) -> None:
+    if sync_env.engine not in scenarios.SQLITE_DRIVERS:
+        pytest.skip(f"{sync_env.engine}: isolation_level=None is the SQLite driver's")
+    scenarios.driver_transaction_control(sync_env, control)
+
+
 @pytest.mark.parametrize("form", scenarios.WRITES)
 def test_rollback_still_leaves_the_cache_as_it_was(sync_env: Env, form: str) -> None:
     scenarios.rollback_still_forgets(sync_env, form)
