@@ -11,6 +11,9 @@ What the context produced may be labelled with a tag's version only if that vers
 before any data depending on the tag (no stale sets): a version read before the context began, or
 the first version a cache read observed, provided no bare read of the tag came earlier. Either
 way the oldest version wins, so a commit landing in between leaves the label stale at once.
+
+It also notes the tenants whose rows the context's repositories were bound to (:meth:`TagRecorder.bind`): what the
+context produced holds those tenants' data, and may be shared only with callers of that one tenant (invariant 6).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ __all__ = ("TagRecorder", "current_recorder", "record_tags")
 class TagRecorder:
     """What the reads of one context depended on."""
 
-    __slots__ = ("bare", "observed", "refused", "source", "tags")
+    __slots__ = ("bare", "observed", "refused", "source", "tags", "tenants")
 
     def __init__(self, source: object | None = None) -> None:
         self.source = source
@@ -43,6 +46,12 @@ class TagRecorder:
         """The first version read of each tag that was observed before any bare read of it."""
         self.bare: set[str] = set()
         """Tags some read depended on before (or without) any version of them was observed."""
+        self.tenants: set[str] = set()
+        """The tenants (as text) whose rows a repository built in the context was bound to."""
+
+    def bind(self, tenant: object) -> None:
+        """Note a repository bound to ``tenant``: what the context produces may hold that tenant's rows."""
+        self.tenants.add(tenant if isinstance(tenant, str) else str(tenant))
 
     def add(self, tags: Iterable[str]) -> None:
         """Note tags a read depends on, with no version read before it (a database query)."""

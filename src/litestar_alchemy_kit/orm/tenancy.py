@@ -26,6 +26,7 @@ from sqlalchemy.orm import class_mapper
 
 from litestar_alchemy_kit.cache.keys import LRU
 from litestar_alchemy_kit.cache.memo import SCALAR_SCOPES
+from litestar_alchemy_kit.cache.recording import current_recorder
 from litestar_alchemy_kit.orm.finetags import column_kind
 from litestar_alchemy_kit.orm.grouping import enclose_where, raw_clauses
 from litestar_alchemy_kit.orm.partition import tenant_column_of
@@ -68,6 +69,9 @@ class TenantBinding:
             TypeError: the model declares no tenant column (declare it with ``tenant_column()``).
             ValueError: ``tenant`` is empty, or text that is not a value of the column's integer or UUID type.
         """
+        recorder = current_recorder()
+        if recorder is not None:  # a response rendered here holds this tenant's rows (response cache, invariant 6)
+            recorder.bind(tenant)
         memo_key = (model_type, type(tenant), tenant) if type(tenant) in SCALAR_SCOPES else None
         found = None if memo_key is None else _bindings.get(memo_key)
         if found is not None:

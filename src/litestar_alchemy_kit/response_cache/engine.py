@@ -23,6 +23,7 @@ that tag first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from litestar_alchemy_kit.response_cache.config import Scope as RouteScope
 
 __all__ = ("OUTCOMES", "ResponseCacheEngine")
+
+logger = logging.getLogger(__name__)
 
 OUTCOMES: Final = ("hit", "miss", "not_modified", "stored", "bypass")
 """What the engine counts, per route (``http.route``); bypasses also carry ``cache.bypass.reason``."""
@@ -80,6 +83,7 @@ class _Route:
         "scope",
         "ttl",
         "vary",
+        "warned",
     )
 
     def __init__(self, handler: HTTPRouteHandler, rule: ResponseCacheRule, config: ResponseCachePluginConfig) -> None:
@@ -92,6 +96,7 @@ class _Route:
         self.learned: tuple[str, ...] = tuple(sorted(self.manual))
         self.guarded = bool(handler.resolve_guards())  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
         self.late_auth = _authenticates_below_the_app(handler)
+        self.warned = False  # about tenant-bound reads under a key of another tenant (logged once per route)
         visibility = "public" if rule.scope == "public" else "private"
         self.cache_control = f"{visibility}, {config.cache_control}".encode()
         self.attributes = {"http.route": min(handler.paths) if handler.paths else handler.handler_name}
@@ -109,6 +114,28 @@ def _authenticates_below_the_app(handler: HTTPRouteHandler) -> bool:
             if isinstance(found, type) and issubclass(found, AbstractAuthenticationMiddleware):
                 return True
     return False
+
+
+def _foreign_tenants(route: _Route, read: set[str], keyed: str | None) -> str | None:
+    """Why a response holding the rows of tenants ``read`` must not be stored under a key naming tenant ``keyed``.
+
+    Repositories bound to a tenant (the tenant-scoped providers, or ``tenant=``) read only that tenant's rows; the
+    key tells callers apart by what ``identify`` says. A public key, a key without a tenant (the default
+    ``identify`` knows no tenant), or one naming another tenant (the app chose the tenant elsewhere, a header) would
+    serve those rows to callers of other tenants (invariant 6): such a response is served uncached.
+    """
+    if not read or read == {keyed}:
+        return None
+    if not route.warned:
+        route.warned = True
+        logger.warning(
+            "response cache: %s read rows of tenant(s) %s under a key %s: its responses are served uncached. Pass "
+            "identify= (the AuthPlugin's config gives one) so keys name the tenant the providers scope by",
+            route.attributes["http.route"],
+            sorted(read),
+            "shared by every caller" if route.scope == "public" else f"of tenant {keyed!r}",
+        )
+    return "tenant-bound reads under a key of another tenant"
 
 
 def _covers(read: TagVersions, labels: TagVersions) -> bool:
@@ -230,7 +257,8 @@ class ResponseCacheEngine:
             # Guards first: a caller the route refuses never learns whether something is cached.
             request: Request[Any, Any, Any] = handler.resolve_request_class()(scope=scope, receive=receive, send=send)  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
             await handler.authorize_connection(request)  # pyright: ignore[reportUnknownMemberType]
-        part = scope_part(route.scope, None if route.scope == "public" else self.config.identify(ASGIConnection(scope)))
+        caller = None if route.scope == "public" else self.config.identify(ASGIConnection(scope))
+        part = scope_part(route.scope, caller)
         if isinstance(part, str):
             await self._pass(route, part, scope, receive, send, app)
             return
@@ -266,7 +294,9 @@ class ResponseCacheEngine:
         self.telemetry.count("miss", 1, route.attributes)
         if versions is None:
             versions = await self.cache.versions(tags)  # first use of a tag: initialise its version
-        await self._miss(route, key, versions, if_none_match, scope, receive, send, app)
+        await self._miss(
+            route, key, versions, if_none_match, scope, receive, send, app, tenant=caller.tenant if caller else None
+        )
 
     def remember(self, key: str, tags: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
         """Note the tags the response at ``key`` depends on: its next lookup reads their versions."""
@@ -286,6 +316,8 @@ class ResponseCacheEngine:
         receive: Receive,
         send: Send,
         app: ASGIApp,
+        *,
+        tenant: str | None,
     ) -> None:
         flight: asyncio.Future[tuple[_Stored, TagVersions] | None] | None = None
         flight_key = ("", "")
@@ -305,6 +337,7 @@ class ResponseCacheEngine:
             else:
                 flight = self._flights[flight_key] = asyncio.get_running_loop().create_future()
         capture = _Capture(self, route, key, versions, if_none_match, send)
+        capture.tenant = tenant
         try:
             with record_queries(self.cache) as recorder:
                 capture.recorder = recorder
@@ -378,6 +411,7 @@ class _Capture:
         "send",
         "start",
         "stored",
+        "tenant",
         "versions",
     )
 
@@ -400,6 +434,8 @@ class _Capture:
         self.start: HTTPResponseStartEvent | None = None
         self.stored: _Stored | None = None
         self.labels: TagVersions | None = None
+        self.tenant: str | None = None
+        """The caller's tenant the key names (``None``: none, or a public key)."""
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == _START:
@@ -436,7 +472,7 @@ class _Capture:
             # New keys of this route read every tag any key of it needed (bounded: fine-grained tags vary per key).
             union = tags.union(route.learned)
             route.learned = tuple(sorted(union if len(union) <= _ROUTE_TAGS_MAX else tags))
-        reason = engine.storable(start, more_body, recorder)
+        reason = engine.storable(start, more_body, recorder) or _foreign_tenants(route, recorder.tenants, self.tenant)
         outcome = b"bypass"
         labels = None
         if reason is None:

@@ -19,9 +19,9 @@ Fixed (failed before):
   savepoint opened with no transaction open is released as the database's COMMIT; the request then rolled back and
   the kit forgot the tags. The RELEASE now delivers them (``orm.sqlitetx``).
 
-Known hole, a strict xfail (documented in the response cache guide):
-``test_own_auth_dependency_tenant_from_header``: the composed plugin without ``auth=`` and with an ``auth``
-dependency of the app's own keys responses by the JWT ``sub`` alone, while providers scope by tenant.
+- ``test_own_auth_dependency_tenant_from_header``: the composed plugin without ``auth=`` and with an ``auth``
+  dependency of the app's own keyed responses by the JWT ``sub`` alone, while providers scope by tenant. A response
+  holding a tenant's rows is now stored only under a key naming that tenant (``test_response_tenants.py``).
 
 Each scenario builds an app with the kit's plugin(s) and providers, on a SQLite file (aiosqlite) or
 PostgreSQL, with Litestar's MemoryStore or a RedisStore, and checks through HTTP that no tenant or
@@ -686,10 +686,6 @@ def header_auth(request: Request[Any, Any, Any]) -> AuthContext[Any, Any]:
 
 
 @pytest.mark.parametrize("make_store", STORES)
-@pytest.mark.xfail(
-    strict=True,
-    reason="known hole: with an auth dependency of the app's own, the response cache keys by the JWT sub alone",
-)
 async def test_own_auth_dependency_tenant_from_header(tmp_path: Path, make_store: Any) -> None:
     jwt = backend()
     kit = AlchemyKitConfig(
