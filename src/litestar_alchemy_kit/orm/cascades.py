@@ -240,7 +240,8 @@ def _closure(start: str, extra: MetaData | None, *, itself: bool = True) -> froz
         if state != _memo_state:
             _memo.clear()
             _memo_state = state
-        memo_key = (start, id(extra) if extra is not None else None, itself)
+        # the MetaData itself, not its id(): a collected one's id is reused by the next (its closure is another)
+        memo_key = (start, extra, itself)
         found = _memo.get(memo_key)
     if found is not None:
         return found

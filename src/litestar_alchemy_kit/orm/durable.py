@@ -54,11 +54,13 @@ __all__ = (
     "keep_prepared",
     "loose",
     "note_autocommit",
+    "note_rollback",
     "prepares_in_sql",
     "session_writes",
     "statement_phase",
     "transaction_ended",
     "two_phase",
+    "xa_commits_elsewhere",
 )
 
 Commits: TypeAlias = 'Literal["commit", "maybe"]'
@@ -73,12 +75,24 @@ _COMMIT: Final = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _LATER_COMMIT: Final = re.compile(r";\s*(?:commit|end)\b", re.IGNORECASE)
+# A ROLLBACK statement (not ROLLBACK TO a savepoint, nor ROLLBACK PREPARED): like COMMIT, it ends the transaction
+# behind SQLAlchemy, and asyncpg / DuckDB then commit every later statement as it runs
+_ROLLBACK: Final = re.compile(
+    rf"{_SKIP}(?:rollback|abort)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?(?:\s+(?:no\s+)?release)?"
+    rf"{_SKIP};?{_SKIP}",
+    re.IGNORECASE | re.DOTALL,
+)
+# MySQL / MariaDB XA in SQL: XA COMMIT (one phase, or of a prepared transaction) commits, XA PREPARE may end it
+_XA: Final = re.compile(rf"{_SKIP}xa\s+(commit|prepare)\b(.*)", re.IGNORECASE | re.DOTALL)
+_ONE_PHASE: Final = re.compile(r"\bone\s+phase\b", re.IGNORECASE)
 # MySQL / MariaDB statements documented to commit the open transaction first ("Statements That Cause an Implicit
-# Commit"), except CREATE / DROP TEMPORARY TABLE and MariaDB's BEGIN NOT ATOMIC block
+# Commit"), except CREATE / DROP TEMPORARY TABLE and MariaDB's BEGIN NOT ATOMIC block; and CALL / EXECUTE
+# (EXECUTE IMMEDIATE, a prepared statement), whose procedure or statement may COMMIT
 _IMPLICIT: Final = re.compile(
     rf"{_SKIP}(?:(?:create|drop)(?!\s+(?:or\s+replace\s+)?temporary\b)|alter|rename|truncate|grant|revoke|"
     r"lock\s+tables?|unlock\s+tables?|(?:analyze|check|optimize|repair)\s+(?:no_write_to_binlog\s+|local\s+)?tables?|"
-    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic))\b",
+    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic)|"
+    r"call|execute)\b",
     re.IGNORECASE | re.DOTALL,
 )
 # MySQL / MariaDB: a SET statement (first, or after a ';') and each assignment to autocommit in it, whatever its
@@ -129,11 +143,35 @@ def commits(sql: str, dialect_name: str) -> Commits | None:
     """
     if _COMMIT.fullmatch(sql):
         return "commit"
-    if dialect_name in _IMPLICIT_DIALECTS and (_IMPLICIT.match(sql) or autocommit_set(sql) is not None):
-        return "maybe"
+    if dialect_name in _IMPLICIT_DIALECTS:
+        if (xa := _XA.match(sql)) is not None:
+            return "commit" if xa.group(1).lower() == "commit" else "maybe"
+        if _IMPLICIT.match(sql) or autocommit_set(sql) is not None:
+            return "maybe"
     if ";" in sql and (_LATER_COMMIT.search(sql) or _COMMIT.match(sql)):
         return "maybe"
     return None
+
+
+def xa_commits_elsewhere(sql: str, dialect_name: str) -> bool:
+    """Whether ``sql`` is MySQL's ``XA COMMIT`` of a prepared transaction, which any connection may have written.
+
+    Its writes are known only when this connection wrote them (they are delivered as its ``"commit"``); one
+    prepared by another connection or process may have written anything: the statement invalidates everything.
+    """
+    if dialect_name not in _IMPLICIT_DIALECTS or "xa" not in sql[:64].lower():
+        return False
+    xa = _XA.match(sql)
+    return xa is not None and xa.group(1).lower() == "commit" and _ONE_PHASE.search(xa.group(2)) is None
+
+
+def note_rollback(connection: Connection, sql: str) -> None:
+    """A ``ROLLBACK`` statement ends the transaction behind SQLAlchemy: ``connection`` is :func:`loose` until it ends.
+
+    What the transaction held is undone; kept for the real commit, it is an extra invalidation at most.
+    """
+    if _ROLLBACK.fullmatch(sql):
+        _loose.add(connection)
 
 
 def autocommit_set(sql: str) -> bool | None:
@@ -229,6 +267,8 @@ def _keep(database: tuple[str, str | None], gid: str, tags: set[str]) -> None:
 def two_phase(connection: Connection, sql: str, take_held: Callable[[], Iterable[str] | None]) -> frozenset[str] | None:
     """PostgreSQL's ``PREPARE TRANSACTION`` / ``COMMIT PREPARED`` / ``ROLLBACK PREPARED`` in ``sql``.
 
+    MySQL's ``XA COMMIT`` of a prepared transaction commits everything (:func:`xa_commits_elsewhere`).
+
     ``PREPARE TRANSACTION`` takes the transaction's writes out of the connection and its session (a later
     rollback undoes nothing; nothing is durable yet) and keeps them under the transaction's identifier;
     ``COMMIT PREPARED`` makes them durable as it runs, from any connection. A prepared transaction this process
@@ -243,6 +283,8 @@ def two_phase(connection: Connection, sql: str, take_held: Callable[[], Iterable
     Returns:
         What ``sql`` commits as it runs (a set containing ``"*"``: everything), ``None`` when nothing.
     """
+    if xa_commits_elsewhere(sql, connection.dialect.name):
+        return frozenset(("*",))
     if connection.dialect.name not in _TWO_PHASE_DIALECTS or "prepare" not in sql.lower():
         return None
     committed: set[str] = set()

@@ -143,10 +143,19 @@ def mark(
     return phase
 
 
-def settle(phase: Phase) -> None:
-    """Phase two, once the writes are committed: bump every cache, settling the markers of :func:`mark`."""
+def settle(phase: Phase, ran_on: Connection | None = None) -> None:
+    """Phase two, once the writes are committed: bump every cache, settling the markers of :func:`mark`.
+
+    Args:
+        phase: what :func:`mark` returned.
+        ran_on: the connection of a statement that committed as it ran (``AUTOCOMMIT``): the outbox row
+            :func:`mark` wrote for a cache that took no marker committed on its own before the statement, and a
+            drain may have taken it before the write existed; a second row, written now, outlives the write.
+    """
     for cache, marker in phase.marks:
         _bump(cache, phase, marker)
+        if ran_on is not None and marker is None and cache.options.commit_policy == "available":
+            record_undelivered(ran_on, cache, phase.tags, namespace=phase.everything)
 
 
 def settle_later(info: dict[Any, Any], phase: Phase) -> None:

@@ -25,18 +25,16 @@ is attached to a session still count (a session bound to no cache: :mod:`~litest
   the markers, and waits for it (in an ``AsyncSession`` through SQLAlchemy's greenlet bridge): invalidation is
   complete when ``commit()`` returns;
 - the end of the outermost transaction forgets the tags, so a rollback leaves the cache untouched, unless something
-  else committed them (``Connection.commit()``, a ``COMMIT`` statement: :mod:`~litestar_alchemy_kit.orm.durable`);
+  else committed them (``Connection.commit()``, a ``COMMIT`` statement, the driver: :mod:`.durable`,
+  :mod:`.drivertx`), or a commit raised (refused, or committed with its reply lost): then they are delivered;
 - a session that only joined its connections' transactions (:func:`~litestar_alchemy_kit.orm.binding.joined_only`)
   commits nothing: its tags go to those transactions' real commits, and reads on them bypass those tags.
 
-A session whose transaction began before the listeners were installed may hold flushed writes no listener
-saw: :func:`bind_cache` marks it *untracked*. Until that transaction ends its cached reads go to the database, and
-its commit clears the bound caches' namespaces (an extra invalidation, never a missing one). Installing the
-listeners at startup (binding the factory, or :func:`install_listeners`) avoids it.
-
-Every statement but the flush's own (ORM bulk DML, AA's upserts and ``delete_where``, ``text()``, statements on
-``session.connection()``, legacy ``bulk_*``, data-modifying CTEs) is observed where the engine runs it
-(:mod:`~litestar_alchemy_kit.orm.rawdml`) and recorded in its session: its rows are unknown, its coarse tags bumped.
+A session whose transaction began before the listeners were installed may hold flushed writes no listener saw:
+:func:`bind_cache` marks it *untracked*. Until that transaction ends its cached reads go to the database, and its
+commit clears the bound caches' namespaces (an extra invalidation). Installing the listeners at startup avoids it.
+Every statement but the flush's own (ORM bulk DML, ``text()``, statements on ``session.connection()``...) is
+observed where the engine runs it (:mod:`.rawdml`): its rows are unknown, its coarse tags bumped.
 """
 
 from __future__ import annotations
@@ -96,6 +94,7 @@ _FINE_KEY: Final = "litestar_alchemy_kit.fine_tags"
 """The fine (and, for unknown values, coarse) tags the unit of work's flushes bump at commit."""
 _MARKS_KEY: Final = "litestar_alchemy_kit.invalidation_marks"
 """The markers ``before_commit`` wrote, one per cache (by position in the bound caches), settled after commit."""
+_COMMITTING_KEY: Final = "litestar_alchemy_kit.invalidation_committing"
 _TRACKED_KEY: Final = "litestar_alchemy_kit.tracked_transaction"
 _UNTRACKED_KEY: Final = "litestar_alchemy_kit.untracked_writes"
 _EMPTY: Final[frozenset[str]] = frozenset()
@@ -117,6 +116,7 @@ AsyncTarget: TypeAlias = "AsyncSession | async_scoped_session[AsyncSession] | as
 """What an :class:`AsyncCache` binds to: an async session, scoped session or session factory."""
 SyncTarget: TypeAlias = "Session | scoped_session[Session] | sessionmaker[Session]"
 """What a :class:`SyncCache` binds to: a session, scoped session or session factory."""
+_AnySession: TypeAlias = "Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession]"
 _ASYNC_TARGETS: Final = (AsyncSession, async_sessionmaker, async_scoped_session)
 _SYNC_TARGETS: Final = (Session, sessionmaker, scoped_session)
 
@@ -128,9 +128,8 @@ def bind_cache(target: SyncTarget, cache: SyncCache) -> None: ...
 def bind_cache(target: AsyncTarget | SyncTarget, cache: AsyncCache | SyncCache) -> None:
     """Make commits of ``target`` invalidate ``cache`` (idempotent; a session may have several caches).
 
-    Bind the session factory once (``sessionmaker`` / ``async_sessionmaker``) so every session it
-    makes is bound, including sessions that write without going through a cached repository.
-    Cached repositories bind their own session automatically.
+    Bind the session factory once (``sessionmaker`` / ``async_sessionmaker``) so every session it makes is bound,
+    including sessions that write without a cached repository (which binds its own session).
 
     Args:
         target: a ``Session``, ``AsyncSession``, scoped session or session factory.
@@ -182,9 +181,7 @@ def _engines_of(target: AsyncTarget | SyncTarget) -> list[Engine]:
     return engines
 
 
-def _mark_if_untracked(
-    target: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
-) -> None:
+def _mark_if_untracked(target: _AnySession) -> None:
     """Mark a session whose transaction began before the listeners were installed (see the module doc)."""
     current = target() if isinstance(target, (scoped_session, async_scoped_session)) else target
     session = current.sync_session if isinstance(current, AsyncSession) else current
@@ -193,9 +190,7 @@ def _mark_if_untracked(
         session.info[_UNTRACKED_KEY] = True
 
 
-def bound_caches(
-    session: Session | AsyncSession | scoped_session[Session] | async_scoped_session[AsyncSession],
-) -> tuple[AsyncCache | SyncCache, ...]:
+def bound_caches(session: _AnySession) -> tuple[AsyncCache | SyncCache, ...]:
     """The caches ``session`` (a session of any flavour, or a scoped session) invalidates when it commits."""
     caches: tuple[AsyncCache | SyncCache, ...] = session.info.get(CACHES_KEY, ())
     return caches
@@ -366,6 +361,8 @@ def _before_commit(session: Session) -> None:
     """Phase one: mark the commit's tags in the store before the database commits (see the module doc)."""
     if session.in_nested_transaction():
         return  # a SAVEPOINT release commits nothing yet
+    # Until after_commit: a commit that raises may have committed (its reply lost), _after_transaction_end delivers
+    session.info[_COMMITTING_KEY] = True
     caches = bound_caches(session)
     if not any(cache_.options.commit_policy is not None for cache_ in caches):
         return
@@ -387,6 +384,7 @@ def _before_commit(session: Session) -> None:
         # nothing will be committed, so this extra invalidation is all they cause.
         for cache_, marker in zip(caches, marks, strict=True):
             _deliver(cache_, tags, untracked, marker)
+        session.info.pop(_COMMITTING_KEY, None)  # delivered: nothing is committed
         raise CommitRefusedError([cache_.namespace for cache_ in refused], len(tags) + untracked)
     for cache_, marker in zip(caches, marks, strict=True):
         if marker is None and cache_.options.commit_policy == "available":
@@ -399,9 +397,8 @@ def _phase_one(
 ) -> tuple[list[str], bool, list[str | None]] | None:
     """Flush, then the commit's tags, whether it clears namespaces, and each cache's acknowledged marker (``None``: not taken).
 
-    ``None`` when the commit bumps nothing. Markers of the tags known before the flush go out first, so their
-    round trip overlaps the flush's; what the flush writes beyond them is marked after it. Either way every
-    marker is acknowledged when this returns, before the database COMMIT.
+    ``None`` when the commit bumps nothing. Markers of the tags known before the flush go out first (their round
+    trip overlaps the flush's), the rest after it; all are acknowledged when this returns, before the COMMIT.
     """
     early = _mark_early(session, caches)
     # The commit flushes after this hook: flush now, so that the last flush's writes are marked too.
@@ -514,16 +511,21 @@ def _deliver(cache_: AsyncCache | SyncCache, tags: list[str], untracked: bool, m
             cache_.bump(tags, marker=marker)
 
 
+def _marks(session: Session) -> tuple[tuple[AsyncCache | SyncCache, ...], list[str | None]]:
+    """The bound caches and the commit's marker in each (taken; ``None``: none, or bound after before_commit)."""
+    caches = bound_caches(session)
+    marks: list[str | None] = session.info.pop(_MARKS_KEY, None) or []
+    return caches, marks if len(marks) == len(caches) else [None] * len(caches)
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT release: the outer transaction may still roll back
-    marks: list[str | None] = session.info.pop(_MARKS_KEY, None) or []
+    session.info.pop(_COMMITTING_KEY, None)
     tags, untracked = _take_tags(session, forget=True)
+    caches, marks = _marks(session)
     if not (tags or untracked):
         return
-    caches = bound_caches(session)
-    if len(marks) != len(caches):  # a cache bound after before_commit ran has no marker
-        marks = [None] * len(caches)
     connections = joined_only(session)
     if (
         connections is not None
@@ -549,8 +551,7 @@ def _after_transaction_create(session: Session, transaction: SessionTransaction)
 
 
 def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
-    # A flush that raised never reached after_flush: its subtransaction (never a savepoint) is rolled back. Not on
-    # any transaction end: a savepoint, or the subtransaction of a bulk_* call, may end inside a flush.
+    # A flush that raised never reached after_flush (a savepoint or a bulk_* subtransaction may end inside a flush)
     if not previous_transaction.nested:
         end_flush(session)
 
@@ -558,9 +559,12 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         end_flush(session)  # whatever a flush left (a before_flush listener raised after the kit's)
-        _take_tags(session, forget=True)
+        tags, untracked = _take_tags(session, forget=True)
         session.info.pop(_TRACKED_KEY, None)
-        # A commit the database refused after its markers were written: they expire with ``marker_ttl``.
+        if session.info.pop(_COMMITTING_KEY, None) and (tags or untracked):
+            # the commit raised: refused, or committed with its reply lost: delivered (an extra invalidation at most)
+            for cache_, marker in zip(*_marks(session), strict=True):
+                _deliver(cache_, tags, untracked, marker)
         session.info.pop(_MARKS_KEY, None)
 
 

@@ -56,7 +56,7 @@ from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
-from litestar_alchemy_kit.orm import durable, enginecommit, sqlitetx
+from litestar_alchemy_kit.orm import drivertx, durable, enginecommit, sqlitetx
 from litestar_alchemy_kit.orm.binding import note_isolation, owning_session, session_delivers
 from litestar_alchemy_kit.orm.cascades import graph_state, name_tags, written_tags
 from litestar_alchemy_kit.orm.databases import engine_caches, forget_routes, register_engine, unregister_engine
@@ -291,7 +291,7 @@ def _autocommit(connection: Connection) -> bool:
     level = connection.get_execution_options().get("isolation_level")
     if level is None:
         level = connection.engine.dialect._on_connect_isolation_level  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
-    return level == "AUTOCOMMIT"
+    return level == "AUTOCOMMIT" or drivertx.autocommit(connection)
 
 
 def _record(connection: Connection, writes: frozenset[str], *, bracket: bool, loose: bool) -> None:
@@ -385,6 +385,7 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         note_isolation(connection, statement)
         note_switch(connection, statement)
         durable.note_autocommit(connection, statement)
+        durable.note_rollback(connection, statement)
         prepared = durable.two_phase(connection, statement, lambda: _pending.pop(connection, None))
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
@@ -421,8 +422,11 @@ def _record_statement(
     connection: Connection, statement: str, context: ExecutionContext | None, writes: frozenset[str], *, bracket: bool
 ) -> None:
     """Record what a statement writes, but for the flush's own rows: the session tags those (finer)."""
-    loose = durable.loose(connection) or sqlitetx.unbegun(connection, statement)
-    if not unit_of_work(connection, context, loose=loose):
+    # under AUTOCOMMIT a flush's statements commit as they run too: the bracket needs them, not the session's commit;
+    # no transaction holds anything for a later commit (loose: bracketed and held)
+    autocommit = _autocommit(connection)
+    loose = not autocommit and (durable.loose(connection) or sqlitetx.unbegun(connection, statement))
+    if not unit_of_work(connection, context, loose=loose or autocommit):
         _record(connection, writes, bracket=bracket, loose=loose)
     elif (called := _with_calls(None, statement)) is not None:
         # a writing function the flush's values call writes elsewhere: no session event sees it
@@ -449,11 +453,13 @@ def _after_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
     context: ExecutionContext | None,
     executemany: bool,
 ) -> None:
-    del cursor, statement, parameters, context, executemany
+    del cursor, statement, parameters, executemany
     if _brackets:  # the read path: one truth test
         phase = _brackets.pop(connection, None)
         if phase is not None:
-            enginecommit.settle(phase)
+            # a streamed result still holds the DBAPI connection (an unbuffered MySQL cursor): no statement now
+            streamed = context is not None and bool(context.execution_options.get("stream_results"))
+            enginecommit.settle(phase, ran_on=None if streamed else connection)
 
 
 def _handle_error(context: ExceptionContext) -> None:
@@ -526,6 +532,15 @@ def _nothing() -> None:
 
 
 def _rollback(connection: Connection) -> None:
+    # Before the DBAPI rollback. A driver with no transaction open committed what the transaction holds behind
+    # SQLAlchemy (drivertx): delivered now, not forgotten.
+    if drivertx.committed_behind(connection):
+        tags = set(_pending.get(connection) or ())
+        tags.update(durable.session_writes(connection, statement="commit") or ())
+        if tags:
+            _hold(connection, tags)
+            _commit(connection)
+            return
     durable.transaction_ended(connection)
     _pending.pop(connection, None)
 

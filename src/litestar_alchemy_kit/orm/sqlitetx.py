@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ("forget", "releases", "unbegun")
+__all__ = ("forget", "in_transaction", "releases", "unbegun")
 
 # The words before which the driver begins a transaction (comments before the word count as another word here:
 # delivering is the safe side); and a query's, which writes only through the functions it calls: an application
@@ -35,10 +35,13 @@ _BEGUN: Final = re.compile(r"[ \t\r\n\f]*(?:insert|update|delete|replace|select|
 _SKIP: Final = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
 _SAVEPOINT: Final = re.compile(rf"{_SKIP}savepoint\s+(.+?){_SKIP};?{_SKIP}", re.IGNORECASE | re.DOTALL)
 _RELEASE: Final = re.compile(rf"{_SKIP}release\s+(?:savepoint\s+)?(.+?){_SKIP};?{_SKIP}", re.IGNORECASE | re.DOTALL)
+_ROLLBACK_TO: Final = re.compile(
+    rf"{_SKIP}rollback(?:\s+transaction)?\s+to\s+(?:savepoint\s+)?(.+?){_SKIP};?{_SKIP}", re.IGNORECASE | re.DOTALL
+)
 _QUOTES: Final = {'"': '"', "[": "]", "`": "`", "'": "'"}
 
-# The savepoint that began the database's transaction on a connection, by its normalised name
-_opening: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()
+# The savepoints open on a connection since one began the database's transaction (that one first), by normalised name
+_opening: weakref.WeakKeyDictionary[Connection, list[str]] = weakref.WeakKeyDictionary()
 
 
 def _transaction_control(connection: Connection) -> tuple[bool, bool] | None:
@@ -63,6 +66,12 @@ def _transaction_control(connection: Connection) -> tuple[bool, bool] | None:
     return raw.in_transaction, raw.isolation_level is not None
 
 
+def in_transaction(connection: Connection) -> bool | None:
+    """Whether SQLite has a transaction open on ``connection`` (``None``: a driver this module cannot ask)."""
+    control = _transaction_control(connection)
+    return None if control is None else control[0]
+
+
 def unbegun(connection: Connection, sql: str) -> bool:
     """Whether ``sql``, a statement that writes, runs with no transaction open on SQLite (it commits as it runs).
 
@@ -82,9 +91,11 @@ def unbegun(connection: Connection, sql: str) -> bool:
 def releases(connection: Connection, sql: str) -> bool:
     """Whether ``sql`` releases the savepoint that began SQLite's transaction (it may commit it).
 
-    A ``SAVEPOINT`` run with no transaction open is remembered for ``connection`` until its ``RELEASE`` or the end
-    of SQLAlchemy's transaction (:func:`forget`). A memory gone stale (the database's transaction ended behind
-    SQLAlchemy, then a savepoint of the same name opened inside another) errs towards delivering.
+    A ``SAVEPOINT`` run with no transaction open is remembered for ``connection``, with the savepoints opened inside
+    it, until its ``RELEASE`` or the end of SQLAlchemy's transaction (:func:`forget`). As SQLite does, a ``RELEASE``
+    or ``ROLLBACK TO`` names the most recent savepoint of that name, and a ``RELEASE`` ends the ones inside it too. A
+    name not found (a quoting this module reads otherwise), or a memory gone stale (the database's transaction ended
+    behind SQLAlchemy, then savepoints of the same names opened inside another) errs towards delivering.
 
     Args:
         connection: where it runs (any dialect: ``False`` but on SQLite).
@@ -94,19 +105,43 @@ def releases(connection: Connection, sql: str) -> bool:
         return False
     head = sql.lstrip()[:9].lower()
     if head.startswith("savepoint"):
-        if (named := _SAVEPOINT.fullmatch(sql)) is not None:
-            control = _transaction_control(connection)
-            if control is None or not control[0]:
-                _opening[connection] = _name(named.group(1))
+        _opened(connection, sql)
         return False
-    if not head.startswith("release") or not _opening:
+    stack = _opening.get(connection) if _opening and head.startswith(("release", "rollback")) else None
+    if stack is None:
+        return False
+    if head.startswith("rollback"):
+        if (undone := _ROLLBACK_TO.fullmatch(sql)) is not None and (at := _last(stack, undone.group(1))) is not None:
+            del stack[at + 1 :]  # the savepoint itself stays open
         return False
     released = _RELEASE.fullmatch(sql)
-    opening = _opening.get(connection)
-    if released is None or opening is None or _name(released.group(1)) != opening:
+    at = None if released is None else _last(stack, released.group(1))
+    if at is not None and at > 0:
+        del stack[at:]
         return False
-    del _opening[connection]
+    del _opening[connection]  # the opening savepoint, or one this module cannot place: delivered
     return True
+
+
+def _opened(connection: Connection, sql: str) -> None:
+    """A ``SAVEPOINT``: the first of a stack when it begins the transaction, else the next of one begun so."""
+    named = _SAVEPOINT.fullmatch(sql)
+    if named is None:
+        return
+    control = _transaction_control(connection)
+    if control is None or not control[0]:
+        _opening[connection] = [_name(named.group(1))]
+    elif (stack := _opening.get(connection)) is not None:
+        stack.append(_name(named.group(1)))
+
+
+def _last(stack: list[str], text: str) -> int | None:
+    """Where the most recent savepoint named ``text`` is in ``stack``, ``None`` when none is."""
+    name = _name(text)
+    for at in range(len(stack) - 1, -1, -1):
+        if stack[at] == name:
+            return at
+    return None
 
 
 def forget(connection: Connection) -> None:

@@ -151,3 +151,18 @@ def test_every_foreign_key_action_but_none_restrict_and_no_action_extends_the_ta
     )
     expected = {"t:inv_act_parent", "t:inv_act_child"} if cascades else {"t:inv_act_parent"}
     assert _table_tags(parent) == expected
+
+
+def test_the_closure_memo_holds_the_metadata_not_its_id() -> None:
+    """A collected MetaData's id() is reused by the next one (another schema): the memo must key by the object.
+
+    Seen once in a parallel run: ``no  action`` above was answered with a cascading parametrization's closure.
+    """
+    from litestar_alchemy_kit.orm import cascades
+
+    metadata = MetaData()
+    parent = Table("inv_memo_parent", metadata, Column("id", Integer, primary_key=True))
+    assert _table_tags(parent) == {"t:inv_memo_parent"}
+    keys = list(cascades._memo)  # pyright: ignore[reportPrivateUsage]
+    assert any(key[1] is metadata for key in keys)
+    assert not any(key[1] == id(metadata) for key in keys)
