@@ -7,9 +7,10 @@ fires. Two checks close what they leave open:
 
 - :func:`autocommit`: the driver runs every statement in a transaction of its own, as under SQLAlchemy's
   ``AUTOCOMMIT``: writes are bracketed as they run (:mod:`~litestar_alchemy_kit.orm.rawdml`);
-- :func:`committed_behind`: at SQLAlchemy's rollback the driver has no transaction open (or runs with autocommit),
-  while the session or the connection holds writes: those writes were committed, and are delivered instead of
-  forgotten. Late (after the driver's commit, before the session ends) but never lost.
+- :func:`committed_behind`: before a statement, or at SQLAlchemy's rollback, the driver has no transaction open (or
+  runs with autocommit) while the session or the connection holds writes: those writes were committed, and are
+  delivered then instead of forgotten. Late (after the driver's commit, at the next statement or the session's
+  end) but never lost. Switching the driver's autocommit on and off again with no statement between is not seen.
 
 Known to psycopg (3) and ``sqlite3`` / aiosqlite; of pymysql and asyncmy only the autocommit flag (their transaction
 flag is stale after a result set, so a ``commit()`` at their driver is not seen); other drivers answer ``None``
@@ -76,12 +77,15 @@ def autocommit(connection: Connection) -> bool:
 
 
 def committed_behind(connection: Connection) -> bool:
-    """Whether, at SQLAlchemy's rollback of ``connection``, its writes so far are durable.
+    """Whether ``connection``'s writes so far are durable (asked before each statement and at SQLAlchemy's rollback).
 
-    They are when the driver has no transaction open, or runs with autocommit; unknown drivers: ``False``.
+    They are when the driver has no transaction open, or runs with autocommit; unknown drivers: ``False``. An
+    invalidated connection (a disconnect) cannot tell whether a commit reached the server first: ``True``.
     """
+    if connection.invalidated:
+        return True
     if connection.dialect.name == "sqlite":
-        if connection.closed or connection.invalidated:
+        if connection.closed:
             return False
         return sqlitetx.in_transaction(connection) is False
     state = _state(connection)

@@ -86,13 +86,12 @@ _ROLLBACK: Final = re.compile(
 _XA: Final = re.compile(rf"{_SKIP}xa\s+(commit|prepare)\b(.*)", re.IGNORECASE | re.DOTALL)
 _ONE_PHASE: Final = re.compile(r"\bone\s+phase\b", re.IGNORECASE)
 # MySQL / MariaDB statements documented to commit the open transaction first ("Statements That Cause an Implicit
-# Commit"), except CREATE / DROP TEMPORARY TABLE and MariaDB's BEGIN NOT ATOMIC block; and CALL / EXECUTE
-# (EXECUTE IMMEDIATE, a prepared statement), whose procedure or statement may COMMIT
+# Commit"), except CREATE / DROP TEMPORARY TABLE and MariaDB's BEGIN NOT ATOMIC block. Not CALL / EXECUTE: their
+# procedure or statement may COMMIT, but counting every one would clear the namespace at each read-only CALL
 _IMPLICIT: Final = re.compile(
     rf"{_SKIP}(?:(?:create|drop)(?!\s+(?:or\s+replace\s+)?temporary\b)|alter|rename|truncate|grant|revoke|"
     r"lock\s+tables?|unlock\s+tables?|(?:analyze|check|optimize|repair)\s+(?:no_write_to_binlog\s+|local\s+)?tables?|"
-    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic)|"
-    r"call|execute)\b",
+    r"cache\s+index|load\s+index|flush|reset|install|uninstall|start\s+transaction|begin(?!\s+not\s+atomic))\b",
     re.IGNORECASE | re.DOTALL,
 )
 # MySQL / MariaDB: a SET statement (first, or after a ';') and each assignment to autocommit in it, whatever its

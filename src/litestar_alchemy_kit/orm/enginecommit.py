@@ -101,7 +101,7 @@ def _bump(cache: AsyncCache | SyncCache, phase: Phase, marker: str | None) -> No
 
 
 def mark(
-    connection: Connection,
+    connection: Connection | None,
     caches: Iterable[AsyncCache | SyncCache],
     tags: Iterable[str],
     *,
@@ -111,7 +111,8 @@ def mark(
     """Phase one, before the writes commit: mark (or, without a policy, bump) ``tags`` in every cache.
 
     Args:
-        connection: the connection whose transaction commits the writes.
+        connection: the connection whose transaction commits the writes (``None``: none that can run anything,
+            the writes are committed already; no outbox row, no rollback).
         caches: the caches to invalidate.
         tags: the written tags.
         everything: the writes cannot be attributed (whole namespaces).
@@ -132,13 +133,13 @@ def mark(
     refused = [cache for cache, marker in phase.marks if marker is None and cache.options.commit_policy == "strict"]
     if refused:
         settle(phase)  # nothing will be committed: lifting the markers is an extra invalidation at most
-        if undo is None:
-            connection.dialect.do_rollback(connection.connection)
-        else:
+        if undo is not None:
             undo()
+        elif connection is not None:
+            connection.dialect.do_rollback(connection.connection)
         raise CommitRefusedError([cache.namespace for cache in refused], len(phase.tags) + phase.everything)
     for cache, marker in phase.marks:
-        if marker is None and cache.options.commit_policy == "available":
+        if marker is None and cache.options.commit_policy == "available" and connection is not None:
             record_undelivered(connection, cache, phase.tags, namespace=phase.everything)
     return phase
 

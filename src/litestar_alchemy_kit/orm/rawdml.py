@@ -374,8 +374,22 @@ def _before_cursor_execute(  # noqa: PLR0917 - SQLAlchemy's event signature
 ) -> tuple[str, _Parameters]:
     # Before the statement runs, so that under AUTOCOMMIT its markers are in place before it commits.
     del cursor, executemany
+    if drivertx.committed_behind(connection) and connection.in_transaction():
+        _deliver_committed(connection)  # before this statement begins the driver's next transaction
     _attribute(connection, statement, context)
     return statement, parameters
+
+
+def _deliver_committed(connection: Connection) -> None:
+    """The driver has no transaction open inside SQLAlchemy's: what it held was committed (drivertx); delivered."""
+    tags = set(_pending.pop(connection, None) or ())
+    tags.update(durable.session_writes(connection, statement="commit") or ())
+    if tags:
+        everything = "*" in tags
+        # an invalidated connection runs nothing (no outbox row): committed already, settled at once
+        where = None if connection.invalidated else connection
+        phase = enginecommit.mark(where, engine_caches(connection), () if everything else tags, everything=everything)
+        enginecommit.settle(phase)
 
 
 def _attribute(connection: Connection, statement: str, context: ExecutionContext | None) -> None:
@@ -535,12 +549,7 @@ def _rollback(connection: Connection) -> None:
     # Before the DBAPI rollback. A driver with no transaction open committed what the transaction holds behind
     # SQLAlchemy (drivertx): delivered now, not forgotten.
     if drivertx.committed_behind(connection):
-        tags = set(_pending.get(connection) or ())
-        tags.update(durable.session_writes(connection, statement="commit") or ())
-        if tags:
-            _hold(connection, tags)
-            _commit(connection)
-            return
+        _deliver_committed(connection)
     durable.transaction_ended(connection)
     _pending.pop(connection, None)
 

@@ -194,6 +194,8 @@ async def released_savepoint(env: Env, form: str, *, begun: bool) -> None:
             await session.execute(text(f"DELETE FROM {LABEL} WHERE 1 = 0"))
         async with session.begin_nested():
             await _write(session, form, "after", item_id)
+        # durable as soon as the release committed it (SQLite), not only once the rollback shows it
+        await _reads_match_database(env, reader_cache, item_id)
         await session.rollback()
     committed = env.engine in SQLITE_DRIVERS and not begun
     hits = reader_cache.stats["hit"]
@@ -237,6 +239,7 @@ async def driver_transaction_control(env: Env, control: str) -> None:
         await _warm(env, reader_cache, item_id)
         async with env.bound(writer_cache)() as session:
             await _write(session, "flush", "after", item_id)
+            await _reads_match_database(env, reader_cache, item_id)  # under "none" durable as it ran
             await session.rollback()
         committed = control == "none"
         hits = reader_cache.stats["hit"]

@@ -195,6 +195,8 @@ def released_savepoint(env: Env, form: str, *, begun: bool) -> None:
             session.execute(text(f"DELETE FROM {LABEL} WHERE 1 = 0"))
         with session.begin_nested():
             _write(session, form, "after", item_id)
+        # durable as soon as the release committed it (SQLite), not only once the rollback shows it
+        _reads_match_database(env, reader_cache, item_id)
         session.rollback()
     committed = env.engine in SQLITE_DRIVERS and not begun
     hits = reader_cache.stats["hit"]
@@ -238,6 +240,7 @@ def driver_transaction_control(env: Env, control: str) -> None:
         _warm(env, reader_cache, item_id)
         with env.bound(writer_cache)() as session:
             _write(session, "flush", "after", item_id)
+            _reads_match_database(env, reader_cache, item_id)  # under "none" durable as it ran
             session.rollback()
         committed = control == "none"
         hits = reader_cache.stats["hit"]

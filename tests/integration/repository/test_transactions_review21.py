@@ -5,14 +5,15 @@ a writer cache, make the write durable by a route the kit missed, end the sessio
 treated as undoing the writes), then compare what the cache serves with what the database holds.
 
 Fixed (each failed before): a session on SQLAlchemy's ``AUTOCOMMIT`` (its flush commits as it runs: bracketed,
-``rawdml._record_statement``); MySQL's ``CALL`` / ``EXECUTE`` whose procedure or statement commits, and XA in SQL
-(``durable.commits``, ``durable.xa_commits_elsewhere``); a ``ROLLBACK`` statement, after which asyncpg and DuckDB
+``rawdml._record_statement``); XA in SQL on MySQL (``durable.commits``, ``durable.xa_commits_elsewhere``); a ``ROLLBACK`` statement, after which asyncpg and DuckDB
 commit every statement as it runs (``durable.note_rollback``); two SQLite savepoints of one name
 (``sqlitetx.releases``); autocommit switched on, or a commit, at the driver (``drivertx``: psycopg, pymysql,
 asyncmy, sqlite3, aiosqlite); a commit that raised after the database committed (its reply lost) under
 ``commit_policy=None`` (``invalidation._after_transaction_end`` delivers what a raising commit held).
 
-Known holes, strict xfails (documented in the repository guide): a driver-level ``commit()`` on DuckDB and pymysql
+Known holes, strict xfails (documented in the repository guide): MySQL's ``CALL`` / ``EXECUTE`` of something that
+commits (review 22: counting every CALL as one cleared the namespace at each read-only CALL); a driver-level
+``commit()`` on DuckDB and pymysql
 (their drivers tell no reliable transaction state), and PostgreSQL's ``dblink_exec`` (another connection, committed
 at once).
 """
@@ -222,6 +223,10 @@ PROC = "lak_r21a_commit_proc"
 
 @_only("pymysql")
 @pytest.mark.parametrize("route", ["call_procedure", "execute_immediate", "prepared_execute"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="known hole: a COMMIT inside CALL / EXECUTE (counting every CALL would clear the namespace at each read)",
+)
 def test_r21a_mysql_commit_inside_call_or_execute(senv: SyncEnv, route: str) -> None:
     item_id = senv.seed()
     senv.warm(item_id)
@@ -325,6 +330,7 @@ def test_r21a_sqlite_duplicate_savepoint_names(senv: SyncEnv) -> None:
         session.execute(text("RELEASE lak_sp"))  # the inner one: commits nothing
         _flush_write(session, item_id, "after")
         session.execute(text("RELEASE lak_sp"))  # the outer one: commits
+        senv.check(item_id, ["after"])  # durable as the release ran, not only once the rollback shows it
         session.rollback()
     senv.check(item_id, ["after"])
 
@@ -339,6 +345,7 @@ async def test_r21a_sqlite_duplicate_savepoint_names_async(aenv: AsyncEnv) -> No
         await session.execute(text("RELEASE lak_sp"))
         await _aflush_write(session, item_id, "after")
         await session.execute(text("RELEASE lak_sp"))
+        await aenv.check(item_id, ["after"])
         await session.rollback()
     await aenv.check(item_id, ["after"])
 
