@@ -26,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 
 from tests._backends import CLUSTERS
 from tests.conftest import PATIENT, _memory_backend, _server_backend, cluster_backend
-from tests.integration.repository import _tables
+from tests.integration.repository import _tables, _txharness
 
 CACHE_STORES = ("memory_store", "redis_store", "valkey_store", *CLUSTERS)
 CLUSTER_ENGINES = frozenset({"aiosqlite", "sqlite"})
@@ -290,4 +290,18 @@ def hidden(sync_env: Env) -> Iterator[Env]:
     from tests.integration.repository.test_hidden_dependencies import hidden_tables
 
     with hidden_tables(sync_env) as env:
+        yield env
+
+
+# The transaction scenarios' harness (reviews 21, 22): each module names its table as ``M`` (_txharness.models).
+@pytest.fixture
+def senv(sync_engine: Engine, request: pytest.FixtureRequest) -> Iterator[_txharness.SyncEnv]:
+    """The requesting module's ``M`` (``_txharness.models``) on the matrix's sync engine."""
+    yield from _txharness.sync_env(sync_engine, request.node.callspec.params["sync_engine"], request.module.M)
+
+
+@pytest.fixture
+async def aenv(async_engine: AsyncEngine, request: pytest.FixtureRequest) -> AsyncIterator[_txharness.AsyncEnv]:
+    """The requesting module's ``M`` (``_txharness.models``) on the matrix's async engine."""
+    async for env in _txharness.async_env(async_engine, request.node.callspec.params["async_engine"], request.module.M):
         yield env

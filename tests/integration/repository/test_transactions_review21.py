@@ -21,196 +21,31 @@ at once).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from advanced_alchemy.base import CommonTableAttributes, create_registry
-from advanced_alchemy.mixins import UUIDPrimaryKey
-from sqlalchemy import Engine, String, create_engine, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from litestar_alchemy_kit.repository import CachedAsyncRepository, CachedSyncRepository, bind_cache
-from tests.conftest import PATIENT, _engine_params
+from litestar_alchemy_kit.repository import bind_cache
+from tests.integration.repository import _txharness as tx
+from tests.integration.repository._txharness import AsyncEnv, SyncEnv
 
 pytestmark = [pytest.mark.integration]
 
 
-class R21Base(CommonTableAttributes, DeclarativeBase):
-    registry = create_registry()
-    metadata = registry.metadata
-    __abstract__ = True
-
-
-class R21Item(UUIDPrimaryKey, R21Base):
-    __tablename__ = "lak_r21a_item"
-
-    name: Mapped[str] = mapped_column(String(50))
-
-
-TABLE = R21Item.__tablename__
-
-
-class SyncRepo(CachedSyncRepository[R21Item]):
-    model_type = R21Item
-
-
-class AsyncRepo(CachedAsyncRepository[R21Item]):
-    model_type = R21Item
-
-
-def _ns() -> str:
-    return f"lakr21a{uuid.uuid4().hex[:12]}"
-
-
-# --------------------------------------------------------------------------------------------- sync harness
-
-
-class SyncEnv:
-    def __init__(self, engine: Engine, name: str) -> None:
-        from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
-
-        self.engine = engine
-        self.name = name
-        backend = SyncMemoryBackend()
-        ns = _ns()
-        self.reader = SyncCache(backend, namespace=ns)
-        self.writer = SyncCache(backend, namespace=ns)
-        self.plain = sessionmaker(engine, expire_on_commit=False)
-        self.bound = sessionmaker(engine, expire_on_commit=False)
-        bind_cache(self.bound, self.writer)
-
-    def seed(self) -> uuid.UUID:
-        with self.plain() as session:
-            item = R21Item(name="before")
-            session.add(item)
-            session.commit()
-            return item.id
-
-    def reads(self, item_id: uuid.UUID) -> tuple[str, list[str]]:
-        with self.plain() as session:
-            repo = SyncRepo(session=session, cache=self.reader)
-            return repo.get(item_id).name, sorted(i.name for i in repo.get_many())
-
-    def warm(self, item_id: uuid.UUID) -> None:
-        for _ in range(3):
-            hits = self.reader.stats["hit"]
-            assert self.reads(item_id) == ("before", ["before"])
-            if self.reader.stats["hit"] == hits + 2:
-                return
-        raise AssertionError(f"not warm: {dict(self.reader.stats)}")
-
-    def database(self) -> list[str]:
-        with self.engine.connect() as conn:
-            return sorted(conn.execute(select(R21Item.name)).scalars())
-
-    def check(self, item_id: uuid.UUID, expected: list[str] | None = None) -> None:
-        database = self.database()
-        if expected is not None:
-            assert database == expected, f"scenario precondition: the database holds {database}"
-        seen = self.reads(item_id)
-        assert seen == (database[0], database), f"the cache serves {seen}, the database holds {database}"
+M = tx.models("lak_r21a_item")
+R21Item = M.item
+TABLE = M.table
 
 
 def _sync_env(engine: Engine, name: str) -> Iterator[SyncEnv]:
-    R21Base.metadata.drop_all(engine)
-    R21Base.metadata.create_all(engine)
-    try:
-        yield SyncEnv(engine, name)
-    finally:
-        engine.dispose()
-        R21Base.metadata.drop_all(engine)
-        engine.dispose()
+    return tx.sync_env(engine, name, M)
 
 
-@pytest.fixture
-def senv(sync_engine: Engine, request: pytest.FixtureRequest) -> Iterator[SyncEnv]:
-    yield from _sync_env(sync_engine, request.node.callspec.params["sync_engine"])
-
-
-def _flush_write(session: Any, item_id: uuid.UUID, name: str) -> None:
-    item = session.get(R21Item, item_id)
-    item.name = name
-    session.flush()
-
-
-def _only(*names: str) -> Any:
-    return pytest.mark.parametrize("sync_engine", _engine_params(names), indirect=True)
-
-
-def _only_async(*names: str) -> Any:
-    return pytest.mark.parametrize("async_engine", _engine_params(names), indirect=True)
-
-
-# --------------------------------------------------------------------------------------------- async harness
-
-
-class AsyncEnv:
-    def __init__(self, engine: AsyncEngine, name: str) -> None:
-        from litestar.stores.memory import MemoryStore
-
-        from litestar_alchemy_kit.cache import AsyncCache
-
-        self.engine = engine
-        self.name = name
-        store = MemoryStore()
-        ns = _ns()
-        self.reader = AsyncCache(store, namespace=ns, options=PATIENT)
-        self.writer = AsyncCache(store, namespace=ns, options=PATIENT)
-        self.plain = async_sessionmaker(engine, expire_on_commit=False)
-        self.bound = async_sessionmaker(engine, expire_on_commit=False)
-        bind_cache(self.bound, self.writer)
-
-    async def seed(self) -> uuid.UUID:
-        async with self.plain() as session:
-            item = R21Item(name="before")
-            session.add(item)
-            await session.commit()
-            return item.id
-
-    async def reads(self, item_id: uuid.UUID) -> tuple[str, list[str]]:
-        async with self.plain() as session:
-            repo = AsyncRepo(session=session, cache=self.reader)
-            return (await repo.get(item_id)).name, sorted(i.name for i in await repo.get_many())
-
-    async def warm(self, item_id: uuid.UUID) -> None:
-        for _ in range(3):
-            hits = self.reader.stats["hit"]
-            assert await self.reads(item_id) == ("before", ["before"])
-            if self.reader.stats["hit"] == hits + 2:
-                return
-        raise AssertionError(f"not warm: {dict(self.reader.stats)}")
-
-    async def database(self) -> list[str]:
-        async with self.engine.connect() as conn:
-            return sorted((await conn.execute(select(R21Item.name))).scalars())
-
-    async def check(self, item_id: uuid.UUID, expected: list[str] | None = None) -> None:
-        database = await self.database()
-        if expected is not None:
-            assert database == expected, f"scenario precondition: the database holds {database}"
-        seen = await self.reads(item_id)
-        assert seen == (database[0], database), f"the cache serves {seen}, the database holds {database}"
-
-
-@pytest.fixture
-async def aenv(async_engine: AsyncEngine, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEnv]:
-    async with async_engine.begin() as conn:
-        await conn.run_sync(R21Base.metadata.drop_all)
-        await conn.run_sync(R21Base.metadata.create_all)
-    try:
-        yield AsyncEnv(async_engine, request.node.callspec.params["async_engine"])
-    finally:
-        await async_engine.dispose()
-        async with async_engine.begin() as conn:
-            await conn.run_sync(R21Base.metadata.drop_all)
-
-
-async def _aflush_write(session: Any, item_id: uuid.UUID, name: str) -> None:
-    item = await session.get(R21Item, item_id)
-    item.name = name
-    await session.flush()
+_only, _only_async = tx.only, tx.only_async
 
 
 # ============================================================================================= scenarios
@@ -235,7 +70,7 @@ def test_r21a_mysql_commit_inside_call_or_execute(senv: SyncEnv, route: str) -> 
         conn.execute(text(f"CREATE PROCEDURE {PROC}() BEGIN COMMIT; END"))
     try:
         with senv.bound() as session:
-            _flush_write(session, item_id, "after")
+            senv.flush_write(session, item_id, "after")
             if route == "call_procedure":
                 session.execute(text(f"CALL {PROC}()"))
             elif route == "execute_immediate":
@@ -267,7 +102,7 @@ def test_r21a_driver_autocommit_on_mid_transaction(senv: SyncEnv) -> None:
     item_id = senv.seed()
     senv.warm(item_id)
     with senv.bound() as session:
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         _driver_autocommit_on(session, senv.name)
         session.rollback()
     senv.engine.dispose()
@@ -279,7 +114,7 @@ async def test_r21a_driver_autocommit_on_mid_transaction_async(aenv: AsyncEnv) -
     item_id = await aenv.seed()
     await aenv.warm(item_id)
     async with aenv.bound() as session:
-        await _aflush_write(session, item_id, "after")
+        await aenv.flush_write(session, item_id, "after")
         driver = (await session.connection()).sync_connection.connection.driver_connection
         if aenv.name == "aiosqlite":
             driver.isolation_level = None  # aiosqlite's setter: sqlite3 commits the open transaction
@@ -298,9 +133,9 @@ async def test_r21a_rollback_statement_then_write_asyncpg(aenv: AsyncEnv) -> Non
     item_id = await aenv.seed()
     await aenv.warm(item_id)
     async with aenv.bound() as session:
-        await _aflush_write(session, item_id, "discarded")
+        await aenv.flush_write(session, item_id, "discarded")
         await session.execute(text("ROLLBACK"))
-        await _aflush_write(session, item_id, "after")
+        await aenv.flush_write(session, item_id, "after")
         await session.rollback()
     await aenv.check(item_id, ["after"])
 
@@ -310,9 +145,9 @@ def test_r21a_rollback_statement_then_write_duckdb(senv: SyncEnv) -> None:
     item_id = senv.seed()
     senv.warm(item_id)
     with senv.bound() as session:
-        _flush_write(session, item_id, "discarded")
+        senv.flush_write(session, item_id, "discarded")
         session.execute(text("ROLLBACK"))
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         session.rollback()
     senv.check(item_id, ["after"])
 
@@ -328,7 +163,7 @@ def test_r21a_sqlite_duplicate_savepoint_names(senv: SyncEnv) -> None:
         session.execute(text("SAVEPOINT lak_sp"))  # no transaction open: begins it
         session.execute(text("SAVEPOINT lak_sp"))  # nested, same name
         session.execute(text("RELEASE lak_sp"))  # the inner one: commits nothing
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         session.execute(text("RELEASE lak_sp"))  # the outer one: commits
         senv.check(item_id, ["after"])  # durable as the release ran, not only once the rollback shows it
         session.rollback()
@@ -343,7 +178,7 @@ async def test_r21a_sqlite_duplicate_savepoint_names_async(aenv: AsyncEnv) -> No
         await session.execute(text("SAVEPOINT lak_sp"))
         await session.execute(text("SAVEPOINT lak_sp"))
         await session.execute(text("RELEASE lak_sp"))
-        await _aflush_write(session, item_id, "after")
+        await aenv.flush_write(session, item_id, "after")
         await session.execute(text("RELEASE lak_sp"))
         await aenv.check(item_id, ["after"])
         await session.rollback()
@@ -361,7 +196,7 @@ def test_r21a_mysql_xa_commit_in_sql(senv: SyncEnv, route: str) -> None:
     xid = f"'lak_r21a_{uuid.uuid4().hex[:8]}'"
     with senv.bound() as session:
         session.execute(text(f"XA START {xid}"))
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         session.execute(text(f"XA END {xid}"))
         if route == "one_phase":
             session.execute(text(f"XA COMMIT {xid} ONE PHASE"))
@@ -381,7 +216,7 @@ def test_r21a_psycopg_driver_autocommit_switch(senv: SyncEnv) -> None:
     senv.warm(item_id)
     with senv.bound() as session:
         session.connection().connection.driver_connection.autocommit = True
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         senv.check(item_id, ["after"])  # durable already: the flush's UPDATE committed as it ran
         session.rollback()
     senv.engine.dispose()  # the pooled connection keeps autocommit
@@ -395,7 +230,7 @@ def test_r21a_autocommit_connect_arg(sync_engine: Engine, request: pytest.Fixtur
         item_id = senv.seed()
         senv.warm(item_id)
         with senv.bound() as session:
-            _flush_write(session, item_id, "after")
+            senv.flush_write(session, item_id, "after")
             senv.check(item_id, ["after"])  # durable already: the flush's UPDATE committed as it ran
             session.rollback()
         senv.check(item_id, ["after"])
@@ -412,7 +247,7 @@ def test_r21a_dbapi_commit_on_session_connection(senv: SyncEnv, request: pytest.
     item_id = senv.seed()
     senv.warm(item_id)
     with senv.bound() as session:
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         session.connection().connection.driver_connection.commit()
         session.rollback()
     senv.check(item_id, ["after"])
@@ -446,7 +281,7 @@ def test_r21a_commit_reply_lost(senv: SyncEnv, policy: str, monkeypatch: pytest.
 
     monkeypatch.setattr(dialect, "do_commit", commit_then_lose_the_reply)
     with bound() as session:
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         with pytest.raises(DBAPIError):
             session.commit()
     monkeypatch.undo()
@@ -463,7 +298,7 @@ def test_r21a_control(senv: SyncEnv, end: str) -> None:
     item_id = senv.seed()
     senv.warm(item_id)
     with senv.bound() as session:
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         session.commit() if end == "commit" else session.rollback()
     hits = senv.reader.stats["hit"]
     senv.check(item_id, ["after"] if end == "commit" else ["before"])
@@ -477,7 +312,7 @@ async def test_r21a_control_async(aenv: AsyncEnv, end: str) -> None:
     item_id = await aenv.seed()
     await aenv.warm(item_id)
     async with aenv.bound() as session:
-        await _aflush_write(session, item_id, "after")
+        await aenv.flush_write(session, item_id, "after")
         await (session.commit() if end == "commit" else session.rollback())
     await aenv.check(item_id, ["after"] if end == "commit" else ["before"])
 
@@ -491,7 +326,7 @@ def test_r21a_check_nested_begin_nested_then_rollback(senv: SyncEnv) -> None:
     senv.warm(item_id)
     with senv.bound() as session:
         with session.begin_nested(), session.begin_nested():
-            _flush_write(session, item_id, "after")
+            senv.flush_write(session, item_id, "after")
         session.rollback()
     committed = senv.name == "sqlite"  # the outer savepoint began SQLite's transaction: its release commits
     senv.check(item_id, ["after"] if committed else ["before"])
@@ -508,7 +343,7 @@ def test_r21a_check_join_transaction_mode(senv: SyncEnv, mode: str) -> None:
         conn.begin()
         session = Session(bind=conn, join_transaction_mode=mode, expire_on_commit=False)  # type: ignore[arg-type]
         bind_cache(session, senv.writer)
-        _flush_write(session, item_id, "after")
+        senv.flush_write(session, item_id, "after")
         session.commit()
         session.close()
         senv.check(item_id)
@@ -525,7 +360,7 @@ def test_r21a_check_mysql_set_password(senv: SyncEnv) -> None:
         conn.execute(text("CREATE USER 'lak_r21a_u'@'localhost'"))
     try:
         with senv.bound() as session:
-            _flush_write(session, item_id, "after")
+            senv.flush_write(session, item_id, "after")
             session.execute(text("SET PASSWORD FOR 'lak_r21a_u'@'localhost' = PASSWORD('x')"))
             session.rollback()
         senv.check(item_id)
@@ -555,7 +390,7 @@ def test_r21a_session_flush_under_sqlalchemy_autocommit(
         with factory() as session:
             if where == "session_connection_option":
                 session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            _flush_write(session, item_id, "after")
+            senv.flush_write(session, item_id, "after")
             if when == "after_flush":
                 senv.check(item_id, ["after"])  # durable already: the flush's UPDATE committed as it ran
             session.rollback()
@@ -569,7 +404,7 @@ async def test_r21a_session_flush_under_sqlalchemy_autocommit_async(aenv: AsyncE
     factory = async_sessionmaker(aenv.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
     bind_cache(factory, aenv.writer)
     async with factory() as session:
-        await _aflush_write(session, item_id, "after")
+        await aenv.flush_write(session, item_id, "after")
         await session.rollback()
     await aenv.check(item_id, ["after"])
 
