@@ -128,7 +128,10 @@ def engine_caches(connection: Connection) -> tuple[AsyncCache | SyncCache, ...]:
     """
     family, name = database_key(connection.engine)
     routes = _routes.get(connection) if _routes else None
-    if (routes is not None and None in routes) or (_switches and connection.info.get(_SWITCHED)):
+    # an invalidated connection cannot tell what it switched to (its info is gone with it): any database
+    if (routes is not None and None in routes) or (
+        _switches and (connection.invalidated or connection.info.get(_SWITCHED))
+    ):
         name = None
     found: set[AsyncCache | SyncCache] = set()
     for (other_family, other_name), caches in list(_engines.items()):

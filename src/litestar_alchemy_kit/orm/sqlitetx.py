@@ -61,8 +61,15 @@ def _transaction_control(connection: Connection) -> tuple[bool, bool] | None:
             raw = driver._conn  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
     if raw is None:
         return None
-    if sys.version_info >= (3, 12) and raw.autocommit is not sqlite3.LEGACY_TRANSACTION_CONTROL:
-        return raw.in_transaction, False  # False: always in one; True: begins none
+    if sys.version_info >= (3, 12):
+        try:
+            control = raw.autocommit
+        except sqlite3.ProgrammingError:
+            # its getter checks the thread (aiosqlite's runs elsewhere): taken for the default, legacy control; a
+            # connection made with autocommit=True is then still seen at each statement and rollback (drivertx)
+            control = sqlite3.LEGACY_TRANSACTION_CONTROL
+        if control != sqlite3.LEGACY_TRANSACTION_CONTROL:
+            return raw.in_transaction, False  # False: always in one; True: begins none
     return raw.in_transaction, raw.isolation_level is not None
 
 

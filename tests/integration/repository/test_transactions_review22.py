@@ -43,14 +43,21 @@ _only, _only_async = tx.only, tx.only_async
 
 
 @_only("psycopg_sync", "sqlite")
-@pytest.mark.parametrize("then", ["select", "write", "invalidate"])
+@pytest.mark.parametrize("then", ["select", "write", "invalidate", "invalidate_after_a_switch"])
 def test_r22_driver_commit_then_more_work(senv: SyncEnv, then: str) -> None:
+    if then == "invalidate_after_a_switch" and senv.name != "sqlite":
+        pytest.skip("ATTACH is SQLite's switch of unqualified names")
     if senv.name == "sqlite" and then == "select":
         pytest.skip(
             "sqlite3 begins no transaction before a SELECT: see test_r22_check_sqlite_driver_commit_then_select"
         )
     item_id = senv.seed()
     senv.warm(item_id)
+    if then == "invalidate_after_a_switch":
+        # some connection of the process switched (the kit then asks each connection whether it did: its info)
+        with senv.engine.connect() as other:
+            other.execute(text("ATTACH DATABASE ':memory:' AS lak_r22_other"))
+            other.execute(text("DETACH DATABASE lak_r22_other"))
     with senv.bound() as session:
         senv.flush_write(session, item_id, "after")
         session.connection().connection.driver_connection.commit()  # durable now
@@ -59,7 +66,7 @@ def test_r22_driver_commit_then_more_work(senv: SyncEnv, then: str) -> None:
         elif then == "write":
             senv.flush_write(session, item_id, "discarded")  # the driver begins the next transaction: rolled back
         else:
-            session.connection().invalidate()  # a disconnect noticed afterwards
+            session.connection().invalidate()  # a disconnect noticed afterwards (its info is gone)
         session.rollback()
     senv.check(item_id, ["after"])
 
