@@ -390,5 +390,4 @@ def statement_phase(
     tags.update(session_writes(connection, statement=statement) or ())
     if not tags:
         return None
-    everything = "*" in tags
-    return enginecommit.mark(connection, engine_caches(connection), () if everything else tags, everything=everything)
+    return enginecommit.mark_writes(connection, engine_caches(connection), tags)

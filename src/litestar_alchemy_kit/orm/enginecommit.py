@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-__all__ = ("Phase", "mark", "settle", "settle_due", "settle_later")
+__all__ = ("Phase", "mark", "mark_writes", "settle", "settle_due", "settle_later")
 
 logger = logging.getLogger("litestar_alchemy_kit.orm.rawdml")
 
@@ -142,6 +142,19 @@ def mark(
         if marker is None and cache.options.commit_policy == "available" and connection is not None:
             record_undelivered(connection, cache, phase.tags, namespace=phase.everything)
     return phase
+
+
+def mark_writes(
+    connection: Connection | None,
+    caches: Iterable[AsyncCache | SyncCache],
+    writes: Iterable[str],
+    *,
+    undo: Callable[[], object] | None = None,
+) -> Phase:
+    """:func:`mark` for written tags among which ``"*"`` stands for writes no table accounts for (everything)."""
+    tags = frozenset(writes)
+    everything = "*" in tags
+    return mark(connection, caches, () if everything else tags, everything=everything, undo=undo)
 
 
 def settle(phase: Phase, ran_on: Connection | None = None) -> None:

@@ -294,19 +294,16 @@ def _autocommit(connection: Connection) -> bool:
     return level == "AUTOCOMMIT" or drivertx.autocommit(connection)
 
 
-def _record(connection: Connection, writes: frozenset[str], *, bracket: bool, loose: bool) -> None:
+def _record(connection: Connection, writes: frozenset[str], *, bracket: bool, loose: bool, autocommit: bool) -> None:
     # loose: maybe committed as it runs, maybe not (after a COMMIT statement; SQLite with no transaction open)
     owner = owning_session(connection)
     if owner is not None:
         for hook in _session_hook:
             hook(owner, writes)
-    if bracket and (loose or _autocommit(connection)):
+    if bracket and (loose or autocommit):
         # committed as it runs: marked now, settled by after_cursor_execute (a refused marker raises here,
         # before the statement runs)
-        everything = "*" in writes
-        _brackets[connection] = enginecommit.mark(
-            connection, engine_caches(connection), () if everything else writes, everything=everything
-        )
+        _brackets[connection] = enginecommit.mark_writes(connection, engine_caches(connection), writes)
         if not loose:
             return
     if owner is None or not session_delivers(owner, connection):
@@ -385,11 +382,9 @@ def _deliver_committed(connection: Connection) -> None:
     tags = set(_pending.pop(connection, None) or ())
     tags.update(durable.session_writes(connection, statement="commit") or ())
     if tags:
-        everything = "*" in tags
         # an invalidated connection runs nothing (no outbox row): committed already, settled at once
         where = None if connection.invalidated else connection
-        phase = enginecommit.mark(where, engine_caches(connection), () if everything else tags, everything=everything)
-        enginecommit.settle(phase)
+        enginecommit.settle(enginecommit.mark_writes(where, engine_caches(connection), tags))
 
 
 def _attribute(connection: Connection, statement: str, context: ExecutionContext | None) -> None:
@@ -418,11 +413,13 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
     if writes:  # before any marker: the databases its invalidation goes to (invariant 1, orm.routing)
         note_writes(connection, statement, context, writes)
     # under AUTOCOMMIT every statement commits as it runs: _record brackets its writes
-    commits = None if _autocommit(connection) else durable.commits(statement, connection.dialect.name)
+    autocommit = _autocommit(connection)
+    commits = None if autocommit else durable.commits(statement, connection.dialect.name)
     if commits is None and sqlitetx.releases(connection, statement):
         commits = "maybe"  # SQLite: the savepoint that began the transaction, released, commits it
     if writes and not _outbox_record(context):
-        _record_statement(connection, statement, context, writes, bracket=commits is None and prepared is None)
+        bracket = commits is None and prepared is None
+        _record_statement(connection, statement, context, writes, bracket=bracket, autocommit=autocommit)
     if prepared:  # committed as it runs, in a transaction or not: bracketed with the statement's own writes
         writes = prepared | writes if writes else prepared
     if commits is not None or prepared:  # what the transaction holds is durable now (durable.statement_phase)
@@ -433,18 +430,23 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
 
 
 def _record_statement(
-    connection: Connection, statement: str, context: ExecutionContext | None, writes: frozenset[str], *, bracket: bool
+    connection: Connection,
+    statement: str,
+    context: ExecutionContext | None,
+    writes: frozenset[str],
+    *,
+    bracket: bool,
+    autocommit: bool,
 ) -> None:
     """Record what a statement writes, but for the flush's own rows: the session tags those (finer)."""
     # under AUTOCOMMIT a flush's statements commit as they run too: the bracket needs them, not the session's commit;
     # no transaction holds anything for a later commit (loose: bracketed and held)
-    autocommit = _autocommit(connection)
     loose = not autocommit and (durable.loose(connection) or sqlitetx.unbegun(connection, statement))
     if not unit_of_work(connection, context, loose=loose or autocommit):
-        _record(connection, writes, bracket=bracket, loose=loose)
+        _record(connection, writes, bracket=bracket, loose=loose, autocommit=autocommit)
     elif (called := _with_calls(None, statement)) is not None:
         # a writing function the flush's values call writes elsewhere: no session event sees it
-        _record(connection, called, bracket=bracket, loose=loose)
+        _record(connection, called, bracket=bracket, loose=loose, autocommit=autocommit)
 
 
 def _lambda_read(construct: object) -> bool:
@@ -499,10 +501,7 @@ def _commit(connection: Connection, undo: Callable[[], object] | None = None) ->
     writes = _pending.pop(connection, None)
     if not writes:
         return
-    everything = "*" in writes
-    phase = enginecommit.mark(
-        connection, engine_caches(connection), () if everything else writes, everything=everything, undo=undo
-    )
+    phase = enginecommit.mark_writes(connection, engine_caches(connection), writes, undo=undo)
     enginecommit.settle_later(connection.info, phase)
 
 
