@@ -358,12 +358,12 @@ def session_writes(connection: Connection, *, statement: Commits | None) -> froz
     if statement is None and not active:
         return None
     tags, everything = _take[0](owner, active and statement != "maybe")
+    if not tags and not everything:
+        return None  # nothing to deliver: no registration (it resolves the database's key, a file path on SQLite)
     caches: tuple[AsyncCache | SyncCache, ...] = owner.info.get(CACHES_KEY, ())
     for cache in caches:
         register_engine(connection.engine, cache)
-    if everything:
-        return frozenset(("*",))
-    return frozenset(tags) if tags else None
+    return frozenset(("*",)) if everything else frozenset(tags)
 
 
 def statement_phase(
