@@ -75,7 +75,9 @@ class OutboxConfig:
 
     metadata: MetaData | None = None
     """The ``MetaData`` the outbox table is added to: your models' own, so that ``create_all`` and Alembic's
-    autogenerate create it. ``None``: the first Advanced Alchemy config's metadata."""
+    autogenerate create it. ``None``: the first Advanced Alchemy config's metadata. The table is also added to
+    every other config's metadata: a commit records its row in the database it writes, and every config's
+    database is drained."""
     table_name: str = DEFAULT_TABLE_NAME
     """Name of the outbox table; a table of that name already in the metadata (made by ``outbox_table``) is used."""
     staleness_bound: float = 5.0
@@ -92,18 +94,21 @@ class OutboxConfig:
 def _outbox_drain(
     config: OutboxConfig, configs: Sequence[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig]
 ) -> "_OutboxDrain":
-    """The outbox on its table, drained through the engines of the ``configs`` that use the table's metadata.
+    """The outbox on its table, drained through the engine of every config.
 
-    The table is added to the metadata unless there already; with no config on that metadata, the first
-    config's engine drains it.
+    The cache is bound to every config's sessions, and a commit records its row on the connection it writes
+    through: so every config's database holds the table (added to each metadata unless there already) and is
+    drained, and the hits wait on the drains of them all (:meth:`InvalidationOutbox.expect`).
     """
     # Advanced Alchemy's configs resolve a metadata of None to their bind key's registered one.
     metadata = config.metadata if config.metadata is not None else cast("MetaData", configs[0].metadata)
     existing = metadata.tables.get(config.table_name)
     table = existing if isinstance(existing, Table) else outbox_table(metadata, config.table_name)
-    outbox = InvalidationOutbox(table, config.staleness_bound, config.drain_interval)
-    drained = [alchemy for alchemy in configs if alchemy.metadata is metadata] or [configs[0]]
-    return _OutboxDrain(outbox, drained)
+    for alchemy in configs:
+        other = cast("MetaData", alchemy.metadata)
+        if config.table_name not in other.tables:
+            outbox_table(other, config.table_name)
+    return _OutboxDrain(InvalidationOutbox(table, config.staleness_bound, config.drain_interval), configs)
 
 
 class _OutboxDrain:
@@ -139,7 +144,14 @@ class _OutboxDrain:
         """Drain from the end of the startup until the shutdown begins (before the caches close)."""
         del app
         self._started = started = asyncio.Event()
-        tasks = [asyncio.ensure_future(self._run(started, config)) for config in self.configs]
+        runs: list[tuple[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig, Sequence[AsyncCache | SyncCache]]] = [
+            (config, self.async_caches if isinstance(config, SQLAlchemyAsyncConfig) else self.sync_caches)
+            for config in self.configs
+        ]
+        for config, caches in runs:  # every database before any drains: hits wait for the drains of all
+            for cache in caches:
+                self.outbox.expect(config.get_engine(), cache)
+        tasks = [asyncio.ensure_future(self._run(started, config)) for config, _ in runs]
         try:
             yield
         finally:
@@ -307,7 +319,7 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         if responses is not None and responses.cache_state_key != state_key:
             self._bind_responses(responses, stores, app_config)
         if config.outbox is not None:
-            self._drain_outbox(config.outbox, cache, cache_plugin, app_config)
+            self._drain_outbox(config.outbox, cache_plugin, responses, app_config)
         # First in, so last out: after every other lifespan that could still use the engines.
         app_config.lifespan.insert(0, self._dispose_engines)  # pyright: ignore[reportUnknownMemberType]
 
@@ -350,14 +362,24 @@ class AlchemyKitPlugin(InitPlugin, CLIPlugin):
         return dataclasses.replace(response_cache, **changes) if changes else response_cache
 
     def _drain_outbox(
-        self, outbox: OutboxConfig, cache: AsyncCache, cache_plugin: CachePlugin, app_config: AppConfig
+        self,
+        outbox: OutboxConfig,
+        cache_plugin: CachePlugin,
+        responses: ResponseCachePluginConfig | None,
+        app_config: AppConfig,
     ) -> None:
-        """Attach the outbox to the app's caches and drain it from the app's lifespan (after the user's own)."""
+        """Attach the outbox to every cache bound to the sessions; drain it from the lifespan, after the user's own.
+
+        The caches: the kit's, its sync twin and the response cache's own, each that exists.
+        """
         drain = _outbox_drain(outbox, self.config.alchemy_configs)
-        drain.attach(cache)
-        sync_cache = app_config.state.get(cache_plugin.sync_state_key)
-        if isinstance(sync_cache, SyncCache):
-            drain.attach(sync_cache)
+        keys = {cache_plugin.config.state_key, cache_plugin.sync_state_key}
+        if responses is not None:
+            keys.add(responses.cache_state_key)
+        for key in sorted(keys):
+            cache = app_config.state.get(key)
+            if isinstance(cache, AsyncCache | SyncCache):
+                drain.attach(cache)
         app_config.lifespan.append(drain.lifespan)  # pyright: ignore[reportUnknownMemberType]
         app_config.on_startup.append(drain.started)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 import weakref
@@ -38,6 +39,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.engine import Engine
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ("OUTBOX_OPTION", "InvalidationOutbox", "outbox_table", "record_undelivered")
 
@@ -76,6 +77,14 @@ def outbox_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
     )
 
 
+def _no_deadlines() -> dict[str, dict[Engine, float]]:
+    return {}
+
+
+def _no_caches() -> weakref.WeakSet[AsyncCache | SyncCache]:
+    return weakref.WeakSet()
+
+
 @dataclass
 class InvalidationOutbox:
     """Where the commits of caches under the ``"available"`` policy record what they could not announce.
@@ -83,6 +92,12 @@ class InvalidationOutbox:
     :meth:`attach` a cache, then run the drain in every process that reads through it
     (:meth:`run_async` / :meth:`run_sync`, e.g. from the application's lifespan): until a drain
     completes, and ``staleness_bound`` seconds after the last one began, that cache serves no hits.
+
+    A commit records its row in the database it writes, so an application on several databases has the table
+    in each and drains each (one run per engine). The deadline is per cache namespace and the earliest over
+    those databases: a namespace's caches serve hits only while every database expected for it (:meth:`expect`;
+    each run and drain expects its own) completed a drain within the bound, so one database that cannot be
+    drained stops the hits instead of being outrun by the others.
     """
 
     table: Table
@@ -95,6 +110,11 @@ class InvalidationOutbox:
     """Seconds between drains; ``None``: a quarter of ``staleness_bound``."""
 
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    # Invariant 7 across databases: per namespace, per (sync) engine drained, the deadline its last complete drain
+    # gives; the namespace's caches serve until the earliest. Under the lock: sync drains run in threads.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _deadlines: dict[str, dict[Engine, float]] = field(default_factory=_no_deadlines, init=False, repr=False)
+    _caches: weakref.WeakSet[AsyncCache | SyncCache] = field(default_factory=_no_caches, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.staleness_bound <= 0:
@@ -115,7 +135,29 @@ class InvalidationOutbox:
     def attach(self, cache: AsyncCache | SyncCache) -> None:
         """Record ``cache``'s undelivered invalidations here, and hold its hits until a drain completes."""
         _outboxes[cache] = self
-        cache.serve_until(time.monotonic())
+        with self._lock:
+            self._caches.add(cache)
+            cache.serve_until(time.monotonic())
+
+    def expect(self, engine: Engine | AsyncEngine, cache: AsyncCache | SyncCache) -> None:
+        """Count ``engine``'s database among those ``cache``'s namespace is drained from (no-op if counted).
+
+        Until a drain through ``engine`` completes, no cache of that namespace serves hits. :meth:`run_async` and
+        :meth:`run_sync` expect their engine as they start: expect every engine first when starting several, so
+        that the first to drain does not let hits through before the others ran.
+        """
+        self._completed(engine, cache, -math.inf)
+
+    def _completed(self, engine: Engine | AsyncEngine, cache: AsyncCache | SyncCache, deadline: float) -> None:
+        key = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        with self._lock:
+            drained = self._deadlines.setdefault(cache.namespace, {})
+            # drains that complete out of order: the later start holds (it saw every row committed before it)
+            drained[key] = max(drained.get(key, -math.inf), deadline)
+            until = min(drained.values())
+            for attached in (cache, *self._caches):
+                if attached.namespace == cache.namespace:
+                    attached.serve_until(until)
 
     def _rows(self, rows: Sequence[Any]) -> tuple[list[Any], list[str], bool]:
         ids: list[Any] = []
@@ -154,7 +196,7 @@ class InvalidationOutbox:
                 await connection.commit()
                 if len(rows) < _BATCH:
                     break
-        cache.serve_until(started + self.staleness_bound)
+        self._completed(engine, cache, started + self.staleness_bound)
         return True
 
     def drain_sync(self, engine: Engine, cache: SyncCache) -> bool:
@@ -175,11 +217,12 @@ class InvalidationOutbox:
                 connection.commit()
                 if len(rows) < _BATCH:
                     break
-        cache.serve_until(started + self.staleness_bound)
+        self._completed(engine, cache, started + self.staleness_bound)
         return True
 
     async def run_async(self, engine: AsyncEngine, cache: AsyncCache) -> None:
         """Drain every :attr:`interval` until cancelled; a failing drain is logged and retried."""
+        self.expect(engine, cache)
         while True:
             try:
                 await self.drain_async(engine, cache)
@@ -190,6 +233,7 @@ class InvalidationOutbox:
     def run_sync(self, engine: Engine, cache: SyncCache) -> threading.Thread:
         """Drain every :attr:`interval` in a daemon thread, until :meth:`stop`; returns the thread."""
         self._stop.clear()
+        self.expect(engine, cache)
 
         def loop() -> None:
             while not self._stop.is_set():
