@@ -478,9 +478,9 @@ class AsyncCache(KeyNaming):
                 self._telemetry.count("stale_served")
                 stale_value: T = value
                 return stale_value
-        if observed is None and value is MISS:
-            # Some versions are missing (first use, or evicted): initialise them now, so that every
-            # concurrent caller converges on the same versions and so on the same load.
+        if observed is None and value is MISS and time.monotonic() < self._serve_until:
+            # Some versions are missing (first use, or evicted): initialise them now, so that every concurrent caller
+            # converges on the same versions and so on the same load. Undrained: none shared (an outbox row's commit).
             observed = await self.versions(names)
         if observed is None:
             # No versions (store failing, or a bump of ours undelivered): this caller cannot tell whether a
