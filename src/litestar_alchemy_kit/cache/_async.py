@@ -120,6 +120,11 @@ class AsyncCache(KeyNaming):
         """Whether the circuit breaker currently refuses store calls."""
         return self._store.breaker.is_open
 
+    @property
+    def drained(self) -> bool:
+        """Whether hits may be served now (no invalidation outbox, or its drains are within their bound)."""
+        return time.monotonic() < self._serve_until
+
     def serve_until(self, deadline: float) -> None:
         """Serve hits only before ``deadline`` (a ``time.monotonic()`` value); an invalidation outbox moves it."""
         self._serve_until = deadline
@@ -392,10 +397,9 @@ class AsyncCache(KeyNaming):
     async def bump(self, tags: Iterable[str], marker: str | None = None) -> bool:
         """Invalidate every entry depending on any of ``tags``, in every process sharing the store.
 
-        One round trip on Redis/Valkey. ``marker`` (from :meth:`mark`) is settled by the same write. If
-        the store cannot be reached the tags are retried in the background and, until delivered, this
-        process neither serves nor stores entries for them. Returns whether the bump was delivered now;
-        never raises for store errors.
+        One round trip on Redis/Valkey. ``marker`` (from :meth:`mark`) is settled by the same write. If the store
+        cannot be reached the tags are retried in the background and, until delivered, this process neither serves
+        nor stores entries for them. Returns whether the bump was delivered now; never raises for store errors.
         """
         names = _unique(tags)
         if not names:
@@ -437,10 +441,9 @@ class AsyncCache(KeyNaming):
     async def clear(self, marker: str | None = None) -> bool:
         """Invalidate every entry of this namespace, and only of this namespace.
 
-        Bumps the namespace version (one write, on every store), settling ``marker`` (from
-        ``mark(..., namespace=True)``); where the store can enumerate keys (memory; Redis/Valkey under a
-        store prefix) the namespace's keys are also deleted, matched by ``namespace + ':'`` so a sibling
-        namespace sharing a prefix is untouched.
+        Bumps the namespace version (one write, on every store), settling ``marker`` (from ``mark(...,
+        namespace=True)``); where the store can enumerate keys (memory; Redis/Valkey under a store prefix) the
+        namespace's keys are also deleted, matched by ``namespace + ':'`` so a sibling sharing a prefix is untouched.
         """
         self._recent.clear()
         if not await self._deliver((), namespace=True, marker=marker):
@@ -478,7 +481,7 @@ class AsyncCache(KeyNaming):
                 self._telemetry.count("stale_served")
                 stale_value: T = value
                 return stale_value
-        if observed is None and value is MISS and time.monotonic() < self._serve_until:
+        if observed is None and value is MISS and self.drained:
             # Some versions are missing (first use, or evicted): initialise them now, so that every concurrent caller
             # converges on the same versions and so on the same load. Undrained: none shared (an outbox row's commit).
             observed = await self.versions(names)

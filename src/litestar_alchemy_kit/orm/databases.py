@@ -53,9 +53,21 @@ def database_key(engine: Engine) -> tuple[str, str | None]:
     A key as coarse as the whole server would hand one database's commits to the caches of every other
     database on it, or on another server: their markers, strict refusals and outbox rows do not belong there.
 
+    Resolved once per engine (an engine's URL never changes; a file path costs system calls).
+
     Returns:
         ``(family, name)``; a ``None`` name matches every name of the family.
     """
+    key = _keys.get(engine)
+    if key is None:
+        key = _keys[engine] = _resolve(engine)
+    return key
+
+
+_keys: weakref.WeakKeyDictionary[Engine, tuple[str, str | None]] = weakref.WeakKeyDictionary()
+
+
+def _resolve(engine: Engine) -> tuple[str, str | None]:
     url = engine.url
     family = _FAMILIES.get(url.get_backend_name(), url.get_backend_name())
     if family in {"sqlite", "duckdb"}:
@@ -87,7 +99,11 @@ def register_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:
         engine: a sync ``Engine`` (``AsyncEngine.sync_engine`` for async ones).
         cache: the cache to invalidate.
     """
-    _engines.setdefault(database_key(engine), weakref.WeakSet()).add(cache)
+    key = database_key(engine)
+    caches = _engines.get(key)
+    if caches is None:
+        caches = _engines[key] = weakref.WeakSet()
+    caches.add(cache)
 
 
 def unregister_engine(engine: Engine, cache: AsyncCache | SyncCache) -> None:

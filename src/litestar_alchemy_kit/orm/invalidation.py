@@ -53,7 +53,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 
 from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 from litestar_alchemy_kit.exceptions import CommitRefusedError
-from litestar_alchemy_kit.orm.binding import CACHES_KEY, install_session_listeners, joined, joined_only
+from litestar_alchemy_kit.orm.binding import CACHES_KEY, install_session_listeners, joined_only
 from litestar_alchemy_kit.orm.cascades import graph_state, written_tags
 from litestar_alchemy_kit.orm.dependencies import table_tag
 from litestar_alchemy_kit.orm.flushtags import flush_bumps, predicted_bumps
@@ -538,11 +538,11 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    """A session joining a transaction it does not own: that transaction's commit must reach its caches too."""
+    """Register the session's caches for the connection's database: raw writes through any engine there reach them."""
+    # invariant 1: a factory bound before it had an engine registered none; a joined transaction's commit reaches them
     del transaction
-    if joined(session, connection):
-        for cache_ in bound_caches(session):
-            register_engine(connection.engine, cache_)
+    for cache_ in bound_caches(session):
+        register_engine(connection.engine, cache_)
 
 
 def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:

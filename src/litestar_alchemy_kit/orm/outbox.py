@@ -30,6 +30,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Integer,
     MetaData,
     String,
@@ -47,7 +48,6 @@ from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy.engine import Engine
 
 __all__ = ("OUTBOX_OPTION", "InvalidationOutbox", "outbox_table", "record_undelivered")
 
@@ -178,17 +178,31 @@ class InvalidationOutbox:
             .limit(_BATCH)
         )
 
+    def _peers(self, cache: AsyncCache | SyncCache) -> list[AsyncCache | SyncCache]:
+        """``cache`` and every other attached cache of its namespace, to each of which a drain delivers its rows.
+
+        Before deleting them: caches of one namespace may sit on different stores (e.g. a response cache's own).
+        """
+        with self._lock:
+            return [cache, *(c for c in self._caches if c is not cache and c.namespace == cache.namespace)]
+
     async def drain_async(self, engine: AsyncEngine, cache: AsyncCache) -> bool:
-        """Deliver and delete ``cache``'s outbox rows; ``True`` (and hits allowed again) if all were delivered."""
+        """Deliver and delete ``cache``'s outbox rows; ``True`` (and hits allowed again) if all were delivered.
+
+        Delivered to every attached async cache of the namespace: an async and a sync cache of one namespace share
+        one store (the plugin's do), or the sync one's drain must run where these rows are.
+        """
         started = time.monotonic()
+        caches = [c for c in self._peers(cache) if isinstance(c, AsyncCache)]
         async with engine.connect() as connection:
             while True:
                 rows = (await connection.execute(self._select(cache.namespace))).all()
                 ids, tags, clear = self._rows(rows)
-                if clear and not await cache.clear():
-                    return False
-                if tags and not await cache.bump(tags):
-                    return False
+                for each in caches:
+                    if clear and not await each.clear():
+                        return False
+                    if tags and not await each.bump(tags):
+                        return False
                 if ids:
                     await connection.execute(
                         delete(self.table).where(self.table.c.id.in_(ids)).execution_options(**{OUTBOX_OPTION: True})
@@ -202,14 +216,16 @@ class InvalidationOutbox:
     def drain_sync(self, engine: Engine, cache: SyncCache) -> bool:
         """:meth:`drain_async` for a sync engine and cache."""
         started = time.monotonic()
+        caches = [c for c in self._peers(cache) if isinstance(c, SyncCache)]
         with engine.connect() as connection:
             while True:
                 rows = connection.execute(self._select(cache.namespace)).all()
                 ids, tags, clear = self._rows(rows)
-                if clear and not cache.clear():
-                    return False
-                if tags and not cache.bump(tags):
-                    return False
+                for each in caches:
+                    if clear and not each.clear():
+                        return False
+                    if tags and not each.bump(tags):
+                        return False
                 if ids:
                     connection.execute(
                         delete(self.table).where(self.table.c.id.in_(ids)).execution_options(**{OUTBOX_OPTION: True})

@@ -292,8 +292,9 @@ class ResponseCacheEngine:
                 await self.send_not_modified(send, route, tag, None)
                 return
         self.telemetry.count("miss", 1, route.attributes)
-        if versions is None:
-            versions = await self.cache.versions(tags)  # first use of a tag: initialise its version
+        if versions is None and self.cache.drained:
+            # first use of a tag: initialise its version; undrained, the store's may predate a commit (shared: none)
+            versions = await self.cache.versions(tags)
         await self._miss(
             route, key, versions, if_none_match, scope, receive, send, app, tenant=caller.tenant if caller else None
         )

@@ -182,7 +182,9 @@ async def engine_available_records_the_outbox(env: Env, form: str) -> None:
     writer = unreachable_cache_async("available", reader.namespace)
     outbox = InvalidationOutbox(table, staleness_bound=60.0)
     try:
-        outbox.attach(writer)
+        # the writer is another process, with an outbox of its own on the table (one outbox delivers a namespace's
+        # rows to every cache attached to it)
+        InvalidationOutbox(table, staleness_bound=60.0).attach(writer)
         outbox.attach(reader)
         await _seed(env)
         assert await drain_outbox_async(outbox, env.engine_object, reader)

@@ -184,7 +184,9 @@ def engine_available_records_the_outbox(env: Env, form: str) -> None:
     writer = unreachable_cache("available", reader.namespace)
     outbox = InvalidationOutbox(table, staleness_bound=60.0)
     try:
-        outbox.attach(writer)
+        # the writer is another process, with an outbox of its own on the table (one outbox delivers a namespace's
+        # rows to every cache attached to it)
+        InvalidationOutbox(table, staleness_bound=60.0).attach(writer)
         outbox.attach(reader)
         _seed(env)
         assert drain_outbox(outbox, env.engine_object, reader)

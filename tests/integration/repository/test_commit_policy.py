@@ -124,7 +124,9 @@ async def _another_process(  # noqa: PLR0917
     hits = reader.stats["hit"]
     assert hits >= 1
 
-    outbox.attach(writer)
+    # the writer is another process: its own outbox on the same table (one outbox delivers a namespace's rows to
+    # every cache attached to it, and the writer's store is out of reach)
+    InvalidationOutbox(table, staleness_bound=outbox.staleness_bound).attach(writer)
     async with sessions() as session:
         await ItemRepository(session=session, cache=writer).update(Item(id=item_id, quantity=2), auto_commit=True)
     async with engine.connect() as connection:

@@ -115,7 +115,7 @@ def test_outbox_autocommit_row_drained_before_its_write_commits(engines: tuple[E
     reader, _client = _redis_sync_cache(redis_url, namespace)
     writer = unreachable_cache("available", namespace)
     outbox = InvalidationOutbox(table, staleness_bound=60.0)
-    outbox.attach(writer)
+    InvalidationOutbox(table, staleness_bound=60.0).attach(writer)  # another process: an outbox of its own
     outbox.attach(reader)
     sessions = sessionmaker(reader_engine, expire_on_commit=False)
     try:
