@@ -239,11 +239,14 @@ class InvalidationOutbox:
     async def run_async(self, engine: AsyncEngine, cache: AsyncCache) -> None:
         """Drain every :attr:`interval` until cancelled; a failing drain is logged and retried."""
         self.expect(engine, cache)
+        failing = False
         while True:
             try:
                 await self.drain_async(engine, cache)
-            except Exception:
-                logger.debug("invalidation outbox drain failed (namespace=%s)", cache.namespace, exc_info=True)
+            except Exception as error:  # noqa: BLE001 - retried; _logged reports it
+                failing = _logged(failing, engine, cache, error)
+            else:
+                failing = _logged(failing, engine, cache, None)
             await asyncio.sleep(self.interval)
 
     def run_sync(self, engine: Engine, cache: SyncCache) -> threading.Thread:
@@ -252,11 +255,14 @@ class InvalidationOutbox:
         self.expect(engine, cache)
 
         def loop() -> None:
+            failing = False
             while not self._stop.is_set():
                 try:
                     self.drain_sync(engine, cache)
-                except Exception:
-                    logger.debug("invalidation outbox drain failed (namespace=%s)", cache.namespace, exc_info=True)
+                except Exception as error:  # noqa: BLE001 - retried; _logged reports it
+                    failing = _logged(failing, engine, cache, error)
+                else:
+                    failing = _logged(failing, engine, cache, None)
                 self._stop.wait(self.interval)
 
         thread = threading.Thread(target=loop, name="lak-outbox-drain", daemon=True)
@@ -266,6 +272,30 @@ class InvalidationOutbox:
     def stop(self) -> None:
         """Stop the thread started by :meth:`run_sync`."""
         self._stop.set()
+
+
+def _logged(
+    failing: bool, engine: Engine | AsyncEngine, cache: AsyncCache | SyncCache, error: Exception | None
+) -> bool:
+    """Log a drain's outcome and return whether the run is failing now.
+
+    The first failure of a run is a warning (a database without the table, or out of reach: the namespace's hits
+    stop once ``staleness_bound`` has passed), the next ones debug; a drain completing after failures is info.
+    """
+    where = engine.url.render_as_string(hide_password=True)
+    if error is None:
+        if failing:
+            logger.info("invalidation outbox drain through %s completes again (namespace=%s)", where, cache.namespace)
+        return False
+    logger.log(
+        logging.DEBUG if failing else logging.WARNING,
+        "invalidation outbox drain through %s failed (namespace=%s): this process serves no cache hits of the"
+        " namespace once staleness_bound has passed since its last complete drain",
+        where,
+        cache.namespace,
+        exc_info=error,
+    )
+    return True
 
 
 def record_undelivered(
