@@ -144,14 +144,10 @@ class _OutboxDrain:
         """Drain from the end of the startup until the shutdown begins (before the caches close)."""
         del app
         self._started = started = asyncio.Event()
-        runs: list[tuple[SQLAlchemyAsyncConfig | SQLAlchemySyncConfig, Sequence[AsyncCache | SyncCache]]] = [
-            (config, self.async_caches if isinstance(config, SQLAlchemyAsyncConfig) else self.sync_caches)
-            for config in self.configs
-        ]
-        for config, caches in runs:  # every database before any drains: hits wait for the drains of all
-            for cache in caches:
+        for config in self.configs:  # every database before any drains: hits wait for the drains of all
+            for cache in self.async_caches if isinstance(config, SQLAlchemyAsyncConfig) else self.sync_caches:
                 self.outbox.expect(config.get_engine(), cache)
-        tasks = [asyncio.ensure_future(self._run(started, config)) for config, _ in runs]
+        tasks = [asyncio.ensure_future(self._run(started, config)) for config in self.configs]
         try:
             yield
         finally:

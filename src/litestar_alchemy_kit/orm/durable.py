@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from litestar_alchemy_kit.orm import enginecommit, sqlitetx
-from litestar_alchemy_kit.orm.binding import CACHES_KEY, owning_session, session_delivers
-from litestar_alchemy_kit.orm.databases import database_key, engine_caches, register_engine
+from litestar_alchemy_kit.orm.binding import owning_session, session_delivers
+from litestar_alchemy_kit.orm.databases import database_key, engine_caches
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
-    from litestar_alchemy_kit.cache import AsyncCache, SyncCache
 
 __all__ = (
     "Commits",
@@ -339,7 +338,8 @@ def transaction_ended(connection: Connection) -> None:
 def session_writes(connection: Connection, *, statement: Commits | None) -> frozenset[str] | None:
     """What the session whose transaction runs on ``connection`` holds for its commit, now made durable.
 
-    The session's caches are registered for the connection's database, which the delivery invalidates.
+    The delivery invalidates the caches registered for the connection's database: the session's are, since its
+    transaction began there (``invalidation._after_begin``).
 
     Args:
         connection: the connection of the session's transaction.
@@ -358,12 +358,9 @@ def session_writes(connection: Connection, *, statement: Commits | None) -> froz
     if statement is None and not active:
         return None
     tags, everything = _take[0](owner, active and statement != "maybe")
-    if not tags and not everything:
-        return None  # nothing to deliver: no registration (it resolves the database's key, a file path on SQLite)
-    caches: tuple[AsyncCache | SyncCache, ...] = owner.info.get(CACHES_KEY, ())
-    for cache in caches:
-        register_engine(connection.engine, cache)
-    return frozenset(("*",)) if everything else frozenset(tags)
+    if everything:
+        return frozenset(("*",))
+    return frozenset(tags) if tags else None
 
 
 def statement_phase(
