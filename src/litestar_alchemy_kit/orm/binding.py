@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.canonical import Unencodable, encode_value
 from litestar_alchemy_kit.orm.executehooks import untrusted_execute_listener
+from litestar_alchemy_kit.orm.readcontext import database_token, install_read_context_listeners, state_bypass
 from litestar_alchemy_kit.orm.statement import IGNORED_EXECUTION_OPTIONS, canonical_options
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ KEY_NEUTRAL_OPTIONS: Final = IGNORED_EXECUTION_OPTIONS | frozenset(
 """Bind-level execution options that change neither the SQL nor what it returns."""
 
 _UNKNOWN: Final = "UNKNOWN"
+_UNCONNECTED: Final = "the engine has not connected since the listeners were installed: its database is unknown"
 _SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _PER_STATEMENT: Final = frozenset({"READ COMMITTED", "AUTOCOMMIT"})
 # PostgreSQL runs READ UNCOMMITTED as READ COMMITTED; elsewhere it reads other transactions'
@@ -107,23 +109,27 @@ class BindState:
         connection: the connection the read will run on when already known (the session's
             transaction, or a connection the session is bound to); ``None``: a new one from the engine.
         engine: the engine the read runs on.
+        database: the database the read reaches, a part of its key
+            (:func:`~litestar_alchemy_kit.orm.readcontext.database_token`; ``""`` when it bypasses).
     """
 
-    __slots__ = ("bypass", "connection", "engine", "options", "token")
+    __slots__ = ("bypass", "connection", "database", "engine", "options", "token")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built on every cached read: positional, no keyword overhead
         self,
         options: Mapping[str, Any] | None,
         token: str,
         bypass: str | None,
         connection: Connection | None,
         engine: Engine,
+        database: str = "",
     ) -> None:
         self.options = options
         self.token = token
         self.bypass = bypass
         self.connection = connection
         self.engine = engine
+        self.database = database
 
     def statement_options(self, statement: Executable) -> Mapping[str, Any] | None:
         """Bind-level options merged under ``statement``'s own, as SQLAlchemy merges them (statement wins)."""
@@ -299,20 +305,23 @@ def bind_state(
     bind = sync_session.get_bind(mapper=mapper, clause=clause)
     connection = session_connection(sync_session, bind)
     engine = bind.engine if isinstance(bind, Connection) else bind
-    hooked = untrusted_execute_listener(sync_session)
+    database = database_token(engine)
+    if database is None:
+        return BindState(None, "", _UNCONNECTED, connection, engine)
+    hooked = untrusted_execute_listener(sync_session) or state_bypass(connection, engine)
     if hooked is not None:
         return BindState(None, "", hooked, connection, engine)
     source: Connection | Engine = connection if connection is not None else engine
     raw = source.get_execution_options()
     if not raw or all(name in KEY_NEUTRAL_OPTIONS for name in raw):
-        return BindState(None, "", None, connection, engine)
+        return BindState(None, "", None, connection, engine, database)
     options = canonical_options({name: value for name, value in raw.items() if name not in KEY_NEUTRAL_OPTIONS})
     out: list[str] = []
     try:
         encode_value(options, out)
     except Unencodable as exc:
         return BindState(options, "", f"execution option with no canonical form: {exc}", connection, engine)
-    return BindState(options, "X" + "".join(out), None, connection, engine)
+    return BindState(options, "X" + "".join(out), None, connection, engine, database)
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
@@ -358,4 +367,5 @@ def install_session_listeners() -> None:
     event.listen(Engine, "rollback", _connection_ended)
     event.listen(Engine, "commit_twophase", _twophase_ended)
     event.listen(Engine, "rollback_twophase", _twophase_ended)
+    install_read_context_listeners()
     _installed = True

@@ -63,6 +63,7 @@ from litestar_alchemy_kit.orm.databases import engine_caches, forget_routes, reg
 from litestar_alchemy_kit.orm.flushissued import unit_of_work
 from litestar_alchemy_kit.orm.functionwrites import call_writes
 from litestar_alchemy_kit.orm.outbox import OUTBOX_OPTION
+from litestar_alchemy_kit.orm.readcontext import note_state
 from litestar_alchemy_kit.orm.routing import note_switch, note_writes, set_tables
 
 if TYPE_CHECKING:
@@ -393,12 +394,14 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
     if compiled is None or isinstance(compiled.statement, TextClause):
         note_isolation(connection, statement)
         note_switch(connection, statement)
+        note_state(connection, statement)
         durable.note_autocommit(connection, statement)
         durable.note_rollback(connection, statement)
         prepared = durable.two_phase(connection, statement, lambda: _pending.pop(connection, None))
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
+        note_state(connection, statement, compiled_select=True)  # a construct changes settings by set_config only
         if (
             isinstance(compiled, SQLCompiler)
             and not compiled.ctes

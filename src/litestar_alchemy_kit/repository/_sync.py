@@ -257,7 +257,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         self._cache_enabled = self.use_cache if use_cache is None else use_cache
         self._cache_limits = self.cache_limits if cache_limits is None else cache_limits
         self._get_base: StatementInfo | Bypass | None = None
-        self._get_prefix: EntryPrefix | None = None
+        self._get_prefix: tuple[str, EntryPrefix] | None = None  # by the database it was built for
         self._schema = schema_for(self.model_type)
         self._codec = codec_for(self.model_type)
 
@@ -278,7 +278,7 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
             cache.record_bypass()
             return super()._execute(statement, uniquify=uniquify)
         # AA's bind_group is a statement execution option, so the fingerprint already tells bind groups apart
-        key = entry_key(cache, _KIND, info.fingerprint, self._cache_scope, self._scope_token)
+        key = entry_key(cache, _KIND, info.fingerprint + bind.database, self._cache_scope, self._scope_token)
         rows = self._read_through(
             cache,
             bind,
@@ -433,15 +433,20 @@ class CachedSyncRepository(GuardedWritesSyncRepository[ModelT]):
         if isinstance(base, Bypass) or bind.bypass is not None:
             cache.record_bypass()
         else:
-            prefix = None if bind.token else self._get_prefix
+            memo = self._get_prefix
+            prefix = memo[1] if memo is not None and not bind.token and memo[0] is bind.database else None
             if prefix is None:
-                # Bind-level options (schema_translate_map...) are part of the key; the fingerprint is a
-                # fixed-length digest, so appending their token is unambiguous.
+                # The database and bind-level options (schema_translate_map...) are part of the key; the fingerprint
+                # is a fixed-length digest and the database token too, so appending them is unambiguous.
                 prefix = key_prefix(
-                    cache, _GET_KIND, f"{base.fingerprint}{bind.token}", self._cache_scope, self._scope_token
+                    cache,
+                    _GET_KIND,
+                    f"{base.fingerprint}{bind.database}{bind.token}",
+                    self._cache_scope,
+                    self._scope_token,
                 )
                 if not bind.token:
-                    self._get_prefix = prefix
+                    self._get_prefix = (bind.database, prefix)
             key = prefix.key(_pk_token(item_id))
             # one row: its row tag instead of the table's partition or ``any`` tag, where the key renders exactly
             lookup = base.pk_lookup

@@ -1,0 +1,147 @@
+"""Which SQL changes what later reads see (``orm.readcontext.note_state``), and how an engine's database is named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from litestar_alchemy_kit.orm import readcontext
+from litestar_alchemy_kit.orm.binding import install_session_listeners
+from litestar_alchemy_kit.orm.readcontext import database_token, note_state, state_bypass
+
+
+@pytest.fixture
+def connection() -> Iterator[Connection]:
+    install_session_listeners()
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SET search_path TO tenant_a",
+        "set role app",
+        "SET SESSION AUTHORIZATION app",
+        "SET app.tenant = 'a'",
+        "SET TIME ZONE 'UTC'",
+        "  /* routed */ SET sql_mode = 'ANSI_QUOTES'",
+        "RESET ALL",
+        "DISCARD ALL",
+        "USE other",
+        "ATTACH DATABASE 'x.db' AS x",
+        "PRAGMA case_sensitive_like = ON",
+        "SELECT set_config('app.tenant', 'a', false)",
+        "SELECT 1; SET search_path TO b",
+    ],
+)
+def test_a_setting_changed_in_sql_makes_the_connections_reads_bypass(connection: Connection, sql: str) -> None:
+    assert state_bypass(connection, connection.engine) is None
+    note_state(connection, sql)
+    assert state_bypass(connection, connection.engine) is not None
+    # the setting stays with the DBAPI connection: a session whose connection is not known yet bypasses too
+    assert state_bypass(None, connection.engine) is not None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SET statement_timeout = 5000",
+        "SET LOCAL lock_timeout = '1s'",
+        "SET application_name = 'worker'",
+        "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+        "SET CONSTRAINTS ALL DEFERRED",
+        "PRAGMA foreign_keys = ON",
+        "SELECT 1",
+        "UPDATE t SET name = 'set role'",
+        "SELECT config FROM settings",
+    ],
+)
+def test_settings_that_change_no_result_are_left_alone(connection: Connection, sql: str) -> None:
+    note_state(connection, sql)
+    assert state_bypass(connection, connection.engine) is None
+
+
+def test_set_local_lasts_until_the_transaction_ends(connection: Connection) -> None:
+    with connection.begin():
+        note_state(connection, "SET LOCAL search_path TO tenant_a")
+        assert state_bypass(connection, connection.engine) is not None
+        assert state_bypass(None, connection.engine) is None  # no pooled connection carries it
+    assert state_bypass(connection, connection.engine) is None
+
+
+def test_a_compiled_select_changes_settings_by_set_config_only(connection: Connection) -> None:
+    note_state(connection, "SELECT t.id FROM t WHERE t.name = ?", compiled_select=True)
+    assert state_bypass(connection, connection.engine) is None
+    note_state(connection, "SELECT SET_CONFIG(?, ?, ?) AS set_config_1", compiled_select=True)
+    assert state_bypass(connection, connection.engine) is not None
+
+
+def _connected(engine: Engine) -> str | None:
+    with engine.connect():
+        pass
+    return database_token(engine)
+
+
+def test_an_engine_is_named_by_what_it_connects_with(tmp_path: Any) -> None:
+    install_session_listeners()
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    plain, same, other = (create_engine(url), create_engine(url), create_engine(f"sqlite:///{tmp_path / 'b.db'}"))
+    timeout = create_engine(url, connect_args={"timeout": 7})
+    try:
+        assert database_token(plain) is None  # not connected yet: unknown, its reads bypass
+        tokens = [_connected(engine) for engine in (plain, same, other, timeout)]
+        assert None not in tokens
+        assert tokens[0] == tokens[1]
+        assert len(set(tokens)) == 3
+    finally:
+        for engine in (plain, same, other, timeout):
+            engine.dispose()
+
+
+def test_an_engine_whose_connections_differ_is_never_served(tmp_path: Any) -> None:
+    install_session_listeners()
+    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}", poolclass=None)
+    made: list[int] = []
+
+    @event.listens_for(engine, "do_connect")
+    def vary(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        del dialect, record, cargs
+        made.append(1)
+        cparams["timeout"] = len(made)  # each connection made differently
+
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            del first, second
+        assert len(made) == 2
+        assert database_token(engine) is None
+    finally:
+        engine.dispose()
+
+
+class _Record:
+    def __init__(self) -> None:
+        self.info: dict[str, Any] = {}
+
+
+def test_a_password_is_not_part_of_the_name() -> None:
+    """Connect arguments as the driver gets them, but for the password (a token is a key's part, stored in clear)."""
+    seen: list[str | None] = []
+    for password in ("one", "two", "two"):
+        engine = create_engine(f"postgresql+psycopg://app:{password}@127.0.0.1:1/test", poolclass=NullPool)
+        record: Any = _Record()
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        assert cparams["password"] == password
+        readcontext._do_connect(engine.dialect, record, list(cargs), dict(cparams))
+        readcontext._connected(object(), record)
+        seen.append(database_token(engine))
+        engine.dispose()
+    assert seen[0] is not None and seen[0] == seen[1] == seen[2]
