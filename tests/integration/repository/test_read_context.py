@@ -209,41 +209,66 @@ async def test_settings_changed_in_sql_bypass_the_cache(
                 await conn.execute(text("DROP SCHEMA IF EXISTS lak_readctx_other CASCADE"))
 
 
+async def _row_level_security(conn: Any) -> None:
+    await conn.execute(text("CREATE TABLE lak_readctx_widget (id int primary key, name varchar(40))"))
+    await conn.execute(text("INSERT INTO lak_readctx_widget VALUES (1, 't1'), (2, 't2')"))
+    await conn.execute(text("ALTER TABLE lak_readctx_widget ENABLE ROW LEVEL SECURITY"))
+    await conn.execute(text("ALTER TABLE lak_readctx_widget FORCE ROW LEVEL SECURITY"))
+    await conn.execute(
+        text("CREATE POLICY by_tenant ON lak_readctx_widget USING (name = current_setting('app.tenant', true))")
+    )
+    # superusers bypass row-level security: each session reads as an ordinary role (SET LOCAL ROLE)
+    await conn.execute(
+        text(
+            "DO $$ BEGIN CREATE ROLE lak_readctx_app NOLOGIN;"
+            " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        )
+    )
+    await conn.execute(text("GRANT SELECT ON lak_readctx_widget TO lak_readctx_app"))
+
+
+async def _filtering_view(conn: Any) -> None:
+    # the same filter in a view: set_config is the only statement that changes what the read returns
+    await conn.execute(text("CREATE TABLE lak_readctx_rows (id int primary key, name varchar(40))"))
+    await conn.execute(text("INSERT INTO lak_readctx_rows VALUES (1, 't1'), (2, 't2')"))
+    await conn.execute(
+        text(
+            "CREATE VIEW lak_readctx_widget AS"
+            " SELECT id, name FROM lak_readctx_rows WHERE name = current_setting('app.tenant', true)"
+        )
+    )
+
+
+async def _drop(conn: Any) -> None:
+    await conn.execute(text("DROP VIEW IF EXISTS lak_readctx_widget"))
+    await conn.execute(text("DROP TABLE IF EXISTS lak_readctx_rows"))
+    await conn.execute(text("DROP TABLE IF EXISTS lak_readctx_widget"))
+
+
 @pytest.mark.asyncpg
 @pytest.mark.integration
-async def test_row_level_security_by_a_setting_in_sql_bypasses_the_cache(postgres_url: str) -> None:
-    """Row-level security by ``current_setting('app.tenant')``, set per session with ``set_config``."""
+@pytest.mark.parametrize("filtered_by", ["row_level_security", "view"])
+async def test_a_session_setting_read_by_the_database_bypasses_the_cache(postgres_url: str, filtered_by: str) -> None:
+    """Rows filtered by ``current_setting('app.tenant')`` (a policy, a view), set per session with ``set_config``."""
     engine = create_async_engine(make_url(postgres_url).set(drivername="postgresql+asyncpg"))
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS lak_readctx_widget"))
-            await conn.execute(text("CREATE TABLE lak_readctx_widget (id int primary key, name varchar(40))"))
-            await conn.execute(text("INSERT INTO lak_readctx_widget VALUES (1, 't1'), (2, 't2')"))
-            await conn.execute(text("ALTER TABLE lak_readctx_widget ENABLE ROW LEVEL SECURITY"))
-            await conn.execute(text("ALTER TABLE lak_readctx_widget FORCE ROW LEVEL SECURITY"))
-            await conn.execute(
-                text("CREATE POLICY by_tenant ON lak_readctx_widget USING (name = current_setting('app.tenant', true))")
-            )
-            # superusers bypass row-level security: read as an ordinary role
-            await conn.execute(
-                text(
-                    "DO $$ BEGIN CREATE ROLE lak_readctx_app NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-                )
-            )
-            await conn.execute(text("GRANT SELECT ON lak_readctx_widget TO lak_readctx_app"))
+            await _drop(conn)
+            await (_row_level_security if filtered_by == "row_level_security" else _filtering_view)(conn)
         cache = _cache()
         maker = async_sessionmaker(engine, expire_on_commit=False)
         bind_cache(maker, cache)
         seen: list[list[str]] = []
         for tenant in ("t1", "t2", "t1"):
             async with maker() as session:
-                await session.execute(text("SET LOCAL ROLE lak_readctx_app"))
+                if filtered_by == "row_level_security":
+                    await session.execute(text("SET LOCAL ROLE lak_readctx_app"))
                 await session.execute(select(func.set_config("app.tenant", tenant, True)))
                 seen.append([row.name for row in await WidgetRepository(session=session, cache=cache).get_many()])
         assert seen == [["t1"], ["t2"], ["t1"]]
     finally:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS lak_readctx_widget"))
+            await _drop(conn)
         await engine.dispose()
 
 
