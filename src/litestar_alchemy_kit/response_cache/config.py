@@ -134,7 +134,13 @@ class ResponseCachePluginConfig:
     default_ttl: float = 60.0
     """Seconds a stored response stays fresh when the route's rule gives none; commits end it sooner."""
     vary: tuple[str, ...] = ()
-    """Request headers every cached route varies on, besides ``Accept``, ``Accept-Encoding`` and ``Accept-Language``."""
+    """Request headers every cached route varies on, besides ``Accept``, ``Accept-Encoding``, ``Accept-Language``
+    and the header parameters its handler and dependencies declare (which, like its cookie parameters, always count)."""
+    key_base_url: bool = True
+    """Key responses by the request's base URL too: scheme, ``Host`` (the server's address without one) and root
+    path, what ``request.base_url``, ``request.url`` and ``url_for`` build absolute URLs from. ``False`` shares
+    entries across hosts and schemes: only for apps whose responses never hold an absolute URL, served under
+    hosts that all serve the same data."""
     statuses: frozenset[int] = field(default_factory=_default_statuses)
     """Status codes that may be stored (2xx but 206 by default); problem responses never are."""
     stored_headers: frozenset[str] = field(default_factory=_default_headers)

@@ -3,7 +3,8 @@
 A request on a cached route is answered in this order:
 
 1. the route's guards run (a refused caller never reaches the cache);
-2. the key is built from the request and the caller's scope (:mod:`.keys`);
+2. the key is built from the request (its path, query, base URL, the headers and cookies the route
+   varies on) and the caller's scope (:mod:`.keys`);
 3. one ``lookup`` reads the stored response together with the current versions of the tags it
    depends on: a valid entry is a hit; a matching ``If-None-Match`` is a 304, also when the body
    is gone but the tag versions behind the client's ETag are unchanged;
@@ -25,19 +26,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from litestar.connection import ASGIConnection
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware
+from litestar.routes import HTTPRoute
 
 from litestar_alchemy_kit.cache import MISS, TagVersions
 from litestar_alchemy_kit.cache.telemetry import Telemetry
 from litestar_alchemy_kit.orm.recording import record_queries
-from litestar_alchemy_kit.response_cache.keys import RouteKeys, digest, etag, scope_part
+from litestar_alchemy_kit.response_cache.keys import (
+    RouteKeys,
+    base_url_part,
+    digest,
+    etag,
+    path_part,
+    scope_part,
+)
 
 if TYPE_CHECKING:
-    from litestar import Request
+    from litestar import Litestar, Request
     from litestar.handlers import HTTPRouteHandler
     from litestar.types import ASGIApp, HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 
@@ -86,11 +95,18 @@ class _Route:
         "warned",
     )
 
-    def __init__(self, handler: HTTPRouteHandler, rule: ResponseCacheRule, config: ResponseCachePluginConfig) -> None:
+    def __init__(
+        self,
+        handler: HTTPRouteHandler,
+        rule: ResponseCacheRule,
+        config: ResponseCachePluginConfig,
+        declared: tuple[frozenset[str], frozenset[str]],
+    ) -> None:
         self.handler = handler
         self.scope: RouteScope | None = rule.scope
         self.ttl = rule.ttl if rule.ttl is not None else config.default_ttl
-        self.keys = RouteKeys((*config.vary, *rule.vary))
+        headers, cookies = declared
+        self.keys = RouteKeys((*config.vary, *rule.vary, *headers), cookies)
         self.vary = frozenset(self.keys.vary)
         self.manual = frozenset(rule.tags)
         self.learned: tuple[str, ...] = tuple(sorted(self.manual))
@@ -114,6 +130,25 @@ def _authenticates_below_the_app(handler: HTTPRouteHandler) -> bool:
             if isinstance(found, type) and issubclass(found, AbstractAuthenticationMiddleware):
                 return True
     return False
+
+
+def _declared_parameters(app: Litestar) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
+    """The header and cookie parameters of every HTTP route handler of ``app``, by ``id`` of the handler.
+
+    Read from the kwargs models Litestar built for its routes: they hold what the handler, its dependencies (at
+    every layer, transitively) and the layers' ``parameters`` declare, exactly as Litestar will hand them to the
+    handler. A handler on several paths has a model per path: their union counts.
+    """
+    found: dict[int, tuple[set[str], set[str]]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler, model in route.route_handler_map.values():
+            headers, cookies = found.setdefault(id(handler), (set(), set()))
+            # Litestar reads headers case-insensitively, cookies by their exact name.
+            headers.update(parameter.field_alias.lower() for parameter in model.expected_header_params)
+            cookies.update(parameter.field_alias for parameter in model.expected_cookie_params)
+    return {key: (frozenset(headers), frozenset(cookies)) for key, (headers, cookies) in found.items()}
 
 
 def _foreign_tenants(route: _Route, read: set[str], keyed: str | None) -> str | None:
@@ -168,6 +203,7 @@ class ResponseCacheEngine:
     """
 
     __slots__ = (
+        "_declared",
         "_flights",
         "_key_tags",
         "_prefix",
@@ -184,6 +220,7 @@ class ResponseCacheEngine:
         self.config = config
         self.telemetry = Telemetry(cache.namespace, config.telemetry, prefix="response_cache", outcomes=OUTCOMES)
         self._routes: dict[int, _Route | None] = {}
+        self._declared: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         self._key_tags: dict[str, tuple[str, ...]] = {}
         self._flights: dict[tuple[str, str], asyncio.Future[tuple[_Stored, TagVersions] | None]] = {}
         self.hit_header = config.hit_header.lower().encode("latin-1") if config.hit_header else None
@@ -191,8 +228,10 @@ class ResponseCacheEngine:
         # Every key is ``{namespace}:e:resp:{digest}``: the cache's layout, with the digest computed here.
         self._prefix = cache.key(_KIND, "")[: -len(digest(b""))]
 
-    def route(self, handler: HTTPRouteHandler) -> _Route | None:
-        """The cached route of ``handler``, or ``None`` when its ``opt`` does not turn caching on.
+    def route(self, handler: HTTPRouteHandler, app: Litestar) -> _Route | None:
+        """The cached route of ``handler`` (of ``app``), or ``None`` when its ``opt`` does not turn caching on.
+
+        Memoized per handler: its parameters are read once, from ``app``'s routes.
 
         Raises:
             ValueError: the ``opt`` value is not a valid rule.
@@ -202,11 +241,15 @@ class ResponseCacheEngine:
         except KeyError:
             pass
         value = handler.opt.get(self.config.opt_key)
-        route = (
-            None
-            if value is None or value is False
-            else _Route(handler, self.config.rule_of(value, handler.handler_name), self.config)
-        )
+        route = None
+        if value is not None and value is not False:
+            rule = self.config.rule_of(value, handler.handler_name)
+            declared = self._declared.get(id(handler))
+            if declared is None:  # first use, or a route registered since: read every route once more
+                self._declared = _declared_parameters(app)
+                declared = self._declared.get(id(handler))
+            # Not a handler of an HTTP route (no kwargs model tells its parameters): never keyed without them.
+            route = None if declared is None else _Route(handler, rule, self.config, declared)
         self._routes[id(handler)] = route
         return route
 
@@ -231,7 +274,7 @@ class ResponseCacheEngine:
 
         await app(scope, receive, marked)
 
-    async def serve(  # noqa: C901, PLR0911, PLR0912 - the hot path, kept in one frame on purpose
+    async def serve(  # noqa: C901, PLR0911, PLR0912, PLR0915 - the hot path, kept in one frame on purpose
         self, route: _Route, scope: HTTPScope, receive: Receive, send: Send, app: ASGIApp
     ) -> None:
         """Answer one request on a cached route: from the cache, with a 304, or by running ``app`` and storing."""
@@ -244,9 +287,13 @@ class ResponseCacheEngine:
         vary = route.vary
         values: dict[bytes, list[bytes]] = {}
         if_none_match: bytes | None = None
+        host: bytes | None = None
         for name, value in scope["headers"]:
             if name in vary:
                 values.setdefault(name, []).append(value)
+            elif name == b"host":
+                if host is None:  # Litestar's URLs take the first
+                    host = value
             elif name == b"if-none-match":
                 if_none_match = value
             elif name == b"range":
@@ -257,15 +304,21 @@ class ResponseCacheEngine:
             # Guards first: a caller the route refuses never learns whether something is cached.
             request: Request[Any, Any, Any] = handler.resolve_request_class()(scope=scope, receive=receive, send=send)  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
             await handler.authorize_connection(request)  # pyright: ignore[reportUnknownMemberType]
-        caller = None if route.scope == "public" else self.config.identify(ASGIConnection(scope))
+        connection: ASGIConnection[Any, Any, Any, Any] | None = None
+        if route.scope != "public" or route.keys.cookies:
+            connection = ASGIConnection(scope)
+        caller = None if connection is None or route.scope == "public" else self.config.identify(connection)
         part = scope_part(route.scope, caller)
         if isinstance(part, str):
             await self._pass(route, part, scope, receive, send, app)
             return
-        raw_path: bytes = cast("dict[str, Any]", scope).get("raw_path") or scope["path"].encode()
-        if b"?" in raw_path:  # some servers (and test clients) send the query in raw_path too: it is keyed apart
-            raw_path = raw_path.partition(b"?")[0]
-        key = self._prefix + digest(route.keys.fingerprint(b"GET", raw_path, scope["query_string"], values, part))
+        # Parsed by Litestar itself (and kept in the scope's state for the handler): the very values it is given.
+        cookies = connection.cookies if connection is not None and route.keys.cookies else None
+        base_url = base_url_part(scope, host) if self.config.key_base_url else b""
+        fingerprint = route.keys.fingerprint(
+            b"GET", path_part(scope), scope["query_string"], values, cookies, base_url, part
+        )
+        key = self._prefix + digest(fingerprint)
         known = self._key_tags.get(key)
         tags = known if known is not None else route.learned
         found = await self.cache.lookup(key, tags)

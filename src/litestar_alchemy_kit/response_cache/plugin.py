@@ -60,7 +60,7 @@ class ResponseCachePlugin(InitPlugin):
             for handler in route.route_handlers:
                 if isinstance(handler, HTTPRouteHandler):  # pyright: ignore[reportUnnecessaryIsInstance]
                     try:
-                        engine.route(handler)
+                        engine.route(handler, app)
                     except ValueError as exc:
                         raise ImproperlyConfiguredException(str(exc)) from exc
         self.engine = engine
@@ -88,7 +88,7 @@ class ResponseCacheMiddleware:
         if engine is None or scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        route = engine.route(scope["route_handler"])  # type: ignore[arg-type]
+        route = engine.route(scope["route_handler"], scope["litestar_app"])  # type: ignore[arg-type]
         if route is None:
             await self.app(scope, receive, send)
             return

@@ -9,7 +9,7 @@ import dataclasses
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Litestar, Request, Response, get
 from litestar.config.response_cache import ResponseCacheConfig
@@ -19,7 +19,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
-from litestar.params import FromPath
+from litestar.params import CookieParameter, FromPath, HeaderParameter
 from litestar.stores.base import Store
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession, async_sessionmaker
@@ -187,6 +187,37 @@ async def negotiated(request: Request[Any, Any, Any], hooks: NamedDependency[Hoo
     }
 
 
+async def versioned(
+    api_version: Annotated[str, HeaderParameter(name="x-api-version")], hooks: NamedDependency[Hooks]
+) -> dict[str, Any]:
+    """A header parameter of the handler's signature (no ``vary`` in its rule)."""
+    hooks.calls["versioned"] += 1
+    return {"version": api_version}
+
+
+def provide_version(api_version: Annotated[str, HeaderParameter(name="X-Api-Version")]) -> str:
+    """An app-level dependency declaring a header parameter (its name in any case: headers are case-insensitive)."""
+    return api_version
+
+
+async def versioned_by_dependency(version: NamedDependency[str], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+    """A header parameter of a dependency only."""
+    hooks.calls["versioned-dep"] += 1
+    return {"version": version}
+
+
+async def themed(theme: Annotated[str, CookieParameter(name="theme")], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+    """A cookie parameter of the handler's signature."""
+    hooks.calls["themed"] += 1
+    return {"theme": theme}
+
+
+async def links(request: Request[Any, Any, Any], hooks: NamedDependency[Hooks]) -> dict[str, Any]:
+    """An absolute link to itself, as pagination and HATEOAS responses carry (``url_for`` uses the Host)."""
+    hooks.calls["links"] += 1
+    return {"self": request.url_for("links")}
+
+
 async def touch(
     item_id: FromPath[int], session: NamedDependency[AsyncSession], hooks: NamedDependency[Hooks]
 ) -> dict[str, Any]:
@@ -223,6 +254,10 @@ ROUTES: list[tuple[Any, Any, Any]] = [
     ("/negotiated", ResponseCacheRule(scope="public", vary=("X-Api-Version",)), negotiated),
     ("/guarded", ResponseCacheRule(scope="public"), guarded),
     ("/touch/{item_id:int}", ResponseCacheRule(scope="public"), touch),
+    ("/versioned", ResponseCacheRule(scope="public"), versioned),
+    ("/versioned-by-dependency", ResponseCacheRule(scope="public"), versioned_by_dependency),
+    ("/themed", ResponseCacheRule(scope="public"), themed),
+    ("/links", ResponseCacheRule(scope="public"), links),
 ]
 """(path, kit rule, handler function): decorated per app, so each app owns its handlers."""
 
@@ -260,10 +295,12 @@ def make_app(
     dependencies = {
         "session": Provide(provide_session),
         "hooks": Provide(lambda: hooks, sync_to_thread=False, use_cache=True),
+        "version": Provide(provide_version, sync_to_thread=False),
     }
     handlers = [
         get(
             path,
+            name=fn.__name__,
             opt={"response_cache": rule} if impl == "kit" else {},
             cache=impl == "litestar",
             guards=[allowed_only] if fn is guarded else None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -168,6 +170,106 @@ async def test_negotiated_headers_are_part_of_the_key(client: Client, hooks: Hoo
     assert v2.json() == {"language": "en", "version": "2"}
     assert (await client.get("/negotiated", headers={"accept-language": "fr"})).headers["x-cache"] == "hit"
     assert hooks.calls["negotiated"] == 3
+
+
+@pytest.mark.parametrize(
+    ("route", "counter"), [("/versioned", "versioned"), ("/versioned-by-dependency", "versioned-dep")]
+)
+async def test_a_header_parameter_the_handler_declares_is_part_of_the_key(
+    client: Client, hooks: Hooks, route: str, counter: str
+) -> None:
+    """The handler's signature, or an app-level dependency's, declares the header (Litestar knows it); no ``vary``."""
+    first = await client.get(route, headers={"x-api-version": "1"})
+    second = await client.get(route, headers={"x-api-version": "2"})
+    assert (first.json(), second.json()) == ({"version": "1"}, {"version": "2"}), second.headers.get("x-cache")
+    assert first.headers["vary"] == "Accept, Accept-Encoding, Accept-Language, X-Api-Version"
+    again = await client.get(route, headers={"x-api-version": "1"})
+    assert (again.json(), again.headers["x-cache"]) == ({"version": "1"}, "hit")
+    assert hooks.calls[counter] == 2
+
+
+async def test_a_cookie_parameter_the_handler_declares_is_part_of_the_key(client: Client, hooks: Hooks) -> None:
+    client.cookies.set("theme", "dark")
+    first = await client.get("/themed")
+    client.cookies.set("theme", "light")
+    second = await client.get("/themed")
+    assert (first.json(), second.json()) == ({"theme": "dark"}, {"theme": "light"}), second.headers.get("x-cache")
+    assert first.headers["vary"] == "Accept, Accept-Encoding, Accept-Language, Cookie"
+    # only the cookie the handler declares counts: another one (a session id) still shares the entry
+    client.cookies.set("theme", "dark")
+    client.cookies.set("sid", "another-client")
+    again = await client.get("/themed")
+    assert (again.json(), again.headers["x-cache"]) == ({"theme": "dark"}, "hit")
+    assert hooks.calls["themed"] == 2
+
+
+async def test_a_response_built_from_the_host_is_not_served_to_another_host(client: Client, hooks: Hooks) -> None:
+    first = await client.get("/links", headers={"host": "acme.example.com"})
+    second = await client.get("/links", headers={"host": "globex.example.com"})
+    assert (first.json(), second.json()) == (
+        {"self": "http://acme.example.com/links"},
+        {"self": "http://globex.example.com/links"},
+    ), second.headers.get("x-cache")
+    assert (await client.get("/links", headers={"host": "acme.example.com"})).headers["x-cache"] == "hit"
+    assert hooks.calls["links"] == 2
+
+
+async def test_without_the_base_url_in_the_key_hosts_share_entries(client: Client, hooks: Hooks) -> None:
+    plugin = client.app.plugins.get(ResponseCachePlugin)
+    plugin.config.key_base_url = False  # read per request: the engine holds this config
+    first = await client.get("/links", headers={"host": "acme.example.com"})
+    second = await client.get("/links", headers={"host": "globex.example.com"})
+    assert second.json() == first.json() == {"self": "http://acme.example.com/links"}
+    assert second.headers["x-cache"] == "hit"
+    assert hooks.calls["links"] == 1
+
+
+NEGOTIATED = {"accept": "application/json", "accept-encoding": "identity"}
+"""The negotiated headers of a request built by hand: the test client sends these instead of its own."""
+
+
+async def _get_without_raw_path(app: Litestar, path: str) -> tuple[bytes, dict[bytes, bytes]]:
+    """A GET as a server that sends no ``raw_path`` (optional in ASGI) delivers it: ``path`` percent-decoded."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": unquote(path),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver.local"), *((k.encode(), v.encode()) for k, v in NEGOTIATED.items())],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver.local", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    return body, dict(start["headers"])
+
+
+async def test_an_encoded_question_mark_in_the_path_without_raw_path_is_part_of_the_key(
+    client: Client, hooks: Hooks
+) -> None:
+    draft = await _get_without_raw_path(client.app, "/echo/report%3Fdraft")
+    final = await _get_without_raw_path(client.app, "/echo/report%3Ffinal")
+    assert (draft[0], final[0]) == (b'{"path":"/report?draft","query":""}', b'{"path":"/report?final","query":""}'), (
+        final[1].get(b"x-cache")
+    )
+    # encoded again, the path is the one a raw path holds: the test client's request (with raw_path) shares it
+    with_raw_path = await client.get("/echo/report%3Fdraft", headers=NEGOTIATED)
+    assert (with_raw_path.json(), with_raw_path.headers["x-cache"]) == ({"path": "/report?draft", "query": ""}, "hit")
+    assert hooks.calls["echo"] == 2
 
 
 async def test_anonymous_and_users_never_share(client: Client) -> None:
