@@ -401,7 +401,8 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
-        note_state(connection, statement, compiled_select=True)  # a construct changes settings by set_config only
+        if isinstance(compiled, SQLCompiler):  # a construct changes settings by set_config only (DDL defines)
+            note_state(connection, statement, compiled_select=True)
         if (
             isinstance(compiled, SQLCompiler)
             and not compiled.ctes

@@ -69,6 +69,7 @@ _STATEMENT: Final = re.compile(_SKIP + _STATE_WORDS, re.IGNORECASE | re.DOTALL)
 _LATER: Final = re.compile(";" + _SKIP + _STATE_WORDS, re.IGNORECASE | re.DOTALL)
 _LOCAL: Final = re.compile(_SKIP + r"set\s+local\b[^;]*$", re.IGNORECASE | re.DOTALL)
 _SET_CONFIG: Final = re.compile(r"\bset_config\s*\(", re.IGNORECASE)
+_DEFINITION: Final = re.compile(_SKIP + r"(?:create|alter|comment)\b", re.IGNORECASE | re.DOTALL)
 _MEMO_LIMIT: Final = 4096
 
 _arguments: weakref.WeakKeyDictionary[Dialect, str] = weakref.WeakKeyDictionary()
@@ -188,8 +189,10 @@ def note_state(connection: Connection, sql: str, *, compiled_select: bool = Fals
             calls = _calls[sql] = _SET_CONFIG.search(sql) is not None
         if not calls:
             return
-    elif not (_STATEMENT.match(sql) or (";" in sql and _LATER.search(sql)) or _SET_CONFIG.search(sql)):
-        return
+    elif not _STATEMENT.match(sql) and (
+        _DEFINITION.match(sql) or not ((";" in sql and _LATER.search(sql)) or _SET_CONFIG.search(sql))
+    ):
+        return  # a definition's body (a trigger's, a function's) runs later, elsewhere: its statements are not run now
     if not _any_state:
         _any_state.append(True)
     if not compiled_select and _LOCAL.match(sql):

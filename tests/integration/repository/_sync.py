@@ -695,7 +695,8 @@ def fail_open(env: Env, dead_cache: Any) -> None:
         repo.get(item.id)
     base = repo._get_base
     assert isinstance(base, StatementInfo)
-    key = cache.key_prefix("get", base.fingerprint, ()).key(f"u{item.id.hex}")
+    assert repo._get_prefix is not None  # (the database it names, the prefix)
+    key = repo._get_prefix[1].key(f"u{item.id.hex}")
     assert base.pk_lookup is not None
     row = base.pk_lookup.row(item.id)
     assert row is not None

@@ -63,6 +63,9 @@ def test_a_setting_changed_in_sql_makes_the_connections_reads_bypass(connection:
         "SELECT 1",
         "UPDATE t SET name = 'set role'",
         "SELECT config FROM settings",
+        # a definition's body runs later (each trigger row, each call), not now
+        "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW BEGIN SET @x = 1; INSERT INTO b VALUES (1); END",
+        "CREATE FUNCTION f() RETURNS void AS $$ BEGIN PERFORM set_config('app.t', 'a', true); END $$ LANGUAGE plpgsql",
     ],
 )
 def test_settings_that_change_no_result_are_left_alone(connection: Connection, sql: str) -> None:
