@@ -401,8 +401,8 @@ def _attribute(connection: Connection, statement: str, context: ExecutionContext
         writes = raw_sql_writes(statement, connection.dialect.name)
     else:
         construct = compiled.statement
-        if isinstance(compiled, SQLCompiler):  # a construct changes settings by set_config only (DDL defines)
-            note_state(connection, statement, compiled_select=True)
+        # a query construct changes settings by set_config only; DDL's SQL is read as raw SQL (a definition's is not run)
+        note_state(connection, statement, compiled_select=isinstance(compiled, SQLCompiler))
         if (
             isinstance(compiled, SQLCompiler)
             and not compiled.ctes

@@ -73,7 +73,10 @@ _DEFINITION: Final = re.compile(_SKIP + r"(?:create|alter|comment)\b", re.IGNORE
 _MEMO_LIMIT: Final = 4096
 
 _arguments: weakref.WeakKeyDictionary[Dialect, str] = weakref.WeakKeyDictionary()
-_tokens: weakref.WeakKeyDictionary[Dialect, str] = weakref.WeakKeyDictionary()
+# by id(dialect), with a weak reference to it: read on every cached read, where a WeakKeyDictionary lookup (a new
+# weak reference each time) costs several times a dict's; the reference's callback drops the entry before the id
+# can be reused
+_tokens: dict[int, tuple[weakref.ref[Dialect], str]] = {}
 _tainted_engines: weakref.WeakSet[Dialect] = weakref.WeakSet()
 _local: weakref.WeakKeyDictionary[Connection, bool] = weakref.WeakKeyDictionary()
 _calls: dict[str, bool] = {}  # compiled SELECT -> whether it calls set_config (a function of the text alone)
@@ -92,16 +95,16 @@ def database_token(engine: Engine) -> str | None:
         not connected since the listeners were installed (the read bypasses, and connects).
     """
     dialect = engine.dialect
-    token = _tokens.get(dialect)
-    if token is not None:
-        return None if token is _VARIES else token
+    known = _tokens.get(id(dialect))
+    if known is not None and known[0]() is dialect:
+        return None if known[1] is _VARIES else known[1]
     arguments = _arguments.get(dialect)
     if arguments is None:
         if _holds_no_connection(engine):
             return None  # its next connection tells its arguments
         arguments = "url"  # connected before the listeners, or by a creator: the URL alone
     if arguments is _VARIES:
-        _tokens[dialect] = _VARIES
+        _remember(dialect, _VARIES)
         return None
     family, name = database_key(engine)
     if name == ":memory:":
@@ -111,8 +114,14 @@ def database_token(engine: Engine) -> str | None:
     else:
         url = engine.url
         place = canonical_text_of((url.host, url.port, url.username, url.database, sorted(url.query.items())))
-    token = _tokens[dialect] = "D" + digest(canonical_bytes((family, place, arguments)))
+    token = "D" + digest(canonical_bytes((family, place, arguments)))
+    _remember(dialect, token)
     return token
+
+
+def _remember(dialect: Dialect, token: str) -> None:
+    key = id(dialect)
+    _tokens[key] = (weakref.ref(dialect, lambda _: _tokens.pop(key, None)), token)
 
 
 def canonical_text_of(value: object) -> str:
@@ -170,7 +179,7 @@ def _connected(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
     elif known != arguments:
         # two connections of one engine made differently (a listener editing them): reads cannot tell which
         _arguments[dialect] = _VARIES
-        _tokens.pop(dialect, None)
+        _tokens.pop(id(dialect), None)
 
 
 def note_state(connection: Connection, sql: str, *, compiled_select: bool = False) -> None:
