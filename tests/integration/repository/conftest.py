@@ -72,6 +72,30 @@ VALKEY_ON_ONE_ENGINE = frozenset(
 invariant and tenant scenario on every engine (the issue's matrix), and these on SQLite (the suite's 15-minute budget)."""
 
 
+REDIS_ON_FILE_ENGINES = frozenset(
+    {
+        "test_edges_async.py",
+        "test_edges_sync.py",
+        "test_function_dependencies.py",
+        "test_hidden_dependencies.py",
+        "test_hidden_writes_more.py",
+        "test_partition_review18.py",
+        "test_relationship_review19.py",
+        "test_safety_async.py",
+        "test_safety_sync.py",
+        "test_shapes_async.py",
+        "test_shapes_sync.py",
+        "test_spellings_async.py",
+        "test_spellings_sync.py",
+    }
+)
+"""Review scenarios whose subject is what a statement reads or writes (its analysis, keys, tags, spellings), which no
+store sees: every engine runs them on the in-process store, Redis on SQLite's engines (:data:`CLUSTER_ENGINES`), as
+Valkey and the clusters. A store's delivery (markers, settles, bumps, their timing against each engine's commit) runs
+on every engine in the invariant and tenant scenarios, the durable, two-phase, engine-commit and race modules (the
+suite's 15-minute budget: these runs were 12% of it)."""
+
+
 CONTROL_MATRICES = frozenset(
     {
         "test_relationship_reads_after_child_and_link_writes",
@@ -88,7 +112,8 @@ CONTROL_RUNS = frozenset({("aiosqlite", "memory_store"), ("asyncpg", "memory_sto
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect cluster runs (and Valkey runs of :data:`VALKEY_ON_ONE_ENGINE`) on engines other than
     :data:`CLUSTER_ENGINES`, :data:`DATABASE_SIDE` modules' runs on Valkey and the clusters (see the module docstring),
-    and :data:`CONTROL_MATRICES`' runs but :data:`CONTROL_RUNS`."""
+    :data:`CONTROL_MATRICES`' runs but :data:`CONTROL_RUNS`, and :data:`REDIS_ON_FILE_ENGINES`' Redis runs on
+    other engines."""
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
@@ -102,6 +127,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             (one_engine and engine is not None and engine not in CLUSTER_ENGINES)
             or (store in NETWORK_ONLY and (item.path.name in DATABASE_SIDE or name in DATABASE_SIDE_TESTS))
             or (name in CONTROL_MATRICES and (engine, store) not in CONTROL_RUNS)
+            or (
+                store == "redis_store"
+                and engine is not None
+                and engine not in CLUSTER_ENGINES
+                and item.path.name in REDIS_ON_FILE_ENGINES
+            )
         ):
             dropped.append(item)
         else:
