@@ -31,6 +31,22 @@ REPOSITORY_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "_filter_select_by_kwargs": ("self", "statement", "kwargs"),
     # called by upsert_many of a tenant-bound repository, once after its rows
     "_flush_or_commit": ("self", "auto_commit"),
+    # overridden for a tenant-bound repository: the bulk statements by key also match the tenant, and every
+    # existing row AA merges is stamped with it
+    "_get_update_many_statement": ("self", "model_type", "supports_returning", "loader_options", "execution_options"),
+    "_get_delete_many_statement": (
+        "self",
+        "model_type",
+        "id_attribute",
+        "id_chunk",
+        "supports_returning",
+        "statement_type",
+        "loader_options",
+        "execution_options",
+    ),
+    "_attach_to_session": ("self", "model", "strategy", "load"),
+    # called by delete_many of a tenant-bound repository for composite primary keys
+    "_normalize_pk_values_to_tuples": ("self", "item_ids"),
 }
 """Methods of ``SQLAlchemyAsyncRepository`` / ``SQLAlchemySyncRepository`` and their parameter names."""
 

@@ -6,7 +6,10 @@ A repository constructed with ``tenant=`` derives from that declaration, and fro
 - the base statement's filter, so every read (``get``, ``list``, ``count``, ``exists``...) and every
   read a write makes first (``update`` and ``delete`` load the row through it: another tenant's row
   is a ``NotFoundError``) sees only the tenant's rows;
-- the stamp written into every instance it adds, updates or upserts (the bound tenant always wins);
+- the stamp written into every instance it adds, updates or upserts, and into the row ``get_and_update``
+  and ``get_or_upsert`` change or create (the bound tenant always wins, over the data and keyword arguments);
+- the condition every bulk statement it runs carries (``update_many``, ``delete_many``, ``delete_where``): a key
+  unique per tenant only (a slug) never reaches another tenant's row of the same key;
 - the part of the cache scope that keeps tenants' entries apart.
 
 A repository is built per request: the binding of a tenant of a scalar type (``str``, ``int``,

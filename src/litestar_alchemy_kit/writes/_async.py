@@ -3,12 +3,15 @@
 The base of :class:`~litestar_alchemy_kit.repository.CachedAsyncRepository`: it binds the
 repository to a tenant and overrides AA's write methods, each with AA's exact signature, so that
 the reads a write makes never use the cache and a tenant-bound repository never writes outside
-its tenant. The cache itself (read path, keys, invalidation) is the subclass's and the ORM layer's.
+its tenant. Two of AA's steps carry the tenant for every method that takes them: ``_attach_to_session``
+(every existing row AA merges is stamped) and ``_get_delete_many_statement`` /
+``_get_update_many_statement`` (every bulk statement by key matches the tenant too). The cache
+itself (read path, keys, invalidation) is the subclass's and the ORM layer's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
 from advanced_alchemy.repository import LoadSpec, SQLAlchemyAsyncRepository
@@ -33,13 +36,13 @@ if TYPE_CHECKING:
     from advanced_alchemy.filters import StatementTypeT as StatementT
     from advanced_alchemy.repository.typing import PrimaryKeyType
     from advanced_alchemy.utils.dataclass import EmptyType
-    from sqlalchemy import Update
+    from sqlalchemy import Delete, Select, Update
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.ext.asyncio.scoping import async_scoped_session
     from sqlalchemy.orm import InstrumentedAttribute
     from sqlalchemy.orm.strategy_options import _AbstractLoad  # pyright: ignore[reportPrivateUsage]
     from sqlalchemy.sql import ColumnElement
-    from sqlalchemy.sql.dml import ReturningUpdate
+    from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
     from sqlalchemy.sql.selectable import ForUpdateParameter
 
 
@@ -202,11 +205,63 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         uniquify: bool | None = None,
         bind_group: str | None = None,
     ) -> Sequence[ModelT]:
-        """AA's ``delete_many``; the commit invalidates through session events."""
-        # AA's bulk DELETE matches by key alone: check every row is the tenant's first.
+        """AA's ``delete_many``; the commit invalidates through session events.
+
+        Bound to a tenant, every key must be a row of the tenant (else AA's ``NotFoundError``, nothing deleted), and
+        the DELETE matches the tenant too (see ``_get_delete_many_statement``). Composite primary keys are
+        deleted through :meth:`delete_where` in one statement (``chunk_size`` is not applied): AA builds their DELETE
+        inline, where no hook can add the tenant to it.
+        """
+        if self._tenant is not None and id_attribute is None and self.has_composite_pk:
+            matches = self._key_matches(self._normalize_pk_values_to_tuples(item_ids))
+            if not matches:
+                await self._flush_or_commit(auto_commit=auto_commit)  # as AA does with no keys
+                return []
+            await self._require_tenant_count(or_(*matches), len(matches))
+            return await self.delete_where(
+                or_(*matches),
+                auto_commit=auto_commit,
+                auto_expunge=auto_expunge,
+                error_messages=error_messages,
+                load=load,
+                execution_options=execution_options,
+                uniquify=uniquify,
+                bind_group=bind_group,
+            )
+        # the pre-check makes a key of another tenant a NotFoundError, as delete() does; the statement's condition
+        # is what keeps other tenants' rows out (a key unique per tenant only matches theirs too)
         await self._require_tenant_rows(item_ids, id_attribute)
         with self._read_state.narrow(allowed=False):
             return await super().delete_many(**passthrough(locals()))
+
+    def _get_delete_many_statement(
+        self,
+        *,
+        model_type: type[ModelT],
+        id_attribute: InstrumentedAttribute[Any],
+        id_chunk: list[Any],
+        supports_returning: bool,
+        statement_type: Literal["delete", "select"] = "delete",
+        loader_options: list[_AbstractLoad] | None,
+        execution_options: dict[str, Any] | None,
+    ) -> Select[tuple[ModelT]] | Delete | ReturningDelete[tuple[ModelT]]:
+        """AA's bulk DELETE by ``id_attribute`` (or its SELECT first, without ``RETURNING``), matching the bound tenant too.
+
+        ``delete_many``'s check counts the tenant's rows only, and an ``id_attribute`` unique per tenant (a slug) also
+        names other tenants' rows: without the condition AA's DELETE would delete and return them.
+        """
+        statement = super()._get_delete_many_statement(
+            model_type=model_type,
+            id_attribute=id_attribute,
+            id_chunk=id_chunk,
+            supports_returning=supports_returning,
+            statement_type=statement_type,
+            loader_options=loader_options,
+            execution_options=execution_options,
+        )
+        if self._tenant is None:
+            return statement
+        return statement.where(self._tenant.condition())
 
     async def delete_where(
         self,
@@ -244,7 +299,11 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
-        """AA's ``get_or_upsert``, reading from the database."""
+        """AA's ``get_or_upsert``, reading from the database.
+
+        Bound to a tenant, the row it changes or adds stays the tenant's whatever ``kwargs`` say (see
+        ``_attach_to_session``).
+        """
         with self._read_state.narrow(allowed=False):
             return await super().get_or_upsert(*filters, **passthrough(locals(), "filters"))
 
@@ -264,9 +323,27 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         bind_group: str | None = None,
         **kwargs: Any,
     ) -> tuple[ModelT, bool]:
-        """AA's ``get_and_update``, reading from the database."""
+        """AA's ``get_and_update``, reading from the database.
+
+        Bound to a tenant, the row it changes stays the tenant's whatever ``kwargs`` say (see
+        ``_attach_to_session``).
+        """
         with self._read_state.narrow(allowed=False):
             return await super().get_and_update(*filters, **passthrough(locals(), "filters"))
+
+    async def _attach_to_session(
+        self, model: ModelT, strategy: Literal["add", "merge"] = "add", load: bool = True
+    ) -> ModelT:
+        """AA's; a merge writes the bound tenant into ``model`` first (a value already there is replaced).
+
+        Every existing row AA's ``update``, ``upsert``, ``get_or_upsert`` and ``get_and_update`` change is merged here,
+        after AA has assigned the caller's data or keyword arguments to it: stamping here, once, keeps a ``tenant=``
+        among those from moving a row the tenant's read found into another tenant. New instances (the ``"add"``
+        strategy, :meth:`add`'s alone) are stamped by :meth:`add` itself, as :meth:`add_many` stamps its own.
+        """
+        if self._tenant is not None and strategy == "merge":
+            self._tenant.stamp(model)
+        return await super()._attach_to_session(model, strategy, load)
 
     async def update(
         self,
@@ -368,6 +445,13 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
             return
         matches = [and_(*(column == value for column, value in zip(columns, key, strict=True))) for key in keys]
         await self._require_tenant_count(or_(*matches), len(keys))
+
+    def _key_matches(self, keys: Iterable[tuple[Any, ...]]) -> list[ColumnElement[bool]]:
+        """``pk == key`` for each distinct primary key in ``keys`` (values in the mapper's primary key order)."""
+        columns = list(class_mapper(self.model_type).primary_key)
+        return [
+            and_(*(column == value for column, value in zip(columns, key, strict=True))) for key in dict.fromkeys(keys)
+        ]
 
     async def upsert(
         self,

@@ -110,6 +110,11 @@ async def test_tenant_provider_never_crosses_tenants(tables: AsyncEngine, store_
     async with sessions() as session:
         acme = await notes_for(session, cache, "acme")
         globex = await notes_for(session, cache, "globex")
+        # Keyword arguments naming another tenant are the payload's too: the row they change stays the caller's.
+        found, _ = await acme.get_and_update(match_fields=["title"], title="a1", tenant_id="globex", auto_commit=True)
+        assert found.tenant_id == "acme"
+        found, _ = await acme.get_or_upsert(match_fields=["title"], title="a1", tenant_id="globex", auto_commit=True)
+        assert found.tenant_id == "acme"
         await acme.update({"title": "a2"}, item_id=mine.id, auto_commit=True)
         created = await acme.create_many([{"title": "m1"}, {"title": "m2", "tenant_id": "globex"}], auto_commit=True)
         upserted = await acme.upsert_many([{"title": "u1", "tenant_id": "globex"}], auto_commit=True)

@@ -230,6 +230,17 @@ class Account(UUIDPrimaryKey, GeneratedBase):
     tenant: Mapped[int] = tenant_column(Computed("org - org % 100"), nullable=True)  # MariaDB: no NOT NULL here
 
 
+class Membership(GeneratedBase):
+    """A tenant-owned model with a composite primary key: AA deletes rows of such keys with a statement of its own."""
+
+    __tablename__ = "lak_repo_membership"
+
+    team: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    member: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    tenant: Mapped[int] = tenant_column()
+    name: Mapped[str] = mapped_column(String(20))
+
+
 class ViewBase(CommonTableAttributes, DeclarativeBase):
     """Models of views a scenario creates itself (``create_all`` must never make them tables)."""
 

@@ -107,3 +107,15 @@ async def test_tenant_bound_update_many_takes_dicts(async_env: Env) -> None:
 
 async def test_tenant_bound_update_many_skips_a_row_moved_meanwhile(async_env: Env) -> None:
     await scenarios.tenant_bound_update_many_skips_a_row_moved_meanwhile(async_env)
+
+
+async def test_tenant_bound_delete_many_by_a_key_unique_per_tenant(async_env: Env) -> None:
+    await scenarios.tenant_bound_delete_many_by_a_key_unique_per_tenant(async_env)
+
+
+async def test_tenant_bound_delete_many_by_composite_key(async_env: Env) -> None:
+    await scenarios.tenant_bound_delete_many_by_composite_key(async_env)
+
+
+async def test_tenant_bound_keyword_writes_stay_in_the_tenant(async_env: Env) -> None:
+    await scenarios.tenant_bound_keyword_writes_stay_in_the_tenant(async_env)

@@ -107,3 +107,15 @@ def test_tenant_bound_update_many_takes_dicts(sync_env: Env) -> None:
 
 def test_tenant_bound_update_many_skips_a_row_moved_meanwhile(sync_env: Env) -> None:
     scenarios.tenant_bound_update_many_skips_a_row_moved_meanwhile(sync_env)
+
+
+def test_tenant_bound_delete_many_by_a_key_unique_per_tenant(sync_env: Env) -> None:
+    scenarios.tenant_bound_delete_many_by_a_key_unique_per_tenant(sync_env)
+
+
+def test_tenant_bound_delete_many_by_composite_key(sync_env: Env) -> None:
+    scenarios.tenant_bound_delete_many_by_composite_key(sync_env)
+
+
+def test_tenant_bound_keyword_writes_stay_in_the_tenant(sync_env: Env) -> None:
+    scenarios.tenant_bound_keyword_writes_stay_in_the_tenant(sync_env)
