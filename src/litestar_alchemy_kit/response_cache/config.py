@@ -137,9 +137,9 @@ class ResponseCachePluginConfig:
     """Request headers every cached route varies on, besides ``Accept``, ``Accept-Encoding``, ``Accept-Language``
     and the header parameters its handler and dependencies declare (which, like its cookie parameters, always count)."""
     key_base_url: bool = True
-    """Key responses by the request's base URL too: scheme, ``Host`` (the server's address without one) and root
-    path, what ``request.base_url``, ``request.url`` and ``url_for`` build absolute URLs from. ``False`` shares
-    entries across hosts and schemes: only for apps whose responses never hold an absolute URL, served under
+    """Whether keys include the request's base URL (its scheme, ``Host`` or else the server's address, and root
+    path), which ``request.base_url``, ``request.url`` and ``url_for`` build absolute URLs from. ``False`` shares
+    entries across hosts and schemes, only for apps whose responses never hold an absolute URL, served under
     hosts that all serve the same data."""
     statuses: frozenset[int] = field(default_factory=_default_statuses)
     """Status codes that may be stored (2xx but 206 by default); problem responses never are."""
