@@ -107,6 +107,18 @@ async def test_two_databases_behind_one_cache_never_share_entries(two_databases:
     await _rounds(makers, cache)
 
 
+async def _other_schema(engine: AsyncEngine, *, create: bool = True) -> None:
+    """PostgreSQL: the second database's row in a schema of the first (named by a search path), or dropped."""
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS lak_readctx_other CASCADE"))
+        if create:
+            await conn.execute(text("CREATE SCHEMA lak_readctx_other"))
+            await conn.execute(
+                text("CREATE TABLE lak_readctx_other.lak_readctx_widget (id int primary key, name varchar(40))")
+            )
+            await conn.execute(text("INSERT INTO lak_readctx_other.lak_readctx_widget VALUES (1, 'second')"))
+
+
 def _args_for(engine: AsyncEngine, other: URL) -> dict[str, Any]:
     """``connect_args`` that send an engine with ``engine``'s URL to the database or schema of ``other``."""
     driver = engine.url.get_driver_name()
@@ -124,13 +136,7 @@ async def test_engines_differing_only_in_connect_args_never_share_entries(
     if first.dialect.name == "sqlite":
         pytest.skip("sqlite: the file is the URL's; connect_args name no other database")
     if first.dialect.name == "postgresql":  # a schema of the same database, named only in the connect arguments
-        async with first.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS lak_readctx_other CASCADE"))
-            await conn.execute(text("CREATE SCHEMA lak_readctx_other"))
-            await conn.execute(
-                text("CREATE TABLE lak_readctx_other.lak_readctx_widget (id int primary key, name varchar(40))")
-            )
-            await conn.execute(text("INSERT INTO lak_readctx_other.lak_readctx_widget VALUES (1, 'second')"))
+        await _other_schema(first)
     cache = _cache()
     steered = create_async_engine(first.url, connect_args=_args_for(first, other.url))
     try:
@@ -141,8 +147,7 @@ async def test_engines_differing_only_in_connect_args_never_share_entries(
     finally:
         await steered.dispose()
         if first.dialect.name == "postgresql":
-            async with first.begin() as conn:
-                await conn.execute(text("DROP SCHEMA IF EXISTS lak_readctx_other CASCADE"))
+            await _other_schema(first, create=False)
 
 
 async def _switch(session: Any, engine: AsyncEngine, other: URL, *, local: bool) -> None:
@@ -165,13 +170,7 @@ async def test_settings_changed_in_sql_bypass_the_cache(
     if local and dialect != "postgresql":
         pytest.skip(f"{dialect}: no setting lasts one transaction only")
     if dialect == "postgresql":
-        async with first.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS lak_readctx_other CASCADE"))
-            await conn.execute(text("CREATE SCHEMA lak_readctx_other"))
-            await conn.execute(
-                text("CREATE TABLE lak_readctx_other.lak_readctx_widget (id int primary key, name varchar(40))")
-            )
-            await conn.execute(text("INSERT INTO lak_readctx_other.lak_readctx_widget VALUES (1, 'second')"))
+        await _other_schema(first)
     # one pooled connection, so a setting that outlives its session is met by the next one
     engine = create_async_engine(first.url, pool_size=1, max_overflow=0)
     cache = _cache()
@@ -205,8 +204,7 @@ async def test_settings_changed_in_sql_bypass_the_cache(
     finally:
         await engine.dispose()
         if dialect == "postgresql":
-            async with first.begin() as conn:
-                await conn.execute(text("DROP SCHEMA IF EXISTS lak_readctx_other CASCADE"))
+            await _other_schema(first, create=False)
 
 
 async def _row_level_security(conn: Any) -> None:
