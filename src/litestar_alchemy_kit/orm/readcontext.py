@@ -8,10 +8,10 @@ configured database), and the same SQL returns other rows on another database, s
   ``connect_args``: asyncpg's ``server_settings``, psycopg's ``options``, MySQL's ``init_command``...), learnt
   from the ``do_connect`` event, password left out; SQLite and DuckDB files by their resolved path; an
   in-memory database is this engine's alone. Engines of one database made alike share entries across
-  processes; anything else only costs misses. Until an engine has connected since the listeners were
-  installed its arguments are unknown and its reads bypass the cache (one read per engine and process).
-  An engine whose connections were all made before (or by a custom ``creator``, which SQLAlchemy calls
-  with no arguments) is named by its URL alone.
+  processes; anything else only costs misses. Until an engine has handed out a connection since the listeners
+  were installed its arguments are unknown and its reads bypass the cache (one read per engine and process).
+  An engine whose connections were made before (or by a custom ``creator``, which SQLAlchemy calls with no
+  arguments) is named by its URL alone.
 - **Settings changed in SQL bypass** (:func:`note_state`): after ``SET search_path``, ``SET ROLE``,
   ``set_config(...)`` (row-level security by a session setting), MySQL's ``USE`` or ``SET sql_mode``,
   SQLite's ``ATTACH`` or ``PRAGMA case_sensitive_like``, what a read returns depends on state no key names.
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.pool import NullPool, Pool, QueuePool
+from sqlalchemy.pool import Pool
 
 from litestar_alchemy_kit.cache.keys import digest
 from litestar_alchemy_kit.canonical import Unencodable, canonical_bytes, encode_value
@@ -46,6 +46,7 @@ __all__ = ("database_token", "install_read_context_listeners", "note_state", "st
 
 _SECRET_ARGS: Final = frozenset({"password", "passwd", "sslpassword", "ssl_key_password"})
 _VARIES: Final = "varies"  # an engine whose connections were made with different arguments
+_URL_ONLY: Final = "url"  # an engine whose connections were made before the listeners, or by a custom creator
 _MAKING: Final = "litestar_alchemy_kit.readcontext.making"  # in a pool record's info, until its connection is made
 _STATE_KEY: Final = "litestar_alchemy_kit.readcontext.state"  # in Connection.info: kept with the DBAPI connection
 _SKIP: Final = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # whitespace and comments
@@ -100,9 +101,7 @@ def database_token(engine: Engine) -> str | None:
         return None if known[1] is _VARIES else known[1]
     arguments = _arguments.get(dialect)
     if arguments is None:
-        if _holds_no_connection(engine):
-            return None  # its next connection tells its arguments
-        arguments = "url"  # connected before the listeners, or by a creator: the URL alone
+        return None  # its next connection tells its arguments (or, made by a creator, that the URL alone names it)
     if arguments is _VARIES:
         _remember(dialect, _VARIES)
         return None
@@ -152,14 +151,6 @@ def _encode_lenient(value: object, out: list[str]) -> None:
         encode_value(f"<{type(value).__module__}.{type(value).__qualname__}>", out)
 
 
-def _holds_no_connection(engine: Engine) -> bool:
-    """Whether every connection ``engine`` will hand out is yet to be made (so ``do_connect`` will see it)."""
-    pool = engine.pool
-    if isinstance(pool, NullPool):
-        return True
-    return isinstance(pool, QueuePool) and pool.checkedin() + pool.checkedout() == 0
-
-
 def _do_connect(dialect: Dialect, record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]) -> None:
     # Class-level listeners run before an engine's own, which may still edit the arguments in place: read them once
     # the connection is made.
@@ -174,12 +165,25 @@ def _connected(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
     dialect, cargs, cparams = making
     arguments = canonical_text_of((cargs, {name: value for name, value in cparams.items() if name not in _SECRET_ARGS}))
     known = _arguments.get(dialect)
-    if known is None:
+    if known is None or known is _URL_ONLY:
         _arguments[dialect] = arguments
+        _tokens.pop(id(dialect), None)
     elif known != arguments:
         # two connections of one engine made differently (a listener editing them): reads cannot tell which
         _arguments[dialect] = _VARIES
         _tokens.pop(id(dialect), None)
+
+
+def _engine_connect(connection: Connection) -> None:
+    """A connection is handed out: if no ``do_connect`` told how its engine connects, the URL alone names it.
+
+    Its DBAPI connection was made before the listeners were installed, or by a custom ``creator`` (which SQLAlchemy
+    calls with no arguments, so ``do_connect`` never runs).
+    """
+    dialect = connection.dialect
+    known = _tokens.get(id(dialect))
+    if (known is None or known[0]() is not dialect) and dialect not in _arguments:
+        _arguments[dialect] = _URL_ONLY
 
 
 def note_state(connection: Connection, sql: str, *, compiled_select: bool = False) -> None:
@@ -233,6 +237,7 @@ def install_read_context_listeners() -> None:
         return
     event.listen(Engine, "do_connect", _do_connect)
     event.listen(Pool, "connect", _connected)
+    event.listen(Engine, "engine_connect", _engine_connect)
     event.listen(Engine, "commit", _transaction_ended)
     event.listen(Engine, "rollback", _transaction_ended)
     _installed = True

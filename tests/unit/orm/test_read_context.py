@@ -148,3 +148,20 @@ def test_a_password_is_not_part_of_the_name() -> None:
         seen.append(database_token(engine))
         engine.dispose()
     assert seen[0] is not None and seen[0] == seen[1] == seen[2]
+
+
+def test_an_engine_on_a_custom_creator_is_named_by_its_url(tmp_path: Any) -> None:
+    """SQLAlchemy calls a ``creator`` with no arguments (no ``do_connect``): once it hands out a connection, its URL
+    names it, whatever its pool (a ``NullPool`` holds none to look at)."""
+    import sqlite3
+
+    install_session_listeners()
+    path = tmp_path / "a.db"
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(path), poolclass=NullPool)
+    try:
+        assert database_token(engine) is None
+        with engine.connect():
+            pass
+        assert database_token(engine) is not None
+    finally:
+        engine.dispose()
