@@ -6,21 +6,24 @@ configured database), and the same SQL returns other rows on another database, s
 - **Every key names the database** (:func:`database_token`): the connect arguments the engine's connections
   are really made with, as SQLAlchemy hands them to the driver (the URL's host, port, user and database, and
   ``connect_args``: asyncpg's ``server_settings``, psycopg's ``options``, MySQL's ``init_command``...), learnt
-  from the ``do_connect`` event, password left out; SQLite and DuckDB files by their resolved path; an
-  in-memory database is this engine's alone. Engines of one database made alike share entries across
-  processes; anything else only costs misses. Until an engine has handed out a connection since the listeners
-  were installed its arguments are unknown and its reads bypass the cache (one read per engine and process).
-  An engine whose connections were made before (or by a custom ``creator``, which SQLAlchemy calls with no
-  arguments) is named by its URL alone.
+  from the ``do_connect`` event once an engine's own listeners have edited them, password left out; SQLite and
+  DuckDB files by their resolved path; an in-memory database is this engine's alone. Engines of one database made
+  alike share entries across processes; anything else only costs misses. Until an engine has handed out a
+  connection since the listeners were installed its arguments are unknown and its reads bypass the cache (one
+  read per engine and process). An engine whose arguments cannot be known (connections made before the
+  listeners, or by a custom ``creator``, which SQLAlchemy calls with none) keeps entries of its own.
 - **Settings changed in SQL bypass** (:func:`note_state`): after ``SET search_path``, ``SET ROLE``,
-  ``set_config(...)`` (row-level security by a session setting), MySQL's ``USE`` or ``SET sql_mode``,
-  SQLite's ``ATTACH`` or ``PRAGMA case_sensitive_like``, what a read returns depends on state no key names.
-  ``SET LOCAL`` lasts until the transaction ends and its reads bypass until then; anything else stays with the
-  DBAPI connection (returned to the pool with it), whose reads bypass for its lifetime, and the engine's reads
-  bypass wherever the connection is not known yet (any pooled one may carry it). Settings that change nothing
-  a read returns (timeouts, ``application_name``, planner costs) are left alone; isolation is tracked apart
-  (:mod:`.binding`). Settings a ``connect`` listener applies through the DBAPI connection are not seen: put them
-  in ``connect_args``, or give the repository a ``scope``.
+  ``set_config(...)`` (row-level security by a session setting), a ``SET`` in a ``DO`` block, MySQL's ``USE``,
+  ``SET time_zone`` or ``SET sql_mode`` (every assignment of a multi-assignment ``SET``), SQLite's ``ATTACH`` or
+  ``PRAGMA case_sensitive_like``, or a temporary table (it shadows a table of its name), what a read returns
+  depends on state no key names. PostgreSQL's ``SET LOCAL`` lasts until the transaction ends and its reads
+  bypass until then; anything else (MySQL's ``SET LOCAL`` is a session setting) stays with the DBAPI connection,
+  whose reads bypass until it is closed, and while such a connection is open the engine's reads whose
+  connection is not known yet bypass too (the pool may hand it out). Settings that change nothing a read returns
+  (timeouts, ``application_name``, planner costs, foreign-key checks) and ``RESET`` / ``DISCARD`` (back to how
+  the connection was made) are left alone; isolation is tracked apart (:mod:`.binding`); a definition's body (a
+  trigger's, a function's) is not run. Settings a ``connect`` listener applies through the DBAPI connection are
+  not seen: put them in ``connect_args``, or give the repository a ``scope``.
 """
 
 from __future__ import annotations
@@ -49,28 +52,38 @@ _VARIES: Final = "varies"  # an engine whose connections were made with differen
 _URL_ONLY: Final = "url"  # an engine whose connections were made before the listeners, or by a custom creator
 _MAKING: Final = "litestar_alchemy_kit.readcontext.making"  # in a pool record's info, until its connection is made
 _STATE_KEY: Final = "litestar_alchemy_kit.readcontext.state"  # in Connection.info: kept with the DBAPI connection
-_SKIP: Final = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # whitespace and comments
+# whitespace and comments (MySQL's "#" too); MySQL runs what a "/*!" comment holds, so its opener is skipped alone
+_SKIP: Final = r"(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*!\d*|/\*.*?\*/)*"
 # Settings that change no row a read returns nor how values come back: left alone (an application that sets a
 # statement timeout per transaction keeps its hits). Anything else (search_path, role, time zone, sql_mode,
-# custom settings read by row-level security policies...) bypasses.
-_NEUTRAL: Final = (
-    r"(?:transaction\b|session\s+characteristics\b|constraints\b|autocommit\b|"
-    r"(?:(?:session|local|global|persist)\s+|@@(?:session\.|local\.)?)?(?:"
-    r"statement_timeout|lock_timeout|idle_in_transaction_session_timeout|idle_session_timeout|application_name|"
-    r"work_mem|maintenance_work_mem|temp_buffers|jit\w*|enable_\w+|random_page_cost|seq_page_cost|"
-    r"effective_cache_size|effective_io_concurrency|max_parallel_\w+|parallel_\w+|synchronous_commit|"
-    r"client_min_messages|log_\w+|max_execution_time|innodb_lock_wait_timeout|lock_wait_timeout|wait_timeout|"
-    r"net_\w+_timeout|busy_timeout|threads|memory_limit|default_transaction_isolation|transaction_isolation|"
-    r"tx_isolation|transaction\s+isolation)\b)"
+# custom settings read by row-level security policies...) bypasses. One assignment only: "SET a = 1, b = 2" is
+# looked at as a whole. RESET and DISCARD bring settings back to how the connection was made: never a new state.
+_NEUTRAL_NAMES: Final = (
+    r"(?:(?:session|local|global|persist|persist_only)\s+|@@(?:session\.|local\.|global\.)?)?(?:"
+    r"transaction|session\s+characteristics|constraints|autocommit|statement_timeout|lock_timeout|"
+    r"idle_in_transaction_session_timeout|idle_session_timeout|application_name|work_mem|maintenance_work_mem|"
+    r"temp_buffers|jit\w*|enable_\w+|random_page_cost|seq_page_cost|effective_cache_size|effective_io_concurrency|"
+    r"max_parallel_\w+|parallel_\w+|synchronous_commit|client_min_messages|log_\w+|max_execution_time|"
+    r"max_statement_time|innodb_lock_wait_timeout|lock_wait_timeout|wait_timeout|net_\w+_timeout|busy_timeout|"
+    r"threads|memory_limit|default_transaction_\w+|transaction_isolation|tx_isolation|transaction_read_only|"
+    r"foreign_key_checks|unique_checks|session_replication_role|sql_log_bin)(?![.\w])"
 )
-_STATE_WORDS: Final = (
-    rf"(?:set\b(?!{_SKIP}{_NEUTRAL})|reset\b|discard\b|use\b|attach\b|detach\b|pragma{_SKIP}case_sensitive_like\b)"
+_NEUTRAL: Final = re.compile(
+    _SKIP + rf"(?:set\s+{_NEUTRAL_NAMES}[^,]*|reset\b.*|discard\b.*)$", re.IGNORECASE | re.DOTALL
 )
-_STATEMENT: Final = re.compile(_SKIP + _STATE_WORDS, re.IGNORECASE | re.DOTALL)
-_LATER: Final = re.compile(";" + _SKIP + _STATE_WORDS, re.IGNORECASE | re.DOTALL)
-_LOCAL: Final = re.compile(_SKIP + r"set\s+local\b[^;]*$", re.IGNORECASE | re.DOTALL)
+_SETTING: Final = re.compile(
+    _SKIP + r"(?:set|use|attach|detach|pragma\s+case_sensitive_like|create\s+(?:(?:global|local)\s+)?temp(?:orary)?)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_LOCAL: Final = re.compile(_SKIP + r"set\s+local\b", re.IGNORECASE | re.DOTALL)
 _SET_CONFIG: Final = re.compile(r"\bset_config\s*\(", re.IGNORECASE)
-_DEFINITION: Final = re.compile(_SKIP + r"(?:create|alter|comment)\b", re.IGNORECASE | re.DOTALL)
+# a definition's body (a trigger's, a function's) runs later, elsewhere: its statements are not run now; a temporary
+# table is no definition (it shadows the table of that name for the connection's reads)
+_DEFINITION: Final = re.compile(
+    _SKIP + r"(?:create\s+(?!(?:(?:global|local)\s+)?temp(?:orary)?\b)|alter\b|comment\b)", re.IGNORECASE | re.DOTALL
+)
+_DO: Final = re.compile(_SKIP + r"do\b", re.IGNORECASE | re.DOTALL)
+_DO_SETS: Final = re.compile(r"\bset\s|\bset_config\s*\(", re.IGNORECASE)
 _MEMO_LIMIT: Final = 4096
 
 _arguments: weakref.WeakKeyDictionary[Dialect, str] = weakref.WeakKeyDictionary()
@@ -78,9 +91,13 @@ _arguments: weakref.WeakKeyDictionary[Dialect, str] = weakref.WeakKeyDictionary(
 # weak reference each time) costs several times a dict's; the reference's callback drops the entry before the id
 # can be reused
 _tokens: dict[int, tuple[weakref.ref[Dialect], str]] = {}
-_tainted_engines: weakref.WeakSet[Dialect] = weakref.WeakSet()
+# per engine, its DBAPI connections that carry settings changed in SQL (a read without its connection may get one)
+_tainted_counts: weakref.WeakKeyDictionary[Dialect, int] = weakref.WeakKeyDictionary()
 _local: weakref.WeakKeyDictionary[Connection, bool] = weakref.WeakKeyDictionary()
-_calls: dict[str, bool] = {}  # compiled SELECT -> whether it calls set_config (a function of the text alone)
+_calls: dict[str, str] = {}  # compiled SELECT -> _SESSION when it calls set_config, else "" (the text alone)
+_texts: dict[str, str] = {}  # raw SQL -> how long its setting changes last (_text_scope)
+_SESSION: Final = "session"
+_TRANSACTION: Final = "transaction"
 _any_state: list[bool] = []  # whether any connection changed its settings (the read path skips all else)
 _installed = False
 
@@ -106,6 +123,10 @@ def database_token(engine: Engine) -> str | None:
         _remember(dialect, _VARIES)
         return None
     family, name = database_key(engine)
+    if arguments is _URL_ONLY:
+        # its connect arguments are unknown: two such engines of one URL may reach two databases (a creator's
+        # connector, connect_args set before the listeners), so its entries are its own
+        arguments = uuid.uuid4().hex
     if name == ":memory:":
         place = uuid.uuid4().hex  # a database of this process's connections alone
     elif family in {"sqlite", "duckdb"}:
@@ -194,25 +215,39 @@ def note_state(connection: Connection, sql: str, *, compiled_select: bool = Fals
         sql: the statement as sent to the driver.
         compiled_select: ``sql`` was compiled from a SELECT construct (only a ``set_config`` call can change state).
     """
-    if compiled_select:
-        calls = _calls.get(sql)
-        if calls is None:
-            if len(_calls) >= _MEMO_LIMIT:
-                _calls.clear()
-            calls = _calls[sql] = _SET_CONFIG.search(sql) is not None
-        if not calls:
-            return
-    elif not _STATEMENT.match(sql) and (
-        _DEFINITION.match(sql) or not ((";" in sql and _LATER.search(sql)) or _SET_CONFIG.search(sql))
-    ):
-        return  # a definition's body (a trigger's, a function's) runs later, elsewhere: its statements are not run now
+    memo = _calls if compiled_select else _texts
+    scope = memo.get(sql)
+    if scope is None:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        scope = memo[sql] = (_SESSION if _SET_CONFIG.search(sql) else "") if compiled_select else _text_scope(sql)
+    if not scope:
+        return
     if not _any_state:
         _any_state.append(True)
-    if not compiled_select and _LOCAL.match(sql):
+    if scope is _TRANSACTION and connection.dialect.name == "postgresql":  # MySQL's SET LOCAL is SET SESSION
         _local[connection] = True  # until the transaction ends
         return
-    connection.info[_STATE_KEY] = True
-    _tainted_engines.add(connection.dialect)
+    info = connection.info
+    if _STATE_KEY not in info:
+        dialect = connection.dialect
+        info[_STATE_KEY] = dialect  # until the DBAPI connection is closed (_closed)
+        _tainted_counts[dialect] = _tainted_counts.get(dialect, 0) + 1
+
+
+def _text_scope(sql: str) -> str:
+    """How long raw ``sql``'s setting changes last: ``_TRANSACTION``, ``_SESSION``, or ``""`` for none."""
+    if _DEFINITION.match(sql):
+        return ""
+    if _DO.match(sql):
+        return _SESSION if _DO_SETS.search(sql) else ""
+    parts = [part for part in sql.split(";") if part.strip()]  # a ";" in a literal splits too: a bypass at most
+    changing = [
+        part for part in parts if _SET_CONFIG.search(part) or (_SETTING.match(part) and not _NEUTRAL.match(part))
+    ]
+    if not changing:
+        return ""
+    return _TRANSACTION if len(parts) == 1 and _LOCAL.match(changing[0]) else _SESSION
 
 
 def state_bypass(connection: Connection | None, engine: Engine) -> str | None:
@@ -220,10 +255,24 @@ def state_bypass(connection: Connection | None, engine: Engine) -> str | None:
     if not _any_state:
         return None
     if connection is None:
-        return "a connection of this engine changed its settings in SQL" if engine.dialect in _tainted_engines else None
-    if connection in _local or (not connection.invalidated and connection.info.get(_STATE_KEY)):
+        if _tainted_counts.get(engine.dialect):
+            return "a pooled connection of this engine changed its settings in SQL"
+        return None
+    if connection in _local or (not connection.invalidated and _STATE_KEY in connection.info):
         return "the connection's settings were changed in SQL"
     return None
+
+
+def _closed(dbapi_connection: object, record: ConnectionPoolEntry, *rest: object) -> None:
+    """A DBAPI connection is closed or invalidated: the settings it carried go with it."""
+    del dbapi_connection, rest
+    dialect: Dialect | None = record.info.pop(_STATE_KEY, None)
+    if dialect is not None:
+        left = _tainted_counts.get(dialect, 1) - 1
+        if left > 0:
+            _tainted_counts[dialect] = left
+        else:
+            _tainted_counts.pop(dialect, None)
 
 
 def _transaction_ended(connection: Connection) -> None:
@@ -238,6 +287,8 @@ def install_read_context_listeners() -> None:
     event.listen(Engine, "do_connect", _do_connect)
     event.listen(Pool, "connect", _connected)
     event.listen(Engine, "engine_connect", _engine_connect)
+    event.listen(Pool, "close", _closed)
+    event.listen(Pool, "invalidate", _closed)
     event.listen(Engine, "commit", _transaction_ended)
     event.listen(Engine, "rollback", _transaction_ended)
     _installed = True

@@ -33,8 +33,6 @@ def connection() -> Iterator[Connection]:
         "SET app.tenant = 'a'",
         "SET TIME ZONE 'UTC'",
         "  /* routed */ SET sql_mode = 'ANSI_QUOTES'",
-        "RESET ALL",
-        "DISCARD ALL",
         "USE other",
         "ATTACH DATABASE 'x.db' AS x",
         "PRAGMA case_sensitive_like = ON",
@@ -63,6 +61,10 @@ def test_a_setting_changed_in_sql_makes_the_connections_reads_bypass(connection:
         "SELECT 1",
         "UPDATE t SET name = 'set role'",
         "SELECT config FROM settings",
+        # back to how the connection was made: never a new state
+        "RESET ALL",
+        "DISCARD ALL",
+        "RESET search_path",
         # a definition's body runs later (each trigger row, each call), not now
         "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW BEGIN SET @x = 1; INSERT INTO b VALUES (1); END",
         "CREATE FUNCTION f() RETURNS void AS $$ BEGIN PERFORM set_config('app.t', 'a', true); END $$ LANGUAGE plpgsql",
@@ -73,12 +75,27 @@ def test_settings_that_change_no_result_are_left_alone(connection: Connection, s
     assert state_bypass(connection, connection.engine) is None
 
 
-def test_set_local_lasts_until_the_transaction_ends(connection: Connection) -> None:
+def test_set_local_lasts_beyond_the_transaction_but_on_postgresql(connection: Connection) -> None:
+    """MySQL's (and SQLite's, DuckDB's) ``SET LOCAL`` is a session setting; PostgreSQL's ends with the transaction
+    (tests/integration/repository/test_read_context.py shows it there)."""
     with connection.begin():
-        note_state(connection, "SET LOCAL search_path TO tenant_a")
+        note_state(connection, "SET LOCAL time_zone = '+09:00'")
         assert state_bypass(connection, connection.engine) is not None
-        assert state_bypass(None, connection.engine) is None  # no pooled connection carries it
-    assert state_bypass(connection, connection.engine) is None
+    assert state_bypass(connection, connection.engine) is not None
+    assert state_bypass(None, connection.engine) is not None  # a pooled connection carries it
+
+
+def test_a_setting_goes_with_its_connection(tmp_path: Any) -> None:
+    install_session_listeners()
+    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        with engine.connect() as conn:
+            note_state(conn, "PRAGMA case_sensitive_like = ON")
+        assert state_bypass(None, engine) is not None  # the pool holds the connection
+        engine.dispose()  # closes it
+        assert state_bypass(None, engine) is None
+    finally:
+        engine.dispose()
 
 
 def test_a_compiled_select_changes_settings_by_set_config_only(connection: Connection) -> None:
