@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 
 from litestar_alchemy_kit.canonical import Unencodable, encode_value
 from litestar_alchemy_kit.orm.executehooks import untrusted_execute_listener
-from litestar_alchemy_kit.orm.readcontext import database_token, install_read_context_listeners, state_bypass
+from litestar_alchemy_kit.orm.readcontext import (
+    UNKNOWN_DATABASE,
+    database_token,
+    install_read_context_listeners,
+    learn_database_async,
+    learn_database_sync,
+    state_bypass,
+)
 from litestar_alchemy_kit.orm.statement import IGNORED_EXECUTION_OPTIONS, canonical_options
 
 if TYPE_CHECKING:
@@ -56,6 +63,8 @@ __all__ = (
     "level_allows_populate",
     "note_isolation",
     "owning_session",
+    "read_bind_async",
+    "read_bind_sync",
     "remember_isolation",
     "session_connection",
     "session_delivers",
@@ -75,7 +84,6 @@ KEY_NEUTRAL_OPTIONS: Final = IGNORED_EXECUTION_OPTIONS | frozenset(
 """Bind-level execution options that change neither the SQL nor what it returns."""
 
 _UNKNOWN: Final = "UNKNOWN"
-_UNCONNECTED: Final = "the engine has not connected since the listeners were installed: its database is unknown"
 _SET_ISOLATION: Final = re.compile(r"\s*set\b[^;]*\bisolation\b", re.IGNORECASE)
 _PER_STATEMENT: Final = frozenset({"READ COMMITTED", "AUTOCOMMIT"})
 # PostgreSQL runs READ UNCOMMITTED as READ COMMITTED; elsewhere it reads other transactions'
@@ -306,8 +314,9 @@ def bind_state(
     connection = session_connection(sync_session, bind)
     engine = bind.engine if isinstance(bind, Connection) else bind
     database = database_token(engine)
-    if database is None:
-        return BindState(None, "", _UNCONNECTED, connection, engine)
+    if not database:
+        reason = UNKNOWN_DATABASE if database is None else "the engine's connections are made with different arguments"
+        return BindState(None, "", reason, connection, engine)
     hooked = untrusted_execute_listener(sync_session) or state_bypass(connection, engine)
     if hooked is not None:
         return BindState(None, "", hooked, connection, engine)
@@ -322,6 +331,32 @@ def bind_state(
     except Unencodable as exc:
         return BindState(options, "", f"execution option with no canonical form: {exc}", connection, engine)
     return BindState(options, "X" + "".join(out), None, connection, engine, database)
+
+
+async def read_bind_async(
+    session: AsyncSession | async_scoped_session[AsyncSession], mapper: type[Any], clause: ClauseElement | None = None
+) -> BindState:
+    """:func:`bind_state` for a cached read, after learning the database of an engine that has not connected yet.
+
+    The read's key names its database (:func:`~litestar_alchemy_kit.orm.readcontext.database_token`): an engine's
+    first read in a process hands out one connection first rather than going to the database uncached.
+    """
+    bind = bind_state(session, mapper, clause)
+    if bind.bypass is UNKNOWN_DATABASE:
+        await learn_database_async(bind.engine)
+        bind = bind_state(session, mapper, clause)
+    return bind
+
+
+def read_bind_sync(
+    session: Session | scoped_session[Session], mapper: type[Any], clause: ClauseElement | None = None
+) -> BindState:
+    """:func:`read_bind_async` for a sync session."""
+    bind = bind_state(session, mapper, clause)
+    if bind.bypass is UNKNOWN_DATABASE:
+        learn_database_sync(bind.engine)
+        bind = bind_state(session, mapper, clause)
+    return bind
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.pool import Pool
+from sqlalchemy.util import greenlet_spawn
 
 from litestar_alchemy_kit.cache.keys import digest
 from litestar_alchemy_kit.canonical import Unencodable, canonical_bytes, encode_value
@@ -45,7 +46,18 @@ from litestar_alchemy_kit.orm.databases import database_key
 if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ("database_token", "install_read_context_listeners", "note_state", "state_bypass")
+__all__ = (
+    "UNKNOWN_DATABASE",
+    "database_token",
+    "install_read_context_listeners",
+    "learn_database_async",
+    "learn_database_sync",
+    "note_state",
+    "state_bypass",
+)
+
+UNKNOWN_DATABASE: Final = "the engine has not connected since the listeners were installed: its database is unknown"
+"""The bypass reason of a read whose engine's database is not known yet: :func:`learn_database_async` first."""
 
 _SECRET_ARGS: Final = frozenset({"password", "passwd", "sslpassword", "ssl_key_password"})
 _VARIES: Final = "varies"  # an engine whose connections were made with different arguments
@@ -109,19 +121,20 @@ def database_token(engine: Engine) -> str | None:
         engine: the (sync) engine a read runs on.
 
     Returns:
-        A short token, equal for engines that connect alike in any process; ``None`` when the engine has
-        not connected since the listeners were installed (the read bypasses, and connects).
+        A short token, equal for engines that connect alike in any process; ``None`` when the engine has not
+        handed out a connection since the listeners were installed (:func:`learn_database_async` makes it);
+        ``""`` when its connections are made differently from one another (its reads bypass).
     """
     dialect = engine.dialect
     known = _tokens.get(id(dialect))
     if known is not None and known[0]() is dialect:
-        return None if known[1] is _VARIES else known[1]
+        return "" if known[1] is _VARIES else known[1]
     arguments = _arguments.get(dialect)
     if arguments is None:
         return None  # its next connection tells its arguments (or, made by a creator, that the URL alone names it)
     if arguments is _VARIES:
         _remember(dialect, _VARIES)
-        return None
+        return ""
     family, name = database_key(engine)
     if arguments is _URL_ONLY:
         # its connect arguments are unknown: two such engines of one URL may reach two databases (a creator's
@@ -142,6 +155,20 @@ def database_token(engine: Engine) -> str | None:
 def _remember(dialect: Dialect, token: str) -> None:
     key = id(dialect)
     _tokens[key] = (weakref.ref(dialect, lambda _: _tokens.pop(key, None)), token)
+
+
+async def learn_database_async(engine: Engine) -> None:
+    """Hand out one connection of ``engine`` (the sync engine of an async one), so its database is known.
+
+    A read's key needs it before the read runs: the first read of an engine in a process pays one checkout more.
+    """
+    await greenlet_spawn(learn_database_sync, engine)
+
+
+def learn_database_sync(engine: Engine) -> None:
+    """:func:`learn_database_async` for a sync engine."""
+    with engine.connect():
+        pass
 
 
 def canonical_text_of(value: object) -> str:

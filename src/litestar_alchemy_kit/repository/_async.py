@@ -21,7 +21,7 @@ from litestar_alchemy_kit.cache import MISS, CacheLimits
 from litestar_alchemy_kit.cache.limits import TOO_LARGE
 from litestar_alchemy_kit.cache.memo import entry_key, key_prefix, scope_token
 from litestar_alchemy_kit.orm.attach import attach_rows, populates_existing
-from litestar_alchemy_kit.orm.binding import BindState, bind_state, remember_isolation, sync_session_of
+from litestar_alchemy_kit.orm.binding import BindState, read_bind_async, remember_isolation, sync_session_of
 from litestar_alchemy_kit.orm.codec import Uncacheable
 from litestar_alchemy_kit.orm.invalidation import bind_cache, bound_async_caches, pending_tags
 from litestar_alchemy_kit.orm.populate import (
@@ -271,7 +271,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
         cache = self.cache
         if cache is None or not self._read_state.current:
             return await super()._execute(statement, uniquify=uniquify)
-        bind = bind_state(self.session, self.model_type, statement)
+        bind = await read_bind_async(self.session, self.model_type, statement)
         info = analyze(statement, dialect=self._dialect, execution_options=bind.statement_options(statement))
         if isinstance(info, Bypass) or bind.bypass is not None:
             cache.record_bypass()
@@ -428,7 +428,7 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
                 # alone, and a template serves every tenant)
                 self._template.share("_get_base", base)
         rows = None
-        bind = bind_state(self.session, self.model_type)
+        bind = await read_bind_async(self.session, self.model_type)
         if isinstance(base, Bypass) or bind.bypass is not None:
             cache.record_bypass()
         else:
@@ -437,13 +437,8 @@ class CachedAsyncRepository(GuardedWritesAsyncRepository[ModelT]):
             if prefix is None:
                 # The database and bind-level options (schema_translate_map...) are part of the key; the fingerprint
                 # is a fixed-length digest and the database token too, so appending them is unambiguous.
-                prefix = key_prefix(
-                    cache,
-                    _GET_KIND,
-                    f"{base.fingerprint}{bind.database}{bind.token}",
-                    self._cache_scope,
-                    self._scope_token,
-                )
+                fingerprint = f"{base.fingerprint}{bind.database}{bind.token}"
+                prefix = key_prefix(cache, _GET_KIND, fingerprint, self._cache_scope, self._scope_token)
                 if not bind.token:
                     self._get_prefix = (bind.database, prefix)
             key = prefix.key(_pk_token(item_id))

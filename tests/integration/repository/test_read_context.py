@@ -365,3 +365,19 @@ async def test_the_plugin_with_two_databases_serves_each_its_own_rows(tmp_path: 
             assert (await client.get("/archive/widgets")).json() == ["archive"]
         cache = app.state[kit.cache.state_key] if kit.cache is not None else None
         assert cache is not None and cache.stats["hit"] >= 2, dict(cache.stats)
+
+
+async def test_an_engines_first_read_populates(async_engine: AsyncEngine) -> None:
+    """An engine that has not connected yet: its first read learns its database first, then misses and stores."""
+    await _seed(async_engine, "first")
+    fresh = create_async_engine(async_engine.url)  # its connect arguments are not known yet
+    try:
+        cache = _cache()
+        maker = async_sessionmaker(fresh, expire_on_commit=False)
+        bind_cache(maker, cache)
+        assert await _read(maker, cache) == (["first"], "first")
+        assert (cache.stats["miss"], cache.stats["bypass"], cache.stats["hit"]) == (2, 0, 0), dict(cache.stats)
+        assert await _read(maker, cache) == (["first"], "first")
+        assert cache.stats["hit"] == 2, dict(cache.stats)
+    finally:
+        await fresh.dispose()
