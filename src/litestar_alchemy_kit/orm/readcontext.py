@@ -9,8 +9,8 @@ configured database), and the same SQL returns other rows on another database, s
   from the ``do_connect`` event once an engine's own listeners have edited them, password left out; SQLite and
   DuckDB files by their resolved path; an in-memory database is this engine's alone. Engines of one database made
   alike share entries across processes; anything else only costs misses. Until an engine has handed out a
-  connection since the listeners were installed its arguments are unknown and its reads bypass the cache (one
-  read per engine and process). An engine whose arguments cannot be known (connections made before the
+  connection since the listeners were installed its arguments are unknown: its first cached read hands out one
+  first (:func:`learn_database_async`, through :func:`~litestar_alchemy_kit.orm.binding.read_bind_async`). An engine whose arguments cannot be known (connections made before the
   listeners, or by a custom ``creator``, which SQLAlchemy calls with none) keeps entries of its own.
 - **Settings changed in SQL bypass** (:func:`note_state`): after ``SET search_path``, ``SET ROLE``,
   ``set_config(...)`` (row-level security by a session setting), a ``SET`` in a ``DO`` block, MySQL's ``USE``,
