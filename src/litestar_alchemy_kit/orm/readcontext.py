@@ -84,7 +84,8 @@ _NEUTRAL: Final = re.compile(
     _SKIP + rf"(?:set\s+{_NEUTRAL_NAMES}[^,]*|reset\b.*|discard\b.*)$", re.IGNORECASE | re.DOTALL
 )
 _SETTING: Final = re.compile(
-    _SKIP + r"(?:set|use|attach|detach|pragma\s+case_sensitive_like|create\s+(?:(?:global|local)\s+)?temp(?:orary)?)\b",
+    _SKIP + r"(?:set|use|attach|detach|pragma\s+case_sensitive_like|create\s+(?:(?:global|local)\s+)?temp(?:orary)?"
+    r"\s+(?:table|view))\b",
     re.IGNORECASE | re.DOTALL,
 )
 _LOCAL: Final = re.compile(_SKIP + r"set\s+local\b", re.IGNORECASE | re.DOTALL)
@@ -92,7 +93,8 @@ _SET_CONFIG: Final = re.compile(r"\bset_config\s*\(", re.IGNORECASE)
 # a definition's body (a trigger's, a function's) runs later, elsewhere: its statements are not run now; a temporary
 # table is no definition (it shadows the table of that name for the connection's reads)
 _DEFINITION: Final = re.compile(
-    _SKIP + r"(?:create\s+(?!(?:(?:global|local)\s+)?temp(?:orary)?\b)|alter\b|comment\b)", re.IGNORECASE | re.DOTALL
+    _SKIP + r"(?:create\s+(?!(?:(?:global|local)\s+)?temp(?:orary)?\s+(?:table|view)\b)|alter\b|comment\b)",
+    re.IGNORECASE | re.DOTALL,
 )
 _DO: Final = re.compile(_SKIP + r"do\b", re.IGNORECASE | re.DOTALL)
 _DO_SETS: Final = re.compile(r"\bset\s|\bset_config\s*\(", re.IGNORECASE)

@@ -38,6 +38,9 @@ def connection() -> Iterator[Connection]:
         "PRAGMA case_sensitive_like = ON",
         "SELECT set_config('app.tenant', 'a', false)",
         "SELECT 1; SET search_path TO b",
+        # a temporary table or view shadows the table of its name for the connection's reads
+        "CREATE TEMP TABLE lak_item (id int)",
+        "CREATE TEMPORARY VIEW lak_item AS SELECT 1 AS id",
     ],
 )
 def test_a_setting_changed_in_sql_makes_the_connections_reads_bypass(connection: Connection, sql: str) -> None:
@@ -65,7 +68,8 @@ def test_a_setting_changed_in_sql_makes_the_connections_reads_bypass(connection:
         "RESET ALL",
         "DISCARD ALL",
         "RESET search_path",
-        # a definition's body runs later (each trigger row, each call), not now
+        # a definition's body runs later (each trigger row, each call), not now; a temporary trigger shadows nothing
+        "CREATE TEMP TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO b (id) VALUES (NEW.name); END",
         "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW BEGIN SET @x = 1; INSERT INTO b VALUES (1); END",
         "CREATE FUNCTION f() RETURNS void AS $$ BEGIN PERFORM set_config('app.t', 'a', true); END $$ LANGUAGE plpgsql",
     ],
