@@ -35,6 +35,7 @@ from litestar_alchemy_kit.orm.executehooks import untrusted_execute_listener
 from litestar_alchemy_kit.orm.readcontext import (
     UNKNOWN_DATABASE,
     database_token,
+    forget_local,
     install_read_context_listeners,
     learn_database_async,
     learn_database_sync,
@@ -384,6 +385,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
 
 def _connection_ended(connection: Connection) -> None:
     forget_isolation(connection)
+    forget_local(connection)
 
 
 def _twophase_ended(connection: Connection, xid: object, is_prepared: bool) -> None:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = (
     "UNKNOWN_DATABASE",
     "database_token",
+    "forget_local",
     "install_read_context_listeners",
     "learn_database_async",
     "learn_database_sync",
@@ -142,13 +143,14 @@ def database_token(engine: Engine) -> str | None:
         # its connect arguments are unknown: two such engines of one URL may reach two databases (a creator's
         # connector, connect_args set before the listeners), so its entries are its own
         arguments = uuid.uuid4().hex
+    place: object
     if name == ":memory:":
         place = uuid.uuid4().hex  # a database of this process's connections alone
     elif family in {"sqlite", "duckdb"}:
         place = name or ""
     else:
         url = engine.url
-        place = canonical_text_of((url.host, url.port, url.username, url.database, sorted(url.query.items())))
+        place = (url.host, url.port, url.username, url.database, sorted(url.query.items()))
     token = "D" + digest(canonical_bytes((family, place, arguments)))
     _remember(dialect, token)
     return token
@@ -171,6 +173,10 @@ def learn_database_sync(engine: Engine) -> None:
     """:func:`learn_database_async` for a sync engine."""
     with engine.connect():
         pass
+    if engine.dialect not in _arguments:
+        # no do_connect told how it connects: a connection made before the listeners were installed, or by a custom
+        # creator (which SQLAlchemy calls with no arguments): the URL alone names it
+        _arguments[engine.dialect] = _URL_ONLY
 
 
 def canonical_text_of(value: object) -> str:
@@ -222,18 +228,6 @@ def _connected(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
         # two connections of one engine made differently (a listener editing them): reads cannot tell which
         _arguments[dialect] = _VARIES
         _tokens.pop(id(dialect), None)
-
-
-def _engine_connect(connection: Connection) -> None:
-    """A connection is handed out: if no ``do_connect`` told how its engine connects, the URL alone names it.
-
-    Its DBAPI connection was made before the listeners were installed, or by a custom ``creator`` (which SQLAlchemy
-    calls with no arguments, so ``do_connect`` never runs).
-    """
-    dialect = connection.dialect
-    known = _tokens.get(id(dialect))
-    if (known is None or known[0]() is not dialect) and dialect not in _arguments:
-        _arguments[dialect] = _URL_ONLY
 
 
 def note_state(connection: Connection, sql: str, *, compiled_select: bool = False) -> None:
@@ -304,20 +298,18 @@ def _closed(dbapi_connection: object, record: ConnectionPoolEntry, *rest: object
             _tainted_counts.pop(dialect, None)
 
 
-def _transaction_ended(connection: Connection) -> None:
+def forget_local(connection: Connection) -> None:
+    """The connection's transaction ended: its ``SET LOCAL`` settings with it (called by :mod:`.binding`)."""
     _local.pop(connection, None)
 
 
 def install_read_context_listeners() -> None:
-    """Learn each engine's connect arguments and forget ``SET LOCAL`` at the transaction's end (idempotent)."""
+    """Learn each engine's connect arguments and forget a closed connection's settings (idempotent)."""
     global _installed  # noqa: PLW0603 - one-time registration of class-level listeners
     if _installed:
         return
     event.listen(Engine, "do_connect", _do_connect)
     event.listen(Pool, "connect", _connected)
-    event.listen(Engine, "engine_connect", _engine_connect)
     event.listen(Pool, "close", _closed)
     event.listen(Pool, "invalidate", _closed)
-    event.listen(Engine, "commit", _transaction_ended)
-    event.listen(Engine, "rollback", _transaction_ended)
     _installed = True

@@ -432,8 +432,7 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
         it matches no row, and is refused.
         """
         mapper = class_mapper(self.model_type)
-        columns = list(mapper.primary_key)
-        names = [mapper.get_property_by_column(column).key for column in columns]
+        names = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
         keys: set[tuple[Any, ...]] = set()
         for item in data:
             if isinstance(item, dict):
@@ -443,8 +442,7 @@ class GuardedWritesAsyncRepository(SQLAlchemyAsyncRepository[ModelT]):
                 keys.add(tuple(mapper.primary_key_from_instance(item)))
         if not keys:
             return
-        matches = [and_(*(column == value for column, value in zip(columns, key, strict=True))) for key in keys]
-        await self._require_tenant_count(or_(*matches), len(keys))
+        await self._require_tenant_count(or_(*self._key_matches(keys)), len(keys))
 
     def _key_matches(self, keys: Iterable[tuple[Any, ...]]) -> list[ColumnElement[bool]]:
         """``pk == key`` for each distinct primary key in ``keys`` (values in the mapper's primary key order)."""
