@@ -172,14 +172,13 @@ def _state_generation() -> int:
 
 
 def _all_metadata(extra: MetaData | None = None) -> list[MetaData]:
-    found: list[MetaData] = [] if extra is None else [extra]
+    # By identity, in a dict: a process with many registries (a test suite's) must not pay for their pairs.
+    found: dict[int, MetaData] = {} if extra is None else {id(extra): extra}
     for registry in mapperlib._all_registries():  # pyright: ignore[reportPrivateUsage]  # noqa: SLF001
-        if not any(known is registry.metadata for known in found):
-            found.append(registry.metadata)
+        found.setdefault(id(registry.metadata), registry.metadata)
     for metadata in _metadata:
-        if not any(known is metadata for known in found):
-            found.append(metadata)
-    return found
+        found.setdefault(id(metadata), metadata)
+    return list(found.values())
 
 
 def _fk_target(fullname: str) -> str:

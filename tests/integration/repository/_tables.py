@@ -6,15 +6,24 @@ next test only empties them. Whether anything else changed is read from the cata
 database (its schemas, relations, columns, constraints, indexes, triggers, rules, policies, functions, types and
 extensions) is compared with the shape recorded right after the tables were last created. Any difference (a test's
 trigger, view, function or column left behind) and the tables are dropped and created again, as before.
+
+A SQLite or DuckDB file of a test's own is copied from a template this process made once (:func:`seed`): creating the
+tables in a new DuckDB file took a fifth of a second per test.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine
 
 from tests.integration.repository.models import RepoBase
 
-__all__ = ("prepare", "release")
+__all__ = ("prepare", "release", "seed")
 
 _SYSTEM = "nspname LIKE 'pg\\_%' OR nspname = 'information_schema'"
 _POSTGRES_SHAPE = f"""
@@ -84,9 +93,51 @@ def _key(conn: Connection) -> tuple[str, str | None, int | None, str | None]:
     return url.get_backend_name(), url.host, url.port, url.database
 
 
+def _raw(conn: Connection, statement: str) -> Any:
+    """Run ``statement`` on ``conn``'s DBAPI cursor, in its transaction; the first column of its first row, if any.
+
+    Below SQLAlchemy's events: the kit's statement listeners have nothing to learn from the fixture's own
+    housekeeping, and analysing it (the long catalog queries above all) cost a tenth of the scenarios' time.
+    """
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+        row = cursor.fetchone() if cursor.description else None
+    finally:
+        cursor.close()
+    return None if row is None else row[0]
+
+
 def _shape(conn: Connection) -> str | None:
     query = _SHAPES.get(conn.dialect.name)
-    return None if query is None else str(conn.execute(text(query)).scalar_one())
+    return None if query is None else str(_raw(conn, query))
+
+
+_templates: dict[str, Path] = {}
+"""Per file engine (``sqlite``, ``duckdb``): this process's file holding the scenario tables, empty (made by the first
+:func:`seed`)."""
+_seeded: set[str] = set()
+"""Files :func:`seed` copied from a template: they hold the tables already."""
+
+
+def seed(engine: Engine) -> None:
+    """Before ``engine``'s first connection: a new SQLite or DuckDB file of its own becomes a copy of a template."""
+    database, backend = engine.url.database, engine.dialect.name
+    if backend not in {"sqlite", "duckdb"} or not database or database == ":memory:" or Path(database).exists():
+        return
+    template = _templates.get(backend)
+    if template is None:
+        folder = tempfile.mkdtemp(prefix=f"lak-{backend}-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = Path(folder) / "template"
+        # A sync driver of the same file format: aiosqlite's files are SQLite's.
+        maker = create_engine(engine.url.set(drivername=backend, database=str(template)))
+        with maker.begin() as conn:
+            RepoBase.metadata.create_all(conn)
+        maker.dispose()  # closed (DuckDB checkpoints on close): the file alone holds the tables
+        _templates[backend] = template
+    shutil.copyfile(template, database)
+    _seeded.add(database)
 
 
 def _fresh_file(conn: Connection) -> bool:
@@ -96,9 +147,9 @@ def _fresh_file(conn: Connection) -> bool:
 
 def _empty(conn: Connection) -> None:
     """Delete every row of the scenario tables, children first."""
-    tables = list(reversed(RepoBase.metadata.sorted_tables))
-    for table in tables:
-        conn.execute(table.delete())
+    format_table = conn.dialect.identifier_preparer.format_table
+    for table in reversed(RepoBase.metadata.sorted_tables):
+        _raw(conn, f"DELETE FROM {format_table(table)}")
 
 
 def _unchanged(conn: Connection) -> bool:
@@ -109,7 +160,8 @@ def _unchanged(conn: Connection) -> bool:
 def prepare(conn: Connection) -> None:
     """Make the scenario tables exist, empty, as created (``conn`` in a transaction it commits)."""
     if _fresh_file(conn):
-        RepoBase.metadata.create_all(conn)
+        if conn.engine.url.database not in _seeded:
+            RepoBase.metadata.create_all(conn)
         return
     if _unchanged(conn):
         _empty(conn)

@@ -228,6 +228,7 @@ def _namespace() -> str:
 async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     from litestar_alchemy_kit.cache import AsyncCache
 
+    _tables.seed(async_engine.sync_engine)
     async with async_engine.begin() as conn:
         await conn.run_sync(_tables.prepare)
     namespace = _namespace()
@@ -262,6 +263,7 @@ async def async_env(async_engine: AsyncEngine, cache_store: str, request: pytest
 def sync_env(sync_engine: Engine, cache_store: str, request: pytest.FixtureRequest) -> Iterator[Env]:
     from litestar_alchemy_kit.cache import SyncCache, SyncMemoryBackend
 
+    _tables.seed(sync_engine)
     with sync_engine.begin() as conn:
         _tables.prepare(conn)
     namespace = _namespace()
