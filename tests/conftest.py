@@ -313,7 +313,15 @@ def engine_url(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> URL
         return URL.create("duckdb", database=str(tmp_path / "test.duckdb"))
     fixture = "postgres_url" if "psycopg" in name or name == "asyncpg" else "mysql_url"
     base: str = request.getfixturevalue(fixture)
-    return make_url(base).set(drivername=_DRIVERS[name])
+    url = make_url(base).set(drivername=_DRIVERS[name])
+    if name == "pymysql" and url.host in _LOOPBACK:
+        # PyMySQL 1.2 tries TLS unless told not to, building an SSL context (loading the system's CA certificates)
+        # for every connection: 50 ms each, where the connection itself takes 0.5 ms on loopback.
+        url = url.update_query_dict({"ssl_disabled": "true"})
+    return url
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _engine_params(names: tuple[str, ...]) -> list[Any]:
