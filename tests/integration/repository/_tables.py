@@ -123,7 +123,7 @@ _seeded: set[str] = set()
 def seed(engine: Engine) -> None:
     """Before ``engine``'s first connection: a new SQLite or DuckDB file of its own becomes a copy of a template."""
     database, backend = engine.url.database, engine.dialect.name
-    if backend not in {"sqlite", "duckdb"} or not database or database == ":memory:" or Path(database).exists():
+    if not _file_engine(backend, database) or Path(str(database)).exists():
         return
     template = _templates.get(backend)
     if template is None:
@@ -142,7 +142,11 @@ def seed(engine: Engine) -> None:
 
 def _fresh_file(conn: Connection) -> bool:
     """A SQLite or DuckDB file of the test's own ``tmp_path``: new at setup and never opened again."""
-    return conn.dialect.name in {"sqlite", "duckdb"} and conn.engine.url.database not in {None, "", ":memory:"}
+    return _file_engine(conn.dialect.name, conn.engine.url.database)
+
+
+def _file_engine(backend: str, database: str | None) -> bool:
+    return backend in {"sqlite", "duckdb"} and database not in {None, "", ":memory:"}
 
 
 def _empty(conn: Connection) -> None:
@@ -160,7 +164,9 @@ def _unchanged(conn: Connection) -> bool:
 def prepare(conn: Connection) -> None:
     """Make the scenario tables exist, empty, as created (``conn`` in a transaction it commits)."""
     if _fresh_file(conn):
-        if conn.engine.url.database not in _seeded:
+        if conn.engine.url.database in _seeded:
+            _seeded.discard(conn.engine.url.database)  # the file is new once: the set stays small
+        else:
             RepoBase.metadata.create_all(conn)
         return
     if _unchanged(conn):
